@@ -1,0 +1,232 @@
+//! The GPU context: adapter, device, queue, error capture and device-loss tracking.
+
+use super::adapters::AdapterSummary;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to open the device.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Limits to request. `None` requests everything the adapter offers, so
+    /// large tensors fit where the hardware allows (the WebGPU defaults cap a
+    /// binding at 128 MiB).
+    pub limits: Option<wgpu::Limits>,
+    /// How long one wait for the GPU may take before it becomes [`Error::Timeout`].
+    pub timeout: Duration,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            limits: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl GpuOptions {
+    /// The portable WebGPU baseline (`Limits::downlevel_defaults`): used by tests
+    /// to prove every pipeline runs on the most limited devices we target.
+    pub fn downlevel() -> Self {
+        GpuOptions {
+            limits: Some(wgpu::Limits::downlevel_defaults()),
+            ..Default::default()
+        }
+    }
+}
+
+/// A device ready to run glimpse kernels. Build it once and reuse it: it caches
+/// every compiled pipeline.
+pub struct Gpu {
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
+    pub(super) limits: wgpu::Limits,
+    pub(super) features: wgpu::Features,
+    pub(super) pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    adapter: AdapterSummary,
+    timeout: Duration,
+    /// Set by the device-lost callback; after loss every wgpu call is a silent no-op.
+    lost: Arc<Mutex<Option<String>>>,
+    /// Errors raised outside any error scope (wgpu's default handler would panic).
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by WGPU_BACKEND / WGPU_ADAPTER_NAME, or the best available.
+    pub fn new() -> Result<Gpu> {
+        Gpu::with_options(GpuOptions::default())
+    }
+
+    /// Opens the adapter chosen from the environment with explicit options.
+    pub fn with_options(options: GpuOptions) -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(&instance, None))
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "{e}. On Linux without a GPU install Mesa's lavapipe (apt-get install mesa-vulkan-drivers); \
+                     WGPU_BACKEND and WGPU_ADAPTER_NAME select an adapter"
+                ))
+            })?;
+        let summary = AdapterSummary::from_info(&adapter.get_info());
+        let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        // Timestamps feed the benchmark harness; ask only for what the adapter has.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("glimpse"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| Error::Device {
+                adapter: summary.name.clone(),
+                reason: e.to_string(),
+            })?;
+
+        let lost = Arc::new(Mutex::new(None));
+        let lost_flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lost_flag
+                .lock()
+                .expect("device-lost flag should not be poisoned") =
+                Some(format!("{reason:?}: {message}"));
+        });
+        let uncaptured = Arc::new(Mutex::new(None));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .expect("error sink should not be poisoned")
+                .get_or_insert(e.to_string());
+        }));
+
+        Ok(Gpu {
+            device,
+            queue,
+            limits: limits.clone(),
+            features,
+            pipelines: Mutex::new(HashMap::new()),
+            adapter: summary,
+            timeout: options.timeout,
+            lost,
+            uncaptured,
+        })
+    }
+
+    /// The adapter this context runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.adapter
+    }
+
+    /// Largest buffer binding this device accepts, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// Most workgroups along one dispatch dimension.
+    pub fn max_workgroups_per_dim(&self) -> u32 {
+        self.limits.max_compute_workgroups_per_dimension
+    }
+
+    /// Key limits and features, as (name, value) rows for `glimpse info`.
+    pub fn limit_rows(&self) -> Vec<(&'static str, String)> {
+        let l = &self.limits;
+        vec![
+            (
+                "max_storage_buffer_binding_size",
+                l.max_storage_buffer_binding_size.to_string(),
+            ),
+            ("max_buffer_size", l.max_buffer_size.to_string()),
+            (
+                "max_storage_buffers_per_shader_stage",
+                l.max_storage_buffers_per_shader_stage.to_string(),
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                l.max_compute_workgroup_storage_size.to_string(),
+            ),
+            (
+                "max_compute_invocations_per_workgroup",
+                l.max_compute_invocations_per_workgroup.to_string(),
+            ),
+            (
+                "max_compute_workgroups_per_dimension",
+                l.max_compute_workgroups_per_dimension.to_string(),
+            ),
+            ("timestamp queries", self.has_timestamps().to_string()),
+        ]
+    }
+
+    /// Whether compute passes can carry GPU timestamps.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Fails if the device was lost: reads after loss would return garbage.
+    pub(super) fn check_alive(&self) -> Result<()> {
+        match self
+            .lost
+            .lock()
+            .expect("device-lost flag should not be poisoned")
+            .as_ref()
+        {
+            Some(reason) => Err(Error::DeviceLost(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what
+    /// they caught (or what escaped to the uncaptured handler) into an error.
+    pub(super) fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        if oom.is_some() {
+            return Err(Error::OutOfMemory {
+                context: context.to_string(),
+            });
+        }
+        if let Some(e) = validation {
+            return Err(Error::Gpu {
+                context: context.to_string(),
+                msg: e.to_string(),
+            });
+        }
+        if let Some(msg) = self
+            .uncaptured
+            .lock()
+            .expect("error sink should not be poisoned")
+            .take()
+        {
+            return Err(Error::Gpu {
+                context: context.to_string(),
+                msg,
+            });
+        }
+        self.check_alive()?;
+        Ok(value)
+    }
+
+    /// Blocks until the queue is idle, or fails after the configured timeout.
+    pub(super) fn wait(&self, context: &str) -> Result<()> {
+        match self.device.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(self.timeout),
+        }) {
+            Ok(_) => self.check_alive(),
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
+                context: context.to_string(),
+                seconds: self.timeout.as_secs(),
+            }),
+            Err(e) => Err(Error::Gpu {
+                context: context.to_string(),
+                msg: e.to_string(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Kernels, the pipeline cache, dispatch recording, submission and GPU timing.
+
+use super::{Gpu, GpuTensor};
+use crate::{Error, Result};
+use wgpu::util::DeviceExt;
+
+/// A WGSL compute shader: `shaders/<name>.wgsl`, entry point `main`.
+/// Binding 0 is its `Params` uniform; bindings 1.. are storage buffers in the
+/// order the op passes them.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    /// The op (or fused op) name; also the shader's file stem and the pipeline label.
+    pub name: &'static str,
+    /// The WGSL source.
+    pub source: &'static str,
+}
+
+/// Declares a [`Kernel`] whose source is `shaders/<name>.wgsl`.
+#[macro_export]
+macro_rules! kernel {
+    ($name:literal) => {
+        $crate::gpu::Kernel {
+            name: $name,
+            source: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/",
+                $name,
+                ".wgsl"
+            )),
+        }
+    };
+}
+
+/// One recorded kernel launch: pipeline, bound buffers and grid, created once
+/// and replayable by any number of submits.
+#[derive(Debug)]
+pub struct Dispatch {
+    label: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// The kernel's name.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// The number of workgroups launched.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+}
+
+/// Most timestamp queries one query set may hold (wgpu's limit).
+const MAX_QUERIES: usize = 4096;
+
+impl Gpu {
+    /// Compiles `kernel` now (pipelines are otherwise compiled on first use):
+    /// shows a shader is accepted by this device and its limits.
+    pub fn compile(&self, kernel: &Kernel) -> Result<()> {
+        self.pipeline(kernel, &[]).map(|_| ())
+    }
+
+    /// Compiles (once) the pipeline for `kernel` with override `constants`.
+    fn pipeline(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        let key = format!("{}{constants:?}", kernel.name);
+        let mut cache = self
+            .pipelines
+            .lock()
+            .expect("pipeline cache should not be poisoned");
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                });
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        ..Default::default()
+                    },
+                    cache: None,
+                })
+        })?;
+        cache.insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Workgroup counts for `groups` workgroups along one logical axis. Past the
+    /// per-dimension limit (65535 by default) the grid folds into y; shaders
+    /// recover the linear index as `wid.x + wid.y * nwg.x` and guard the tail.
+    pub fn grid_1d(&self, op: &str, groups: u64) -> Result<[u32; 3]> {
+        let max = self.max_workgroups_per_dim() as u64;
+        let groups = groups.max(1);
+        if groups <= max {
+            return Ok([groups as u32, 1, 1]);
+        }
+        let y = groups.div_ceil(max);
+        if y > max {
+            return Err(Error::invalid(
+                op,
+                format!("{groups} workgroups exceed this device's grid of {max} x {max}"),
+            ));
+        }
+        Ok([max as u32, y as u32, 1])
+    }
+
+    /// Prepares one launch of `kernel` over `workgroups`, with `params` in
+    /// binding 0 and `bindings` in bindings 1.. (read-only inputs first, output last).
+    pub fn prepare<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+        params: &P,
+        bindings: &[&GpuTensor],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let max = self.max_workgroups_per_dim();
+        if workgroups.iter().any(|&w| w > max) {
+            return Err(Error::invalid(
+                kernel.name,
+                format!("grid {workgroups:?} exceeds this device's {max} workgroups per dimension"),
+            ));
+        }
+        let pipeline = self.pipeline(kernel, constants)?;
+        let bind_group = self.scoped(&format!("binding kernel {}", kernel.name), || {
+            // Uniform blocks are sized in 16-byte steps on some backends.
+            let mut bytes = bytemuck::bytes_of(params).to_vec();
+            bytes.resize(bytes.len().next_multiple_of(16), 0);
+            let uniform = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(kernel.name),
+                    contents: &bytes,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            }];
+            for (i, t) in bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: t.buffer.as_entire_binding(),
+                });
+            }
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })?;
+        Ok(Dispatch {
+            label: kernel.name,
+            pipeline,
+            bind_group,
+            workgroups,
+        })
+    }
+
+    /// Records `dispatches` in order into one command buffer, submits it and
+    /// waits for the GPU to finish.
+    pub fn submit(&self, dispatches: &[Dispatch]) -> Result<()> {
+        self.scoped("submit", || self.record(dispatches, None))?;
+        self.wait("submit")
+    }
+
+    /// Like [`Gpu::submit`], and returns each dispatch's GPU time in
+    /// nanoseconds from timestamp queries. Errors when the adapter has none.
+    pub fn submit_timed(&self, dispatches: &[Dispatch]) -> Result<Vec<f64>> {
+        if !self.has_timestamps() {
+            return Err(Error::invalid(
+                "timing",
+                format!("adapter {} has no timestamp queries", self.adapter()),
+            ));
+        }
+        let count = dispatches.len() * 2;
+        if count == 0 || count > MAX_QUERIES {
+            return Err(Error::invalid(
+                "timing",
+                format!(
+                    "can time 1 to {} dispatches, got {}",
+                    MAX_QUERIES / 2,
+                    dispatches.len()
+                ),
+            ));
+        }
+        let resolved = self.scoped("timed submit", || {
+            let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: count as u32,
+            });
+            let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            self.record(dispatches, Some((&queries, &resolved)));
+            resolved
+        })?;
+        let bytes = self.read_bytes(&resolved, count as u64 * 8, "reading timestamps")?;
+        let ticks: &[u64] = bytemuck::cast_slice(&bytes);
+        let period = self.queue.get_timestamp_period() as f64;
+        Ok(ticks
+            .chunks(2)
+            .map(|t| t[1].saturating_sub(t[0]) as f64 * period)
+            .collect())
+    }
+
+    /// One compute pass per dispatch, so each can carry its own timestamps.
+    fn record(&self, dispatches: &[Dispatch], timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>) {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("glimpse"),
+            });
+        for (i, d) in dispatches.iter().enumerate() {
+            let timestamp_writes = timing.map(|(queries, _)| wgpu::ComputePassTimestampWrites {
+                query_set: queries,
+                beginning_of_pass_write_index: Some(2 * i as u32),
+                end_of_pass_write_index: Some(2 * i as u32 + 1),
+            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(d.label),
+                timestamp_writes,
+            });
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            let [x, y, z] = d.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        if let Some((queries, resolved)) = timing {
+            encoder.resolve_query_set(queries, 0..(dispatches.len() * 2) as u32, resolved, 0);
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+}

@@ -1,0 +1,15 @@
+//! The only code that touches wgpu: the device context, GPU tensors, the
+//! pipeline cache, dispatch recording and the one readback path.
+//!
+//! wgpu renames its API between major versions; keeping every wgpu type in
+//! this folder means an upgrade touches nothing else.
+
+mod adapters;
+mod buffer;
+mod context;
+mod dispatch;
+
+pub use adapters::{list_adapters, AdapterSummary};
+pub use buffer::GpuTensor;
+pub use context::{Gpu, GpuOptions};
+pub use dispatch::{Dispatch, Kernel};

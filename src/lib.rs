@@ -1,0 +1,20 @@
+//! glimpse runs the classic computer-vision attention modules (CBAM, SKNet's
+//! selective kernel, Non-local blocks, hard attention) on any GPU through wgpu,
+//! with every operator a hand-written WGSL compute shader checked against a CPU
+//! reference.
+//!
+//! Module map:
+//! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
+//! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
+//! - [`check`]: GPU-vs-reference comparison and the tolerance table.
+//! - [`tensor`]: CPU tensors and checked shapes.
+//! - [`error`]: the one error type.
+
+pub mod check;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::{Shape, Tensor};

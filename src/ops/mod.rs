@@ -1,0 +1,225 @@
+//! The operator library. Each op is one `shaders/<op>.wgsl` plus one
+//! `src/ops/<op>.rs` holding its arguments, CPU reference (f64 accumulation),
+//! encoder, cost model and test cases.
+
+use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
+use crate::kernel;
+use crate::{Error, Result, Shape, Tensor};
+
+pub mod eltwise;
+
+/// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
+/// must move (each input read once, the output written once).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cost {
+    /// Floating-point operations.
+    pub flops: u64,
+    /// Minimum bytes read plus written.
+    pub bytes: u64,
+}
+
+/// One operator: shape rules, the CPU reference and the GPU encoder.
+/// Inputs come in the order `input_names` gives; weights are inputs too.
+pub trait Op: std::fmt::Debug + Send + Sync {
+    /// The op's stem: shader file, module, test and benchmark names.
+    fn name(&self) -> &'static str;
+    /// Names of the inputs this configuration expects, in order.
+    fn input_names(&self) -> Vec<&'static str>;
+    /// The output shape, or an error naming the op, the input and the shapes.
+    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape>;
+    /// The obviously-correct CPU version (f64 accumulation).
+    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor>;
+    /// Prepares the GPU dispatches computing `output` from `inputs`.
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor)
+        -> Result<Vec<Dispatch>>;
+    /// FLOPs and minimum bytes for these input shapes.
+    fn cost(&self, inputs: &[&Shape]) -> Cost;
+}
+
+/// Fails unless `inputs` holds exactly the inputs `op` expects.
+pub fn expect_inputs<T>(op: &dyn Op, inputs: &[T]) -> Result<()> {
+    let names = op.input_names();
+    if inputs.len() != names.len() {
+        return Err(Error::invalid(
+            op.name(),
+            format!(
+                "expects {} inputs ({}), got {}",
+                names.len(),
+                names.join(", "),
+                inputs.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Shapes of CPU tensors, for `output_shape` and `cost`.
+pub fn shapes_of<'a>(tensors: &[&'a Tensor]) -> Vec<&'a Shape> {
+    tensors.iter().map(|t| t.shape()).collect()
+}
+
+/// Shapes of GPU tensors.
+pub fn gpu_shapes_of<'a>(tensors: &[&'a GpuTensor]) -> Vec<&'a Shape> {
+    tensors.iter().map(|t| t.shape()).collect()
+}
+
+/// Checks the output's shape against the op's rule before encoding.
+pub fn expect_output(op: &dyn Op, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Shape> {
+    expect_inputs(op, inputs)?;
+    let want = op.output_shape(&gpu_shapes_of(inputs))?;
+    if output.shape() != &want {
+        return Err(Error::invalid(
+            op.name(),
+            format!("output must be {want}, got {}", output.shape()),
+        ));
+    }
+    Ok(want)
+}
+
+/// A u32 for a shader parameter, or an error naming the op when it does not fit.
+pub fn to_u32(op: &str, what: &str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        Error::invalid(
+            op,
+            format!("{what} = {value} exceeds the 32-bit index range of the shaders"),
+        )
+    })
+}
+
+/// Activation applied in an epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// max(x, 0).
+    Relu,
+    /// 1 / (1 + exp(-x)).
+    Sigmoid,
+}
+
+impl Activation {
+    /// The code shaders switch on.
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::None => 0,
+            Activation::Relu => 1,
+            Activation::Sigmoid => 2,
+        }
+    }
+
+    /// The reference activation in f64.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Sigmoid => sigmoid(x),
+        }
+    }
+}
+
+/// What a conv or GEMM does to each accumulated value before storing it:
+/// `y = activation(scale[c] * acc + shift[c] + residual)`, where `c` is the
+/// output channel. Folded BatchNorm and bias become scale and shift; the
+/// residual is added before the activation, as in ResNet's `relu(bn(conv) + x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Epilogue {
+    /// An `affine` input of shape [2, C] (row 0: scale, row 1: shift) follows the weights.
+    pub affine: bool,
+    /// Applied last.
+    pub activation: Activation,
+    /// A `residual` input shaped like the output comes last.
+    pub residual: bool,
+}
+
+impl Epilogue {
+    /// Store the accumulator unchanged.
+    pub const NONE: Epilogue = Epilogue {
+        affine: false,
+        activation: Activation::None,
+        residual: false,
+    };
+
+    /// Names of the extra inputs this epilogue needs, in order.
+    pub fn input_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.affine {
+            names.push("affine");
+        }
+        if self.residual {
+            names.push("residual");
+        }
+        names
+    }
+
+    /// The code shaders read from their Params: bit 0 affine, bit 1 residual,
+    /// bits 2.. the activation.
+    pub fn code(&self) -> u32 {
+        self.affine as u32 | (self.residual as u32) << 1 | self.activation.code() << 2
+    }
+
+    /// The reference epilogue for channel `c` of `channels` (`affine` is [2, channels]).
+    pub fn apply(
+        &self,
+        acc: f64,
+        c: usize,
+        channels: usize,
+        affine: Option<&Tensor>,
+        residual: f32,
+    ) -> f64 {
+        let mut v = acc;
+        if let Some(a) = affine {
+            v = a.data()[c] as f64 * v + a.data()[channels + c] as f64;
+        }
+        if self.residual {
+            v += residual as f64;
+        }
+        self.activation.apply(v)
+    }
+}
+
+/// The reference sigmoid, stable for large |x|.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// One correctness case: an op and fresh inputs for it.
+#[derive(Debug)]
+pub struct Case {
+    /// What is special about the case ("stride 2, groups 4").
+    pub label: String,
+    /// The op under test.
+    pub op: Box<dyn Op>,
+    /// Its inputs.
+    pub inputs: Vec<Tensor>,
+}
+
+impl Case {
+    /// A case of `op` on `inputs`.
+    pub fn new(label: impl Into<String>, op: impl Op + 'static, inputs: Vec<Tensor>) -> Case {
+        Case {
+            label: label.into(),
+            op: Box::new(op),
+            inputs,
+        }
+    }
+}
+
+/// Every op's correctness cases with fresh random inputs from `rng`: the test
+/// suite and `glimpse check` run the same list.
+pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend(eltwise::cases(rng));
+    cases
+}
+
+/// Every shader with the size of the Rust `Params` struct it is given, so a
+/// test can hold each pair together and compile every pipeline.
+pub fn kernels() -> Vec<(Kernel, usize)> {
+    use std::mem::size_of;
+    vec![(kernel!("eltwise"), size_of::<eltwise::EltwiseParams>())]
+}

@@ -1,0 +1,75 @@
+//! Shared by the GPU test files: one device per test binary, the skip rule,
+//! seeded randomness, and running cases against the CPU references.
+#![allow(dead_code)] // each test binary uses a different part
+
+use glimpse::check::run_case;
+use glimpse::gpu::Gpu;
+use glimpse::ops::Case;
+use std::sync::OnceLock;
+
+/// The test device, or None (with the reason printed) when there is no adapter.
+/// With GLIMPSE_REQUIRE_GPU=1 (set by CI) a missing adapter fails the test.
+pub fn gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new() {
+        Ok(gpu) => {
+            eprintln!("GPU tests run on {}", gpu.adapter());
+            Some(gpu)
+        }
+        Err(e) if std::env::var("GLIMPSE_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("GLIMPSE_REQUIRE_GPU=1 but no GPU could be opened: {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: no GPU adapter ({e}); set GLIMPSE_REQUIRE_GPU=1 to make this a failure"
+            );
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// Returns the test device, or returns from the test after printing why.
+#[macro_export]
+macro_rules! gpu_or_skip {
+    () => {
+        match common::gpu() {
+            Some(gpu) => gpu,
+            None => return,
+        }
+    };
+}
+
+/// A fresh random generator; its seed is printed so a failure can be replayed
+/// with GLIMPSE_SEED=<seed>.
+pub fn rng() -> fastrand::Rng {
+    let seed = std::env::var("GLIMPSE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("GLIMPSE_SEED={seed}");
+    fastrand::Rng::with_seed(seed)
+}
+
+/// Runs every case on the GPU and the CPU reference; fails listing each mismatch.
+pub fn check_cases(gpu: &Gpu, cases: Vec<Case>) {
+    assert!(!cases.is_empty(), "no cases to check");
+    let mut failures = Vec::new();
+    for case in &cases {
+        match run_case(gpu, case) {
+            Ok(r) if r.comparison.passed => {}
+            Ok(r) => failures.push(format!(
+                "{} [{}] on {}: {:?}",
+                r.op, r.label, r.shapes, r.comparison
+            )),
+            Err(e) => failures.push(format!("{} [{}]: error: {e}", case.op.name(), case.label)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,12 @@
+//! Every GPU op against its CPU reference on fresh random inputs
+//! (`<op>_should_match_reference`).
+
+mod common;
+
+use glimpse::ops;
+
+#[test]
+fn eltwise_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::eltwise::cases(&mut common::rng()));
+}

@@ -1,0 +1,83 @@
+//! Every shader parsed and validated by naga (no GPU needed), each `Params`
+//! struct's size held against its WGSL twin, and every pipeline compiled on a
+//! device limited to the portable WebGPU baseline.
+
+mod common;
+
+use glimpse::gpu::{Gpu, GpuOptions};
+use glimpse::ops::kernels;
+use std::collections::BTreeSet;
+
+fn parse(name: &str, source: &str) -> naga::Module {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}.wgsl fails validation: {e:?}"));
+    module
+}
+
+/// Size in bytes of the uniform at @group(0) @binding(0).
+fn params_size(module: &naga::Module) -> u32 {
+    let mut layouter = naga::proc::Layouter::default();
+    layouter
+        .update(module.to_ctx())
+        .expect("layout should compute");
+    let var = module
+        .global_variables
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| {
+            v.binding
+                .as_ref()
+                .is_some_and(|b| b.group == 0 && b.binding == 0)
+        })
+        .expect("binding 0 should be the Params uniform");
+    assert_eq!(
+        var.space,
+        naga::AddressSpace::Uniform,
+        "binding 0 should be a uniform"
+    );
+    layouter[var.ty].size
+}
+
+#[test]
+fn every_shader_validates_and_matches_its_params() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
+        .expect("shaders/ should exist")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
+        .map(|p| p.file_stem().expect("stem").to_string_lossy().into_owned())
+        .collect();
+    let registered: BTreeSet<String> = kernels().iter().map(|(k, _)| k.name.to_string()).collect();
+    assert_eq!(
+        on_disk, registered,
+        "every shader file is a registered kernel and vice versa"
+    );
+    for (kernel, rust_size) in kernels() {
+        let module = parse(kernel.name, kernel.source);
+        assert_eq!(
+            params_size(&module) as usize,
+            rust_size,
+            "{}: WGSL Params vs Rust struct size",
+            kernel.name
+        );
+    }
+}
+
+#[test]
+fn every_pipeline_compiles_within_downlevel_limits() {
+    if common::gpu().is_none() {
+        return; // the reason was printed
+    }
+    let gpu = Gpu::with_options(GpuOptions::downlevel())
+        .expect("the adapter should accept downlevel limits");
+    for (kernel, _) in kernels() {
+        gpu.compile(&kernel)
+            .unwrap_or_else(|e| panic!("{}: {e}", kernel.name));
+    }
+}
