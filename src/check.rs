@@ -55,18 +55,8 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tolerance) -> Comparison {
         max_abs = max_abs.max(d);
         diff_sq += d * d;
     }
-    let rel_l2 = if sum_sq > 0.0 {
-        (diff_sq / sum_sq).sqrt()
-    } else {
-        diff_sq.sqrt()
-    };
-    Comparison {
-        max_abs,
-        worst,
-        worst_index,
-        rel_l2,
-        passed: same_shape && worst <= 1.0,
-    }
+    let rel_l2 = if sum_sq > 0.0 { (diff_sq / sum_sq).sqrt() } else { diff_sq.sqrt() };
+    Comparison { max_abs, worst, worst_index, rel_l2, passed: same_shape && worst <= 1.0 }
 }
 
 /// One case's outcome.
@@ -87,20 +77,14 @@ pub struct CaseReport {
 pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseReport> {
     let inputs: Vec<&Tensor> = case.inputs.iter().collect();
     let want = case.op.reference(&inputs)?;
-    let uploaded = inputs
-        .iter()
-        .map(|t| gpu.upload(t))
-        .collect::<Result<Vec<_>>>()?;
+    let uploaded = inputs.iter().map(|t| gpu.upload(t)).collect::<Result<Vec<_>>>()?;
     let bound: Vec<_> = uploaded.iter().collect();
     let output = gpu.empty(want.shape())?;
     gpu.fill(&output, f32::NAN)?;
     let dispatches = case.op.encode(gpu, &bound, &output)?;
     gpu.submit(&dispatches)?;
     let got = gpu.read(&output)?;
-    let shapes: Vec<String> = gpu_shapes_of(&bound)
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let shapes: Vec<String> = gpu_shapes_of(&bound).iter().map(|s| s.to_string()).collect();
     Ok(CaseReport {
         op: case.op.name(),
         label: case.label.clone(),

@@ -15,12 +15,7 @@ pub enum Error {
     Invalid { op: String, msg: String },
     /// A tensor needs more memory than one binding of this device may hold.
     #[error("{op}: {what} needs {bytes} bytes, over this device's limit of {limit} bytes per buffer binding")]
-    TooLarge {
-        op: String,
-        what: String,
-        bytes: u64,
-        limit: u64,
-    },
+    TooLarge { op: String, what: String, bytes: u64, limit: u64 },
     /// wgpu reported a validation or internal error.
     #[error("GPU error during {context}: {msg}")]
     Gpu { context: String, msg: String },
@@ -41,10 +36,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An invalid-input error for `op`.
     pub fn invalid(op: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Invalid {
-            op: op.into(),
-            msg: msg.into(),
-        }
+        Error::Invalid { op: op.into(), msg: msg.into() }
     }
 }
 

@@ -14,30 +14,14 @@ pub struct Shape {
 impl Shape {
     /// A shape from its dimensions; rejects zero-sized dimensions and overflow.
     pub fn new(dims: &[usize]) -> Result<Shape> {
-        ensure!(
-            !dims.is_empty(),
-            "shape",
-            "a tensor needs at least one dimension"
-        );
-        ensure!(
-            dims.iter().all(|&d| d > 0),
-            "shape",
-            "zero-sized dimension in {dims:?}"
-        );
+        ensure!(!dims.is_empty(), "shape", "a tensor needs at least one dimension");
+        ensure!(dims.iter().all(|&d| d > 0), "shape", "zero-sized dimension in {dims:?}");
         let numel = dims
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
             .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "shape",
-                    format!("{dims:?} has more elements than fit in memory"),
-                )
-            })?;
-        Ok(Shape {
-            dims: dims.to_vec(),
-            numel,
-        })
+            .ok_or_else(|| Error::invalid("shape", format!("{dims:?} has more elements than fit in memory")))?;
+        Ok(Shape { dims: dims.to_vec(), numel })
     }
 
     /// The dimensions.
@@ -64,10 +48,7 @@ impl Shape {
     pub fn nchw(&self, op: &str, name: &str) -> Result<[usize; 4]> {
         match self.dims[..] {
             [n, c, h, w] => Ok([n, c, h, w]),
-            _ => Err(Error::invalid(
-                op,
-                format!("{name} must be N x C x H x W, got {self}"),
-            )),
+            _ => Err(Error::invalid(op, format!("{name} must be N x C x H x W, got {self}"))),
         }
     }
 }
@@ -124,9 +105,7 @@ impl Tensor {
 
     /// Uniform random values in [lo, hi) from `rng`.
     pub fn random(shape: Shape, rng: &mut fastrand::Rng, lo: f32, hi: f32) -> Tensor {
-        let data = (0..shape.numel())
-            .map(|_| lo + (hi - lo) * rng.f32())
-            .collect();
+        let data = (0..shape.numel()).map(|_| lo + (hi - lo) * rng.f32()).collect();
         Tensor { shape, data }
     }
 
@@ -153,15 +132,7 @@ impl Tensor {
     /// The same elements under another shape with the same element count.
     pub fn reshape(self, dims: &[usize]) -> Result<Tensor> {
         let shape = Shape::new(dims)?;
-        ensure!(
-            shape.numel() == self.shape.numel(),
-            "reshape",
-            "cannot view {} as {shape}",
-            self.shape
-        );
-        Ok(Tensor {
-            shape,
-            data: self.data,
-        })
+        ensure!(shape.numel() == self.shape.numel(), "reshape", "cannot view {} as {shape}", self.shape);
+        Ok(Tensor { shape, data: self.data })
     }
 }

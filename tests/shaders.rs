@@ -9,38 +9,25 @@ use glimpse::ops::kernels;
 use std::collections::BTreeSet;
 
 fn parse(name: &str, source: &str) -> naga::Module {
-    let module = naga::front::wgsl::parse_str(source)
-        .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{name}.wgsl fails validation: {e:?}"));
+    let module =
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}.wgsl fails validation: {e:?}"));
     module
 }
 
 /// Size in bytes of the uniform at @group(0) @binding(0).
 fn params_size(module: &naga::Module) -> u32 {
     let mut layouter = naga::proc::Layouter::default();
-    layouter
-        .update(module.to_ctx())
-        .expect("layout should compute");
+    layouter.update(module.to_ctx()).expect("layout should compute");
     let var = module
         .global_variables
         .iter()
         .map(|(_, v)| v)
-        .find(|v| {
-            v.binding
-                .as_ref()
-                .is_some_and(|b| b.group == 0 && b.binding == 0)
-        })
+        .find(|v| v.binding.as_ref().is_some_and(|b| b.group == 0 && b.binding == 0))
         .expect("binding 0 should be the Params uniform");
-    assert_eq!(
-        var.space,
-        naga::AddressSpace::Uniform,
-        "binding 0 should be a uniform"
-    );
+    assert_eq!(var.space, naga::AddressSpace::Uniform, "binding 0 should be a uniform");
     layouter[var.ty].size
 }
 
@@ -54,18 +41,10 @@ fn every_shader_validates_and_matches_its_params() {
         .map(|p| p.file_stem().expect("stem").to_string_lossy().into_owned())
         .collect();
     let registered: BTreeSet<String> = kernels().iter().map(|(k, _)| k.name.to_string()).collect();
-    assert_eq!(
-        on_disk, registered,
-        "every shader file is a registered kernel and vice versa"
-    );
+    assert_eq!(on_disk, registered, "every shader file is a registered kernel and vice versa");
     for (kernel, rust_size) in kernels() {
         let module = parse(kernel.name, kernel.source);
-        assert_eq!(
-            params_size(&module) as usize,
-            rust_size,
-            "{}: WGSL Params vs Rust struct size",
-            kernel.name
-        );
+        assert_eq!(params_size(&module) as usize, rust_size, "{}: WGSL Params vs Rust struct size", kernel.name);
     }
 }
 
@@ -74,10 +53,8 @@ fn every_pipeline_compiles_within_downlevel_limits() {
     if common::gpu().is_none() {
         return; // the reason was printed
     }
-    let gpu = Gpu::with_options(GpuOptions::downlevel())
-        .expect("the adapter should accept downlevel limits");
+    let gpu = Gpu::with_options(GpuOptions::downlevel()).expect("the adapter should accept downlevel limits");
     for (kernel, _) in kernels() {
-        gpu.compile(&kernel)
-            .unwrap_or_else(|e| panic!("{}: {e}", kernel.name));
+        gpu.compile(&kernel).unwrap_or_else(|e| panic!("{}: {e}", kernel.name));
     }
 }

@@ -40,18 +40,13 @@ impl AdapterSummary {
 
 impl fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}, {}, driver: {})",
-            self.name, self.backend, self.device_type, self.driver
-        )
+        write!(f, "{} ({}, {}, driver: {})", self.name, self.backend, self.device_type, self.driver)
     }
 }
 
 /// Every adapter wgpu finds with the backends allowed by WGPU_BACKEND (all when unset).
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
     pollster::block_on(instance.enumerate_adapters(backends))
         .iter()

@@ -23,21 +23,14 @@ impl GpuTensor {
     pub fn reshape(&self, dims: &[usize]) -> Result<GpuTensor> {
         let shape = Shape::new(dims)?;
         if shape.numel() != self.shape.numel() {
-            return Err(Error::invalid(
-                "reshape",
-                format!("cannot view {} as {shape}", self.shape),
-            ));
+            return Err(Error::invalid("reshape", format!("cannot view {} as {shape}", self.shape)));
         }
-        Ok(GpuTensor {
-            buffer: self.buffer.clone(),
-            shape,
-        })
+        Ok(GpuTensor { buffer: self.buffer.clone(), shape })
     }
 }
 
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// Fails unless a tensor of `shape` fits in one binding of this device.
@@ -58,17 +51,13 @@ impl Gpu {
     pub fn upload(&self, tensor: &Tensor) -> Result<GpuTensor> {
         self.check_fits("upload", "tensor", tensor.shape())?;
         let buffer = self.scoped("upload", || {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("tensor"),
-                    contents: bytemuck::cast_slice(tensor.data()),
-                    usage: STORAGE,
-                })
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("tensor"),
+                contents: bytemuck::cast_slice(tensor.data()),
+                usage: STORAGE,
+            })
         })?;
-        Ok(GpuTensor {
-            buffer,
-            shape: tensor.shape().clone(),
-        })
+        Ok(GpuTensor { buffer, shape: tensor.shape().clone() })
     }
 
     /// A new GPU tensor with unspecified contents (zeroed by wgpu).
@@ -82,20 +71,14 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })?;
-        Ok(GpuTensor {
-            buffer,
-            shape: shape.clone(),
-        })
+        Ok(GpuTensor { buffer, shape: shape.clone() })
     }
 
     /// Overwrites every element with `value` (tests poison outputs with NaN so
     /// an element a kernel forgot to write cannot pass).
     pub fn fill(&self, tensor: &GpuTensor, value: f32) -> Result<()> {
         let data = vec![value; tensor.shape().numel()];
-        self.scoped("fill", || {
-            self.queue
-                .write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(&data))
-        })?;
+        self.scoped("fill", || self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(&data)))?;
         Ok(())
     }
 
@@ -107,12 +90,7 @@ impl Gpu {
 
     /// The one readback path: copies `size` bytes (a multiple of 4) of `buffer`
     /// into a mappable staging buffer, waits, and returns them.
-    pub(super) fn read_bytes(
-        &self,
-        buffer: &wgpu::Buffer,
-        size: u64,
-        context: &str,
-    ) -> Result<Vec<u8>> {
+    pub(super) fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64, context: &str) -> Result<Vec<u8>> {
         let staging = self.scoped(context, || {
             let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
@@ -126,27 +104,18 @@ impl Gpu {
             staging
         })?;
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                // The receiver outlives this callback: it is awaited below.
-                let _ = sender.send(result);
-            });
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver outlives this callback: it is awaited below.
+            let _ = sender.send(result);
+        });
         self.wait(context)?;
-        let gpu_error = |msg: String| Error::Gpu {
-            context: context.to_string(),
-            msg,
-        };
+        let gpu_error = |msg: String| Error::Gpu { context: context.to_string(), msg };
         match pollster::block_on(receiver.receive()) {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(gpu_error(e.to_string())),
             None => return Err(gpu_error("the mapping never completed".into())),
         }
-        let bytes = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| gpu_error(e.to_string()))?
-            .to_vec();
+        let bytes = staging.slice(..).get_mapped_range().map_err(|e| gpu_error(e.to_string()))?.to_vec();
         staging.unmap();
         self.check_alive()?;
         Ok(bytes)

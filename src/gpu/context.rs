@@ -19,10 +19,7 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions {
-            limits: None,
-            timeout: Duration::from_secs(120),
-        }
+        GpuOptions { limits: None, timeout: Duration::from_secs(120) }
     }
 }
 
@@ -30,10 +27,7 @@ impl GpuOptions {
     /// The portable WebGPU baseline (`Limits::downlevel_defaults`): used by tests
     /// to prove every pipeline runs on the most limited devices we target.
     pub fn downlevel() -> Self {
-        GpuOptions {
-            limits: Some(wgpu::Limits::downlevel_defaults()),
-            ..Default::default()
-        }
+        GpuOptions { limits: Some(wgpu::Limits::downlevel_defaults()), ..Default::default() }
     }
 }
 
@@ -61,10 +55,9 @@ impl Gpu {
 
     /// Opens the adapter chosen from the environment with explicit options.
     pub fn with_options(options: GpuOptions) -> Result<Gpu> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(&instance, None))
-            .map_err(|e| {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter =
+            pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(&instance, None)).map_err(|e| {
                 Error::NoAdapter(format!(
                     "{e}. On Linux without a GPU install Mesa's lavapipe (apt-get install mesa-vulkan-drivers); \
                      WGPU_BACKEND and WGPU_ADAPTER_NAME select an adapter"
@@ -80,26 +73,19 @@ impl Gpu {
             required_limits: limits.clone(),
             ..Default::default()
         };
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| Error::Device {
-                adapter: summary.name.clone(),
-                reason: e.to_string(),
-            })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| Error::Device { adapter: summary.name.clone(), reason: e.to_string() })?;
 
         let lost = Arc::new(Mutex::new(None));
         let lost_flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
-            *lost_flag
-                .lock()
-                .expect("device-lost flag should not be poisoned") =
+            *lost_flag.lock().expect("device-lost flag should not be poisoned") =
                 Some(format!("{reason:?}: {message}"));
         });
         let uncaptured = Arc::new(Mutex::new(None));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock()
-                .expect("error sink should not be poisoned")
-                .get_or_insert(e.to_string());
+            sink.lock().expect("error sink should not be poisoned").get_or_insert(e.to_string());
         }));
 
         Ok(Gpu {
@@ -134,27 +120,12 @@ impl Gpu {
     pub fn limit_rows(&self) -> Vec<(&'static str, String)> {
         let l = &self.limits;
         vec![
-            (
-                "max_storage_buffer_binding_size",
-                l.max_storage_buffer_binding_size.to_string(),
-            ),
+            ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size.to_string()),
             ("max_buffer_size", l.max_buffer_size.to_string()),
-            (
-                "max_storage_buffers_per_shader_stage",
-                l.max_storage_buffers_per_shader_stage.to_string(),
-            ),
-            (
-                "max_compute_workgroup_storage_size",
-                l.max_compute_workgroup_storage_size.to_string(),
-            ),
-            (
-                "max_compute_invocations_per_workgroup",
-                l.max_compute_invocations_per_workgroup.to_string(),
-            ),
-            (
-                "max_compute_workgroups_per_dimension",
-                l.max_compute_workgroups_per_dimension.to_string(),
-            ),
+            ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage.to_string()),
+            ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size.to_string()),
+            ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup.to_string()),
+            ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension.to_string()),
             ("timestamp queries", self.has_timestamps().to_string()),
         ]
     }
@@ -166,12 +137,7 @@ impl Gpu {
 
     /// Fails if the device was lost: reads after loss would return garbage.
     pub(super) fn check_alive(&self) -> Result<()> {
-        match self
-            .lost
-            .lock()
-            .expect("device-lost flag should not be poisoned")
-            .as_ref()
-        {
+        match self.lost.lock().expect("device-lost flag should not be poisoned").as_ref() {
             Some(reason) => Err(Error::DeviceLost(reason.clone())),
             None => Ok(()),
         }
@@ -187,26 +153,13 @@ impl Gpu {
         let validation = pollster::block_on(validation.pop());
         let oom = pollster::block_on(oom.pop());
         if oom.is_some() {
-            return Err(Error::OutOfMemory {
-                context: context.to_string(),
-            });
+            return Err(Error::OutOfMemory { context: context.to_string() });
         }
         if let Some(e) = validation {
-            return Err(Error::Gpu {
-                context: context.to_string(),
-                msg: e.to_string(),
-            });
+            return Err(Error::Gpu { context: context.to_string(), msg: e.to_string() });
         }
-        if let Some(msg) = self
-            .uncaptured
-            .lock()
-            .expect("error sink should not be poisoned")
-            .take()
-        {
-            return Err(Error::Gpu {
-                context: context.to_string(),
-                msg,
-            });
+        if let Some(msg) = self.uncaptured.lock().expect("error sink should not be poisoned").take() {
+            return Err(Error::Gpu { context: context.to_string(), msg });
         }
         self.check_alive()?;
         Ok(value)
@@ -214,19 +167,12 @@ impl Gpu {
 
     /// Blocks until the queue is idle, or fails after the configured timeout.
     pub(super) fn wait(&self, context: &str) -> Result<()> {
-        match self.device.poll(wgpu::PollType::Wait {
-            submission_index: None,
-            timeout: Some(self.timeout),
-        }) {
+        match self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(self.timeout) }) {
             Ok(_) => self.check_alive(),
-            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
-                context: context.to_string(),
-                seconds: self.timeout.as_secs(),
-            }),
-            Err(e) => Err(Error::Gpu {
-                context: context.to_string(),
-                msg: e.to_string(),
-            }),
+            Err(wgpu::PollError::Timeout) => {
+                Err(Error::Timeout { context: context.to_string(), seconds: self.timeout.as_secs() })
+            }
+            Err(e) => Err(Error::Gpu { context: context.to_string(), msg: e.to_string() }),
         }
     }
 }

@@ -21,12 +21,7 @@ macro_rules! kernel {
     ($name:literal) => {
         $crate::gpu::Kernel {
             name: $name,
-            source: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/",
-                $name,
-                ".wgsl"
-            )),
+            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name, ".wgsl")),
         }
     };
 }
@@ -64,38 +59,25 @@ impl Gpu {
     }
 
     /// Compiles (once) the pipeline for `kernel` with override `constants`.
-    fn pipeline(
-        &self,
-        kernel: &Kernel,
-        constants: &[(&str, f64)],
-    ) -> Result<wgpu::ComputePipeline> {
+    fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<wgpu::ComputePipeline> {
         let key = format!("{}{constants:?}", kernel.name);
-        let mut cache = self
-            .pipelines
-            .lock()
-            .expect("pipeline cache should not be poisoned");
+        let mut cache = self.pipelines.lock().expect("pipeline cache should not be poisoned");
         if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
         let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
-            let module = self
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name),
-                    source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
-                });
-            self.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.name),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants,
-                        ..Default::default()
-                    },
-                    cache: None,
-                })
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name),
+                source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+            });
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                cache: None,
+            })
         })?;
         cache.insert(key, pipeline.clone());
         Ok(pipeline)
@@ -112,10 +94,7 @@ impl Gpu {
         }
         let y = groups.div_ceil(max);
         if y > max {
-            return Err(Error::invalid(
-                op,
-                format!("{groups} workgroups exceed this device's grid of {max} x {max}"),
-            ));
+            return Err(Error::invalid(op, format!("{groups} workgroups exceed this device's grid of {max} x {max}")));
         }
         Ok([max as u32, y as u32, 1])
     }
@@ -142,22 +121,14 @@ impl Gpu {
             // Uniform blocks are sized in 16-byte steps on some backends.
             let mut bytes = bytemuck::bytes_of(params).to_vec();
             bytes.resize(bytes.len().next_multiple_of(16), 0);
-            let uniform = self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(kernel.name),
-                    contents: &bytes,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            }];
+            let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel.name),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
             for (i, t) in bindings.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: t.buffer.as_entire_binding(),
-                });
+                entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.buffer.as_entire_binding() });
             }
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.name),
@@ -165,12 +136,7 @@ impl Gpu {
                 entries: &entries,
             })
         })?;
-        Ok(Dispatch {
-            label: kernel.name,
-            pipeline,
-            bind_group,
-            workgroups,
-        })
+        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and
@@ -184,20 +150,13 @@ impl Gpu {
     /// nanoseconds from timestamp queries. Errors when the adapter has none.
     pub fn submit_timed(&self, dispatches: &[Dispatch]) -> Result<Vec<f64>> {
         if !self.has_timestamps() {
-            return Err(Error::invalid(
-                "timing",
-                format!("adapter {} has no timestamp queries", self.adapter()),
-            ));
+            return Err(Error::invalid("timing", format!("adapter {} has no timestamp queries", self.adapter())));
         }
         let count = dispatches.len() * 2;
         if count == 0 || count > MAX_QUERIES {
             return Err(Error::invalid(
                 "timing",
-                format!(
-                    "can time 1 to {} dispatches, got {}",
-                    MAX_QUERIES / 2,
-                    dispatches.len()
-                ),
+                format!("can time 1 to {} dispatches, got {}", MAX_QUERIES / 2, dispatches.len()),
             ));
         }
         let resolved = self.scoped("timed submit", || {
@@ -218,29 +177,21 @@ impl Gpu {
         let bytes = self.read_bytes(&resolved, count as u64 * 8, "reading timestamps")?;
         let ticks: &[u64] = bytemuck::cast_slice(&bytes);
         let period = self.queue.get_timestamp_period() as f64;
-        Ok(ticks
-            .chunks(2)
-            .map(|t| t[1].saturating_sub(t[0]) as f64 * period)
-            .collect())
+        Ok(ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period).collect())
     }
 
     /// One compute pass per dispatch, so each can carry its own timestamps.
     fn record(&self, dispatches: &[Dispatch], timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>) {
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("glimpse"),
-            });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glimpse") });
         for (i, d) in dispatches.iter().enumerate() {
             let timestamp_writes = timing.map(|(queries, _)| wgpu::ComputePassTimestampWrites {
                 query_set: queries,
                 beginning_of_pass_write_index: Some(2 * i as u32),
                 end_of_pass_write_index: Some(2 * i as u32 + 1),
             });
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(d.label),
-                timestamp_writes,
-            });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.label), timestamp_writes });
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
             let [x, y, z] = d.workgroups;

@@ -60,10 +60,7 @@ impl Op for Eltwise {
         expect_inputs(self, inputs)?;
         if let [a, b] = inputs {
             if a != b {
-                return Err(Error::invalid(
-                    self.name(),
-                    format!("{self:?} needs equal shapes, got a {a} and b {b}"),
-                ));
+                return Err(Error::invalid(self.name(), format!("{self:?} needs equal shapes, got a {a} and b {b}")));
             }
         }
         Ok(inputs[0].clone())
@@ -73,34 +70,16 @@ impl Op for Eltwise {
         let shape = self.output_shape(&shapes_of(inputs))?;
         let a = inputs[0].data();
         let b = inputs.get(1).map_or(a, |t| t.data());
-        Tensor::new(
-            shape,
-            a.iter().zip(b).map(|(&x, &y)| self.apply(x, y)).collect(),
-        )
+        Tensor::new(shape, a.iter().zip(b).map(|(&x, &y)| self.apply(x, y)).collect())
     }
 
-    fn encode(
-        &self,
-        gpu: &Gpu,
-        inputs: &[&GpuTensor],
-        output: &GpuTensor,
-    ) -> Result<Vec<Dispatch>> {
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         let shape = expect_output(self, inputs, output)?;
         let n = shape.numel();
-        let params = EltwiseParams {
-            n: to_u32(self.name(), "element count", n)?,
-            kind: self.kind(),
-            _pad: [0; 2],
-        };
+        let params = EltwiseParams { n: to_u32(self.name(), "element count", n)?, kind: self.kind(), _pad: [0; 2] };
         let b = inputs.get(1).unwrap_or(&inputs[0]);
         let grid = gpu.grid_1d(self.name(), (n as u64).div_ceil(WORKGROUP))?;
-        Ok(vec![gpu.prepare(
-            &kernel!("eltwise"),
-            &[],
-            &params,
-            &[inputs[0], b, output],
-            grid,
-        )?])
+        Ok(vec![gpu.prepare(&kernel!("eltwise"), &[], &params, &[inputs[0], b, output], grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -109,10 +88,7 @@ impl Op for Eltwise {
             Eltwise::Add | Eltwise::Relu => n,
             Eltwise::AddRelu => 2 * n,
         };
-        Cost {
-            flops,
-            bytes: 4 * n * (inputs.len() as u64 + 1),
-        }
+        Cost { flops, bytes: 4 * n * (inputs.len() as u64 + 1) }
     }
 }
 
@@ -130,11 +106,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // 65535 x 256 elements fill the first grid row exactly; one more folds into y.
     for n in [65535 * 256, 65535 * 256 + 1] {
         let x = Tensor::random(Shape::new(&[n]).expect("valid"), rng, -1.0, 1.0);
-        cases.push(Case::new(
-            format!("relu, {n} elements"),
-            Eltwise::Relu,
-            vec![x],
-        ));
+        cases.push(Case::new(format!("relu, {n} elements"), Eltwise::Relu, vec![x]));
     }
     cases
 }
@@ -147,14 +119,8 @@ mod tests {
     fn mismatched_shapes_are_rejected() {
         let a = Shape::new(&[2, 3]).unwrap();
         let b = Shape::new(&[3, 2]).unwrap();
-        let err = Eltwise::Add
-            .output_shape(&[&a, &b])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("eltwise") && err.contains("[2 x 3]") && err.contains("[3 x 2]"),
-            "{err}"
-        );
+        let err = Eltwise::Add.output_shape(&[&a, &b]).unwrap_err().to_string();
+        assert!(err.contains("eltwise") && err.contains("[2 x 3]") && err.contains("[3 x 2]"), "{err}");
         assert!(Eltwise::Relu.output_shape(&[&a, &b]).is_err());
     }
 

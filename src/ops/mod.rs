@@ -30,8 +30,7 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     /// The obviously-correct CPU version (f64 accumulation).
     fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor>;
     /// Prepares the GPU dispatches computing `output` from `inputs`.
-    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor)
-        -> Result<Vec<Dispatch>>;
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>>;
     /// FLOPs and minimum bytes for these input shapes.
     fn cost(&self, inputs: &[&Shape]) -> Cost;
 }
@@ -42,12 +41,7 @@ pub fn expect_inputs<T>(op: &dyn Op, inputs: &[T]) -> Result<()> {
     if inputs.len() != names.len() {
         return Err(Error::invalid(
             op.name(),
-            format!(
-                "expects {} inputs ({}), got {}",
-                names.len(),
-                names.join(", "),
-                inputs.len()
-            ),
+            format!("expects {} inputs ({}), got {}", names.len(), names.join(", "), inputs.len()),
         ));
     }
     Ok(())
@@ -68,22 +62,15 @@ pub fn expect_output(op: &dyn Op, inputs: &[&GpuTensor], output: &GpuTensor) -> 
     expect_inputs(op, inputs)?;
     let want = op.output_shape(&gpu_shapes_of(inputs))?;
     if output.shape() != &want {
-        return Err(Error::invalid(
-            op.name(),
-            format!("output must be {want}, got {}", output.shape()),
-        ));
+        return Err(Error::invalid(op.name(), format!("output must be {want}, got {}", output.shape())));
     }
     Ok(want)
 }
 
 /// A u32 for a shader parameter, or an error naming the op when it does not fit.
 pub fn to_u32(op: &str, what: &str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| {
-        Error::invalid(
-            op,
-            format!("{what} = {value} exceeds the 32-bit index range of the shaders"),
-        )
-    })
+    u32::try_from(value)
+        .map_err(|_| Error::invalid(op, format!("{what} = {value} exceeds the 32-bit index range of the shaders")))
 }
 
 /// Activation applied in an epilogue.
@@ -133,11 +120,7 @@ pub struct Epilogue {
 
 impl Epilogue {
     /// Store the accumulator unchanged.
-    pub const NONE: Epilogue = Epilogue {
-        affine: false,
-        activation: Activation::None,
-        residual: false,
-    };
+    pub const NONE: Epilogue = Epilogue { affine: false, activation: Activation::None, residual: false };
 
     /// Names of the extra inputs this epilogue needs, in order.
     pub fn input_names(&self) -> Vec<&'static str> {
@@ -158,14 +141,7 @@ impl Epilogue {
     }
 
     /// The reference epilogue for channel `c` of `channels` (`affine` is [2, channels]).
-    pub fn apply(
-        &self,
-        acc: f64,
-        c: usize,
-        channels: usize,
-        affine: Option<&Tensor>,
-        residual: f32,
-    ) -> f64 {
+    pub fn apply(&self, acc: f64, c: usize, channels: usize, affine: Option<&Tensor>, residual: f32) -> f64 {
         let mut v = acc;
         if let Some(a) = affine {
             v = a.data()[c] as f64 * v + a.data()[channels + c] as f64;
@@ -201,11 +177,7 @@ pub struct Case {
 impl Case {
     /// A case of `op` on `inputs`.
     pub fn new(label: impl Into<String>, op: impl Op + 'static, inputs: Vec<Tensor>) -> Case {
-        Case {
-            label: label.into(),
-            op: Box::new(op),
-            inputs,
-        }
+        Case { label: label.into(), op: Box::new(op), inputs }
     }
 }
 

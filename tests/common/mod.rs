@@ -20,9 +20,7 @@ pub fn gpu() -> Option<&'static Gpu> {
             panic!("GLIMPSE_REQUIRE_GPU=1 but no GPU could be opened: {e}")
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED: no GPU adapter ({e}); set GLIMPSE_REQUIRE_GPU=1 to make this a failure"
-            );
+            eprintln!("SKIPPED: no GPU adapter ({e}); set GLIMPSE_REQUIRE_GPU=1 to make this a failure");
             None
         }
     })
@@ -43,10 +41,7 @@ macro_rules! gpu_or_skip {
 /// A fresh random generator; its seed is printed so a failure can be replayed
 /// with GLIMPSE_SEED=<seed>.
 pub fn rng() -> fastrand::Rng {
-    let seed = std::env::var("GLIMPSE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = std::env::var("GLIMPSE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
     eprintln!("GLIMPSE_SEED={seed}");
     fastrand::Rng::with_seed(seed)
 }
@@ -58,18 +53,9 @@ pub fn check_cases(gpu: &Gpu, cases: Vec<Case>) {
     for case in &cases {
         match run_case(gpu, case) {
             Ok(r) if r.comparison.passed => {}
-            Ok(r) => failures.push(format!(
-                "{} [{}] on {}: {:?}",
-                r.op, r.label, r.shapes, r.comparison
-            )),
+            Ok(r) => failures.push(format!("{} [{}] on {}: {:?}", r.op, r.label, r.shapes, r.comparison)),
             Err(e) => failures.push(format!("{} [{}]: error: {e}", case.op.name(), case.label)),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
