@@ -135,6 +135,14 @@ impl Gpu {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
+    /// Releases the device now. Every later call fails with [`Error::DeviceLost`]
+    /// instead of silently doing nothing.
+    pub fn destroy(&self) {
+        self.device.destroy();
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.lost.lock().expect("device-lost flag should not be poisoned").get_or_insert("destroyed".into());
+    }
+
     /// Fails if the device was lost: reads after loss would return garbage.
     pub(super) fn check_alive(&self) -> Result<()> {
         match self.lost.lock().expect("device-lost flag should not be poisoned").as_ref() {

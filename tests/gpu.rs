@@ -1,0 +1,78 @@
+//! The GPU runtime's failure paths: each is a typed error, never a panic.
+
+mod common;
+
+use glimpse::gpu::{Gpu, Kernel};
+use glimpse::ops::{eltwise::Eltwise, Op};
+use glimpse::{Error, Shape, Tensor};
+
+#[test]
+fn a_tensor_over_the_binding_limit_is_a_clear_error() {
+    let gpu = gpu_or_skip!();
+    let elements = (gpu.max_binding_bytes() / 4 + 1) as usize;
+    let err = gpu.empty(&Shape::new(&[elements]).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains(&elements.to_string()), "{err}");
+}
+
+#[test]
+fn a_grid_beyond_two_dimensions_of_workgroups_is_an_error() {
+    let gpu = gpu_or_skip!();
+    let max = gpu.max_workgroups_per_dim() as u64;
+    assert_eq!(gpu.grid_1d("test", max).unwrap(), [max as u32, 1, 1]);
+    assert_eq!(gpu.grid_1d("test", max + 1).unwrap(), [max as u32, 2, 1]);
+    let err = gpu.grid_1d("test", max * max + 1).unwrap_err();
+    assert!(err.to_string().contains("test"), "{err}");
+}
+
+#[test]
+fn a_broken_shader_is_an_error_not_a_panic() {
+    let gpu = gpu_or_skip!();
+    let broken = Kernel { name: "broken", source: "@compute @workgroup_size(1) fn main( {" };
+    let err = gpu.compile(&broken).unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("broken"), "{err}");
+}
+
+#[test]
+fn binding_the_wrong_buffers_is_an_error_not_a_panic() {
+    let gpu = gpu_or_skip!();
+    let x = gpu.upload(&Tensor::from_vec(&[4], vec![1.0; 4]).unwrap()).unwrap();
+    // eltwise needs three storage buffers; bind two.
+    let params = [4u32, 0, 0, 0];
+    let kernel = glimpse::ops::kernels().into_iter().find(|(k, _)| k.name == "eltwise").unwrap().0;
+    let err = gpu.prepare(&kernel, &[], &params, &[&x, &x], [1, 1, 1]).unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }), "{err}");
+    // The device stays usable after a caught validation error.
+    let out = gpu.empty(x.shape()).unwrap();
+    gpu.submit(&Eltwise::Relu.encode(gpu, &[&x], &out).unwrap()).unwrap();
+    assert_eq!(gpu.read(&out).unwrap().data(), &[1.0; 4]);
+}
+
+#[test]
+fn a_lost_device_fails_every_later_call() {
+    if common::gpu().is_none() {
+        return;
+    }
+    // A device of its own: losing the shared one would break the other tests.
+    let gpu = Gpu::new().unwrap();
+    let x = gpu.upload(&Tensor::from_vec(&[4], vec![1.0; 4]).unwrap()).unwrap();
+    gpu.destroy();
+    assert!(matches!(gpu.read(&x), Err(Error::DeviceLost(_))));
+    assert!(matches!(gpu.upload(&Tensor::from_vec(&[1], vec![0.0]).unwrap()), Err(Error::DeviceLost(_))));
+}
+
+#[test]
+fn timestamps_measure_each_dispatch() {
+    let gpu = gpu_or_skip!();
+    if !gpu.has_timestamps() {
+        eprintln!("SKIPPED: {} has no timestamp queries", gpu.adapter());
+        return;
+    }
+    let x = gpu.upload(&Tensor::from_vec(&[1 << 20], vec![1.0; 1 << 20]).unwrap()).unwrap();
+    let out = gpu.empty(x.shape()).unwrap();
+    let mut dispatches = Eltwise::Relu.encode(gpu, &[&x], &out).unwrap();
+    dispatches.extend(Eltwise::Add.encode(gpu, &[&x, &x], &out).unwrap());
+    let times = gpu.submit_timed(&dispatches).unwrap();
+    assert_eq!(times.len(), 2);
+    assert!(times.iter().all(|&t| t > 0.0), "{times:?}");
+}
