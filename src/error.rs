@@ -16,6 +16,9 @@ pub enum Error {
     /// A tensor needs more memory than one binding of this device may hold.
     #[error("{op}: {what} needs {bytes} bytes, over this device's limit of {limit} bytes per buffer binding")]
     TooLarge { op: String, what: String, bytes: u64, limit: u64 },
+    /// A file could not be read, parsed or written.
+    #[error("{path}: {msg}")]
+    File { path: String, msg: String },
     /// wgpu reported a validation or internal error.
     #[error("GPU error during {context}: {msg}")]
     Gpu { context: String, msg: String },

@@ -8,6 +8,8 @@
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
+//! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
+//! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
 
 pub mod check;
@@ -15,6 +17,8 @@ pub mod error;
 pub mod gpu;
 pub mod ops;
 pub mod tensor;
+pub mod tensorfile;
+pub mod weights;
 
 pub use error::{Error, Result};
 pub use tensor::{Shape, Tensor};

@@ -1,0 +1,116 @@
+//! Reading and writing named tensors as .safetensors: weights, `glimpse run`'s
+//! input and output, golden fixtures and raw attention maps.
+//!
+//! The safetensors crate validates the container (header size, contiguous
+//! offsets, no holes or overflow); on top of it every tensor is converted to
+//! f32, checked for a non-empty shape and finite values, and copied (so
+//! misaligned data is fine). Writes go to a temporary file renamed into place,
+//! so a failed run never leaves a partial file.
+
+use crate::{Error, Result, Shape, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The named f32 tensors of one file and its string metadata.
+#[derive(Clone, Debug, Default)]
+pub struct TensorFile {
+    /// Tensors by name. Integer tensors are kept out (see [`TensorFile::skipped`]).
+    pub tensors: BTreeMap<String, Tensor>,
+    /// The file's `__metadata__` strings.
+    pub metadata: BTreeMap<String, String>,
+    /// Names of integer bookkeeping tensors that were present but not loaded
+    /// (BatchNorm's `num_batches_tracked`).
+    pub skipped: Vec<String>,
+}
+
+fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::File { path: path.display().to_string(), msg: msg.to_string() }
+}
+
+impl TensorFile {
+    /// Reads a .safetensors file.
+    pub fn read(path: &Path) -> Result<TensorFile> {
+        let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
+        TensorFile::parse(&bytes).map_err(|msg| file_error(path, msg))
+    }
+
+    /// Parses safetensors bytes; the error says what is wrong with which tensor.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("bad header: {e}"))?;
+        let mut file = TensorFile::default();
+        if let Some(meta) = header.metadata() {
+            file.metadata = meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        for (name, view) in st.tensors() {
+            match to_f32(&view).map_err(|msg| format!("tensor '{name}': {msg}"))? {
+                Some(data) => {
+                    let shape = Shape::new(view.shape()).map_err(|e| format!("tensor '{name}': {e}"))?;
+                    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                        return Err(format!(
+                            "tensor '{name}' {shape} holds a non-finite value ({}) at element {i}",
+                            data[i]
+                        ));
+                    }
+                    let tensor = Tensor::new(shape, data).map_err(|e| e.to_string())?;
+                    file.tensors.insert(name, tensor);
+                }
+                None => file.skipped.push(name),
+            }
+        }
+        file.skipped.sort();
+        Ok(file)
+    }
+
+    /// The tensor called `name`, or an error listing what the file holds.
+    pub fn get(&self, name: &str) -> Result<&Tensor> {
+        self.tensors.get(name).ok_or_else(|| {
+            let names: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
+            Error::invalid("tensor file", format!("no tensor named '{name}'; it holds: {}", names.join(", ")))
+        })
+    }
+
+    /// Writes `tensors` (f32) with `metadata` to `path` atomically.
+    pub fn write(path: &Path, tensors: &[(&str, &Tensor)], metadata: &BTreeMap<String, String>) -> Result<()> {
+        let views = tensors
+            .iter()
+            .map(|(name, t)| {
+                let view = TensorView::new(Dtype::F32, t.shape().dims().to_vec(), bytemuck::cast_slice(t.data()))
+                    .map_err(|e| file_error(path, format!("tensor '{name}': {e}")))?;
+                Ok((name.to_string(), view))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| file_error(path, e))?;
+        write_atomically(path, &bytes)
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, bytes).map_err(|e| file_error(path, format!("cannot write: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        file_error(path, format!("cannot move the finished file into place: {e}"))
+    })
+}
+
+/// Float data as f32; integer tensors give None (bookkeeping, never weights).
+fn to_f32(view: &TensorView<'_>) -> std::result::Result<Option<Vec<f32>>, String> {
+    let bytes = view.data();
+    // Copy element by element: the data may be misaligned for a direct cast.
+    let data = match view.dtype() {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F64 => {
+            bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")) as f32).collect()
+        }
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => return Ok(None),
+        other => return Err(format!("dtype {other:?} is not supported (use F32, F16, BF16 or F64)")),
+    };
+    Ok(Some(data))
+}
