@@ -1,6 +1,6 @@
 //! GPU tensors, the one upload path and the one readback path.
 
-use super::Gpu;
+use super::{Dispatch, Gpu};
 use crate::{Error, Result, Shape, Tensor};
 use wgpu::util::DeviceExt;
 
@@ -26,6 +26,20 @@ impl GpuTensor {
             return Err(Error::invalid("reshape", format!("cannot view {} as {shape}", self.shape)));
         }
         Ok(GpuTensor { buffer: self.buffer.clone(), shape })
+    }
+
+    /// Bytes the underlying buffer holds (at least the shape's size).
+    pub fn capacity(&self) -> u64 {
+        self.buffer.size()
+    }
+
+    /// The same buffer holding a tensor of another shape that fits in it: how a
+    /// plan reuses a dead intermediate's memory.
+    pub fn reuse_as(&self, shape: &Shape) -> Result<GpuTensor> {
+        if shape.bytes() > self.capacity() {
+            return Err(Error::invalid("reuse", format!("{shape} does not fit in a {} byte buffer", self.capacity())));
+        }
+        Ok(GpuTensor { buffer: self.buffer.clone(), shape: shape.clone() })
     }
 }
 
@@ -82,27 +96,77 @@ impl Gpu {
         Ok(())
     }
 
-    /// Copies a GPU tensor back to the CPU, waiting for all submitted work.
-    pub fn read(&self, tensor: &GpuTensor) -> Result<Tensor> {
-        let bytes = self.read_bytes(&tensor.buffer, tensor.shape().bytes(), "readback")?;
-        Tensor::new(tensor.shape().clone(), bytemuck::pod_collect_to_vec(&bytes))
+    /// Copies new contents into an existing GPU tensor of the same shape.
+    pub fn write(&self, tensor: &GpuTensor, data: &Tensor) -> Result<()> {
+        if tensor.shape() != data.shape() {
+            return Err(Error::invalid(
+                "write",
+                format!("cannot write {} into a GPU tensor of {}", data.shape(), tensor.shape()),
+            ));
+        }
+        self.scoped("write", || self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data.data())))
     }
 
-    /// The one readback path: copies `size` bytes (a multiple of 4) of `buffer`
-    /// into a mappable staging buffer, waits, and returns them.
-    pub(super) fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64, context: &str) -> Result<Vec<u8>> {
+    /// Copies a GPU tensor back to the CPU, waiting for all submitted work.
+    pub fn read(&self, tensor: &GpuTensor) -> Result<Tensor> {
+        Ok(self.run(&[], &[tensor])?.remove(0))
+    }
+
+    /// Runs `dispatches` and reads `outputs` back with one command buffer, one
+    /// submit and one mapping: what a plan does once per run.
+    pub fn run(&self, dispatches: &[Dispatch], outputs: &[&GpuTensor]) -> Result<Vec<Tensor>> {
+        let reads: Vec<_> = outputs.iter().map(|t| (&t.buffer, t.shape().bytes())).collect();
+        let bytes = self.execute(dispatches, None, &reads, "run")?;
+        outputs
+            .iter()
+            .zip(bytes)
+            .map(|(t, b)| Tensor::new(t.shape().clone(), bytemuck::pod_collect_to_vec(&b)))
+            .collect()
+    }
+
+    /// The one path to the GPU and back: records `dispatches` (with timestamps
+    /// when `timing` is given), copies each of `reads` (buffer, byte count, a
+    /// multiple of 4) into one staging buffer, submits once, waits, maps once.
+    pub(super) fn execute(
+        &self,
+        dispatches: &[Dispatch],
+        timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>,
+        reads: &[(&wgpu::Buffer, u64)],
+        context: &str,
+    ) -> Result<Vec<Vec<u8>>> {
+        // Each read starts on an 8-byte boundary inside the staging buffer.
+        let offsets: Vec<u64> = reads
+            .iter()
+            .scan(0u64, |at, (_, size)| {
+                let start = *at;
+                *at += size.next_multiple_of(8);
+                Some(start)
+            })
+            .collect();
+        let total = reads.iter().map(|(_, s)| s.next_multiple_of(8)).sum::<u64>();
         let staging = self.scoped(context, || {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glimpse") });
+            self.record(&mut encoder, dispatches, timing);
+            let staging = (total > 0).then(|| {
+                let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: total,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                for ((buffer, size), offset) in reads.iter().zip(&offsets) {
+                    encoder.copy_buffer_to_buffer(buffer, 0, &staging, *offset, *size);
+                }
+                staging
             });
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
             self.queue.submit([encoder.finish()]);
             staging
         })?;
+        let Some(staging) = staging else {
+            self.wait(context)?;
+            return Ok(Vec::new());
+        };
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
             // The receiver outlives this callback: it is awaited below.
@@ -115,9 +179,9 @@ impl Gpu {
             Some(Err(e)) => return Err(gpu_error(e.to_string())),
             None => return Err(gpu_error("the mapping never completed".into())),
         }
-        let bytes = staging.slice(..).get_mapped_range().map_err(|e| gpu_error(e.to_string()))?.to_vec();
+        let all = staging.slice(..).get_mapped_range().map_err(|e| gpu_error(e.to_string()))?.to_vec();
         staging.unmap();
         self.check_alive()?;
-        Ok(bytes)
+        Ok(reads.iter().zip(&offsets).map(|((_, size), &o)| all[o as usize..(o + size) as usize].to_vec()).collect())
     }
 }

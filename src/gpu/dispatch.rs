@@ -142,8 +142,7 @@ impl Gpu {
     /// Records `dispatches` in order into one command buffer, submits it and
     /// waits for the GPU to finish.
     pub fn submit(&self, dispatches: &[Dispatch]) -> Result<()> {
-        self.scoped("submit", || self.record(dispatches, None))?;
-        self.wait("submit")
+        self.execute(dispatches, None, &[], "submit").map(|_| ())
     }
 
     /// Like [`Gpu::submit`], and returns each dispatch's GPU time in
@@ -159,7 +158,7 @@ impl Gpu {
                 format!("can time 1 to {} dispatches, got {}", MAX_QUERIES / 2, dispatches.len()),
             ));
         }
-        let resolved = self.scoped("timed submit", || {
+        let (queries, resolved) = self.scoped("timed submit", || {
             let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("timestamps"),
                 ty: wgpu::QueryType::Timestamp,
@@ -171,19 +170,23 @@ impl Gpu {
                 usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            self.record(dispatches, Some((&queries, &resolved)));
-            resolved
+            (queries, resolved)
         })?;
-        let bytes = self.read_bytes(&resolved, count as u64 * 8, "reading timestamps")?;
-        let ticks: &[u64] = bytemuck::cast_slice(&bytes);
+        let bytes =
+            self.execute(dispatches, Some((&queries, &resolved)), &[(&resolved, count as u64 * 8)], "timed submit")?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes[0]);
         let period = self.queue.get_timestamp_period() as f64;
         Ok(ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period).collect())
     }
 
-    /// One compute pass per dispatch, so each can carry its own timestamps.
-    fn record(&self, dispatches: &[Dispatch], timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>) {
-        let mut encoder =
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glimpse") });
+    /// Records `dispatches` into `encoder`, one compute pass each so that each
+    /// can carry its own timestamps; resolves the timestamps after the last.
+    pub(super) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        dispatches: &[Dispatch],
+        timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>,
+    ) {
         for (i, d) in dispatches.iter().enumerate() {
             let timestamp_writes = timing.map(|(queries, _)| wgpu::ComputePassTimestampWrites {
                 query_set: queries,
@@ -200,6 +203,5 @@ impl Gpu {
         if let Some((queries, resolved)) = timing {
             encoder.resolve_query_set(queries, 0..(dispatches.len() * 2) as u32, resolved, 0);
         }
-        self.queue.submit([encoder.finish()]);
     }
 }
