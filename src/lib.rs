@@ -5,6 +5,7 @@
 //!
 //! Module map:
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
+//! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
@@ -15,6 +16,7 @@
 pub mod check;
 pub mod error;
 pub mod gpu;
+pub mod graph;
 pub mod ops;
 pub mod tensor;
 pub mod tensorfile;

@@ -1,0 +1,179 @@
+//! A small dataflow graph of ops and the two ways to run it: the CPU executor
+//! (every node through its reference) and the GPU [`Plan`].
+//!
+//! Nodes can only consume values that already exist, so the node list is in
+//! topological order by construction; shapes are inferred as nodes are added,
+//! so a bad shape fails while the graph is built, naming the op.
+
+mod fusion;
+mod plan;
+
+pub use fusion::{Fusion, Rule};
+pub use plan::Plan;
+
+use crate::ops::Op;
+use crate::{Error, Result, Shape, Tensor};
+use std::collections::BTreeMap;
+
+/// A value in a [`Graph`]: an input, a constant, a node's output or a view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(usize);
+
+#[derive(Debug)]
+enum Source {
+    /// Fed at run time under this name.
+    Input(String),
+    /// Weights: uploaded once when a plan is compiled.
+    Const(Tensor),
+    /// Written by a node.
+    Node,
+    /// The same elements as another value under another shape (no copy).
+    View(ValueId),
+}
+
+#[derive(Debug)]
+struct Value {
+    shape: Shape,
+    source: Source,
+}
+
+/// One op application.
+#[derive(Debug)]
+pub struct Node {
+    op: Box<dyn Op>,
+    inputs: Vec<ValueId>,
+    output: ValueId,
+}
+
+/// Ops wired by values, with named inputs and outputs.
+#[derive(Debug, Default)]
+pub struct Graph {
+    values: Vec<Value>,
+    nodes: Vec<Node>,
+    outputs: Vec<(String, ValueId)>,
+}
+
+/// Named tensors, as fed to and returned from a run.
+pub type Tensors = BTreeMap<String, Tensor>;
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    fn push(&mut self, shape: Shape, source: Source) -> ValueId {
+        self.values.push(Value { shape, source });
+        ValueId(self.values.len() - 1)
+    }
+
+    /// A run-time input called `name`.
+    pub fn input(&mut self, name: &str, shape: Shape) -> ValueId {
+        self.push(shape, Source::Input(name.to_string()))
+    }
+
+    /// A constant (weights), uploaded once per plan.
+    pub fn constant(&mut self, tensor: Tensor) -> ValueId {
+        self.push(tensor.shape().clone(), Source::Const(tensor))
+    }
+
+    /// Applies `op` to `inputs`; fails with the op's own message on bad shapes.
+    pub fn add(&mut self, op: impl Op + 'static, inputs: &[ValueId]) -> Result<ValueId> {
+        let shapes: Vec<&Shape> = inputs.iter().map(|v| &self.values[v.0].shape).collect();
+        let shape = op.output_shape(&shapes)?;
+        let output = self.push(shape, Source::Node);
+        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output });
+        Ok(output)
+    }
+
+    /// `value` seen under `dims` (same element count).
+    pub fn view(&mut self, value: ValueId, dims: &[usize]) -> Result<ValueId> {
+        let shape = Shape::new(dims)?;
+        let from = &self.values[value.0].shape;
+        if shape.numel() != from.numel() {
+            return Err(Error::invalid("view", format!("cannot view {from} as {shape}")));
+        }
+        Ok(self.push(shape, Source::View(value)))
+    }
+
+    /// Marks `value` as a named output (`y`, or an attention map).
+    pub fn output(&mut self, name: &str, value: ValueId) {
+        self.outputs.push((name.to_string(), value));
+    }
+
+    /// The shape of `value`.
+    pub fn shape(&self, value: ValueId) -> &Shape {
+        &self.values[value.0].shape
+    }
+
+    /// Names and shapes of the run-time inputs.
+    pub fn inputs(&self) -> Vec<(&str, &Shape)> {
+        self.values
+            .iter()
+            .filter_map(|v| match &v.source {
+                Source::Input(name) => Some((name.as_str(), &v.shape)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Names of the outputs, in the order they were marked.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Number of op nodes (the dispatch count is at least this).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The value a view ultimately shares memory with.
+    fn root(&self, mut value: ValueId) -> ValueId {
+        while let Source::View(base) = self.values[value.0].source {
+            value = base;
+        }
+        value
+    }
+
+    /// Checks that `feed` holds every input with the right shape.
+    fn check_feed<'a>(&'a self, feed: &'a Tensors) -> Result<Vec<(ValueId, &'a Tensor)>> {
+        let mut bound = Vec::new();
+        for (i, v) in self.values.iter().enumerate() {
+            if let Source::Input(name) = &v.source {
+                let t = feed
+                    .get(name)
+                    .ok_or_else(|| Error::invalid("run", format!("missing input '{name}' {}", v.shape)))?;
+                if t.shape() != &v.shape {
+                    return Err(Error::invalid(
+                        "run",
+                        format!("input '{name}' must be {}, got {}", v.shape, t.shape()),
+                    ));
+                }
+                bound.push((ValueId(i), t));
+            }
+        }
+        Ok(bound)
+    }
+
+    /// Runs every node through its CPU reference.
+    pub fn run_cpu(&self, feed: &Tensors) -> Result<Tensors> {
+        let mut values: Vec<Option<Tensor>> = vec![None; self.values.len()];
+        for (id, t) in self.check_feed(feed)? {
+            values[id.0] = Some(t.clone());
+        }
+        let resolve = |values: &Vec<Option<Tensor>>, id: ValueId| -> Tensor {
+            let root = self.root(id);
+            let base = match &self.values[root.0].source {
+                Source::Const(t) => t.clone(),
+                _ => values[root.0].clone().expect("values are computed before their uses"),
+            };
+            base.reshape(self.values[id.0].shape.dims()).expect("views keep the element count")
+        };
+        for node in &self.nodes {
+            let inputs: Vec<Tensor> = node.inputs.iter().map(|&i| resolve(&values, i)).collect();
+            let refs: Vec<&Tensor> = inputs.iter().collect();
+            values[node.output.0] = Some(node.op.reference(&refs)?);
+        }
+        Ok(self.outputs.iter().map(|(name, id)| (name.clone(), resolve(&values, *id))).collect())
+    }
+}
