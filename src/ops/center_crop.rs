@@ -145,6 +145,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let label = format!("crop {} x {}", size[0], size[1]);
         cases.push(Case::new(label, CenterCrop::new(size), vec![x]));
     }
+    // 4097^2 outputs need more than 65535 workgroups of 256: the grid folds into y.
+    let x = Tensor::random(Shape::new(&[1, 1, 4100, 4103]).expect("valid"), rng, -1.0, 1.0);
+    cases.push(Case::new("folded grid", CenterCrop::new([4097, 4097]), vec![x]));
     cases
 }
 

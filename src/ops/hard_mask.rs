@@ -195,6 +195,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     let x = Tensor::full(shape(&[1, 1, 13, 17]), 0.5);
     cases.push(Case::new("top-7, all equal", HardMask::top_k(7), vec![x]));
+    // The largest planes take one dispatch each: later dispatches start at `base`.
+    let x = Tensor::random(shape(&[3, 1, 128, 128]), rng, 0.0, 1.0);
+    cases.push(Case::new("top-1, one dispatch per plane", HardMask::top_k(1), vec![x.clone()]));
+    cases.push(Case::new("top-500, one dispatch per plane", HardMask::top_k(500), vec![x]));
+    // More than 65535 workgroups of 256: the grid folds into y.
+    let x = Tensor::random(shape(&[1, 1, 4097, 4097]), rng, 0.0, 1.0);
+    cases.push(Case::new("threshold, folded grid", HardMask::threshold(0.3), vec![x]));
     cases
 }
 

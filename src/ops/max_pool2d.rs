@@ -191,6 +191,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // A 1 x 1 input: a k3 p1 window is all padding but the one element.
     let x = Tensor::random(Shape::new(&[3, 3, 1, 1]).expect("valid"), rng, -1.0, 1.0);
     cases.push(Case::new("1 x 1, k3 s1 p1", MaxPool2d::new([3, 3], [1, 1]).with_stride([1, 1]), vec![x]));
+    // 4098^2 outputs need more than 65535 workgroups of 256: the grid folds into y.
+    let x = Tensor::random(Shape::new(&[1, 1, 4097, 4097]).expect("valid"), rng, -1.0, 1.0);
+    cases.push(Case::new("folded grid, k2 s1 p1", MaxPool2d::new([2, 2], [1, 1]).with_stride([1, 1]), vec![x]));
     cases
 }
 
