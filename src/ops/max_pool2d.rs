@@ -3,7 +3,7 @@
 
 use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
-use crate::{ensure, kernel, Result, Shape, Tensor};
+use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
 /// Max pooling over `kernel` windows moved by `stride`, with `padding` rows and
 /// columns of -inf on each side: x [N, C, H, W] -> [N, C, OH, OW] with PyTorch's
@@ -67,7 +67,7 @@ impl MaxPool2d {
         // padding <= kernel / 2 bounds it, so only a huge kernel can overflow here.
         let padded = |size: usize, pad: usize| size.checked_add(2 * pad).filter(|&s| u32::try_from(s).is_ok());
         let (Some(hp), Some(wp)) = (padded(h, ph), padded(w, pw)) else {
-            return Err(crate::Error::invalid(op, format!("padded input of x {x} exceeds the 32-bit index range")));
+            return Err(Error::invalid(op, format!("padded input of x {x} exceeds the 32-bit index range")));
         };
         ensure!(
             kh <= hp && kw <= wp,
@@ -96,8 +96,8 @@ impl MaxPool2d {
     }
 }
 
-/// The input rows (or columns) some window covers: the bytes a pooling with a
-/// stride larger than its kernel never needs to read.
+/// How many input rows (or columns) some window covers: a pooling with a stride
+/// larger than its kernel never needs to read the others.
 fn covered(size: usize, kernel: usize, stride: usize, pad: usize, outputs: usize) -> usize {
     // Of the windows starting at or before padded position q, the last one ends last.
     let last_start = |q: usize| (q / stride).min(outputs - 1) * stride;
