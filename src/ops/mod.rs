@@ -6,7 +6,10 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod center_crop;
 pub mod eltwise;
+pub mod hard_mask;
+pub mod max_pool2d;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -186,6 +189,9 @@ impl Case {
 pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(eltwise::cases(rng));
+    cases.extend(max_pool2d::cases(rng));
+    cases.extend(center_crop::cases(rng));
+    cases.extend(hard_mask::cases(rng));
     cases
 }
 
@@ -193,5 +199,10 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {
     use std::mem::size_of;
-    vec![(kernel!("eltwise"), size_of::<eltwise::EltwiseParams>())]
+    vec![
+        (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
+        (kernel!("max_pool2d"), size_of::<max_pool2d::MaxPool2dParams>()),
+        (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
+        (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+    ]
 }
