@@ -4,6 +4,7 @@
 //! reference.
 //!
 //! Module map:
+//! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
@@ -13,6 +14,7 @@
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
 
+pub mod blocks;
 pub mod check;
 pub mod error;
 pub mod gpu;

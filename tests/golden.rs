@@ -1,0 +1,120 @@
+//! Every block against PyTorch: each fixture in tests/fixtures (written by
+//! tools/make_fixtures.py from PyTorch and timm, outputs computed in float64)
+//! runs on the CPU executor, the GPU fused plan and the GPU unfused plan, and
+//! `y` and every attention map must be within relative L2 error
+//! BLOCK_REL_L2 (1e-4) of PyTorch's.
+
+mod common;
+
+use glimpse::blocks::{self, BuildOptions};
+use glimpse::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
+use glimpse::graph::{Fusion, Plan, Tensors};
+use glimpse::tensorfile::TensorFile;
+use glimpse::weights::Weights;
+use std::path::{Path, PathBuf};
+
+struct Fixture {
+    name: String,
+    arch: String,
+    args: Vec<String>,
+    queries: Vec<[usize; 2]>,
+    io: TensorFile,
+    weights: Option<PathBuf>,
+}
+
+fn fixtures() -> Vec<Fixture> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut found: Vec<Fixture> = std::fs::read_dir(&dir)
+        .expect("tests/fixtures should exist")
+        .filter_map(|e| {
+            let path = e.expect("readable entry").path();
+            let name = path.file_name()?.to_str()?.strip_suffix(".io.safetensors")?.to_string();
+            let io = TensorFile::read(&path).expect("fixture should parse");
+            let meta = |k: &str| io.metadata.get(k).cloned().unwrap_or_default();
+            let args = meta("args").split_whitespace().map(String::from).collect();
+            let queries = meta("queries")
+                .split(';')
+                .filter(|q| !q.is_empty())
+                .map(|q| {
+                    let v: Vec<usize> = q.split(',').map(|n| n.trim().parse().expect("query coordinate")).collect();
+                    [v[0], v[1]]
+                })
+                .collect();
+            let weights = dir.join(format!("{name}.weights.safetensors"));
+            Some(Fixture { name, arch: meta("arch"), args, queries, io, weights: weights.exists().then_some(weights) })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(!found.is_empty(), "no fixtures found in {}", dir.display());
+    found
+}
+
+/// Runs one fixture in one mode; returns a description of each mismatch.
+fn check(f: &Fixture, mode: &str) -> Vec<String> {
+    let weights = match &f.weights {
+        Some(p) => Weights::load(p).expect("fixture weights should load"),
+        None => Weights::empty(),
+    };
+    let x = f.io.get("x").expect("fixture input x");
+    let fusion = if mode == "gpu-unfused" { Fusion::none() } else { Fusion::all() };
+    let options = BuildOptions { fusion, maps: true, queries: f.queries.clone() };
+    let graph = match blocks::build(&f.arch, x.shape(), weights, &f.args, options) {
+        Ok(g) => g,
+        Err(e) => return vec![format!("{} [{mode}]: build failed: {e}", f.name)],
+    };
+    let feed = Tensors::from([("x".to_string(), x.clone())]);
+    let result = match mode {
+        "cpu" => graph.run_cpu(&feed),
+        _ => {
+            let gpu = common::gpu().expect("GPU modes run only with a GPU");
+            Plan::compile(gpu, &graph).and_then(|p| p.run(gpu, &feed))
+        }
+    };
+    let got = match result {
+        Ok(t) => t,
+        Err(e) => return vec![format!("{} [{mode}]: run failed: {e}", f.name)],
+    };
+    let mut problems = Vec::new();
+    for (key, want) in &f.io.tensors {
+        let name = match key.as_str() {
+            "y" => "y",
+            k => match k.strip_prefix("map.") {
+                Some(map) => map,
+                None => continue,
+            },
+        };
+        match got.get(name) {
+            None => problems.push(format!("{} [{mode}]: no output '{name}' (outputs: {:?})", f.name, got.keys())),
+            Some(t) if t.shape() != want.shape() => {
+                problems.push(format!("{} [{mode}]: '{name}' is {}, PyTorch's is {}", f.name, t.shape(), want.shape()))
+            }
+            Some(t) => {
+                let rel = compare(t, want, OP_TOLERANCE).rel_l2;
+                if !(rel <= BLOCK_REL_L2) {
+                    problems.push(format!("{} [{mode}]: '{name}' relative L2 error {rel:.2e}", f.name));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn check_all(archs: &dyn Fn(&str) -> bool) {
+    let modes: &[&str] = if common::gpu().is_some() { &["cpu", "gpu-fused", "gpu-unfused"] } else { &["cpu"] };
+    let mut problems = Vec::new();
+    let mut ran = 0;
+    for f in fixtures().iter().filter(|f| archs(&f.arch)) {
+        for mode in modes {
+            problems.extend(check(f, mode));
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "no fixture matched");
+    eprintln!("{ran} fixture runs");
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn hard_attention_matches_pytorch() {
+    check_all(&|a| a == "CenterCrop" || a == "MaxPool2d");
+}
