@@ -1,11 +1,10 @@
 //! The `glimpse` command line.
 
-use anyhow::{bail, Context, Result};
+mod cli;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use glimpse::check::run_case;
-use glimpse::gpu::{list_adapters, Gpu};
-use glimpse::ops::all_cases;
-use std::time::Instant;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "glimpse", version, about = "Attention modules for vision on any GPU, one WGSL shader per operator")]
@@ -27,73 +26,23 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run one attention block on an input tensor with PyTorch weights.
+    #[command(after_help = cli::run::arch_help())]
+    Run(cli::run::RunArgs),
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Info => info(),
-        Command::Check { filter, seed } => check(filter.as_deref(), seed),
-    }
-}
-
-fn info() -> Result<()> {
-    let adapters = list_adapters();
-    println!("adapters found by wgpu ({}):", adapters.len());
-    for a in &adapters {
-        println!("  {a}");
-    }
-    let gpu = Gpu::new().context("opening the default adapter (WGPU_BACKEND / WGPU_ADAPTER_NAME choose another)")?;
-    println!("chosen: {}", gpu.adapter());
-    if gpu.adapter().is_cpu() {
-        println!("  (a CPU adapter: correct results, but its timings say nothing about GPU speed)");
-    }
-    for (name, value) in gpu.limit_rows() {
-        println!("  {name:<40} {value}");
-    }
-    Ok(())
-}
-
-fn check(filter: Option<&str>, seed: Option<u64>) -> Result<()> {
-    let gpu = Gpu::new().context("opening the default adapter")?;
-    let seed = seed.unwrap_or_else(|| fastrand::u64(..));
-    println!("checking every operator against its CPU reference on {}", gpu.adapter());
-    println!("random inputs from seed {seed} (replay with --seed {seed})");
-    let cases: Vec<_> = all_cases(&mut fastrand::Rng::with_seed(seed))
-        .into_iter()
-        .filter(|c| filter.is_none_or(|f| c.op.name().contains(f)))
-        .collect();
-    if cases.is_empty() {
-        bail!("no op matches --filter {:?}; ops: {}", filter.unwrap_or(""), op_names().join(", "));
-    }
-    println!("{:<14} {:<28} {:<40} {:>10} {:>10}  result", "op", "case", "inputs", "max |err|", "err/tol");
-    let (mut passed, mut failed) = (0, 0);
-    let start = Instant::now();
-    for case in &cases {
-        let (ok, line) = match run_case(&gpu, case) {
-            Ok(r) => {
-                let c = &r.comparison;
-                let line =
-                    format!("{:<14} {:<28} {:<40} {:>10.2e} {:>10.3}", r.op, r.label, r.shapes, c.max_abs, c.worst);
-                (c.passed, line)
-            }
-            Err(e) => (false, format!("{:<14} {:<28} error: {e}", case.op.name(), case.label)),
-        };
-        println!("{line}  {}", if ok { "ok" } else { "FAILED" });
-        if ok {
-            passed += 1;
-        } else {
-            failed += 1;
+fn main() -> ExitCode {
+    let result: Result<()> = match Cli::parse().command {
+        Command::Info => cli::info::info(),
+        Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
+        Command::Run(args) => cli::run::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message chain names what is wrong; a backtrace would only bury it.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
-    println!("{passed} passed, {failed} failed ({:.1} s)", start.elapsed().as_secs_f64());
-    if failed > 0 {
-        bail!("{failed} of {} cases differ from the CPU reference", cases.len());
-    }
-    Ok(())
-}
-
-fn op_names() -> Vec<&'static str> {
-    let mut names: Vec<_> = all_cases(&mut fastrand::Rng::with_seed(0)).iter().map(|c| c.op.name()).collect();
-    names.dedup();
-    names
 }

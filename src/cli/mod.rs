@@ -1,0 +1,5 @@
+//! The subcommands of the `glimpse` binary, one file each.
+
+pub mod check;
+pub mod info;
+pub mod run;
