@@ -10,3 +10,33 @@ fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::eltwise::cases(&mut common::rng()));
 }
+
+#[test]
+fn channel_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::channel_pool::cases(&mut common::rng()));
+}
+
+#[test]
+fn global_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::global_pool::cases(&mut common::rng()));
+}
+
+#[test]
+fn gate_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::gate::cases(&mut common::rng()));
+}
+
+#[test]
+fn softmax_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::softmax::cases(&mut common::rng()));
+}
+
+#[test]
+fn weighted_sum_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
+}

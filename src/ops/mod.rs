@@ -6,7 +6,12 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod channel_pool;
 pub mod eltwise;
+pub mod gate;
+pub mod global_pool;
+pub mod softmax;
+pub mod weighted_sum;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -186,6 +191,11 @@ impl Case {
 pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(eltwise::cases(rng));
+    cases.extend(channel_pool::cases(rng));
+    cases.extend(global_pool::cases(rng));
+    cases.extend(gate::cases(rng));
+    cases.extend(softmax::cases(rng));
+    cases.extend(weighted_sum::cases(rng));
     cases
 }
 
@@ -193,5 +203,14 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {
     use std::mem::size_of;
-    vec![(kernel!("eltwise"), size_of::<eltwise::EltwiseParams>())]
+    vec![
+        (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
+        (kernel!("channel_pool"), size_of::<channel_pool::ChannelPoolParams>()),
+        (kernel!("global_pool"), size_of::<global_pool::GlobalPoolParams>()),
+        (kernel!("global_pool_tree"), size_of::<global_pool::GlobalPoolParams>()),
+        (kernel!("gate"), size_of::<gate::GateParams>()),
+        (kernel!("softmax"), size_of::<softmax::SoftmaxParams>()),
+        (kernel!("softmax_row"), size_of::<softmax::SoftmaxParams>()),
+        (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
+    ]
 }
