@@ -25,13 +25,14 @@ pub struct Gate {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GateParams {
-    total: u32,
+    planes: u32,
+    c: u32,
     hw: u32,
-    chw: u32,
     mode: u32,
 }
 
-const WORKGROUP: u64 = 256;
+/// Invocations per workgroup, along the pixels of one (n, c) plane.
+const WORKGROUP: u32 = 64;
 
 impl Gate {
     /// The shape `g` must have for `x` [N, C, H, W].
@@ -90,17 +91,21 @@ impl Op for Gate {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         let shape = expect_output(self, inputs, output)?;
         let op = self.name();
-        let [_, c, h, w] = shape.nchw(op, "x")?;
+        let [n, c, h, w] = shape.nchw(op, "x")?;
+        // The largest index the shader forms is into x.
+        to_u32(op, "x element count", shape.numel())?;
         let params = GateParams {
-            total: to_u32(op, "x element count", shape.numel())?,
+            planes: to_u32(op, "N x C", n * c)?,
+            c: to_u32(op, "C", c)?,
             hw: to_u32(op, "H x W", h * w)?,
-            chw: to_u32(op, "C x H x W", c * h * w)?,
             mode: match self.mode {
                 GateMode::Channel => 0,
                 GateMode::Pixel => 1,
             },
         };
-        let grid = gpu.grid_1d(op, (shape.numel() as u64).div_ceil(WORKGROUP))?;
+        // x along a plane's pixels; the planes folded into y and z.
+        let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
+        let grid = [params.hw.div_ceil(WORKGROUP), y, z];
         Ok(vec![gpu.prepare(&kernel!("gate"), &[], &params, &[inputs[0], inputs[1], output], grid)?])
     }
 
@@ -128,6 +133,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let mut g = Tensor::zeros(Shape::new(&gate.gate_dims(dims)).expect("valid"));
         g.data_mut().iter_mut().for_each(|v| *v = if rng.bool() { 400.0 } else { -400.0 });
         cases.push(Case::new(format!("{mode:?}, logits +-400"), gate, vec![x, g]));
+        // 65537 planes: the plane index must fold from y into z.
+        let dims = [1, 65537, 1, 1];
+        let x = Tensor::random(Shape::new(&dims).expect("valid"), rng, -1.0, 1.0);
+        let g = Tensor::random(Shape::new(&gate.gate_dims(dims)).expect("valid"), rng, -6.0, 6.0);
+        cases.push(Case::new(format!("{mode:?}, 65537 planes"), gate, vec![x, g]));
     }
     cases
 }

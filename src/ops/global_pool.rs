@@ -120,6 +120,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         }
         let x = Tensor::random(Shape::new(&[3, 3, 13, 17]).expect("valid"), rng, -9.0, -1.0);
         cases.push(Case::new(format!("{variant:?}, all negative"), GlobalPool { variant }, vec![x]));
+        // 65537 rows: the tree kernel's one-workgroup-per-row grid must fold into y.
+        let x = Tensor::random(Shape::new(&[1, 65537, 1, 2]).expect("valid"), rng, -1.0, 1.0);
+        cases.push(Case::new(format!("{variant:?}, 65537 rows"), GlobalPool { variant }, vec![x]));
     }
     cases
 }

@@ -13,13 +13,14 @@ pub struct WeightedSum;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct WeightedSumParams {
-    total: u32,
+    planes: u32,
     m: u32,
     c: u32,
     hw: u32,
 }
 
-const WORKGROUP: u64 = 256;
+/// Invocations per workgroup, along the pixels of one (n, c) plane.
+const WORKGROUP: u32 = 64;
 
 impl WeightedSum {
     /// [M, N, C, H, W] of `x`, checked against `weights`.
@@ -73,18 +74,20 @@ impl Op for WeightedSum {
     }
 
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
-        let shape = expect_output(self, inputs, output)?;
+        expect_output(self, inputs, output)?;
         let op = self.name();
-        let [m, _, c, h, w] = self.dims(inputs[0].shape(), inputs[1].shape())?;
+        let [m, n, c, h, w] = self.dims(inputs[0].shape(), inputs[1].shape())?;
         // The largest index the shader forms is into x (all branches).
         to_u32(op, "x element count", inputs[0].shape().numel())?;
         let params = WeightedSumParams {
-            total: to_u32(op, "output element count", shape.numel())?,
+            planes: to_u32(op, "N x C", n * c)?,
             m: to_u32(op, "M", m)?,
             c: to_u32(op, "C", c)?,
             hw: to_u32(op, "H x W", h * w)?,
         };
-        let grid = gpu.grid_1d(op, (shape.numel() as u64).div_ceil(WORKGROUP))?;
+        // x along a plane's pixels; the planes folded into y and z.
+        let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
+        let grid = [params.hw.div_ceil(WORKGROUP), y, z];
         Ok(vec![gpu.prepare(&kernel!("weighted_sum"), &[], &params, &[inputs[0], inputs[1], output], grid)?])
     }
 
@@ -109,6 +112,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let x = Tensor::random(Shape::new(&[3, 3, 65, 13, 17]).expect("valid"), rng, -1.0, 1.0);
     let weights = Tensor::random(Shape::new(&[3, 3, 65]).expect("valid"), rng, -2.0, 2.0);
     cases.push(Case::new("M = 3, signed weights", WeightedSum, vec![x, weights]));
+    // 65537 planes: the plane index must fold from y into z.
+    let x = Tensor::random(Shape::new(&[2, 1, 65537, 1, 1]).expect("valid"), rng, -1.0, 1.0);
+    let weights = Tensor::random(Shape::new(&[1, 2, 65537]).expect("valid"), rng, 0.0, 1.0);
+    cases.push(Case::new("M = 2, 65537 planes", WeightedSum, vec![x, weights]));
     cases
 }
 
