@@ -8,7 +8,8 @@ use crate::{kernel, Result, Shape, Tensor};
 /// Which kernel computes the reductions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PoolVariant {
-    /// `Serial` on CPU adapters, `Tree` elsewhere.
+    /// `Serial` on CPU adapters; elsewhere `Tree` for maps of at least
+    /// [`TREE_MIN_PIXELS`] pixels, `Serial` for smaller ones.
     #[default]
     Auto,
     /// One invocation per (n, c) looping over H x W (global_pool.wgsl): no
@@ -36,14 +37,18 @@ pub struct GlobalPoolParams {
     _pad: u32,
 }
 
+/// Smallest H x W given to the tree kernel by `Auto` on GPUs: below it most of
+/// a 256-invocation workgroup would idle. A heuristic, not yet measured on a GPU.
+pub const TREE_MIN_PIXELS: usize = 256;
+
 /// Invocations per workgroup of the serial kernel (the tree kernel uses one workgroup per row).
 const SERIAL_WORKGROUP: u64 = 64;
 
 impl GlobalPool {
-    /// The variant that runs on `gpu` (resolves `Auto`).
-    pub fn resolve(&self, gpu: &Gpu) -> PoolVariant {
+    /// The variant that runs on `gpu` for maps of `pixels` = H x W (resolves `Auto`).
+    pub fn resolve(&self, gpu: &Gpu, pixels: usize) -> PoolVariant {
         match self.variant {
-            PoolVariant::Auto if gpu.adapter().is_cpu() => PoolVariant::Serial,
+            PoolVariant::Auto if gpu.adapter().is_cpu() || pixels < TREE_MIN_PIXELS => PoolVariant::Serial,
             PoolVariant::Auto => PoolVariant::Tree,
             v => v,
         }
@@ -93,7 +98,7 @@ impl Op for GlobalPool {
             _pad: 0,
         };
         let rows = (n * c) as u64;
-        let (kernel, grid) = match self.resolve(gpu) {
+        let (kernel, grid) = match self.resolve(gpu, h * w) {
             PoolVariant::Tree => (kernel!("global_pool_tree"), gpu.grid_1d(op, rows)?),
             _ => (kernel!("global_pool"), gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?),
         };
