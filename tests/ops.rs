@@ -6,9 +6,21 @@ mod common;
 use glimpse::ops;
 
 #[test]
+fn center_crop_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::center_crop::cases(&mut common::rng()));
+}
+
+#[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::eltwise::cases(&mut common::rng()));
+}
+
+#[test]
+fn hard_mask_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::hard_mask::cases(&mut common::rng()));
 }
 
 #[test]
@@ -18,13 +30,31 @@ fn max_pool2d_should_match_reference() {
 }
 
 #[test]
-fn center_crop_should_match_reference() {
+fn channel_pool_should_match_reference() {
     let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::center_crop::cases(&mut common::rng()));
+    common::check_cases(gpu, ops::channel_pool::cases(&mut common::rng()));
 }
 
 #[test]
-fn hard_mask_should_match_reference() {
+fn gate_should_match_reference() {
     let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::hard_mask::cases(&mut common::rng()));
+    common::check_cases(gpu, ops::gate::cases(&mut common::rng()));
+}
+
+#[test]
+fn global_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::global_pool::cases(&mut common::rng()));
+}
+
+#[test]
+fn softmax_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::softmax::cases(&mut common::rng()));
+}
+
+#[test]
+fn weighted_sum_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
 }

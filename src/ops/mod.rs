@@ -7,9 +7,14 @@ use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
 pub mod center_crop;
+pub mod channel_pool;
 pub mod eltwise;
+pub mod gate;
+pub mod global_pool;
 pub mod hard_mask;
 pub mod max_pool2d;
+pub mod softmax;
+pub mod weighted_sum;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -192,6 +197,11 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(max_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
+    cases.extend(channel_pool::cases(rng));
+    cases.extend(global_pool::cases(rng));
+    cases.extend(gate::cases(rng));
+    cases.extend(softmax::cases(rng));
+    cases.extend(weighted_sum::cases(rng));
     cases
 }
 
@@ -204,5 +214,12 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("max_pool2d"), size_of::<max_pool2d::MaxPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+        (kernel!("channel_pool"), size_of::<channel_pool::ChannelPoolParams>()),
+        (kernel!("global_pool"), size_of::<global_pool::GlobalPoolParams>()),
+        (kernel!("global_pool_tree"), size_of::<global_pool::GlobalPoolParams>()),
+        (kernel!("gate"), size_of::<gate::GateParams>()),
+        (kernel!("softmax"), size_of::<softmax::SoftmaxParams>()),
+        (kernel!("softmax_row"), size_of::<softmax::SoftmaxParams>()),
+        (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
     ]
 }
