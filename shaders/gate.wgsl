@@ -1,4 +1,5 @@
-// gate: out[n, c, p] = x[n, c, p] * sigmoid(g[j]) for x [N, C, H, W], where
+// gate: out[n, c, p] = x[n, c, p] * s(g[j]) for x [N, C, H, W], where s is a
+// sigmoid (g holds logits) or the identity (g holds probabilities), and
 // the logit g[j] is per channel (mode 0: g [N, C], j = n * C + c) or per
 // pixel (mode 1: g [N, 1, H, W], j = n * HW + p).
 // One invocation per element on a 2-D grid: x runs along the pixels of one
@@ -12,7 +13,7 @@ struct Params {
     planes: u32,  // N * C
     c: u32,       // channels
     hw: u32,      // H * W
-    mode: u32,    // 0: channel gate, 1: pixel gate
+    mode: u32,    // bit 0: pixel gate (else channel), bit 1: apply a sigmoid to g
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,12 +30,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     var j = plane;
-    if (params.mode == 1u) {
+    if ((params.mode & 1u) == 1u) {
         j = (plane / params.c) * params.hw + p;
     }
     // Clamped at +-88 so exp stays finite in f32 (exp(88) ~ 1.7e38): a logit of
     // +400 gives exactly 1, -400 gives ~6e-39 (or 0 where denormals flush).
-    let s = 1.0 / (1.0 + exp(-clamp(g[j], -88.0, 88.0)));
+    var s = g[j];
+    if ((params.mode & 2u) != 0u) {
+        s = 1.0 / (1.0 + exp(-clamp(s, -88.0, 88.0)));
+    }
     let i = plane * params.hw + p;
     out[i] = x[i] * s;
 }

@@ -1,23 +1,26 @@
-// weighted_sum: SK's final step, out[n, c, p] = sum_m w[n, m, c] * x[m, n, c, p]
-// for M stacked branches x [M, N, C, H, W] and attention weights w [N, M, C].
+// weighted_sum: SK's final step, out[n, c, p] = sum_m w[n, m, c] * b_m[n, c, p]
+// for M (1-4) branches b_m [N, C, H, W] and attention weights w [N, M, C].
 // One invocation per output element on a 2-D grid: x runs along the pixels of
 // one (n, c) plane (neighbouring invocations on neighbouring elements:
 // coalesced), y (folded into z past 65535) picks the plane, so the weights'
 // index is uniform per workgroup and no per-element integer division is
-// needed. Branch m's element is x[m * NCHW + i]. M is small (2-4): a plain f32 sum.
-// Bindings: x, weights, out [N, C, H, W], contiguous f32.
+// needed. M is small: a plain f32 sum.
+// Bindings: b0..b3 (slots past M are bound to b0 and never read), weights, out.
 
 struct Params {
     planes: u32,  // N * C
-    m: u32,       // branches
+    m: u32,       // branches, 1 to 4
     c: u32,       // channels
     hw: u32,      // H * W
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> b0: array<f32>;
+@group(0) @binding(2) var<storage, read> b1: array<f32>;
+@group(0) @binding(3) var<storage, read> b2: array<f32>;
+@group(0) @binding(4) var<storage, read> b3: array<f32>;
+@group(0) @binding(5) var<storage, read> weights: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -30,12 +33,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let n = plane / params.c;
     let c = plane - n * params.c;
     let i = plane * params.hw + p;
-    let total = params.planes * params.hw;  // one branch, N * C * H * W
     // w[n, m, c] = w[(n * M + m) * C + c]
     let w0 = n * params.m * params.c + c;
-    var acc = 0.0;
-    for (var m = 0u; m < params.m; m++) {
-        acc += weights[w0 + m * params.c] * x[m * total + i];
+    var acc = weights[w0] * b0[i];
+    if (params.m > 1u) {
+        acc += weights[w0 + params.c] * b1[i];
+    }
+    if (params.m > 2u) {
+        acc += weights[w0 + 2u * params.c] * b2[i];
+    }
+    if (params.m > 3u) {
+        acc += weights[w0 + 3u * params.c] * b3[i];
     }
     out[i] = acc;
 }

@@ -1,5 +1,6 @@
-//! gate: scales a feature map by the sigmoid of per-channel or per-pixel logits
-//! (CBAM's channel and spatial gates).
+//! gate: scales a feature map by per-channel or per-pixel weights, given
+//! either as logits (sigmoid applied here) or as probabilities (CBAM's channel
+//! and spatial gates).
 
 use super::{expect_inputs, expect_output, shapes_of, sigmoid, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
@@ -14,11 +15,13 @@ pub enum GateMode {
     Pixel,
 }
 
-/// Inputs `x` [N, C, H, W] and `g` (logits) -> x * sigmoid(g), shaped like x.
+/// Inputs `x` [N, C, H, W] and `g` -> x * sigmoid(g) (or x * g), shaped like x.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gate {
-    /// Whether `g` holds channel or pixel logits.
+    /// Whether `g` holds channel or pixel weights.
     pub mode: GateMode,
+    /// Whether `g` holds logits (apply a sigmoid) or probabilities (use as is).
+    pub sigmoid: bool,
 }
 
 /// Mirrors `struct Params` in shaders/gate.wgsl.
@@ -35,6 +38,16 @@ pub struct GateParams {
 const WORKGROUP: u32 = 64;
 
 impl Gate {
+    /// x * sigmoid(g): `g` holds logits.
+    pub fn logits(mode: GateMode) -> Gate {
+        Gate { mode, sigmoid: true }
+    }
+
+    /// x * g: `g` holds weights already squashed to (0, 1).
+    pub fn probabilities(mode: GateMode) -> Gate {
+        Gate { mode, sigmoid: false }
+    }
+
     /// The shape `g` must have for `x` [N, C, H, W].
     fn gate_dims(&self, [n, c, h, w]: [usize; 4]) -> Vec<usize> {
         match self.mode {
@@ -82,7 +95,7 @@ impl Op for Gate {
                     GateMode::Channel => i / hw,
                     GateMode::Pixel => i / (c * hw) * hw + i % hw,
                 };
-                (v as f64 * sigmoid(g[j] as f64)) as f32
+                (v as f64 * if self.sigmoid { sigmoid(g[j] as f64) } else { g[j] as f64 }) as f32
             })
             .collect();
         Tensor::new(shape, out)
@@ -101,7 +114,7 @@ impl Op for Gate {
             mode: match self.mode {
                 GateMode::Channel => 0,
                 GateMode::Pixel => 1,
-            },
+            } | (self.sigmoid as u32) << 1,
         };
         // x along a plane's pixels; the planes folded into y and z.
         let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
@@ -112,7 +125,8 @@ impl Op for Gate {
     fn cost(&self, inputs: &[&Shape]) -> Cost {
         let (x, g) = (inputs[0].numel() as u64, inputs[1].numel() as u64);
         // A multiply per element; a sigmoid (negate, exp, add, divide) per logit.
-        Cost { flops: x + 4 * g, bytes: 4 * (2 * x + g) }
+        let squash = if self.sigmoid { 4 * g } else { 0 };
+        Cost { flops: x + squash, bytes: 4 * (2 * x + g) }
     }
 }
 
@@ -121,13 +135,16 @@ impl Op for Gate {
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     for mode in [GateMode::Channel, GateMode::Pixel] {
-        let gate = Gate { mode };
-        for dims in [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1]] {
-            let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
-            let g_shape = Shape::new(&gate.gate_dims(dims)).expect("valid");
-            let g = Tensor::random(g_shape, rng, -6.0, 6.0);
-            cases.push(Case::new(format!("{mode:?}"), gate, vec![x, g]));
+        for (gate, lo, hi) in [(Gate::logits(mode), -6.0, 6.0), (Gate::probabilities(mode), 0.0, 1.0)] {
+            for dims in [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1]] {
+                let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+                let g_shape = Shape::new(&gate.gate_dims(dims)).expect("valid");
+                let g = Tensor::random(g_shape, rng, lo, hi);
+                let what = if gate.sigmoid { "logits" } else { "probabilities" };
+                cases.push(Case::new(format!("{mode:?}, {what}"), gate, vec![x, g]));
+            }
         }
+        let gate = Gate::logits(mode);
         let dims = [3, 3, 13, 17];
         let x = Tensor::random(Shape::new(&dims).expect("valid"), rng, -1.0, 1.0);
         let mut g = Tensor::zeros(Shape::new(&gate.gate_dims(dims)).expect("valid"));
@@ -152,8 +169,8 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_rejected() {
-        let channel = Gate { mode: GateMode::Channel };
-        let pixel = Gate { mode: GateMode::Pixel };
+        let channel = Gate::logits(GateMode::Channel);
+        let pixel = Gate::logits(GateMode::Pixel);
         let x = shape(&[2, 3, 4, 5]);
         let err = channel.output_shape(&[&shape(&[2, 3, 20]), &shape(&[2, 3])]).unwrap_err().to_string();
         assert!(
@@ -177,10 +194,13 @@ mod tests {
         // x [1, 2, 1, 2]; channel logits (0, -400), pixel logits (0, 400).
         let x = Tensor::from_vec(&[1, 2, 1, 2], vec![2.0, 4.0, 6.0, 8.0]).unwrap();
         let g = Tensor::from_vec(&[1, 2], vec![0.0, -400.0]).unwrap();
-        let y = Gate { mode: GateMode::Channel }.reference(&[&x, &g]).unwrap();
+        let y = Gate::logits(GateMode::Channel).reference(&[&x, &g]).unwrap();
         assert_eq!(y.data(), &[1.0, 2.0, 0.0, 0.0]);
         let g = Tensor::from_vec(&[1, 1, 1, 2], vec![0.0, 400.0]).unwrap();
-        let y = Gate { mode: GateMode::Pixel }.reference(&[&x, &g]).unwrap();
+        let y = Gate::logits(GateMode::Pixel).reference(&[&x, &g]).unwrap();
         assert_eq!(y.data(), &[1.0, 4.0, 3.0, 8.0]);
+        let g = Tensor::from_vec(&[1, 2], vec![0.5, 0.25]).unwrap();
+        let y = Gate::probabilities(GateMode::Channel).reference(&[&x, &g]).unwrap();
+        assert_eq!(y.data(), &[1.0, 2.0, 1.5, 2.0]);
     }
 }

@@ -4,10 +4,17 @@ use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
-/// Inputs `x` [M, N, C, H, W] (M stacked branches) and `weights` [N, M, C]
-/// -> [N, C, H, W] = sum over m of weights[n, m, c] * x[m, n, c, h, w].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WeightedSum;
+/// Most branches one dispatch binds (storage-buffer budget: 4 branches,
+/// the weights and the output stay within 8).
+pub const MAX_BRANCHES: usize = 4;
+
+/// Inputs `b0`..`b{M-1}` (the branches, each [N, C, H, W]) and `weights`
+/// [N, M, C] -> [N, C, H, W] = sum over m of weights[n, m, c] * b_m[n, c, h, w].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightedSum {
+    /// M, 1 to [`MAX_BRANCHES`].
+    pub branches: usize,
+}
 
 /// Mirrors `struct Params` in shaders/weighted_sum.wgsl.
 #[repr(C)]
@@ -23,24 +30,23 @@ pub struct WeightedSumParams {
 const WORKGROUP: u32 = 64;
 
 impl WeightedSum {
-    /// [M, N, C, H, W] of `x`, checked against `weights`.
-    fn dims(&self, x: &Shape, weights: &Shape) -> Result<[usize; 5]> {
-        let [m, n, c, h, w] = match x.dims()[..] {
-            [m, n, c, h, w] => [m, n, c, h, w],
-            _ => {
-                return Err(Error::invalid(
-                    self.name(),
-                    format!("x must be M x N x C x H x W (stacked branches), got {x}"),
-                ))
-            }
-        };
+    /// [N, C, H, W] of the branches, checked against each other and `weights`.
+    fn dims(&self, inputs: &[&Shape]) -> Result<[usize; 4]> {
+        expect_inputs(self, inputs)?;
+        let m = self.branches;
+        let first = inputs[0];
+        let [n, c, _, _] = first.nchw(self.name(), "b0")?;
+        if let Some((i, other)) = inputs[1..m].iter().enumerate().find(|(_, s)| **s != first) {
+            return Err(Error::invalid(self.name(), format!("branch b{} {other} differs from b0 {first}", i + 1)));
+        }
+        let weights = inputs[m];
         if weights.dims() != [n, m, c] {
             return Err(Error::invalid(
                 self.name(),
-                format!("weights must be N x M x C = [{n} x {m} x {c}] for x {x}, got weights {weights}"),
+                format!("weights must be N x M x C = [{n} x {m} x {c}] for branches {first}, got weights {weights}"),
             ));
         }
-        Ok([m, n, c, h, w])
+        first.nchw(self.name(), "b0")
     }
 }
 
@@ -50,23 +56,30 @@ impl Op for WeightedSum {
     }
 
     fn input_names(&self) -> Vec<&'static str> {
-        vec!["x", "weights"]
+        let mut names = ["b0", "b1", "b2", "b3"][..self.branches.clamp(1, MAX_BRANCHES)].to_vec();
+        names.push("weights");
+        names
     }
 
     fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
-        expect_inputs(self, inputs)?;
-        let [_, n, c, h, w] = self.dims(inputs[0], inputs[1])?;
+        if !(1..=MAX_BRANCHES).contains(&self.branches) {
+            return Err(Error::invalid(
+                self.name(),
+                format!("{} branches; 1 to {MAX_BRANCHES} are supported", self.branches),
+            ));
+        }
+        let [n, c, h, w] = self.dims(inputs)?;
         Shape::new(&[n, c, h, w])
     }
 
     fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
         let shape = self.output_shape(&shapes_of(inputs))?;
-        let [m, _, c, h, w] = self.dims(inputs[0].shape(), inputs[1].shape())?;
-        let (x, weights, total, hw) = (inputs[0].data(), inputs[1].data(), shape.numel(), h * w);
-        let out = (0..total)
+        let [_, c, h, w] = shape.nchw(self.name(), "b0")?;
+        let (m, weights, hw) = (self.branches, inputs[self.branches].data(), h * w);
+        let out = (0..shape.numel())
             .map(|i| {
                 let (n, k) = (i / hw / c, i / hw % c);
-                let acc: f64 = (0..m).map(|b| weights[(n * m + b) * c + k] as f64 * x[b * total + i] as f64).sum();
+                let acc: f64 = (0..m).map(|b| weights[(n * m + b) * c + k] as f64 * inputs[b].data()[i] as f64).sum();
                 acc as f32
             })
             .collect();
@@ -74,28 +87,31 @@ impl Op for WeightedSum {
     }
 
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
-        expect_output(self, inputs, output)?;
+        let shape = expect_output(self, inputs, output)?;
         let op = self.name();
-        let [m, n, c, h, w] = self.dims(inputs[0].shape(), inputs[1].shape())?;
-        // The largest index the shader forms is into x (all branches).
-        to_u32(op, "x element count", inputs[0].shape().numel())?;
+        let [n, c, h, w] = shape.nchw(op, "b0")?;
+        to_u32(op, "branch element count", shape.numel())?;
         let params = WeightedSumParams {
             planes: to_u32(op, "N x C", n * c)?,
-            m: to_u32(op, "M", m)?,
+            m: to_u32(op, "M", self.branches)?,
             c: to_u32(op, "C", c)?,
             hw: to_u32(op, "H x W", h * w)?,
         };
+        // Unused branch slots are bound to b0; the shader never reads them.
+        let m = self.branches;
+        let branch = |i: usize| if i < m { inputs[i] } else { inputs[0] };
+        let bindings = [branch(0), branch(1), branch(2), branch(3), inputs[m], output];
         // x along a plane's pixels; the planes folded into y and z.
         let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
         let grid = [params.hw.div_ceil(WORKGROUP), y, z];
-        Ok(vec![gpu.prepare(&kernel!("weighted_sum"), &[], &params, &[inputs[0], inputs[1], output], grid)?])
+        Ok(vec![gpu.prepare(&kernel!("weighted_sum"), &[], &params, &bindings, grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
-        let (x, weights) = (inputs[0].numel() as u64, inputs[1].numel() as u64);
-        let out = x / inputs[0].dims()[0].max(1) as u64;
+        let (out, m) = (inputs[0].numel() as u64, self.branches as u64);
+        let weights = inputs[self.branches].numel() as u64;
         // A multiply-add per branch element; read every branch and weight, write one map.
-        Cost { flops: 2 * x, bytes: 4 * (x + weights + out) }
+        Cost { flops: 2 * m * out, bytes: 4 * (m * out + weights + out) }
     }
 }
 
@@ -103,19 +119,21 @@ impl Op for WeightedSum {
 /// batch 1 and 3, with softmax-like weights in [0, 1) and also signed ones.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
+    let mut case = |label: String, m: usize, dims: [usize; 4], lo: f32, rng: &mut fastrand::Rng| {
+        let [n, c, _, _] = dims;
+        let mut inputs: Vec<Tensor> =
+            (0..m).map(|_| Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0)).collect();
+        inputs.push(Tensor::random(Shape::new(&[n, m, c]).expect("valid"), rng, lo, 1.0));
+        cases.push(Case::new(label, WeightedSum { branches: m }, inputs));
+    };
     let shapes = [(2, [1, 1, 1, 1]), (3, [3, 3, 7, 7]), (4, [1, 65, 13, 17]), (2, [3, 65, 56, 56]), (4, [3, 3, 1, 1])];
-    for (m, [n, c, h, w]) in shapes {
-        let x = Tensor::random(Shape::new(&[m, n, c, h, w]).expect("case shapes are valid"), rng, -1.0, 1.0);
-        let weights = Tensor::random(Shape::new(&[n, m, c]).expect("valid"), rng, 0.0, 1.0);
-        cases.push(Case::new(format!("M = {m}"), WeightedSum, vec![x, weights]));
+    for (m, dims) in shapes {
+        case(format!("M = {m}"), m, dims, 0.0, rng);
     }
-    let x = Tensor::random(Shape::new(&[3, 3, 65, 13, 17]).expect("valid"), rng, -1.0, 1.0);
-    let weights = Tensor::random(Shape::new(&[3, 3, 65]).expect("valid"), rng, -2.0, 2.0);
-    cases.push(Case::new("M = 3, signed weights", WeightedSum, vec![x, weights]));
+    case("M = 1".into(), 1, [3, 3, 7, 7], 0.0, rng);
+    case("M = 3, signed weights".into(), 3, [3, 65, 13, 17], -2.0, rng);
     // 65537 planes: the plane index must fold from y into z.
-    let x = Tensor::random(Shape::new(&[2, 1, 65537, 1, 1]).expect("valid"), rng, -1.0, 1.0);
-    let weights = Tensor::random(Shape::new(&[1, 2, 65537]).expect("valid"), rng, 0.0, 1.0);
-    cases.push(Case::new("M = 2, 65537 planes", WeightedSum, vec![x, weights]));
+    case("M = 2, 65537 planes".into(), 2, [1, 65537, 1, 1], 0.0, rng);
     cases
 }
 
@@ -129,28 +147,32 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_rejected() {
-        let x = shape(&[2, 3, 4, 5, 6]);
-        let err = WeightedSum.output_shape(&[&shape(&[3, 4, 5, 6]), &shape(&[3, 2, 4])]).unwrap_err().to_string();
+        let two = WeightedSum { branches: 2 };
+        let b = shape(&[3, 4, 5, 6]);
+        let err = two.output_shape(&[&b, &shape(&[3, 4, 5, 7]), &shape(&[3, 2, 4])]).unwrap_err().to_string();
         assert!(
-            err.contains("weighted_sum") && err.contains("M x N x C x H x W") && err.contains("[3 x 4 x 5 x 6]"),
+            err.contains("weighted_sum") && err.contains("b1 [3 x 4 x 5 x 7]") && err.contains("b0 [3 x 4 x 5 x 6]"),
             "{err}"
         );
-        for bad in [[3, 3, 4], [2, 3, 4], [3, 2, 5]] {
-            let err = WeightedSum.output_shape(&[&x, &shape(&bad)]).unwrap_err().to_string();
-            assert!(err.contains("[2 x 3 x 4 x 5 x 6]") && err.contains(&shape(&bad).to_string()), "{err}");
+        for bad in [[3, 3, 4], [2, 2, 4], [3, 2, 5]] {
+            let err = two.output_shape(&[&b, &b, &shape(&bad)]).unwrap_err().to_string();
+            assert!(err.contains("[3 x 4 x 5 x 6]") && err.contains(&shape(&bad).to_string()), "{err}");
         }
-        assert!(WeightedSum.output_shape(&[&x, &shape(&[3, 2, 4, 1])]).is_err());
-        let err = WeightedSum.output_shape(&[&x]).unwrap_err().to_string();
-        assert!(err.contains("weighted_sum") && err.contains("expects 2 inputs"), "{err}");
-        assert_eq!(WeightedSum.output_shape(&[&x, &shape(&[3, 2, 4])]).unwrap().dims(), &[3, 4, 5, 6]);
+        let err = two.output_shape(&[&b, &shape(&[3, 2, 4])]).unwrap_err().to_string();
+        assert!(err.contains("expects 3 inputs"), "{err}");
+        let err = WeightedSum { branches: 5 }.output_shape(&[&b]).unwrap_err().to_string();
+        assert!(err.contains("5 branches"), "{err}");
+        assert!(two.output_shape(&[&shape(&[3, 4, 5]), &shape(&[3, 4, 5]), &shape(&[3, 2, 4])]).is_err());
+        assert_eq!(two.output_shape(&[&b, &b, &shape(&[3, 2, 4])]).unwrap().dims(), &[3, 4, 5, 6]);
     }
 
     #[test]
     fn reference_weights_each_branch_per_channel() {
-        // M = 2, N = 1, C = 2, one pixel: out[c] = w[0, 0, c] x[0, c] + w[0, 1, c] x[1, c].
-        let x = Tensor::from_vec(&[2, 1, 2, 1, 1], vec![1.0, 2.0, 10.0, 20.0]).unwrap();
+        // M = 2, N = 1, C = 2, one pixel: out[c] = w[0, 0, c] b0[c] + w[0, 1, c] b1[c].
+        let b0 = Tensor::from_vec(&[1, 2, 1, 1], vec![1.0, 2.0]).unwrap();
+        let b1 = Tensor::from_vec(&[1, 2, 1, 1], vec![10.0, 20.0]).unwrap();
         let weights = Tensor::from_vec(&[1, 2, 2], vec![0.5, 0.25, 0.5, 0.75]).unwrap();
-        let y = WeightedSum.reference(&[&x, &weights]).unwrap();
+        let y = WeightedSum { branches: 2 }.reference(&[&b0, &b1, &weights]).unwrap();
         assert_eq!(y.shape().dims(), &[1, 2, 1, 1]);
         assert_eq!(y.data(), &[5.5, 15.5]);
     }

@@ -1,0 +1,208 @@
+//! Selective kernel (branch attention): the tutorial's SKConv and timm's
+//! SelectiveKernel.
+//!
+//! Branch convs carry their folded BatchNorm and ReLU in the conv epilogue.
+//! Fused (rules SkSumPool, SkAttention): branch sum + global average in one
+//! kernel, the attention MLP + softmax over branches in another, then the
+//! weighted sum. Unfused: adds, global pool, GEMMs, softmax, weighted sum.
+
+use super::{Arch, Args, Builder};
+use crate::graph::{Rule, ValueId};
+use crate::ops::conv2d::Conv2d;
+use crate::ops::eltwise::Eltwise;
+use crate::ops::global_pool::GlobalPool;
+use crate::ops::matmul::{Axis, Matmul};
+use crate::ops::sk_attention::SkAttention;
+use crate::ops::sk_sum_pool::SkSumPool;
+use crate::ops::softmax::Softmax;
+use crate::ops::weighted_sum::WeightedSum;
+use crate::ops::{Activation, Epilogue};
+use crate::weights::Weights;
+use crate::{Error, Result, Tensor};
+
+pub const SK_CONV: Arch = Arch {
+    name: "SKConv",
+    about: "the tutorial's selective-kernel conv: branches k = 3, 5, .. (conv+BN+ReLU), fc, per-branch fcs, softmax",
+    args: "stride=1 (features, M, G and d come from the weights)",
+    maps: &["branch"],
+    build: sk_conv,
+};
+
+pub const TIMM_SK: Arch = Arch {
+    name: "timm.SelectiveKernel",
+    about: "timm's SelectiveKernel: 3x3 paths with dilation 1, 2, .., fc_reduce + BN + ReLU, fc_select, softmax",
+    args: "kernel_size=3,5 stride=1 dilation=1 keep_3x3=true split_input=true (channels, groups and rd from the weights)",
+    maps: &["branch"],
+    build: timm_sk,
+};
+
+/// Most branches the fused kernels bind.
+const MAX_BRANCHES: usize = 4;
+
+/// One branch: a conv with its epilogue inputs, reading input channels
+/// `first..first + count` of x.
+struct Branch {
+    conv: Conv2d,
+    weight: Tensor,
+    affine: Tensor,
+}
+
+/// The attention MLP's weights in the layout of the SkAttention op.
+struct AttentionWeights {
+    fc: Tensor,           // [D, C]
+    fc_affine: Tensor,    // [2, D]
+    select: Tensor,       // [M*C, D], path-major
+    select_bias: Tensor,  // [M*C]
+    activation: Activation,
+}
+
+fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
+    let stride = args.usize("stride", 1)?;
+    let [_, c, _, _] = b.graph.shape(x).nchw("SKConv", "input x")?;
+    let m = (0..).take_while(|i| b.weights.has(&format!("convs.{i}.0.weight"))).count();
+    check_branches("SKConv", m)?;
+    let mut branches = Vec::new();
+    for i in 0..m {
+        let name = format!("convs.{i}.0.weight");
+        let dims = b.weights.dims(&name)?;
+        let (k, per_group) = (3 + 2 * i, dims[1]);
+        if per_group == 0 || c % per_group != 0 {
+            return Err(Error::invalid("SKConv", format!("'{name}' is {dims:?}: {c} channels are not a multiple of {per_group}")));
+        }
+        let weight = b.weights.expect(&name, &[c, per_group, k, k])?;
+        let bias = b.weights.expect(&format!("convs.{i}.0.bias"), &[c])?;
+        let affine = b.weights.batchnorm(&format!("convs.{i}.1"), c, Some(&bias))?;
+        let conv = Conv2d::new().stride([stride, stride]).padding([1 + i, 1 + i]).groups(c / per_group);
+        branches.push(Branch { conv, weight, affine });
+    }
+    let d = b.weights.dims("fc.weight")?[0];
+    let fc = b.weights.expect("fc.weight", &[d, c])?;
+    let fc_bias = b.weights.expect("fc.bias", &[d])?;
+    let mut select = Vec::new();
+    let mut select_bias = Vec::new();
+    for i in 0..m {
+        select.extend_from_slice(b.weights.expect(&format!("fcs.{i}.weight"), &[c, d])?.data());
+        select_bias.extend_from_slice(b.weights.expect(&format!("fcs.{i}.bias"), &[c])?.data());
+    }
+    let attention = AttentionWeights {
+        fc,
+        fc_affine: Weights::bias_affine(&fc_bias)?,
+        select: Tensor::from_vec(&[m * c, d], select)?,
+        select_bias: Tensor::from_vec(&[m * c], select_bias)?,
+        activation: Activation::None,
+    };
+    let inputs = vec![x; m];
+    select_branches(b, &inputs, branches, attention)
+}
+
+fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
+    let kernel_sizes = args.usizes("kernel_size", &[3, 5])?;
+    let stride = args.usize("stride", 1)?;
+    let dilation = args.usize("dilation", 1)?;
+    let keep_3x3 = args.bool("keep_3x3", true)?;
+    let split_input = args.bool("split_input", true)?;
+    let m = kernel_sizes.len();
+    check_branches("timm.SelectiveKernel", m)?;
+    if let Some(k) = kernel_sizes.iter().find(|&&k| k % 2 == 0 || k < 3) {
+        return Err(Error::invalid("timm.SelectiveKernel", format!("kernel_size {k} must be odd and at least 3")));
+    }
+    let [n, c_in, _, _] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
+    if split_input && c_in % m != 0 {
+        return Err(Error::invalid("timm.SelectiveKernel", format!("split_input needs {c_in} input channels divisible by {m} paths")));
+    }
+    let path_in = if split_input { c_in / m } else { c_in };
+    let c = b.weights.dims("paths.0.conv.weight")?[0];
+    let mut branches = Vec::new();
+    let mut inputs = Vec::new();
+    for (i, &k) in kernel_sizes.iter().enumerate() {
+        // timm: keep_3x3 turns kernel k into a 3x3 with dilation (k - 1) / 2.
+        let (kernel, dil) = if keep_3x3 { (3, dilation * (k - 1) / 2) } else { (k, dilation) };
+        let name = format!("paths.{i}.conv.weight");
+        let per_group = b.weights.dims(&name)?[1];
+        if per_group == 0 || path_in % per_group != 0 {
+            return Err(Error::invalid("timm.SelectiveKernel", format!("'{name}': {path_in} input channels per path are not a multiple of {per_group}")));
+        }
+        let weight = b.weights.expect(&name, &[c, per_group, kernel, kernel])?;
+        let affine = b.weights.batchnorm(&format!("paths.{i}.bn"), c, None)?;
+        let pad = ((stride - 1) + dil * (kernel - 1)) / 2; // timm's get_padding
+        let conv = Conv2d::new().stride([stride, stride]).padding([pad, pad]).dilation([dil, dil]).groups(path_in / per_group);
+        branches.push(Branch { conv, weight, affine });
+        inputs.push(if split_input {
+            let [_, _, h, w] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
+            b.graph.add(crate::ops::narrow::Narrow { first: i * path_in, count: path_in }, &[x])?
+        } else {
+            x
+        });
+        let _ = n;
+    }
+    let d = b.weights.dims("attn.fc_reduce.weight")?[0];
+    let fc = b.weights.expect("attn.fc_reduce.weight", &[d, c, 1, 1])?.reshape(&[d, c])?;
+    let fc_affine = b.weights.batchnorm("attn.bn", d, None)?;
+    let select = b.weights.expect("attn.fc_select.weight", &[m * c, d, 1, 1])?.reshape(&[m * c, d])?;
+    let attention = AttentionWeights {
+        fc,
+        fc_affine,
+        select,
+        select_bias: Tensor::zeros(crate::Shape::new(&[m * c])?),
+        activation: Activation::Relu,
+    };
+    select_branches(b, &inputs, branches, attention)
+}
+
+fn check_branches(arch: &str, m: usize) -> Result<()> {
+    if !(2..=MAX_BRANCHES).contains(&m) {
+        return Err(Error::invalid(arch, format!("{m} branches found; glimpse supports 2 to {MAX_BRANCHES}")));
+    }
+    Ok(())
+}
+
+/// The branch convs, the attention over branches (map "branch", [N, M, C])
+/// and the weighted sum.
+fn select_branches(b: &mut Builder, inputs: &[ValueId], branches: Vec<Branch>, att: AttentionWeights) -> Result<ValueId> {
+    let m = branches.len();
+    let relu_bn = Epilogue { affine: true, activation: Activation::Relu, residual: false };
+    let mut outs = Vec::new();
+    for (branch, &input) in branches.into_iter().zip(inputs) {
+        let (w, a) = (b.constant(branch.weight), b.constant(branch.affine));
+        outs.push(b.graph.add(branch.conv.epilogue(relu_bn), &[input, w, a])?);
+    }
+    let [n, c, _, _] = b.graph.shape(outs[0]).nchw("selective kernel", "branch")?;
+    let d = att.fc.shape().dims()[0];
+
+    let s = if b.fusion.allows(Rule::SkSumPool) {
+        b.graph.add(SkSumPool { branches: m }, &outs)?
+    } else {
+        let mut u = outs[0];
+        for &o in &outs[1..] {
+            u = b.graph.add(Eltwise::Add, &[u, o])?;
+        }
+        let pooled = b.graph.add(GlobalPool::default(), &[u])?; // [N, 2, C]
+        let pick_avg = b.constant(Tensor::from_vec(&[1, 1, 2], vec![1.0, 0.0])?);
+        let avg = b.graph.add(Matmul::new(false, false), &[pick_avg, pooled])?;
+        b.graph.view(avg, &[n, c])?
+    };
+
+    let weights = if b.fusion.allows(Rule::SkAttention) {
+        let fc = b.constant(att.fc);
+        let fc_affine = b.constant(att.fc_affine);
+        let select = b.constant(att.select);
+        let select_bias = b.constant(att.select_bias);
+        b.graph.add(SkAttention { branches: m, reduce_activation: att.activation }, &[s, fc, fc_affine, select, select_bias])?
+    } else {
+        let s = b.graph.view(s, &[1, n, c])?;
+        let fc = b.constant(att.fc.reshape(&[1, d, c])?);
+        let fc_affine = b.constant(att.fc_affine);
+        let reduce = Epilogue { affine: true, activation: att.activation, residual: false };
+        let z = b.graph.add(Matmul::new(false, true).epilogue(reduce, Axis::Cols), &[s, fc, fc_affine])?;
+        let select = b.constant(att.select.reshape(&[1, m * c, d])?);
+        let bias = b.constant(Weights::bias_affine(&att.select_bias)?);
+        let bias_epilogue = Epilogue { affine: true, ..Epilogue::NONE };
+        let logits = b.graph.add(Matmul::new(false, true).epilogue(bias_epilogue, Axis::Cols), &[z, select, bias])?;
+        let logits = b.graph.view(logits, &[n, m, c])?;
+        b.graph.add(Softmax { axis: 1 }, &[logits])?
+    };
+    b.map("branch", weights);
+    let mut sum_inputs = outs;
+    sum_inputs.push(weights);
+    b.graph.add(WeightedSum { branches: m }, &sum_inputs)
+}
