@@ -24,8 +24,14 @@ impl Default for GpuOptions {
 }
 
 impl GpuOptions {
-    /// The portable WebGPU baseline (`Limits::downlevel_defaults`): used by tests
-    /// to prove every pipeline runs on the most limited devices we target.
+    /// The WebGPU defaults every browser guarantees (8 storage buffers per
+    /// stage, 16 KiB workgroup memory, 256 invocations): glimpse's portability bar.
+    pub fn webgpu_defaults() -> Self {
+        GpuOptions { limits: Some(wgpu::Limits::default()), ..Default::default() }
+    }
+
+    /// wgpu's downlevel baseline (only 4 storage buffers per stage): the most
+    /// limited devices, which most kernels also fit.
     pub fn downlevel() -> Self {
         GpuOptions { limits: Some(wgpu::Limits::downlevel_defaults()), ..Default::default() }
     }
