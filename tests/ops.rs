@@ -12,9 +12,27 @@ fn center_crop_should_match_reference() {
 }
 
 #[test]
+fn channel_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::channel_pool::cases(&mut common::rng()));
+}
+
+#[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::eltwise::cases(&mut common::rng()));
+}
+
+#[test]
+fn gate_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::gate::cases(&mut common::rng()));
+}
+
+#[test]
+fn global_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::global_pool::cases(&mut common::rng()));
 }
 
 #[test]
@@ -30,21 +48,9 @@ fn max_pool2d_should_match_reference() {
 }
 
 #[test]
-fn channel_pool_should_match_reference() {
+fn narrow_should_match_reference() {
     let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::channel_pool::cases(&mut common::rng()));
-}
-
-#[test]
-fn gate_should_match_reference() {
-    let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::gate::cases(&mut common::rng()));
-}
-
-#[test]
-fn global_pool_should_match_reference() {
-    let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::global_pool::cases(&mut common::rng()));
+    common::check_cases(gpu, ops::narrow::cases(&mut common::rng()));
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod global_pool;
 pub mod hard_mask;
 pub mod max_pool2d;
+pub mod narrow;
 pub mod softmax;
 pub mod weighted_sum;
 
@@ -202,6 +203,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(gate::cases(rng));
     cases.extend(softmax::cases(rng));
     cases.extend(weighted_sum::cases(rng));
+    cases.extend(narrow::cases(rng));
     cases
 }
 
@@ -221,5 +223,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("softmax"), size_of::<softmax::SoftmaxParams>()),
         (kernel!("softmax_row"), size_of::<softmax::SoftmaxParams>()),
         (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
+        (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
     ]
 }
