@@ -41,12 +41,8 @@ impl Op for Narrow {
         let [n, c, h, w] = inputs[0].nchw(self.name(), "x")?;
         let end = self.first.checked_add(self.count).filter(|&e| e <= c && self.count > 0);
         if end.is_none() {
-            let msg = format!(
-                "channels {}..{} are not a non-empty window of x {}",
-                self.first,
-                self.first + self.count,
-                inputs[0]
-            );
+            let last = self.first.saturating_add(self.count);
+            let msg = format!("channels {}..{last} are not a non-empty window of x {}", self.first, inputs[0]);
             return Err(Error::invalid(self.name(), msg));
         }
         Shape::new(&[n, self.count, h, w])
