@@ -12,6 +12,7 @@ use crate::ops::conv2d::Conv2d;
 use crate::ops::eltwise::Eltwise;
 use crate::ops::global_pool::GlobalPool;
 use crate::ops::matmul::{Axis, Matmul};
+use crate::ops::narrow::Narrow;
 use crate::ops::sk_attention::SkAttention;
 use crate::ops::sk_sum_pool::SkSumPool;
 use crate::ops::softmax::Softmax;
@@ -39,8 +40,7 @@ pub const TIMM_SK: Arch = Arch {
 /// Most branches the fused kernels bind.
 const MAX_BRANCHES: usize = 4;
 
-/// One branch: a conv with its epilogue inputs, reading input channels
-/// `first..first + count` of x.
+/// One branch: a conv with its weights and folded BatchNorm.
 struct Branch {
     conv: Conv2d,
     weight: Tensor,
@@ -106,7 +106,7 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     if let Some(k) = kernel_sizes.iter().find(|&&k| k % 2 == 0 || k < 3) {
         return Err(Error::invalid("timm.SelectiveKernel", format!("kernel_size {k} must be odd and at least 3")));
     }
-    let [n, c_in, _, _] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
+    let [_, c_in, _, _] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
     if split_input && c_in % m != 0 {
         return Err(Error::invalid("timm.SelectiveKernel", format!("split_input needs {c_in} input channels divisible by {m} paths")));
     }
@@ -127,13 +127,7 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         let pad = ((stride - 1) + dil * (kernel - 1)) / 2; // timm's get_padding
         let conv = Conv2d::new().stride([stride, stride]).padding([pad, pad]).dilation([dil, dil]).groups(path_in / per_group);
         branches.push(Branch { conv, weight, affine });
-        inputs.push(if split_input {
-            let [_, _, h, w] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
-            b.graph.add(crate::ops::narrow::Narrow { first: i * path_in, count: path_in }, &[x])?
-        } else {
-            x
-        });
-        let _ = n;
+        inputs.push(if split_input { b.graph.add(Narrow { first: i * path_in, count: path_in }, &[x])? } else { x });
     }
     let d = b.weights.dims("attn.fc_reduce.weight")?[0];
     let fc = b.weights.expect("attn.fc_reduce.weight", &[d, c, 1, 1])?.reshape(&[d, c])?;
