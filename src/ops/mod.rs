@@ -6,6 +6,7 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod conv2d;
 pub mod eltwise;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
@@ -186,6 +187,7 @@ impl Case {
 pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(eltwise::cases(rng));
+    cases.extend(conv2d::cases(rng));
     cases
 }
 
@@ -193,5 +195,8 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {
     use std::mem::size_of;
-    vec![(kernel!("eltwise"), size_of::<eltwise::EltwiseParams>())]
+    vec![
+        (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
+        (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
+    ]
 }
