@@ -1,14 +1,16 @@
 // conv2d: direct 2-D convolution (zero padding, stride, dilation, groups) with
 // the fused epilogue y = act(scale[co] * acc + shift[co] + residual).
 //
-// One invocation computes a 4 x 4 register block: 4 output channels of one
-// group x 4 consecutive output x positions of one output row. A workgroup is
-// 64 neighbouring blocks of one (image, channel block) output plane, numbered
-// row-major (block p = oy * x_blocks + ox / 4), so neighbouring invocations
-// read neighbouring input x (coalesced) and every weight index depends only on
-// the workgroup and loop counters: one uniform load broadcast to all lanes.
-// No workgroup memory and no barriers (on lavapipe a barrier is a coroutine
-// switch per 8 lanes).
+// One invocation computes a 4 x 8 register block: 4 output channels of one
+// group x 8 consecutive output x positions of one output row, so each input
+// value loaded feeds 4 channels and each weight 8 positions (on lavapipe every
+// storage load is a per-lane gather: 4 x 8 ran about 1.5x faster than 4 x 4,
+// and 5 to 7x faster than one output per invocation). A workgroup is 64
+// neighbouring blocks of one (image, channel block) output plane, numbered
+// row-major (block p = oy * x_blocks + ox / 8): neighbouring invocations read
+// neighbouring input x, and the weight indices depend only on the workgroup
+// and loop counters (the same address in every lane). No workgroup memory and
+// no barriers (on lavapipe a barrier is a coroutine switch per 8 lanes).
 //
 // Workgroup w (folded: wid.x + wid.y * nwg.x when the grid passes 65535) is
 // w = (n * co_blocks + cb) * plane_workgroups + pw, where channel block cb
@@ -41,7 +43,7 @@ struct Params {
     cout_per_group: u32,
     co_blocks_per_group: u32, // ceil(cout_per_group / 4)
     co_blocks: u32,           // groups * co_blocks_per_group
-    x_blocks: u32,            // ceil(ow / 4)
+    x_blocks: u32,            // ceil(ow / 8)
     plane_blocks: u32,        // oh * x_blocks
     plane_workgroups: u32,    // ceil(plane_blocks / 64)
     epilogue: u32,            // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
@@ -83,6 +85,32 @@ fn finish(acc: f32, co: u32, out_index: u32) -> f32 {
     return v;
 }
 
+// acc[k] += w[k] * v for the 4 channels: lo holds positions 0 .. 3, hi 4 .. 7.
+fn tap(lo: ptr<function, array<vec4<f32>, 4>>, hi: ptr<function, array<vec4<f32>, 4>>, w: vec4<f32>,
+       v: vec4<f32>, u: vec4<f32>) {
+    (*lo)[0] += w.x * v;
+    (*lo)[1] += w.y * v;
+    (*lo)[2] += w.z * v;
+    (*lo)[3] += w.w * v;
+    (*hi)[0] += w.x * u;
+    (*hi)[1] += w.y * u;
+    (*hi)[2] += w.z * u;
+    (*hi)[3] += w.w * u;
+}
+
+// Stores positions ox .. ox + 3 of channel co (those inside the row, and only
+// for a channel of the block's group) through the epilogue; `at` indexes ox.
+fn store(acc: vec4<f32>, co: u32, co_end: u32, at: u32, ox: u32) {
+    if (co >= co_end) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (ox + j < params.ow) {
+            out[at + j] = finish(acc[j], co, at + j);
+        }
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -99,64 +127,66 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let co0 = g * params.cout_per_group + (cb % params.co_blocks_per_group) * 4u;
     let co_end = (g + 1u) * params.cout_per_group; // first channel of the next group
     let oy = p / params.x_blocks;
-    let ox0 = (p % params.x_blocks) * 4u;
+    let ox0 = (p % params.x_blocks) * 8u;
 
     // Channels past the group's end (partial block) reuse the last valid
     // channel's weights; their results are never stored.
-    let taps = params.kh * params.kw;
-    let w_stride = params.cin_per_group * taps; // one output channel's weights
-    var w_base = vec4<u32>(0u);
-    for (var k = 0u; k < 4u; k++) {
-        w_base[k] = min(co0 + k, co_end - 1u) * w_stride;
-    }
-    // Padded-input x of the block's first tap; tap kx of position j is at
-    // ix0 + j * stride_x + kx * dil_x.
-    let ix0 = ox0 * params.stride_x;
+    let w_stride = params.cin_per_group * params.kh * params.kw; // one output channel's weights
+    let w0 = co0 * w_stride;
+    let w1 = min(co0 + 1u, co_end - 1u) * w_stride;
+    let w2 = min(co0 + 2u, co_end - 1u) * w_stride;
+    let w3 = min(co0 + 3u, co_end - 1u) * w_stride;
+    // Tap kx of position j reads padded-input x ix0 + j * s + kx * dil_x.
+    let s = params.stride_x;
+    let ix0 = ox0 * s;
     // When stride == dilation, tap kx + 1 of position j is tap kx of position
-    // j + 1: slide the 4 loaded values by one and load only one new value.
-    let slide = params.stride_x == params.dil_x;
+    // j + 1: slide the 8 loaded values by one and load one new value per tap.
+    // The branch is taken per row, outside the tap loop: lavapipe runs both
+    // sides of every branch under a lane mask.
+    let slide = s == params.dil_x;
 
-    var acc = array<vec4<f32>, 4>(); // acc[k][j]: channel co0 + k, position ox0 + j
+    var lo = array<vec4<f32>, 4>();
+    var hi = array<vec4<f32>, 4>();
     for (var ci = 0u; ci < params.cin_per_group; ci++) {
         let plane = (n * params.c_in + g * params.cin_per_group + ci) * params.h;
         for (var ky = 0u; ky < params.kh; ky++) {
             let iy = oy * params.stride_y + ky * params.dil_y - params.pad_y; // wraps above the input
-            let row_ok = iy < params.h;
+            let ok = iy < params.h;
             let row = (plane + min(iy, params.h - 1u)) * params.w;
             let w_row = (ci * params.kh + ky) * params.kw;
-            var v = vec4<f32>(load_x(row, row_ok, ix0), load_x(row, row_ok, ix0 + params.stride_x),
-                              load_x(row, row_ok, ix0 + 2u * params.stride_x),
-                              load_x(row, row_ok, ix0 + 3u * params.stride_x));
-            for (var kx = 0u; kx < params.kw; kx++) {
-                if (kx > 0u) {
-                    let base = ix0 + kx * params.dil_x;
-                    if (slide) {
-                        v = vec4<f32>(v.yzw, load_x(row, row_ok, base + 3u * params.stride_x));
-                    } else {
-                        v = vec4<f32>(load_x(row, row_ok, base), load_x(row, row_ok, base + params.stride_x),
-                                      load_x(row, row_ok, base + 2u * params.stride_x),
-                                      load_x(row, row_ok, base + 3u * params.stride_x));
-                    }
+            if (slide) {
+                // Primed one position left: the first slide brings in tap 0 of position 7.
+                var v = vec4<f32>(0.0, load_x(row, ok, ix0), load_x(row, ok, ix0 + s), load_x(row, ok, ix0 + 2u * s));
+                var u = vec4<f32>(load_x(row, ok, ix0 + 3u * s), load_x(row, ok, ix0 + 4u * s),
+                                  load_x(row, ok, ix0 + 5u * s), load_x(row, ok, ix0 + 6u * s));
+                for (var kx = 0u; kx < params.kw; kx++) {
+                    v = vec4<f32>(v.yzw, u.x);
+                    u = vec4<f32>(u.yzw, load_x(row, ok, ix0 + (kx + 7u) * s));
+                    let t = w_row + kx;
+                    tap(&lo, &hi, vec4<f32>(weight[w0 + t], weight[w1 + t], weight[w2 + t], weight[w3 + t]), v, u);
                 }
-                let t = w_row + kx;
-                acc[0] += weight[w_base[0] + t] * v;
-                acc[1] += weight[w_base[1] + t] * v;
-                acc[2] += weight[w_base[2] + t] * v;
-                acc[3] += weight[w_base[3] + t] * v;
+            } else {
+                for (var kx = 0u; kx < params.kw; kx++) {
+                    let b = ix0 + kx * params.dil_x;
+                    let v = vec4<f32>(load_x(row, ok, b), load_x(row, ok, b + s), load_x(row, ok, b + 2u * s),
+                                      load_x(row, ok, b + 3u * s));
+                    let u = vec4<f32>(load_x(row, ok, b + 4u * s), load_x(row, ok, b + 5u * s),
+                                      load_x(row, ok, b + 6u * s), load_x(row, ok, b + 7u * s));
+                    let t = w_row + kx;
+                    tap(&lo, &hi, vec4<f32>(weight[w0 + t], weight[w1 + t], weight[w2 + t], weight[w3 + t]), v, u);
+                }
             }
         }
     }
 
-    for (var k = 0u; k < 4u; k++) {
-        let co = co0 + k;
-        if (co >= co_end) {
-            break;
-        }
-        let out_row = ((n * params.c_out + co) * params.oh + oy) * params.ow;
-        for (var j = 0u; j < 4u; j++) {
-            if (ox0 + j < params.ow) {
-                out[out_row + ox0 + j] = finish(acc[k][j], co, out_row + ox0 + j);
-            }
-        }
-    }
+    let at = ((n * params.c_out + co0) * params.oh + oy) * params.ow + ox0;
+    let plane_size = params.oh * params.ow; // next channel
+    store(lo[0], co0, co_end, at, ox0);
+    store(lo[1], co0 + 1u, co_end, at + plane_size, ox0);
+    store(lo[2], co0 + 2u, co_end, at + 2u * plane_size, ox0);
+    store(lo[3], co0 + 3u, co_end, at + 3u * plane_size, ox0);
+    store(hi[0], co0, co_end, at + 4u, ox0 + 4u);
+    store(hi[1], co0 + 1u, co_end, at + plane_size + 4u, ox0 + 4u);
+    store(hi[2], co0 + 2u, co_end, at + 2u * plane_size + 4u, ox0 + 4u);
+    store(hi[3], co0 + 3u, co_end, at + 3u * plane_size + 4u, ox0 + 4u);
 }

@@ -52,7 +52,7 @@ pub struct Conv2dParams {
 
 /// Output channels and output x positions per invocation, invocations per workgroup.
 const BLOCK_CO: usize = 4;
-const BLOCK_X: usize = 4;
+const BLOCK_X: usize = 8;
 const WORKGROUP: usize = 64;
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
@@ -152,7 +152,7 @@ impl Conv2d {
         let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
         let cout_g = c_out / self.groups;
         // Every element index of x, weight and out (and padded coordinates,
-        // which may reach 3 strides past the right edge in a partial block).
+        // which may reach BLOCK_X - 1 strides past the right edge in a partial block).
         let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
         u("x element count", checked(&[n, c_in, h, w]))?;
         u("weight element count", checked(&[c_out, c_in / self.groups, kh, kw]))?;
@@ -160,7 +160,7 @@ impl Conv2d {
         u("padded height", checked(&[2, self.padding[0]]).saturating_add(h))?;
         u(
             "padded width",
-            checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(checked(&[3, self.stride[1]])),
+            checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(checked(&[BLOCK_X - 1, self.stride[1]])),
         )?;
         let co_blocks_per_group = cout_g.div_ceil(BLOCK_CO);
         let x_blocks = ow.div_ceil(BLOCK_X);
@@ -296,7 +296,7 @@ fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight:
     Case::new(label, conv, inputs)
 }
 
-/// Correctness cases: odd sizes (no multiple of the 4 x 4 block or the 64-wide
+/// Correctness cases: odd sizes (no multiple of the 4 x 8 block or the 64-wide
 /// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
 /// every epilogue, and a batch whose grid must fold past 65535 workgroups.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
