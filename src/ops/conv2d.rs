@@ -1,7 +1,7 @@
 //! conv2d: 2-D convolution (zero padding, stride, dilation, groups) with a
 //! fused [`Epilogue`] (folded BatchNorm / bias, residual, activation).
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Epilogue, Op};
+use super::{expect_inputs, expect_output, shapes_of, to_u32, Activation, Case, Cost, Epilogue, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -9,6 +9,7 @@ use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 /// Inputs: `x` [N, C_in, H, W], `weight` [C_out, C_in / groups, KH, KW], then the
 /// epilogue's `affine` [2, C_out] and `residual` [N, C_out, OH, OW].
 /// Output [N, C_out, OH, OW] with OH = (H + 2 * pad - dil * (KH - 1) - 1) / stride + 1.
+/// One dispatch, two with a residual (a fused one would need 5 storage buffers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2d {
     /// Step between output pixels, [y, x].
@@ -49,6 +50,17 @@ pub struct Conv2dParams {
     epilogue: u32,
     _pad: u32,
 }
+
+/// Mirrors `struct Params` in shaders/conv2d_residual.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dResidualParams {
+    n: u32,
+    activation: u32,
+    _pad: [u32; 2],
+}
+
+const RESIDUAL_WORKGROUP: u64 = 256;
 
 /// Output channels and output x positions per invocation, invocations per workgroup.
 const BLOCK_CO: usize = 4;
@@ -150,7 +162,7 @@ impl Conv2d {
         let name = self.name();
         let u = |what: &str, v: usize| to_u32(name, what, v);
         let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
-        let cout_g = c_out / self.groups;
+        let (cout_g, e) = (c_out / self.groups, self.epilogue);
         // Every element index of x, weight and out (and padded coordinates,
         // which may reach BLOCK_X - 1 strides past the right edge in a partial block).
         let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
@@ -189,7 +201,13 @@ impl Conv2d {
             x_blocks: u("x blocks", x_blocks)?,
             plane_blocks: u("blocks per plane", plane_blocks)?,
             plane_workgroups: u("workgroups per plane", plane_workgroups)?,
-            epilogue: self.epilogue.code(),
+            // With a residual the activation waits for the second pass.
+            epilogue: Epilogue {
+                activation: if e.residual { Activation::None } else { e.activation },
+                residual: false,
+                ..e
+            }
+            .code(),
             _pad: 0,
         };
         Ok((params, workgroups))
@@ -262,20 +280,28 @@ impl Op for Conv2d {
         let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
         let (params, workgroups) = self.params(&g)?;
         let grid = gpu.grid_1d(self.name(), workgroups)?;
-        // Unused epilogue bindings are bound to x: the shader never reads them.
-        let mut rest = inputs[2..].iter();
-        let affine = if self.epilogue.affine { rest.next().copied() } else { None };
-        let residual = if self.epilogue.residual { rest.next().copied() } else { None };
+        // An unused affine binding is bound to x: the shader never reads it.
         let (x, weight) = (inputs[0], inputs[1]);
-        let bindings = [x, weight, affine.unwrap_or(x), residual.unwrap_or(x), output];
-        Ok(vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &bindings, grid)?])
+        let affine = if self.epilogue.affine { inputs[2] } else { x };
+        let mut dispatches = vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &[x, weight, affine, output], grid)?];
+        if self.epilogue.residual {
+            // A fused residual would need 5 storage buffers, over the portable 4.
+            let n = output.shape().numel();
+            let activation = self.epilogue.activation.code();
+            let params =
+                Conv2dResidualParams { n: to_u32(self.name(), "output element count", n)?, activation, _pad: [0; 2] };
+            let grid = gpu.grid_1d(self.name(), (n as u64).div_ceil(RESIDUAL_WORKGROUP))?;
+            let residual = inputs[inputs.len() - 1];
+            dispatches.push(gpu.prepare(&kernel!("conv2d_residual"), &[], &params, &[residual, output], grid)?);
+        }
+        Ok(dispatches)
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
         let out = self.output_shape(inputs).map_or(0, |s| s.numel()) as u64;
         let [_, cin_g, kh, kw] = inputs[1].nchw(self.name(), "weight").unwrap_or([0; 4]).map(|v| v as u64);
         let e = self.epilogue;
-        let epilogue_flops = 2 * e.affine as u64 + e.residual as u64 + (e.activation != super::Activation::None) as u64;
+        let epilogue_flops = 2 * e.affine as u64 + e.residual as u64 + (e.activation != Activation::None) as u64;
         let read: u64 = inputs.iter().map(|s| s.bytes()).sum();
         Cost { flops: out * (2 * cin_g * kh * kw + epilogue_flops), bytes: read + 4 * out }
     }
@@ -300,71 +326,39 @@ fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight:
 /// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
 /// every epilogue, and a batch whose grid must fold past 65535 workgroups.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
-    use super::Activation::{Relu, Sigmoid};
+    use Activation::{Relu, Sigmoid};
     let c = Conv2d::new();
-    let affine = |act| Epilogue { affine: true, activation: act, residual: false };
-    let sigmoid = Epilogue { affine: false, activation: Sigmoid, residual: false };
-    let res_relu = Epilogue { affine: true, activation: Relu, residual: true };
-    vec![
-        case(rng, "1x1 input and kernel, affine+relu", c.epilogue(affine(Relu)), &[1, 3, 1, 1], &[65, 3, 1, 1]),
-        case(rng, "3x3 pad 1, batch 3", c.padding([1, 1]), &[3, 3, 7, 7], &[65, 3, 3, 3]),
-        case(
-            rng,
-            "56x56 3x3 pad 1, affine+relu",
-            c.padding([1, 1]).epilogue(affine(Relu)),
-            &[1, 65, 56, 56],
-            &[65, 65, 3, 3],
-        ),
-        case(rng, "5x5 stride 2 pad 3", c.stride([2, 2]).padding([3, 3]), &[3, 3, 13, 17], &[3, 3, 5, 5]),
-        case(
-            rng,
-            "3x3 dilation 2 pad 1, sigmoid",
-            c.dilation([2, 2]).padding([1, 1]).epilogue(sigmoid),
-            &[1, 65, 13, 17],
-            &[3, 65, 3, 3],
-        ),
-        case(
-            rng,
+    let epi = |affine, activation, residual| c.epilogue(Epilogue { affine, activation, residual });
+    let table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+        ("1x1 input and kernel, affine+relu", epi(true, Relu, false), &[1, 3, 1, 1], &[65, 3, 1, 1]),
+        ("3x3 pad 1, batch 3", c.padding([1, 1]), &[3, 3, 7, 7], &[65, 3, 3, 3]),
+        ("56x56 3x3 pad 1, affine+relu", epi(true, Relu, false).padding([1, 1]), &[1, 65, 56, 56], &[65, 65, 3, 3]),
+        ("5x5 stride 2 pad 3", c.stride([2, 2]).padding([3, 3]), &[3, 3, 13, 17], &[3, 3, 5, 5]),
+        ("3x3 dilation 2, sigmoid", epi(false, Sigmoid, false).dilation([2, 2]), &[1, 65, 13, 17], &[3, 65, 3, 3]),
+        (
             "3x3 stride 2 dilation 2 pad 2",
             c.stride([2, 2]).dilation([2, 2]).padding([2, 2]),
             &[1, 3, 13, 17],
             &[65, 3, 3, 3],
         ),
-        case(
-            rng,
-            "7x7 pad 3, affine+sigmoid",
-            c.padding([3, 3]).epilogue(affine(Sigmoid)),
-            &[3, 2, 13, 17],
-            &[1, 2, 7, 7],
-        ),
-        case(rng, "3x1 kernel pad [1, 0]", c.padding([1, 0]), &[1, 3, 13, 17], &[65, 3, 3, 1]),
-        case(rng, "groups 2, pad 1", c.groups(2).padding([1, 1]), &[3, 6, 13, 17], &[10, 3, 3, 3]),
-        case(rng, "groups 4 (5 channels each)", c.groups(4), &[1, 12, 7, 7], &[20, 3, 3, 3]),
-        case(
-            rng,
-            "depthwise, affine+relu",
-            c.groups(65).padding([1, 1]).epilogue(affine(Relu)),
-            &[3, 65, 13, 17],
-            &[65, 1, 3, 3],
-        ),
-        case(rng, "residual+relu", c.padding([1, 1]).epilogue(res_relu), &[3, 65, 7, 7], &[65, 65, 3, 3]),
-        case(
-            rng,
-            "1x1 stride 2, affine",
-            c.stride([2, 2]).epilogue(affine(super::Activation::None)),
-            &[1, 65, 13, 17],
-            &[3, 65, 1, 1],
-        ),
-        case(rng, "7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
-        case(rng, "1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
-        case(rng, "65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
-    ]
+        ("7x7 pad 3, affine+sigmoid", epi(true, Sigmoid, false).padding([3, 3]), &[3, 2, 13, 17], &[1, 2, 7, 7]),
+        ("3x1 kernel pad [1, 0]", c.padding([1, 0]), &[1, 3, 13, 17], &[65, 3, 3, 1]),
+        ("groups 2, pad 1", c.groups(2).padding([1, 1]), &[3, 6, 13, 17], &[10, 3, 3, 3]),
+        ("groups 4 (5 channels each)", c.groups(4), &[1, 12, 7, 7], &[20, 3, 3, 3]),
+        ("depthwise, affine+relu", epi(true, Relu, false).groups(65).padding([1, 1]), &[3, 65, 13, 17], &[65, 1, 3, 3]),
+        ("affine+residual+relu", epi(true, Relu, true).padding([1, 1]), &[3, 65, 7, 7], &[65, 65, 3, 3]),
+        ("residual+sigmoid, stride 2", epi(false, Sigmoid, true).stride([2, 2]), &[1, 3, 13, 17], &[3, 3, 3, 3]),
+        ("1x1 stride 2, affine", epi(true, Activation::None, false).stride([2, 2]), &[1, 65, 13, 17], &[3, 65, 1, 1]),
+        ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
+        ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
+        ("65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
+    ];
+    table.into_iter().map(|(label, conv, x, weight)| case(rng, label, conv, x, weight)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Activation;
 
     fn shape(dims: &[usize]) -> Shape {
         Shape::new(dims).unwrap()

@@ -198,5 +198,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
     vec![
         (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
+        (kernel!("conv2d_residual"), size_of::<conv2d::Conv2dResidualParams>()),
     ]
 }
