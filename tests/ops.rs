@@ -18,6 +18,12 @@ fn channel_pool_should_match_reference() {
 }
 
 #[test]
+fn conv2d_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::conv2d::cases(&mut common::rng()));
+}
+
+#[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::eltwise::cases(&mut common::rng()));

@@ -8,6 +8,7 @@ use crate::{Error, Result, Shape, Tensor};
 
 pub mod center_crop;
 pub mod channel_pool;
+pub mod conv2d;
 pub mod eltwise;
 pub mod gate;
 pub mod global_pool;
@@ -204,6 +205,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(softmax::cases(rng));
     cases.extend(weighted_sum::cases(rng));
     cases.extend(narrow::cases(rng));
+    cases.extend(conv2d::cases(rng));
     cases
 }
 
@@ -224,5 +226,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("softmax_row"), size_of::<softmax::SoftmaxParams>()),
         (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
+        (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
+        (kernel!("conv2d_residual"), size_of::<conv2d::Conv2dResidualParams>()),
     ]
 }

@@ -1,0 +1,473 @@
+//! conv2d: 2-D convolution (zero padding, stride, dilation, groups) with a
+//! fused [`Epilogue`] (folded BatchNorm / bias, residual, activation).
+
+use super::{expect_inputs, expect_output, shapes_of, to_u32, Activation, Case, Cost, Epilogue, Op};
+use crate::gpu::{Dispatch, Gpu, GpuTensor};
+use crate::{ensure, kernel, Error, Result, Shape, Tensor};
+
+/// A PyTorch-style `Conv2d` (no bias: a bias is the epilogue's shift).
+/// Inputs: `x` [N, C_in, H, W], `weight` [C_out, C_in / groups, KH, KW], then the
+/// epilogue's `affine` [2, C_out] and `residual` [N, C_out, OH, OW].
+/// Output [N, C_out, OH, OW] with OH = (H + 2 * pad - dil * (KH - 1) - 1) / stride + 1.
+/// One dispatch, two with a residual (a fused one would need 5 storage buffers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Step between output pixels, [y, x].
+    pub stride: [usize; 2],
+    /// Zeros added on each side, [y, x].
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps, [y, x].
+    pub dilation: [usize; 2],
+    /// Channel groups: C_in and C_out are both split into `groups` independent convs.
+    pub groups: usize,
+    /// What happens to each accumulated value before it is stored.
+    pub epilogue: Epilogue,
+}
+
+/// Mirrors `struct Params` in shaders/conv2d.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dParams {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: [u32; 2],
+    pad: [u32; 2],
+    dil: [u32; 2],
+    cin_per_group: u32,
+    cout_per_group: u32,
+    co_blocks_per_group: u32,
+    co_blocks: u32,
+    x_blocks: u32,
+    plane_blocks: u32,
+    plane_workgroups: u32,
+    epilogue: u32,
+    _pad: u32,
+}
+
+/// Mirrors `struct Params` in shaders/conv2d_residual.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dResidualParams {
+    n: u32,
+    activation: u32,
+    _pad: [u32; 2],
+}
+
+const RESIDUAL_WORKGROUP: u64 = 256;
+
+/// Output channels and output x positions per invocation, invocations per workgroup.
+const BLOCK_CO: usize = 4;
+const BLOCK_X: usize = 8;
+const WORKGROUP: usize = 64;
+
+/// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
+struct Geometry {
+    x: [usize; 4],
+    k: [usize; 3],
+    out: [usize; 2],
+}
+
+impl Default for Conv2d {
+    fn default() -> Self {
+        Conv2d::new()
+    }
+}
+
+impl Conv2d {
+    /// Stride 1, no padding, dilation 1, one group, no epilogue.
+    pub fn new() -> Conv2d {
+        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, epilogue: Epilogue::NONE }
+    }
+
+    /// With stride `[y, x]`.
+    pub fn stride(mut self, stride: [usize; 2]) -> Conv2d {
+        self.stride = stride;
+        self
+    }
+
+    /// With zero padding `[y, x]` on each side.
+    pub fn padding(mut self, padding: [usize; 2]) -> Conv2d {
+        self.padding = padding;
+        self
+    }
+
+    /// With dilation `[y, x]`.
+    pub fn dilation(mut self, dilation: [usize; 2]) -> Conv2d {
+        self.dilation = dilation;
+        self
+    }
+
+    /// With `groups` channel groups (C_in for depthwise).
+    pub fn groups(mut self, groups: usize) -> Conv2d {
+        self.groups = groups;
+        self
+    }
+
+    /// With `epilogue`.
+    pub fn epilogue(mut self, epilogue: Epilogue) -> Conv2d {
+        self.epilogue = epilogue;
+        self
+    }
+
+    /// Checks the arguments and x and weight against each other.
+    fn geometry(&self, x: &Shape, weight: &Shape) -> Result<Geometry> {
+        let name = self.name();
+        let (s, p, d, g) = (self.stride, self.padding, self.dilation, self.groups);
+        ensure!(s[0] > 0 && s[1] > 0, name, "stride must be positive, got {s:?}");
+        ensure!(d[0] > 0 && d[1] > 0, name, "dilation must be positive, got {d:?}");
+        ensure!(g > 0, name, "groups must be positive, got 0");
+        let [n, c_in, h, w] = x.nchw(name, "x")?;
+        let [c_out, cin_g, kh, kw] = weight.nchw(name, "weight")?;
+        ensure!(c_in % g == 0, name, "x {x} has {c_in} input channels, not divisible by groups {g}");
+        ensure!(c_out % g == 0, name, "weight {weight} has {c_out} output channels, not divisible by groups {g}");
+        ensure!(
+            cin_g * g == c_in,
+            name,
+            "weight {weight} expects {cin_g} input channels per group, x {x} has {c_in} with groups {g}"
+        );
+        let mut out = [0; 2];
+        for (axis, (size, k)) in [(h, kh), (w, kw)].into_iter().enumerate() {
+            // usize overflow here means an absurd argument: report it like a too-large kernel.
+            let padded = p[axis].checked_mul(2).and_then(|pp| pp.checked_add(size));
+            let span = (k - 1).checked_mul(d[axis]).map(|v| v + 1);
+            match (padded, span) {
+                (Some(padded), Some(span)) if span <= padded => out[axis] = (padded - span) / s[axis] + 1,
+                _ => {
+                    return Err(Error::invalid(
+                        name,
+                        format!(
+                            "weight {weight} with dilation {d:?} spans more than x {x} padded by {p:?}: \
+                             the output would be empty"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(Geometry { x: [n, c_in, h, w], k: [c_out, kh, kw], out })
+    }
+
+    fn output_dims(&self, g: &Geometry) -> [usize; 4] {
+        [g.x[0], g.k[0], g.out[0], g.out[1]]
+    }
+
+    /// The shader's parameters, with every index range checked against u32.
+    fn params(&self, g: &Geometry) -> Result<(Conv2dParams, u64)> {
+        let name = self.name();
+        let u = |what: &str, v: usize| to_u32(name, what, v);
+        let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+        let (cout_g, e) = (c_out / self.groups, self.epilogue);
+        // Every element index of x, weight and out (and padded coordinates,
+        // which may reach BLOCK_X - 1 strides past the right edge in a partial block).
+        let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+        u("x element count", checked(&[n, c_in, h, w]))?;
+        u("weight element count", checked(&[c_out, c_in / self.groups, kh, kw]))?;
+        u("output element count", checked(&[n, c_out, oh, ow]))?;
+        u("padded height", checked(&[2, self.padding[0]]).saturating_add(h))?;
+        u(
+            "padded width",
+            checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(checked(&[BLOCK_X - 1, self.stride[1]])),
+        )?;
+        let co_blocks_per_group = cout_g.div_ceil(BLOCK_CO);
+        let x_blocks = ow.div_ceil(BLOCK_X);
+        let plane_blocks = oh * x_blocks;
+        let plane_workgroups = plane_blocks.div_ceil(WORKGROUP);
+        u("output row blocks", plane_workgroups * WORKGROUP)?;
+        let co_blocks = self.groups * co_blocks_per_group;
+        let workgroups = (n as u64) * (co_blocks as u64) * (plane_workgroups as u64);
+        let params = Conv2dParams {
+            n: u("batch", n)?,
+            c_in: u("input channels", c_in)?,
+            h: u("height", h)?,
+            w: u("width", w)?,
+            c_out: u("output channels", c_out)?,
+            oh: u("output height", oh)?,
+            ow: u("output width", ow)?,
+            kh: u("kernel height", kh)?,
+            kw: u("kernel width", kw)?,
+            stride: [u("stride", self.stride[0])?, u("stride", self.stride[1])?],
+            pad: [u("padding", self.padding[0])?, u("padding", self.padding[1])?],
+            dil: [u("dilation", self.dilation[0])?, u("dilation", self.dilation[1])?],
+            cin_per_group: u("input channels per group", c_in / self.groups)?,
+            cout_per_group: u("output channels per group", cout_g)?,
+            co_blocks_per_group: u("channel blocks", co_blocks_per_group)?,
+            co_blocks: u("channel blocks", co_blocks)?,
+            x_blocks: u("x blocks", x_blocks)?,
+            plane_blocks: u("blocks per plane", plane_blocks)?,
+            plane_workgroups: u("workgroups per plane", plane_workgroups)?,
+            // With a residual the activation waits for the second pass.
+            epilogue: Epilogue {
+                activation: if e.residual { Activation::None } else { e.activation },
+                residual: false,
+                ..e
+            }
+            .code(),
+            _pad: 0,
+        };
+        Ok((params, workgroups))
+    }
+}
+
+impl Op for Conv2d {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn input_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["x", "weight"];
+        names.extend(self.epilogue.input_names());
+        names
+    }
+
+    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
+        expect_inputs(self, inputs)?;
+        let g = self.geometry(inputs[0], inputs[1])?;
+        let out = Shape::new(&self.output_dims(&g))?;
+        let mut rest = inputs[2..].iter();
+        if self.epilogue.affine {
+            let a = rest.next().expect("expect_inputs counted the affine input");
+            ensure!(a.dims() == [2, g.k[0]], self.name(), "affine must be [2 x {}] (scale, shift), got {a}", g.k[0]);
+        }
+        if self.epilogue.residual {
+            let r = rest.next().expect("expect_inputs counted the residual input");
+            ensure!(*r == &out, self.name(), "residual must match the output {out}, got {r}");
+        }
+        Ok(out)
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let shape = self.output_shape(&shapes_of(inputs))?;
+        let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
+        let ([_, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+        let (x, wt) = (inputs[0].data(), inputs[1].data());
+        let (cin_g, cout_g) = (c_in / self.groups, c_out / self.groups);
+        let affine = self.epilogue.affine.then(|| inputs[2]);
+        let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1].data());
+        let [sy, sx] = self.stride.map(|v| v as isize);
+        let [py, px] = self.padding.map(|v| v as isize);
+        let [dy, dx] = self.dilation.map(|v| v as isize);
+        let mut out = Tensor::zeros(shape);
+        for (i, y) in out.data_mut().iter_mut().enumerate() {
+            let (ox, oy, co, n) = (i % ow, i / ow % oh, i / (ow * oh) % c_out, i / (ow * oh * c_out));
+            let group = co / cout_g;
+            let mut acc = 0.0f64;
+            for ci in 0..cin_g {
+                for ky in 0..kh {
+                    let iy = oy as isize * sy - py + ky as isize * dy;
+                    for kx in 0..kw {
+                        let ix = ox as isize * sx - px + kx as isize * dx;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            continue; // zero padding
+                        }
+                        let xi = ((n * c_in + group * cin_g + ci) * h + iy as usize) * w + ix as usize;
+                        acc += x[xi] as f64 * wt[((co * cin_g + ci) * kh + ky) * kw + kx] as f64;
+                    }
+                }
+            }
+            *y = self.epilogue.apply(acc, co, c_out, affine, residual.map_or(0.0, |r| r[i])) as f32;
+        }
+        Ok(out)
+    }
+
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
+        expect_output(self, inputs, output)?;
+        let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
+        let (params, workgroups) = self.params(&g)?;
+        let grid = gpu.grid_1d(self.name(), workgroups)?;
+        // An unused affine binding is bound to x: the shader never reads it.
+        let (x, weight) = (inputs[0], inputs[1]);
+        let affine = if self.epilogue.affine { inputs[2] } else { x };
+        let mut dispatches = vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &[x, weight, affine, output], grid)?];
+        if self.epilogue.residual {
+            // A fused residual would need 5 storage buffers, over the portable 4.
+            let n = output.shape().numel();
+            let activation = self.epilogue.activation.code();
+            let params =
+                Conv2dResidualParams { n: to_u32(self.name(), "output element count", n)?, activation, _pad: [0; 2] };
+            let grid = gpu.grid_1d(self.name(), (n as u64).div_ceil(RESIDUAL_WORKGROUP))?;
+            let residual = inputs[inputs.len() - 1];
+            dispatches.push(gpu.prepare(&kernel!("conv2d_residual"), &[], &params, &[residual, output], grid)?);
+        }
+        Ok(dispatches)
+    }
+
+    fn cost(&self, inputs: &[&Shape]) -> Cost {
+        let out = self.output_shape(inputs).map_or(0, |s| s.numel()) as u64;
+        let [_, cin_g, kh, kw] = inputs[1].nchw(self.name(), "weight").unwrap_or([0; 4]).map(|v| v as u64);
+        let e = self.epilogue;
+        let epilogue_flops = 2 * e.affine as u64 + e.residual as u64 + (e.activation != Activation::None) as u64;
+        let read: u64 = inputs.iter().map(|s| s.bytes()).sum();
+        Cost { flops: out * (2 * cin_g * kh * kw + epilogue_flops), bytes: read + 4 * out }
+    }
+}
+
+/// A case with fresh inputs in [-1, 1] (affine and residual included when the
+/// epilogue asks for them).
+fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight: &[usize]) -> Case {
+    let mut random = |dims: &[usize]| Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+    let mut inputs = vec![random(x), random(weight)];
+    let g = conv.geometry(inputs[0].shape(), inputs[1].shape()).expect("case geometry is valid");
+    if conv.epilogue.affine {
+        inputs.push(random(&[2, weight[0]]));
+    }
+    if conv.epilogue.residual {
+        inputs.push(random(&conv.output_dims(&g)));
+    }
+    Case::new(label, conv, inputs)
+}
+
+/// Correctness cases: odd sizes (no multiple of the 4 x 8 block or the 64-wide
+/// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
+/// every epilogue, and a batch whose grid must fold past 65535 workgroups.
+pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    use Activation::{Relu, Sigmoid};
+    let c = Conv2d::new();
+    let epi = |affine, activation, residual| c.epilogue(Epilogue { affine, activation, residual });
+    let table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+        ("1x1 input and kernel, affine+relu", epi(true, Relu, false), &[1, 3, 1, 1], &[65, 3, 1, 1]),
+        ("3x3 pad 1, batch 3", c.padding([1, 1]), &[3, 3, 7, 7], &[65, 3, 3, 3]),
+        ("56x56 3x3 pad 1, affine+relu", epi(true, Relu, false).padding([1, 1]), &[1, 65, 56, 56], &[65, 65, 3, 3]),
+        ("5x5 stride 2 pad 3", c.stride([2, 2]).padding([3, 3]), &[3, 3, 13, 17], &[3, 3, 5, 5]),
+        ("3x3 dilation 2, sigmoid", epi(false, Sigmoid, false).dilation([2, 2]), &[1, 65, 13, 17], &[3, 65, 3, 3]),
+        (
+            "3x3 stride 2 dilation 2 pad 2",
+            c.stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[1, 3, 13, 17],
+            &[65, 3, 3, 3],
+        ),
+        ("7x7 pad 3, affine+sigmoid", epi(true, Sigmoid, false).padding([3, 3]), &[3, 2, 13, 17], &[1, 2, 7, 7]),
+        ("3x1 kernel pad [1, 0]", c.padding([1, 0]), &[1, 3, 13, 17], &[65, 3, 3, 1]),
+        ("groups 2, pad 1", c.groups(2).padding([1, 1]), &[3, 6, 13, 17], &[10, 3, 3, 3]),
+        ("groups 4 (5 channels each)", c.groups(4), &[1, 12, 7, 7], &[20, 3, 3, 3]),
+        ("depthwise, affine+relu", epi(true, Relu, false).groups(65).padding([1, 1]), &[3, 65, 13, 17], &[65, 1, 3, 3]),
+        ("affine+residual+relu", epi(true, Relu, true).padding([1, 1]), &[3, 65, 7, 7], &[65, 65, 3, 3]),
+        ("residual+sigmoid, stride 2", epi(false, Sigmoid, true).stride([2, 2]), &[1, 3, 13, 17], &[3, 3, 3, 3]),
+        ("1x1 stride 2, affine", epi(true, Activation::None, false).stride([2, 2]), &[1, 65, 13, 17], &[3, 65, 1, 1]),
+        ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
+        ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
+        ("65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
+    ];
+    table.into_iter().map(|(label, conv, x, weight)| case(rng, label, conv, x, weight)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(dims: &[usize]) -> Shape {
+        Shape::new(dims).unwrap()
+    }
+
+    /// The error `conv` gives for these input shapes.
+    fn error(conv: Conv2d, dims: &[&[usize]]) -> String {
+        let shapes: Vec<Shape> = dims.iter().map(|d| shape(d)).collect();
+        conv.output_shape(&shapes.iter().collect::<Vec<_>>()).unwrap_err().to_string()
+    }
+
+    fn assert_mentions(err: &str, parts: &[&str]) {
+        assert!(err.starts_with("conv2d: "), "{err}");
+        for part in parts {
+            assert!(err.contains(part), "{err:?} should mention {part:?}");
+        }
+    }
+
+    #[test]
+    fn output_size_follows_pytorch() {
+        let conv = Conv2d::new().stride([2, 1]).padding([3, 0]).dilation([1, 2]);
+        let out = conv.output_shape(&[&shape(&[2, 3, 13, 17]), &shape(&[8, 3, 5, 3])]).unwrap();
+        // (13 + 6 - 4 - 1) / 2 + 1 = 8, (17 + 0 - 4 - 1) / 1 + 1 = 13.
+        assert_eq!(out, shape(&[2, 8, 8, 13]));
+    }
+
+    #[test]
+    fn bad_ranks_and_counts_are_rejected() {
+        let c = Conv2d::new();
+        assert_mentions(&error(c, &[&[3, 7, 7], &[8, 3, 3, 3]]), &["x", "[3 x 7 x 7]"]);
+        assert_mentions(&error(c, &[&[1, 3, 7, 7], &[8, 3, 3]]), &["weight", "[8 x 3 x 3]"]);
+        assert_mentions(&error(c, &[&[1, 3, 7, 7]]), &["expects 2 inputs", "got 1"]);
+        let affine = Epilogue { affine: true, activation: Activation::None, residual: false };
+        assert_mentions(&error(c.epilogue(affine), &[&[1, 3, 7, 7], &[8, 3, 3, 3]]), &["affine", "got 2"]);
+    }
+
+    #[test]
+    fn bad_groups_are_rejected() {
+        let c = Conv2d::new();
+        let err = error(c.groups(2), &[&[1, 3, 7, 7], &[8, 1, 3, 3]]);
+        assert_mentions(&err, &["[1 x 3 x 7 x 7]", "not divisible by groups 2"]);
+        let err = error(c.groups(2), &[&[1, 4, 7, 7], &[7, 2, 3, 3]]);
+        assert_mentions(&err, &["[7 x 2 x 3 x 3]", "7 output channels", "groups 2"]);
+        let err = error(c, &[&[1, 4, 7, 7], &[8, 3, 3, 3]]);
+        assert_eq!(
+            err,
+            "conv2d: weight [8 x 3 x 3 x 3] expects 3 input channels per group, x [1 x 4 x 7 x 7] has 4 with groups 1"
+        );
+        assert_mentions(&error(c.groups(0), &[&[1, 4, 7, 7], &[8, 4, 3, 3]]), &["groups must be positive"]);
+    }
+
+    #[test]
+    fn bad_stride_dilation_and_kernel_size_are_rejected() {
+        let c = Conv2d::new();
+        let ok: &[&[usize]] = &[&[1, 3, 7, 7], &[8, 3, 3, 3]];
+        assert_mentions(&error(c.stride([1, 0]), ok), &["stride", "[1, 0]"]);
+        assert_mentions(&error(c.dilation([0, 1]), ok), &["dilation", "[0, 1]"]);
+        // 7 + 2 * 1 = 9 < 5 * 2 + 1 = 11: no output pixel.
+        let err = error(c.padding([1, 1]).dilation([1, 2]), &[&[1, 3, 7, 7], &[8, 3, 3, 6]]);
+        assert_mentions(&err, &["[8 x 3 x 3 x 6]", "[1 x 3 x 7 x 7]", "empty"]);
+        // Overflowing arithmetic is the same error, not a panic.
+        let err = error(c.dilation([usize::MAX, 1]), ok);
+        assert_mentions(&err, &["empty"]);
+    }
+
+    #[test]
+    fn bad_epilogue_inputs_are_rejected() {
+        let e = Epilogue { affine: true, activation: Activation::Relu, residual: true };
+        let c = Conv2d::new().padding([1, 1]).epilogue(e);
+        let err = error(c, &[&[1, 3, 7, 7], &[8, 3, 3, 3], &[8, 2], &[1, 8, 7, 7]]);
+        assert_mentions(&err, &["affine", "[2 x 8]", "[8 x 2]"]);
+        let err = error(c, &[&[1, 3, 7, 7], &[8, 3, 3, 3], &[2, 8], &[1, 8, 5, 5]]);
+        assert_mentions(&err, &["residual", "[1 x 8 x 7 x 7]", "[1 x 8 x 5 x 5]"]);
+        assert!(c
+            .output_shape(&[&shape(&[1, 3, 7, 7]), &shape(&[8, 3, 3, 3]), &shape(&[2, 8]), &shape(&[1, 8, 7, 7])])
+            .is_ok());
+    }
+
+    #[test]
+    fn indices_past_u32_are_rejected() {
+        let c = Conv2d::new();
+        let g = c.geometry(&shape(&[1, 1, 70000, 70000]), &shape(&[1, 1, 1, 1])).unwrap();
+        let err = c.params(&g).unwrap_err().to_string();
+        assert_mentions(&err, &["element count", "32-bit"]);
+        let g = c.geometry(&shape(&[65537, 1, 1, 1]), &shape(&[1, 1, 1, 1])).unwrap();
+        assert_eq!(c.params(&g).unwrap().1, 65537, "one workgroup per image");
+    }
+
+    #[test]
+    fn reference_matches_hand_computed_example() {
+        // x = 1..9 as 3 x 3, a 2 x 2 kernel of ones, stride 2, padding 1: the
+        // windows hold {1}, {2, 3}, {4, 7}, {5, 6, 8, 9}.
+        let x = Tensor::from_vec(&[1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()).unwrap();
+        let w = Tensor::from_vec(&[1, 1, 2, 2], vec![1.0; 4]).unwrap();
+        let c = Conv2d::new().stride([2, 2]).padding([1, 1]);
+        assert_eq!(c.reference(&[&x, &w]).unwrap().data(), &[1.0, 5.0, 11.0, 28.0]);
+        // Epilogue: relu(2 * acc - 10 + residual) with residual 1.
+        let e = Epilogue { affine: true, activation: Activation::Relu, residual: true };
+        let affine = Tensor::from_vec(&[2, 1], vec![2.0, -10.0]).unwrap();
+        let residual = Tensor::full(shape(&[1, 1, 2, 2]), 1.0);
+        let y = c.epilogue(e).reference(&[&x, &w, &affine, &residual]).unwrap();
+        assert_eq!(y.data(), &[0.0, 1.0, 13.0, 47.0]);
+    }
+
+    #[test]
+    fn cost_counts_multiply_adds_and_bytes() {
+        let c = Conv2d::new().padding([1, 1]).groups(2);
+        let cost = c.cost(&[&shape(&[1, 4, 5, 5]), &shape(&[6, 2, 3, 3])]);
+        assert_eq!(cost.flops, 2 * 6 * 25 * 2 * 9);
+        assert_eq!(cost.bytes, 4 * (100 + 108 + 150));
+    }
+}
