@@ -7,6 +7,7 @@ use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
 pub mod eltwise;
+pub mod matmul;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -186,6 +187,7 @@ impl Case {
 pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(eltwise::cases(rng));
+    cases.extend(matmul::cases(rng));
     cases
 }
 
@@ -193,5 +195,10 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {
     use std::mem::size_of;
-    vec![(kernel!("eltwise"), size_of::<eltwise::EltwiseParams>())]
+    vec![
+        (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
+        (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_residual"), size_of::<matmul::MatmulParams>()),
+    ]
 }
