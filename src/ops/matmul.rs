@@ -166,11 +166,20 @@ impl Matmul {
 
     /// The kernel this configuration runs for these input shapes.
     pub fn kernel_for(&self, inputs: &[&Shape]) -> Result<Kernel> {
-        self.dims(inputs)?;
+        let d = self.dims(inputs)?;
         Ok(match self.variant {
             Variant::Naive => kernel!("matmul_naive"),
+            Variant::Auto if self.vec4_fits(&d) => kernel!("matmul_vec4"),
             Variant::Tiled | Variant::Auto => kernel!("matmul"),
         })
+    }
+
+    /// Whether matmul_vec4 applies: each operand's contiguous rows (A: K, or M
+    /// when transposed; B: N, or K when transposed) are whole vec4s.
+    fn vec4_fits(&self, d: &Dims) -> bool {
+        let a_row = if self.trans_a { d.m } else { d.k };
+        let b_row = if self.trans_b { d.k } else { d.n };
+        a_row % 4 == 0 && b_row % 4 == 0
     }
 
     fn params(&self, d: &Dims, epilogue: u32) -> Result<MatmulParams> {
@@ -266,7 +275,10 @@ impl Op for Matmul {
         } else {
             gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(TILE) * d.n.div_ceil(TILE)) as u64)?
         };
-        let mut dispatches = vec![gpu.prepare(&kernel, &[], &params, &[a, b, epi, output], grid)?];
+        // The vec4 kernel is specialised per layout; the others read the strides.
+        let layout = [("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)];
+        let constants: &[(&str, f64)] = if kernel.name == "matmul_vec4" { &layout } else { &[] };
+        let mut dispatches = vec![gpu.prepare(&kernel, constants, &params, &[a, b, epi, output], grid)?];
         if let (true, Some(residual)) = (split, residual) {
             let params = self.params(&d, self.epilogue.code())?;
             let grid = gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?;
@@ -302,7 +314,9 @@ fn case(
     if op.epilogue.residual {
         inputs.push(random(&[ba.max(bb), m, n]));
     }
-    let label = format!("{label}, {:?}, ta {}, tb {}", op.variant, op.trans_a as u8, op.trans_b as u8);
+    let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
+    let kernel = op.kernel_for(&shapes).expect("case shapes are valid").name;
+    let label = format!("{label}, {kernel}, ta {}, tb {}", op.trans_a as u8, op.trans_b as u8);
     Case::new(label, op, inputs)
 }
 
@@ -323,11 +337,19 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             }
         }
     }
+    // Row lengths that are whole vec4s (but no multiple of 8 or 64) take matmul_vec4
+    // under Auto; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
+    for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7)] {
+        for &(ta, tb) in &transposes {
+            cases.push(case(rng, &format!("{m}x{n}x{k}"), Matmul::new(ta, tb), (1, 1), (m, n, k)));
+        }
+    }
     for (i, &batches) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
         for &variant in &variants {
             let (ta, tb) = transposes[i + 1];
             let op = Matmul::new(ta, tb).with_variant(variant);
             cases.push(case(rng, &format!("batch {batches:?}"), op, batches, (13, 17, 7)));
+            cases.push(case(rng, &format!("batch {batches:?}"), op, batches, (12, 20, 8)));
         }
     }
     let relu = Activation::Relu;
@@ -342,6 +364,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         for &variant in &variants {
             let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(false, false).with_variant(variant) };
             cases.push(case(rng, label, op, (2, 2), (17, 65, 13)));
+            cases.push(case(rng, label, op, (2, 2), (12, 68, 16)));
         }
     }
     cases

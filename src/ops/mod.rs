@@ -199,6 +199,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_residual"), size_of::<matmul::MatmulParams>()),
     ]
 }
