@@ -108,6 +108,16 @@ fn b_block(base: u32, c0: u32, kq: u32) -> mat4x4<f32> {
     return transpose(mat4x4(b4[at], b4[at + n / 4u], b4[at + 2u * (n / 4u)], b4[at + 3u * (n / 4u)]));
 }
 
+// a b + c as fused multiply-adds chained into the accumulator (c += a * b
+// would add a separate product, 5 operations per 4 multiply-adds).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
 // The outer product a b^T as a mat4x4 (column j = a * b[j]).
 fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4(a * b.x, a * b.y, a * b.z, a * b.w);
@@ -162,10 +172,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // B blocks: column j = output column j over k = 4 kq .. +3.
         let b0 = b_block(b_base, col0, kq);
         let b1 = b_block(b_base, col0 + 32u, kq);
-        c00 += a0 * b0;
-        c01 += a0 * b1;
-        c10 += a1 * b0;
-        c11 += a1 * b1;
+        c00 = mad(a0, b0, c00);
+        c01 = mad(a0, b1, c01);
+        c10 = mad(a1, b0, c10);
+        c11 = mad(a1, b1, c11);
     }
     // The last k % 4 steps, possible only when k is contiguous in neither operand
     // (TRANS_A without TRANS_B): one k at a time, as outer products.
