@@ -290,20 +290,14 @@ impl Op for Matmul {
     fn cost(&self, inputs: &[&Shape]) -> Cost {
         let Ok(d) = self.dims(inputs) else { return Cost::default() };
         let read: u64 = inputs.iter().map(|s| s.bytes()).sum();
-        let written = 4 * (d.batch * d.m * d.n) as u64;
-        Cost { flops: 2 * (d.batch * d.m * d.n * d.k) as u64, bytes: read + written }
+        let outputs = (d.batch * d.m * d.n) as u64; // fits: dims() checked it against u32
+        Cost { flops: 2 * outputs * d.k as u64, bytes: read + 4 * outputs }
     }
 }
 
-/// A case of `op` on fresh inputs: `a` with batch `ba`, `b` with batch `bb`,
+/// A case of `op` on fresh inputs: `a` with batch `ba` and `b` with batch `bb` (M x N x K),
 /// stored transposed as `op` says, plus the epilogue's inputs.
-fn case(
-    rng: &mut fastrand::Rng,
-    label: &str,
-    op: Matmul,
-    (ba, bb): (usize, usize),
-    (m, n, k): (usize, usize, usize),
-) -> Case {
+fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [usize; 5]) -> Case {
     let mut random = |dims: &[usize]| Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0);
     let a = if op.trans_a { random(&[ba, k, m]) } else { random(&[ba, m, k]) };
     let b = if op.trans_b { random(&[bb, n, k]) } else { random(&[bb, k, n]) };
@@ -333,7 +327,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         for &(ta, tb) in &transposes {
             for &variant in &variants {
                 let op = Matmul::new(ta, tb).with_variant(variant);
-                cases.push(case(rng, &format!("{m}x{n}x{k}"), op, (1, 1), (m, n, k)));
+                cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
             }
         }
     }
@@ -341,15 +335,15 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // under Auto; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
     for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7)] {
         for &(ta, tb) in &transposes {
-            cases.push(case(rng, &format!("{m}x{n}x{k}"), Matmul::new(ta, tb), (1, 1), (m, n, k)));
+            cases.push(case(rng, &format!("{m}x{n}x{k}"), Matmul::new(ta, tb), [1, 1, m, n, k]));
         }
     }
-    for (i, &batches) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
+    for (i, &(ba, bb)) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
         for &variant in &variants {
             let (ta, tb) = transposes[i + 1];
             let op = Matmul::new(ta, tb).with_variant(variant);
-            cases.push(case(rng, &format!("batch {batches:?}"), op, batches, (13, 17, 7)));
-            cases.push(case(rng, &format!("batch {batches:?}"), op, batches, (12, 20, 8)));
+            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 13, 17, 7]));
+            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 12, 20, 8]));
         }
     }
     let relu = Activation::Relu;
@@ -363,8 +357,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for (label, epilogue, epilogue_axis) in epilogues {
         for &variant in &variants {
             let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(false, false).with_variant(variant) };
-            cases.push(case(rng, label, op, (2, 2), (17, 65, 13)));
-            cases.push(case(rng, label, op, (2, 2), (12, 68, 16)));
+            cases.push(case(rng, label, op, [2, 2, 17, 65, 13]));
+            cases.push(case(rng, label, op, [2, 2, 12, 68, 16]));
         }
     }
     cases
@@ -377,6 +371,10 @@ mod tests {
 
     fn shape(dims: &[usize]) -> Shape {
         Shape::new(dims).unwrap()
+    }
+
+    fn view(t: &Tensor, dims: &[usize]) -> Tensor {
+        t.clone().reshape(dims).unwrap()
     }
 
     fn err(op: Matmul, inputs: &[&[usize]]) -> String {
@@ -458,13 +456,7 @@ mod tests {
         let x = Tensor::random(shape(&[n, cin, 1, hw]), &mut rng, -1.0, 1.0);
         let affine = Tensor::random(shape(&[2, cout]), &mut rng, -1.0, 1.0);
         let op = Matmul::conv1x1(Epilogue { affine: true, ..Epilogue::NONE });
-        let y = op
-            .reference(&[
-                &w.clone().reshape(&[1, cout, cin]).unwrap(),
-                &x.clone().reshape(&[n, cin, hw]).unwrap(),
-                &affine,
-            ])
-            .unwrap();
+        let y = op.reference(&[&view(&w, &[1, cout, cin]), &view(&x, &[n, cin, hw]), &affine]).unwrap();
         let (w, x, s) = (w.data(), x.data(), affine.data());
         for (i, &got) in y.data().iter().enumerate() {
             let (b, o, p) = (i / (cout * hw), i / hw % cout, i % hw);
@@ -485,13 +477,7 @@ mod tests {
         affine.extend_from_slice(bias.data());
         let affine = Tensor::from_vec(&[2, outp], affine).unwrap();
         let op = Matmul::linear(Epilogue { affine: true, ..Epilogue::NONE });
-        let y = op
-            .reference(&[
-                &x.clone().reshape(&[1, rows, inp]).unwrap(),
-                &w.clone().reshape(&[1, outp, inp]).unwrap(),
-                &affine,
-            ])
-            .unwrap();
+        let y = op.reference(&[&view(&x, &[1, rows, inp]), &view(&w, &[1, outp, inp]), &affine]).unwrap();
         assert_eq!(y.shape(), &shape(&[1, rows, outp]));
         let (x, w, bias) = (x.data(), w.data(), bias.data());
         for (i, &got) in y.data().iter().enumerate() {
