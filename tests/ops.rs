@@ -70,3 +70,9 @@ fn weighted_sum_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
 }
+
+#[test]
+fn matmul_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::matmul::cases(&mut common::rng()));
+}

@@ -17,6 +17,7 @@ pub mod max_pool2d;
 pub mod narrow;
 pub mod softmax;
 pub mod weighted_sum;
+pub mod matmul;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -206,6 +207,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(weighted_sum::cases(rng));
     cases.extend(narrow::cases(rng));
     cases.extend(conv2d::cases(rng));
+    cases.extend(matmul::cases(rng));
     cases
 }
 
@@ -228,5 +230,9 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
         (kernel!("conv2d_residual"), size_of::<conv2d::Conv2dResidualParams>()),
+        (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_residual"), size_of::<matmul::MatmulParams>()),
     ]
 }

@@ -1,0 +1,496 @@
+//! matmul: batched GEMM `out[b] = epilogue(op(a[b]) x op(b[b]))` with optional
+//! transposes, a broadcast batch and a fused epilogue. 1x1 convolutions and
+//! linear layers run on it (see [`Matmul::conv1x1`] and [`Matmul::linear`]).
+
+use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Epilogue, Op};
+use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
+use crate::{ensure, kernel, Error, Result, Shape, Tensor};
+
+/// Which dimension of the M x N output the epilogue's affine is indexed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// affine is [2, M]: a 1x1 convolution, where M is the output channels.
+    Rows,
+    /// affine is [2, N]: a linear layer `y = x W^T + b`, where N is the output features.
+    Cols,
+}
+
+/// Which kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The fastest kernel valid for the shapes and layouts.
+    Auto,
+    /// One output per invocation: the baseline benchmarks compare against.
+    Naive,
+    /// The register-tiled kernel for any layout (8 x 8 outputs per invocation).
+    Tiled,
+}
+
+/// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
+/// `trans_a`), `b` [Bb, K, N] (or [Bb, N, K] when `trans_b`), where Ba and Bb
+/// are equal or one of them is 1 (broadcast), then the epilogue's inputs:
+/// `affine` [2, M] or [2, N] (per `epilogue_axis`) and `residual` [B, M, N].
+/// Output [B, M, N] with B = max(Ba, Bb).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Matmul {
+    /// `a` is stored as [Ba, K, M].
+    pub trans_a: bool,
+    /// `b` is stored as [Bb, N, K].
+    pub trans_b: bool,
+    /// Applied to each accumulated output before it is stored.
+    pub epilogue: Epilogue,
+    /// The output dimension the affine is indexed by.
+    pub epilogue_axis: Axis,
+    /// Which kernel runs.
+    pub variant: Variant,
+}
+
+/// Mirrors `struct Params` in shaders/matmul*.wgsl (one struct for all three).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_sb: u32,
+    a_sm: u32,
+    a_sk: u32,
+    b_sb: u32,
+    b_sk: u32,
+    b_sn: u32,
+    epilogue: u32,
+    axis: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    _pad: [u32; 2],
+}
+
+/// Output rows and columns one workgroup of the tiled kernels covers.
+const TILE: usize = 64;
+/// Invocations per workgroup of the one-element-per-invocation kernels.
+const WORKGROUP: u64 = 256;
+
+/// The sizes of one product, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Dims {
+    batch: usize,
+    a_batch: usize,
+    b_batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+impl Matmul {
+    /// A plain product with the given transposes: no epilogue, automatic kernel.
+    pub fn new(trans_a: bool, trans_b: bool) -> Matmul {
+        Matmul { trans_a, trans_b, epilogue: Epilogue::NONE, epilogue_axis: Axis::Rows, variant: Variant::Auto }
+    }
+
+    /// A 1x1 convolution (stride 1, no groups): `a` = the weight [Cout, Cin]
+    /// viewed as [1, Cout, Cin], `b` = x [N, Cin, H, W] viewed as [N, Cin, H*W];
+    /// the output [N, Cout, H*W] is y [N, Cout, H, W]. `affine` [2, Cout] holds
+    /// the folded BatchNorm scale and shift (or scale 1 and the bias);
+    /// `residual` is [N, Cout, H*W].
+    pub fn conv1x1(epilogue: Epilogue) -> Matmul {
+        Matmul { epilogue, ..Matmul::new(false, false) }
+    }
+
+    /// A linear layer `y = x W^T + bias`: `a` = x [rows, in] viewed as
+    /// [1, rows, in], `b` = the weight [out, in] viewed as [1, out, in]
+    /// (PyTorch's layout, hence `trans_b`); the output is [1, rows, out].
+    /// `affine` [2, out] holds scale 1 and the bias.
+    pub fn linear(epilogue: Epilogue) -> Matmul {
+        Matmul { epilogue, epilogue_axis: Axis::Cols, ..Matmul::new(false, true) }
+    }
+
+    /// The same product forced onto `variant`.
+    pub fn with_variant(self, variant: Variant) -> Matmul {
+        Matmul { variant, ..self }
+    }
+
+    /// Validates the inputs' shapes (count, ranks, inner and batch sizes,
+    /// epilogue inputs, 32-bit index range) and returns the sizes.
+    fn dims(&self, inputs: &[&Shape]) -> Result<Dims> {
+        expect_inputs(self, inputs)?;
+        let name = self.name();
+        let (a, b) = (inputs[0], inputs[1]);
+        let (&[a_batch, a0, a1], &[b_batch, b0, b1]) = (a.dims(), b.dims()) else {
+            return Err(Error::invalid(
+                name,
+                format!(
+                    "a and b must be rank 3 ([batch x M x K] and [batch x K x N], or transposed), got a {a} and b {b}"
+                ),
+            ));
+        };
+        let (m, ka) = if self.trans_a { (a1, a0) } else { (a0, a1) };
+        let (kb, n) = if self.trans_b { (b1, b0) } else { (b0, b1) };
+        ensure!(
+            ka == kb,
+            name,
+            "inner dimensions disagree: a {a} (trans_a {}) has K = {ka}, b {b} (trans_b {}) has K = {kb}",
+            self.trans_a,
+            self.trans_b
+        );
+        ensure!(
+            a_batch == b_batch || a_batch == 1 || b_batch == 1,
+            name,
+            "batch sizes must be equal or 1: a {a} has {a_batch}, b {b} has {b_batch}"
+        );
+        let dims = Dims { batch: a_batch.max(b_batch), a_batch, b_batch, m, n, k: ka };
+        let out = Shape::new(&[dims.batch, m, n])?;
+        let mut rest = inputs[2..].iter();
+        if self.epilogue.affine {
+            let affine = rest.next().expect("expect_inputs counted the affine");
+            let (axis, c) = match self.epilogue_axis {
+                Axis::Rows => ("rows (M)", m),
+                Axis::Cols => ("columns (N)", n),
+            };
+            ensure!(
+                affine.dims() == [2, c],
+                name,
+                "affine must be [2 x {c}] (scale and shift per output {axis} of the {out} output), got {affine}"
+            );
+        }
+        if self.epilogue.residual {
+            let residual = rest.next().expect("expect_inputs counted the residual");
+            ensure!(*residual == &out, name, "residual must match the output {out}, got {residual}");
+        }
+        // Shaders index every tensor with u32: each element count must fit.
+        for (what, shape) in [("a", a), ("b", b), ("output", &out)] {
+            to_u32(name, &format!("element count of {what} {shape}"), shape.numel())?;
+        }
+        Ok(dims)
+    }
+
+    /// The kernel this configuration runs for these input shapes.
+    pub fn kernel_for(&self, inputs: &[&Shape]) -> Result<Kernel> {
+        let d = self.dims(inputs)?;
+        Ok(match self.variant {
+            Variant::Naive => kernel!("matmul_naive"),
+            Variant::Auto if self.vec4_fits(&d) => kernel!("matmul_vec4"),
+            Variant::Tiled | Variant::Auto => kernel!("matmul"),
+        })
+    }
+
+    /// Whether matmul_vec4 applies: each operand's contiguous rows (A: K, or M
+    /// when transposed; B: N, or K when transposed) are whole vec4s.
+    fn vec4_fits(&self, d: &Dims) -> bool {
+        let a_row = if self.trans_a { d.m } else { d.k };
+        let b_row = if self.trans_b { d.k } else { d.n };
+        a_row % 4 == 0 && b_row % 4 == 0
+    }
+
+    fn params(&self, d: &Dims, epilogue: u32) -> Result<MatmulParams> {
+        let u = |what: &str, v: usize| to_u32(self.name(), what, v);
+        let (m, n, k) = (d.m, d.n, d.k);
+        // Element strides of A (b, m, k) and B (b, k, n); a batch of 1 broadcasts.
+        let (a_sm, a_sk) = if self.trans_a { (1, m) } else { (k, 1) };
+        let (b_sk, b_sn) = if self.trans_b { (1, k) } else { (n, 1) };
+        Ok(MatmulParams {
+            m: u("M", m)?,
+            n: u("N", n)?,
+            k: u("K", k)?,
+            batch: u("batch", d.batch)?,
+            a_sb: u("a batch stride", if d.a_batch == 1 { 0 } else { m * k })?,
+            a_sm: u("a row stride", a_sm)?,
+            a_sk: u("a k stride", a_sk)?,
+            b_sb: u("b batch stride", if d.b_batch == 1 { 0 } else { k * n })?,
+            b_sk: u("b k stride", b_sk)?,
+            b_sn: u("b column stride", b_sn)?,
+            epilogue,
+            axis: (self.epilogue_axis == Axis::Cols) as u32,
+            tiles_m: u("row tiles", m.div_ceil(TILE))?,
+            tiles_n: u("column tiles", n.div_ceil(TILE))?,
+            _pad: [0; 2],
+        })
+    }
+}
+
+impl Op for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn input_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["a", "b"];
+        names.extend(self.epilogue.input_names());
+        names
+    }
+
+    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
+        let d = self.dims(inputs)?;
+        Shape::new(&[d.batch, d.m, d.n])
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let d = self.dims(&shapes_of(inputs))?;
+        let (a, b) = (inputs[0].data(), inputs[1].data());
+        let affine = self.epilogue.affine.then(|| inputs[2]);
+        let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1].data());
+        let channels = if self.epilogue_axis == Axis::Rows { d.m } else { d.n };
+        let mut out = Vec::with_capacity(d.batch * d.m * d.n);
+        for bi in 0..d.batch {
+            let a_base = if d.a_batch == 1 { 0 } else { bi * d.m * d.k };
+            let b_base = if d.b_batch == 1 { 0 } else { bi * d.k * d.n };
+            for row in 0..d.m {
+                for col in 0..d.n {
+                    let mut acc = 0.0f64;
+                    for kk in 0..d.k {
+                        let av = if self.trans_a { a[a_base + kk * d.m + row] } else { a[a_base + row * d.k + kk] };
+                        let bv = if self.trans_b { b[b_base + col * d.k + kk] } else { b[b_base + kk * d.n + col] };
+                        acc += av as f64 * bv as f64;
+                    }
+                    let c = if self.epilogue_axis == Axis::Rows { row } else { col };
+                    let r = residual.map_or(0.0, |r| r[out.len()]);
+                    out.push(self.epilogue.apply(acc, c, channels, affine, r) as f32);
+                }
+            }
+        }
+        Tensor::new(Shape::new(&[d.batch, d.m, d.n])?, out)
+    }
+
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
+        expect_output(self, inputs, output)?;
+        let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
+        let d = self.dims(&shapes)?;
+        let kernel = self.kernel_for(&shapes)?;
+        let (a, b) = (inputs[0], inputs[1]);
+        let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1]);
+        // Four storage buffers at most (the portable baseline): with both an
+        // affine and a residual, the GEMM applies the affine and a second pass
+        // adds the residual and applies the activation.
+        let split = self.epilogue.affine && self.epilogue.residual;
+        let gemm_epilogue = if split {
+            Epilogue { residual: false, activation: super::Activation::None, ..self.epilogue }
+        } else {
+            self.epilogue
+        };
+        let epi = if self.epilogue.affine { inputs[2] } else { residual.unwrap_or(a) };
+        let params = self.params(&d, gemm_epilogue.code())?;
+        let numel = (d.batch * d.m * d.n) as u64;
+        let grid = if kernel.name == "matmul_naive" {
+            gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
+        } else {
+            gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(TILE) * d.n.div_ceil(TILE)) as u64)?
+        };
+        // The vec4 kernel is specialised per layout; the others read the strides.
+        let layout = [("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)];
+        let constants: &[(&str, f64)] = if kernel.name == "matmul_vec4" { &layout } else { &[] };
+        let mut dispatches = vec![gpu.prepare(&kernel, constants, &params, &[a, b, epi, output], grid)?];
+        if let (true, Some(residual)) = (split, residual) {
+            let params = self.params(&d, self.epilogue.code())?;
+            let grid = gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?;
+            dispatches.push(gpu.prepare(&kernel!("matmul_residual"), &[], &params, &[residual, output], grid)?);
+        }
+        Ok(dispatches)
+    }
+
+    fn cost(&self, inputs: &[&Shape]) -> Cost {
+        let Ok(d) = self.dims(inputs) else { return Cost::default() };
+        let read: u64 = inputs.iter().map(|s| s.bytes()).sum();
+        let outputs = (d.batch * d.m * d.n) as u64; // fits: dims() checked it against u32
+        Cost { flops: 2 * outputs * d.k as u64, bytes: read + 4 * outputs }
+    }
+}
+
+/// A case of `op` on fresh inputs: `a` with batch `ba` and `b` with batch `bb` (M x N x K),
+/// stored transposed as `op` says, plus the epilogue's inputs.
+fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [usize; 5]) -> Case {
+    let mut random = |dims: &[usize]| Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+    let a = if op.trans_a { random(&[ba, k, m]) } else { random(&[ba, m, k]) };
+    let b = if op.trans_b { random(&[bb, n, k]) } else { random(&[bb, k, n]) };
+    let mut inputs = vec![a, b];
+    if op.epilogue.affine {
+        inputs.push(random(&[2, if op.epilogue_axis == Axis::Rows { m } else { n }]));
+    }
+    if op.epilogue.residual {
+        inputs.push(random(&[ba.max(bb), m, n]));
+    }
+    let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
+    let kernel = op.kernel_for(&shapes).expect("case shapes are valid").name;
+    let label = format!("{label}, {kernel}, ta {}, tb {}", op.trans_a as u8, op.trans_b as u8);
+    Case::new(label, op, inputs)
+}
+
+/// Correctness cases: awkward M, N, K (no multiple of the 64 tile or the 8-wide
+/// invocation block), every transpose combination, broadcast and full batches
+/// and each epilogue, on every kernel.
+pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    use super::Activation;
+    let mut cases = Vec::new();
+    let variants = [Variant::Naive, Variant::Tiled, Variant::Auto];
+    let transposes = [(false, false), (true, false), (false, true), (true, true)];
+    let shapes = [(1, 1, 1), (3, 7, 13), (17, 65, 7), (65, 17, 257), (257, 13, 65), (13, 257, 3), (7, 3, 17)];
+    for &(m, n, k) in &shapes {
+        for &(ta, tb) in &transposes {
+            for &variant in &variants {
+                let op = Matmul::new(ta, tb).with_variant(variant);
+                cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
+            }
+        }
+    }
+    // Row lengths that are whole vec4s (but no multiple of 8 or 64) take matmul_vec4
+    // under Auto; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
+    for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7)] {
+        for &(ta, tb) in &transposes {
+            cases.push(case(rng, &format!("{m}x{n}x{k}"), Matmul::new(ta, tb), [1, 1, m, n, k]));
+        }
+    }
+    for (i, &(ba, bb)) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
+        for &variant in &variants {
+            let (ta, tb) = transposes[i + 1];
+            let op = Matmul::new(ta, tb).with_variant(variant);
+            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 13, 17, 7]));
+            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 12, 20, 8]));
+        }
+    }
+    let relu = Activation::Relu;
+    let epilogues = [
+        ("affine rows", Epilogue { affine: true, ..Epilogue::NONE }, Axis::Rows),
+        ("affine cols", Epilogue { affine: true, ..Epilogue::NONE }, Axis::Cols),
+        ("sigmoid", Epilogue { activation: Activation::Sigmoid, ..Epilogue::NONE }, Axis::Rows),
+        ("residual+relu", Epilogue { residual: true, activation: relu, ..Epilogue::NONE }, Axis::Rows),
+        ("affine+residual+relu", Epilogue { affine: true, residual: true, activation: relu }, Axis::Cols),
+    ];
+    for (label, epilogue, epilogue_axis) in epilogues {
+        for &variant in &variants {
+            let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(false, false).with_variant(variant) };
+            cases.push(case(rng, label, op, [2, 2, 17, 65, 13]));
+            cases.push(case(rng, label, op, [2, 2, 12, 68, 16]));
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Activation;
+
+    fn shape(dims: &[usize]) -> Shape {
+        Shape::new(dims).unwrap()
+    }
+
+    fn view(t: &Tensor, dims: &[usize]) -> Tensor {
+        t.clone().reshape(dims).unwrap()
+    }
+
+    fn err(op: Matmul, inputs: &[&[usize]]) -> String {
+        let shapes: Vec<Shape> = inputs.iter().map(|d| shape(d)).collect();
+        op.output_shape(&shapes.iter().collect::<Vec<_>>()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn wrong_rank_is_rejected() {
+        let e = err(Matmul::new(false, false), &[&[3, 4], &[1, 4, 5]]);
+        assert!(e.starts_with("matmul:") && e.contains("rank 3") && e.contains("[3 x 4]"), "{e}");
+    }
+
+    #[test]
+    fn inner_dimensions_must_agree() {
+        let e = err(Matmul::new(true, false), &[&[1, 4, 3], &[1, 5, 6]]);
+        assert!(e.contains("[1 x 4 x 3]") && e.contains("[1 x 5 x 6]") && e.contains("trans_a true"), "{e}");
+        assert!(e.contains("K = 4") && e.contains("K = 5") && e.contains("trans_b false"), "{e}");
+    }
+
+    #[test]
+    fn batch_sizes_must_be_equal_or_one() {
+        let e = err(Matmul::new(false, false), &[&[2, 3, 4], &[3, 4, 5]]);
+        assert!(e.contains("batch") && e.contains("[2 x 3 x 4]") && e.contains("[3 x 4 x 5]"), "{e}");
+        let ok = Matmul::new(false, false).output_shape(&[&shape(&[1, 3, 4]), &shape(&[7, 4, 5])]).unwrap();
+        assert_eq!(ok, shape(&[7, 3, 5]));
+    }
+
+    #[test]
+    fn epilogue_inputs_are_checked() {
+        let affine = Matmul::conv1x1(Epilogue { affine: true, ..Epilogue::NONE });
+        let e = err(affine, &[&[1, 3, 4], &[2, 4, 5], &[2, 5]]);
+        assert!(e.contains("affine must be [2 x 3]") && e.contains("[2 x 5]"), "{e}");
+        let cols = Matmul { epilogue_axis: Axis::Cols, ..affine };
+        assert!(cols.output_shape(&[&shape(&[1, 3, 4]), &shape(&[2, 4, 5]), &shape(&[2, 5])]).is_ok());
+        let residual = Matmul::conv1x1(Epilogue { residual: true, ..Epilogue::NONE });
+        let e = err(residual, &[&[1, 3, 4], &[2, 4, 5], &[1, 3, 5]]);
+        assert!(e.contains("residual must match the output [2 x 3 x 5]") && e.contains("[1 x 3 x 5]"), "{e}");
+    }
+
+    #[test]
+    fn wrong_input_count_is_rejected() {
+        let e = err(Matmul::new(false, false), &[&[1, 3, 4]]);
+        assert!(e.contains("expects 2 inputs (a, b), got 1"), "{e}");
+        let both = Matmul::conv1x1(Epilogue { affine: true, residual: true, activation: Activation::Relu });
+        let e = err(both, &[&[1, 3, 4], &[1, 4, 5], &[2, 3]]);
+        assert!(e.contains("expects 4 inputs (a, b, affine, residual), got 3"), "{e}");
+    }
+
+    #[test]
+    fn sizes_past_u32_indexing_are_rejected() {
+        // 65536 x 65537 elements: the output's element count needs 33 bits.
+        let e = err(Matmul::new(false, false), &[&[1, 65536, 1], &[1, 1, 65537]]);
+        assert!(e.contains("output [1 x 65536 x 65537]") && e.contains("32-bit"), "{e}");
+        let e = err(Matmul::new(false, false), &[&[1, 1, 1 << 32], &[1, 1 << 32, 1]]);
+        assert!(e.contains("element count of a"), "{e}");
+    }
+
+    #[test]
+    fn reference_matches_hand_computation() {
+        // a = [[1, 2], [3, 4]] stored transposed; b = [[5, 6], [7, 8]]; relu(a b - 40).
+        let a = Tensor::from_vec(&[1, 2, 2], vec![1.0, 3.0, 2.0, 4.0]).unwrap();
+        let b = Tensor::from_vec(&[1, 2, 2], vec![5.0, 6.0, 7.0, 8.0]).unwrap();
+        let affine = Tensor::from_vec(&[2, 2], vec![1.0, 1.0, -40.0, -40.0]).unwrap();
+        let op = Matmul {
+            epilogue: Epilogue { affine: true, activation: Activation::Relu, residual: false },
+            ..Matmul::new(true, false)
+        };
+        let y = op.reference(&[&a, &b, &affine]).unwrap();
+        // a b = [[19, 22], [43, 50]].
+        assert_eq!(y.data(), &[0.0, 0.0, 3.0, 10.0]);
+    }
+
+    #[test]
+    fn conv1x1_equals_a_direct_convolution() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let (n, cin, cout, hw) = (2, 3, 4, 5);
+        let w = Tensor::random(shape(&[cout, cin]), &mut rng, -1.0, 1.0);
+        let x = Tensor::random(shape(&[n, cin, 1, hw]), &mut rng, -1.0, 1.0);
+        let affine = Tensor::random(shape(&[2, cout]), &mut rng, -1.0, 1.0);
+        let op = Matmul::conv1x1(Epilogue { affine: true, ..Epilogue::NONE });
+        let y = op.reference(&[&view(&w, &[1, cout, cin]), &view(&x, &[n, cin, hw]), &affine]).unwrap();
+        let (w, x, s) = (w.data(), x.data(), affine.data());
+        for (i, &got) in y.data().iter().enumerate() {
+            let (b, o, p) = (i / (cout * hw), i / hw % cout, i % hw);
+            let sum: f64 = (0..cin).map(|c| w[o * cin + c] as f64 * x[(b * cin + c) * hw + p] as f64).sum();
+            let want = s[o] as f64 * sum + s[cout + o] as f64;
+            assert!((got as f64 - want).abs() < 1e-6, "element {i}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn linear_equals_a_direct_computation() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let (rows, inp, outp) = (3, 5, 4);
+        let x = Tensor::random(shape(&[rows, inp]), &mut rng, -1.0, 1.0);
+        let w = Tensor::random(shape(&[outp, inp]), &mut rng, -1.0, 1.0);
+        let bias = Tensor::random(shape(&[outp]), &mut rng, -1.0, 1.0);
+        let mut affine = vec![1.0; outp];
+        affine.extend_from_slice(bias.data());
+        let affine = Tensor::from_vec(&[2, outp], affine).unwrap();
+        let op = Matmul::linear(Epilogue { affine: true, ..Epilogue::NONE });
+        let y = op.reference(&[&view(&x, &[1, rows, inp]), &view(&w, &[1, outp, inp]), &affine]).unwrap();
+        assert_eq!(y.shape(), &shape(&[1, rows, outp]));
+        let (x, w, bias) = (x.data(), w.data(), bias.data());
+        for (i, &got) in y.data().iter().enumerate() {
+            let (r, o) = (i / outp, i % outp);
+            let want: f64 =
+                (0..inp).map(|c| x[r * inp + c] as f64 * w[o * inp + c] as f64).sum::<f64>() + bias[o] as f64;
+            assert!((got as f64 - want).abs() < 1e-6, "element {i}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn cost_counts_flops_and_bytes() {
+        let c = Matmul::new(false, false).cost(&[&shape(&[1, 2, 3]), &shape(&[4, 3, 5])]);
+        assert_eq!(c, Cost { flops: 2 * 4 * 2 * 5 * 3, bytes: 4 * (6 + 60 + 40) });
+    }
+}
