@@ -6,6 +6,9 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod cbam_channel_mlp;
+pub mod cbam_gate_pool;
+pub mod cbam_spatial_gate;
 pub mod center_crop;
 pub mod eltwise;
 pub mod hard_mask;
@@ -192,6 +195,9 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(max_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
+    cases.extend(cbam_channel_mlp::cases(rng));
+    cases.extend(cbam_gate_pool::cases(rng));
+    cases.extend(cbam_spatial_gate::cases(rng));
     cases
 }
 
@@ -204,5 +210,8 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("max_pool2d"), size_of::<max_pool2d::MaxPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+        (kernel!("cbam_channel_mlp"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
+        (kernel!("cbam_gate_pool"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
+        (kernel!("cbam_spatial_gate"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
     ]
 }
