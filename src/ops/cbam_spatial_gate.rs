@@ -1,7 +1,15 @@
 //! cbam_spatial_gate: CBAM's spatial attention (k x k conv on the channel
 //! mean/max, optional BatchNorm, sigmoid) applied with the channel gate, the
-//! residual and the ReLU in one pass writing the output (the `CbamSpatialGate`
-//! fusion).
+//! residual and the ReLU in one pass over x writing the output (the
+//! `CbamSpatialGate` fusion).
+//!
+//! The op has up to six inputs, but the portable baseline (and the shaders
+//! test's downlevel device) allows 4 storage buffers per stage, so it runs as
+//! three dispatches sharing a scratch buffer
+//! `[ca (N C) | weight (2 k^2) | scale, shift | s (N H W)]`: `_pack` copies
+//! the small inputs in, `_map` computes the spatial map s once per pixel, and
+//! `cbam_spatial_gate` applies both gates (+ residual, ReLU). The extra traffic
+//! is a few vectors and the N x H x W map, 1/C of a pass over x.
 
 use super::cbam_channel_mlp::coarse_random;
 use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, sigmoid, to_u32, Case, Cost, Op};
@@ -37,7 +45,8 @@ pub struct CbamSpatialGateParams {
     w: u32,
     k: u32,
     flags: u32,
-    _pad: [u32; 2],
+    n: u32,
+    _pad: u32,
 }
 
 const WORKGROUP: u64 = 256;
@@ -70,6 +79,7 @@ impl CbamSpatialGate {
         to_u32(op, "weight element count", weight.numel())?;
         to_u32(op, "height plus kernel", h.saturating_add(k))?;
         to_u32(op, "width plus kernel", w.saturating_add(k))?;
+        to_u32(op, "scratch element count", scratch_len([n, c, h, w], k))?;
         Ok([n, c, h, w])
     }
 
@@ -151,23 +161,35 @@ impl Op for CbamSpatialGate {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let [n, c, h, w] = self.dims(&gpu_shapes_of(inputs))?;
+        let (op, k) = (self.name(), self.kernel);
         // Every size below is at most an element count or h + k, checked by dims().
-        let (pixels, k) = ((n * h * w) as u32, self.kernel as u32);
         let params = CbamSpatialGateParams {
-            pixels,
+            pixels: (n * h * w) as u32,
             c: c as u32,
             h: h as u32,
             w: w as u32,
-            k,
+            k: k as u32,
             flags: self.flags(),
-            _pad: [0; 2],
+            n: n as u32,
+            _pad: 0,
         };
+        let scratch = gpu.empty(&Shape::new(&[scratch_len([n, c, h, w], k)])?)?;
         // Absent optional inputs: another input fills the slot, never read.
         let affine = if self.affine { inputs[4] } else { inputs[3] };
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
-        let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output];
-        let grid = gpu.grid_1d(self.name(), (pixels as u64).div_ceil(WORKGROUP))?;
-        Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &bindings, grid)?])
+        let packed = (n * c + 2 * k * k + 2) as u64;
+        let pixels = gpu.grid_1d(op, (params.pixels as u64).div_ceil(WORKGROUP))?;
+        Ok(vec![
+            gpu.prepare(
+                &kernel!("cbam_spatial_gate_pack"),
+                &[],
+                &params,
+                &[inputs[1], inputs[3], affine, &scratch],
+                gpu.grid_1d(op, packed.div_ceil(WORKGROUP))?,
+            )?,
+            gpu.prepare(&kernel!("cbam_spatial_gate_map"), &[], &params, &[inputs[2], &scratch], pixels)?,
+            gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &[inputs[0], &scratch, residual, output], pixels)?,
+        ])
     }
 
     /// Per pixel the conv (4 k^2), affine and sigmoid (about 6); per element two
@@ -183,6 +205,13 @@ impl Op for CbamSpatialGate {
             numel * (1 + self.residual as u64) + (n * c) as u64 + 2 * pixels + 2 * k * k + 2 * self.affine as u64;
         Cost { flops: pixels * (4 * k * k + 6) + numel * per_element, bytes: 4 * (reads + numel) }
     }
+}
+
+/// Elements of the scratch buffer the three kernels share:
+/// [ca (N C) | weight (2 k^2) | scale, shift | s (N H W)].
+fn scratch_len([n, c, h, w]: [usize; 4], k: usize) -> usize {
+    // Each term is at most an input's element count; only the sum can overflow.
+    [n * c, 2 * k * k, 2, n * h * w].into_iter().fold(0usize, usize::saturating_add)
 }
 
 /// Inputs for `op` on x [n, c, h, w]: values in [-1, 1] (ca in [0, 1), affine
