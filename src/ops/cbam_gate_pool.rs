@@ -80,8 +80,12 @@ impl Op for CbamGatePool {
         // Every size below is at most an element count checked by dims().
         let (pixels, hw) = ((n * h * w) as u32, (h * w) as u32);
         let params = CbamGatePoolParams { pixels, c: c as u32, hw, _pad: 0 };
-        let grid = gpu.grid_1d(self.name(), (pixels as u64).div_ceil(WORKGROUP))?;
-        Ok(vec![gpu.prepare(&kernel!("cbam_gate_pool"), &[], &params, &[inputs[0], inputs[1], output], grid)?])
+        // Four pixels per invocation with 16-byte accesses when rows of 4 never
+        // straddle two images.
+        let (kernel, per_invocation) =
+            if hw % 4 == 0 { (kernel!("cbam_gate_pool_vec4"), 4) } else { (kernel!("cbam_gate_pool"), 1) };
+        let grid = gpu.grid_1d(self.name(), (pixels as u64 / per_invocation).div_ceil(WORKGROUP))?;
+        Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], inputs[1], output], grid)?])
     }
 
     /// Per element of x a multiply, an add and a max; bytes: x and ca read
@@ -95,8 +99,9 @@ impl Op for CbamGatePool {
     }
 }
 
-/// Correctness cases: C in 1, 3, 65, spatial 1 x 1, 7 x 7, 13 x 17 and 56 x 56,
-/// batch 1 and 3, huge magnitudes, and a grid folded past 65535 workgroups.
+/// Correctness cases: C in 1, 3, 65, spatial 1 x 1, 7 x 7, 13 x 17 (scalar
+/// kernel) and 56 x 56, 2 x 6 (vec4 kernel), batch 1 and 3, huge magnitudes,
+/// and a grid folded past 65535 workgroups.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     let rand = |dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32| {
@@ -104,16 +109,18 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     };
     for [n, c, h, w] in [[1, 1, 1, 1], [3, 3, 1, 1], [1, 3, 7, 7], [3, 65, 7, 7], [1, 65, 13, 17], [3, 1, 13, 17]]
         .into_iter()
-        .chain([[1, 65, 56, 56], [3, 3, 56, 56]])
+        .chain([[1, 65, 56, 56], [3, 3, 56, 56], [3, 65, 2, 6], [1, 1, 56, 56]])
     {
         let inputs = vec![rand(&[n, c, h, w], rng, -1.0, 1.0), rand(&[n, c], rng, 0.0, 1.0)];
-        cases.push(Case::new(format!("C {c}"), CbamGatePool, inputs));
+        let kernel = if (h * w) % 4 == 0 { "vec4" } else { "scalar" };
+        cases.push(Case::new(format!("C {c}, {kernel}"), CbamGatePool, inputs));
     }
     let inputs = vec![coarse_random(&[3, 65, 13, 17], rng, 1e6, 1.0), rand(&[3, 65], rng, 0.0, 1.0)];
     cases.push(Case::new("magnitudes up to 1e6", CbamGatePool, inputs));
-    // 4096^2 pixels need 65536 workgroups of 256: the grid folds into y, and
-    // the [1 x 2 x 4096 x 4096] output is exactly 128 MiB, the largest binding.
-    let inputs = vec![rand(&[1, 1, 4096, 4096], rng, -1.0, 1.0), rand(&[1, 1], rng, 0.0, 1.0)];
+    // 4095 x 4097 pixels (not a multiple of 4: the scalar kernel) need 65535
+    // workgroups of 256 and 255 invocations more: the grid folds into y, and
+    // the [1 x 2 x 4095 x 4097] output just fits the 128 MiB binding limit.
+    let inputs = vec![rand(&[1, 1, 4095, 4097], rng, -1.0, 1.0), rand(&[1, 1], rng, 0.0, 1.0)];
     cases.push(Case::new("folded grid", CbamGatePool, inputs));
     cases
 }

@@ -8,7 +8,8 @@
 //! three dispatches sharing a scratch buffer
 //! `[ca (N C) | weight (2 k^2) | scale, shift | s (N H W)]`: `_pack` copies
 //! the small inputs in, `_map` computes the spatial map s once per pixel, and
-//! `cbam_spatial_gate` applies both gates (+ residual, ReLU). The extra traffic
+//! `cbam_spatial_gate` applies both gates (+ residual, ReLU), as
+//! `cbam_spatial_gate_vec4` (four pixels per invocation) when 4 divides H * W. The extra traffic
 //! is a few vectors and the N x H x W map, 1/C of a pass over x.
 
 use super::cbam_channel_mlp::coarse_random;
@@ -179,6 +180,13 @@ impl Op for CbamSpatialGate {
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
         let packed = (n * c + 2 * k * k + 2) as u64;
         let pixels = gpu.grid_1d(op, (params.pixels as u64).div_ceil(WORKGROUP))?;
+        // The apply kernel takes four pixels per invocation with 16-byte
+        // accesses when rows of 4 never straddle two images.
+        let (apply, apply_grid) = if (h * w) % 4 == 0 {
+            (kernel!("cbam_spatial_gate_vec4"), gpu.grid_1d(op, (params.pixels as u64 / 4).div_ceil(WORKGROUP))?)
+        } else {
+            (kernel!("cbam_spatial_gate"), pixels)
+        };
         Ok(vec![
             gpu.prepare(
                 &kernel!("cbam_spatial_gate_pack"),
@@ -188,7 +196,7 @@ impl Op for CbamSpatialGate {
                 gpu.grid_1d(op, packed.div_ceil(WORKGROUP))?,
             )?,
             gpu.prepare(&kernel!("cbam_spatial_gate_map"), &[], &params, &[inputs[2], &scratch], pixels)?,
-            gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &[inputs[0], &scratch, residual, output], pixels)?,
+            gpu.prepare(&apply, &[], &params, &[inputs[0], &scratch, residual, output], apply_grid)?,
         ])
     }
 
@@ -240,12 +248,19 @@ fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut 
 }
 
 /// Correctness cases: every flag combination over C in 1, 3, 65, spatial
-/// 1 x 1, 7 x 7, 13 x 17 and 56 x 56, batch 1 and 3, k = 3 and 7 (k larger
+/// 1 x 1, 7 x 7, 13 x 17, 56 x 56 and 2 x 6 (the last two vec4), batch 1 and 3, k = 3 and 7 (k larger
 /// than the image included), and saturating sigmoids.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    let shapes =
-        [([1, 1, 1, 1], 3), ([3, 3, 7, 7], 7), ([1, 65, 13, 17], 7), ([3, 3, 13, 17], 3), ([1, 65, 56, 56], 7)];
+    // 56 x 56 and 2 x 6 run the vec4 apply kernel, the others the scalar one.
+    let shapes = [
+        ([1, 1, 1, 1], 3),
+        ([3, 3, 7, 7], 7),
+        ([1, 65, 13, 17], 7),
+        ([3, 3, 13, 17], 3),
+        ([1, 65, 56, 56], 7),
+        ([3, 65, 2, 6], 3),
+    ];
     for flags in 0..8u32 {
         let (affine, residual, relu) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
         for (dims, kernel) in shapes {
