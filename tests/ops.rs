@@ -6,6 +6,24 @@ mod common;
 use glimpse::ops;
 
 #[test]
+fn cbam_channel_mlp_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::cbam_channel_mlp::cases(&mut common::rng()));
+}
+
+#[test]
+fn cbam_gate_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::cbam_gate_pool::cases(&mut common::rng()));
+}
+
+#[test]
+fn cbam_spatial_gate_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::cbam_spatial_gate::cases(&mut common::rng()));
+}
+
+#[test]
 fn center_crop_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::center_crop::cases(&mut common::rng()));

@@ -6,6 +6,9 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod cbam_channel_mlp;
+pub mod cbam_gate_pool;
+pub mod cbam_spatial_gate;
 pub mod center_crop;
 pub mod channel_pool;
 pub mod conv2d;
@@ -208,6 +211,9 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(narrow::cases(rng));
     cases.extend(conv2d::cases(rng));
     cases.extend(matmul::cases(rng));
+    cases.extend(cbam_channel_mlp::cases(rng));
+    cases.extend(cbam_gate_pool::cases(rng));
+    cases.extend(cbam_spatial_gate::cases(rng));
     cases
 }
 
@@ -234,5 +240,12 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_residual"), size_of::<matmul::MatmulParams>()),
+        (kernel!("cbam_channel_mlp"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
+        (kernel!("cbam_gate_pool"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
+        (kernel!("cbam_gate_pool_vec4"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
+        (kernel!("cbam_spatial_gate_pack"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
+        (kernel!("cbam_spatial_gate_map"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
+        (kernel!("cbam_spatial_gate"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
+        (kernel!("cbam_spatial_gate_vec4"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
     ]
 }

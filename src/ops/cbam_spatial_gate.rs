@@ -1,0 +1,355 @@
+//! cbam_spatial_gate: CBAM's spatial attention (k x k conv on the channel
+//! mean/max, optional BatchNorm, sigmoid) applied with the channel gate, the
+//! residual and the ReLU in one pass over x writing the output (the
+//! `CbamSpatialGate` fusion).
+//!
+//! The op has up to six inputs, but the portable baseline (and the shaders
+//! test's downlevel device) allows 4 storage buffers per stage, so it runs as
+//! three dispatches sharing a scratch buffer
+//! `[ca (N C) | weight (2 k^2) | scale, shift | s (N H W)]`: `_pack` copies
+//! the small inputs in, `_map` computes the spatial map s once per pixel, and
+//! `cbam_spatial_gate` applies both gates (+ residual, ReLU), as
+//! `cbam_spatial_gate_vec4` (four pixels per invocation) when 4 divides H * W. The extra traffic
+//! is a few vectors and the N x H x W map, 1/C of a pass over x.
+
+use super::cbam_channel_mlp::coarse_random;
+use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use crate::gpu::{Dispatch, Gpu, GpuTensor};
+use crate::{ensure, kernel, Result, Shape, Tensor};
+
+/// Inputs `x` [N, C, H, W], `ca` [N, C] (channel weights, already sigmoid-ed),
+/// `pooled` [N, 2, H, W] (channel mean and max of x * ca), `weight` [1, 2, k, k]
+/// (the spatial conv, no bias, padding k / 2), then `affine` [2, 1] (scale,
+/// shift) when `affine` and `residual` [N, C, H, W] when `residual` ->
+/// out [N, C, H, W] = post(x * ca[n, c] * s[n, p]) with
+/// s = sigmoid(affine(conv_k(pooled))); post adds the residual, then applies
+/// ReLU, when those flags are set (the CBAM BasicBlock's relu(x * ca * sa + identity)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CbamSpatialGate {
+    /// Conv kernel size k (odd: 3 or 7 in CBAM).
+    pub kernel: usize,
+    /// A BatchNorm on the conv output (timm): `y = scale * conv + shift`.
+    pub affine: bool,
+    /// Add a `residual` input after gating.
+    pub residual: bool,
+    /// ReLU last.
+    pub relu: bool,
+}
+
+/// Mirrors `struct Params` in shaders/cbam_spatial_gate.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CbamSpatialGateParams {
+    pixels: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    flags: u32,
+    n: u32,
+    _pad: u32,
+}
+
+const WORKGROUP: u64 = 256;
+
+impl CbamSpatialGate {
+    /// Validates the arguments and shapes; returns x's [N, C, H, W].
+    fn dims(&self, inputs: &[&Shape]) -> Result<[usize; 4]> {
+        expect_inputs(self, inputs)?;
+        let (op, k) = (self.name(), self.kernel);
+        let (x, ca, pooled, weight) = (inputs[0], inputs[1], inputs[2], inputs[3]);
+        ensure!(k % 2 == 1, op, "kernel must be odd (padding k / 2 keeps the size), got {k}");
+        let [n, c, h, w] = x.nchw(op, "x")?;
+        ensure!(
+            ca.dims() == [n, c],
+            op,
+            "ca must be [{n} x {c}] (one weight per image and channel of x {x}), got {ca}"
+        );
+        ensure!(pooled.dims() == [n, 2, h, w], op, "pooled must be [{n} x 2 x {h} x {w}] for x {x}, got {pooled}");
+        ensure!(weight.dims() == [1, 2, k, k], op, "weight must be [1 x 2 x {k} x {k}] for kernel {k}, got {weight}");
+        if self.affine {
+            let affine = inputs[4];
+            ensure!(affine.dims() == [2, 1], op, "affine must be [2 x 1] (scale, shift), got {affine}");
+        }
+        if self.residual {
+            let residual = inputs[inputs.len() - 1];
+            ensure!(residual == x, op, "residual must be shaped like x {x}, got {residual}");
+        }
+        to_u32(op, "x element count", x.numel())?;
+        to_u32(op, "pooled element count", pooled.numel())?;
+        to_u32(op, "weight element count", weight.numel())?;
+        to_u32(op, "height plus kernel", h.saturating_add(k))?;
+        to_u32(op, "width plus kernel", w.saturating_add(k))?;
+        to_u32(op, "scratch element count", scratch_len([n, c, h, w], k))?;
+        Ok([n, c, h, w])
+    }
+
+    fn flags(&self) -> u32 {
+        self.affine as u32 | (self.residual as u32) << 1 | (self.relu as u32) << 2
+    }
+}
+
+impl Op for CbamSpatialGate {
+    fn name(&self) -> &'static str {
+        "cbam_spatial_gate"
+    }
+
+    fn input_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["x", "ca", "pooled", "weight"];
+        if self.affine {
+            names.push("affine");
+        }
+        if self.residual {
+            names.push("residual");
+        }
+        names
+    }
+
+    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
+        self.dims(inputs)?;
+        Ok(inputs[0].clone())
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let [n, c, h, w] = self.dims(&shapes_of(inputs))?;
+        let (x, ca, pooled, weight) = (inputs[0].data(), inputs[1].data(), inputs[2].data(), inputs[3].data());
+        let (k, pad, hw) = (self.kernel, self.kernel / 2, h * w);
+        // The spatial attention map s [N, H, W]: conv (zero padding), affine, sigmoid.
+        let mut s = vec![0.0f64; n * hw];
+        for img in 0..n {
+            for y in 0..h {
+                for xx in 0..w {
+                    let mut z = 0.0f64;
+                    for ch in 0..2 {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (Some(iy), Some(ix)) = ((y + ky).checked_sub(pad), (xx + kx).checked_sub(pad))
+                                else {
+                                    continue;
+                                };
+                                if iy < h && ix < w {
+                                    let tap = weight[(ch * k + ky) * k + kx] as f64;
+                                    z += tap * pooled[((img * 2 + ch) * h + iy) * w + ix] as f64;
+                                }
+                            }
+                        }
+                    }
+                    if self.affine {
+                        let a = inputs[4].data();
+                        z = a[0] as f64 * z + a[1] as f64;
+                    }
+                    s[img * hw + y * w + xx] = sigmoid(z);
+                }
+            }
+        }
+        // Both gates, then the residual and the ReLU.
+        let residual = self.residual.then(|| inputs[inputs.len() - 1].data());
+        let mut out = Vec::with_capacity(x.len());
+        for (i, &v) in x.iter().enumerate() {
+            let (nc, p) = (i / hw, i % hw);
+            let mut y = v as f64 * ca[nc] as f64 * s[(nc / c) * hw + p];
+            if let Some(r) = residual {
+                y += r[i] as f64;
+            }
+            if self.relu {
+                y = y.max(0.0);
+            }
+            out.push(y as f32);
+        }
+        Tensor::new(inputs[0].shape().clone(), out)
+    }
+
+    fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
+        expect_output(self, inputs, output)?;
+        let [n, c, h, w] = self.dims(&gpu_shapes_of(inputs))?;
+        let (op, k) = (self.name(), self.kernel);
+        // Every size below is at most an element count or h + k, checked by dims().
+        let params = CbamSpatialGateParams {
+            pixels: (n * h * w) as u32,
+            c: c as u32,
+            h: h as u32,
+            w: w as u32,
+            k: k as u32,
+            flags: self.flags(),
+            n: n as u32,
+            _pad: 0,
+        };
+        let scratch = gpu.empty(&Shape::new(&[scratch_len([n, c, h, w], k)])?)?;
+        // Absent optional inputs: another input fills the slot, never read.
+        let affine = if self.affine { inputs[4] } else { inputs[3] };
+        let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
+        let packed = (n * c + 2 * k * k + 2) as u64;
+        let pixels = gpu.grid_1d(op, (params.pixels as u64).div_ceil(WORKGROUP))?;
+        // The apply kernel takes four pixels per invocation with 16-byte
+        // accesses when rows of 4 never straddle two images.
+        let (apply, apply_grid) = if (h * w) % 4 == 0 {
+            (kernel!("cbam_spatial_gate_vec4"), gpu.grid_1d(op, (params.pixels as u64 / 4).div_ceil(WORKGROUP))?)
+        } else {
+            (kernel!("cbam_spatial_gate"), pixels)
+        };
+        Ok(vec![
+            gpu.prepare(
+                &kernel!("cbam_spatial_gate_pack"),
+                &[],
+                &params,
+                &[inputs[1], inputs[3], affine, &scratch],
+                gpu.grid_1d(op, packed.div_ceil(WORKGROUP))?,
+            )?,
+            gpu.prepare(&kernel!("cbam_spatial_gate_map"), &[], &params, &[inputs[2], &scratch], pixels)?,
+            gpu.prepare(&apply, &[], &params, &[inputs[0], &scratch, residual, output], apply_grid)?,
+        ])
+    }
+
+    /// Per pixel the conv (4 k^2), affine and sigmoid (about 6); per element two
+    /// products and the optional add and max. Bytes: every input read once
+    /// (x, and residual when present, dominate) and the output written once.
+    fn cost(&self, inputs: &[&Shape]) -> Cost {
+        let Ok([n, c, h, w]) = self.dims(inputs) else {
+            return Cost::default();
+        };
+        let (numel, pixels, k) = ((n * c * h * w) as u64, (n * h * w) as u64, self.kernel as u64);
+        let per_element = 2 + self.residual as u64 + self.relu as u64;
+        let reads =
+            numel * (1 + self.residual as u64) + (n * c) as u64 + 2 * pixels + 2 * k * k + 2 * self.affine as u64;
+        Cost { flops: pixels * (4 * k * k + 6) + numel * per_element, bytes: 4 * (reads + numel) }
+    }
+}
+
+/// Elements of the scratch buffer the three kernels share:
+/// [ca (N C) | weight (2 k^2) | scale, shift | s (N H W)].
+fn scratch_len([n, c, h, w]: [usize; 4], k: usize) -> usize {
+    // Each term is at most an input's element count; only the sum can overflow.
+    [n * c, 2 * k * k, 2, n * h * w].into_iter().fold(0usize, usize::saturating_add)
+}
+
+/// Inputs for `op` on x [n, c, h, w]: values in [-1, 1] (ca in [0, 1), affine
+/// scale near 1), or with `huge` magnitudes on a coarse grid so that the conv
+/// sums are exact in f32 and the sigmoids saturate.
+fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut fastrand::Rng) -> Vec<Tensor> {
+    let k = op.kernel;
+    let rand = |dims: &[usize], rng: &mut fastrand::Rng, max: f32| {
+        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -max, max)
+    };
+    let (scale, pooled, weight) = if huge {
+        (1e4, coarse_random(&[n, 2, h, w], rng, 200.0, 1.0), coarse_random(&[1, 2, k, k], rng, 1.0, 8.0))
+    } else {
+        (1.0, rand(&[n, 2, h, w], rng, 1.0), rand(&[1, 2, k, k], rng, 1.0))
+    };
+    let ca = Tensor::random(Shape::new(&[n, c]).expect("valid"), rng, 0.0, 1.0);
+    let mut inputs = vec![rand(&[n, c, h, w], rng, scale), ca, pooled, weight];
+    if op.affine {
+        let affine = coarse_random(&[2, 1], rng, 2.0, 8.0);
+        inputs.push(if huge { affine } else { Tensor::from_vec(&[2, 1], vec![0.8, 0.1]).expect("valid") });
+    }
+    if op.residual {
+        inputs.push(rand(&[n, c, h, w], rng, scale));
+    }
+    inputs
+}
+
+/// Correctness cases: every flag combination over C in 1, 3, 65, spatial
+/// 1 x 1, 7 x 7, 13 x 17, 56 x 56 and 2 x 6 (the last two vec4), batch 1 and 3, k = 3 and 7 (k larger
+/// than the image included), and saturating sigmoids.
+pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    let mut cases = Vec::new();
+    // 56 x 56 and 2 x 6 run the vec4 apply kernel, the others the scalar one.
+    let shapes = [
+        ([1, 1, 1, 1], 3),
+        ([3, 3, 7, 7], 7),
+        ([1, 65, 13, 17], 7),
+        ([3, 3, 13, 17], 3),
+        ([1, 65, 56, 56], 7),
+        ([3, 65, 2, 6], 3),
+    ];
+    for flags in 0..8u32 {
+        let (affine, residual, relu) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
+        for (dims, kernel) in shapes {
+            let op = CbamSpatialGate { kernel, affine, residual, relu };
+            let label = format!("k {kernel}, affine {affine}, residual {residual}, relu {relu}");
+            cases.push(Case::new(label, op, inputs(&op, dims, false, rng)));
+        }
+    }
+    let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false };
+    cases.push(Case::new("k 7, batch 3, 56 x 56", big, inputs(&big, [3, 65, 56, 56], false, rng)));
+    for (affine, residual, relu) in [(false, false, false), (true, true, true), (true, false, false)] {
+        let op = CbamSpatialGate { kernel: 7, affine, residual, relu };
+        let label = format!("saturating, affine {affine}, residual {residual}, relu {relu}");
+        cases.push(Case::new(label, op, inputs(&op, [3, 65, 13, 17], true, rng)));
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: CbamSpatialGate = CbamSpatialGate { kernel: 3, affine: false, residual: false, relu: false };
+
+    fn err(op: CbamSpatialGate, dims: &[&[usize]]) -> String {
+        let shapes: Vec<Shape> = dims.iter().map(|d| Shape::new(d).unwrap()).collect();
+        op.output_shape(&shapes.iter().collect::<Vec<_>>()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_shapes_and_arguments_are_rejected() {
+        let (x, ca, pooled, w3): (&[usize], &[usize], &[usize], &[usize]) =
+            (&[2, 3, 7, 7], &[2, 3], &[2, 2, 7, 7], &[1, 2, 3, 3]);
+        let e = err(CbamSpatialGate { kernel: 4, ..PLAIN }, &[x, ca, pooled, &[1, 2, 4, 4]]);
+        assert!(e.contains("cbam_spatial_gate") && e.contains("kernel must be odd") && e.contains("got 4"), "{e}");
+        let e = err(PLAIN, &[&[2, 3, 7], ca, pooled, w3]);
+        assert!(e.contains("x must be N x C x H x W, got [2 x 3 x 7]"), "{e}");
+        let e = err(PLAIN, &[x, &[3, 2], pooled, w3]);
+        assert!(e.contains("ca must be [2 x 3]") && e.contains("got [3 x 2]"), "{e}");
+        let e = err(PLAIN, &[x, ca, &[2, 1, 7, 7], w3]);
+        assert!(e.contains("pooled must be [2 x 2 x 7 x 7] for x [2 x 3 x 7 x 7], got [2 x 1 x 7 x 7]"), "{e}");
+        let e = err(PLAIN, &[x, ca, pooled, &[1, 2, 7, 7]]);
+        assert!(e.contains("weight must be [1 x 2 x 3 x 3] for kernel 3, got [1 x 2 x 7 x 7]"), "{e}");
+        let affine = CbamSpatialGate { affine: true, ..PLAIN };
+        let e = err(affine, &[x, ca, pooled, w3, &[1, 2]]);
+        assert!(e.contains("affine must be [2 x 1] (scale, shift), got [1 x 2]"), "{e}");
+        let both = CbamSpatialGate { affine: true, residual: true, ..PLAIN };
+        let e = err(both, &[x, ca, pooled, w3, &[2, 1], &[2, 3, 7, 8]]);
+        assert!(e.contains("residual must be shaped like x [2 x 3 x 7 x 7], got [2 x 3 x 7 x 8]"), "{e}");
+        let e = err(both, &[x, ca, pooled, w3, &[2, 1]]);
+        assert!(e.contains("expects 6 inputs (x, ca, pooled, weight, affine, residual), got 5"), "{e}");
+        let big: &[usize] = &[1, 2, 65536, 65536];
+        let e = err(PLAIN, &[big, &[1, 2], &[1, 2, 65536, 65536], w3]);
+        assert!(e.contains("x element count") && e.contains("32-bit"), "{e}");
+        let e = err(PLAIN, &[&[1, 1, 65536, 40000], &[1, 1], &[1, 2, 65536, 40000], w3]);
+        assert!(e.contains("pooled element count") && e.contains("32-bit"), "{e}");
+    }
+
+    #[test]
+    fn reference_matches_a_hand_computed_example() {
+        // One image, C = 2, 1 x 2 pixels, k = 3 with only the centre taps set:
+        // z = 1 * mean + 2 * max, then affine 0.5 * z - 1, relu(x * ca * s + residual).
+        let x = Tensor::from_vec(&[1, 2, 1, 2], vec![1.0, 2.0, -3.0, 4.0]).unwrap();
+        let ca = Tensor::from_vec(&[1, 2], vec![0.5, 1.0]).unwrap();
+        let pooled = Tensor::from_vec(&[1, 2, 1, 2], vec![1.0, 0.0, 1.0, 1.0]).unwrap();
+        let mut taps = vec![0.0; 18];
+        (taps[4], taps[13]) = (1.0, 2.0);
+        let weight = Tensor::from_vec(&[1, 2, 3, 3], taps).unwrap();
+        let affine = Tensor::from_vec(&[2, 1], vec![0.5, -1.0]).unwrap();
+        let residual = Tensor::from_vec(&[1, 2, 1, 2], vec![0.0, 0.0, 1.0, 0.0]).unwrap();
+        let op = CbamSpatialGate { kernel: 3, affine: true, residual: true, relu: true };
+        let y = op.reference(&[&x, &ca, &pooled, &weight, &affine, &residual]).unwrap();
+        // z = [3, 2] -> affine [0.5, 0]; s = [sigmoid(0.5), 0.5].
+        let s0 = 1.0 / (1.0 + (-0.5f64).exp());
+        let want = [0.5 * s0, 1.0 * 0.5, (1.0 - 3.0 * s0).max(0.0), 4.0 * 0.5];
+        for (g, w) in y.data().iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-7, "{:?} vs {want:?}", y.data());
+        }
+    }
+
+    #[test]
+    fn cost_counts_the_optional_inputs() {
+        let shapes: Vec<Shape> = [&[1, 4, 5, 5][..], &[1, 4], &[1, 2, 5, 5], &[1, 2, 3, 3], &[1, 4, 5, 5]]
+            .iter()
+            .map(|d| Shape::new(d).unwrap())
+            .collect();
+        let refs: Vec<&Shape> = shapes.iter().collect();
+        let op = CbamSpatialGate { residual: true, ..PLAIN };
+        assert_eq!(op.cost(&refs).bytes, 4 * (100 + 100 + 4 + 50 + 18 + 100));
+        assert_eq!(PLAIN.cost(&refs[..4]).bytes, 4 * (100 + 4 + 50 + 18 + 100));
+    }
+}
