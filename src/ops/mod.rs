@@ -210,5 +210,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
         (kernel!("sk_sum_pool"), size_of::<sk_sum_pool::SkSumPoolParams>()),
         (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
+        (kernel!("sk_attention_reduce"), size_of::<sk_attention::SkAttentionParams>()),
     ]
 }

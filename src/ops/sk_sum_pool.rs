@@ -1,13 +1,17 @@
 //! sk_sum_pool: SKNet's branch sum fused with the global average pool (the
 //! `SkSumPool` fusion rule): the summed tensor U is never stored.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
 /// The pooled descriptor of a selective-kernel block: inputs `b0`, `b1`, ...
 /// (`branches` tensors, each [N, C, H, W]) -> s [N, C] with
 /// s[n, c] = mean over (h, w) of sum over m of b_m[n, c, h, w].
+///
+/// The shader has three branch slots (the portable baseline allows four
+/// storage buffers per stage, the output being the fourth): M = 2 or 3 is one
+/// dispatch, M = 4 a second dispatch adding b3's mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SkSumPool {
     /// M, the number of branches: 2 to 4 (the shader has four branch bindings).
@@ -21,7 +25,7 @@ pub struct SkSumPoolParams {
     planes: u32,
     hw: u32,
     branches: u32,
-    _pad: u32,
+    accumulate: u32,
 }
 
 const WORKGROUP: u64 = 64;
@@ -43,7 +47,7 @@ impl SkSumPool {
             planes: to_u32(op, "N * C", n * c)?,
             hw: to_u32(op, "H * W", h * w)?,
             branches: self.branches as u32,
-            _pad: 0,
+            accumulate: 0,
         })
     }
 }
@@ -79,12 +83,18 @@ impl Op for SkSumPool {
 
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
-        let params = self.params(&super::gpu_shapes_of(inputs))?;
-        // Unused branch slots hold b0; the shader reads only the first M.
-        let slot = |m: usize| *inputs.get(m).unwrap_or(&inputs[0]);
+        let params = self.params(&gpu_shapes_of(inputs))?;
         let grid = gpu.grid_1d(self.name(), (params.planes as u64).div_ceil(WORKGROUP))?;
-        let bindings = [slot(0), slot(1), slot(2), slot(3), output];
-        Ok(vec![gpu.prepare(&kernel!("sk_sum_pool"), &[], &params, &bindings, grid)?])
+        // Up to three branches per dispatch; unused slots hold the dispatch's
+        // first branch and are not read. The second dispatch (M = 4) adds.
+        let mut dispatches = Vec::new();
+        for (i, group) in inputs.chunks(3).enumerate() {
+            let slot = |k: usize| *group.get(k).unwrap_or(&group[0]);
+            let params = SkSumPoolParams { branches: group.len() as u32, accumulate: (i > 0) as u32, ..params };
+            let bindings = [slot(0), slot(1), slot(2), output];
+            dispatches.push(gpu.prepare(&kernel!("sk_sum_pool"), &[], &params, &bindings, grid)?);
+        }
+        Ok(dispatches)
     }
 
     /// One add per branch element (the branch sum and the accumulation) and one
