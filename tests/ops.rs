@@ -94,3 +94,15 @@ fn matmul_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::matmul::cases(&mut common::rng()));
 }
+
+#[test]
+fn sk_attention_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::sk_attention::cases(&mut common::rng()));
+}
+
+#[test]
+fn sk_sum_pool_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::sk_sum_pool::cases(&mut common::rng()));
+}

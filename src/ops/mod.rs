@@ -21,6 +21,8 @@ pub mod narrow;
 pub mod softmax;
 pub mod weighted_sum;
 pub mod matmul;
+pub mod sk_attention;
+pub mod sk_sum_pool;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -214,6 +216,8 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(cbam_channel_mlp::cases(rng));
     cases.extend(cbam_gate_pool::cases(rng));
     cases.extend(cbam_spatial_gate::cases(rng));
+    cases.extend(sk_sum_pool::cases(rng));
+    cases.extend(sk_attention::cases(rng));
     cases
 }
 
@@ -247,5 +251,8 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("cbam_spatial_gate_map"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("cbam_spatial_gate"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("cbam_spatial_gate_vec4"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
+        (kernel!("sk_sum_pool"), size_of::<sk_sum_pool::SkSumPoolParams>()),
+        (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
+        (kernel!("sk_attention_reduce"), size_of::<sk_attention::SkAttentionParams>()),
     ]
 }

@@ -1,0 +1,69 @@
+// sk_sum_pool: out[p] (+)= (1 / HW) * sum over j < HW of sum over k < K of b_k[p * HW + j],
+// where p = n * C + c indexes the N * C planes: SKNet's "U = sum of branches,
+// s = global average pool of U" in one pass, U never stored.
+// One invocation per plane p with a serial loop over its H * W pixels. On
+// lavapipe (one workgroup per CPU thread, 8 lanes) this was 10-50x faster
+// than a workgroup tree reduction, whose barriers are coroutine switches; on
+// real GPUs a workgroup-per-plane reduction would win when N * C is small.
+// Workgroups of 64 (not 256) so that typical N * C (64 to 2048) spreads over
+// several workgroups, hence several CPU threads. The grid is folded into y
+// past 65535 workgroups: linear workgroup = wid.x + wid.y * nwg.x.
+// Bindings: b0, b1, b2 [N, C, H, W] and out [N, C], contiguous f32. Three
+// branch slots because the portable baseline allows 4 storage buffers per
+// stage: K = params.branches (1 to 3) slots are read, unused ones hold b0 and
+// are never touched (the tests below are uniform, so they cost nothing per
+// lane). The host runs M = 4 as two dispatches: b0..b2 written, then b3 with
+// params.accumulate = 1 adding its mean (the mean is linear).
+// The host guarantees N * C * H * W fits in u32.
+// Numerics: the sum runs in chunks of 64 pixels, each summed on its own and
+// then added to the total, so rounding grows with 64 + HW / 64 rather than HW
+// (a 56 x 56 plane of 4 branches is 12544 terms).
+
+struct Params {
+    planes: u32,      // N * C
+    hw: u32,          // H * W
+    branches: u32,    // K, branches this dispatch reads: 1 to 3
+    accumulate: u32,  // 0: out = mean, 1: out += mean
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> b0: array<f32>;
+@group(0) @binding(2) var<storage, read> b1: array<f32>;
+@group(0) @binding(3) var<storage, read> b2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const CHUNK: u32 = 64u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let p = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (p >= params.planes) {
+        return;
+    }
+    let base = p * params.hw;
+    var total = 0.0;
+    for (var j0 = 0u; j0 < params.hw; j0 += CHUNK) {
+        // j0 + min(CHUNK, hw - j0) cannot pass hw, so it cannot wrap either.
+        let j1 = j0 + min(CHUNK, params.hw - j0);
+        var part = 0.0;
+        for (var j = j0; j < j1; j++) {
+            let k = base + j;
+            var v = b0[k];
+            if (params.branches > 1u) {
+                v += b1[k];
+            }
+            if (params.branches > 2u) {
+                v += b2[k];
+            }
+            part += v;
+        }
+        total += part;
+    }
+    var mean = total / f32(params.hw);
+    if (params.accumulate == 1u) {
+        // Written by the previous dispatch (a separate pass, so ordered before this one).
+        mean += out[p];
+    }
+    out[p] = mean;
+}
