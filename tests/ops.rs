@@ -28,3 +28,15 @@ fn hard_mask_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::hard_mask::cases(&mut common::rng()));
 }
+
+#[test]
+fn nonlocal_attention_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::nonlocal_attention::cases(&mut common::rng()));
+}
+
+#[test]
+fn attention_rows_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::attention_rows::cases(&mut common::rng()));
+}

@@ -6,10 +6,12 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod attention_rows;
 pub mod center_crop;
 pub mod eltwise;
 pub mod hard_mask;
 pub mod max_pool2d;
+pub mod nonlocal_attention;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -192,6 +194,8 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(max_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
+    cases.extend(nonlocal_attention::cases(rng));
+    cases.extend(attention_rows::cases(rng));
     cases
 }
 
@@ -204,5 +208,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("max_pool2d"), size_of::<max_pool2d::MaxPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+        (kernel!("nonlocal_attention"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
+        (kernel!("attention_rows"), size_of::<attention_rows::AttentionRowsParams>()),
     ]
 }
