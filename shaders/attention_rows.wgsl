@@ -41,6 +41,18 @@ struct Params {
 var<workgroup> partial_max: array<f32, WG>;
 var<workgroup> partial_sum: array<f32, WG>;
 
+// exp(x) for x <= 0 to a few ulps at any x. Drivers may compute exp(x) as exp2(x * log2(e)), whose
+// rounding of the product costs up to |x| ulps (Vulkan allows 3 + 2|x|): at x = -10 an error of 1e-6,
+// over the tolerance once many such weights are summed. Cody-Waite reduction instead: x = n ln2 + r
+// with |r| <= ln2 / 2, ln2 = HI + LO where HI has 16 significant bits so n * HI is exact.
+// Clamping at -100 (exp = 4e-44) keeps 2^n within ldexp's range; such weights are 0 in f32 anyway.
+fn exp_nonpositive(x: f32) -> f32 {
+    let xc = max(x, -100.0);
+    let n = round(xc * 1.4426950408889634);
+    let r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-6;
+    return ldexp(exp(r), i32(n));
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x;
@@ -75,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Pass 2: exponentials of the max-subtracted scores, and their sum (>= 1: the max gives exp(0)).
     var l = 0.0;
     for (var k = lid; k < params.k; k += WG) {
-        let p = exp(out[o_base + k] - row_max);
+        let p = exp_nonpositive(out[o_base + k] - row_max);
         out[o_base + k] = p;
         l += p;
     }

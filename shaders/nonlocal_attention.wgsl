@@ -45,6 +45,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
+// exp(x) for x <= 0 to a few ulps at any x. Drivers may compute exp(x) as exp2(x * log2(e)), whose
+// rounding of the product costs up to |x| ulps (Vulkan allows 3 + 2|x|): at x = -10 an error of 1e-6,
+// over the tolerance once many such weights are summed. Cody-Waite reduction instead: x = n ln2 + r
+// with |r| <= ln2 / 2, ln2 = HI + LO where HI has 16 significant bits so n * HI is exact.
+// Clamping at -100 (exp = 4e-44) keeps 2^n within ldexp's range; such weights are 0 in f32 anyway.
+fn exp_nonpositive(x: vec4<f32>) -> vec4<f32> {
+    let xc = max(x, vec4<f32>(-100.0));
+    let n = round(xc * 1.4426950408889634);
+    let r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-6;
+    return ldexp(exp(r), vec4<i32>(n));
+}
+
+// theta at channel row `row` (the index of theta[n, d, 0]) for the 4 queries.
+fn theta_at(row: u32, qs: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(theta[row + qs.x], theta[row + qs.y], theta[row + qs.z], theta[row + qs.w]);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = params.n_begin + wid.z;
@@ -68,10 +85,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var k0 = 0u; k0 < params.k; k0 += KB) {
         // Scores of the block. Keys past the end read key K - 1 (clamped index): a real score, so the
         // block max is unaffected; their probabilities are zeroed below.
+        // Channels are taken four at a time and summed pairwise before joining the running score: a
+        // score's rounding error, which softmax turns into a relative error of its weight, grows like
+        // sqrt(D / 4) ulps of the score instead of sqrt(D).
         var s: array<vec4<f32>, KB>;
-        for (var d = 0u; d < params.d; d++) {
-            let t_row = t_base + d * params.q;
-            let t = vec4<f32>(theta[t_row + qs.x], theta[t_row + qs.y], theta[t_row + qs.z], theta[t_row + qs.w]);
+        var d = 0u;
+        for (; d + 4u <= params.d; d += 4u) {
+            let t0 = theta_at(t_base + d * params.q, qs);
+            let t1 = theta_at(t_base + (d + 1u) * params.q, qs);
+            let t2 = theta_at(t_base + (d + 2u) * params.q, qs);
+            let t3 = theta_at(t_base + (d + 3u) * params.q, qs);
+            let p_row = p_base + d * params.k;
+            for (var j = 0u; j < KB; j++) {
+                let kj = p_row + min(k0 + j, last);
+                let k2 = params.k * 2u;
+                s[j] += (t0 * phi[kj] + t1 * phi[kj + params.k]) + (t2 * phi[kj + k2] + t3 * phi[kj + k2 + params.k]);
+            }
+        }
+        for (; d < params.d; d++) {
+            let t = theta_at(t_base + d * params.q, qs);
             let p_row = p_base + d * params.k;
             for (var j = 0u; j < KB; j++) {
                 s[j] += t * phi[p_row + min(k0 + j, last)];
@@ -86,22 +118,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             m = block_max; // so the first correction is exp(0) = 1 (acc and l are still 0)
         }
         let m_new = max(m, block_max);
-        let corr = exp(m - m_new); // <= 1: shrinks what was summed against the old max
+        let corr = exp_nonpositive(m - m_new); // <= 1: shrinks what was summed against the old max
         var block_sum = vec4<f32>(0.0);
         for (var j = 0u; j < KB; j++) {
-            let p = select(vec4<f32>(0.0), exp(s[j] - m_new), k0 + j < params.k); // max-subtracted
+            let p = select(vec4<f32>(0.0), exp_nonpositive(s[j] - m_new), k0 + j < params.k); // max-subtracted
             s[j] = p;
             block_sum += p;
         }
         l = l * corr + block_sum;
         m = m_new;
+        // The block's 16 terms are summed apart, then added: rounding error grows like
+        // sqrt(16) + sqrt(K / 16) ulps instead of sqrt(K) for one running sum (y is often a small
+        // average of many terms of both signs, so its error is judged against much smaller values).
         for (var i = 0u; i < dvn; i++) {
             let g_row = g_base + i * params.k;
-            var a = acc[i] * corr;
+            var part = vec4<f32>(0.0);
             for (var j = 0u; j < KB; j++) {
-                a += s[j] * g[g_row + min(k0 + j, last)];
+                part += s[j] * g[g_row + min(k0 + j, last)];
             }
-            acc[i] = a;
+            acc[i] = acc[i] * corr + part;
         }
     }
 
