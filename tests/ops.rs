@@ -24,6 +24,12 @@ fn cbam_spatial_gate_should_match_reference() {
 }
 
 #[test]
+fn attention_rows_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::attention_rows::cases(&mut common::rng()));
+}
+
+#[test]
 fn center_crop_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::center_crop::cases(&mut common::rng()));
@@ -105,4 +111,10 @@ fn sk_attention_should_match_reference() {
 fn sk_sum_pool_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::sk_sum_pool::cases(&mut common::rng()));
+}
+
+#[test]
+fn nonlocal_attention_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::nonlocal_attention::cases(&mut common::rng()));
 }

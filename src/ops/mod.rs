@@ -9,6 +9,7 @@ use crate::{Error, Result, Shape, Tensor};
 pub mod cbam_channel_mlp;
 pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
+pub mod attention_rows;
 pub mod center_crop;
 pub mod channel_pool;
 pub mod conv2d;
@@ -23,6 +24,7 @@ pub mod weighted_sum;
 pub mod matmul;
 pub mod sk_attention;
 pub mod sk_sum_pool;
+pub mod nonlocal_attention;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -218,6 +220,8 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(cbam_spatial_gate::cases(rng));
     cases.extend(sk_sum_pool::cases(rng));
     cases.extend(sk_attention::cases(rng));
+    cases.extend(nonlocal_attention::cases(rng));
+    cases.extend(attention_rows::cases(rng));
     cases
 }
 
@@ -254,5 +258,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("sk_sum_pool"), size_of::<sk_sum_pool::SkSumPoolParams>()),
         (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
         (kernel!("sk_attention_reduce"), size_of::<sk_attention::SkAttentionParams>()),
+        (kernel!("nonlocal_attention"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
+        (kernel!("attention_rows"), size_of::<attention_rows::AttentionRowsParams>()),
     ]
 }
