@@ -118,3 +118,13 @@ fn check_all(archs: &dyn Fn(&str) -> bool) {
 fn hard_attention_matches_pytorch() {
     check_all(&|a| a == "CenterCrop" || a == "MaxPool2d");
 }
+
+#[test]
+fn cbam_blocks_match_pytorch() {
+    check_all(&|a| ["ChannelAttention", "SpatialAttention", "BasicBlock", "timm.CbamModule"].contains(&a));
+}
+
+#[test]
+fn selective_kernel_blocks_match_pytorch() {
+    check_all(&|a| a == "SKConv" || a == "timm.SelectiveKernel");
+}

@@ -6,6 +6,12 @@ mod common;
 use glimpse::ops;
 
 #[test]
+fn attention_rows_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::attention_rows::cases(&mut common::rng()));
+}
+
+#[test]
 fn cbam_channel_mlp_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::cbam_channel_mlp::cases(&mut common::rng()));
@@ -21,12 +27,6 @@ fn cbam_gate_pool_should_match_reference() {
 fn cbam_spatial_gate_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::cbam_spatial_gate::cases(&mut common::rng()));
-}
-
-#[test]
-fn attention_rows_should_match_reference() {
-    let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::attention_rows::cases(&mut common::rng()));
 }
 
 #[test]
@@ -72,6 +72,12 @@ fn hard_mask_should_match_reference() {
 }
 
 #[test]
+fn matmul_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::matmul::cases(&mut common::rng()));
+}
+
+#[test]
 fn max_pool2d_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::max_pool2d::cases(&mut common::rng()));
@@ -84,21 +90,9 @@ fn narrow_should_match_reference() {
 }
 
 #[test]
-fn softmax_should_match_reference() {
+fn nonlocal_attention_should_match_reference() {
     let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::softmax::cases(&mut common::rng()));
-}
-
-#[test]
-fn weighted_sum_should_match_reference() {
-    let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
-}
-
-#[test]
-fn matmul_should_match_reference() {
-    let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::matmul::cases(&mut common::rng()));
+    common::check_cases(gpu, ops::nonlocal_attention::cases(&mut common::rng()));
 }
 
 #[test]
@@ -114,7 +108,13 @@ fn sk_sum_pool_should_match_reference() {
 }
 
 #[test]
-fn nonlocal_attention_should_match_reference() {
+fn softmax_should_match_reference() {
     let gpu = gpu_or_skip!();
-    common::check_cases(gpu, ops::nonlocal_attention::cases(&mut common::rng()));
+    common::check_cases(gpu, ops::softmax::cases(&mut common::rng()));
+}
+
+#[test]
+fn weighted_sum_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
 }

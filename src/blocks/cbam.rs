@@ -94,7 +94,8 @@ fn channel_attention(b: &mut Builder, x: ValueId, fc1: &str, fc2: &str) -> Resul
         let hidden = b.graph.add(Matmul::new(false, true).epilogue(relu, Axis::Cols), &[pooled, w1])?;
         let logits = b.graph.add(Matmul::new(false, true), &[hidden, w2])?;
         let ones = b.constant(Tensor::from_vec(&[1, 1, 2], vec![1.0, 1.0])?);
-        let summed = b.graph.add(Matmul::new(false, false).epilogue(sigmoid_epilogue(false), Axis::Cols), &[ones, logits])?;
+        let summed =
+            b.graph.add(Matmul::new(false, false).epilogue(sigmoid_epilogue(false), Axis::Cols), &[ones, logits])?;
         b.graph.view(summed, &[n, c])?
     };
     b.map("channel", ca);
@@ -111,7 +112,10 @@ fn spatial_weight(b: &mut Builder, prefix: &str) -> Result<(Tensor, usize)> {
     let k = match b.weights.dims(&name)?[..] {
         [1, 2, k, kw] if k == kw && k % 2 == 1 => k,
         ref d => {
-            return Err(Error::invalid("spatial attention", format!("'{name}' is {d:?}, expected [1, 2, k, k] with k odd")))
+            return Err(Error::invalid(
+                "spatial attention",
+                format!("'{name}' is {d:?}, expected [1, 2, k, k] with k odd"),
+            ))
         }
     };
     Ok((b.weights.expect(&name, &[1, 2, k, k])?, k))
@@ -146,7 +150,8 @@ fn apply(
             let sa = b.graph.add(spatial_conv, &sa_inputs)?;
             b.map("spatial", sa);
         }
-        let gate = CbamSpatialGate { kernel: k, affine: has_affine, residual: residual.is_some(), relu: residual.is_some() };
+        let gate =
+            CbamSpatialGate { kernel: k, affine: has_affine, residual: residual.is_some(), relu: residual.is_some() };
         let inputs: Vec<ValueId> = [x, ca, pooled, w].into_iter().chain(extras).collect();
         return b.graph.add(gate, &inputs);
     }

@@ -7,7 +7,9 @@
 //! `maps` on, it also marks its attention maps as named outputs.
 
 mod args;
+mod cbam;
 mod hard;
+mod sk;
 
 pub use args::Args;
 
@@ -57,7 +59,16 @@ pub struct Arch {
 }
 
 /// Every architecture `glimpse run` knows.
-pub const ARCHS: &[Arch] = &[hard::CENTER_CROP, hard::MAX_POOL];
+pub const ARCHS: &[Arch] = &[
+    cbam::CHANNEL_ATTENTION,
+    cbam::SPATIAL_ATTENTION,
+    cbam::BASIC_BLOCK,
+    sk::SK_CONV,
+    hard::CENTER_CROP,
+    hard::MAX_POOL,
+    cbam::TIMM_CBAM,
+    sk::TIMM_SK,
+];
 
 /// The architecture called `name`, or an error listing the valid ones.
 pub fn arch(name: &str) -> Result<&'static Arch> {

@@ -32,7 +32,8 @@ pub const SK_CONV: Arch = Arch {
 pub const TIMM_SK: Arch = Arch {
     name: "timm.SelectiveKernel",
     about: "timm's SelectiveKernel: 3x3 paths with dilation 1, 2, .., fc_reduce + BN + ReLU, fc_select, softmax",
-    args: "kernel_size=3,5 stride=1 dilation=1 keep_3x3=true split_input=true (channels, groups and rd from the weights)",
+    args:
+        "kernel_size=3,5 stride=1 dilation=1 keep_3x3=true split_input=true (channels, groups and rd from the weights)",
     maps: &["branch"],
     build: timm_sk,
 };
@@ -49,10 +50,10 @@ struct Branch {
 
 /// The attention MLP's weights in the layout of the SkAttention op.
 struct AttentionWeights {
-    fc: Tensor,           // [D, C]
-    fc_affine: Tensor,    // [2, D]
-    select: Tensor,       // [M*C, D], path-major
-    select_bias: Tensor,  // [M*C]
+    fc: Tensor,          // [D, C]
+    fc_affine: Tensor,   // [2, D]
+    select: Tensor,      // [M*C, D], path-major
+    select_bias: Tensor, // [M*C]
     activation: Activation,
 }
 
@@ -67,7 +68,10 @@ fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         let dims = b.weights.dims(&name)?;
         let (k, per_group) = (3 + 2 * i, dims[1]);
         if per_group == 0 || c % per_group != 0 {
-            return Err(Error::invalid("SKConv", format!("'{name}' is {dims:?}: {c} channels are not a multiple of {per_group}")));
+            return Err(Error::invalid(
+                "SKConv",
+                format!("'{name}' is {dims:?}: {c} channels are not a multiple of {per_group}"),
+            ));
         }
         let weight = b.weights.expect(&name, &[c, per_group, k, k])?;
         let bias = b.weights.expect(&format!("convs.{i}.0.bias"), &[c])?;
@@ -108,7 +112,10 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     }
     let [_, c_in, _, _] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
     if split_input && c_in % m != 0 {
-        return Err(Error::invalid("timm.SelectiveKernel", format!("split_input needs {c_in} input channels divisible by {m} paths")));
+        return Err(Error::invalid(
+            "timm.SelectiveKernel",
+            format!("split_input needs {c_in} input channels divisible by {m} paths"),
+        ));
     }
     let path_in = if split_input { c_in / m } else { c_in };
     let c = b.weights.dims("paths.0.conv.weight")?[0];
@@ -120,12 +127,16 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         let name = format!("paths.{i}.conv.weight");
         let per_group = b.weights.dims(&name)?[1];
         if per_group == 0 || path_in % per_group != 0 {
-            return Err(Error::invalid("timm.SelectiveKernel", format!("'{name}': {path_in} input channels per path are not a multiple of {per_group}")));
+            return Err(Error::invalid(
+                "timm.SelectiveKernel",
+                format!("'{name}': {path_in} input channels per path are not a multiple of {per_group}"),
+            ));
         }
         let weight = b.weights.expect(&name, &[c, per_group, kernel, kernel])?;
         let affine = b.weights.batchnorm(&format!("paths.{i}.bn"), c, None)?;
         let pad = ((stride - 1) + dil * (kernel - 1)) / 2; // timm's get_padding
-        let conv = Conv2d::new().stride([stride, stride]).padding([pad, pad]).dilation([dil, dil]).groups(path_in / per_group);
+        let conv =
+            Conv2d::new().stride([stride, stride]).padding([pad, pad]).dilation([dil, dil]).groups(path_in / per_group);
         branches.push(Branch { conv, weight, affine });
         inputs.push(if split_input { b.graph.add(Narrow { first: i * path_in, count: path_in }, &[x])? } else { x });
     }
@@ -152,7 +163,12 @@ fn check_branches(arch: &str, m: usize) -> Result<()> {
 
 /// The branch convs, the attention over branches (map "branch", [N, M, C])
 /// and the weighted sum.
-fn select_branches(b: &mut Builder, inputs: &[ValueId], branches: Vec<Branch>, att: AttentionWeights) -> Result<ValueId> {
+fn select_branches(
+    b: &mut Builder,
+    inputs: &[ValueId],
+    branches: Vec<Branch>,
+    att: AttentionWeights,
+) -> Result<ValueId> {
     let m = branches.len();
     let relu_bn = Epilogue { affine: true, activation: Activation::Relu, residual: false };
     let mut outs = Vec::new();
@@ -181,7 +197,10 @@ fn select_branches(b: &mut Builder, inputs: &[ValueId], branches: Vec<Branch>, a
         let fc_affine = b.constant(att.fc_affine);
         let select = b.constant(att.select);
         let select_bias = b.constant(att.select_bias);
-        b.graph.add(SkAttention { branches: m, reduce_activation: att.activation }, &[s, fc, fc_affine, select, select_bias])?
+        b.graph.add(
+            SkAttention { branches: m, reduce_activation: att.activation },
+            &[s, fc, fc_affine, select, select_bias],
+        )?
     } else {
         let s = b.graph.view(s, &[1, n, c])?;
         let fc = b.constant(att.fc.reshape(&[1, d, c])?);

@@ -105,6 +105,11 @@ impl Matmul {
         Matmul { epilogue, epilogue_axis: Axis::Cols, ..Matmul::new(false, true) }
     }
 
+    /// The same product with `epilogue`, its affine indexed along `axis`.
+    pub fn epilogue(self, epilogue: Epilogue, axis: Axis) -> Matmul {
+        Matmul { epilogue, epilogue_axis: axis, ..self }
+    }
+
     /// The same product forced onto `variant`.
     pub fn with_variant(self, variant: Variant) -> Matmul {
         Matmul { variant, ..self }

@@ -6,10 +6,10 @@ use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
+pub mod attention_rows;
 pub mod cbam_channel_mlp;
 pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
-pub mod attention_rows;
 pub mod center_crop;
 pub mod channel_pool;
 pub mod conv2d;
@@ -17,14 +17,14 @@ pub mod eltwise;
 pub mod gate;
 pub mod global_pool;
 pub mod hard_mask;
+pub mod matmul;
 pub mod max_pool2d;
 pub mod narrow;
-pub mod softmax;
-pub mod weighted_sum;
-pub mod matmul;
+pub mod nonlocal_attention;
 pub mod sk_attention;
 pub mod sk_sum_pool;
-pub mod nonlocal_attention;
+pub mod softmax;
+pub mod weighted_sum;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
