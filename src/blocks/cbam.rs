@@ -173,7 +173,15 @@ fn apply(
 fn basic_block(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let stride = args.usize("stride", 1)?;
     let [_, inplanes, _, _] = b.graph.shape(x).nchw("BasicBlock", "input x")?;
-    let planes = b.weights.dims("conv1.weight")?[0];
+    let conv1 = b.weights.dims("conv1.weight")?;
+    if conv1.len() != 4 || conv1[1] != inplanes {
+        let x = b.graph.shape(x);
+        return Err(Error::invalid(
+            "BasicBlock",
+            format!("input x {x} has {inplanes} channels; 'conv1.weight' {conv1:?} expects [planes, inplanes, 3, 3]"),
+        ));
+    }
+    let planes = conv1[0];
     let w1 = b.weights.expect("conv1.weight", &[planes, inplanes, 3, 3])?;
     let bn1 = b.weights.batchnorm("bn1", planes, None)?;
     let w2 = b.weights.expect("conv2.weight", &[planes, planes, 3, 3])?;
