@@ -16,6 +16,8 @@ pub struct Weights {
     file: TensorFile,
     source: String,
     used: BTreeSet<String>,
+    /// Prepended to every name looked up: the block's place in a network ("layer1.0.").
+    prefix: String,
 }
 
 impl Weights {
@@ -26,7 +28,7 @@ impl Weights {
 
     /// Wraps tensors already read; `source` names them in errors.
     pub fn new(file: TensorFile, source: impl Into<String>) -> Weights {
-        Weights { file, source: source.into(), used: BTreeSet::new() }
+        Weights { file, source: source.into(), used: BTreeSet::new(), prefix: String::new() }
     }
 
     /// No weights at all (for blocks that have none).
@@ -38,13 +40,19 @@ impl Weights {
         Error::invalid("weights", format!("{}: {msg}", self.source))
     }
 
+    /// Looks every later name up under `prefix` (e.g. "layer1.0." inside a network).
+    pub fn set_prefix(&mut self, prefix: &str) {
+        self.prefix = prefix.to_string();
+    }
+
     /// Whether `name` is present.
     pub fn has(&self, name: &str) -> bool {
-        self.file.tensors.contains_key(name)
+        self.file.tensors.contains_key(&format!("{}{name}", self.prefix))
     }
 
     /// The dimensions of `name`, or an error saying it is missing.
     pub fn dims(&self, name: &str) -> Result<Vec<usize>> {
+        let name = &format!("{}{name}", self.prefix);
         match self.file.tensors.get(name) {
             Some(t) => Ok(t.shape().dims().to_vec()),
             None => Err(self.error(format!("missing tensor '{name}'"))),
@@ -53,6 +61,7 @@ impl Weights {
 
     /// The tensor `name` of any shape (the caller infers from it), marked used.
     pub fn take(&mut self, name: &str) -> Result<Tensor> {
+        let name = &format!("{}{name}", self.prefix);
         let tensor =
             self.file.tensors.get(name).cloned().ok_or_else(|| self.error(format!("missing tensor '{name}'")))?;
         self.used.insert(name.to_string());
@@ -61,6 +70,7 @@ impl Weights {
 
     /// The tensor `name`, which must have exactly `dims`.
     pub fn expect(&mut self, name: &str, dims: &[usize]) -> Result<Tensor> {
+        let name = &format!("{}{name}", self.prefix);
         let tensor = match self.file.tensors.get(name) {
             Some(t) => t.clone(),
             None => return Err(self.error(format!("missing tensor '{name}' (expected shape {dims:?})"))),
@@ -156,6 +166,8 @@ mod tests {
         let e = w.expect("a", &[3]).unwrap_err().to_string();
         assert!(e.contains("'a' has shape [2], expected [3]"), "{e}");
         w.expect("a", &[2]).unwrap();
+        w.set_prefix("b");
+        assert!(w.has("") && !w.has("a"));
         let e = w.finish().unwrap_err().to_string();
         assert!(e.contains("unexpected tensor(s) b"), "{e}");
     }

@@ -29,13 +29,50 @@ pub struct Builder {
     pub maps: bool,
     /// Query pixels (x, y) whose Non-local attention rows are wanted.
     pub queries: Vec<[usize; 2]>,
+    /// Prepended to map names: the block's place in a network ("layer1.0.").
+    map_prefix: String,
 }
 
 impl Builder {
+    /// A builder over an empty graph.
+    pub fn new(weights: Weights, options: BuildOptions) -> Builder {
+        Builder {
+            graph: Graph::new(),
+            weights,
+            fusion: options.fusion,
+            maps: options.maps,
+            queries: options.queries,
+            map_prefix: String::new(),
+        }
+    }
+
+    /// Adds block `arch` on `x`: its weights are read under `prefix` and its
+    /// maps are named `{prefix}{map}` (so "layer1.0.spatial" inside a network).
+    pub fn block(&mut self, arch: &str, x: ValueId, args: &[String], prefix: &str) -> Result<ValueId> {
+        let arch = self::arch(arch)?;
+        let mut args = Args::parse(arch.name, args)?;
+        self.weights.set_prefix(prefix);
+        self.map_prefix = prefix.to_string();
+        let y = (arch.build)(self, x, &mut args);
+        self.weights.set_prefix("");
+        self.map_prefix.clear();
+        let y = y?;
+        args.finish()?;
+        Ok(y)
+    }
+
+    /// Marks `y` as the output and checks every weight was used.
+    pub fn finish(mut self, y: ValueId) -> Result<Graph> {
+        self.graph.output("y", y);
+        self.weights.finish()?;
+        Ok(self.graph)
+    }
+
     /// Marks `value` as the attention map `name` when maps are wanted.
     pub fn map(&mut self, name: &str, value: ValueId) {
         if self.maps {
-            self.graph.output(name, value);
+            let name = format!("{}{name}", self.map_prefix);
+            self.graph.output(&name, value);
         }
     }
 
@@ -98,15 +135,10 @@ pub fn build(
     args: &[String],
     options: BuildOptions,
 ) -> Result<Graph> {
-    let arch = arch(arch_name)?;
-    input.nchw(arch.name, "input x")?;
-    let mut args = Args::parse(arch.name, args)?;
-    let mut b =
-        Builder { graph: Graph::new(), weights, fusion: options.fusion, maps: options.maps, queries: options.queries };
+    let name = arch(arch_name)?.name;
+    input.nchw(name, "input x")?;
+    let mut b = Builder::new(weights, options);
     let x = b.graph.input("x", input.clone());
-    let y = (arch.build)(&mut b, x, &mut args)?;
-    b.graph.output("y", y);
-    args.finish()?;
-    b.weights.finish()?;
-    Ok(b.graph)
+    let y = b.block(name, x, args, "")?;
+    b.finish(y)
 }
