@@ -7,6 +7,7 @@
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
+//! - [`models`]: whole networks from a model file (weights + a JSON layer list in its metadata).
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
@@ -19,6 +20,7 @@ pub mod check;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod models;
 pub mod ops;
 pub mod tensor;
 pub mod tensorfile;

@@ -106,6 +106,11 @@ impl Args {
         }
     }
 
+    /// A word such as `relu`, or `default`.
+    pub fn raw_str(&mut self, key: &'static str, default: &str) -> Result<String> {
+        Ok(self.raw(key).unwrap_or_else(|| default.to_string()))
+    }
+
     /// Fails on any argument no builder asked for, listing the valid ones.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&str> = self.values.keys().map(String::as_str).filter(|k| !self.known.contains(k)).collect();

@@ -9,6 +9,7 @@
 mod args;
 mod cbam;
 mod hard;
+mod layers;
 mod sk;
 
 pub use args::Args;
@@ -105,6 +106,9 @@ pub const ARCHS: &[Arch] = &[
     hard::MAX_POOL,
     cbam::TIMM_CBAM,
     sk::TIMM_SK,
+    layers::CONV_BN_ACT,
+    layers::GLOBAL_AVG_POOL,
+    layers::LINEAR,
 ];
 
 /// The architecture called `name`, or an error listing the valid ones.

@@ -1,0 +1,91 @@
+//! The plain layers networks need around their attention blocks: a conv with
+//! folded BatchNorm and activation (stems, transitions), global average
+//! pooling, and the linear classifier.
+
+use super::{Arch, Args, Builder};
+use crate::graph::ValueId;
+use crate::ops::conv2d::Conv2d;
+use crate::ops::global_pool::GlobalPool;
+use crate::ops::matmul::{Axis, Matmul};
+use crate::ops::narrow::Narrow;
+use crate::ops::{Activation, Epilogue};
+use crate::weights::Weights;
+use crate::{Error, Result};
+
+pub const CONV_BN_ACT: Arch = Arch {
+    name: "ConvBnAct",
+    about: "conv (conv.weight, optional conv.bias) + BatchNorm (bn.*) + activation",
+    args: "stride=1 padding=K/2 dilation=1 act=relu|none (channels, kernel and groups from the weights)",
+    maps: &[],
+    build: conv_bn_act,
+};
+
+pub const GLOBAL_AVG_POOL: Arch = Arch {
+    name: "GlobalAvgPool",
+    about: "average over H x W: N x C x H x W -> N x C x 1 x 1; no weights",
+    args: "none",
+    maps: &[],
+    build: global_avg_pool,
+};
+
+pub const LINEAR: Arch = Arch {
+    name: "Linear",
+    about: "a linear layer (weight [out, in], bias [out]) on N x C x 1 x 1 or N x C -> N x out",
+    args: "none",
+    maps: &[],
+    build: linear,
+};
+
+fn conv_bn_act(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
+    let [_, c_in, _, _] = b.graph.shape(x).nchw("ConvBnAct", "input x")?;
+    let dims = b.weights.dims("conv.weight")?;
+    let [c_out, per_group, kh, kw] = dims[..] else {
+        return Err(Error::invalid("ConvBnAct", format!("'conv.weight' is {dims:?}, expected 4 dimensions")));
+    };
+    if per_group == 0 || c_in % per_group != 0 {
+        return Err(Error::invalid("ConvBnAct", format!("'conv.weight' {dims:?} does not fit {c_in} input channels")));
+    }
+    let stride = args.pair("stride", [1, 1])?;
+    let padding = args.pair("padding", [kh / 2, kw / 2])?;
+    let dilation = args.pair("dilation", [1, 1])?;
+    let activation = match args.raw_str("act", "relu")?.as_str() {
+        "relu" => Activation::Relu,
+        "none" => Activation::None,
+        other => return Err(Error::invalid("ConvBnAct", format!("act={other}: expected relu or none"))),
+    };
+    let weight = b.weights.expect("conv.weight", &dims)?;
+    let bias = if b.weights.has("conv.bias") { Some(b.weights.expect("conv.bias", &[c_out])?) } else { None };
+    let affine = b.weights.batchnorm("bn", c_out, bias.as_ref())?;
+    let conv = Conv2d::new()
+        .stride(stride)
+        .padding(padding)
+        .dilation(dilation)
+        .groups(c_in / per_group)
+        .epilogue(Epilogue { affine: true, activation, residual: false });
+    let (w, a) = (b.constant(weight), b.constant(affine));
+    b.graph.add(conv, &[x, w, a])
+}
+
+fn global_avg_pool(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId> {
+    let [n, c, _, _] = b.graph.shape(x).nchw("GlobalAvgPool", "input x")?;
+    let pooled = b.graph.add(GlobalPool::default(), &[x])?; // [N, 2, C]: avg, max
+    let rows = b.graph.view(pooled, &[n, 2, c, 1])?;
+    let avg = b.graph.add(Narrow { first: 0, count: 1 }, &[rows])?;
+    b.graph.view(avg, &[n, c, 1, 1])
+}
+
+fn linear(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId> {
+    let dims = b.graph.shape(x).dims().to_vec();
+    let (n, c) = match dims[..] {
+        [n, c] | [n, c, 1, 1] => (n, c),
+        _ => return Err(Error::invalid("Linear", format!("input must be N x C or N x C x 1 x 1, got {dims:?}"))),
+    };
+    let out = b.weights.dims("weight")?[0];
+    let weight = b.weights.expect("weight", &[out, c])?.reshape(&[1, out, c])?;
+    let bias = b.weights.expect("bias", &[out])?;
+    let rows = b.graph.view(x, &[1, n, c])?;
+    let (w, a) = (b.constant(weight), b.constant(Weights::bias_affine(&bias)?));
+    let epilogue = Epilogue { affine: true, ..Epilogue::NONE };
+    let y = b.graph.add(Matmul::new(false, true).epilogue(epilogue, Axis::Cols), &[rows, w, a])?;
+    b.graph.view(y, &[n, out])
+}

@@ -1,0 +1,113 @@
+//! Whole networks: a .safetensors file holding the weights of every layer and,
+//! in its metadata under `glimpse.network`, the network as JSON: the input
+//! size, the layers in order (each an architecture from [`crate::blocks`] with
+//! the prefix its weights live under and its arguments), the class labels and
+//! the input normalisation. The loader builds one graph from the same block
+//! builders `glimpse run` uses, so every block's fusion, maps and checks apply.
+//!
+//! ```json
+//! {"name": "demo", "input": [3, 64, 64],
+//!  "layers": [{"arch": "ConvBnAct", "prefix": "stem.", "args": ["stride=2"]},
+//!             {"arch": "BasicBlock", "prefix": "layer1.0."},
+//!             {"arch": "GlobalAvgPool"}, {"arch": "Linear", "prefix": "fc."}],
+//!  "labels": ["circle", "square"], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+//! ```
+//! Maps come out named `{prefix}{map}`, e.g. `layer1.0.spatial`.
+
+use crate::blocks::{BuildOptions, Builder};
+use crate::graph::Graph;
+use crate::tensorfile::TensorFile;
+use crate::weights::Weights;
+use crate::{Error, Result, Shape};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The metadata key holding the network description.
+pub const NETWORK_KEY: &str = "glimpse.network";
+
+/// One layer of a network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerSpec {
+    /// An architecture name from `glimpse run --help`.
+    pub arch: String,
+    /// Where its weights live in the state_dict ("layer1.0."); also its maps' prefix.
+    #[serde(default)]
+    pub prefix: String,
+    /// KEY=VALUE arguments, as `glimpse run --arg` takes them.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// A network: input size, layers, labels, normalisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// A name for reports.
+    pub name: String,
+    /// Input channels, height, width.
+    pub input: [usize; 3],
+    /// The layers, applied in order.
+    pub layers: Vec<LayerSpec>,
+    /// Class names, one per output of the last layer (may be empty).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Per-channel mean subtracted from [0, 1] pixels.
+    #[serde(default)]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation the pixels are divided by.
+    #[serde(default)]
+    pub std: Vec<f32>,
+}
+
+/// A loaded model: its description and its weights.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The network description.
+    pub spec: NetworkSpec,
+    weights: TensorFile,
+    source: String,
+}
+
+impl Model {
+    /// Loads a model file; a file without `glimpse.network` metadata is an error.
+    pub fn load(path: &Path) -> Result<Model> {
+        Model::from_file(TensorFile::read(path)?, &path.display().to_string())
+    }
+
+    /// A model from tensors already read; `source` names it in errors.
+    pub fn from_file(file: TensorFile, source: &str) -> Result<Model> {
+        let file_error = |msg: String| Error::File { path: source.to_string(), msg };
+        let json = file.metadata.get(NETWORK_KEY).ok_or_else(|| {
+            file_error(format!(
+                "no '{NETWORK_KEY}' metadata: this is not a glimpse model file (plain weights go to glimpse run)"
+            ))
+        })?;
+        let spec: NetworkSpec = serde_json::from_str(json)
+            .map_err(|e| file_error(format!("'{NETWORK_KEY}' metadata is not a valid network: {e}")))?;
+        if spec.layers.is_empty() || spec.input.contains(&0) {
+            return Err(file_error("the network has no layers or a zero-sized input".into()));
+        }
+        let c = spec.input[0];
+        if (!spec.mean.is_empty() && spec.mean.len() != c) || (!spec.std.is_empty() && spec.std.len() != c) {
+            return Err(file_error(format!("mean and std must have {c} values, one per input channel")));
+        }
+        if spec.std.iter().any(|&s| !(s > 0.0)) {
+            return Err(file_error("std values must be positive".into()));
+        }
+        Ok(Model { spec, weights: file, source: source.to_string() })
+    }
+
+    /// The model's graph for a batch of `batch` images: input `x`
+    /// [batch, C, H, W] (already normalised), output `y` (the last layer's),
+    /// and the attention maps when `options.maps` is set.
+    pub fn build(&self, batch: usize, options: BuildOptions) -> Result<Graph> {
+        let [c, h, w] = self.spec.input;
+        let mut b = Builder::new(Weights::new(self.weights.clone(), self.source.clone()), options);
+        let mut v = b.graph.input("x", Shape::new(&[batch, c, h, w])?);
+        for (i, layer) in self.spec.layers.iter().enumerate() {
+            v = b.block(&layer.arch, v, &layer.args, &layer.prefix).map_err(|e| {
+                Error::invalid(self.spec.name.clone(), format!("layer {i} ({} at '{}'): {e}", layer.arch, layer.prefix))
+            })?;
+        }
+        b.finish(v)
+    }
+}
