@@ -128,3 +128,8 @@ fn cbam_blocks_match_pytorch() {
 fn selective_kernel_blocks_match_pytorch() {
     check_all(&|a| a == "SKConv" || a == "timm.SelectiveKernel");
 }
+
+#[test]
+fn nonlocal_blocks_match_pytorch() {
+    check_all(&|a| a == "NonLocal" || a == "timm.NonLocalAttn");
+}

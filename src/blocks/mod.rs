@@ -9,6 +9,7 @@
 mod args;
 mod cbam;
 mod hard;
+mod nonlocal;
 mod sk;
 
 pub use args::Args;
@@ -64,10 +65,12 @@ pub const ARCHS: &[Arch] = &[
     cbam::SPATIAL_ATTENTION,
     cbam::BASIC_BLOCK,
     sk::SK_CONV,
+    nonlocal::NON_LOCAL,
     hard::CENTER_CROP,
     hard::MAX_POOL,
     cbam::TIMM_CBAM,
     sk::TIMM_SK,
+    nonlocal::TIMM_NON_LOCAL,
 ];
 
 /// The architecture called `name`, or an error listing the valid ones.
