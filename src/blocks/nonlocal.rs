@@ -238,3 +238,165 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
     let z = b.graph.add(Matmul::conv1x1(epilogue), &[out, y, out_affine, x_flat])?;
     b.graph.view(z, &[n, c, h, w])
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::blocks::{build, BuildOptions};
+    use crate::graph::{Fusion, Graph, Tensors};
+    use crate::tensorfile::TensorFile;
+    use crate::weights::{Weights, BN_EPS};
+    use crate::{Shape, Tensor};
+    use std::collections::BTreeMap;
+
+    type StateDict = BTreeMap<String, Tensor>;
+
+    /// Random NonLocal weights over `c` channels (inter = c / 2), named as the reference code does.
+    fn state_dict(c: usize, sub_sample: bool, bn: bool) -> StateDict {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let ci = c / 2;
+        let mut sd = StateDict::new();
+        let mut put = |name: String, dims: &[usize], lo: f32, hi: f32| {
+            sd.insert(name, Tensor::random(Shape::new(dims).unwrap(), &mut rng, lo, hi));
+        };
+        let sub = if sub_sample { ".0" } else { "" };
+        for prefix in ["theta".to_string(), format!("phi{sub}"), format!("g{sub}")] {
+            put(format!("{prefix}.weight"), &[ci, c, 1, 1], -1.0, 1.0);
+            put(format!("{prefix}.bias"), &[ci], -0.2, 0.2);
+        }
+        let w = if bn { "W.0" } else { "W" };
+        put(format!("{w}.weight"), &[c, ci, 1, 1], -1.0, 1.0);
+        put(format!("{w}.bias"), &[c], -0.2, 0.2);
+        if bn {
+            put("W.1.weight".into(), &[c], 0.8, 1.2);
+            put("W.1.bias".into(), &[c], -0.2, 0.2);
+            put("W.1.running_mean".into(), &[c], -0.2, 0.2);
+            put("W.1.running_var".into(), &[c], 0.5, 1.5);
+        }
+        sd
+    }
+
+    fn graph(sd: &StateDict, x: &Shape, args: &[&str], fusion: Fusion, queries: &[[usize; 2]]) -> crate::Result<Graph> {
+        let weights = Weights::new(TensorFile { tensors: sd.clone(), ..TensorFile::default() }, "test");
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        build("NonLocal", x, weights, &args, BuildOptions { fusion, maps: true, queries: queries.to_vec() })
+    }
+
+    fn err(sd: &StateDict, x: &[usize], args: &[&str], queries: &[[usize; 2]]) -> String {
+        graph(sd, &Shape::new(x).unwrap(), args, Fusion::all(), queries).unwrap_err().to_string()
+    }
+
+    /// The block written out directly in f64: z [N, C, H, W] and the rows of the flat `queries`.
+    fn naive(sd: &StateDict, x: &Tensor, queries: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let [n, c, h, w] = x.shape().nchw("test", "x").unwrap();
+        let (ci, p, sub) = (c / 2, h * w, sd.contains_key("phi.0.weight"));
+        let conv = |name: &str, input: &[f64], cin: usize| -> Vec<f64> {
+            let (wt, bias) = (sd[&format!("{name}.weight")].data(), sd[&format!("{name}.bias")].data());
+            let cout = bias.len();
+            let mut out = vec![0.0; n * cout * p];
+            for (b, o, i) in (0..n).flat_map(|b| (0..cout).flat_map(move |o| (0..p).map(move |i| (b, o, i)))) {
+                let acc: f64 = (0..cin).map(|k| wt[o * cin + k] as f64 * input[(b * cin + k) * p + i]).sum();
+                out[(b * cout + o) * p + i] = acc + bias[o] as f64;
+            }
+            out
+        };
+        // 2x2 max pool, floor: [N * ci planes of H x W] -> H/2 x W/2.
+        let (hk, wk) = if sub { (h / 2, w / 2) } else { (h, w) };
+        let pool = |v: Vec<f64>| -> Vec<f64> {
+            if !sub {
+                return v;
+            }
+            let mut out = Vec::new();
+            for (plane, i, j) in (0..n * ci).flat_map(|pl| (0..hk).flat_map(move |i| (0..wk).map(move |j| (pl, i, j))))
+            {
+                let at = |di: usize, dj: usize| v[plane * p + (2 * i + di) * w + 2 * j + dj];
+                out.push(at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1)));
+            }
+            out
+        };
+        let xs: Vec<f64> = x.data().iter().map(|&v| v as f64).collect();
+        let sub = if sub { ".0" } else { "" };
+        let theta = conv("theta", &xs, c);
+        let (phi, g) = (pool(conv(&format!("phi{sub}"), &xs, c)), pool(conv(&format!("g{sub}"), &xs, c)));
+        let k = hk * wk;
+        let (mut y, mut rows) = (vec![0.0; n * ci * p], Vec::new());
+        for (b, q) in (0..n).flat_map(|b| (0..p).map(move |q| (b, q))) {
+            let s: Vec<f64> = (0..k)
+                .map(|j| (0..ci).map(|d| theta[(b * ci + d) * p + q] * phi[(b * ci + d) * k + j]).sum())
+                .collect();
+            let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
+            let f: Vec<f64> = e.iter().map(|v| v / e.iter().sum::<f64>()).collect();
+            for d in 0..ci {
+                y[(b * ci + d) * p + q] = (0..k).map(|j| f[j] * g[(b * ci + d) * k + j]).sum();
+            }
+            if queries.contains(&q) {
+                rows.push((q, b, f));
+            }
+        }
+        // The map is ordered [N, queries]: image first, then the queries in the order given.
+        let mut map = Vec::new();
+        for b in 0..n {
+            for &q in queries {
+                map.extend(rows.iter().find(|r| r.0 == q && r.1 == b).unwrap().2.iter());
+            }
+        }
+        let mut z = conv("W.0", &y, ci);
+        for (i, v) in z.iter_mut().enumerate() {
+            let ch = i / p % c;
+            let bn = |s: &str| sd[&format!("W.1.{s}")].data()[ch] as f64;
+            *v = (*v - bn("running_mean")) / (bn("running_var") + BN_EPS).sqrt() * bn("weight") + bn("bias") + xs[i];
+        }
+        (z, map)
+    }
+
+    #[test]
+    fn odd_sizes_sub_sample_with_floor_and_both_graphs_match_the_naive_block() {
+        let sd = state_dict(6, true, true);
+        let x = Tensor::random(Shape::new(&[2, 6, 5, 7]).unwrap(), &mut fastrand::Rng::with_seed(3), -1.0, 1.0);
+        let feed = Tensors::from([("x".to_string(), x.clone())]);
+        // (x, y) = (6, 4) is the last pixel, flat 4 * 7 + 6 = 34; no queries means the center (3, 2) = 17.
+        for (queries, flat) in [(vec![[6, 4], [0, 0]], vec![34, 0]), (vec![], vec![17])] {
+            let (want_y, want_map) = naive(&sd, &x, &flat);
+            for fusion in [Fusion::all(), Fusion::none()] {
+                let out = graph(&sd, x.shape(), &[], fusion.clone(), &queries).unwrap().run_cpu(&feed).unwrap();
+                // Keys: 5 x 7 pooled 2x2 with floor is 2 x 3.
+                assert_eq!(out["attention"].shape().dims(), [2, flat.len(), 2, 3], "{fusion:?}");
+                assert_eq!(out["y"].shape(), x.shape());
+                for (name, want) in [("y", &want_y), ("attention", &want_map)] {
+                    let got = out[name].data();
+                    let worst = got.iter().zip(want.iter()).map(|(&a, b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+                    assert!(worst < 1e-5, "{name} {fusion:?}: max error {worst}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sub_sample_must_agree_with_the_weight_names() {
+        let e = err(&state_dict(4, false, false), &[1, 4, 6, 6], &[], &[]);
+        assert!(e.contains("NonLocal: sub_sample=true expects 'phi.0.weight'"), "{e}");
+        assert!(e.contains("'phi.weight'") && e.contains("pass sub_sample=false"), "{e}");
+        let e = err(&state_dict(4, true, true), &[1, 4, 6, 6], &["sub_sample=false"], &[]);
+        assert!(e.contains("sub_sample=false expects 'phi.weight'") && e.contains("pass sub_sample=true"), "{e}");
+        let x = Shape::new(&[1, 4, 6, 6]).unwrap();
+        graph(&state_dict(4, false, false), &x, &["sub_sample=false"], Fusion::all(), &[]).unwrap();
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let sd = state_dict(4, true, false);
+        let e = err(&sd, &[1, 4, 5, 7], &[], &[[1, 1], [7, 0]]);
+        assert!(e.contains("NonLocal: query 1 at pixel (7, 0) is outside the 5 x 7 (H x W) map"), "{e}");
+        let e = err(&sd, &[1, 4, 5, 7], &[], &[[0, 5]]);
+        assert!(e.contains("query 0 at pixel (0, 5)") && e.contains("Y below 5"), "{e}");
+        let e = err(&sd, &[1, 4, 1, 7], &[], &[[0, 0]]);
+        assert!(e.contains("sub_sample pools 2x2 and needs H, W >= 2, got x [1 x 4 x 1 x 7]"), "{e}");
+        let e = err(&sd, &[1, 6, 4, 4], &[], &[]);
+        assert!(e.contains("'theta.weight' is [2, 4, 1, 1], expected a 1x1 conv [inter, 6, 1, 1]"), "{e}");
+        let mut no_bn = state_dict(4, true, true);
+        no_bn.remove("W.1.running_var");
+        assert!(err(&no_bn, &[1, 4, 4, 4], &[], &[]).contains("missing tensor 'W.1.running_var'"));
+        let e = err(&sd, &[1, 4, 4, 4], &["sub_sample=true", "use_scale=false"], &[]);
+        assert!(e.contains("unknown argument(s) use_scale; valid: sub_sample"), "{e}");
+    }
+}
