@@ -25,6 +25,7 @@ use crate::ops::Epilogue;
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
+/// The tutorial's NonLocal block (the reference code's `_NonLocalBlockND`, 2-D, embedded Gaussian).
 pub const NON_LOCAL: Arch = Arch {
     name: "NonLocal",
     about: "the tutorial's embedded-Gaussian Non-local block: theta, phi, g 1x1 convs, softmax(theta^T phi) g, \
@@ -34,6 +35,7 @@ pub const NON_LOCAL: Arch = Arch {
     build: non_local,
 };
 
+/// timm's `timm.layers.non_local_attn.NonLocalAttn`.
 pub const TIMM_NON_LOCAL: Arch = Arch {
     name: "timm.NonLocalAttn",
     about: "timm's NonLocalAttn: t, p, g 1x1 convs, softmax(C^-0.5 t^T p) g, z conv + BN + x; map rows for \
