@@ -11,6 +11,7 @@ use glimpse::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
 use glimpse::graph::{Fusion, Plan, Tensors};
 use glimpse::tensorfile::TensorFile;
 use glimpse::weights::Weights;
+use glimpse::{Error, Shape, Tensor};
 use std::path::{Path, PathBuf};
 
 struct Fixture {
@@ -114,17 +115,74 @@ fn check_all(archs: &dyn Fn(&str) -> bool) {
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
 
+const HARD: &[&str] = &["CenterCrop", "MaxPool2d"];
+const CBAM: &[&str] = &["ChannelAttention", "SpatialAttention", "BasicBlock", "timm.CbamModule"];
+const SK: &[&str] = &["SKConv", "timm.SelectiveKernel"];
+const NON_LOCAL: &[&str] = &["NonLocal", "timm.NonLocalAttn"];
+
+#[test]
+fn every_fixture_is_checked_by_a_test_below() {
+    for f in fixtures() {
+        let covered = [HARD, CBAM, SK, NON_LOCAL].iter().any(|family| family.contains(&f.arch.as_str()));
+        assert!(covered, "fixture {} (arch '{}') is checked by no test", f.name, f.arch);
+    }
+}
+
 #[test]
 fn hard_attention_matches_pytorch() {
-    check_all(&|a| a == "CenterCrop" || a == "MaxPool2d");
+    check_all(&|a| HARD.contains(&a));
 }
 
 #[test]
 fn cbam_blocks_match_pytorch() {
-    check_all(&|a| ["ChannelAttention", "SpatialAttention", "BasicBlock", "timm.CbamModule"].contains(&a));
+    check_all(&|a| CBAM.contains(&a));
 }
 
 #[test]
 fn selective_kernel_blocks_match_pytorch() {
-    check_all(&|a| a == "SKConv" || a == "timm.SelectiveKernel");
+    check_all(&|a| SK.contains(&a));
+}
+
+#[test]
+fn nonlocal_blocks_match_pytorch() {
+    check_all(&|a| NON_LOCAL.contains(&a));
+}
+
+/// The unfused Non-local plan stores the N x Q x K scores: past the device's binding limit its
+/// compilation must fail with the clear TooLarge error, while the fused plan (flash attention, no
+/// Q x K buffer) compiles and runs at the same size.
+#[test]
+fn nonlocal_unfused_plan_over_the_binding_limit_is_a_clear_error() {
+    let gpu = gpu_or_skip!();
+    let limit = gpu.max_binding_bytes();
+    // The smallest square image whose (H W)^2 f32 scores exceed one binding.
+    let side = (1usize..).find(|&s| (s as u64).pow(4) * 4 > limit).expect("some side exceeds the limit");
+    let x = Tensor::random(Shape::new(&[1, 2, side, side]).unwrap(), &mut common::rng(), -1.0, 1.0);
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut file = TensorFile::default();
+    for (name, dims) in [("theta", [1, 2]), ("phi", [1, 2]), ("g", [1, 2]), ("W", [2, 1])] {
+        let weight = Shape::new(&[dims[0], dims[1], 1, 1]).unwrap();
+        let bias = Shape::new(&[dims[0]]).unwrap();
+        file.tensors.insert(format!("{name}.weight"), Tensor::random(weight, &mut rng, -1.0, 1.0));
+        file.tensors.insert(format!("{name}.bias"), Tensor::random(bias, &mut rng, -0.2, 0.2));
+    }
+    let args = vec!["sub_sample=false".to_string()];
+    let graph = |fusion: Fusion| {
+        let weights = Weights::new(file.clone(), "random");
+        let options = BuildOptions { fusion, maps: false, queries: vec![] };
+        blocks::build("NonLocal", x.shape(), weights, &args, options).expect("the graph builds")
+    };
+    let q = side * side;
+    match Plan::compile(gpu, &graph(Fusion::none())) {
+        Err(e @ Error::TooLarge { .. }) => {
+            let msg = e.to_string();
+            eprintln!("unfused at {side} x {side}: {msg}");
+            assert!(msg.contains(&format!("[1 x {q} x {q}]")) && msg.contains(&limit.to_string()), "{msg}");
+        }
+        other => panic!("expected a TooLarge error at {side} x {side}, got {other:?}"),
+    }
+    let plan = Plan::compile(gpu, &graph(Fusion::all())).expect("the fused plan fits");
+    assert!(plan.activation_bytes() < 64 * x.shape().bytes(), "{} activation bytes", plan.activation_bytes());
+    let y = plan.run(gpu, &Tensors::from([("x".to_string(), x.clone())])).expect("the fused plan runs");
+    assert!(y["y"].data().iter().all(|v| v.is_finite()));
 }

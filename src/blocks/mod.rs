@@ -10,6 +10,7 @@ mod args;
 mod cbam;
 mod hard;
 mod layers;
+mod nonlocal;
 mod sk;
 
 pub use args::Args;
@@ -102,10 +103,12 @@ pub const ARCHS: &[Arch] = &[
     cbam::SPATIAL_ATTENTION,
     cbam::BASIC_BLOCK,
     sk::SK_CONV,
+    nonlocal::NON_LOCAL,
     hard::CENTER_CROP,
     hard::MAX_POOL,
     cbam::TIMM_CBAM,
     sk::TIMM_SK,
+    nonlocal::TIMM_NON_LOCAL,
     layers::CONV_BN_ACT,
     layers::GLOBAL_AVG_POOL,
     layers::LINEAR,

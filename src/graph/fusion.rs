@@ -19,12 +19,20 @@ pub enum Rule {
     SkSumPool,
     /// SK: attention MLP and softmax over branches in one kernel.
     SkAttention,
+    /// Non-local: theta/phi/g as one GEMM, flash attention (no Q x K matrix), W + BN + residual as one epilogue.
+    NonLocalFlash,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 5] =
-        [Rule::CbamChannelMlp, Rule::CbamGatePool, Rule::CbamSpatialGate, Rule::SkSumPool, Rule::SkAttention];
+    pub const ALL: [Rule; 6] = [
+        Rule::CbamChannelMlp,
+        Rule::CbamGatePool,
+        Rule::CbamSpatialGate,
+        Rule::SkSumPool,
+        Rule::SkAttention,
+        Rule::NonLocalFlash,
+    ];
 
     /// What the rule replaces, for reports.
     pub fn describe(self) -> &'static str {
@@ -34,6 +42,10 @@ impl Rule {
             Rule::CbamSpatialGate => "k x k conv -> sigmoid -> spatial gate (-> + residual -> ReLU)",
             Rule::SkSumPool => "sum of branches -> global average pool",
             Rule::SkAttention => "fc (+BN+ReLU) -> per-branch fc -> softmax over branches",
+            Rule::NonLocalFlash => {
+                "theta, phi, g convs -> theta^T phi -> softmax over keys -> f g -> W (+BN) -> + x \
+                 (Q x K never stored)"
+            }
         }
     }
 }

@@ -72,7 +72,16 @@ impl Plan {
             let output = match best {
                 Some(j) => free.swap_remove(j).reuse_as(shape)?,
                 None => {
-                    let t = gpu.empty(shape)?;
+                    let t = gpu.empty(shape).map_err(|e| match e {
+                        // Name the op whose output does not fit, not the allocator.
+                        Error::TooLarge { what, bytes, limit, .. } => Error::TooLarge {
+                            op: node.op.name().to_string(),
+                            what: format!("output {what}"),
+                            bytes,
+                            limit,
+                        },
+                        other => other,
+                    })?;
                     activation_bytes += t.capacity();
                     t
                 }
