@@ -17,8 +17,8 @@ the model, larger for the demo pictures) with anti-aliased edges. Everything is
 drawn from `numpy.random.default_rng(seed)`, so a seed gives the same images on
 every run.
 
-Commands (from the repository root; /work/main/.venv/bin/python or any Python
-with numpy and Pillow):
+Commands (from the repository root; the environment of tools/requirements.txt,
+or any Python with numpy and Pillow):
 
     python tools/demo_data.py heldout   # examples/demo/heldout/: 200 PNGs + labels.json (seed HELDOUT_SEED)
     python tools/demo_data.py images    # examples/demo/images/: 8 PNGs at 128 x 128 (seed IMAGES_SEED)

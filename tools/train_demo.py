@@ -34,10 +34,12 @@ num_batches_tracked is left out, glimpse ignores it), with the network under
 script then rebuilds the model from the exported file alone and asserts that
 its eval-mode logits and maps equal the trained model's.
 
-Commands (repository root; about 5 minutes on 2 busy cores):
+Commands (repository root, with the environment of tools/requirements.txt;
+about 4 minutes on one core; tools/README.md has the numbers measured):
 
-    /work/main/.venv/bin/python tools/demo_data.py heldout     # the held-out PNGs the Rust test scores
-    /work/main/.venv/bin/python tools/train_demo.py            # train, report, export
+    .venv/bin/python tools/demo_data.py heldout     # the held-out PNGs the Rust test scores
+    .venv/bin/python tools/train_demo.py            # train, report, export
+    .venv/bin/python tools/train_demo.py --aux 0 --no-export   # plain classification, for comparison
 """
 
 import argparse
