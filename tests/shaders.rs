@@ -50,7 +50,11 @@ fn every_shader_validates_and_matches_its_params() {
 
 /// Kernels that bind more than the downlevel baseline's 4 storage buffers,
 /// and why. Each still fits the WebGPU default of 8.
-const OVER_DOWNLEVEL: &[(&str, &str)] = &[("weighted_sum", "up to 4 branches, the weights and the output")];
+const OVER_DOWNLEVEL: &[(&str, &str)] = &[
+    ("weighted_sum", "up to 4 branches, the weights and the output"),
+    ("cbam_spatial_gate", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
+    ("cbam_spatial_gate_vec4", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
+];
 
 #[test]
 fn every_pipeline_compiles_within_portable_limits() {

@@ -251,8 +251,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("cbam_channel_mlp"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
         (kernel!("cbam_gate_pool"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
         (kernel!("cbam_gate_pool_vec4"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
-        (kernel!("cbam_spatial_gate_pack"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
-        (kernel!("cbam_spatial_gate_map"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("cbam_spatial_gate"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("cbam_spatial_gate_vec4"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("sk_sum_pool"), size_of::<sk_sum_pool::SkSumPoolParams>()),
