@@ -54,6 +54,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("weighted_sum", "up to 4 branches, the weights and the output"),
     ("cbam_spatial_gate", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
     ("cbam_spatial_gate_vec4", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
+    ("conv2d", "input, weights, epilogue affine, residual and output"),
 ];
 
 #[test]
