@@ -253,7 +253,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("cbam_spatial_gate_vec4"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
         (kernel!("sk_sum_pool"), size_of::<sk_sum_pool::SkSumPoolParams>()),
         (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
-        (kernel!("sk_attention_reduce"), size_of::<sk_attention::SkAttentionParams>()),
         (kernel!("nonlocal_attention"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
         (kernel!("attention_rows"), size_of::<attention_rows::AttentionRowsParams>()),
     ]
