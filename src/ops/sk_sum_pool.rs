@@ -10,7 +10,8 @@ use crate::{ensure, kernel, Result, Shape, Tensor};
 /// s[n, c] = mean over (h, w) of sum over m of b_m[n, c, h, w].
 ///
 /// One dispatch for every M: the shader has four branch slots (5 storage
-/// buffers with the output, within WebGPU's default 8).
+/// buffers with the output, within WebGPU's default 8) and takes M as an
+/// override constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SkSumPool {
     /// M, the number of branches: 2 to 4 (the shader has four branch bindings).
@@ -23,8 +24,7 @@ pub struct SkSumPool {
 pub struct SkSumPoolParams {
     planes: u32,
     hw: u32,
-    branches: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 const WORKGROUP: u64 = 64;
@@ -42,12 +42,7 @@ impl SkSumPool {
             ensure!(*b == b0, op, "every branch must have b0's shape: b{m} {b} differs from b0 {b0}");
         }
         to_u32(op, "branch element count", b0.numel())?;
-        Ok(SkSumPoolParams {
-            planes: to_u32(op, "N * C", n * c)?,
-            hw: to_u32(op, "H * W", h * w)?,
-            branches: self.branches as u32,
-            _pad: 0,
-        })
+        Ok(SkSumPoolParams { planes: to_u32(op, "N * C", n * c)?, hw: to_u32(op, "H * W", h * w)?, _pad: [0; 2] })
     }
 }
 
@@ -87,7 +82,10 @@ impl Op for SkSumPool {
         // Unused branch slots hold b0 and are not read.
         let slot = |k: usize| *inputs.get(k).unwrap_or(&inputs[0]);
         let bindings = [slot(0), slot(1), slot(2), slot(3), output];
-        Ok(vec![gpu.prepare(&kernel!("sk_sum_pool"), &[], &params, &bindings, grid)?])
+        // M is an override constant: one pipeline per branch count, each loop
+        // holding only the loads it needs.
+        let constants = [("BRANCHES", self.branches as f64)];
+        Ok(vec![gpu.prepare(&kernel!("sk_sum_pool"), &constants, &params, &bindings, grid)?])
     }
 
     /// One add per branch element (the branch sum and the accumulation) and one
