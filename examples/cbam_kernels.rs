@@ -4,8 +4,7 @@
 //! `cargo run --release --example cbam_kernels [-- iterations]`
 //!
 //! Every kernel runs in each timed submit (interleaved), timed by GPU
-//! timestamps; the table shows the median and the min..max spread per op (the
-//! spatial gate's three dispatches summed) and GB/s against each op's byte
+//! timestamps; the table shows the median and the min..max spread per op and GB/s against each op's byte
 //! model. On lavapipe or llvmpipe the numbers compare variants only: they say
 //! nothing about GPU speed.
 

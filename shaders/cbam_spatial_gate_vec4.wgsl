@@ -1,35 +1,78 @@
-// cbam_spatial_gate_vec4: the last cbam_spatial_gate dispatch for H * W a
-// multiple of 4, four neighbouring pixels per invocation. With s the spatial
-// map cbam_spatial_gate_map stored:
+// cbam_spatial_gate_vec4: cbam_spatial_gate for H * W a multiple of 4, four
+// neighbouring pixels per invocation, in one dispatch. For pixel p = (y, x')
+// of image n:
+//   s[n, p] = sigmoid(affine(sum over ch < 2, ky, kx < k of
+//             weight[0, ch, ky, kx] * pooled[n, ch, y + ky - k/2, x' + kx - k/2]))
+//   (zero padding; affine = scale * z + shift when the flag is set; the
+//   sigmoid's input clamped to +-88 so exp stays finite in f32);
 //   out[n, c, p] = post(x[n, c, p] * ca[n, c] * s[n, p]),
 // where post adds residual[n, c, p] when residual, then max(., 0) when relu.
 // Invocation q handles pixels 4q .. 4q + 3 of the flattened N * HW (all in one
-// image, since 4 divides HW) and loops over the channels with 16-byte loads
-// and stores: on CPU adapters (lavapipe) a vec4 per lane costs about what a
-// scalar does. The grid is folded into y past 65535 workgroups: linear
-// workgroup = wid.x + wid.y * nwg.x.
-// Bindings: x [N, C, H, W] as vec4s, scratch = [ ca (N * C) | weight (2 * k * k) |
-// scale, shift | s (N * H * W) ] (scalars: s is not 16-byte aligned in it),
-// residual [N, C, H, W] as vec4s (the host binds x here without the residual
-// flag and it is not read), out [N, C, H, W] as vec4s; contiguous f32.
-// The host guarantees 4 divides HW and every index fits in u32.
+// image, since 4 divides HW; they may straddle rows when 4 does not divide W):
+// it computes their four s once, then loops over the channels with 16-byte
+// loads and stores. On CPU adapters (lavapipe) a vec4 per lane costs about
+// what a scalar does, so the channel loop, which moves every byte, runs about
+// 4x fewer iterations in total. The grid is folded into y past 65535
+// workgroups: linear workgroup = wid.x + wid.y * nwg.x.
+// Bindings, contiguous f32: x [N, C, H, W] as vec4s, ca [N, C], pooled
+// [N, 2, H, W], weight [1, 2, k, k], affine [2, 1] (scale, shift), residual
+// [N, C, H, W] as vec4s, out [N, C, H, W] as vec4s: 7 storage buffers, within
+// WebGPU's 8. Without the affine / residual flag the host binds another input
+// in that slot and the shader never reads it.
+// The host guarantees k is odd, 4 divides HW and every index below
+// (including H + k and W + k) fits in u32.
 
 struct Params {
-    pixels: u32,  // N * H * W
+    pixels: u32,  // N * H * W; pixels / 4 invocations
     c: u32,       // channels of x
     h: u32,       // height
     w: u32,       // width
     k: u32,       // kernel size (odd), padding k / 2
-    flags: u32,   // bit 0: affine (applied by the map kernel), bit 1: residual, bit 2: relu
-    n: u32,       // images
+    flags: u32,   // bit 0: affine, bit 1: residual, bit 2: relu
     _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> scratch: array<f32>;
-@group(0) @binding(3) var<storage, read> residual: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ca: array<f32>;
+@group(0) @binding(3) var<storage, read> pooled: array<f32>;
+@group(0) @binding(4) var<storage, read> weight: array<f32>;
+@group(0) @binding(5) var<storage, read> affine: array<f32>;
+@group(0) @binding(6) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
+
+// s for pixel p of image n (see the header).
+fn spatial(n: u32, p: u32) -> f32 {
+    let hw = params.h * params.w;
+    let y = p / params.w;
+    let xx = p % params.w;
+    // The kernel rows (columns) that land inside the image: input row
+    // y + ky - pad must lie in [0, H), i.e. ky in [max(pad, y) - y, min(k, H + pad - y)).
+    // Kept in u32 without wrapping: y < H, so H + pad - y > 0.
+    let pad = params.k / 2u;
+    let ky0 = max(pad, y) - y;
+    let ky1 = min(params.k, params.h + pad - y);
+    let kx0 = max(pad, xx) - xx;
+    let kx1 = min(params.k, params.w + pad - xx);
+    var z = 0.0;
+    for (var ch = 0u; ch < 2u; ch++) {
+        let plane = (n * 2u + ch) * hw;  // pooled[n, ch, 0, 0]
+        for (var ky = ky0; ky < ky1; ky++) {
+            // Input row y + ky - pad, column xx + kx - pad; row + kx >= pad
+            // because xx + kx >= pad, so the subtraction cannot wrap.
+            let row = plane + (y + ky - pad) * params.w + xx;
+            let taps = (ch * params.k + ky) * params.k;  // weight[0, ch, ky, 0]
+            for (var kx = kx0; kx < kx1; kx++) {
+                z += weight[taps + kx] * pooled[row + kx - pad];
+            }
+        }
+    }
+    if ((params.flags & 1u) != 0u) {
+        z = affine[0] * z + affine[1];
+    }
+    return 1.0 / (1.0 + exp(-clamp(z, -88.0, 88.0)));
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -41,13 +84,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let hw4 = params.h * params.w / 4u;
     let n = q / hw4;
     let p4 = q % hw4;
-    let sa = params.n * params.c + 2u * params.k * params.k + 2u + 4u * q;  // s[n, 4 p4]
-    let s = vec4<f32>(scratch[sa], scratch[sa + 1u], scratch[sa + 2u], scratch[sa + 3u]);
+    let p = 4u * p4;  // first of the four pixels
+    let s = vec4<f32>(spatial(n, p), spatial(n, p + 1u), spatial(n, p + 2u), spatial(n, p + 3u));
 
-    let gates = n * params.c;         // ca[n, 0], at the start of scratch
-    var at = gates * hw4 + p4;        // x[n, 0, 4 p4] in vec4s; steps by HW / 4 per channel
+    let gates = n * params.c;         // ca[n, 0]
+    var at = gates * hw4 + p4;        // x[n, 0, p] in vec4s; steps by HW / 4 per channel
     for (var c = 0u; c < params.c; c++) {
-        var v = x[at] * scratch[gates + c] * s;
+        var v = x[at] * ca[gates + c] * s;
         if ((params.flags & 2u) != 0u) {
             v += residual[at];
         }

@@ -1,7 +1,7 @@
 // conv2d: direct 2-D convolution (zero padding, stride, dilation, groups) with
-// the fused epilogue y = act(scale[co] * acc + shift[co]). A residual needs a
-// fifth storage buffer, over the portable limit of 4: conv2d_residual.wgsl
-// adds it (and applies the activation) in a second pass.
+// the fused epilogue y = act(scale[co] * acc + shift[co] + residual), all in
+// one pass: the residual is read once as the output is stored (5 storage
+// buffers, within WebGPU's default 8).
 //
 // One invocation computes a 4 x 8 register block: 4 output channels of one
 // group x 8 consecutive output x positions of one output row, so each input
@@ -22,7 +22,8 @@
 //   1 x        [N, C_in, H, W]
 //   2 weight   [C_out, C_in / groups, KH, KW]
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
-//   4 out      [N, C_out, OH, OW]
+//   4 residual [N, C_out, OH, OW] (bound to x when unused)
+//   5 out      [N, C_out, OH, OW]
 
 struct Params {
     n: u32,
@@ -47,7 +48,7 @@ struct Params {
     x_blocks: u32,            // ceil(ow / 8)
     plane_blocks: u32,        // oh * x_blocks
     plane_workgroups: u32,    // ceil(plane_blocks / 64)
-    epilogue: u32,            // bit 0 affine, bits 2.. activation (0 none, 1 relu, 2 sigmoid); bit 1 unused
+    epilogue: u32,            // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
     _pad0: u32,
 }
 
@@ -55,7 +56,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> affine: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // One input element of the current row, 0 in the padding. `ix` counts from the
 // left edge of the padded row; ix - pad_x wraps to a huge u32 left of the input,
@@ -67,11 +69,14 @@ fn load_x(row: u32, row_ok: bool, ix: u32) -> f32 {
     return select(0.0, v, row_ok && i < params.w);
 }
 
-// The fused epilogue of channel co (the residual pass applies the activation when there is one).
-fn finish(acc: f32, co: u32) -> f32 {
+// The fused epilogue of channel co for the output stored at out_index.
+fn finish(acc: f32, co: u32, out_index: u32) -> f32 {
     var v = acc;
     if ((params.epilogue & 1u) != 0u) {
         v = affine[co] * v + affine[params.c_out + co];
+    }
+    if ((params.epilogue & 2u) != 0u) {
+        v += residual[out_index];
     }
     let act = params.epilogue >> 2u;
     if (act == 1u) {
@@ -104,7 +109,7 @@ fn store(acc: vec4<f32>, co: u32, co_end: u32, at: u32, ox: u32) {
     }
     for (var j = 0u; j < 4u; j++) {
         if (ox + j < params.ow) {
-            out[at + j] = finish(acc[j], co);
+            out[at + j] = finish(acc[j], co, at + j);
         }
     }
 }

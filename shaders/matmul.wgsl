@@ -17,10 +17,11 @@
 // transposes and a broadcast batch (stride 0) are expressed):
 //   a   = A, element (b, m, k) at b * a_sb + m * a_sm + k * a_sk
 //   bm  = B, element (b, k, n) at b * b_sb + k * b_sk + n * b_sn
-//   epi = the epilogue input: affine [2, C] (row 0 scale, row 1 shift) when bit 0
-//         of `epilogue` is set, else residual [batch, m, n] when bit 1 is set, else
-//         unused (bound to a stand-in). The host never sets both bits here.
-//   out = [batch, m, n]
+//   affine   = [2, C] (row 0 scale, row 1 shift), read when bit 0 of `epilogue` is set
+//   residual = [batch, m, n], read when bit 1 is set
+//   out      = [batch, m, n]
+// An unused affine or residual slot holds a stand-in (A) that is never read.
+// Both epilogue inputs in one pass make 5 storage buffers, within WebGPU's 8.
 
 struct Params {
     m: u32,
@@ -44,8 +45,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> bm: array<f32>;
-@group(0) @binding(3) var<storage, read> epi: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // The epilogue for output (row, col) stored at `idx`.
 fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
@@ -53,10 +55,10 @@ fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
     if ((params.epilogue & 1u) != 0u) {
         let c = select(row, col, params.axis == 1u);
         let channels = select(params.m, params.n, params.axis == 1u);
-        v = epi[c] * v + epi[channels + c];
+        v = affine[c] * v + affine[channels + c];
     }
     if ((params.epilogue & 2u) != 0u) {
-        v += epi[idx];
+        v += residual[idx];
     }
     let act = params.epilogue >> 2u;
     if (act == 1u) {

@@ -4,8 +4,9 @@
 // linear workgroup = wid.x + wid.y * nwg.x) computes output element i, so
 // neighbouring invocations take neighbouring columns.
 // Bindings and Params are those of matmul.wgsl: a, bm through strides (transposes,
-// stride-0 broadcast batch), epi = affine [2, C] (bit 0) or residual [batch, m, n]
-// (bit 1) or a stand-in, out = [batch, m, n].
+// stride-0 broadcast batch), affine [2, C] (read when bit 0 is set), residual
+// [batch, m, n] (read when bit 1 is set; unused slots hold a stand-in),
+// out = [batch, m, n]: 5 storage buffers.
 
 struct Params {
     m: u32,
@@ -29,8 +30,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> bm: array<f32>;
-@group(0) @binding(3) var<storage, read> epi: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -55,10 +57,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if ((params.epilogue & 1u) != 0u) {
         let c = select(row, col, params.axis == 1u);
         let channels = select(params.m, params.n, params.axis == 1u);
-        v = epi[c] * v + epi[channels + c];
+        v = affine[c] * v + affine[channels + c];
     }
     if ((params.epilogue & 2u) != 0u) {
-        v += epi[idx];
+        v += residual[idx];
     }
     let act = params.epilogue >> 2u;
     if (act == 1u) {

@@ -22,9 +22,11 @@
 // broadcast operand and multiples of 4 otherwise):
 //   a4  = A: [batch, m, k], or [batch, k, m] when TRANS_A
 //   b4  = B: [batch, k, n], or [batch, n, k] when TRANS_B
-//   epi = affine [2, C] when bit 0 of `epilogue` is set, else residual
-//         [batch, m, n] when bit 1 is set, else unused (a stand-in)
-//   out = [batch, m, n]
+//   affine   = [2, C] (row 0 scale, row 1 shift), read when bit 0 of `epilogue` is set
+//   residual = [batch, m, n] (scalars), read when bit 1 is set
+//   out      = [batch, m, n] (scalars)
+// An unused affine or residual slot holds a stand-in (A) that is never read.
+// Both epilogue inputs in one pass make 5 storage buffers, within WebGPU's 8.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -51,8 +53,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> epi: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // The epilogue for output (row, col) stored at `idx`.
 fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
@@ -60,10 +63,10 @@ fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
     if ((params.epilogue & 1u) != 0u) {
         let c = select(row, col, params.axis == 1u);
         let channels = select(params.m, params.n, params.axis == 1u);
-        v = epi[c] * v + epi[channels + c];
+        v = affine[c] * v + affine[channels + c];
     }
     if ((params.epilogue & 2u) != 0u) {
-        v += epi[idx];
+        v += residual[idx];
     }
     let act = params.epilogue >> 2u;
     if (act == 1u) {

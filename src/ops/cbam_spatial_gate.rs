@@ -3,14 +3,11 @@
 //! residual and the ReLU in one pass over x writing the output (the
 //! `CbamSpatialGate` fusion).
 //!
-//! The op has up to six inputs, but the portable baseline (and the shaders
-//! test's downlevel device) allows 4 storage buffers per stage, so it runs as
-//! three dispatches sharing a scratch buffer
-//! `[ca (N C) | weight (2 k^2) | scale, shift | s (N H W)]`: `_pack` copies
-//! the small inputs in, `_map` computes the spatial map s once per pixel, and
-//! `cbam_spatial_gate` applies both gates (+ residual, ReLU), as
-//! `cbam_spatial_gate_vec4` (four pixels per invocation) when 4 divides H * W. The extra traffic
-//! is a few vectors and the N x H x W map, 1/C of a pass over x.
+//! One dispatch: each invocation computes the spatial map s for its pixel once
+//! and loops over the channels (`cbam_spatial_gate`), or for four pixels with
+//! 16-byte accesses when 4 divides H * W (`cbam_spatial_gate_vec4`). Both bind
+//! x, ca, pooled, weight, affine, residual and out: 7 storage buffers, within
+//! WebGPU's default 8 (over the downlevel 4).
 
 use super::cbam_channel_mlp::coarse_random;
 use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, sigmoid, to_u32, Case, Cost, Op};
@@ -46,8 +43,7 @@ pub struct CbamSpatialGateParams {
     w: u32,
     k: u32,
     flags: u32,
-    n: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 const WORKGROUP: u64 = 256;
@@ -80,7 +76,6 @@ impl CbamSpatialGate {
         to_u32(op, "weight element count", weight.numel())?;
         to_u32(op, "height plus kernel", h.saturating_add(k))?;
         to_u32(op, "width plus kernel", w.saturating_add(k))?;
-        to_u32(op, "scratch element count", scratch_len([n, c, h, w], k))?;
         Ok([n, c, h, w])
     }
 
@@ -162,42 +157,31 @@ impl Op for CbamSpatialGate {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let [n, c, h, w] = self.dims(&gpu_shapes_of(inputs))?;
-        let (op, k) = (self.name(), self.kernel);
+        let op = self.name();
         // Every size below is at most an element count or h + k, checked by dims().
         let params = CbamSpatialGateParams {
             pixels: (n * h * w) as u32,
             c: c as u32,
             h: h as u32,
             w: w as u32,
-            k: k as u32,
+            k: self.kernel as u32,
             flags: self.flags(),
-            n: n as u32,
-            _pad: 0,
+            _pad: [0; 2],
         };
-        let scratch = gpu.empty(&Shape::new(&[scratch_len([n, c, h, w], k)])?)?;
-        // Absent optional inputs: another input fills the slot, never read.
+        // Absent optional inputs: a small input (weight) or x fills the slot, never read.
         let affine = if self.affine { inputs[4] } else { inputs[3] };
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
-        let packed = (n * c + 2 * k * k + 2) as u64;
-        let pixels = gpu.grid_1d(op, (params.pixels as u64).div_ceil(WORKGROUP))?;
-        // The apply kernel takes four pixels per invocation with 16-byte
-        // accesses when rows of 4 never straddle two images.
-        let (apply, apply_grid) = if (h * w) % 4 == 0 {
-            (kernel!("cbam_spatial_gate_vec4"), gpu.grid_1d(op, (params.pixels as u64 / 4).div_ceil(WORKGROUP))?)
+        let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output];
+        // Four pixels per invocation with 16-byte accesses when groups of 4
+        // never straddle two images.
+        let pixels = params.pixels as u64;
+        if (h * w) % 4 == 0 {
+            let grid = gpu.grid_1d(op, (pixels / 4).div_ceil(WORKGROUP))?;
+            Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate_vec4"), &[], &params, &bindings, grid)?])
         } else {
-            (kernel!("cbam_spatial_gate"), pixels)
-        };
-        Ok(vec![
-            gpu.prepare(
-                &kernel!("cbam_spatial_gate_pack"),
-                &[],
-                &params,
-                &[inputs[1], inputs[3], affine, &scratch],
-                gpu.grid_1d(op, packed.div_ceil(WORKGROUP))?,
-            )?,
-            gpu.prepare(&kernel!("cbam_spatial_gate_map"), &[], &params, &[inputs[2], &scratch], pixels)?,
-            gpu.prepare(&apply, &[], &params, &[inputs[0], &scratch, residual, output], apply_grid)?,
-        ])
+            let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
+            Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &bindings, grid)?])
+        }
     }
 
     /// Per pixel the conv (4 k^2), affine and sigmoid (about 6); per element two
@@ -213,13 +197,6 @@ impl Op for CbamSpatialGate {
             numel * (1 + self.residual as u64) + (n * c) as u64 + 2 * pixels + 2 * k * k + 2 * self.affine as u64;
         Cost { flops: pixels * (4 * k * k + 6) + numel * per_element, bytes: 4 * (reads + numel) }
     }
-}
-
-/// Elements of the scratch buffer the three kernels share:
-/// [ca (N C) | weight (2 k^2) | scale, shift | s (N H W)].
-fn scratch_len([n, c, h, w]: [usize; 4], k: usize) -> usize {
-    // Each term is at most an input's element count; only the sum can overflow.
-    [n * c, 2 * k * k, 2, n * h * w].into_iter().fold(0usize, usize::saturating_add)
 }
 
 /// Inputs for `op` on x [n, c, h, w]: values in [-1, 1] (ca in [0, 1), affine
@@ -248,11 +225,12 @@ fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut 
 }
 
 /// Correctness cases: every flag combination over C in 1, 3, 65, spatial
-/// 1 x 1, 7 x 7, 13 x 17, 56 x 56 and 2 x 6 (the last two vec4), batch 1 and 3, k = 3 and 7 (k larger
-/// than the image included), and saturating sigmoids.
+/// 1 x 1, 7 x 7, 13 x 17 (scalar kernel), 56 x 56, 2 x 6, 2 x 2 and 4 x 1
+/// (vec4 kernel: groups of 4 pixels that straddle rows, k larger than the
+/// image), batch 1 and 3, k = 3 and 7, and saturating sigmoids.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    // 56 x 56 and 2 x 6 run the vec4 apply kernel, the others the scalar one.
+    // The last four shapes have 4 | H * W and run the vec4 kernel.
     let shapes = [
         ([1, 1, 1, 1], 3),
         ([3, 3, 7, 7], 7),
@@ -260,6 +238,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ([3, 3, 13, 17], 3),
         ([1, 65, 56, 56], 7),
         ([3, 65, 2, 6], 3),
+        ([3, 3, 2, 2], 7),
+        ([1, 65, 4, 1], 3),
     ];
     for flags in 0..8u32 {
         let (affine, residual, relu) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
@@ -271,10 +251,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false };
     cases.push(Case::new("k 7, batch 3, 56 x 56", big, inputs(&big, [3, 65, 56, 56], false, rng)));
+    // Saturating on both kernels: 13 x 17 runs the scalar one, 12 x 16 the vec4 one.
     for (affine, residual, relu) in [(false, false, false), (true, true, true), (true, false, false)] {
         let op = CbamSpatialGate { kernel: 7, affine, residual, relu };
-        let label = format!("saturating, affine {affine}, residual {residual}, relu {relu}");
-        cases.push(Case::new(label, op, inputs(&op, [3, 65, 13, 17], true, rng)));
+        for (h, w) in [(13, 17), (12, 16)] {
+            let label = format!("saturating {h} x {w}, affine {affine}, residual {residual}, relu {relu}");
+            cases.push(Case::new(label, op, inputs(&op, [3, 65, h, w], true, rng)));
+        }
     }
     cases
 }

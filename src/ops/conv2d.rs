@@ -9,7 +9,8 @@ use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 /// Inputs: `x` [N, C_in, H, W], `weight` [C_out, C_in / groups, KH, KW], then the
 /// epilogue's `affine` [2, C_out] and `residual` [N, C_out, OH, OW].
 /// Output [N, C_out, OH, OW] with OH = (H + 2 * pad - dil * (KH - 1) - 1) / stride + 1.
-/// One dispatch, two with a residual (a fused one would need 5 storage buffers).
+/// One dispatch, the residual included (5 storage buffers: over wgpu's
+/// downlevel 4, within WebGPU's default 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2d {
     /// Step between output pixels, [y, x].
@@ -50,17 +51,6 @@ pub struct Conv2dParams {
     epilogue: u32,
     _pad: u32,
 }
-
-/// Mirrors `struct Params` in shaders/conv2d_residual.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Conv2dResidualParams {
-    n: u32,
-    activation: u32,
-    _pad: [u32; 2],
-}
-
-const RESIDUAL_WORKGROUP: u64 = 256;
 
 /// Output channels and output x positions per invocation, invocations per workgroup.
 const BLOCK_CO: usize = 4;
@@ -162,7 +152,7 @@ impl Conv2d {
         let name = self.name();
         let u = |what: &str, v: usize| to_u32(name, what, v);
         let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
-        let (cout_g, e) = (c_out / self.groups, self.epilogue);
+        let cout_g = c_out / self.groups;
         // Every element index of x, weight and out (and padded coordinates,
         // which may reach BLOCK_X - 1 strides past the right edge in a partial block).
         let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
@@ -201,13 +191,7 @@ impl Conv2d {
             x_blocks: u("x blocks", x_blocks)?,
             plane_blocks: u("blocks per plane", plane_blocks)?,
             plane_workgroups: u("workgroups per plane", plane_workgroups)?,
-            // With a residual the activation waits for the second pass.
-            epilogue: Epilogue {
-                activation: if e.residual { Activation::None } else { e.activation },
-                residual: false,
-                ..e
-            }
-            .code(),
+            epilogue: self.epilogue.code(),
             _pad: 0,
         };
         Ok((params, workgroups))
@@ -280,21 +264,12 @@ impl Op for Conv2d {
         let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
         let (params, workgroups) = self.params(&g)?;
         let grid = gpu.grid_1d(self.name(), workgroups)?;
-        // An unused affine binding is bound to x: the shader never reads it.
+        // Unused affine and residual bindings are bound to x: the shader never reads them.
         let (x, weight) = (inputs[0], inputs[1]);
         let affine = if self.epilogue.affine { inputs[2] } else { x };
-        let mut dispatches = vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &[x, weight, affine, output], grid)?];
-        if self.epilogue.residual {
-            // A fused residual would need 5 storage buffers, over the portable 4.
-            let n = output.shape().numel();
-            let activation = self.epilogue.activation.code();
-            let params =
-                Conv2dResidualParams { n: to_u32(self.name(), "output element count", n)?, activation, _pad: [0; 2] };
-            let grid = gpu.grid_1d(self.name(), (n as u64).div_ceil(RESIDUAL_WORKGROUP))?;
-            let residual = inputs[inputs.len() - 1];
-            dispatches.push(gpu.prepare(&kernel!("conv2d_residual"), &[], &params, &[residual, output], grid)?);
-        }
-        Ok(dispatches)
+        let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { x };
+        let bindings = [x, weight, affine, residual, output];
+        Ok(vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &bindings, grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -324,7 +299,8 @@ fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight:
 
 /// Correctness cases: odd sizes (no multiple of the 4 x 8 block or the 64-wide
 /// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
-/// every epilogue, and a batch whose grid must fold past 65535 workgroups.
+/// every epilogue (the fused residual on both tap paths, with groups and
+/// depthwise), and a batch whose grid must fold past 65535 workgroups.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     use Activation::{Relu, Sigmoid};
     let c = Conv2d::new();
@@ -348,6 +324,19 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("depthwise, affine+relu", epi(true, Relu, false).groups(65).padding([1, 1]), &[3, 65, 13, 17], &[65, 1, 3, 3]),
         ("affine+residual+relu", epi(true, Relu, true).padding([1, 1]), &[3, 65, 7, 7], &[65, 65, 3, 3]),
         ("residual+sigmoid, stride 2", epi(false, Sigmoid, true).stride([2, 2]), &[1, 3, 13, 17], &[3, 3, 3, 3]),
+        (
+            "56x56 3x3 pad 1, affine+residual+relu",
+            epi(true, Relu, true).padding([1, 1]),
+            &[1, 65, 56, 56],
+            &[65, 65, 3, 3],
+        ),
+        (
+            "residual only, groups 2, dilation 2 pad 2",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
+            &[3, 6, 13, 17],
+            &[10, 3, 3, 3],
+        ),
+        ("depthwise, residual+relu", epi(false, Relu, true).groups(65).padding([1, 1]), &[1, 65, 7, 9], &[65, 1, 3, 3]),
         ("1x1 stride 2, affine", epi(true, Activation::None, false).stride([2, 2]), &[1, 65, 13, 17], &[3, 65, 1, 1]),
         ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
         ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),

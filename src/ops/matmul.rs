@@ -45,7 +45,7 @@ pub struct Matmul {
     pub variant: Variant,
 }
 
-/// Mirrors `struct Params` in shaders/matmul*.wgsl (one struct for all three).
+/// Mirrors `struct Params` in shaders/matmul*.wgsl (one struct for all three kernels).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
@@ -262,18 +262,11 @@ impl Op for Matmul {
         let d = self.dims(&shapes)?;
         let kernel = self.kernel_for(&shapes)?;
         let (a, b) = (inputs[0], inputs[1]);
-        let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1]);
-        // Four storage buffers at most (the portable baseline): with both an
-        // affine and a residual, the GEMM applies the affine and a second pass
-        // adds the residual and applies the activation.
-        let split = self.epilogue.affine && self.epilogue.residual;
-        let gemm_epilogue = if split {
-            Epilogue { residual: false, activation: super::Activation::None, ..self.epilogue }
-        } else {
-            self.epilogue
-        };
-        let epi = if self.epilogue.affine { inputs[2] } else { residual.unwrap_or(a) };
-        let params = self.params(&d, gemm_epilogue.code())?;
+        // The epilogue reads affine and residual in the same pass (5 storage
+        // buffers); an unused slot holds a stand-in that is never read.
+        let affine = if self.epilogue.affine { inputs[2] } else { a };
+        let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { a };
+        let params = self.params(&d, self.epilogue.code())?;
         let numel = (d.batch * d.m * d.n) as u64;
         let grid = if kernel.name == "matmul_naive" {
             gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
@@ -283,13 +276,7 @@ impl Op for Matmul {
         // The vec4 kernel is specialised per layout; the others read the strides.
         let layout = [("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)];
         let constants: &[(&str, f64)] = if kernel.name == "matmul_vec4" { &layout } else { &[] };
-        let mut dispatches = vec![gpu.prepare(&kernel, constants, &params, &[a, b, epi, output], grid)?];
-        if let (true, Some(residual)) = (split, residual) {
-            let params = self.params(&d, self.epilogue.code())?;
-            let grid = gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?;
-            dispatches.push(gpu.prepare(&kernel!("matmul_residual"), &[], &params, &[residual, output], grid)?);
-        }
-        Ok(dispatches)
+        Ok(vec![gpu.prepare(&kernel, constants, &params, &[a, b, affine, residual, output], grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -321,7 +308,8 @@ fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [us
 
 /// Correctness cases: awkward M, N, K (no multiple of the 64 tile or the 8-wide
 /// invocation block), every transpose combination, broadcast and full batches
-/// and each epilogue, on every kernel.
+/// and each epilogue (affine and residual together included, fused in one
+/// pass), on every kernel.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     use super::Activation;
     let mut cases = Vec::new();
@@ -358,12 +346,24 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("sigmoid", Epilogue { activation: Activation::Sigmoid, ..Epilogue::NONE }, Axis::Rows),
         ("residual+relu", Epilogue { residual: true, activation: relu, ..Epilogue::NONE }, Axis::Rows),
         ("affine+residual+relu", Epilogue { affine: true, residual: true, activation: relu }, Axis::Cols),
+        ("affine rows+residual+relu", Epilogue { affine: true, residual: true, activation: relu }, Axis::Rows),
+        (
+            "affine+residual+sigmoid",
+            Epilogue { affine: true, residual: true, activation: Activation::Sigmoid },
+            Axis::Rows,
+        ),
     ];
     for (label, epilogue, epilogue_axis) in epilogues {
         for &variant in &variants {
             let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(false, false).with_variant(variant) };
             cases.push(case(rng, label, op, [2, 2, 17, 65, 13]));
             cases.push(case(rng, label, op, [2, 2, 12, 68, 16]));
+            if epilogue.affine && epilogue.residual {
+                // Both epilogue inputs with transposes and a broadcast operand.
+                let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(true, true).with_variant(variant) };
+                cases.push(case(rng, label, op, [1, 3, 17, 65, 13]));
+                cases.push(case(rng, label, op, [3, 1, 12, 68, 16]));
+            }
         }
     }
     cases

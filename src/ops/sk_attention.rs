@@ -1,6 +1,6 @@
 //! sk_attention: SKNet's attention MLP and softmax over branches (the
 //! `SkAttention` fusion rule): fc, its affine and activation, the per-branch
-//! fc, and the softmax over branches, in two small dispatches.
+//! fc, and the softmax over branches, in one small dispatch.
 
 use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Activation, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
@@ -17,10 +17,9 @@ use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 /// timm). Output [N, M, C]: a[n, m, c] = softmax over m of
 /// (select . z + select_bias)[m * C + c], z = reduce_activation(scale * (fc . s) + shift).
 ///
-/// Six tensors are more storage buffers than the portable baseline's four per
-/// stage, so the GPU runs two dispatches: `sk_attention_reduce` writes z
-/// [N, D] into a scratch tensor allocated by `encode` (held by the returned
-/// dispatches), then `sk_attention` computes the logits and the softmax.
+/// One dispatch, one workgroup per image (6 storage buffers, within WebGPU's
+/// default 8): z [D] lives in workgroup memory between the reduction and the
+/// softmax, so D is at most [`MAX_D`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SkAttention {
     /// M, the number of branches: 2 to 4.
@@ -29,7 +28,12 @@ pub struct SkAttention {
     pub reduce_activation: Activation,
 }
 
-/// Mirrors `struct Params` in shaders/sk_attention.wgsl and shaders/sk_attention_reduce.wgsl.
+/// The largest reduced width D the kernel takes: z fills the portable 16 KiB
+/// of workgroup memory (shaders/sk_attention.wgsl's MAX_D), far above any SK
+/// block's max(C / 16, 32).
+pub const MAX_D: usize = 16 * 1024 / 4;
+
+/// Mirrors `struct Params` in shaders/sk_attention.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SkAttentionParams {
@@ -40,8 +44,6 @@ pub struct SkAttentionParams {
     activation: u32,
     _pad: [u32; 3],
 }
-
-const WORKGROUP: u64 = 64;
 
 impl SkAttention {
     /// Validates the branch count and the five shapes; returns the shader parameters.
@@ -58,6 +60,11 @@ impl SkAttention {
             return Err(Error::invalid(op, format!("fc must be D x C, got {fc}")));
         };
         ensure!(fc_c == c, op, "fc {fc} must have C = {c} columns, the channels of s {s}");
+        ensure!(
+            d <= MAX_D,
+            op,
+            "fc {fc} has D = {d} rows; the kernel keeps z in 16 KiB of workgroup memory, at most {MAX_D} values"
+        );
         ensure!(affine.dims() == [2, d], op, "fc_affine must be [2 x {d}] (scale, shift) for fc {fc}, got {affine}");
         let mc = m.checked_mul(c).ok_or_else(|| Error::invalid(op, format!("{m} x C overflows for s {s}")))?;
         ensure!(
@@ -69,11 +76,10 @@ impl SkAttention {
         to_u32(op, "select element count", select.numel())?;
         to_u32(op, "fc element count", fc.numel())?;
         to_u32(op, "output element count", n.checked_mul(mc).unwrap_or(usize::MAX))?;
-        to_u32(op, "z (N x D) element count", n.checked_mul(d).unwrap_or(usize::MAX))?;
         Ok(SkAttentionParams {
             n: to_u32(op, "N", n)?,
             c: to_u32(op, "C", c)?,
-            d: to_u32(op, "D", d)?,
+            d: d as u32, // <= MAX_D
             branches: m as u32,
             activation: self.reduce_activation.code(),
             _pad: [0; 3],
@@ -129,22 +135,17 @@ impl Op for SkAttention {
 
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
-        let p = self.params(&gpu_shapes_of(inputs))?;
-        let (n, c, d) = (p.n as u64, p.c as u64, p.d as u64);
-        let z = gpu.empty(&Shape::new(&[p.n as usize, p.d as usize])?)?;
-        let reduce_grid = gpu.grid_1d(self.name(), (n * d).div_ceil(WORKGROUP))?;
-        let softmax_grid = gpu.grid_1d(self.name(), (n * c).div_ceil(WORKGROUP))?;
-        let [s, fc, affine, select, bias] = inputs else { unreachable!("expect_output checked the count") };
-        Ok(vec![
-            gpu.prepare(&kernel!("sk_attention_reduce"), &[], &p, &[s, fc, affine, &z], reduce_grid)?,
-            gpu.prepare(&kernel!("sk_attention"), &[], &p, &[&z, select, bias, output], softmax_grid)?,
-        ])
+        let params = self.params(&gpu_shapes_of(inputs))?;
+        // One workgroup per image.
+        let grid = gpu.grid_1d(self.name(), params.n as u64)?;
+        let mut bindings = inputs.to_vec();
+        bindings.push(output);
+        Ok(vec![gpu.prepare(&kernel!("sk_attention"), &[], &params, &bindings, grid)?])
     }
 
     /// Two FLOPs per multiply-add of both matrix products, two for the affine
     /// and one for the activation per z, three per logit (bias, exp, divide);
-    /// every input read once, the output written once (z's round trip, 8 N D
-    /// bytes, is an artefact of the split and not counted).
+    /// every input read once, the output written once.
     fn cost(&self, inputs: &[&Shape]) -> Cost {
         let Ok(p) = self.params(inputs) else {
             return Cost::default();
@@ -174,7 +175,9 @@ fn inputs(rng: &mut fastrand::Rng, n: usize, c: usize, d: usize, m: usize) -> Ve
 }
 
 /// Correctness cases: C 1, 3, 64, 65, D 1, 8, 32, M 2 to 4, batch 1 and 3,
-/// no activation and ReLU (sigmoid once); wide D (100, 300),
+/// no activation and ReLU (sigmoid once); strided phases (D 100, 300 and
+/// MAX_D: several z per invocation in phase 1; C 65 and 300: several channels
+/// per invocation in phase 2),
 /// bias offsets of 1e3 (shared by the branches, and on one branch), a single
 /// spike in s, and more than 65535 images (folded grid).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
@@ -196,6 +199,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.push(Case::new("sigmoid", op(3, Activation::Sigmoid), inputs(rng, 3, 65, 32, 3)));
     cases.push(Case::new("D 100", op(2, Activation::Relu), inputs(rng, 3, 65, 100, 2)));
     cases.push(Case::new("D 300", op(2, Activation::None), inputs(rng, 1, 3, 300, 2)));
+    cases.push(Case::new("D = MAX_D", op(2, Activation::Relu), inputs(rng, 1, 3, MAX_D, 2)));
+    cases.push(Case::new("C 300, D 19", op(4, Activation::Relu), inputs(rng, 2, 300, 19, 4)));
     // Logits near +-1e3: without the max subtraction exp overflows or every term underflows.
     for (label, sign) in [("shared bias offset +1e3", 1.0), ("shared bias offset -1e3", -1.0)] {
         let mut x = inputs(rng, 3, 65, 32, 4);
@@ -254,8 +259,13 @@ mod tests {
         assert!(e.contains("select must be [10 x 4]") && e.contains("s [3 x 5] and fc [4 x 5], got [15 x 4]"), "{e}");
         let e = with(4, &[5]);
         assert!(e.contains("select_bias must be [10] (M * C) to match select [10 x 4], got [5]"), "{e}");
-        let e = err(OP, &[&[1 << 17, 1], &[1 << 16, 1], &[2, 1 << 16], &[2, 1 << 16], &[2]]);
-        assert!(e.contains("z (N x D) element count") && e.contains("32-bit"), "{e}");
+        let e = err(OP, &[&[1, 1], &[MAX_D + 1, 1], &[2, MAX_D + 1], &[2, MAX_D + 1], &[2]]);
+        assert!(
+            e.contains("fc [4097 x 1] has D = 4097 rows") && e.contains("16 KiB") && e.contains("at most 4096"),
+            "{e}"
+        );
+        let widest: [&[usize]; 5] = [&[1, 1], &[MAX_D, 1], &[2, MAX_D], &[2, MAX_D], &[2]];
+        assert!(OP.output_shape(&widest.map(|d| Shape::new(d).unwrap()).each_ref()).is_ok());
         let e = err(OP, &[&[1, 1 << 30], &[4, 1 << 30], &[2, 4], &[1 << 31, 4], &[1 << 31]]);
         assert!(e.contains("element count") && e.contains("32-bit"), "{e}");
     }

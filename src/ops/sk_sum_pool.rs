@@ -9,9 +9,9 @@ use crate::{ensure, kernel, Result, Shape, Tensor};
 /// (`branches` tensors, each [N, C, H, W]) -> s [N, C] with
 /// s[n, c] = mean over (h, w) of sum over m of b_m[n, c, h, w].
 ///
-/// The shader has three branch slots (the portable baseline allows four
-/// storage buffers per stage, the output being the fourth): M = 2 or 3 is one
-/// dispatch, M = 4 a second dispatch adding b3's mean.
+/// One dispatch for every M: the shader has four branch slots (5 storage
+/// buffers with the output, within WebGPU's default 8) and takes M as an
+/// override constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SkSumPool {
     /// M, the number of branches: 2 to 4 (the shader has four branch bindings).
@@ -24,8 +24,7 @@ pub struct SkSumPool {
 pub struct SkSumPoolParams {
     planes: u32,
     hw: u32,
-    branches: u32,
-    accumulate: u32,
+    _pad: [u32; 2],
 }
 
 const WORKGROUP: u64 = 64;
@@ -43,12 +42,7 @@ impl SkSumPool {
             ensure!(*b == b0, op, "every branch must have b0's shape: b{m} {b} differs from b0 {b0}");
         }
         to_u32(op, "branch element count", b0.numel())?;
-        Ok(SkSumPoolParams {
-            planes: to_u32(op, "N * C", n * c)?,
-            hw: to_u32(op, "H * W", h * w)?,
-            branches: self.branches as u32,
-            accumulate: 0,
-        })
+        Ok(SkSumPoolParams { planes: to_u32(op, "N * C", n * c)?, hw: to_u32(op, "H * W", h * w)?, _pad: [0; 2] })
     }
 }
 
@@ -85,16 +79,13 @@ impl Op for SkSumPool {
         expect_output(self, inputs, output)?;
         let params = self.params(&gpu_shapes_of(inputs))?;
         let grid = gpu.grid_1d(self.name(), (params.planes as u64).div_ceil(WORKGROUP))?;
-        // Up to three branches per dispatch; unused slots hold the dispatch's
-        // first branch and are not read. The second dispatch (M = 4) adds.
-        let mut dispatches = Vec::new();
-        for (i, group) in inputs.chunks(3).enumerate() {
-            let slot = |k: usize| *group.get(k).unwrap_or(&group[0]);
-            let params = SkSumPoolParams { branches: group.len() as u32, accumulate: (i > 0) as u32, ..params };
-            let bindings = [slot(0), slot(1), slot(2), output];
-            dispatches.push(gpu.prepare(&kernel!("sk_sum_pool"), &[], &params, &bindings, grid)?);
-        }
-        Ok(dispatches)
+        // Unused branch slots hold b0 and are not read.
+        let slot = |k: usize| *inputs.get(k).unwrap_or(&inputs[0]);
+        let bindings = [slot(0), slot(1), slot(2), slot(3), output];
+        // M is an override constant: one pipeline per branch count, each loop
+        // holding only the loads it needs.
+        let constants = [("BRANCHES", self.branches as f64)];
+        Ok(vec![gpu.prepare(&kernel!("sk_sum_pool"), &constants, &params, &bindings, grid)?])
     }
 
     /// One add per branch element (the branch sum and the accumulation) and one
@@ -114,7 +105,7 @@ fn random(dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32) -> Tensor {
 
 /// Correctness cases: 2 to 4 branches over 1 x 1, 7 x 7, 13 x 17 and 56 x 56
 /// planes, batch 1 and 3, C 1, 3, 64 and 65; non-negative (post-ReLU) branches,
-/// a 1e3 offset, and a single spike per plane.
+/// a 1e3 offset, and a single spike per plane (in b1 with M = 2, in b3 with M = 4).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     let shapes = [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 64, 56, 56]];
@@ -135,7 +126,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         plane[rng.usize(..plane.len())] = 1e3;
     }
     let b0 = random(&[3, 3, 13, 17], rng, -1e-3, 1e-3);
-    cases.push(Case::new("M 2, one spike", SkSumPool { branches: 2 }, vec![b0, spike]));
+    cases.push(Case::new("M 2, one spike", SkSumPool { branches: 2 }, vec![b0.clone(), spike.clone()]));
+    // The same spike in the fourth slot, which only M = 4 reads.
+    let small = (0..2).map(|_| random(&[3, 3, 13, 17], rng, -1e-3, 1e-3));
+    let inputs = std::iter::once(b0).chain(small).chain([spike]).collect();
+    cases.push(Case::new("M 4, one spike in b3", SkSumPool { branches: 4 }, inputs));
     cases
 }
 
