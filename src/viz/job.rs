@@ -74,7 +74,7 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Model loading, graph building and plan compilation.
     pub setup: Duration,
-    /// Decoding and resizing photos.
+    /// Decoding photos and resizing them for the network and for display.
     pub load: Duration,
     /// Network runs (including upload and readback).
     pub network: Duration,
@@ -314,10 +314,11 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         // Fill a batch with images that decode; skip the rest with their reason.
         while pending.len() < batch && next < inputs.len() {
             let t = Instant::now();
-            let loaded = photo::load(&inputs[next]).and_then(|p| Ok((photo::model_input(&p, &model.spec)?, p)));
+            let loaded =
+                photo::load(&inputs[next]).and_then(|p| Ok((photo::model_input(&p, &model.spec)?, photo::display(&p))));
             summary.load += t.elapsed();
             match loaded {
-                Ok((x, p)) => pending.push((next, photo::display(&p), x)),
+                Ok((x, display)) => pending.push((next, display, x)),
                 Err(e) => {
                     let reason = reason(&inputs[next], e);
                     progress(Event::Skipped { path: &inputs[next], reason: &reason });

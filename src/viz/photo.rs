@@ -4,6 +4,7 @@
 
 use crate::models::NetworkSpec;
 use crate::{Error, Result, Shape, Tensor};
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::FilterType;
 use image::{ImageReader, Limits, RgbImage};
 use std::path::Path;
@@ -124,7 +125,9 @@ pub fn from_tensor(t: &Tensor) -> RgbImage {
 /// `image` encoded as PNG.
 pub fn png(image: &RgbImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes)).map_err(|e| {
+    // Fast compression: the default level took most of the time spent writing a picture.
+    let encoder = PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, PngFilter::Adaptive);
+    image.write_with_encoder(encoder).map_err(|e| {
         Error::invalid("png", format!("cannot encode a {} x {} picture: {e}", image.width(), image.height()))
     })?;
     Ok(bytes)
