@@ -14,6 +14,7 @@
 //! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
+//! - [`viz`]: attention-map pictures: colormaps, overlays, charts, contact sheets, the HTML report.
 
 pub mod blocks;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod models;
 pub mod ops;
 pub mod tensor;
 pub mod tensorfile;
+pub mod viz;
 pub mod weights;
 
 pub use error::{Error, Result};

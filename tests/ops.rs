@@ -96,6 +96,12 @@ fn nonlocal_attention_should_match_reference() {
 }
 
 #[test]
+fn render_overlay_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::render_overlay::cases(&mut common::rng()));
+}
+
+#[test]
 fn sk_attention_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::sk_attention::cases(&mut common::rng()));

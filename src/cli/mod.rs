@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod info;
+pub mod map;
 pub mod run;

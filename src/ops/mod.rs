@@ -21,6 +21,7 @@ pub mod matmul;
 pub mod max_pool2d;
 pub mod narrow;
 pub mod nonlocal_attention;
+pub mod render_overlay;
 pub mod sk_attention;
 pub mod sk_sum_pool;
 pub mod softmax;
@@ -222,6 +223,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(sk_attention::cases(rng));
     cases.extend(nonlocal_attention::cases(rng));
     cases.extend(attention_rows::cases(rng));
+    cases.extend(render_overlay::cases(rng));
     cases
 }
 
@@ -255,5 +257,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
         (kernel!("nonlocal_attention"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
         (kernel!("attention_rows"), size_of::<attention_rows::AttentionRowsParams>()),
+        (kernel!("render_overlay"), size_of::<render_overlay::RenderOverlayParams>()),
     ]
 }

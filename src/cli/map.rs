@@ -1,0 +1,136 @@
+//! `glimpse map`: attention maps of a model over photos, as pictures, charts and a report.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use glimpse::viz::{self, Colormap, Device, Event, MapJob, Normalize, Style};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+/// Where to run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MapDevice {
+    /// The GPU plan and the render_overlay kernel.
+    Gpu,
+    /// The CPU references.
+    Cpu,
+}
+
+/// Arguments of `glimpse map`.
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    /// Model file: .safetensors with `glimpse.network` metadata.
+    #[arg(long)]
+    model: PathBuf,
+    /// Images (PNG, JPEG) and folders of images.
+    #[arg(required = true, value_name = "IMAGE|DIR")]
+    inputs: Vec<PathBuf>,
+    /// Output folder: a folder per image and index.html.
+    #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+    out: PathBuf,
+    /// Only these attention layers (comma-separated, e.g. layer1.0,layer2.0).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    layers: Vec<String>,
+    /// A query pixel X,Y in the model's input grid (photos are resized to it) whose Non-local
+    /// attention is drawn (repeatable). Default: the centre and the centres of the four quarters.
+    #[arg(long = "query", value_name = "X,Y")]
+    queries: Vec<String>,
+    /// Colormap: turbo, viridis, inferno, jet or gray.
+    #[arg(long, default_value = "turbo")]
+    colormap: Colormap,
+    /// Weight of the colour over the photo, 0 to 1.
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f32,
+    /// Heat-map range: image (each map's min..max), batch (min..max over the batch), fixed (0..1).
+    #[arg(long, default_value = "image")]
+    normalize: Normalize,
+    /// Images per network run.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Run on the GPU or the CPU references.
+    #[arg(long, value_enum, default_value = "gpu")]
+    device: MapDevice,
+    /// Print where the time went (load, network, rendering, writing).
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn parse_query(q: &str) -> Result<[usize; 2]> {
+    let parts: Vec<&str> = q.split(',').map(str::trim).collect();
+    match parts[..] {
+        [x, y] => Ok([
+            x.parse().with_context(|| format!("--query {q}: X is not a pixel index"))?,
+            y.parse().with_context(|| format!("--query {q}: Y is not a pixel index"))?,
+        ]),
+        _ => bail!("--query {q}: expected X,Y"),
+    }
+}
+
+/// Runs `glimpse map`: a progress bar on stderr while it works, a summary at the end.
+pub fn map(a: MapArgs) -> Result<()> {
+    let job = MapJob {
+        model: a.model,
+        inputs: a.inputs,
+        out_dir: a.out,
+        layers: a.layers,
+        queries: a.queries.iter().map(|q| parse_query(q)).collect::<Result<_>>()?,
+        style: Style { colormap: a.colormap, alpha: a.alpha },
+        normalize: a.normalize,
+        batch: a.batch,
+        device: match a.device {
+            MapDevice::Gpu => Device::Gpu,
+            MapDevice::Cpu => Device::Cpu,
+        },
+    };
+    // Drawn only when stderr is a terminal (indicatif hides it otherwise).
+    let bar = ProgressBar::hidden();
+    let mut progress = |event: Event| match event {
+        Event::Start { images } => {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(images as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta} {msg}")
+                    .expect("the template is valid"),
+            );
+        }
+        Event::Done { path } => {
+            bar.set_message(path.display().to_string());
+            bar.inc(1);
+        }
+        Event::Skipped { path, reason } => {
+            bar.suspend(|| eprintln!("skipped {}: {reason}", path.display()));
+            bar.inc(1);
+        }
+    };
+    let summary = viz::run(&job, &mut progress)?;
+    bar.finish_and_clear();
+
+    let seconds = summary.elapsed.as_secs_f64();
+    let done = summary.images.len();
+    println!(
+        "mapped {done} image(s), skipped {}, in {seconds:.2} s ({:.2} images/s) on {}",
+        summary.skipped.len(),
+        done as f64 / seconds.max(1e-9),
+        summary.device
+    );
+    for (path, reason) in &summary.skipped {
+        println!("  skipped {}: {reason}", path.display());
+    }
+    if a.verbose {
+        let total = seconds.max(1e-9);
+        let share =
+            |d: std::time::Duration| format!("{:.3} s ({:.0}%)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total);
+        println!(
+            "time: setup {}, decode {}, network {}, render {}, charts+files {}",
+            share(summary.setup),
+            share(summary.load),
+            share(summary.network),
+            share(summary.render),
+            share(summary.write)
+        );
+    }
+    println!("report: {}", summary.index.display());
+    if done == 0 {
+        bail!("no image could be mapped");
+    }
+    Ok(())
+}

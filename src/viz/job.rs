@@ -1,0 +1,388 @@
+//! `glimpse map` as a library call: inputs collected (folders walked), the model built once
+//! with its maps, images decoded and run in batches, every image's pictures written, the
+//! index written last. A bad image is skipped with its reason and the rest complete; the
+//! output folder is checked before any work (writable, holding no input).
+
+use super::figures::{figures, layer_name, LayerInfo, MapKind, Normalize};
+use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
+use super::{html, photo};
+use crate::blocks::{BuildOptions, Builder};
+use crate::gpu::Gpu;
+use crate::graph::{Fusion, Graph, Plan, Tensors};
+use crate::models::Model;
+use crate::tensorfile::{write_atomically, TensorFile};
+use crate::weights::Weights;
+use crate::{Error, Result, Shape, Tensor};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where the network and the overlays run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The GPU plan and the `render_overlay` kernel.
+    Gpu,
+    /// The CPU references.
+    Cpu,
+}
+
+/// Everything `glimpse map` is asked to do.
+#[derive(Clone, Debug)]
+pub struct MapJob {
+    /// The model file (.safetensors with `glimpse.network` metadata).
+    pub model: PathBuf,
+    /// Images and folders (walked for .png, .jpg, .jpeg).
+    pub inputs: Vec<PathBuf>,
+    /// The output folder.
+    pub out_dir: PathBuf,
+    /// Layers to draw (names as `layer1.0`); all attention layers when empty.
+    pub layers: Vec<String>,
+    /// Query pixels (x, y) in the model's input grid (photos are resized to it); the default
+    /// queries ([`default_queries`]) when empty.
+    pub queries: Vec<[usize; 2]>,
+    /// Colormap and alpha.
+    pub style: Style,
+    /// How heat maps are scaled.
+    pub normalize: Normalize,
+    /// Images per network run.
+    pub batch: usize,
+    /// GPU or CPU.
+    pub device: Device,
+}
+
+/// Progress of a job, reported as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The inputs were collected.
+    Start { images: usize },
+    /// An image was written.
+    Done { path: &'a Path },
+    /// An image was skipped.
+    Skipped { path: &'a Path, reason: &'a str },
+}
+
+/// What a job did and where the time went.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The images written.
+    pub images: Vec<ImageReport>,
+    /// Inputs skipped, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// OUTDIR/index.html.
+    pub index: PathBuf,
+    /// Wall time of the whole job.
+    pub elapsed: Duration,
+    /// Model loading, graph building and plan compilation.
+    pub setup: Duration,
+    /// Decoding photos and resizing them for the network and for display.
+    pub load: Duration,
+    /// Network runs (including upload and readback).
+    pub network: Duration,
+    /// Drawing heat maps over photos.
+    pub render: Duration,
+    /// Charts, contact sheets, encoding and writing files.
+    pub write: Duration,
+    /// The device that ran the job.
+    pub device: String,
+}
+
+/// The queries used when none are given: the centre of the input and the centres of its four
+/// quarters, as (x, y) for a width x height input.
+pub fn default_queries(width: usize, height: usize) -> Vec<[usize; 2]> {
+    let (x, y) = ([width / 2, width / 4, width * 3 / 4], [height / 2, height / 4, height * 3 / 4]);
+    vec![[x[0], y[0]], [x[1], y[1]], [x[2], y[1]], [x[1], y[2]], [x[2], y[2]]]
+}
+
+/// Why `path` was skipped: the error without the path it starts with.
+fn reason(path: &Path, e: Error) -> String {
+    let s = e.to_string();
+    s.strip_prefix(&format!("{}: ", path.display())).map_or(s.clone(), String::from)
+}
+
+fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::File { path: path.display().to_string(), msg: msg.to_string() }
+}
+
+/// The network for `batch` images with its maps, each Non-local block given the queries
+/// converted from the input grid to its own, and what the figures need per layer. This is
+/// [`Model::build`] with one query list per layer (Model::build passes one list to all).
+fn build(
+    file: &TensorFile,
+    source: &str,
+    model: &Model,
+    batch: usize,
+    queries: &[[usize; 2]],
+) -> Result<(Graph, Vec<LayerInfo>)> {
+    let spec = &model.spec;
+    let [c, h, w] = spec.input;
+    let options = BuildOptions { fusion: Fusion::all(), maps: true, queries: vec![] };
+    let mut b = Builder::new(Weights::new(file.clone(), source), options);
+    let mut v = b.graph.input("x", Shape::new(&[batch, c, h, w])?);
+    let mut layers = Vec::new();
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let grid = match b.graph.shape(v).dims() {
+            &[_, _, lh, lw] => Some([lh, lw]),
+            _ => None,
+        };
+        // The input pixel (x, y) falls in cell (x * lw / w, y * lh / h) of a block's grid.
+        b.queries = grid.map_or(vec![], |[lh, lw]| queries.iter().map(|&[x, y]| [x * lw / w, y * lh / h]).collect());
+        // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
+        let branches = match layer.arch.as_str() {
+            "SKConv" => (0..8).map(|i| format!("k={}", 3 + 2 * i)).collect(),
+            "timm.SelectiveKernel" => (1..=8).map(|d| format!("3x3, dilation {d}")).collect(),
+            _ => vec![],
+        };
+        layers.push(LayerInfo { prefix: layer.prefix.clone(), grid, queries: b.queries.clone(), branches });
+        v = b.block(&layer.arch, v, &layer.args, &layer.prefix).map_err(|e| {
+            Error::invalid(spec.name.clone(), format!("layer {i} ({} at '{}'): {e}", layer.arch, layer.prefix))
+        })?;
+    }
+    Ok((b.finish(v)?, layers))
+}
+
+/// Files to map: the files named, and the .png / .jpg / .jpeg files under the folders named
+/// (sorted, the output folder `skip` left out), each once.
+fn collect_inputs(paths: &[PathBuf], skip: Option<&Path>) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, skip: Option<&Path>, found: &mut Vec<PathBuf>) -> Result<()> {
+        if skip.is_some_and(|s| dir.canonicalize().is_ok_and(|d| d == s)) {
+            return Ok(());
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, format!("cannot list the folder: {e}")))?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            if p.is_dir() {
+                walk(&p, skip, found)?;
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["png", "jpg", "jpeg"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+            {
+                found.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, skip, &mut found)?;
+        } else {
+            found.push(p.clone()); // a missing or bad file is reported when it is decoded
+        }
+    }
+    let mut seen = BTreeSet::new();
+    found.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
+    Ok(found)
+}
+
+/// Fails if the output folder holds an input, or cannot be created and written to.
+fn prepare_out_dir(out_dir: &Path, inputs: &[PathBuf]) -> Result<()> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(file_error(out_dir, "the output path exists and is not a folder"));
+    }
+    if let Ok(dir) = out_dir.canonicalize() {
+        if let Some(p) = inputs.iter().find(|p| p.canonicalize().is_ok_and(|p| p.starts_with(&dir))) {
+            return Err(file_error(
+                out_dir,
+                format!(
+                    "the output folder holds the input {}; choose another folder (inputs are never overwritten)",
+                    p.display()
+                ),
+            ));
+        }
+    }
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| file_error(out_dir, format!("cannot create the output folder: {e}")))?;
+    let probe = out_dir.join(".glimpse-write-test");
+    write_atomically(&probe, b"")
+        .map_err(|e| file_error(out_dir, format!("the output folder is not writable ({e})")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// A folder name per input: its file stem with unsafe characters replaced, made unique.
+fn folder_names(inputs: &[PathBuf]) -> Vec<String> {
+    let mut used = BTreeSet::from(["index.html".to_string()]);
+    inputs
+        .iter()
+        .map(|p| {
+            let stem = p.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            let base: String =
+                stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+            let base = base.trim_start_matches('.').to_string();
+            let base = if base.is_empty() { "image".to_string() } else { base };
+            let mut name = base.clone();
+            for k in 2.. {
+                if used.insert(name.clone()) {
+                    break;
+                }
+                name = format!("{base}-{k}");
+            }
+            name
+        })
+        .collect()
+}
+
+/// The top class of row `i` of the logits `y` [N, K], when the network ends in class scores.
+fn predict(y: &Tensor, i: usize, labels: &[String]) -> Option<Prediction> {
+    let &[_, k] = y.shape().dims() else { return None };
+    let row = &y.data()[i * k..(i + 1) * k];
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    // Max-subtracted softmax: no overflow for large logits.
+    let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+    let (best, &top) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    let label = if labels.len() == k { labels[best].clone() } else { format!("class {best}") };
+    Some(Prediction { label, probability: ((top as f64 - max).exp() / sum) as f32 })
+}
+
+/// Rows of a batched tensor for image `i`, as a batch of one.
+fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
+    let mut dims = t.shape().dims().to_vec();
+    let per = t.shape().numel() / dims[0];
+    dims[0] = 1;
+    Tensor::new(Shape::new(&dims)?, t.data()[i * per..(i + 1) * per].to_vec())
+}
+
+/// Runs the job; `progress` hears of each image as it finishes.
+pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
+    let start = Instant::now();
+    let alpha = job.style.alpha;
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(Error::invalid("map", format!("--alpha {alpha} is not in [0, 1]")));
+    }
+    if job.batch == 0 {
+        return Err(Error::invalid("map", "--batch must be at least 1"));
+    }
+    let file = TensorFile::read(&job.model)?;
+    let source = job.model.display().to_string();
+    let model = Model::from_file(file.clone(), &source)?;
+    let [_, h, w] = model.spec.input;
+    for &[x, y] in &job.queries {
+        if x >= w || y >= h {
+            return Err(Error::invalid(
+                "map",
+                format!("query ({x}, {y}) is outside the model's {w} x {h} input (photos are resized to it): X must be below {w} and Y below {h}"),
+            ));
+        }
+    }
+    let queries = if job.queries.is_empty() { default_queries(w, h) } else { job.queries.clone() };
+
+    let skip = job.out_dir.canonicalize().ok();
+    let inputs = collect_inputs(&job.inputs, skip.as_deref())?;
+    if inputs.is_empty() {
+        return Err(Error::invalid("map", "no PNG or JPEG images among the inputs"));
+    }
+    prepare_out_dir(&job.out_dir, &inputs)?;
+    let names = folder_names(&inputs);
+
+    let batch = job.batch.min(inputs.len());
+    let (graph, layer_info) = build(&file, &source, &model, batch, &queries)?;
+    let all_maps: Vec<String> =
+        graph.output_names().into_iter().filter(|n| MapKind::split(n).is_some()).map(String::from).collect();
+    let valid: BTreeSet<&str> = all_maps.iter().filter_map(|n| MapKind::split(n)).map(|(p, _)| layer_name(p)).collect();
+    if let Some(bad) = job.layers.iter().find(|l| !valid.contains(l.trim_end_matches('.'))) {
+        let list: Vec<String> = valid.iter().map(|v| format!("'{v}'")).collect();
+        return Err(Error::invalid("map", format!("no attention layer '{bad}'; valid: {}", list.join(", "))));
+    }
+    let maps: Vec<String> = all_maps
+        .into_iter()
+        .filter(|n| {
+            let layer = MapKind::split(n).map_or("", |(p, _)| layer_name(p));
+            job.layers.is_empty() || job.layers.iter().any(|l| l.trim_end_matches('.') == layer)
+        })
+        .collect();
+
+    let gpu = match job.device {
+        Device::Gpu => Some(Gpu::new()?),
+        Device::Cpu => None,
+    };
+    let plan = gpu.as_ref().map(|g| Plan::compile(g, &graph)).transpose()?;
+    let renderer = Renderer::new(job.style, gpu.as_ref())?;
+    let mut summary = Summary {
+        index: job.out_dir.join("index.html"),
+        device: gpu.as_ref().map_or("CPU reference".into(), |g| g.adapter().to_string()),
+        setup: start.elapsed(),
+        ..Default::default()
+    };
+    progress(Event::Start { images: inputs.len() });
+
+    let [c, _, _] = model.spec.input;
+    let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
+    let mut next = 0;
+    while next < inputs.len() || !pending.is_empty() {
+        // Fill a batch with images that decode; skip the rest with their reason.
+        while pending.len() < batch && next < inputs.len() {
+            let t = Instant::now();
+            let loaded =
+                photo::load(&inputs[next]).and_then(|p| Ok((photo::model_input(&p, &model.spec)?, photo::display(&p))));
+            summary.load += t.elapsed();
+            match loaded {
+                Ok((x, display)) => pending.push((next, display, x)),
+                Err(e) => {
+                    let reason = reason(&inputs[next], e);
+                    progress(Event::Skipped { path: &inputs[next], reason: &reason });
+                    summary.skipped.push((inputs[next].clone(), reason));
+                }
+            }
+            next += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        // A short last batch is padded with zeros; only the real images are drawn.
+        let mut x = vec![0.0f32; batch * c * h * w];
+        for (slot, (_, _, t)) in pending.iter().enumerate() {
+            x[slot * c * h * w..(slot + 1) * c * h * w].copy_from_slice(t.data());
+        }
+        let feed = Tensors::from([("x".to_string(), Tensor::new(Shape::new(&[batch, c, h, w])?, x)?)]);
+        let t = Instant::now();
+        let outputs = match &plan {
+            Some(plan) => plan.run(gpu.as_ref().expect("a plan has its GPU"), &feed)?,
+            None => graph.run_cpu(&feed)?,
+        };
+        summary.network += t.elapsed();
+        let count = pending.len();
+        for (slot, (index, display, _)) in pending.drain(..).enumerate() {
+            let path = &inputs[index];
+            let result = figures(&outputs, &maps, count, slot, job.normalize, &layer_info).and_then(|figs| {
+                let mut slices = Vec::new();
+                for name in maps.iter().chain(outputs.contains_key("y").then(|| "y".to_string()).iter()) {
+                    slices.push((name.clone(), image_slice(&outputs[name], slot)?));
+                }
+                let named: Vec<(&str, &Tensor)> = slices.iter().map(|(n, t)| (n.as_str(), t)).collect();
+                let prediction = outputs.get("y").and_then(|y| predict(y, slot, &model.spec.labels));
+                let meta = BTreeMap::from([
+                    ("glimpse.source".to_string(), path.display().to_string()),
+                    ("glimpse.model".to_string(), model.spec.name.clone()),
+                ]);
+                let source = path.display().to_string();
+                write_image(&renderer, &job.out_dir, &names[index], &source, &display, &figs, &named, &meta, prediction)
+            });
+            match result {
+                Ok(report) => {
+                    summary.render += report.render_time;
+                    summary.write += report.write_time;
+                    summary.images.push(report);
+                    progress(Event::Done { path });
+                }
+                Err(e) => {
+                    let reason = reason(path, e);
+                    progress(Event::Skipped { path, reason: &reason });
+                    summary.skipped.push((path.clone(), reason));
+                }
+            }
+        }
+    }
+    let settings = format!(
+        "colormap {}, alpha {}, normalize {}, batch {batch}, on {}",
+        format!("{:?}", job.style.colormap).to_lowercase(),
+        job.style.alpha,
+        format!("{:?}", job.normalize).to_lowercase(),
+        summary.device
+    );
+    let page = html::index(&model.spec.name, &settings, &summary.images);
+    write_atomically(&summary.index, page.as_bytes())?;
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
