@@ -31,6 +31,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Draw a model's attention maps over photos: overlays, charts, contact sheets, index.html.
     Map(cli::map::MapArgs),
+    /// The bundled demo: an attention CNN's maps over the bundled pictures, with index.html.
+    Demo(cli::map::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
         Command::Run(args) => cli::run::run(args),
         Command::Map(args) => cli::map::map(args),
+        Command::Demo(args) => cli::map::demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

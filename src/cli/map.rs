@@ -134,3 +134,48 @@ pub fn map(a: MapArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where the bundled demo lives: the model trained by tools/train_demo.py and
+/// its pictures, in the checkout glimpse was built from.
+const DEMO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo");
+
+/// Arguments of `glimpse demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Output folder for the maps and index.html.
+    #[arg(short = 'o', long = "out", value_name = "OUTDIR", default_value = "glimpse-demo")]
+    out: PathBuf,
+    /// Run on the GPU or the CPU references.
+    #[arg(long, value_enum, default_value = "gpu")]
+    device: MapDevice,
+}
+
+/// Runs `glimpse map` with the bundled demo model over the bundled pictures.
+pub fn demo(a: DemoArgs) -> Result<()> {
+    let dir = PathBuf::from(DEMO_DIR);
+    let model = dir.join("model.safetensors");
+    if !model.exists() {
+        bail!("the bundled demo is not at {} (glimpse demo runs from the checkout it was built in)", dir.display());
+    }
+    println!("demo: an attention CNN (CBAM, selective-kernel and Non-local blocks) that finds the odd shape out");
+    println!("model {}, pictures {}", model.display(), dir.join("images").display());
+    map(MapArgs {
+        model,
+        inputs: vec![dir.join("images")],
+        out: a.out.clone(),
+        layers: Vec::new(),
+        queries: Vec::new(),
+        colormap: Colormap::Turbo,
+        alpha: 0.5,
+        normalize: Normalize::Image,
+        batch: 8,
+        device: a.device,
+        verbose: true,
+    })?;
+    println!(
+        "open {} in a browser: per picture, the predicted shape, where each CBAM block looked (spatial maps), \
+         which channels and kernel sizes it weighted, and where the Non-local block's query pixels attend",
+        a.out.join("index.html").display()
+    );
+    Ok(())
+}
