@@ -4,6 +4,7 @@
 //! reference.
 //!
 //! Module map:
+//! - [`bench`]: the benchmark harness (checked, timed workloads; table, JSON, CSV, SVG, comparisons).
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
@@ -14,6 +15,7 @@
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
 
+pub mod bench;
 pub mod blocks;
 pub mod check;
 pub mod error;

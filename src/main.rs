@@ -29,6 +29,8 @@ enum Command {
     /// Run one attention block on an input tensor with PyTorch weights.
     #[command(after_help = cli::run::arch_help())]
     Run(cli::run::RunArgs),
+    /// Benchmark ops and blocks (checked against the CPU reference first) and report rates and rooflines.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Info => cli::info::info(),
         Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
         Command::Run(args) => cli::run::run(args),
+        Command::Bench(args) => cli::bench::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
