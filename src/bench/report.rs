@@ -379,3 +379,43 @@ fn status_word(s: Status) -> &'static str {
         Status::Error => "ERROR",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, variant: &str, median: f64, min: f64, max: f64) -> Row {
+        let json = format!(
+            r#"{{"name": "{name}", "suite": "blocks", "shape": "1x8", "variant": "{variant}", "status": "ok",
+                "median_ms": {median}, "min_ms": {min}, "max_ms": {max}}}"#
+        );
+        serde_json::from_str(&json).expect("a minimal row parses")
+    }
+
+    #[test]
+    fn regressions_need_more_than_the_spread() {
+        let before = row("a", "fused", 10.0, 9.0, 11.0);
+        assert!(!is_regression(&row("a", "fused", 11.5, 11.0, 12.0), &before));
+        assert!(is_regression(&row("a", "fused", 13.5, 13.0, 14.0), &before));
+        assert!(!is_regression(&row("a", "fused", 8.0, 7.0, 9.0), &before));
+    }
+
+    #[test]
+    fn fused_rows_match_pytorch_eager_rows_and_csv_quotes() {
+        let other = Report {
+            schema: SCHEMA.into(),
+            tool: "pytorch".into(),
+            version: String::new(),
+            date: String::new(),
+            command: String::new(),
+            adapter: Adapter::default(),
+            host: String::new(),
+            ceilings: Ceilings::default(),
+            workloads: vec![row("a", "eager", 5.0, 4.0, 6.0)],
+        };
+        assert!(other.find(&row("a", "fused", 1.0, 1.0, 1.0)).is_some());
+        assert!(other.find(&row("a", "unfused", 1.0, 1.0, 1.0)).is_none());
+        assert_eq!(csv("a,b \"c\""), "\"a,b \"\"c\"\"\"");
+        assert!(table(&other, Some(&other)).contains("pytorch ms"));
+    }
+}
