@@ -155,7 +155,7 @@ pub struct Ceilings {
     /// Bandwidth, GB/s: the stream kernel (eltwise Add over 64 MiB tensors),
     /// or the fastest kernel of the run when one moved its bytes faster.
     pub stream_gbps: Option<f64>,
-    /// Best GEMM of the run, GFLOP/s.
+    /// Best GEMM of the run (or the fastest workload when one beat it), GFLOP/s.
     pub gemm_gflops: Option<f64>,
     /// Which rows set them.
     #[serde(default)]
