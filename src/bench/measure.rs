@@ -320,8 +320,8 @@ fn check_pair(
         row.checked_on = on.clone();
         row.check_s = Some(checking.elapsed().as_secs_f64());
         (row.max_error, row.rel_l2) = (Some(c.max_abs), Some(c.rel_l2));
-        // A NaN error fails too: it is not <= anything.
-        if got.shape() != want.shape() || !(c.rel_l2 <= BLOCK_REL_L2) {
+        // A NaN output fails too.
+        if got.shape() != want.shape() || c.rel_l2.is_nan() || c.rel_l2 > BLOCK_REL_L2 {
             row.status = Status::Wrong;
             row.reason = format!(
                 "relative L2 error {:.2e} against the CPU reference exceeds {BLOCK_REL_L2:.0e}; not timed",
