@@ -4,6 +4,7 @@
 //! reference.
 //!
 //! Module map:
+//! - [`bench`]: the benchmark harness (checked, timed workloads; table, JSON, CSV, SVG, comparisons).
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
@@ -16,6 +17,7 @@
 //! - [`error`]: the one error type.
 //! - [`viz`]: attention-map pictures: colormaps, overlays, charts, contact sheets, the HTML report.
 
+pub mod bench;
 pub mod blocks;
 pub mod check;
 pub mod error;

@@ -33,6 +33,8 @@ enum Command {
     Map(cli::map::MapArgs),
     /// The bundled demo: an attention CNN's maps over the bundled pictures, with index.html.
     Demo(cli::map::DemoArgs),
+    /// Benchmark ops and blocks (checked against the CPU reference first) and report rates and rooflines.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args),
         Command::Map(args) => cli::map::map(args),
         Command::Demo(args) => cli::map::demo(args),
+        Command::Bench(args) => cli::bench::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ mod plan;
 pub use fusion::{Fusion, Rule};
 pub use plan::Plan;
 
-use crate::ops::Op;
+use crate::ops::{Cost, Op};
 use crate::{Error, Result, Shape, Tensor};
 use std::collections::BTreeMap;
 
@@ -125,6 +125,15 @@ impl Graph {
     /// Number of op nodes (the dispatch count is at least this).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The summed [`Cost`] of every node (what the benchmark divides by time).
+    pub fn cost(&self) -> Cost {
+        self.nodes.iter().fold(Cost::default(), |total, node| {
+            let shapes: Vec<&Shape> = node.inputs.iter().map(|v| &self.values[v.0].shape).collect();
+            let c = node.op.cost(&shapes);
+            Cost { flops: total.flops + c.flops, bytes: total.bytes + c.bytes }
+        })
     }
 
     /// The value a view ultimately shares memory with.

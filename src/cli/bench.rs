@@ -1,0 +1,139 @@
+//! `glimpse bench`: the benchmark harness with a progress bar, the table on
+//! stdout, and JSON, CSV, SVG and comparisons on request.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use glimpse::bench::{self, Options, Report, Status, Suite};
+use glimpse::gpu::Gpu;
+use glimpse::tensorfile::write_atomically;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which workloads run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SuiteArg {
+    /// Single ops at the blocks' shapes, and the Non-local attention pair.
+    Ops,
+    /// Whole blocks, fused against unfused.
+    Blocks,
+    /// Both.
+    All,
+}
+
+/// Arguments of `glimpse bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value = "all")]
+    suite: SuiteArg,
+    /// Only workloads whose "name shape variant" contains this text (e.g. matmul, CbamModule, 1x256).
+    #[arg(long)]
+    filter: Option<String>,
+    /// The batch blocks also run at besides 1 (1 for a quick run).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    batch: u64,
+    /// Most timed runs per variant (big workloads get fewer, at least 3 unless this is smaller).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    repeat: u64,
+    /// Seed of the random inputs and weights (random when omitted; recorded in the command).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the report as JSON (the schema in BENCHMARKS.md).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the rows as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write an SVG plot: time per workload and the roofline.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Compare with an earlier `--json` report or tools/bench_torch.py's output.
+    #[arg(long, value_name = "OTHER.json")]
+    compare: Option<PathBuf>,
+}
+
+/// Fails early when `path`'s folder does not exist, rather than after the run.
+fn check_writable(flag: &str, path: &Option<PathBuf>) -> Result<()> {
+    if let Some(p) = path {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!("{flag} {}: the folder {} does not exist", p.display(), dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Runs the benchmark.
+pub fn bench(a: BenchArgs) -> Result<()> {
+    // Everything a user can get wrong fails before the GPU is touched.
+    let other = a.compare.as_deref().map(Report::read).transpose().context("--compare")?;
+    check_writable("--json", &a.json)?;
+    check_writable("--csv", &a.csv)?;
+    check_writable("--plot", &a.plot)?;
+    let suite = match a.suite {
+        SuiteArg::Ops => Suite::Ops,
+        SuiteArg::Blocks => Suite::Blocks,
+        SuiteArg::All => Suite::All,
+    };
+    let seed = a.seed.unwrap_or_else(|| fastrand::u64(..));
+    let options = Options { suite, filter: a.filter.clone(), batch: a.batch as usize, repeat: a.repeat as usize, seed };
+    let workloads = bench::workloads(&options)?;
+    let ceilings = bench::ceiling_workloads();
+
+    let gpu = Gpu::new().context("opening the default adapter (WGPU_BACKEND / WGPU_ADAPTER_NAME choose another)")?;
+    println!("glimpse bench on {} (wgpu {})", gpu.adapter(), bench::wgpu_version());
+    if gpu.adapter().is_cpu() {
+        println!("a CPU adapter: these times compare variants with each other; they are not GPU speed");
+    }
+    if !gpu.has_timestamps() {
+        println!("no timestamp queries on this adapter: wall time around submit + wait is reported instead");
+    }
+    let command = format!("glimpse {} --seed {seed}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
+
+    let progress = ProgressBar::new((ceilings.len() + workloads.len()) as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}] {msg}").expect("the template is valid"),
+    );
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    for w in ceilings.iter().chain(&workloads) {
+        progress.set_message(w.label());
+        for row in w.run(&gpu, &options) {
+            let line = match row.status {
+                Status::Ok => format!("{}: {} ms", row.label(), bench::format_ms(row.median_ms)),
+                s => format!("{}: {s:?}: {}", row.label(), row.reason),
+            };
+            if progress.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                progress.println(line);
+            }
+            rows.push(row);
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+
+    let report = bench::report(&gpu, rows, &command);
+    println!("{}", bench::table(&report, other.as_ref()));
+    println!("ceilings: {}; {:.0} s in all", report.ceilings.source, start.elapsed().as_secs_f64());
+    if let Some(p) = &a.json {
+        write_atomically(p, report.to_json().as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.csv {
+        write_atomically(p, report.to_csv().as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.plot {
+        write_atomically(p, bench::svg(&report, other.as_ref()).as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    let count = |s: Status| report.workloads.iter().filter(|r| r.status == s).count();
+    let (wrong, failed) = (count(Status::Wrong), count(Status::Error));
+    if wrong + failed > 0 {
+        bail!("{wrong} variant(s) differ from the CPU reference and {failed} failed (see the table)");
+    }
+    Ok(())
+}

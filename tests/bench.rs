@@ -1,0 +1,83 @@
+//! `glimpse bench` end to end: bad arguments and files fail before any work
+//! with messages that say what is valid, and a tiny real run writes JSON that
+//! parses back, CSV and an SVG, and compares with itself.
+
+mod common;
+
+use glimpse::bench::{Report, Status, SCHEMA};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn glimpse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glimpse")).arg("bench").args(args).output().expect("the binary should start")
+}
+
+/// The run failed and its stderr holds every one of `needles`.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = glimpse(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail; stderr: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: stderr lacks {n:?}:\n{stderr}");
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("glimpse-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+#[test]
+fn unknown_suites_and_filters_list_the_valid_ones() {
+    fails_with(&["--suite", "model"], &["invalid value 'model'", "ops", "blocks", "all"]);
+    fails_with(
+        &["--suite", "ops", "--filter", "resnet"],
+        &["no workload matches --filter 'resnet'", "conv2d", "matmul"],
+    );
+    fails_with(&["--suite", "ops", "--filter", "CbamModule"], &["try --suite all"]);
+    fails_with(&["--batch", "0"], &["--batch"]);
+}
+
+#[test]
+fn unreadable_and_malformed_compare_files_are_named() {
+    let missing = scratch("missing.json");
+    fails_with(&["--compare", missing.to_str().unwrap()], &["--compare", "missing.json", "cannot read"]);
+    let garbage = scratch("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    fails_with(&["--compare", garbage.to_str().unwrap()], &["garbage.json", "not a benchmark report"]);
+    let other = scratch("other.json");
+    std::fs::write(&other, r#"{"schema": "x/9", "tool": "t", "version": "", "date": "", "adapter": {"name": "", "backend": "", "driver": "", "device_type": ""}, "workloads": []}"#).unwrap();
+    fails_with(&["--compare", other.to_str().unwrap()], &["other.json", "schema is 'x/9'"]);
+    fails_with(&["--json", "/no/such/folder/r.json"], &["--json", "does not exist"]);
+}
+
+#[test]
+fn a_tiny_run_writes_json_csv_and_svg_and_compares_with_itself() {
+    let _gpu = gpu_or_skip!();
+    let (json, csv, svg) = (scratch("run.json"), scratch("run.csv"), scratch("run.svg"));
+    let args = ["--suite", "ops", "--filter", "cbam_channel_mlp", "--repeat", "2", "--batch", "1", "--seed", "3"];
+    let out = glimpse(&[&args[..], &["--json", json.to_str().unwrap()], &["--csv", csv.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("cbam_channel_mlp") && stdout.contains("ceilings:"), "{stdout}");
+
+    let report = Report::read(&json).expect("the JSON should parse back");
+    assert_eq!((report.schema.as_str(), report.tool.as_str()), (SCHEMA, "glimpse"));
+    assert!(!report.adapter.name.is_empty() && report.version.contains("wgpu 30."), "{report:?}");
+    let row = report.workloads.iter().find(|r| r.name == "cbam_channel_mlp").expect("the filtered op ran");
+    assert_eq!(row.status, Status::Ok, "{row:?}");
+    assert_eq!((row.repeats, row.dispatches, row.checked_on.as_str()), (2, Some(1), "full"));
+    assert!(row.median_ms.is_some_and(|m| m > 0.0) && row.gflops.is_some() && row.max_error.is_some(), "{row:?}");
+    assert!(report.ceilings.stream_gbps.is_some() && report.ceilings.gemm_gflops.is_some(), "{:?}", report.ceilings);
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv_text.starts_with("name,suite,shape") && csv_text.contains("cbam_channel_mlp,ops,1x256,auto,ok"));
+
+    let out =
+        glimpse(&[&args[..], &["--compare", json.to_str().unwrap()], &["--plot", svg.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("before ms") && stdout.contains("ratio"), "{stdout}");
+    let plot = std::fs::read_to_string(&svg).expect("the plot should be written");
+    assert!(plot.starts_with("<svg") && plot.trim_end().ends_with("</svg>"), "{plot}");
+    assert!(plot.contains("cbam_channel_mlp") && plot.contains("roofline"), "{plot}");
+}
