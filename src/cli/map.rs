@@ -1,6 +1,6 @@
 //! `glimpse map`: attention maps of a model over photos, as pictures, charts and a report.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use glimpse::viz::{self, Colormap, Device, Event, MapJob, Normalize, Style};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,17 +54,6 @@ pub struct MapArgs {
     verbose: bool,
 }
 
-fn parse_query(q: &str) -> Result<[usize; 2]> {
-    let parts: Vec<&str> = q.split(',').map(str::trim).collect();
-    match parts[..] {
-        [x, y] => Ok([
-            x.parse().with_context(|| format!("--query {q}: X is not a pixel index"))?,
-            y.parse().with_context(|| format!("--query {q}: Y is not a pixel index"))?,
-        ]),
-        _ => bail!("--query {q}: expected X,Y"),
-    }
-}
-
 /// Runs `glimpse map`: a progress bar on stderr while it works, a summary at the end.
 pub fn map(a: MapArgs) -> Result<()> {
     let job = MapJob {
@@ -72,7 +61,7 @@ pub fn map(a: MapArgs) -> Result<()> {
         inputs: a.inputs,
         out_dir: a.out,
         layers: a.layers,
-        queries: a.queries.iter().map(|q| parse_query(q)).collect::<Result<_>>()?,
+        queries: a.queries.iter().map(|q| super::parse_query(q)).collect::<Result<_>>()?,
         style: Style { colormap: a.colormap, alpha: a.alpha },
         normalize: a.normalize,
         batch: a.batch,

@@ -1,6 +1,6 @@
 //! `glimpse run`: one block, PyTorch weights in, output (and maps) out.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use glimpse::blocks::{self, BuildOptions, ARCHS};
 use glimpse::gpu::Gpu;
@@ -65,17 +65,6 @@ pub fn arch_help() -> String {
     s
 }
 
-fn parse_query(q: &str) -> Result<[usize; 2]> {
-    let parts: Vec<&str> = q.split(',').map(str::trim).collect();
-    match parts[..] {
-        [x, y] => Ok([
-            x.parse().with_context(|| format!("--query {q}: X"))?,
-            y.parse().with_context(|| format!("--query {q}: Y"))?,
-        ]),
-        _ => bail!("--query {q}: expected X,Y"),
-    }
-}
-
 /// Runs the block and writes the output file.
 pub fn run(a: RunArgs) -> Result<()> {
     let input = TensorFile::read(&a.input)?;
@@ -92,7 +81,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(p) => Weights::load(p)?,
         None => Weights::empty(),
     };
-    let queries = a.queries.iter().map(|q| parse_query(q)).collect::<Result<Vec<_>>>()?;
+    let queries = a.queries.iter().map(|q| super::parse_query(q)).collect::<Result<Vec<_>>>()?;
     let fusion = if a.no_fuse { Fusion::none() } else { Fusion::all() };
     let options = BuildOptions { fusion, maps: a.maps, queries };
     let graph = blocks::build(&a.arch, x.shape(), weights, &a.args, options)?;
