@@ -43,6 +43,10 @@ pub const FLOPS_PER_DISPATCH: u64 = 1 << 28;
 const QUERIES_PER_WORKGROUP: usize = 256;
 /// Output channels one invocation accumulates (DVC in the shader).
 const CHANNELS_PER_INVOCATION: usize = 32;
+/// Queries one workgroup of nonlocal_attention_wide covers (QB in its shader).
+const QUERIES_PER_WIDE_WORKGROUP: usize = 64;
+/// Output channels one workgroup of nonlocal_attention_wide covers (4 x CI in its shader).
+const CHANNELS_PER_WIDE_WORKGROUP: usize = 128;
 /// Most workgroups along one grid dimension on every WebGPU device.
 const MAX_GRID: usize = 65535;
 /// Shaders add small offsets to indices (key blocks, strided queries); sizes keep this much headroom
@@ -179,11 +183,19 @@ impl Op for NonLocalAttention {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let (dims, dv) = self.dims(&super::gpu_shapes_of(inputs))?;
-        let chunks = dv.div_ceil(CHANNELS_PER_INVOCATION);
+        // Dv <= 32: one invocation holds all channels of its queries, no workgroup memory needed. Wider:
+        // a workgroup shares each score over 128 channels instead of recomputing it per 32.
+        let wide = dv > CHANNELS_PER_INVOCATION;
+        let (kernel, queries_per_workgroup, channels) = if wide {
+            (kernel!("nonlocal_attention_wide"), QUERIES_PER_WIDE_WORKGROUP, CHANNELS_PER_WIDE_WORKGROUP)
+        } else {
+            (kernel!("nonlocal_attention"), QUERIES_PER_WORKGROUP, CHANNELS_PER_INVOCATION)
+        };
+        let chunks = dv.div_ceil(channels);
         // Each channel chunk recomputes the scores.
         let per_query = 2 * dims.k as u64 * (dims.d as u64 * chunks as u64 + dv as u64);
-        let max_queries = MAX_GRID * QUERIES_PER_WORKGROUP;
-        let rects = split_work(dims.n, dims.q, QUERIES_PER_WORKGROUP, max_queries, per_query);
+        let max_queries = MAX_GRID * queries_per_workgroup;
+        let rects = split_work(dims.n, dims.q, queries_per_workgroup, max_queries, per_query);
         let mut dispatches = Vec::with_capacity(rects.len());
         for (images, queries) in rects {
             // Every value fits: dims3 bounded each tensor's element count below 2^32.
@@ -199,9 +211,9 @@ impl Op for NonLocalAttention {
                 scale: self.scale,
                 _pad: [0; 3],
             };
-            let grid = [queries.len().div_ceil(QUERIES_PER_WORKGROUP) as u32, chunks as u32, images.len() as u32];
+            let grid = [queries.len().div_ceil(queries_per_workgroup) as u32, chunks as u32, images.len() as u32];
             let bindings = [inputs[0], inputs[1], inputs[2], output];
-            dispatches.push(gpu.prepare(&kernel!("nonlocal_attention"), &[], &params, &bindings, grid)?);
+            dispatches.push(gpu.prepare(&kernel, &[], &params, &bindings, grid)?);
         }
         Ok(dispatches)
     }
@@ -228,7 +240,8 @@ fn inputs(rng: &mut fastrand::Rng, n: usize, d: usize, dv: usize, q: usize, k: u
 
 /// Correctness cases: Q = K over 1 x 1, 7 x 7, 13 x 17, 28 x 28 and 56 x 56 pixels, sub-sampled keys
 /// (K = Q / 4), D and Dv in 1, 3, 16, 65 (Dv = 65 spans three channel chunks), batch 1 and 3, scale 1
-/// and D^-0.5, logits above 300, one dominant key, and work split over query and image ranges.
+/// and D^-0.5, logits above 300, one dominant key, and work split over query and image ranges; for the
+/// wide kernel (Dv > 32) Dv 64, 65, 128 and 256, K not a multiple of its key block, logits above 300.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     // (n, d, dv, q, k): 1 x 1, 7 x 7, 13 x 17, 28 x 28 and sub-sampled 28 x 28 -> 14 x 14.
@@ -265,6 +278,17 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         dominant[1].data_mut()[c * 221 + 100] = 20.0;
     }
     cases.push(Case::new("one dominant key", NonLocalAttention { scale: 1.0 }, dominant));
+    // nonlocal_attention_wide (Dv > 32; the cases above with Dv 65 run it too): Dv 64, 128 and 256
+    // (two chunks of 128 channels), queries not a multiple of its 64 and keys not of its 32-key block.
+    for (n, d, dv, q, k) in [(1, 8, 64, 100, 45), (2, 16, 128, 221, 70), (1, 32, 256, 130, 49)] {
+        let op = NonLocalAttention { scale: (d as f32).powf(-0.5) };
+        cases.push(Case::new(format!("wide: D {d}, Dv {dv}, Q {q}, K {k}"), op, inputs(rng, n, d, dv, q, k)));
+    }
+    let mut big = inputs(rng, 2, 16, 100, 150, 77);
+    for t in &mut big[..2] {
+        t.data_mut().iter_mut().for_each(|v| *v = rng.i32(-20..=20) as f32);
+    }
+    cases.push(Case::new("wide: logits above 300", NonLocalAttention { scale: 1.0 }, big));
     // 56 x 56: batch 2 runs one dispatch per image; D = Dv = 8 at batch 1 splits its queries over
     // two dispatches (2 Q K (D + Dv) = 315 M FLOPs > FLOPS_PER_DISPATCH).
     let op = NonLocalAttention { scale: 0.5 };
