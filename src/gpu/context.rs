@@ -114,7 +114,7 @@ impl Gpu {
 
     /// Largest buffer binding this device accepts, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Most workgroups along one dispatch dimension.

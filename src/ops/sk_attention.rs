@@ -75,7 +75,7 @@ impl SkAttention {
         ensure!(bias.dims() == [mc], op, "select_bias must be [{mc}] (M * C) to match select {select}, got {bias}");
         to_u32(op, "select element count", select.numel())?;
         to_u32(op, "fc element count", fc.numel())?;
-        to_u32(op, "output element count", n.checked_mul(mc).unwrap_or(usize::MAX))?;
+        to_u32(op, "output element count", n.saturating_mul(mc))?;
         Ok(SkAttentionParams {
             n: to_u32(op, "N", n)?,
             c: to_u32(op, "C", c)?,

@@ -30,11 +30,11 @@ pub fn index(model: &str, settings: &str, images: &[ImageReport]) -> String {
             }
             None => "no class prediction (the network does not end in class scores)".into(),
         };
-        let _ = write!(
+        let _ = writeln!(
             s,
             "<section id=\"{}\"><h2>{}</h2><p class=\"meta\">{prediction} &middot; \
              <a href=\"{}\">contact sheet</a> &middot; <a href=\"{}\">raw maps (.safetensors)</a></p>\
-             <div class=\"grid\">\n",
+             <div class=\"grid\">",
             escape(&image.name),
             escape(&image.source),
             escape(&image.sheet),
