@@ -11,7 +11,7 @@
 //! blocks --filter CbamModule --compare torch.json` puts PyTorch beside them.
 
 use anyhow::{bail, Result};
-use glimpse::bench::random_weights;
+use glimpse::bench::{random_weights, summary};
 use glimpse::blocks::{self, BuildOptions};
 use glimpse::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
 use glimpse::gpu::Gpu;
@@ -19,13 +19,8 @@ use glimpse::graph::{Fusion, Plan, Tensors};
 use glimpse::weights::Weights;
 use glimpse::{Shape, Tensor};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() -> Result<()> {
-    let repeats: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(15);
+    let repeats: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(15).max(1);
     let gpu = Gpu::new()?;
     println!("adapter: {}", gpu.adapter());
     let mut rng = fastrand::Rng::with_seed(1);
@@ -60,7 +55,7 @@ fn main() -> Result<()> {
     println!("timm.CbamModule 1x256x56x56, median of {repeats} interleaved runs (GPU timestamps):");
     let mut medians = Vec::new();
     for (name, plan, times) in plans {
-        let m = median(times);
+        let (m, _, _) = summary(&times);
         medians.push(m);
         println!(
             "  {name:<8} {m:8.2} ms  {:2} dispatches  {:6.1} MiB activations",

@@ -9,6 +9,7 @@
 //! nothing about GPU speed.
 
 use anyhow::{bail, Result};
+use glimpse::bench::summary;
 use glimpse::check::{compare, OP_TOLERANCE};
 use glimpse::gpu::{Dispatch, Gpu, GpuTensor};
 use glimpse::ops::cbam_channel_mlp::CbamChannelMlp;
@@ -55,13 +56,8 @@ fn stage(
 }
 
 /// Median, min and max of `v`.
-fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn main() -> Result<()> {
-    let iterations: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(30);
+    let iterations: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(30).max(1);
     let gpu = Gpu::new()?;
     println!("adapter: {}", gpu.adapter());
     if gpu.adapter().is_cpu() {
@@ -137,7 +133,7 @@ fn main() -> Result<()> {
     for (stage, t) in stages.iter().zip(times) {
         let inputs: Vec<&GpuTensor> = stage.inputs.iter().collect();
         let cost = stage.op.cost(&gpu_shapes_of(&inputs));
-        let (median, min, max) = summary(t);
+        let (median, min, max) = summary(&t);
         total += median;
         println!(
             "{:<36} {:>10} {:>10.1} {:>18} {:>8.2} {:>8.2}",
@@ -152,7 +148,7 @@ fn main() -> Result<()> {
     println!("sum of medians: {:.1} us (both spatial gate variants included)\n", total / 1e3);
     println!("per dispatch:");
     for (d, t) in all.iter().zip(per_dispatch) {
-        let (median, min, max) = summary(t);
+        let (median, min, max) = summary(&t);
         println!("  {:<34} {:>10.1} {:>18}", d.label(), median / 1e3, format!("{:.1}..{:.1}", min / 1e3, max / 1e3));
     }
     Ok(())

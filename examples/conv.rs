@@ -44,16 +44,14 @@ fn main() -> Result<()> {
     for _ in 0..WARMUP {
         gpu.submit(&dispatches)?;
     }
-    let mut times: Vec<f64> =
-        (0..RUNS).map(|_| gpu.submit_timed(&dispatches).map(|t| t[0])).collect::<Result<_, _>>()?;
-    times.sort_by(f64::total_cmp);
-    let median = times[RUNS / 2];
+    let times: Vec<f64> = (0..RUNS).map(|_| gpu.submit_timed(&dispatches).map(|t| t[0])).collect::<Result<_, _>>()?;
+    let (median, min, max) = glimpse::bench::summary(&times);
     let cost = conv.cost(&shapes_of(&inputs));
     println!(
         "conv2d 3x3 64->64 at 56x56, affine+relu: median {:.3} ms (min {:.3}, max {:.3}), {:.2} GFLOP/s, {:.2} GB/s",
         median / 1e6,
-        times[0] / 1e6,
-        times[RUNS - 1] / 1e6,
+        min / 1e6,
+        max / 1e6,
         cost.flops as f64 / median,
         cost.bytes as f64 / median,
     );

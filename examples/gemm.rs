@@ -65,16 +65,14 @@ fn main() -> Result<()> {
         }
         println!("{size}^3, median of {reps} runs after warm-up ({timing}):");
         for (v, &variant) in variants.iter().enumerate() {
-            let t = &mut times[v];
-            t.sort_by(f64::total_cmp);
-            let median = t[t.len() / 2];
+            let (median, min, max) = glimpse::bench::summary(&times[v]);
             let kernel = Matmul::new(false, false).with_variant(variant).kernel_for(&[&shape, &shape])?.name;
             println!(
                 "  {:<6} {kernel:<14} {:>9.2} ms (min {:.2}, max {:.2})  {:>6.2} GFLOP/s",
                 format!("{variant:?}"),
                 median * 1e3,
-                t[0] * 1e3,
-                t[t.len() - 1] * 1e3,
+                min * 1e3,
+                max * 1e3,
                 flops / median * 1e-9
             );
         }

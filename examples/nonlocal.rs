@@ -24,12 +24,11 @@ fn time(gpu: &Gpu, dispatches: &[Dispatch], reps: usize) -> anyhow::Result<(f64,
     for _ in 0..reps {
         ms.push(gpu.submit_timed(dispatches)?.iter().sum::<f64>() / 1e6);
     }
-    ms.sort_by(f64::total_cmp);
-    Ok((ms[ms.len() / 2], ms[0], ms[ms.len() - 1]))
+    Ok(glimpse::bench::summary(&ms))
 }
 
 fn main() -> anyhow::Result<()> {
-    let reps: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let reps: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(5).max(1);
     let gpu = Gpu::new()?;
     println!("adapter: {}", gpu.adapter());
     let seed: u64 = std::env::args().nth(2).map(|s| s.parse()).transpose()?.unwrap_or(7);

@@ -13,6 +13,7 @@
 //! On lavapipe or llvmpipe the times compare the two plans only: they say nothing about GPU speed.
 
 use anyhow::{bail, ensure, Result};
+use glimpse::bench::summary;
 use glimpse::blocks::{self, BuildOptions};
 use glimpse::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
 use glimpse::gpu::Gpu;
@@ -70,11 +71,6 @@ fn per_kernel(gpu: &Gpu, plan: &Plan) -> Result<Vec<(&'static str, f64)>> {
 }
 
 /// Median, min and max.
-fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1048576.0
 }
@@ -113,7 +109,7 @@ fn main() -> Result<()> {
     }
     let mut medians = Vec::new();
     for ((label, plan), t) in plans.iter().zip(times) {
-        let (median, min, max) = summary(t.iter().map(|k| k.iter().map(|(_, ms)| ms).sum()).collect());
+        let (median, min, max) = summary(&t.iter().map(|k| k.iter().map(|(_, ms)| ms).sum()).collect::<Vec<f64>>());
         medians.push(median);
         println!(
             "  {label:<8} {:>2} dispatches  median {median:>8.2} ms (min {min:.2}, max {max:.2})  \
@@ -123,7 +119,7 @@ fn main() -> Result<()> {
             mib(plan.weight_bytes()),
         );
         let kernels: Vec<String> = (0..t[0].len())
-            .map(|i| format!("{} {:.2}", t[0][i].0, summary(t.iter().map(|k| k[i].1).collect()).0))
+            .map(|i| format!("{} {:.2}", t[0][i].0, summary(&t.iter().map(|k| k[i].1).collect::<Vec<f64>>()).0))
             .collect();
         println!("           median ms per kernel: {}", kernels.join(", "));
     }

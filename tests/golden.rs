@@ -50,8 +50,9 @@ fn fixtures() -> Vec<Fixture> {
     found
 }
 
-/// Runs one fixture in one mode; returns a description of each mismatch.
-fn check(f: &Fixture, mode: &str) -> Vec<String> {
+/// Runs one fixture in one mode; returns the worst relative L2 error over its
+/// outputs and a description of each mismatch.
+fn check(f: &Fixture, mode: &str) -> (f64, Vec<String>) {
     let weights = match &f.weights {
         Some(p) => Weights::load(p).expect("fixture weights should load"),
         None => Weights::empty(),
@@ -61,7 +62,7 @@ fn check(f: &Fixture, mode: &str) -> Vec<String> {
     let options = BuildOptions { fusion, maps: true, queries: f.queries.clone() };
     let graph = match blocks::build(&f.arch, x.shape(), weights, &f.args, options) {
         Ok(g) => g,
-        Err(e) => return vec![format!("{} [{mode}]: build failed: {e}", f.name)],
+        Err(e) => return (f64::INFINITY, vec![format!("{} [{mode}]: build failed: {e}", f.name)]),
     };
     let feed = Tensors::from([("x".to_string(), x.clone())]);
     let result = match mode {
@@ -73,9 +74,10 @@ fn check(f: &Fixture, mode: &str) -> Vec<String> {
     };
     let got = match result {
         Ok(t) => t,
-        Err(e) => return vec![format!("{} [{mode}]: run failed: {e}", f.name)],
+        Err(e) => return (f64::INFINITY, vec![format!("{} [{mode}]: run failed: {e}", f.name)]),
     };
     let mut problems = Vec::new();
+    let mut worst = 0.0f64;
     for (key, want) in &f.io.tensors {
         let name = match key.as_str() {
             "y" => "y",
@@ -91,27 +93,32 @@ fn check(f: &Fixture, mode: &str) -> Vec<String> {
             }
             Some(t) => {
                 let rel = compare(t, want, OP_TOLERANCE).rel_l2;
+                worst = worst.max(rel);
                 if !(rel <= BLOCK_REL_L2) {
                     problems.push(format!("{} [{mode}]: '{name}' relative L2 error {rel:.2e}", f.name));
                 }
             }
         }
     }
-    problems
+    (worst, problems)
 }
 
 fn check_all(archs: &dyn Fn(&str) -> bool) {
     let modes: &[&str] = if common::gpu().is_some() { &["cpu", "gpu-fused", "gpu-unfused"] } else { &["cpu"] };
     let mut problems = Vec::new();
+    let mut worst = vec![0.0f64; modes.len()];
     let mut ran = 0;
     for f in fixtures().iter().filter(|f| archs(&f.arch)) {
-        for mode in modes {
-            problems.extend(check(f, mode));
+        for (i, mode) in modes.iter().enumerate() {
+            let (rel, found) = check(f, mode);
+            worst[i] = worst[i].max(rel);
+            problems.extend(found);
             ran += 1;
         }
     }
     assert!(ran > 0, "no fixture matched");
-    eprintln!("{ran} fixture runs");
+    let worst: Vec<String> = modes.iter().zip(&worst).map(|(m, w)| format!("{m} {w:.1e}")).collect();
+    eprintln!("{ran} fixture runs; worst relative L2 error against PyTorch: {}", worst.join(", "));
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
 

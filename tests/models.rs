@@ -76,6 +76,12 @@ fn bad_model_files_are_named() {
     assert!(Model::from_file(file, "m").unwrap_err().to_string().contains("not a valid network"));
 
     let mut file = tiny_network(&mut rng);
+    let huge = file.metadata[NETWORK_KEY].replace("[3, 19, 17]", "[3, 100000, 100000]");
+    file.metadata.insert(NETWORK_KEY.into(), huge);
+    let err = Model::from_file(file, "m").unwrap_err().to_string();
+    assert!(err.contains("[3, 100000, 100000] is larger than glimpse accepts"), "{err}");
+
+    let mut file = tiny_network(&mut rng);
     file.tensors.remove("layer1.0.bn2.bias");
     let model = Model::from_file(file, "m").unwrap();
     let err = model.build(1, BuildOptions::default()).unwrap_err().to_string();

@@ -16,7 +16,7 @@ use crate::ops::narrow::Narrow;
 use crate::ops::sk_attention::SkAttention;
 use crate::ops::sk_sum_pool::SkSumPool;
 use crate::ops::softmax::Softmax;
-use crate::ops::weighted_sum::WeightedSum;
+use crate::ops::weighted_sum::{WeightedSum, MAX_BRANCHES};
 use crate::ops::{Activation, Epilogue};
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
@@ -37,9 +37,6 @@ pub const TIMM_SK: Arch = Arch {
     maps: &["branch"],
     build: timm_sk,
 };
-
-/// Most branches the fused kernels bind.
-const MAX_BRANCHES: usize = 4;
 
 /// One branch: a conv with its weights and folded BatchNorm.
 struct Branch {

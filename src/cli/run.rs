@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use glimpse::blocks::{self, BuildOptions, ARCHS};
 use glimpse::gpu::Gpu;
-use glimpse::graph::{Fusion, Plan, Tensors};
+use glimpse::graph::{Fusion, Plan, Rule, Tensors};
 use glimpse::tensorfile::TensorFile;
 use glimpse::weights::Weights;
 use std::collections::BTreeMap;
@@ -52,7 +52,7 @@ pub struct RunArgs {
     queries: Vec<String>,
 }
 
-/// The architecture list for `--help`.
+/// The architecture list and the fusion rules for `--help`.
 pub fn arch_help() -> String {
     let mut s = String::from("Architectures:\n");
     for a in ARCHS {
@@ -61,6 +61,10 @@ pub fn arch_help() -> String {
             s += &format!("; maps: {}", a.maps.join(", "));
         }
         s += "\n";
+    }
+    s += "\nFusion rules (each replaces a chain of single ops by one kernel; --no-fuse turns them all off):\n";
+    for rule in Rule::ALL {
+        s += &format!("  {:<22} {}\n", format!("{rule:?}"), rule.describe());
     }
     s
 }

@@ -60,8 +60,8 @@ impl Gpu {
 
     /// Compiles (once) the pipeline for `kernel` with override `constants`.
     fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<wgpu::ComputePipeline> {
-        // The source's address joins the name: two kernels sharing a name (a test's
-        // scratch variant, say) must not share a pipeline.
+        // The source's address joins the name: two Kernel values sharing a name
+        // must not share a pipeline.
         let key = format!("{}@{:p}{constants:?}", kernel.name, kernel.source.as_ptr());
         let mut cache = self.pipelines.lock().expect("pipeline cache should not be poisoned");
         if let Some(p) = cache.get(&key) {

@@ -122,11 +122,6 @@ impl Graph {
         self.outputs.iter().map(|(n, _)| n.as_str()).collect()
     }
 
-    /// Number of op nodes (the dispatch count is at least this).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
     /// The summed [`Cost`] of every node (what the benchmark divides by time).
     pub fn cost(&self) -> Cost {
         self.nodes.iter().fold(Cost::default(), |total, node| {

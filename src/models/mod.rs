@@ -25,6 +25,11 @@ use std::path::Path;
 /// The metadata key holding the network description.
 pub const NETWORK_KEY: &str = "glimpse.network";
 
+/// Largest input height or width a model may declare (the photo loader's limit too).
+pub const MAX_INPUT_SIDE: usize = 8192;
+/// Most input channels a model may declare.
+pub const MAX_INPUT_CHANNELS: usize = 4096;
+
 /// One layer of a network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerSpec {
@@ -85,6 +90,14 @@ impl Model {
             .map_err(|e| file_error(format!("'{NETWORK_KEY}' metadata is not a valid network: {e}")))?;
         if spec.layers.is_empty() || spec.input.contains(&0) {
             return Err(file_error("the network has no layers or a zero-sized input".into()));
+        }
+        // The image loader's own limit: a typo of 100000 x 100000 must not become an allocation.
+        let [_, h, w] = spec.input;
+        if h > MAX_INPUT_SIDE || w > MAX_INPUT_SIDE || spec.input[0] > MAX_INPUT_CHANNELS {
+            return Err(file_error(format!(
+                "input {:?} is larger than glimpse accepts ({MAX_INPUT_CHANNELS} channels, {MAX_INPUT_SIDE} x {MAX_INPUT_SIDE} pixels)",
+                spec.input
+            )));
         }
         let c = spec.input[0];
         if (!spec.mean.is_empty() && spec.mean.len() != c) || (!spec.std.is_empty() && spec.std.len() != c) {

@@ -126,7 +126,7 @@ impl Conv2d {
         for (axis, (size, k)) in [(h, kh), (w, kw)].into_iter().enumerate() {
             // usize overflow here means an absurd argument: report it like a too-large kernel.
             let padded = p[axis].checked_mul(2).and_then(|pp| pp.checked_add(size));
-            let span = (k - 1).checked_mul(d[axis]).map(|v| v + 1);
+            let span = (k - 1).checked_mul(d[axis]).and_then(|v| v.checked_add(1));
             match (padded, span) {
                 (Some(padded), Some(span)) if span <= padded => out[axis] = (padded - span) / s[axis] + 1,
                 _ => {

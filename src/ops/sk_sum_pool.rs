@@ -1,6 +1,7 @@
 //! sk_sum_pool: SKNet's branch sum fused with the global average pool (the
 //! `SkSumPool` fusion rule): the summed tensor U is never stored.
 
+use super::weighted_sum::MAX_BRANCHES;
 use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
@@ -34,7 +35,12 @@ impl SkSumPool {
     /// Validates the branch count and shapes; returns the shader parameters.
     fn params(&self, inputs: &[&Shape]) -> Result<SkSumPoolParams> {
         let op = self.name();
-        ensure!((2..=4).contains(&self.branches), op, "branches must be 2 to 4, got {}", self.branches);
+        ensure!(
+            (2..=MAX_BRANCHES).contains(&self.branches),
+            op,
+            "branches must be 2 to {MAX_BRANCHES}, got {}",
+            self.branches
+        );
         expect_inputs(self, inputs)?;
         let b0 = inputs[0];
         let [n, c, h, w] = b0.nchw(op, "b0")?;

@@ -4,8 +4,8 @@ use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
-/// Most branches one dispatch binds (storage-buffer budget: 4 branches,
-/// the weights and the output stay within 8).
+/// Most branches supported, all bound in one dispatch (4 branches, the
+/// weights and the output stay within 8 storage buffers).
 pub const MAX_BRANCHES: usize = 4;
 
 /// Inputs `b0`..`b{M-1}` (the branches, each [N, C, H, W]) and `weights`

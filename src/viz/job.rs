@@ -10,6 +10,7 @@ use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
 use crate::graph::{Fusion, Graph, Plan, Tensors};
 use crate::models::Model;
+use crate::ops::weighted_sum::MAX_BRANCHES;
 use crate::tensorfile::{write_atomically, TensorFile};
 use crate::weights::Weights;
 use crate::{Error, Result, Shape, Tensor};
@@ -128,8 +129,8 @@ fn build(
         b.queries = grid.map_or(vec![], |[lh, lw]| queries.iter().map(|&[x, y]| [x * lw / w, y * lh / h]).collect());
         // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
         let branches = match layer.arch.as_str() {
-            "SKConv" => (0..8).map(|i| format!("k={}", 3 + 2 * i)).collect(),
-            "timm.SelectiveKernel" => (1..=8).map(|d| format!("3x3, dilation {d}")).collect(),
+            "SKConv" => (0..MAX_BRANCHES).map(|i| format!("k={}", 3 + 2 * i)).collect(),
+            "timm.SelectiveKernel" => (1..=MAX_BRANCHES).map(|d| format!("3x3, dilation {d}")).collect(),
             _ => vec![],
         };
         layers.push(LayerInfo { prefix: layer.prefix.clone(), grid, queries: b.queries.clone(), branches });
