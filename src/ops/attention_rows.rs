@@ -2,7 +2,7 @@
 //! where each of them looks, without computing the whole Q x K matrix.
 
 use super::nonlocal_attention::{score_dims, softmax_row, split_work, ScoreDims};
-use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -127,9 +127,7 @@ impl Op for AttentionRows {
 /// queries, more rows than one dispatch carries, sub-sampled keys, logits above 300 and a dominant key.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    let random = |dims: &[usize], rng: &mut fastrand::Rng| {
-        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0)
-    };
+    let random = |dims: &[usize], rng: &mut fastrand::Rng| random_input(rng, dims, -1.0, 1.0);
     // (n, d, q, k, queries)
     let many: Vec<usize> = (0..37).map(|i| i * 83 % 784).collect();
     for (n, d, q, k, queries) in [

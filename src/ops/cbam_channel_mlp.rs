@@ -2,7 +2,7 @@
 //! `CbamChannelMlp` fusion): shared MLP on the average and max vectors, sum,
 //! sigmoid, in one small kernel.
 
-use super::{expect_inputs, expect_output, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -122,7 +122,7 @@ impl Op for CbamChannelMlp {
 /// exact in f32 while small, so cases with huge logits test the saturating
 /// sigmoid rather than f32 rounding of a sum that is near zero by accident.
 pub(crate) fn coarse_random(dims: &[usize], rng: &mut fastrand::Rng, max: f32, steps: f32) -> Tensor {
-    let mut t = Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -max, max);
+    let mut t = random_input(rng, dims, -max, max);
     t.data_mut().iter_mut().for_each(|v| *v = (*v * steps).round() / steps);
     t
 }
@@ -132,9 +132,7 @@ pub(crate) fn coarse_random(dims: &[usize], rng: &mut fastrand::Rng, max: f32, s
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     for (n, c, r) in [(1, 1, 1), (3, 1, 1), (1, 3, 1), (3, 3, 1), (1, 65, 4), (3, 65, 1), (3, 65, 4), (2, 200, 13)] {
-        let rand = |dims: &[usize], rng: &mut fastrand::Rng| {
-            Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0)
-        };
+        let rand = |dims: &[usize], rng: &mut fastrand::Rng| random_input(rng, dims, -1.0, 1.0);
         let inputs = vec![rand(&[n, 2, c], rng), rand(&[r, c], rng), rand(&[c, r], rng)];
         cases.push(Case::new(format!("N {n}, C {c}, R {r}"), CbamChannelMlp, inputs));
     }

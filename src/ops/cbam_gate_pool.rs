@@ -3,7 +3,7 @@
 //! gated tensor x * ca is never stored.
 
 use super::cbam_channel_mlp::coarse_random;
-use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -104,9 +104,7 @@ impl Op for CbamGatePool {
 /// and a grid folded past 65535 workgroups.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    let rand = |dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32| {
-        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, lo, hi)
-    };
+    let rand = |dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32| random_input(rng, dims, lo, hi);
     for [n, c, h, w] in [[1, 1, 1, 1], [3, 3, 1, 1], [1, 3, 7, 7], [3, 65, 7, 7], [1, 65, 13, 17], [3, 1, 13, 17]]
         .into_iter()
         .chain([[1, 65, 56, 56], [3, 3, 56, 56], [3, 65, 2, 6], [1, 1, 56, 56]])

@@ -10,7 +10,7 @@
 //! WebGPU's default 8 (over the downlevel 4).
 
 use super::cbam_channel_mlp::coarse_random;
-use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -204,15 +204,13 @@ impl Op for CbamSpatialGate {
 /// sums are exact in f32 and the sigmoids saturate.
 fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut fastrand::Rng) -> Vec<Tensor> {
     let k = op.kernel;
-    let rand = |dims: &[usize], rng: &mut fastrand::Rng, max: f32| {
-        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -max, max)
-    };
+    let rand = |dims: &[usize], rng: &mut fastrand::Rng, max: f32| random_input(rng, dims, -max, max);
     let (scale, pooled, weight) = if huge {
         (1e4, coarse_random(&[n, 2, h, w], rng, 200.0, 1.0), coarse_random(&[1, 2, k, k], rng, 1.0, 8.0))
     } else {
         (1.0, rand(&[n, 2, h, w], rng, 1.0), rand(&[1, 2, k, k], rng, 1.0))
     };
-    let ca = Tensor::random(Shape::new(&[n, c]).expect("valid"), rng, 0.0, 1.0);
+    let ca = random_input(rng, &[n, c], 0.0, 1.0);
     let mut inputs = vec![rand(&[n, c, h, w], rng, scale), ca, pooled, weight];
     if op.affine {
         let affine = coarse_random(&[2, 1], rng, 2.0, 8.0);

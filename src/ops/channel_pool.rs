@@ -1,6 +1,6 @@
 //! channel_pool: per-pixel mean and max over channels, CBAM's spatial-attention input.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Result, Shape, Tensor};
 
@@ -81,10 +81,10 @@ impl Op for ChannelPool {
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     for dims in [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 1, 13, 17], [1, 3, 56, 56]] {
-        let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+        let x = random_input(rng, &dims, -1.0, 1.0);
         cases.push(Case::new("uniform [-1, 1)", ChannelPool, vec![x]));
     }
-    let x = Tensor::random(Shape::new(&[3, 65, 7, 7]).expect("valid"), rng, -9.0, -1.0);
+    let x = random_input(rng, &[3, 65, 7, 7], -9.0, -1.0);
     cases.push(Case::new("all negative", ChannelPool, vec![x]));
     cases
 }

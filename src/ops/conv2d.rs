@@ -1,7 +1,7 @@
 //! conv2d: 2-D convolution (zero padding, stride, dilation, groups) with a
 //! fused [`Epilogue`] (folded BatchNorm / bias, residual, activation).
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Activation, Case, Cost, Epilogue, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Activation, Case, Cost, Epilogue, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -285,7 +285,7 @@ impl Op for Conv2d {
 /// A case with fresh inputs in [-1, 1] (affine and residual included when the
 /// epilogue asks for them).
 fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight: &[usize]) -> Case {
-    let mut random = |dims: &[usize]| Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+    let mut random = |dims: &[usize]| random_input(rng, dims, -1.0, 1.0);
     let mut inputs = vec![random(x), random(weight)];
     let g = conv.geometry(inputs[0].shape(), inputs[1].shape()).expect("case geometry is valid");
     if conv.epilogue.affine {

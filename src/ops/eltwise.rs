@@ -1,6 +1,6 @@
 //! eltwise: elementwise add, ReLU, and add followed by ReLU.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -105,7 +105,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     // 65535 x 256 elements fill the first grid row exactly; one more folds into y.
     for n in [65535 * 256, 65535 * 256 + 1] {
-        let x = Tensor::random(Shape::new(&[n]).expect("valid"), rng, -1.0, 1.0);
+        let x = random_input(rng, &[n], -1.0, 1.0);
         cases.push(Case::new(format!("relu, {n} elements"), Eltwise::Relu, vec![x]));
     }
     cases

@@ -2,7 +2,7 @@
 //! either as logits (sigmoid applied here) or as probabilities (CBAM's channel
 //! and spatial gates).
 
-use super::{expect_inputs, expect_output, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -137,7 +137,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for mode in [GateMode::Channel, GateMode::Pixel] {
         for (gate, lo, hi) in [(Gate::logits(mode), -6.0, 6.0), (Gate::probabilities(mode), 0.0, 1.0)] {
             for dims in [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1]] {
-                let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+                let x = random_input(rng, &dims, -1.0, 1.0);
                 let g_shape = Shape::new(&gate.gate_dims(dims)).expect("valid");
                 let g = Tensor::random(g_shape, rng, lo, hi);
                 let what = if gate.sigmoid { "logits" } else { "probabilities" };
@@ -146,14 +146,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         }
         let gate = Gate::logits(mode);
         let dims = [3, 3, 13, 17];
-        let x = Tensor::random(Shape::new(&dims).expect("valid"), rng, -1.0, 1.0);
+        let x = random_input(rng, &dims, -1.0, 1.0);
         let mut g = Tensor::zeros(Shape::new(&gate.gate_dims(dims)).expect("valid"));
         g.data_mut().iter_mut().for_each(|v| *v = if rng.bool() { 400.0 } else { -400.0 });
         cases.push(Case::new(format!("{mode:?}, logits +-400"), gate, vec![x, g]));
         // 65537 planes: the plane index must fold from y into z.
         let dims = [1, 65537, 1, 1];
-        let x = Tensor::random(Shape::new(&dims).expect("valid"), rng, -1.0, 1.0);
-        let g = Tensor::random(Shape::new(&gate.gate_dims(dims)).expect("valid"), rng, -6.0, 6.0);
+        let x = random_input(rng, &dims, -1.0, 1.0);
+        let g = random_input(rng, &gate.gate_dims(dims), -6.0, 6.0);
         cases.push(Case::new(format!("{mode:?}, 65537 planes"), gate, vec![x, g]));
     }
     cases

@@ -1,7 +1,7 @@
 //! global_pool: per-channel average and max over the whole map (CBAM's channel
 //! attention input, SK's squeeze), in two kernel variants.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Result, Shape, Tensor};
 
@@ -120,13 +120,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let shapes = [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1], [1, 1, 56, 56]];
     for variant in [PoolVariant::Serial, PoolVariant::Tree] {
         for dims in shapes {
-            let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+            let x = random_input(rng, &dims, -1.0, 1.0);
             cases.push(Case::new(format!("{variant:?}"), GlobalPool { variant }, vec![x]));
         }
-        let x = Tensor::random(Shape::new(&[3, 3, 13, 17]).expect("valid"), rng, -9.0, -1.0);
+        let x = random_input(rng, &[3, 3, 13, 17], -9.0, -1.0);
         cases.push(Case::new(format!("{variant:?}, all negative"), GlobalPool { variant }, vec![x]));
         // 65537 rows: the tree kernel's one-workgroup-per-row grid must fold into y.
-        let x = Tensor::random(Shape::new(&[1, 65537, 1, 2]).expect("valid"), rng, -1.0, 1.0);
+        let x = random_input(rng, &[1, 65537, 1, 2], -1.0, 1.0);
         cases.push(Case::new(format!("{variant:?}, 65537 rows"), GlobalPool { variant }, vec![x]));
     }
     cases

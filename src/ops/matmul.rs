@@ -2,7 +2,7 @@
 //! transposes, a broadcast batch and a fused epilogue. 1x1 convolutions and
 //! linear layers run on it (see [`Matmul::conv1x1`] and [`Matmul::linear`]).
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Epilogue, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Epilogue, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -290,7 +290,7 @@ impl Op for Matmul {
 /// A case of `op` on fresh inputs: `a` with batch `ba` and `b` with batch `bb` (M x N x K),
 /// stored transposed as `op` says, plus the epilogue's inputs.
 fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [usize; 5]) -> Case {
-    let mut random = |dims: &[usize]| Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+    let mut random = |dims: &[usize]| random_input(rng, dims, -1.0, 1.0);
     let a = if op.trans_a { random(&[ba, k, m]) } else { random(&[ba, m, k]) };
     let b = if op.trans_b { random(&[bb, n, k]) } else { random(&[bb, k, n]) };
     let mut inputs = vec![a, b];

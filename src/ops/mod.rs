@@ -182,6 +182,12 @@ pub fn sigmoid(x: f64) -> f64 {
     }
 }
 
+/// Uniform random values in [lo, hi) for a correctness case. `dims` are
+/// written in the source, so invalid ones are our bug: this panics on them.
+pub fn random_input(rng: &mut fastrand::Rng, dims: &[usize], lo: f32, hi: f32) -> Tensor {
+    Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, lo, hi)
+}
+
 /// One correctness case: an op and fresh inputs for it.
 #[derive(Debug)]
 pub struct Case {

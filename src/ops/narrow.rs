@@ -1,6 +1,6 @@
 //! narrow: a window of consecutive channels, as torch.narrow / torch.split on dim 1.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -94,7 +94,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ([1, 65, 56, 56], 33, 32),
         ([3, 65, 13, 17], 64, 1),
     ] {
-        let x = Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0);
+        let x = random_input(rng, &dims, -1.0, 1.0);
         cases.push(Case::new(format!("channels {first}..{}", first + count), Narrow { first, count }, vec![x]));
     }
     cases

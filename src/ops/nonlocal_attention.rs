@@ -1,7 +1,7 @@
 //! nonlocal_attention: the embedded-Gaussian Non-local attention (Wang et al. 2018), flash style:
 //! the Q x K attention matrix is never stored.
 
-use super::{expect_inputs, expect_output, shapes_of, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 use std::ops::Range;
@@ -238,9 +238,7 @@ impl Op for NonLocalAttention {
 
 /// Random theta [n, d, q], phi [n, d, k], g [n, dv, k] in [-1, 1).
 fn inputs(rng: &mut fastrand::Rng, n: usize, d: usize, dv: usize, q: usize, k: usize) -> Vec<Tensor> {
-    let t = |dims: &[usize], rng: &mut fastrand::Rng| {
-        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -1.0, 1.0)
-    };
+    let t = |dims: &[usize], rng: &mut fastrand::Rng| random_input(rng, dims, -1.0, 1.0);
     vec![t(&[n, d, q], rng), t(&[n, d, k], rng), t(&[n, dv, k], rng)]
 }
 

@@ -1,7 +1,7 @@
 //! render_overlay: an attention map upsampled bilinearly to a photo (PyTorch's
 //! align_corners=False rule), coloured through a colormap and alpha-blended over it.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -153,10 +153,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut specs: Vec<(String, RenderOverlay, [usize; 2], Tensor)> = Vec::new();
     let overlay = RenderOverlay { alpha: 0.6, lo: 0.0, hi: 1.0 };
     for (photo, map) in [([17, 13], [7, 5]), ([3, 5], [13, 11]), ([65, 57], [65, 57]), ([257, 301], [13, 17])] {
-        let m = Tensor::random(Shape::new(&[1, map[0], map[1]]).expect("valid"), rng, 0.0, 1.0);
+        let m = random_input(rng, &[1, map[0], map[1]], 0.0, 1.0);
         specs.push((format!("photo {photo:?}, map {map:?}"), overlay, photo, m));
     }
-    let map = Tensor::random(Shape::new(&[1, 7, 9]).expect("valid"), rng, -2.0, 3.0);
+    let map = random_input(rng, &[1, 7, 9], -2.0, 3.0);
     for alpha in [0.0, 1.0] {
         specs.push((format!("alpha {alpha}"), RenderOverlay { alpha, lo: -2.0, hi: 3.0 }, [23, 19], map.clone()));
     }
@@ -165,11 +165,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     specs.push(("flat map, lo == hi".into(), RenderOverlay { alpha: 0.5, lo: 0.37, hi: 0.37 }, [11, 29], flat.clone()));
     specs.push(("flat map, fixed range".into(), overlay, [11, 29], flat));
     specs.push(("1 x 1 map".into(), overlay, [9, 7], Tensor::full(Shape::new(&[1, 1, 1]).expect("valid"), 0.8)));
-    let m = Tensor::random(Shape::new(&[1, 3, 4]).expect("valid"), rng, 0.0, 1.0);
+    let m = random_input(rng, &[1, 3, 4], 0.0, 1.0);
     specs.push(("1 x 1 photo".into(), overlay, [1, 1], m));
     let mut cases = Vec::new();
     for (label, op, [h, w], map) in specs {
-        let photo = Tensor::random(Shape::new(&[3, h, w]).expect("valid"), rng, 0.0, 1.0);
+        let photo = random_input(rng, &[3, h, w], 0.0, 1.0);
         cases.push(Case::new(label, op, vec![photo, map, colormap.clone()]));
     }
     cases

@@ -2,7 +2,7 @@
 //! `SkAttention` fusion rule): fc, its affine and activation, the per-branch
 //! fc, and the softmax over branches, in one small dispatch.
 
-use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Activation, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Activation, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -160,9 +160,7 @@ impl Op for SkAttention {
 /// Random inputs for N images, C channels, D reduced width and M branches,
 /// scaled so z and the logits are of order 1.
 fn inputs(rng: &mut fastrand::Rng, n: usize, c: usize, d: usize, m: usize) -> Vec<Tensor> {
-    let random = |rng: &mut fastrand::Rng, dims: &[usize], a: f32| {
-        Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, -a, a)
-    };
+    let random = |rng: &mut fastrand::Rng, dims: &[usize], a: f32| random_input(rng, dims, -a, a);
     let mut affine = random(rng, &[2, d], 0.5);
     affine.data_mut()[..d].iter_mut().for_each(|v| *v += 1.0); // scales in [0.5, 1.5)
     vec![

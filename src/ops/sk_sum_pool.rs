@@ -2,7 +2,7 @@
 //! `SkSumPool` fusion rule): the summed tensor U is never stored.
 
 use super::weighted_sum::MAX_BRANCHES;
-use super::{expect_inputs, expect_output, gpu_shapes_of, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -106,7 +106,7 @@ impl Op for SkSumPool {
 }
 
 fn random(dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32) -> Tensor {
-    Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, lo, hi)
+    random_input(rng, dims, lo, hi)
 }
 
 /// Correctness cases: 2 to 4 branches over 1 x 1, 7 x 7, 13 x 17 and 56 x 56

@@ -1,7 +1,7 @@
 //! softmax: max-subtracted softmax along one axis of a tensor of any rank
 //! (SK's attention across branches, Non-local attention rows).
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -184,7 +184,7 @@ impl Op for PinnedSoftmax {
 
 /// `shape` filled with uniform values in [-4, 4) plus `offset`.
 fn random(dims: &[usize], rng: &mut fastrand::Rng, offset: f32) -> Tensor {
-    Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, offset - 4.0, offset + 4.0)
+    random_input(rng, dims, offset - 4.0, offset + 4.0)
 }
 
 /// Correctness cases: axis first, middle and last; SK's [N, M, C] over M = 2, 3, 4;

@@ -1,6 +1,6 @@
 //! weighted_sum: SK's final step, the branches summed with per-channel weights.
 
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -121,9 +121,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut case = |label: String, m: usize, dims: [usize; 4], lo: f32, rng: &mut fastrand::Rng| {
         let [n, c, _, _] = dims;
-        let mut inputs: Vec<Tensor> =
-            (0..m).map(|_| Tensor::random(Shape::new(&dims).expect("case shapes are valid"), rng, -1.0, 1.0)).collect();
-        inputs.push(Tensor::random(Shape::new(&[n, m, c]).expect("valid"), rng, lo, 1.0));
+        let mut inputs: Vec<Tensor> = (0..m).map(|_| random_input(rng, &dims, -1.0, 1.0)).collect();
+        inputs.push(random_input(rng, &[n, m, c], lo, 1.0));
         cases.push(Case::new(label, WeightedSum { branches: m }, inputs));
     };
     let shapes = [(2, [1, 1, 1, 1]), (3, [3, 3, 7, 7]), (4, [1, 65, 13, 17]), (2, [3, 65, 56, 56]), (4, [3, 3, 1, 1])];
