@@ -98,6 +98,15 @@ fn bad_invocations_fail_with_a_clear_message() {
     let out = out.to_str().unwrap();
     let input = fixture("BasicBlock_s1.io.safetensors");
     let weights = fixture("BasicBlock_s1.weights.safetensors");
+    // `glimpse run --arch BasicBlock --input IN` plus `extra`, writing to `out` unless extra names --output.
+    let block = |extra: &[&str]| {
+        let mut args = vec!["run", "--arch", "BasicBlock", "--input", &input];
+        if !extra.contains(&"--output") {
+            args.extend(["--output", out]);
+        }
+        args.extend(extra);
+        glimpse(&args)
+    };
     assert_fails_with(
         &glimpse(&["run", "--arch", "Nope", "--input", &input, "--output", out]),
         "unknown architecture 'Nope'",
@@ -106,62 +115,16 @@ fn bad_invocations_fail_with_a_clear_message() {
         &glimpse(&["run", "--arch", "BasicBlock", "--input", "/no/such/in.safetensors", "--output", out]),
         "/no/such/in.safetensors",
     );
-    assert_fails_with(
-        &glimpse(&["run", "--arch", "BasicBlock", "--input", &input, "--output", out]),
-        "missing tensor 'conv1.weight'",
-    );
-    assert_fails_with(
-        &glimpse(&[
-            "run",
-            "--arch",
-            "BasicBlock",
-            "--weights",
-            &weights,
-            "--input",
-            &input,
-            "--output",
-            out,
-            "--arg",
-            "stride",
-        ]),
-        "KEY=VALUE",
-    );
+    assert_fails_with(&block(&[]), "missing tensor 'conv1.weight'");
+    assert_fails_with(&block(&["--weights", &weights, "--arg", "stride"]), "KEY=VALUE");
     // A weights file that is not safetensors at all.
-    assert_fails_with(
-        &glimpse(&[
-            "run",
-            "--arch",
-            "BasicBlock",
-            "--weights",
-            &fixture("README.md"),
-            "--input",
-            &input,
-            "--output",
-            out,
-        ]),
-        "not a valid safetensors file",
-    );
+    assert_fails_with(&block(&["--weights", &fixture("README.md")]), "not a valid safetensors file");
     assert_fails_with(
         &glimpse(&["run", "--arch", "NonLocal", "--input", &input, "--output", out, "--query", "3"]),
         "--query 3",
     );
     let unwritable = "/proc/glimpse-cannot-write-here.safetensors";
-    assert_fails_with(
-        &glimpse(&[
-            "run",
-            "--arch",
-            "BasicBlock",
-            "--weights",
-            &weights,
-            "--input",
-            &input,
-            "--output",
-            unwritable,
-            "--device",
-            "cpu",
-        ]),
-        "cannot write",
-    );
+    assert_fails_with(&block(&["--weights", &weights, "--output", unwritable, "--device", "cpu"]), "cannot write");
     assert!(!Path::new(out).exists(), "no output file after a failed run");
     assert_fails_with(&glimpse(&["check", "--filter", "no-such-op"]), "no op matches");
 }

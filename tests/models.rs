@@ -7,13 +7,10 @@ use glimpse::blocks::BuildOptions;
 use glimpse::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
 use glimpse::graph::{Fusion, Plan, Tensors};
 use glimpse::models::{Model, NETWORK_KEY};
+use glimpse::ops::random_input;
 use glimpse::tensorfile::TensorFile;
-use glimpse::{Shape, Tensor};
-use std::path::Path;
 
-fn random(rng: &mut fastrand::Rng, dims: &[usize], lo: f32, hi: f32) -> Tensor {
-    Tensor::random(Shape::new(dims).unwrap(), rng, lo, hi)
-}
+use std::path::Path;
 
 /// stem (3 -> 32, stride 2) -> the BasicBlock fixture's weights -> pool -> fc (32 -> 4).
 fn tiny_network(rng: &mut fastrand::Rng) -> TensorFile {
@@ -23,14 +20,10 @@ fn tiny_network(rng: &mut fastrand::Rng) -> TensorFile {
     for (name, t) in block.tensors {
         file.tensors.insert(format!("layer1.0.{name}"), t);
     }
-    file.tensors.insert("stem.conv.weight".into(), random(rng, &[32, 3, 3, 3], -0.3, 0.3));
-    for (name, lo, hi) in
-        [("weight", 0.8, 1.2), ("bias", -0.2, 0.2), ("running_mean", -0.2, 0.2), ("running_var", 0.5, 1.5)]
-    {
-        file.tensors.insert(format!("stem.bn.{name}"), random(rng, &[32], lo, hi));
-    }
-    file.tensors.insert("fc.weight".into(), random(rng, &[4, 32], -0.5, 0.5));
-    file.tensors.insert("fc.bias".into(), random(rng, &[4], -0.1, 0.1));
+    file.tensors.insert("stem.conv.weight".into(), random_input(rng, &[32, 3, 3, 3], -0.3, 0.3));
+    common::batchnorm(&mut file, rng, "stem.bn", 32);
+    file.tensors.insert("fc.weight".into(), random_input(rng, &[4, 32], -0.5, 0.5));
+    file.tensors.insert("fc.bias".into(), random_input(rng, &[4], -0.1, 0.1));
     let spec = r#"{"name": "tiny", "input": [3, 19, 17],
         "layers": [{"arch": "ConvBnAct", "prefix": "stem.", "args": ["stride=2"]},
                    {"arch": "BasicBlock", "prefix": "layer1.0."},
@@ -49,7 +42,7 @@ fn a_network_runs_the_same_on_gpu_fused_unfused_and_cpu() {
     let mut names = graph.output_names();
     names.sort();
     assert_eq!(names, ["layer1.0.channel", "layer1.0.spatial", "y"]);
-    let feed = Tensors::from([("x".to_string(), random(&mut rng, &[2, 3, 19, 17], -1.0, 1.0))]);
+    let feed = Tensors::from([("x".to_string(), random_input(&mut rng, &[2, 3, 19, 17], -1.0, 1.0))]);
     let want = graph.run_cpu(&feed).unwrap();
     assert_eq!(want["y"].shape().dims(), &[2, 4]);
     let Some(gpu) = common::gpu() else { return };
@@ -88,7 +81,7 @@ fn bad_model_files_are_named() {
     assert!(err.contains("layer 1 (BasicBlock at 'layer1.0.')") && err.contains("layer1.0.bn2.bias"), "{err}");
 
     let mut file = tiny_network(&mut rng);
-    file.tensors.insert("extra.weight".into(), random(&mut rng, &[2], 0.0, 1.0));
+    file.tensors.insert("extra.weight".into(), random_input(&mut rng, &[2], 0.0, 1.0));
     let err = Model::from_file(file, "m").unwrap().build(1, BuildOptions::default()).unwrap_err().to_string();
     assert!(err.contains("unexpected tensor(s) extra.weight"), "{err}");
 }

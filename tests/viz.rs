@@ -5,27 +5,16 @@ mod common;
 
 use glimpse::graph::Tensors;
 use glimpse::models::NETWORK_KEY;
+use glimpse::ops::random_input;
 use glimpse::tensorfile::TensorFile;
 use glimpse::viz::figures::{figures, LayerInfo};
 use glimpse::viz::render::{write_image, Renderer};
 use glimpse::viz::{Colormap, Normalize, Style};
-use glimpse::{Shape, Tensor};
+use glimpse::Tensor;
 use image::{Rgb, RgbImage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn random(rng: &mut fastrand::Rng, dims: &[usize], lo: f32, hi: f32) -> Tensor {
-    Tensor::random(Shape::new(dims).unwrap(), rng, lo, hi)
-}
-
-fn batchnorm(file: &mut TensorFile, rng: &mut fastrand::Rng, prefix: &str, c: usize) {
-    for (name, lo, hi) in
-        [("weight", 0.8, 1.2), ("bias", -0.2, 0.2), ("running_mean", -0.2, 0.2), ("running_var", 0.5, 1.5)]
-    {
-        file.tensors.insert(format!("{prefix}.{name}"), random(rng, &[c], lo, hi));
-    }
-}
 
 /// 3 x 32 x 32 -> stem (32 channels, stride 2) -> BasicBlock (the fixture's weights) ->
 /// SKConv (M 2, random) -> pool -> fc (4 classes).
@@ -36,19 +25,19 @@ fn model_file(rng: &mut fastrand::Rng) -> TensorFile {
     for (name, t) in block.tensors {
         file.tensors.insert(format!("layer1.0.{name}"), t);
     }
-    file.tensors.insert("stem.conv.weight".into(), random(rng, &[32, 3, 3, 3], -0.3, 0.3));
-    batchnorm(&mut file, rng, "stem.bn", 32);
+    file.tensors.insert("stem.conv.weight".into(), random_input(rng, &[32, 3, 3, 3], -0.3, 0.3));
+    common::batchnorm(&mut file, rng, "stem.bn", 32);
     for (i, k) in [3, 5].into_iter().enumerate() {
-        file.tensors.insert(format!("layer2.0.convs.{i}.0.weight"), random(rng, &[32, 32, k, k], -0.05, 0.05));
-        file.tensors.insert(format!("layer2.0.convs.{i}.0.bias"), random(rng, &[32], -0.1, 0.1));
-        batchnorm(&mut file, rng, &format!("layer2.0.convs.{i}.1"), 32);
-        file.tensors.insert(format!("layer2.0.fcs.{i}.weight"), random(rng, &[32, 32], -0.5, 0.5));
-        file.tensors.insert(format!("layer2.0.fcs.{i}.bias"), random(rng, &[32], -0.1, 0.1));
+        file.tensors.insert(format!("layer2.0.convs.{i}.0.weight"), random_input(rng, &[32, 32, k, k], -0.05, 0.05));
+        file.tensors.insert(format!("layer2.0.convs.{i}.0.bias"), random_input(rng, &[32], -0.1, 0.1));
+        common::batchnorm(&mut file, rng, &format!("layer2.0.convs.{i}.1"), 32);
+        file.tensors.insert(format!("layer2.0.fcs.{i}.weight"), random_input(rng, &[32, 32], -0.5, 0.5));
+        file.tensors.insert(format!("layer2.0.fcs.{i}.bias"), random_input(rng, &[32], -0.1, 0.1));
     }
-    file.tensors.insert("layer2.0.fc.weight".into(), random(rng, &[32, 32], -0.3, 0.3));
-    file.tensors.insert("layer2.0.fc.bias".into(), random(rng, &[32], -0.1, 0.1));
-    file.tensors.insert("fc.weight".into(), random(rng, &[4, 32], -0.5, 0.5));
-    file.tensors.insert("fc.bias".into(), random(rng, &[4], -0.1, 0.1));
+    file.tensors.insert("layer2.0.fc.weight".into(), random_input(rng, &[32, 32], -0.3, 0.3));
+    file.tensors.insert("layer2.0.fc.bias".into(), random_input(rng, &[32], -0.1, 0.1));
+    file.tensors.insert("fc.weight".into(), random_input(rng, &[4, 32], -0.5, 0.5));
+    file.tensors.insert("fc.bias".into(), random_input(rng, &[4], -0.1, 0.1));
     let spec = r#"{"name": "tiny", "input": [3, 32, 32],
         "layers": [{"arch": "ConvBnAct", "prefix": "stem.", "args": ["stride=2"]},
                    {"arch": "BasicBlock", "prefix": "layer1.0."}, {"arch": "SKConv", "prefix": "layer2.0."},
@@ -291,7 +280,7 @@ fn normalize_modes_change_the_range() {
 fn attention_rows_are_drawn_with_their_query() {
     let dir = scratch("nl");
     let mut rng = common::rng();
-    let outputs = Tensors::from([("nl.attention".to_string(), random(&mut rng, &[2, 2, 4, 5], 0.0, 0.1))]);
+    let outputs = Tensors::from([("nl.attention".to_string(), random_input(&mut rng, &[2, 2, 4, 5], 0.0, 0.1))]);
     let layer =
         LayerInfo { prefix: "nl.".into(), grid: Some([8, 10]), queries: vec![[2, 3], [9, 7]], ..Default::default() };
     let figs = figures(&outputs, &["nl.attention".into()], 2, 1, Normalize::Image, &[layer]).unwrap();

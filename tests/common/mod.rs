@@ -4,7 +4,8 @@
 
 use glimpse::check::run_case;
 use glimpse::gpu::Gpu;
-use glimpse::ops::Case;
+use glimpse::ops::{random_input, Case};
+use glimpse::tensorfile::TensorFile;
 use std::sync::OnceLock;
 
 /// The test device, or None (with the reason printed) when there is no adapter.
@@ -58,4 +59,14 @@ pub fn check_cases(gpu: &Gpu, cases: Vec<Case>) {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// Random eval-mode BatchNorm statistics `{prefix}.weight|bias|running_mean|running_var` over `c`
+/// channels (scale near 1, so activations stay of order 1).
+pub fn batchnorm(file: &mut TensorFile, rng: &mut fastrand::Rng, prefix: &str, c: usize) {
+    for (name, lo, hi) in
+        [("weight", 0.8, 1.2), ("bias", -0.2, 0.2), ("running_mean", -0.2, 0.2), ("running_var", 0.5, 1.5)]
+    {
+        file.tensors.insert(format!("{prefix}.{name}"), random_input(rng, &[c], lo, hi));
+    }
 }
