@@ -27,9 +27,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> colormap: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// Where output index `dst` samples an input of `size_in` along one axis of `size_out`:
-// src = (dst + 0.5) * in / out - 0.5, clamped at 0 (PyTorch's area_pixel_compute_source_index),
-// as the lower neighbour, the upper one (the edge repeats) and the weight of the upper one.
+// Where output index `dst` of `size_out` samples an input of `size_in` along one axis:
+// src = max((dst + 0.5) * in / out - 0.5, 0) (PyTorch's area_pixel_compute_source_index), as
+// the lower neighbour, the upper one (the edge repeats) and the weight of the upper one.
+// Computed exactly as ((2 dst + 1) in - out) / (2 out) in integers (the host checks that the
+// numerator fits u32): a rounded src, times the map's slope and the colormap's, would move
+// the colour by more than the op tolerance.
 struct Sample {
     i0: u32,
     i1: u32,
@@ -37,11 +40,14 @@ struct Sample {
 }
 
 fn source(dst: u32, size_in: u32, size_out: u32) -> Sample {
-    let scale = f32(size_in) / f32(size_out);
-    let src = max((f32(dst) + 0.5) * scale - 0.5, 0.0);
-    let i0 = min(u32(src), size_in - 1u);
-    let i1 = min(i0 + 1u, size_in - 1u);
-    return Sample(i0, i1, src - f32(i0));
+    let scaled = (2u * dst + 1u) * size_in;
+    let num = select(0u, scaled - size_out, scaled > size_out);
+    let den = 2u * size_out;
+    let whole = num / den;
+    if (whole >= size_in - 1u) {
+        return Sample(size_in - 1u, size_in - 1u, 0.0);
+    }
+    return Sample(whole, whole + 1u, f32(num % den) / f32(den));
 }
 
 @compute @workgroup_size(256)

@@ -39,11 +39,17 @@ pub struct RenderOverlayParams {
 const WORKGROUP: u64 = 256;
 
 /// The lower and upper source index along one axis and the upper one's weight, for output
-/// index `dst` of `size_out` sampling `size_in`: PyTorch's area_pixel_compute_source_index.
+/// index `dst` of `size_out` sampling `size_in`: PyTorch's area_pixel_compute_source_index,
+/// src = max((dst + 0.5) * in / out - 0.5, 0), in exact integers as the shader computes it.
+/// PyTorch rounds src in f32; its error times the map's slope times the colormap's would
+/// alone exceed the op tolerance, so both sides take the exact value (within 1e-6 of PyTorch's).
 fn source(dst: usize, size_in: usize, size_out: usize) -> (usize, usize, f64) {
-    let src = ((dst as f64 + 0.5) * size_in as f64 / size_out as f64 - 0.5).max(0.0);
-    let i0 = (src.floor() as usize).min(size_in - 1);
-    (i0, (i0 + 1).min(size_in - 1), src - i0 as f64)
+    // src = ((2 dst + 1) in - out) / (2 out), clamped at 0.
+    let num = ((2 * dst + 1) * size_in).saturating_sub(size_out);
+    let den = 2 * size_out;
+    let i0 = (num / den).min(size_in - 1);
+    let lambda = if num / den >= size_in - 1 { 0.0 } else { (num % den) as f64 / den as f64 };
+    (i0, (i0 + 1).min(size_in - 1), lambda)
 }
 
 impl Op for RenderOverlay {
@@ -123,8 +129,11 @@ impl Op for RenderOverlay {
             hi: self.hi,
             _pad: 0,
         };
-        // The shader indexes channel planes of 3 * H * W elements.
+        // The shader indexes channel planes of 3 * H * W elements, and finds sample points
+        // as (2 y + 1) * h in u32.
         to_u32(op, "photo element count", shape.numel())?;
+        to_u32(op, "sample numerator (2 H + 1) * h", (2 * shape.dims()[1] + 1) * map[1])?;
+        to_u32(op, "sample numerator (2 W + 1) * w", (2 * shape.dims()[2] + 1) * map[2])?;
         let grid = gpu.grid_1d(op, (shape.numel() as u64 / 3).div_ceil(WORKGROUP))?;
         Ok(vec![gpu.prepare(
             &kernel!("render_overlay"),
