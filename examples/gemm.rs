@@ -25,7 +25,7 @@ fn main() -> Result<()> {
         println!("(a CPU adapter: these timings measure the driver on this CPU, not GPU speed)");
     }
     let timing = if gpu.has_timestamps() { "GPU timestamps" } else { "wall time around submit + wait" };
-    let variants = [Variant::Naive, Variant::Tiled, Variant::Auto];
+    let variants = [Variant::Naive, Variant::Tiled, Variant::Vec4, Variant::Auto];
     let mut rng = fastrand::Rng::with_seed(2024);
     for size in [512usize, 1024] {
         let shape = Shape::new(&[1, size, size])?;
@@ -44,7 +44,7 @@ fn main() -> Result<()> {
             let got = run(&gpu, &op, &ga, &gb, &out)?;
             let got = pick_rows(&got, &want.0, size)?;
             let c = compare(&got, &want.1, OP_TOLERANCE);
-            let kernel = op.kernel_for(&[&shape, &shape])?.name;
+            let kernel = op.kernel_for(&gpu, &[&shape, &shape])?.name;
             println!(
                 "{size}^3 {variant:?} ({kernel}): matches the CPU reference on {check}: {} (max |err| {:.2e}, err/tol {:.3})",
                 c.passed, c.max_abs, c.worst
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
         println!("{size}^3, median of {reps} runs after warm-up ({timing}):");
         for (v, &variant) in variants.iter().enumerate() {
             let (median, min, max) = glimpse::bench::summary(&times[v]);
-            let kernel = Matmul::new(false, false).with_variant(variant).kernel_for(&[&shape, &shape])?.name;
+            let kernel = Matmul::new(false, false).with_variant(variant).kernel_for(&gpu, &[&shape, &shape])?.name;
             println!(
                 "  {:<6} {kernel:<14} {:>9.2} ms (min {:.2}, max {:.2})  {:>6.2} GFLOP/s",
                 format!("{variant:?}"),

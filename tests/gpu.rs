@@ -3,6 +3,7 @@
 mod common;
 
 use glimpse::gpu::{Gpu, Kernel};
+use glimpse::ops::matmul::{Matmul, Variant};
 use glimpse::ops::{eltwise::Eltwise, Op};
 use glimpse::{Error, Shape, Tensor};
 
@@ -75,4 +76,27 @@ fn timestamps_measure_each_dispatch() {
     let times = gpu.submit_timed(&dispatches).unwrap();
     assert_eq!(times.len(), 2);
     assert!(times.iter().all(|&t| t > 0.0), "{times:?}");
+}
+
+/// The subgroup GEMM runs wherever subgroups have 8 lanes, and CI's lavapipe on Vulkan is
+/// such a device, so the ops tests cross-check that kernel there (and matmul_vec4 on GL).
+#[test]
+fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_8_lanes() {
+    let gpu = gpu_or_skip!();
+    let s = Shape::new(&[1, 64, 64]).unwrap();
+    let kernel = |variant| Matmul::new(false, false).with_variant(variant).kernel_for(gpu, &[&s, &s]);
+    let adapter = gpu.adapter();
+    if adapter.name.starts_with("llvmpipe") && adapter.backend == "Vulkan" {
+        assert_eq!(gpu.subgroup_size(), Some(8), "lavapipe should offer 8-lane subgroups");
+    }
+    if gpu.subgroup_size() == Some(8) {
+        assert_eq!(kernel(Variant::Auto).unwrap().name, "matmul_subgroup");
+    } else {
+        assert_eq!(kernel(Variant::Auto).unwrap().name, "matmul_vec4");
+        let e = kernel(Variant::Subgroup).unwrap_err().to_string();
+        assert!(e.contains("needs subgroups of exactly 8 lanes"), "{e}");
+    }
+    let odd = Shape::new(&[1, 64, 63]).unwrap();
+    let e = Matmul::new(false, false).with_variant(Variant::Vec4).kernel_for(gpu, &[&s, &odd]).unwrap_err();
+    assert!(e.to_string().contains("whole vec4s: a's rows hold K = 64, b's N = 63"), "{e}");
 }

@@ -4,14 +4,19 @@
 
 mod common;
 
-use glimpse::gpu::{Gpu, GpuOptions};
+use glimpse::gpu::{Gpu, GpuOptions, Kernel};
 use glimpse::ops::kernels;
 use std::collections::BTreeSet;
 
-fn parse(name: &str, source: &str) -> naga::Module {
+/// Parses and validates `kernel` as wgpu will (with subgroup operations only for the
+/// kernels that declare `enable subgroups;`).
+fn parse(kernel: &Kernel) -> naga::Module {
+    let (name, source) = (kernel.name, kernel.naga_source());
     let module =
-        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&source)));
+    let capabilities =
+        if kernel.needs_subgroups() { naga::valid::Capabilities::SUBGROUP } else { naga::valid::Capabilities::empty() };
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl fails validation: {e:?}"));
     module
@@ -43,7 +48,7 @@ fn every_shader_validates_and_matches_its_params() {
     let registered: BTreeSet<String> = kernels().iter().map(|(k, _)| k.name.to_string()).collect();
     assert_eq!(on_disk, registered, "every shader file is a registered kernel and vice versa");
     for (kernel, rust_size) in kernels() {
-        let module = parse(kernel.name, kernel.source);
+        let module = parse(&kernel);
         assert_eq!(params_size(&module) as usize, rust_size, "{}: WGSL Params vs Rust struct size", kernel.name);
     }
 }
@@ -58,6 +63,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("matmul", "a, b, epilogue affine, residual and output"),
     ("matmul_naive", "a, b, epilogue affine, residual and output"),
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),
+    ("matmul_subgroup", "a, b, epilogue affine, residual and output"),
     ("sk_sum_pool", "up to 4 branches and the output, so M = 4 is one dispatch"),
     (
         "sk_attention",
@@ -77,6 +83,11 @@ fn every_pipeline_compiles_within_portable_limits() {
         assert!(kernels().iter().any(|(k, _)| k.name == *name), "OVER_DOWNLEVEL names no kernel {name}");
     }
     for (kernel, _) in kernels() {
+        if kernel.needs_subgroups() && webgpu.subgroup_size().is_none() {
+            let e = webgpu.compile(&kernel).expect_err("a subgroup kernel without subgroups");
+            assert!(e.to_string().contains("needs subgroup operations"), "{}: {e}", kernel.name);
+            continue;
+        }
         webgpu.compile(&kernel).unwrap_or_else(|e| panic!("{} within WebGPU's default limits: {e}", kernel.name));
         let over = OVER_DOWNLEVEL.iter().any(|(name, _)| *name == kernel.name);
         match downlevel.compile(&kernel) {

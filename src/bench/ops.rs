@@ -98,6 +98,7 @@ pub fn workloads(batch: usize) -> Vec<Workload> {
         }),
         op("matmul", "512x512x512", "auto", |rng, div| matmul(rng, 512 / div, Variant::Auto)),
         op("matmul", "1024x1024x1024", "auto", |rng, div| matmul(rng, 1024 / div, Variant::Auto)),
+        op("matmul", "512x512x512", "vec4", |rng, div| matmul(rng, 512 / div, Variant::Vec4)),
         op("matmul", "512x512x512", "naive", |rng, div| matmul(rng, 512 / div, Variant::Naive)),
         op("global_pool", &map, "auto", |rng, div| pool(rng, div, PoolVariant::Auto)),
         op("global_pool", &map, "tree", |rng, div| pool(rng, div, PoolVariant::Tree)),

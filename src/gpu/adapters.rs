@@ -13,6 +13,8 @@ pub struct AdapterSummary {
     pub driver: String,
     /// Discrete, integrated, virtual or CPU.
     pub device_type: String,
+    /// Smallest and largest subgroup size the adapter reports.
+    pub subgroup_sizes: (u32, u32),
 }
 
 impl AdapterSummary {
@@ -28,6 +30,7 @@ impl AdapterSummary {
             backend: format!("{:?}", info.backend),
             driver,
             device_type: format!("{:?}", info.device_type),
+            subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
         }
     }
 

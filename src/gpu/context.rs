@@ -71,8 +71,9 @@ impl Gpu {
             })?;
         let summary = AdapterSummary::from_info(&adapter.get_info());
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
-        // Timestamps feed the benchmark harness; ask only for what the adapter has.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamps feed the benchmark harness; subgroups let kernels share loads across
+        // SIMD lanes (matmul_subgroup). Ask only for what the adapter has.
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("glimpse"),
             required_features: features,
@@ -133,7 +134,22 @@ impl Gpu {
             ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup.to_string()),
             ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension.to_string()),
             ("timestamp queries", self.has_timestamps().to_string()),
+            (
+                "subgroups",
+                match (self.features.contains(wgpu::Features::SUBGROUP), self.adapter.subgroup_sizes) {
+                    (true, (min, max)) if min == max => format!("{min} lanes"),
+                    (true, (min, max)) => format!("{min} to {max} lanes"),
+                    (false, _) => "no".to_string(),
+                },
+            ),
         ]
+    }
+
+    /// The subgroup size when this device has subgroup operations and one fixed size
+    /// (lavapipe on AVX2: 8); kernels written for one size are chosen by it.
+    pub fn subgroup_size(&self) -> Option<u32> {
+        let (min, max) = self.adapter.subgroup_sizes;
+        (self.features.contains(wgpu::Features::SUBGROUP) && min == max).then_some(min)
     }
 
     /// Whether compute passes can carry GPU timestamps.

@@ -15,6 +15,35 @@ pub struct Kernel {
     pub source: &'static str,
 }
 
+/// The WGSL directive a shader that calls subgroup builtins must carry.
+const SUBGROUPS_DIRECTIVE: &str = "enable subgroups;";
+
+impl Kernel {
+    /// Whether the shader calls subgroup builtins (it says `enable subgroups;`, as WGSL
+    /// requires): it runs only on devices with [`Gpu::subgroup_size`].
+    pub fn needs_subgroups(&self) -> bool {
+        self.source.lines().any(is_subgroups_directive)
+    }
+
+    /// The source as wgpu's WGSL front end (naga 30) takes it: naga parses subgroup
+    /// builtins without the `enable subgroups;` directive and rejects the directive itself
+    /// (gfx-rs/wgpu#5555), while tint and the WGSL spec require it. So the files carry it
+    /// and it is blanked here (a blank line keeps naga's line numbers).
+    pub fn naga_source(&self) -> std::borrow::Cow<'static, str> {
+        if !self.needs_subgroups() {
+            return self.source.into();
+        }
+        let lines: Vec<&str> =
+            self.source.lines().map(|line| if is_subgroups_directive(line) { "" } else { line }).collect();
+        (lines.join("\n") + "\n").into()
+    }
+}
+
+/// Whether `line` is the `enable subgroups;` directive (a comment may follow it).
+fn is_subgroups_directive(line: &str) -> bool {
+    line.split("//").next().is_some_and(|code| code.trim() == SUBGROUPS_DIRECTIVE)
+}
+
 /// Declares a [`Kernel`] whose source is `shaders/<name>.wgsl`.
 #[macro_export]
 macro_rules! kernel {
@@ -67,10 +96,16 @@ impl Gpu {
         if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
+        if kernel.needs_subgroups() && !self.features.contains(wgpu::Features::SUBGROUP) {
+            return Err(Error::Gpu {
+                context: format!("compiling kernel {}", kernel.name),
+                msg: format!("it needs subgroup operations, which {} does not offer", self.adapter().name),
+            });
+        }
         let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
             let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                source: wgpu::ShaderSource::Wgsl(kernel.naga_source()),
             });
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.name),

@@ -24,7 +24,16 @@ pub enum Variant {
     Naive,
     /// The register-tiled kernel for any layout (8 x 8 outputs per invocation).
     Tiled,
+    /// The vec4 register-tiled kernel (8 x 8 outputs per invocation): needs operand
+    /// rows of whole vec4s.
+    Vec4,
+    /// The vec4 kernel that shares A across subgroup lanes (16 x 4 outputs per
+    /// invocation): needs whole vec4 rows and subgroups of exactly 8 lanes.
+    Subgroup,
 }
+
+/// The subgroup size matmul_subgroup is written for.
+const SUBGROUP_LANES: u32 = 8;
 
 /// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
 /// `trans_a`), `b` [Bb, K, N] (or [Bb, N, K] when `trans_b`), where Ba and Bb
@@ -169,14 +178,45 @@ impl Matmul {
         Ok(dims)
     }
 
-    /// The kernel this configuration runs for these input shapes.
-    pub fn kernel_for(&self, inputs: &[&Shape]) -> Result<Kernel> {
+    /// The kernel this configuration runs on `gpu` for these input shapes; a forced
+    /// variant the shapes or the device cannot take is an error that says why.
+    pub fn kernel_for(&self, gpu: &Gpu, inputs: &[&Shape]) -> Result<Kernel> {
         let d = self.dims(inputs)?;
+        let vec4 = self.vec4_fits(&d);
+        let subgroups = gpu.subgroup_size() == Some(SUBGROUP_LANES);
+        let name = self.name();
         Ok(match self.variant {
             Variant::Naive => kernel!("matmul_naive"),
-            Variant::Auto if self.vec4_fits(&d) => kernel!("matmul_vec4"),
-            Variant::Tiled | Variant::Auto => kernel!("matmul"),
+            Variant::Tiled => kernel!("matmul"),
+            Variant::Auto if vec4 && subgroups => kernel!("matmul_subgroup"),
+            Variant::Auto if vec4 => kernel!("matmul_vec4"),
+            Variant::Auto => kernel!("matmul"),
+            Variant::Vec4 | Variant::Subgroup if !vec4 => {
+                return Err(Error::invalid(
+                    name,
+                    format!("the {:?} kernel needs operand rows of whole vec4s: {}", self.variant, self.rows_of(&d)),
+                ))
+            }
+            Variant::Vec4 => kernel!("matmul_vec4"),
+            Variant::Subgroup if !subgroups => {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "the Subgroup kernel needs subgroups of exactly {SUBGROUP_LANES} lanes; {} has {}",
+                        gpu.adapter().name,
+                        gpu.subgroup_size().map_or("none of one fixed size".to_string(), |s| format!("{s}"))
+                    ),
+                ))
+            }
+            Variant::Subgroup => kernel!("matmul_subgroup"),
         })
+    }
+
+    /// The operands' contiguous row lengths, for errors.
+    fn rows_of(&self, d: &Dims) -> String {
+        let a_row = if self.trans_a { ("M", d.m) } else { ("K", d.k) };
+        let b_row = if self.trans_b { ("K", d.k) } else { ("N", d.n) };
+        format!("a's rows hold {} = {}, b's {} = {}", a_row.0, a_row.1, b_row.0, b_row.1)
     }
 
     /// Whether matmul_vec4 applies: each operand's contiguous rows (A: K, or M
@@ -260,7 +300,7 @@ impl Op for Matmul {
         expect_output(self, inputs, output)?;
         let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
         let d = self.dims(&shapes)?;
-        let kernel = self.kernel_for(&shapes)?;
+        let kernel = self.kernel_for(gpu, &shapes)?;
         let (a, b) = (inputs[0], inputs[1]);
         // The epilogue reads affine and residual in the same pass (5 storage
         // buffers); an unused slot holds a stand-in that is never read.
@@ -273,9 +313,10 @@ impl Op for Matmul {
         } else {
             gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(TILE) * d.n.div_ceil(TILE)) as u64)?
         };
-        // The vec4 kernel is specialised per layout; the others read the strides.
+        // The vec4 kernels are specialised per layout; the others read the strides.
         let layout = [("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)];
-        let constants: &[(&str, f64)] = if kernel.name == "matmul_vec4" { &layout } else { &[] };
+        let specialised = matches!(kernel.name, "matmul_vec4" | "matmul_subgroup");
+        let constants: &[(&str, f64)] = if specialised { &layout } else { &[] };
         Ok(vec![gpu.prepare(&kernel, constants, &params, &[a, b, affine, residual, output], grid)?])
     }
 
@@ -300,10 +341,19 @@ fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [us
     if op.epilogue.residual {
         inputs.push(random(&[ba.max(bb), m, n]));
     }
-    let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
-    let kernel = op.kernel_for(&shapes).expect("case shapes are valid").name;
-    let label = format!("{label}, {kernel}, ta {}, tb {}", op.trans_a as u8, op.trans_b as u8);
+    let label = format!("{label}, {:?}, ta {}, tb {}", op.variant, op.trans_a as u8, op.trans_b as u8);
     Case::new(label, op, inputs)
+}
+
+/// The variants that can run an M x N x K product of `op`'s layout: every kernel for
+/// any layout, Vec4 where rows are whole vec4s, and Auto (Subgroup on 8-lane devices).
+fn variants_for(op: Matmul, m: usize, n: usize, k: usize) -> Vec<Variant> {
+    let d = Dims { batch: 1, a_batch: 1, b_batch: 1, m, n, k };
+    let mut variants = vec![Variant::Naive, Variant::Tiled, Variant::Auto];
+    if op.vec4_fits(&d) {
+        variants.push(Variant::Vec4);
+    }
+    variants
 }
 
 /// Correctness cases: awkward M, N, K (no multiple of the 64 tile or the 8-wide
@@ -313,30 +363,33 @@ fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [us
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     use super::Activation;
     let mut cases = Vec::new();
-    let variants = [Variant::Naive, Variant::Tiled, Variant::Auto];
     let transposes = [(false, false), (true, false), (false, true), (true, true)];
     let shapes = [(1, 1, 1), (3, 7, 13), (17, 65, 7), (65, 17, 257), (257, 13, 65), (13, 257, 3), (7, 3, 17)];
     for &(m, n, k) in &shapes {
         for &(ta, tb) in &transposes {
-            for &variant in &variants {
+            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
                 let op = Matmul::new(ta, tb).with_variant(variant);
                 cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
             }
         }
     }
-    // Row lengths that are whole vec4s (but no multiple of 8 or 64) take matmul_vec4
-    // under Auto; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
-    for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7)] {
+    // Row lengths that are whole vec4s (but no multiple of 8, 16 or 64) take the vec4
+    // kernels; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
+    for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7), (68, 132, 260)] {
         for &(ta, tb) in &transposes {
-            cases.push(case(rng, &format!("{m}x{n}x{k}"), Matmul::new(ta, tb), [1, 1, m, n, k]));
+            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
+                let op = Matmul::new(ta, tb).with_variant(variant);
+                cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
+            }
         }
     }
     for (i, &(ba, bb)) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
-        for &variant in &variants {
-            let (ta, tb) = transposes[i + 1];
-            let op = Matmul::new(ta, tb).with_variant(variant);
-            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 13, 17, 7]));
-            cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, 12, 20, 8]));
+        let (ta, tb) = transposes[i + 1];
+        for [m, n, k] in [[13, 17, 7], [12, 20, 8]] {
+            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
+                let op = Matmul::new(ta, tb).with_variant(variant);
+                cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, m, n, k]));
+            }
         }
     }
     let relu = Activation::Relu;
@@ -354,15 +407,17 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ),
     ];
     for (label, epilogue, epilogue_axis) in epilogues {
-        for &variant in &variants {
-            let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(false, false).with_variant(variant) };
-            cases.push(case(rng, label, op, [2, 2, 17, 65, 13]));
-            cases.push(case(rng, label, op, [2, 2, 12, 68, 16]));
-            if epilogue.affine && epilogue.residual {
-                // Both epilogue inputs with transposes and a broadcast operand.
-                let op = Matmul { epilogue, epilogue_axis, ..Matmul::new(true, true).with_variant(variant) };
-                cases.push(case(rng, label, op, [1, 3, 17, 65, 13]));
-                cases.push(case(rng, label, op, [3, 1, 12, 68, 16]));
+        let mut layouts = vec![(false, false, [2, 2])];
+        if epilogue.affine && epilogue.residual {
+            // Both epilogue inputs with transposes and a broadcast operand.
+            layouts.extend([(true, true, [1, 3]), (true, true, [3, 1])]);
+        }
+        for (ta, tb, [ba, bb]) in layouts {
+            for [m, n, k] in [[17, 65, 13], [12, 68, 16]] {
+                let plain = Matmul { epilogue, epilogue_axis, ..Matmul::new(ta, tb) };
+                for variant in variants_for(plain, m, n, k) {
+                    cases.push(case(rng, label, plain.with_variant(variant), [ba, bb, m, n, k]));
+                }
             }
         }
     }

@@ -1,0 +1,209 @@
+enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
+
+// matmul_subgroup (register-tiled, vec4 loads, A shared through subgroup broadcasts):
+// out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n]), the product matmul_vec4 computes,
+// for the same layouts (A's and B's contiguous rows are whole vec4s; the host checks) on
+// devices whose subgroups have exactly 8 lanes (the host checks: lavapipe on AVX2).
+// Why: on lavapipe every storage-buffer load is a loop over the SIMD lanes, and loads,
+// not multiply-adds, bound matmul_vec4, whose 8 lanes of a SIMD row all load the same A
+// rows. Here the 8 lanes of a subgroup share their rows: each lane loads one vec4 of A
+// per row octet and k step, and subgroupBroadcast (a register extract on lavapipe) hands
+// it to the others. Per step of 4 k a lane issues 2 A loads and 4 B loads for 256
+// multiply-adds, against 16 loads for 256 in matmul_vec4 (measured: 1.5-1.8x faster).
+// Layout: a workgroup is 64 invocations = 8 subgroups and covers a 64 x 64 output tile.
+// Subgroup s takes rows 16 (s / 2) .. +15 and the column half 32 (s % 2); its lane l
+// takes columns 4 l .. 4 l + 3 of that half, so each invocation holds 16 x 4 outputs
+// in four mat4x4 accumulators (column = output column). Subgroup ids, not the local
+// index, decide the rows, so correctness needs only the subgroup size.
+// Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
+// The workgroup grid is 1-D over batch x row tiles x column tiles, folded into y
+// past 65535: linear tile = wid.x + wid.y * nwg.x.
+// Bindings (contiguous f32 viewed as vec4; batch strides a_sb, b_sb are 0 for a
+// broadcast operand and multiples of 4 otherwise):
+//   a4  = A: [batch, m, k], or [batch, k, m] when TRANS_A
+//   b4  = B: [batch, k, n], or [batch, n, k] when TRANS_B
+//   affine   = [2, C] (row 0 scale, row 1 shift), read when bit 0 of `epilogue` is set
+//   residual = [batch, m, n] (scalars), read when bit 1 is set
+//   out      = [batch, m, n] (scalars)
+// An unused affine or residual slot holds a stand-in (A) that is never read.
+// Params, finish, b_block, mad, outer and store repeat matmul_vec4's: WGSL has no
+// includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_sb: u32,     // A strides in elements; a_sb = 0 broadcasts A over the batch
+    a_sm: u32,
+    a_sk: u32,
+    b_sb: u32,     // B strides; b_sb = 0 broadcasts B
+    b_sk: u32,
+    b_sn: u32,
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    axis: u32,     // affine indexed by 0: row (m), 1: column (n)
+    tiles_m: u32,  // ceil(m / 64)
+    tiles_n: u32,  // ceil(n / 64)
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+// The epilogue for output (row, col) stored at `idx`.
+fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
+    var v = acc;
+    if ((params.epilogue & 1u) != 0u) {
+        let c = select(row, col, params.axis == 1u);
+        let channels = select(params.m, params.n, params.axis == 1u);
+        v = affine[c] * v + affine[channels + c];
+    }
+    if ((params.epilogue & 2u) != 0u) {
+        v += residual[idx];
+    }
+    let act = params.epilogue >> 2u;
+    if (act == 1u) {
+        v = max(v, 0.0);
+    } else if (act == 2u) {
+        // Clamped so exp cannot overflow; sigmoid(+-88) is already 1 or 0 in f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+    }
+    return v;
+}
+
+// B[k = 4 kq .. 4 kq + 3, columns c0 .. c0 + 3] as a mat4x4 whose column j is
+// column c0 + j over the 4 k. Clamped like a_block.
+fn b_block(base: u32, c0: u32, kq: u32) -> mat4x4<f32> {
+    let n = params.n;
+    let k = params.k;
+    if (TRANS_B) {
+        // Stored [n, k]: each column holds a vec4 along k.
+        let c = vec4(min(c0, n - 1u), min(c0 + 1u, n - 1u), min(c0 + 2u, n - 1u), min(c0 + 3u, n - 1u));
+        let at = base + c * (k / 4u) + kq;
+        return mat4x4(b4[at.x], b4[at.y], b4[at.z], b4[at.w]);
+    }
+    // Stored [k, n]: each k holds a vec4 of 4 consecutive columns; neighbouring
+    // lanes read neighbouring vec4s.
+    let at = base + min(c0, n - 4u) / 4u + 4u * kq * (n / 4u);
+    return transpose(mat4x4(b4[at], b4[at + n / 4u], b4[at + 2u * (n / 4u)], b4[at + 3u * (n / 4u)]));
+}
+
+// a b + c as fused multiply-adds chained into the accumulator (c += a * b
+// would add a separate product, 5 operations per 4 multiply-adds).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
+// The outer product a b^T as a mat4x4 (column j = a * b[j]).
+fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4(a * b.x, a * b.y, a * b.z, a * b.w);
+}
+
+// Applies the epilogue to a 4 x 4 block (column = output column) and stores
+// the elements inside the output.
+fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        for (var i = 0u; i < 4u; i++) {
+            let row = r0 + i;
+            let col = c0 + j;
+            if (row < params.m && col < params.n) {
+                let idx = (bi * params.m + row) * params.n + col;
+                out[idx] = finish(acc[j][i], row, col, idx);
+            }
+        }
+    }
+}
+
+// What lane `lane` loads of A for rows r0 .. r0 + 7 at k step kq (one vec4; rows past
+// the edge are clamped and their results never stored):
+//   row-major A: row r0 + lane, k = 4 kq .. 4 kq + 3;
+//   TRANS_A:     rows r0 + 4 (lane / 4) .. + 3, k = 4 kq + lane % 4.
+fn a_lane(base: u32, r0: u32, kq: u32, lane: u32) -> vec4<f32> {
+    let m = params.m;
+    if (TRANS_A) {
+        let kk = 4u * kq + (lane & 3u);
+        return a4[base + kk * (m / 4u) + min(r0 + 4u * (lane >> 2u), m - 4u) / 4u];
+    }
+    return a4[base + min(r0 + lane, m - 1u) * (params.k / 4u) + kq];
+}
+
+// A[rows r0 .. r0 + 3, k = 4 kq .. + 3] (lo) and A[rows r0 + 4 .. + 7, same k] (hi), each
+// as a mat4x4 whose column t holds the 4 rows at k = 4 kq + t, assembled from the lanes'
+// loads `v` (see a_lane).
+struct ABlocks {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+}
+
+fn a_blocks(v: vec4<f32>) -> ABlocks {
+    let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                    subgroupBroadcast(v, 3u));
+    let hi = mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u),
+                    subgroupBroadcast(v, 7u));
+    if (TRANS_A) {
+        return ABlocks(lo, hi); // lane 4 h + t loaded the 4 rows at k = 4 kq + t
+    }
+    return ABlocks(transpose(lo), transpose(hi)); // lane 4 h + i loaded row 4 h + i
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    let tile = wid.x + wid.y * nwg.x;
+    let per_batch = params.tiles_m * params.tiles_n;
+    if (tile >= per_batch * params.batch) {
+        return;
+    }
+    let bi = tile / per_batch;
+    let t = tile % per_batch;
+    let row0 = (t / params.tiles_n) * 64u + (sg >> 1u) * 16u;
+    let col0 = (t % params.tiles_n) * 64u + (sg & 1u) * 32u + lane * 4u;
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+
+    // c0..c3: rows row0 + 0, 4, 8, 12 (.. + 3) by columns col0 .. col0 + 3.
+    var c0 = mat4x4<f32>();
+    var c1 = mat4x4<f32>();
+    var c2 = mat4x4<f32>();
+    var c3 = mat4x4<f32>();
+    let a_base = bi * params.a_sb / 4u;
+    let b_base = bi * params.b_sb / 4u;
+    let k4 = k / 4u;
+    for (var kq = 0u; kq < k4; kq++) {
+        let top = a_blocks(a_lane(a_base, row0, kq, lane));
+        let bottom = a_blocks(a_lane(a_base, row0 + 8u, kq, lane));
+        let b = b_block(b_base, col0, kq);
+        c0 = mad(top.lo, b, c0);
+        c1 = mad(top.hi, b, c1);
+        c2 = mad(bottom.lo, b, c2);
+        c3 = mad(bottom.hi, b, c3);
+    }
+    // The last k % 4 steps, possible only when k is contiguous in neither operand
+    // (TRANS_A without TRANS_B): one k at a time, as outer products of direct loads.
+    for (var kk = 4u * k4; kk < k; kk++) {
+        let at = a_base + kk * (m / 4u);
+        let b = b4[b_base + kk * (n / 4u) + min(col0, n - 4u) / 4u];
+        c0 += outer(a4[at + min(row0, m - 4u) / 4u], b);
+        c1 += outer(a4[at + min(row0 + 4u, m - 4u) / 4u], b);
+        c2 += outer(a4[at + min(row0 + 8u, m - 4u) / 4u], b);
+        c3 += outer(a4[at + min(row0 + 12u, m - 4u) / 4u], b);
+    }
+
+    store(bi, row0, col0, c0);
+    store(bi, row0 + 4u, col0, c1);
+    store(bi, row0 + 8u, col0, c2);
+    store(bi, row0 + 12u, col0, c3);
+}
