@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         Ok(Tensor::random(Shape::new(dims)?, rng, -1.0, 1.0))
     };
     let inputs = [random(&[N, D, Q], &mut rng)?, random(&[N, D, K], &mut rng)?, random(&[N, DV, K], &mut rng)?];
-    let flash = NonLocalAttention { scale: 1.0 };
+    let flash = NonLocalAttention::new(1.0);
     let refs: Vec<&Tensor> = inputs.iter().collect();
 
     // Correct first: the same inputs through the CPU reference.

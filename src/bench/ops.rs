@@ -199,7 +199,7 @@ fn nonlocal_pair(seed: u64, n: usize, scale: Scale, fused: bool) -> Result<(Grap
     }
     let (theta, phi, values) = (inputs[0], inputs[1], inputs[2]);
     let y = if fused {
-        g.add(NonLocalAttention { scale: factor }, &[theta, phi, values])?
+        g.add(NonLocalAttention::new(factor), &[theta, phi, values])?
     } else {
         // scores[q, k] = factor * theta[:, q] . phi[:, k]: the scale is the epilogue's affine.
         let mut scaling = vec![factor; hw];

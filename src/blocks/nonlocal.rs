@@ -228,7 +228,7 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
     }
 
     let y = if flash {
-        b.graph.add(NonLocalAttention { scale: 1.0 }, &[theta, phi, g])?
+        b.graph.add(NonLocalAttention::new(1.0), &[theta, phi, g])?
     } else {
         let scores = b.graph.add(Matmul::new(true, false), &[theta, phi])?; // [N, Q, K]
         let f = b.graph.add(Softmax { axis: 2 }, &[scores])?;

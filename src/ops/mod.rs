@@ -264,6 +264,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("sk_attention"), size_of::<sk_attention::SkAttentionParams>()),
         (kernel!("nonlocal_attention"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
         (kernel!("nonlocal_attention_wide"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
+        (kernel!("nonlocal_attention_subgroup"), size_of::<nonlocal_attention::NonLocalAttentionParams>()),
         (kernel!("attention_rows"), size_of::<attention_rows::AttentionRowsParams>()),
         (kernel!("render_overlay"), size_of::<render_overlay::RenderOverlayParams>()),
     ]

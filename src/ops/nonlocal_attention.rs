@@ -17,6 +17,27 @@ use std::ops::Range;
 pub struct NonLocalAttention {
     /// Multiplies every score: 1 in the original block, in_channels^-0.5 in timm's. Must be finite.
     pub scale: f32,
+    /// Which flash kernel runs.
+    pub kernel: FlashKernel,
+}
+
+/// The flash kernels; all compute the same thing with the same online softmax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashKernel {
+    /// Subgroup where the device has 8-lane subgroups, else Portable.
+    Auto,
+    /// What runs on any device: nonlocal_attention (32 channels per invocation) up to Dv = 64,
+    /// nonlocal_attention_wide (scores shared over 128 channels in workgroup memory) above.
+    Portable,
+    /// nonlocal_attention_subgroup: the narrow kernel with phi and g shared across 8-lane subgroups.
+    Subgroup,
+}
+
+impl NonLocalAttention {
+    /// The attention with score factor `scale`, on the kernel [`FlashKernel::Auto`] picks.
+    pub fn new(scale: f32) -> NonLocalAttention {
+        NonLocalAttention { scale, kernel: FlashKernel::Auto }
+    }
 }
 
 /// Mirrors `struct Params` in shaders/nonlocal_attention.wgsl.
@@ -45,6 +66,9 @@ const QUERIES_PER_WORKGROUP: usize = 256;
 const CHANNELS_PER_INVOCATION: usize = 32;
 /// Value widths above this run nonlocal_attention_wide (see `encode` for the measurement).
 const WIDE_ABOVE_DV: usize = 2 * CHANNELS_PER_INVOCATION;
+
+/// The subgroup size nonlocal_attention_subgroup is written for.
+const SUBGROUP_LANES: u32 = 8;
 
 /// Queries one workgroup of nonlocal_attention_wide covers (QB in its shader).
 const QUERIES_PER_WIDE_WORKGROUP: usize = 64;
@@ -191,8 +215,26 @@ impl Op for NonLocalAttention {
         // at the price of two barriers per key block. Measured on lavapipe (`glimpse bench --filter
         // NonLocal`): at Dv = 64 two narrow chunks won (51.5 against 66.6 ms, timm.NonLocalAttn
         // 1x512x28x28), at Dv = 128 the wide kernel did (299 against 540 ms, NonLocal 1x256x56x56).
-        let wide = dv > WIDE_ABOVE_DV;
-        let (kernel, queries_per_workgroup, channels) = if wide {
+        // With 8-lane subgroups, sharing the phi and g loads beat both at every Dv (timm.NonLocalAttn
+        // 1x256x56x56: 115 against 218 ms; NonLocal 1x256x56x56, Dv = 128: 255 against 280 ms).
+        let subgroups = gpu.subgroup_size() == Some(SUBGROUP_LANES);
+        let subgroup = match self.kernel {
+            FlashKernel::Auto => subgroups,
+            FlashKernel::Portable => false,
+            FlashKernel::Subgroup if subgroups => true,
+            FlashKernel::Subgroup => {
+                return Err(crate::Error::invalid(
+                    self.name(),
+                    format!(
+                        "the Subgroup kernel needs subgroups of exactly {SUBGROUP_LANES} lanes, which {} lacks",
+                        gpu.adapter().name
+                    ),
+                ))
+            }
+        };
+        let (kernel, queries_per_workgroup, channels) = if subgroup {
+            (kernel!("nonlocal_attention_subgroup"), QUERIES_PER_WORKGROUP, CHANNELS_PER_INVOCATION)
+        } else if dv > WIDE_ABOVE_DV {
             (kernel!("nonlocal_attention_wide"), QUERIES_PER_WIDE_WORKGROUP, CHANNELS_PER_WIDE_WORKGROUP)
         } else {
             (kernel!("nonlocal_attention"), QUERIES_PER_WORKGROUP, CHANNELS_PER_INVOCATION)
@@ -247,7 +289,7 @@ fn inputs(rng: &mut fastrand::Rng, n: usize, d: usize, dv: usize, q: usize, k: u
 /// and D^-0.5, logits above 300, one dominant key, and work split over query and image ranges; for the
 /// wide kernel (Dv > 64) Dv 65, 96, 128 and 256, K not a multiple of its key block, logits above 300.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
-    let mut cases = Vec::new();
+    let mut specs: Vec<(String, NonLocalAttention, Vec<Tensor>)> = Vec::new();
     // (n, d, dv, q, k): 1 x 1, 7 x 7, 13 x 17, 28 x 28 and sub-sampled 28 x 28 -> 14 x 14.
     for (n, d, dv, q, k) in [
         (1, 1, 1, 1, 1),
@@ -259,9 +301,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         (3, 3, 1, 49, 12),
     ] {
         for scale in [1.0, (d as f32).powf(-0.5)] {
-            let op = NonLocalAttention { scale };
+            let op = NonLocalAttention::new(scale);
             let label = format!("D {d}, Dv {dv}, Q {q}, K {k}, scale {scale}");
-            cases.push(Case::new(label, op, inputs(rng, n, d, dv, q, k)));
+            specs.push((label, op, inputs(rng, n, d, dv, q, k)));
         }
     }
     // Logits of several hundred (integers in [-20, 20] at D = 16: std about 530), so the online softmax
@@ -272,7 +314,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for t in &mut big[..2] {
         t.data_mut().iter_mut().for_each(|v| *v = rng.i32(-20..=20) as f32);
     }
-    cases.push(Case::new("logits above 300", NonLocalAttention { scale: 1.0 }, big));
+    specs.push(("logits above 300".into(), NonLocalAttention::new(1.0), big));
     // One key every query prefers by about 160 (theta >= 0, phi's column 100 all 20): y ~ g[:, 100].
     let mut dominant = inputs(rng, 1, 16, 16, 221, 221);
     for v in dominant[0].data_mut() {
@@ -281,28 +323,38 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for c in 0..16 {
         dominant[1].data_mut()[c * 221 + 100] = 20.0;
     }
-    cases.push(Case::new("one dominant key", NonLocalAttention { scale: 1.0 }, dominant));
+    specs.push(("one dominant key".into(), NonLocalAttention::new(1.0), dominant));
     // Dv 64: two narrow chunks. nonlocal_attention_wide (Dv > 64; the cases above with Dv 65 run it
     // too): Dv 96, 128 and 256 (two chunks of 128 channels), queries not a multiple of its 64 and keys
     // not of its 32-key block.
     for (n, d, dv, q, k) in [(1, 8, 64, 100, 45), (1, 8, 96, 100, 45), (2, 16, 128, 221, 70), (1, 32, 256, 130, 49)] {
-        let op = NonLocalAttention { scale: (d as f32).powf(-0.5) };
-        cases.push(Case::new(format!("D {d}, Dv {dv}, Q {q}, K {k}"), op, inputs(rng, n, d, dv, q, k)));
+        let op = NonLocalAttention::new((d as f32).powf(-0.5));
+        specs.push((format!("D {d}, Dv {dv}, Q {q}, K {k}"), op, inputs(rng, n, d, dv, q, k)));
     }
     let mut big = inputs(rng, 2, 16, 100, 150, 77);
     for t in &mut big[..2] {
         t.data_mut().iter_mut().for_each(|v| *v = rng.i32(-20..=20) as f32);
     }
-    cases.push(Case::new("wide: logits above 300", NonLocalAttention { scale: 1.0 }, big));
+    specs.push(("wide: logits above 300".into(), NonLocalAttention::new(1.0), big));
     // 56 x 56: batch 2 runs one dispatch per image; D = Dv = 8 at batch 1 splits its queries over
     // two dispatches (2 Q K (D + Dv) = 315 M FLOPs > FLOPS_PER_DISPATCH).
-    let op = NonLocalAttention { scale: 0.5 };
-    cases.push(Case::new("56 x 56, one dispatch per image", op, inputs(rng, 2, 4, 4, 3136, 3136)));
-    cases.push(Case::new("56 x 56, query ranges", op, inputs(rng, 1, 8, 8, 3136, 3136)));
+    let op = NonLocalAttention::new(0.5);
+    specs.push(("56 x 56, one dispatch per image".into(), op, inputs(rng, 2, 4, 4, 3136, 3136)));
+    specs.push(("56 x 56, query ranges".into(), op, inputs(rng, 1, 8, 8, 3136, 3136)));
     // The tutorial's size (64 channels, inter 32) at scale 1: peaked rows whose y nearly cancels, where
     // the rounding of the scores themselves decides whether the tolerance holds.
-    let op = NonLocalAttention { scale: 1.0 };
-    cases.push(Case::new("56 x 56, D 32, scale 1", op, inputs(rng, 1, 32, 32, 3136, 3136)));
+    let op = NonLocalAttention::new(1.0);
+    specs.push(("56 x 56, D 32, scale 1".into(), op, inputs(rng, 1, 32, 32, 3136, 3136)));
+    // Auto runs the subgroup kernel where subgroups have 8 lanes (lavapipe on Vulkan): the portable
+    // kernels again on the same inputs, all but the 56 x 56 cases (those run them on other devices).
+    let mut cases = Vec::new();
+    for (label, op, inputs) in specs {
+        if !label.starts_with("56 x 56") {
+            let portable = NonLocalAttention { kernel: FlashKernel::Portable, ..op };
+            cases.push(Case::new(format!("{label}, portable kernels"), portable, inputs.clone()));
+        }
+        cases.push(Case::new(label, op, inputs));
+    }
     cases
 }
 
@@ -325,14 +377,14 @@ mod tests {
         let theta = Tensor::from_vec(&[1, 1, 2], vec![1.0, 0.0]).unwrap();
         let phi = Tensor::from_vec(&[1, 1, 2], vec![0.0, 3f32.ln()]).unwrap();
         let g = Tensor::from_vec(&[1, 1, 2], vec![4.0, 8.0]).unwrap();
-        let y = NonLocalAttention { scale: 1.0 }.reference(&[&theta, &phi, &g]).unwrap();
+        let y = NonLocalAttention::new(1.0).reference(&[&theta, &phi, &g]).unwrap();
         assert_eq!(y.shape(), &shape(&[1, 1, 2]));
         assert!((y.data()[0] - 7.0).abs() < 1e-5 && (y.data()[1] - 6.0).abs() < 1e-6, "{:?}", y.data());
     }
 
     #[test]
     fn bad_inputs_are_rejected() {
-        let op = NonLocalAttention { scale: 1.0 };
+        let op = NonLocalAttention::new(1.0);
         let e = err(op, [&[2, 8, 49], &[2, 4, 49], &[2, 8, 49]]);
         assert!(e.contains("nonlocal_attention") && e.contains("[2 x 8 x 49]") && e.contains("D 8 vs 4"), "{e}");
         let e = err(op, [&[2, 8, 49], &[3, 8, 49], &[3, 8, 49]]);
@@ -346,7 +398,7 @@ mod tests {
         let e = err(op, [&[2, 8, 49], &[2, 8, 49], &[2, 8 * 49]]);
         assert!(e.contains("g must be N x Dv x K"), "{e}");
         for scale in [f32::NAN, f32::INFINITY] {
-            assert!(err(NonLocalAttention { scale }, [&[1, 1, 1]; 3]).contains("scale must be finite"));
+            assert!(err(NonLocalAttention::new(scale), [&[1, 1, 1]; 3]).contains("scale must be finite"));
         }
         // 2^32 elements would wrap the shaders' u32 indices; so would a y beyond them.
         let e = err(op, [&[1, 65536, 65536], &[1, 65536, 1], &[1, 1, 1]]);
