@@ -1,13 +1,16 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
 // nonlocal_attention_subgroup: nonlocal_attention (the narrow flash kernel: same grid, same 4 queries
-// and up to 32 output channels per invocation, same online softmax and summation order) for devices
-// whose subgroups have exactly 8 lanes (the host checks):
+// per invocation, same online softmax and summation order) for devices whose subgroups have exactly
+// 8 lanes (the host checks), with up to 128 output channels per invocation instead of 32:
 //   y[n, c, q] = sum_k f[q, k] * g[n, c, k],  f[q, :] = softmax_k(scale * sum_d theta[n, d, q] * phi[n, d, k]).
 // Why: every invocation needs the same phi and g values (key and channel indices are uniform), and on
 // lavapipe each storage-buffer load is a loop over the SIMD lanes. Here lane l of a subgroup loads
 // keys k0 + 2 l and k0 + 2 l + 1 of a block of 16 keys, and subgroupBroadcast (a register extract on
 // lavapipe) hands them to the other lanes: 2 loads per lane, channel and block instead of 16.
+// With loads this cheap the score recomputation per channel chunk dominates, so a chunk is 128
+// channels: the accumulator spills on lavapipe, which cost less than recomputing the scores (measured
+// on NonLocal 1x256x56x56, Dv = 128: 255 ms at 32 channels, 169 at 64, 122 at 128, 131 at 256).
 // Subgroup operations need every lane of the subgroup active, so no invocation returns early unless
 // its whole workgroup does: a query past the end is computed on a valid query and never stored.
 // Params, exp_nonpositive and theta_at repeat nonlocal_attention's: WGSL has no includes.
@@ -17,7 +20,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 const WG: u32 = 64u;  // invocations per workgroup
 const QPI: u32 = 4u;  // queries per invocation (one vec4)
 const KB: u32 = 16u;  // keys per block
-const DVC: u32 = 32u; // output channels per invocation; mirrors CHANNELS_PER_INVOCATION in the op
+const DVC: u32 = 128u; // output channels per invocation; mirrors SUBGROUP_CHANNELS_PER_INVOCATION in the op
 
 struct Params {
     d: u32,       // channels of theta and phi

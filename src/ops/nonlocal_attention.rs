@@ -69,6 +69,8 @@ const WIDE_ABOVE_DV: usize = 2 * CHANNELS_PER_INVOCATION;
 
 /// The subgroup size nonlocal_attention_subgroup is written for.
 const SUBGROUP_LANES: u32 = 8;
+/// Output channels one invocation of nonlocal_attention_subgroup accumulates (DVC in its shader).
+const SUBGROUP_CHANNELS_PER_INVOCATION: usize = 128;
 
 /// Queries one workgroup of nonlocal_attention_wide covers (QB in its shader).
 const QUERIES_PER_WIDE_WORKGROUP: usize = 64;
@@ -215,8 +217,10 @@ impl Op for NonLocalAttention {
         // at the price of two barriers per key block. Measured on lavapipe (`glimpse bench --filter
         // NonLocal`): at Dv = 64 two narrow chunks won (51.5 against 66.6 ms, timm.NonLocalAttn
         // 1x512x28x28), at Dv = 128 the wide kernel did (299 against 540 ms, NonLocal 1x256x56x56).
-        // With 8-lane subgroups, sharing the phi and g loads beat both at every Dv (timm.NonLocalAttn
-        // 1x256x56x56: 115 against 218 ms; NonLocal 1x256x56x56, Dv = 128: 255 against 280 ms).
+        // With 8-lane subgroups, sharing the phi and g loads beat both at every Dv, and holding 128
+        // channels per invocation beat 32 and 64 (fewer score recomputations outweigh the spills): at
+        // 1x256x56x56, timm.NonLocalAttn (Dv = 32) 115 against 218 ms, NonLocal (Dv = 128) 122 against
+        // 280 ms; NonLocal 1x512x28x28 (Dv = 256) 52.7 against 85.5 ms.
         let subgroups = gpu.subgroup_size() == Some(SUBGROUP_LANES);
         let subgroup = match self.kernel {
             FlashKernel::Auto => subgroups,
@@ -233,7 +237,7 @@ impl Op for NonLocalAttention {
             }
         };
         let (kernel, queries_per_workgroup, channels) = if subgroup {
-            (kernel!("nonlocal_attention_subgroup"), QUERIES_PER_WORKGROUP, CHANNELS_PER_INVOCATION)
+            (kernel!("nonlocal_attention_subgroup"), QUERIES_PER_WORKGROUP, SUBGROUP_CHANNELS_PER_INVOCATION)
         } else if dv > WIDE_ABOVE_DV {
             (kernel!("nonlocal_attention_wide"), QUERIES_PER_WIDE_WORKGROUP, CHANNELS_PER_WIDE_WORKGROUP)
         } else {
@@ -287,7 +291,8 @@ fn inputs(rng: &mut fastrand::Rng, n: usize, d: usize, dv: usize, q: usize, k: u
 /// Correctness cases: Q = K over 1 x 1, 7 x 7, 13 x 17, 28 x 28 and 56 x 56 pixels, sub-sampled keys
 /// (K = Q / 4), D and Dv in 1, 3, 16, 65 (Dv = 65 spans three channel chunks), batch 1 and 3, scale 1
 /// and D^-0.5, logits above 300, one dominant key, and work split over query and image ranges; for the
-/// wide kernel (Dv > 64) Dv 65, 96, 128 and 256, K not a multiple of its key block, logits above 300.
+/// wide kernel (Dv > 64) Dv 65, 96, 128, 150 and 256, K not a multiple of its key block, logits above
+/// 300. Every case runs on [`FlashKernel::Auto`] and, but the 56 x 56 ones, on the portable kernels.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut specs: Vec<(String, NonLocalAttention, Vec<Tensor>)> = Vec::new();
     // (n, d, dv, q, k): 1 x 1, 7 x 7, 13 x 17, 28 x 28 and sub-sampled 28 x 28 -> 14 x 14.
@@ -325,9 +330,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     specs.push(("one dominant key".into(), NonLocalAttention::new(1.0), dominant));
     // Dv 64: two narrow chunks. nonlocal_attention_wide (Dv > 64; the cases above with Dv 65 run it
-    // too): Dv 96, 128 and 256 (two chunks of 128 channels), queries not a multiple of its 64 and keys
-    // not of its 32-key block.
-    for (n, d, dv, q, k) in [(1, 8, 64, 100, 45), (1, 8, 96, 100, 45), (2, 16, 128, 221, 70), (1, 32, 256, 130, 49)] {
+    // too): Dv 96, 128, 150 and 256 (two chunks of 128 channels, the last of 150 partial: so for the
+    // subgroup kernel), queries not a multiple of its 64 and keys not of its 32-key block.
+    for (n, d, dv, q, k) in
+        [(1, 8, 64, 100, 45), (1, 8, 96, 100, 45), (2, 16, 128, 221, 70), (1, 8, 150, 100, 45), (1, 32, 256, 130, 49)]
+    {
         let op = NonLocalAttention::new((d as f32).powf(-0.5));
         specs.push((format!("D {d}, Dv {dv}, Q {q}, K {k}"), op, inputs(rng, n, d, dv, q, k)));
     }
