@@ -13,7 +13,7 @@ use crate::ops::cbam_channel_mlp::CbamChannelMlp;
 use crate::ops::cbam_gate_pool::CbamGatePool;
 use crate::ops::cbam_spatial_gate::CbamSpatialGate;
 use crate::ops::channel_pool::ChannelPool;
-use crate::ops::conv2d::Conv2d;
+use crate::ops::conv2d::{Conv2d, ConvKernel};
 use crate::ops::eltwise::Eltwise;
 use crate::ops::gate::{Gate, GateMode};
 use crate::ops::global_pool::{GlobalPool, PoolVariant};
@@ -84,18 +84,22 @@ fn matmul(rng: &mut Rng, n: usize, variant: Variant) -> Result<OpInstance> {
     instance(Matmul::new(false, false).with_variant(variant), vec![a, b])
 }
 
+/// BasicBlock's conv1 at C x H x W (C / div channels): 3 x 3, padding 1, folded BN + ReLU epilogue.
+fn conv3x3(rng: &mut Rng, div: usize, kernel: ConvKernel) -> Result<OpInstance> {
+    let c = C / div;
+    let epilogue = Epilogue { affine: true, activation: Activation::Relu, residual: false };
+    let x = random(&[1, c, H, W], rng, -1.0, 1.0)?;
+    let w = weights(&[c, c, 3, 3], 9 * c, rng)?;
+    let conv = Conv2d { kernel, ..Conv2d::new().padding([1, 1]).epilogue(epilogue) };
+    instance(conv, vec![x, w, affine(c, rng)?])
+}
+
 /// Every op workload, in suite order.
 pub fn workloads(batch: usize) -> Vec<Workload> {
     let map = format!("1x{C}x{H}x{W}");
     let mut list = vec![
-        op("conv2d", &map, "auto", |rng, div| {
-            // BasicBlock's conv1: 3 x 3, padding 1, folded BN + ReLU epilogue.
-            let c = C / div;
-            let epilogue = Epilogue { affine: true, activation: Activation::Relu, residual: false };
-            let x = random(&[1, c, H, W], rng, -1.0, 1.0)?;
-            let w = weights(&[c, c, 3, 3], 9 * c, rng)?;
-            instance(Conv2d::new().padding([1, 1]).epilogue(epilogue), vec![x, w, affine(c, rng)?])
-        }),
+        op("conv2d", &map, "auto", |rng, div| conv3x3(rng, div, ConvKernel::Auto)),
+        op("conv2d", &map, "portable", |rng, div| conv3x3(rng, div, ConvKernel::Portable)),
         op("matmul", "512x512x512", "auto", |rng, div| matmul(rng, 512 / div, Variant::Auto)),
         op("matmul", "1024x1024x1024", "auto", |rng, div| matmul(rng, 1024 / div, Variant::Auto)),
         op("matmul", "512x512x512", "vec4", |rng, div| matmul(rng, 512 / div, Variant::Vec4)),

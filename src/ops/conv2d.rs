@@ -23,7 +23,22 @@ pub struct Conv2d {
     pub groups: usize,
     /// What happens to each accumulated value before it is stored.
     pub epilogue: Epilogue,
+    /// Which kernel runs.
+    pub kernel: ConvKernel,
 }
+
+/// The convolution kernels; both compute the same sums in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// conv2d_3x3_subgroup for 3 x 3 kernels with at least 8 output channels per group on devices
+    /// with 8-lane subgroups, else Portable.
+    Auto,
+    /// conv2d: any kernel size, any device.
+    Portable,
+}
+
+/// The subgroup size conv2d_3x3_subgroup is written for.
+const SUBGROUP_LANES: u32 = 8;
 
 /// Mirrors `struct Params` in shaders/conv2d.wgsl.
 #[repr(C)]
@@ -52,8 +67,10 @@ pub struct Conv2dParams {
     _pad: u32,
 }
 
-/// Output channels and output x positions per invocation, invocations per workgroup.
+/// Output channels (conv2d, conv2d_3x3_subgroup) and output x positions per invocation,
+/// invocations per workgroup.
 const BLOCK_CO: usize = 4;
+const SUBGROUP_BLOCK_CO: usize = 8;
 const BLOCK_X: usize = 8;
 const WORKGROUP: usize = 64;
 
@@ -73,7 +90,14 @@ impl Default for Conv2d {
 impl Conv2d {
     /// Stride 1, no padding, dilation 1, one group, no epilogue.
     pub fn new() -> Conv2d {
-        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, epilogue: Epilogue::NONE }
+        Conv2d {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            epilogue: Epilogue::NONE,
+            kernel: ConvKernel::Auto,
+        }
     }
 
     /// With stride `[y, x]`.
@@ -148,7 +172,7 @@ impl Conv2d {
     }
 
     /// The shader's parameters, with every index range checked against u32.
-    fn params(&self, g: &Geometry) -> Result<(Conv2dParams, u64)> {
+    fn params(&self, g: &Geometry, block_co: usize) -> Result<(Conv2dParams, u64)> {
         let name = self.name();
         let u = |what: &str, v: usize| to_u32(name, what, v);
         let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
@@ -164,7 +188,7 @@ impl Conv2d {
             "padded width",
             checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(checked(&[BLOCK_X - 1, self.stride[1]])),
         )?;
-        let co_blocks_per_group = cout_g.div_ceil(BLOCK_CO);
+        let co_blocks_per_group = cout_g.div_ceil(block_co);
         let x_blocks = ow.div_ceil(BLOCK_X);
         let plane_blocks = oh * x_blocks;
         let plane_workgroups = plane_blocks.div_ceil(WORKGROUP);
@@ -262,14 +286,24 @@ impl Op for Conv2d {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
-        let (params, workgroups) = self.params(&g)?;
+        // 3 x 3 kernels with 8-lane subgroups share each weight load across the subgroup and hold 8
+        // output channels per invocation (shaders/conv2d_3x3_subgroup.wgsl), where groups have at least
+        // 8 output channels (depthwise convs would compute 7 unused channels of every 8).
+        let three_by_three = g.k[1] == 3 && g.k[2] == 3;
+        let subgroup = self.kernel == ConvKernel::Auto
+            && three_by_three
+            && g.k[0] / self.groups >= SUBGROUP_BLOCK_CO
+            && gpu.subgroup_size() == Some(SUBGROUP_LANES);
+        let (kernel, block_co) =
+            if subgroup { (kernel!("conv2d_3x3_subgroup"), SUBGROUP_BLOCK_CO) } else { (kernel!("conv2d"), BLOCK_CO) };
+        let (params, workgroups) = self.params(&g, block_co)?;
         let grid = gpu.grid_1d(self.name(), workgroups)?;
         // Unused affine and residual bindings are bound to x: the shader never reads them.
         let (x, weight) = (inputs[0], inputs[1]);
         let affine = if self.epilogue.affine { inputs[2] } else { x };
         let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { x };
         let bindings = [x, weight, affine, residual, output];
-        Ok(vec![gpu.prepare(&kernel!("conv2d"), &[], &params, &bindings, grid)?])
+        Ok(vec![gpu.prepare(&kernel, &[], &params, &bindings, grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -321,6 +355,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("3x1 kernel pad [1, 0]", c.padding([1, 0]), &[1, 3, 13, 17], &[65, 3, 3, 1]),
         ("groups 2, pad 1", c.groups(2).padding([1, 1]), &[3, 6, 13, 17], &[10, 3, 3, 3]),
         ("groups 4 (5 channels each)", c.groups(4), &[1, 12, 7, 7], &[20, 3, 3, 3]),
+        ("groups 2 (12 channels each), pad 1", c.groups(2).padding([1, 1]), &[1, 6, 13, 17], &[24, 3, 3, 3]),
+        (
+            "groups 3 (9 channels each), dilation 2 pad 2, residual",
+            epi(false, Activation::None, true).groups(3).dilation([2, 2]).padding([2, 2]),
+            &[3, 6, 13, 17],
+            &[27, 2, 3, 3],
+        ),
         ("depthwise, affine+relu", epi(true, Relu, false).groups(65).padding([1, 1]), &[3, 65, 13, 17], &[65, 1, 3, 3]),
         ("affine+residual+relu", epi(true, Relu, true).padding([1, 1]), &[3, 65, 7, 7], &[65, 65, 3, 3]),
         ("residual+sigmoid, stride 2", epi(false, Sigmoid, true).stride([2, 2]), &[1, 3, 13, 17], &[3, 3, 3, 3]),
@@ -342,7 +383,17 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
         ("65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
     ];
-    table.into_iter().map(|(label, conv, x, weight)| case(rng, label, conv, x, weight)).collect()
+    // Auto runs conv2d_3x3_subgroup for 3 x 3 kernels where subgroups have 8 lanes (lavapipe on
+    // Vulkan): those cases run on the portable kernel too (fresh inputs).
+    let mut cases = Vec::new();
+    for (label, conv, x, weight) in table {
+        if weight[2..] == [3, 3] {
+            let portable = Conv2d { kernel: ConvKernel::Portable, ..conv };
+            cases.push(case(rng, &format!("{label}, portable kernel"), portable, x, weight));
+        }
+        cases.push(case(rng, label, conv, x, weight));
+    }
+    cases
 }
 
 #[cfg(test)]

@@ -251,6 +251,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
+        (kernel!("conv2d_3x3_subgroup"), size_of::<conv2d::Conv2dParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),
