@@ -103,7 +103,7 @@ impl Model {
         if (!spec.mean.is_empty() && spec.mean.len() != c) || (!spec.std.is_empty() && spec.std.len() != c) {
             return Err(file_error(format!("mean and std must have {c} values, one per input channel")));
         }
-        if spec.std.iter().any(|&s| !(s > 0.0)) {
+        if spec.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             return Err(file_error("std values must be positive".into()));
         }
         Ok(Model { spec, weights: file, source: source.to_string() })

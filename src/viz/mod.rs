@@ -8,7 +8,7 @@
 //! - [`draw`]: CPU drawing: a tiny font, colour bars, query markers, bars, contact sheets.
 //! - [`chart`]: SVG charts.
 //! - [`render`]: one image's files.
-//! - [`html`]: OUTDIR/index.html.
+//! - [`html`]: writes OUTDIR/index.html.
 //! - [`job`]: the whole `glimpse map` run.
 
 pub mod chart;
