@@ -15,8 +15,10 @@
 // no barriers (on lavapipe a barrier is a coroutine switch per 8 lanes).
 //
 // Workgroup w (folded: wid.x + wid.y * nwg.x when the grid passes 65535) is
-// w = (n * co_blocks + cb) * plane_workgroups + pw, where channel block cb
-// covers channels co0 .. co0 + 3 of group cb / co_blocks_per_group.
+// w = (n * co_workgroups + cw) * plane_workgroups + pw; it holds channel blocks
+// cw * 8 / S .. + 8 / S - 1 (one when the plane needs all 64 lanes, more on
+// planes under 64 blocks: a 14x14 plane is 28), where channel block cb covers
+// channels co0 .. co0 + 3 of group cb / co_blocks_per_group.
 //
 // Bindings, contiguous row-major f32:
 //   1 x        [N, C_in, H, W]
@@ -49,7 +51,7 @@ struct Params {
     plane_blocks: u32,        // oh * x_blocks
     plane_workgroups: u32,    // ceil(plane_blocks / 64)
     epilogue: u32,            // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
-    _pad0: u32,
+    subgroups_per_plane: u32, // S: groups of 8 lanes one plane takes in a workgroup (<= 8)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -117,13 +119,20 @@ fn store(acc: vec4<f32>, co: u32, co_end: u32, at: u32, ox: u32) {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+    // A workgroup holds 8 / S channel blocks (S = subgroups_per_plane): lanes 8 j .. 8 j + 7 work on
+    // channel block slot j / S, blocks 8 (j % S) .. + 7 of the plane range. With S = 8 that is one
+    // channel block and 64 blocks of its plane.
+    let spp = params.subgroups_per_plane;
+    let per_wg = 8u / spp;
+    let co_wgs = (params.co_blocks + per_wg - 1u) / per_wg;
     let wg = wid.x + wid.y * nwg.x;
     let plane_wg = wg % params.plane_workgroups;
-    let cb = (wg / params.plane_workgroups) % params.co_blocks;
-    let n = wg / (params.plane_workgroups * params.co_blocks);
-    let p = plane_wg * 64u + lid;
-    // The folded grid's tail, and the last plane workgroup's unused lanes.
-    if (n >= params.n || p >= params.plane_blocks) {
+    let n = wg / (params.plane_workgroups * co_wgs);
+    let slot = (lid / 8u) / spp;
+    let cb = ((wg / params.plane_workgroups) % co_wgs) * per_wg + slot;
+    let p = plane_wg * 64u + ((lid / 8u) % spp) * 8u + lid % 8u;
+    // The folded grid's tail, the last plane workgroup's unused lanes, unused slots and channel blocks.
+    if (n >= params.n || p >= params.plane_blocks || slot >= per_wg || cb >= params.co_blocks) {
         return;
     }
     let g = cb / params.co_blocks_per_group;

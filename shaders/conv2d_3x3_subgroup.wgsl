@@ -7,6 +7,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // its 66 loads per input channel on weights). Here lane l loads tap l (ky = l / 3, kx = l % 3) of
 // the block's 4 output channels as one vec4, all lanes load tap 8, and subgroupBroadcast (a register
 // extract on lavapipe) hands the taps out: 8 weight loads per input channel instead of 36.
+// Small planes (14x14: 28 blocks of 8 positions) would leave most of a 64-lane workgroup idle, so a
+// workgroup packs 8 / S channel blocks, S subgroups each (S = subgroups_per_plane, from the host).
 // Subgroup operations need every lane of the subgroup active: no invocation returns early unless
 // its whole workgroup does; blocks past the plane's end compute on the last block and never store.
 // Params, load_x, finish, tap and store repeat conv2d's: WGSL has no includes.
@@ -41,7 +43,7 @@ struct Params {
     plane_blocks: u32,        // oh * x_blocks
     plane_workgroups: u32,    // ceil(plane_blocks / 64)
     epilogue: u32,            // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
-    _pad0: u32,
+    subgroups_per_plane: u32, // S: groups of 8 lanes one plane takes in a workgroup (<= 8)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -152,17 +154,28 @@ fn row_taps(lo: ptr<function, array<vec4<f32>, 8>>, hi: ptr<function, array<vec4
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    // A workgroup holds 8 / S channel blocks of one (image, plane range): subgroup sg works on channel
+    // block slot sg / S, blocks 8 (sg % S) .. + 7 of the plane range. With S = 8 that is one channel
+    // block and 64 blocks of its plane, as in conv2d.
+    let spp = params.subgroups_per_plane;
+    let per_wg = 8u / spp;
+    let co_wgs = (params.co_blocks + per_wg - 1u) / per_wg;
     let wg = wid.x + wid.y * nwg.x;
     let plane_wg = wg % params.plane_workgroups;
-    let cb = (wg / params.plane_workgroups) % params.co_blocks;
-    let n = wg / (params.plane_workgroups * params.co_blocks);
+    let cbw = (wg / params.plane_workgroups) % co_wgs;
+    let n = wg / (params.plane_workgroups * co_wgs);
     if (n >= params.n) {
         return; // the folded grid's tail: whole workgroups
     }
-    // The last plane workgroup's unused lanes compute the last block and store nothing.
-    let live = plane_wg * 64u + lid < params.plane_blocks;
-    let p = min(plane_wg * 64u + lid, params.plane_blocks - 1u);
+    // Lanes past the plane's end, slots past per_wg (when S does not divide 8) and channel blocks past
+    // the last compute on valid blocks and store nothing.
+    let slot = sg / spp;
+    let cb_raw = cbw * per_wg + slot;
+    let cb = min(cb_raw, params.co_blocks - 1u);
+    let p_raw = plane_wg * 64u + (sg % spp) * 8u + lane;
+    let live = p_raw < params.plane_blocks && slot < per_wg && cb_raw < params.co_blocks;
+    let p = min(p_raw, params.plane_blocks - 1u);
     let g = cb / params.co_blocks_per_group;
     let co0 = g * params.cout_per_group + (cb % params.co_blocks_per_group) * 8u;
     let co_end = (g + 1u) * params.cout_per_group; // first channel of the next group
