@@ -72,7 +72,7 @@ impl Gpu {
         let summary = AdapterSummary::from_info(&adapter.get_info());
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
         // Timestamps feed the benchmark harness; subgroups let kernels share loads across
-        // SIMD lanes (matmul_subgroup). Ask only for what the adapter has.
+        // SIMD lanes (the ops' *_subgroup kernels). Ask only for what the adapter has.
         let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("glimpse"),

@@ -37,9 +37,6 @@ pub enum ConvKernel {
     Portable,
 }
 
-/// The subgroup size conv2d_3x3_subgroup is written for.
-const SUBGROUP_LANES: u32 = 8;
-
 /// Mirrors `struct Params` in shaders/conv2d.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -300,7 +297,7 @@ impl Op for Conv2d {
         let subgroup = self.kernel == ConvKernel::Auto
             && three_by_three
             && g.k[0] / self.groups >= SUBGROUP_BLOCK_CO
-            && gpu.subgroup_size() == Some(SUBGROUP_LANES);
+            && super::has_subgroup_kernels(gpu);
         let (kernel, block_co) =
             if subgroup { (kernel!("conv2d_3x3_subgroup"), SUBGROUP_BLOCK_CO) } else { (kernel!("conv2d"), BLOCK_CO) };
         let (params, workgroups) = self.params(&g, block_co)?;

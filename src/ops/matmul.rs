@@ -32,9 +32,6 @@ pub enum Variant {
     Subgroup,
 }
 
-/// The subgroup size matmul_subgroup is written for.
-const SUBGROUP_LANES: u32 = 8;
-
 /// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
 /// `trans_a`), `b` [Bb, K, N] (or [Bb, N, K] when `trans_b`), where Ba and Bb
 /// are equal or one of them is 1 (broadcast), then the epilogue's inputs:
@@ -183,7 +180,7 @@ impl Matmul {
     pub fn kernel_for(&self, gpu: &Gpu, inputs: &[&Shape]) -> Result<Kernel> {
         let d = self.dims(inputs)?;
         let vec4 = self.vec4_fits(&d);
-        let subgroups = gpu.subgroup_size() == Some(SUBGROUP_LANES);
+        let subgroups = super::has_subgroup_kernels(gpu);
         let name = self.name();
         Ok(match self.variant {
             Variant::Naive => kernel!("matmul_naive"),
@@ -202,7 +199,8 @@ impl Matmul {
                 return Err(Error::invalid(
                     name,
                     format!(
-                        "the Subgroup kernel needs subgroups of exactly {SUBGROUP_LANES} lanes; {} has {}",
+                        "the Subgroup kernel needs subgroups of exactly {} lanes; {} has {}",
+                        super::SUBGROUP_LANES,
                         gpu.adapter().name,
                         gpu.subgroup_size().map_or("none of one fixed size".to_string(), |s| format!("{s}"))
                     ),

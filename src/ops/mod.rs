@@ -233,6 +233,16 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases
 }
 
+/// The subgroup size the `*_subgroup` kernels (matmul, conv2d 3x3, flash attention) are written for:
+/// lavapipe's on AVX2. They share values the lanes all need through `subgroupBroadcast`.
+pub const SUBGROUP_LANES: u32 = 8;
+
+/// Whether `gpu` runs the `*_subgroup` kernels: subgroup operations with exactly
+/// [`SUBGROUP_LANES`] lanes.
+pub fn has_subgroup_kernels(gpu: &Gpu) -> bool {
+    gpu.subgroup_size() == Some(SUBGROUP_LANES)
+}
+
 /// Every shader with the size of the Rust `Params` struct it is given, so a
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {

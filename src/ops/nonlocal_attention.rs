@@ -67,8 +67,6 @@ const CHANNELS_PER_INVOCATION: usize = 32;
 /// Value widths above this run nonlocal_attention_wide (see `encode` for the measurement).
 const WIDE_ABOVE_DV: usize = 2 * CHANNELS_PER_INVOCATION;
 
-/// The subgroup size nonlocal_attention_subgroup is written for.
-const SUBGROUP_LANES: u32 = 8;
 /// Output channels one invocation of nonlocal_attention_subgroup accumulates (DVC in its shader).
 const SUBGROUP_CHANNELS_PER_INVOCATION: usize = 128;
 
@@ -221,7 +219,7 @@ impl Op for NonLocalAttention {
         // channels per invocation beat 32 and 64 (fewer score recomputations outweigh the spills): at
         // 1x256x56x56, timm.NonLocalAttn (Dv = 32) 115 against 218 ms, NonLocal (Dv = 128) 122 against
         // 280 ms; NonLocal 1x512x28x28 (Dv = 256) 52.7 against 85.5 ms.
-        let subgroups = gpu.subgroup_size() == Some(SUBGROUP_LANES);
+        let subgroups = super::has_subgroup_kernels(gpu);
         let subgroup = match self.kernel {
             FlashKernel::Auto => subgroups,
             FlashKernel::Portable => false,
@@ -230,7 +228,8 @@ impl Op for NonLocalAttention {
                 return Err(crate::Error::invalid(
                     self.name(),
                     format!(
-                        "the Subgroup kernel needs subgroups of exactly {SUBGROUP_LANES} lanes, which {} lacks",
+                        "the Subgroup kernel needs subgroups of exactly {} lanes, which {} lacks",
+                        super::SUBGROUP_LANES,
                         gpu.adapter().name
                     ),
                 ))
