@@ -25,6 +25,7 @@ pub const CHANNEL_ATTENTION: Arch = Arch {
     about: "the tutorial's CBAM channel attention; y = N x C x 1 x 1 sigmoid weights",
     args: "none (in_planes and ratio come from sharedMLP.{0,2}.weight)",
     maps: &[],
+    pretrained: None,
     build: |b, x, _| {
         let [n, c, _, _] = b.graph.shape(x).nchw("ChannelAttention", "input x")?;
         let ca = channel_attention(b, x, "sharedMLP.0.weight", "sharedMLP.2.weight")?;
@@ -37,6 +38,7 @@ pub const SPATIAL_ATTENTION: Arch = Arch {
     about: "the tutorial's CBAM spatial attention; y = N x 1 x H x W sigmoid map",
     args: "none (kernel_size 3 or 7 comes from conv.weight)",
     maps: &[],
+    pretrained: None,
     build: |b, x, _| {
         let (weight, k) = spatial_weight(b, "")?;
         let pooled = b.graph.add(ChannelPool, &[x])?;
@@ -51,6 +53,7 @@ pub const BASIC_BLOCK: Arch = Arch {
     about: "the CBAM ResNet BasicBlock: conv-BN-ReLU-conv-BN, channel and spatial attention, residual, ReLU",
     args: "stride=1 (inplanes, planes and the downsample come from the weights)",
     maps: &["channel", "spatial"],
+    pretrained: None,
     build: basic_block,
 };
 
@@ -59,6 +62,7 @@ pub const TIMM_CBAM: Arch = Arch {
     about: "timm's CbamModule: channel attention (fc1/fc2) then spatial attention (conv + BN)",
     args: "none (channels, rd_channels and the spatial kernel size come from the weights)",
     maps: &["channel", "spatial"],
+    pretrained: None,
     build: |b, x, _| {
         let ca = channel_attention(b, x, "channel.fc1.weight", "channel.fc2.weight")?;
         let (weight, _) = spatial_weight(b, "spatial.conv.")?;

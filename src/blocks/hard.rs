@@ -11,6 +11,7 @@ pub const CENTER_CROP: Arch = Arch {
     about: "torchvision's center crop (offsets rounded half to even); no weights",
     args: "size=H,W (required)",
     maps: &[],
+    pretrained: None,
     build: center_crop,
 };
 
@@ -19,6 +20,7 @@ pub const MAX_POOL: Arch = Arch {
     about: "PyTorch's MaxPool2d with -inf padding; no weights",
     args: "kernel_size=K (required), stride=kernel_size, padding=0",
     maps: &[],
+    pretrained: None,
     build: max_pool,
 };
 

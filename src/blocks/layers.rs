@@ -17,6 +17,7 @@ pub const CONV_BN_ACT: Arch = Arch {
     about: "conv (conv.weight, optional conv.bias) + BatchNorm (bn.*) + activation",
     args: "stride=1 padding=K/2 dilation=1 act=relu|none (channels, kernel and groups from the weights)",
     maps: &[],
+    pretrained: None,
     build: conv_bn_act,
 };
 
@@ -25,6 +26,7 @@ pub const GLOBAL_AVG_POOL: Arch = Arch {
     about: "average over H x W: N x C x H x W -> N x C x 1 x 1; no weights",
     args: "none",
     maps: &[],
+    pretrained: None,
     build: global_avg_pool,
 };
 
@@ -33,6 +35,7 @@ pub const LINEAR: Arch = Arch {
     about: "a linear layer (weight [out, in], bias [out]) on N x C x 1 x 1 or N x C -> N x out",
     args: "none",
     maps: &[],
+    pretrained: None,
     build: linear,
 };
 

@@ -94,8 +94,33 @@ pub struct Arch {
     pub args: &'static str,
     /// Names of the attention maps it can output.
     pub maps: &'static [&'static str],
+    /// timm's pretrained configuration (input size and preprocessing), for networks.
+    pub pretrained: Option<Pretrained>,
     build: fn(&mut Builder, ValueId, &mut Args) -> Result<ValueId>,
 }
+
+/// timm's `pretrained_cfg`: the input a network was trained on and how
+/// timm's eval transform prepares an image for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pretrained {
+    /// Channels, height, width.
+    pub input_size: [usize; 3],
+    /// The centre crop's share of the resized image (the shorter side is resized to size / crop_pct).
+    pub crop_pct: f32,
+    /// PIL's resampling filter for the resize: "bicubic", "bilinear" or "nearest".
+    pub interpolation: &'static str,
+    /// Per-channel mean subtracted from [0, 1] pixels.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation the pixels are divided by.
+    pub std: [f32; 3],
+    /// Classes of the pretrained classifier.
+    pub num_classes: usize,
+}
+
+/// ImageNet's mean and standard deviation (timm's IMAGENET_DEFAULT_MEAN / STD).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// See [`IMAGENET_MEAN`].
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Every architecture `glimpse run` knows.
 pub const ARCHS: &[Arch] = &[

@@ -32,6 +32,7 @@ pub const NON_LOCAL: Arch = Arch {
             W (+BN) + x; map rows for --query X,Y pixels (default: the center pixel W/2,H/2)",
     args: "sub_sample=true (must match the names phi.0/g.0; inter channels and the W BatchNorm come from the weights)",
     maps: &["attention"],
+    pretrained: None,
     build: non_local,
 };
 
@@ -42,6 +43,7 @@ pub const TIMM_NON_LOCAL: Arch = Arch {
             --query X,Y pixels (default: the center pixel W/2,H/2)",
     args: "use_scale=true (channels and rd come from the weights)",
     maps: &["attention"],
+    pretrained: None,
     build: timm_non_local,
 };
 

@@ -26,6 +26,7 @@ pub const SK_CONV: Arch = Arch {
     about: "the tutorial's selective-kernel conv: branches k = 3, 5, .. (conv+BN+ReLU), fc, per-branch fcs, softmax",
     args: "stride=1 (features, M, G and d come from the weights)",
     maps: &["branch"],
+    pretrained: None,
     build: sk_conv,
 };
 
@@ -35,6 +36,7 @@ pub const TIMM_SK: Arch = Arch {
     args:
         "kernel_size=3,5 stride=1 dilation=1 keep_3x3=true split_input=true (channels, groups and rd from the weights)",
     maps: &["branch"],
+    pretrained: None,
     build: timm_sk,
 };
 
