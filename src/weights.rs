@@ -45,6 +45,23 @@ impl Weights {
         self.prefix = prefix.to_string();
     }
 
+    /// The prefix every name is looked up under ("layer1.0.", or empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Keeps only the tensors whose names start with `prefix` (a block inside
+    /// a whole state_dict); an error when there are none.
+    pub fn only_under(mut self, prefix: &str) -> Result<Weights> {
+        let prefix = if prefix.is_empty() || prefix.ends_with('.') { prefix.to_string() } else { format!("{prefix}.") };
+        self.file.tensors.retain(|name, _| name.starts_with(&prefix));
+        self.file.skipped.retain(|name| name.starts_with(&prefix));
+        if self.file.tensors.is_empty() {
+            return Err(self.error(format!("no tensor's name starts with '{prefix}'")));
+        }
+        Ok(self)
+    }
+
     /// Whether `name` is present.
     pub fn has(&self, name: &str) -> bool {
         self.file.tensors.contains_key(&format!("{}{name}", self.prefix))

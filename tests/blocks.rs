@@ -82,7 +82,7 @@ fn inputs_of_the_wrong_rank_or_channels_are_rejected() {
 fn bad_arguments_are_named() {
     assert_has(
         &build_err("BasicBlock", &[2, 32, 9, 9], basic_block(), &["strid=2"]),
-        &["unknown argument(s) strid", "valid: stride"],
+        &["unknown argument(s) strid", "valid: inplanes, planes, stride, downsample"],
     );
     assert_has(&build_err("BasicBlock", &[2, 32, 9, 9], basic_block(), &["stride=two"]), &["stride=two"]);
     // stride 2 needs a downsample these weights do not have.
@@ -108,4 +108,48 @@ fn bad_arguments_are_named() {
 fn weights_given_to_a_weightless_block_are_unexpected() {
     let err = build_err("MaxPool2d", &[1, 3, 8, 8], basic_block(), &["kernel_size=2"]);
     assert_has(&err, &["unexpected tensor(s)", "conv1.weight"]);
+}
+
+/// Builds the golden fixture `name` (weights and input shape) with `args`.
+fn build_fixture(name: &str, args: &[&str]) -> Result<(), String> {
+    let io = fixture(&format!("{name}.io.safetensors"));
+    let shape = io.tensors["x"].shape().clone();
+    let arch = io.metadata["arch"].clone();
+    let mut all: Vec<String> = io.metadata["args"].split_whitespace().map(String::from).collect();
+    all.extend(args.iter().map(|s| s.to_string()));
+    let weights = Weights::new(fixture(&format!("{name}.weights.safetensors")), "w.safetensors");
+    blocks::build(&arch, &shape, weights, &all, BuildOptions::default()).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn pytorch_constructor_arguments_are_accepted_and_checked_against_the_weights() {
+    let ok = [
+        ("ChannelAttention_r8", &["ratio=8"][..]),
+        ("ChannelAttention_r4", &["ratio=4"]),
+        ("SpatialAttention_k3", &["kernel_size=3"]),
+        ("SKConv_M3_G4", &["M=3", "G=4", "r=4", "L=8"]),
+        ("NonLocal_sub_bn", &["bn_layer=true", "dimension=2", "inter_channels=8"]),
+        ("NonLocal_nosub_nobn", &["bn_layer=False"]),
+        ("timm.CbamModule", &["rd_ratio=1/16", "spatial_kernel_size=7", "act_layer=relu", "mlp_bias=False"]),
+        ("timm.NonLocalAttn", &["rd_ratio=0.125", "rd_divisor=8"]),
+        ("timm.SelectiveKernel", &["rd_ratio=1/16", "act_layer=relu", "drop_layer=None"]),
+    ];
+    for (name, args) in ok {
+        build_fixture(name, args).unwrap_or_else(|e| panic!("{name} {args:?}: {e}"));
+    }
+    let contradicted = [
+        ("ChannelAttention_r8", &["ratio=4"][..], "argument ratio=4 contradicts the weights"),
+        ("SpatialAttention_k7", &["kernel_size=3"], "kernel_size=3 contradicts the weights: conv.weight gives 7"),
+        ("SKConv_M3_G4", &["M=2"], "M=2 contradicts"),
+        ("SKConv_M3_G4", &["G=32"], "G=32 contradicts"),
+        ("SKConv_M3_G4", &["r=16"], "r=16 contradicts the weights: max(32 // 16, L=32) = 32, fc.weight has 8 rows"),
+        ("NonLocal_sub_bn", &["bn_layer=false"], "bn_layer=false contradicts"),
+        ("timm.CbamModule", &["rd_channels=3"], "rd_channels=3 contradicts"),
+        ("timm.CbamModule", &["act_layer=gelu"], "act_layer=gelu: expected one of relu"),
+        ("timm.NonLocalAttn", &["rd_ratio=0.5"], "rd_ratio=0.5 contradicts"),
+    ];
+    for (name, args, want) in contradicted {
+        let e = build_fixture(name, args).expect_err(&format!("{name} {args:?} should fail"));
+        assert!(e.contains(want), "{name} {args:?}: '{e}' should contain '{want}'");
+    }
 }

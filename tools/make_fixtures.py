@@ -54,7 +54,7 @@ Arch names and their maps:
 - MaxPool2d: args `kernel_size`, `stride` (default kernel_size), `padding`
   (implicit -inf), floor mode, dilation 1.
 - timm.CbamModule: map.channel (N x C), map.spatial (N x 1 x H x W).
-- timm.SelectiveKernel: map.branch (N x M x C). args `kernel_size` (the list before
+- timm.SelectiveKernel: map.attn (N x M x C; timm's `attn` submodule). args `kernel_size` (the list before
   keep_3x3 turns 5, 7 into dilated 3x3), `split_input`, `stride`.
 - timm.NonLocalAttn: map.attention as NonLocal (keys = all H x W pixels).
   args `use_scale`.
@@ -292,10 +292,10 @@ def timm_sk(name, c, h, w, kernel_size=(3, 5), split_input=True, stride=1):
     store = {}
     capture(model.attn, store, "branch")
     y = model(x)
-    maps = {"branch": store["branch"].flatten(2)}
+    maps = {"attn": store["branch"].flatten(2)}
     want, want_maps = ref.timm_selective_kernel(x, sd, kernel_size, split_input, stride)
     close(y, want, name)
-    close(maps["branch"], want_maps["branch"], name + " map.branch")
+    close(maps["attn"], want_maps["branch"], name + " map.attn")
     args = [f"kernel_size={','.join(map(str, kernel_size))}", f"split_input={str(split_input).lower()}"]
     if stride != 1:
         args.append(f"stride={stride}")

@@ -1,10 +1,26 @@
-//! Block arguments given as `KEY=VALUE` with PyTorch's names and Python-like
-//! values: `stride=2`, `size=7,6`, `size=(7, 6)`, `kernel_size=[3,5]`,
-//! `split_input=false`. Every key must be used: a misspelt one is an error
-//! listing the valid ones.
+//! Block arguments given as `KEY=VALUE` with PyTorch's constructor names and
+//! Python-like values: `stride=2`, `size=7,6`, `size=(7, 6)`, `kernel_size=[3,5]`,
+//! `split_input=false`, `rd_ratio=0.0625`. Each architecture declares its
+//! [`Param`]s: a key it does not declare is an error listing the valid ones, and
+//! a declared key its builder did not read is an error too (never silently ignored).
 
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::fmt::Display;
+
+/// One constructor argument an architecture accepts, for `--help` and validation.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// PyTorch's name.
+    pub name: &'static str,
+    /// PyTorch's default, or where the value comes from ("from the weights").
+    pub default: &'static str,
+}
+
+/// A [`Param`] (short, for the architecture tables).
+pub const fn param(name: &'static str, default: &'static str) -> Param {
+    Param { name, default }
+}
 
 /// Arguments for one block, consumed by its builder.
 #[derive(Clone, Debug)]
@@ -15,7 +31,20 @@ pub struct Args {
 }
 
 impl Args {
-    /// Parses `KEY=VALUE` strings for `arch`.
+    /// Parses `KEY=VALUE` strings for `arch`, which accepts `params`.
+    pub fn for_params(arch: &str, params: &[Param], items: &[String]) -> Result<Args> {
+        let args = Args::parse(arch, items)?;
+        let unknown: Vec<&str> =
+            args.values.keys().map(String::as_str).filter(|k| !params.iter().any(|p| p.name == *k)).collect();
+        if !unknown.is_empty() {
+            let valid: Vec<&str> = params.iter().map(|p| p.name).collect();
+            let valid = if valid.is_empty() { "none".to_string() } else { valid.join(", ") };
+            return Err(Error::invalid(arch, format!("unknown argument(s) {}; valid: {valid}", unknown.join(", "))));
+        }
+        Ok(args)
+    }
+
+    /// Parses `KEY=VALUE` strings for `arch` (validated by [`Args::finish`] only).
     pub fn parse(arch: &str, items: &[String]) -> Result<Args> {
         let mut values = BTreeMap::new();
         for item in items {
@@ -100,9 +129,83 @@ impl Args {
     /// A finite number, or `default`.
     pub fn f32(&mut self, key: &'static str, default: f32) -> Result<f32> {
         let Some(raw) = self.raw(key) else { return Ok(default) };
-        match raw.parse::<f32>() {
+        // Python writes ratios as fractions (rd_ratio=1/16): accept a / b too.
+        let parsed = match raw.split_once('/') {
+            Some((a, b)) => a.trim().parse::<f32>().and_then(|a| b.trim().parse::<f32>().map(|b| a / b)),
+            None => raw.parse::<f32>(),
+        };
+        match parsed {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(self.bad(key, &raw, "a finite number")),
+            _ => Err(self.bad(key, &raw, "a finite number such as 0.0625 or 1/16")),
+        }
+    }
+
+    /// Whether `key` was given.
+    pub fn given(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// One integer when given.
+    pub fn opt_usize(&mut self, key: &'static str) -> Result<Option<usize>> {
+        if !self.given(key) {
+            self.known.push(key);
+            return Ok(None);
+        }
+        self.usize(key, 0).map(Some)
+    }
+
+    /// A number when given.
+    pub fn opt_f32(&mut self, key: &'static str) -> Result<Option<f32>> {
+        if !self.given(key) {
+            self.known.push(key);
+            return Ok(None);
+        }
+        self.f32(key, 0.0).map(Some)
+    }
+
+    /// A boolean when given.
+    pub fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>> {
+        if !self.given(key) {
+            self.known.push(key);
+            return Ok(None);
+        }
+        self.bool(key, false).map(Some)
+    }
+
+    /// A value the weights reveal: `found` (described by `source`), which must
+    /// equal the argument when the user gave one.
+    pub fn inferred<T: PartialEq + Display>(
+        &mut self,
+        key: &'static str,
+        given: Option<T>,
+        found: T,
+        source: impl Display,
+    ) -> Result<T> {
+        match given {
+            Some(v) if v != found => Err(self.contradiction(key, &v, format!("{source} gives {found}"))),
+            _ => Ok(found),
+        }
+    }
+
+    /// The error for `key=value` disagreeing with the weights (`why` says how).
+    pub fn contradiction(&self, key: &str, value: &dyn Display, why: String) -> Error {
+        Error::invalid(&self.arch, format!("argument {key}={value} contradicts the weights: {why}"))
+    }
+
+    /// An argument that only matters in training (dropout rates, initialisation):
+    /// any value is accepted and does not change inference.
+    pub fn training_only(&mut self, key: &'static str) {
+        self.known.push(key);
+    }
+
+    /// A word that must be one of `allowed` (the first is the default), e.g. the
+    /// activation layer, which glimpse supports only as PyTorch's default.
+    pub fn choice(&mut self, key: &'static str, allowed: &[&str]) -> Result<String> {
+        let value = self.raw_str(key, allowed[0])?;
+        let bare = value.trim_matches(|c| c == '\'' || c == '"');
+        match allowed.iter().find(|a| a.eq_ignore_ascii_case(bare)) {
+            Some(a) => Ok(a.to_string()),
+            None => Err(self.bad(key, &value, &format!("one of {} (glimpse supports no other)", allowed.join(", ")))),
         }
     }
 
@@ -111,7 +214,7 @@ impl Args {
         Ok(self.raw(key).unwrap_or_else(|| default.to_string()))
     }
 
-    /// Fails on any argument no builder asked for, listing the valid ones.
+    /// Fails on any argument no builder asked for, listing the ones it read.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&str> = self.values.keys().map(String::as_str).filter(|k| !self.known.contains(k)).collect();
         if unknown.is_empty() {

@@ -6,7 +6,7 @@
 //! (+ residual + ReLU): x is read three times and the output written once.
 //! Unfused: the same maths from single ops (matmuls, gates, channel pool, conv).
 
-use super::{Arch, Args, Builder};
+use super::{make_divisible, param, Arch, Args, Builder};
 use crate::graph::{Rule, ValueId};
 use crate::ops::cbam_channel_mlp::CbamChannelMlp;
 use crate::ops::cbam_gate_pool::CbamGatePool;
@@ -18,17 +18,27 @@ use crate::ops::gate::{Gate, GateMode};
 use crate::ops::global_pool::GlobalPool;
 use crate::ops::matmul::{Axis, Matmul};
 use crate::ops::{Activation, Epilogue};
+use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
 pub const CHANNEL_ATTENTION: Arch = Arch {
     name: "ChannelAttention",
     about: "the tutorial's CBAM channel attention; y = N x C x 1 x 1 sigmoid weights",
-    args: "none (in_planes and ratio come from sharedMLP.{0,2}.weight)",
+    params: &[param("in_planes", "from sharedMLP.0.weight"), param("ratio", "16 (checked: in_planes // ratio hidden)")],
     maps: &[],
     pretrained: None,
-    build: |b, x, _| {
+    build: |b, x, args| {
         let [n, c, _, _] = b.graph.shape(x).nchw("ChannelAttention", "input x")?;
-        let ca = channel_attention(b, x, "sharedMLP.0.weight", "sharedMLP.2.weight")?;
+        let in_planes = args.opt_usize("in_planes")?;
+        args.inferred("in_planes", in_planes, c, "input x")?;
+        let mlp = Mlp::load(b, "sharedMLP.0", "sharedMLP.2", c)?;
+        if let Some(ratio) = args.opt_usize("ratio")? {
+            if ratio == 0 || c / ratio != mlp.hidden() {
+                let why = format!("{c} // {ratio} hidden channels, but sharedMLP.0.weight has {}", mlp.hidden());
+                return Err(args.contradiction("ratio", &ratio, why));
+            }
+        }
+        let ca = channel_attention(b, x, mlp)?;
         b.graph.view(ca, &[n, c, 1, 1])
     },
 };
@@ -36,11 +46,13 @@ pub const CHANNEL_ATTENTION: Arch = Arch {
 pub const SPATIAL_ATTENTION: Arch = Arch {
     name: "SpatialAttention",
     about: "the tutorial's CBAM spatial attention; y = N x 1 x H x W sigmoid map",
-    args: "none (kernel_size 3 or 7 comes from conv.weight)",
+    params: &[param("kernel_size", "7 (3 or 7; checked against conv.weight)")],
     maps: &[],
     pretrained: None,
-    build: |b, x, _| {
+    build: |b, x, args| {
         let (weight, k) = spatial_weight(b, "")?;
+        let given = args.opt_usize("kernel_size")?;
+        args.inferred("kernel_size", given, k, "conv.weight")?;
         let pooled = b.graph.add(ChannelPool, &[x])?;
         let w = b.constant(weight);
         let conv = Conv2d::new().padding([k / 2, k / 2]).epilogue(sigmoid_epilogue(false));
@@ -51,59 +63,200 @@ pub const SPATIAL_ATTENTION: Arch = Arch {
 pub const BASIC_BLOCK: Arch = Arch {
     name: "BasicBlock",
     about: "the CBAM ResNet BasicBlock: conv-BN-ReLU-conv-BN, channel and spatial attention, residual, ReLU",
-    args: "stride=1 (inplanes, planes and the downsample come from the weights)",
+    params: &[
+        param("inplanes", "from conv1.weight"),
+        param("planes", "from conv1.weight"),
+        param("stride", "1"),
+        param("downsample", "present when the weights hold downsample.*"),
+    ],
     maps: &["channel", "spatial"],
     pretrained: None,
     build: basic_block,
 };
 
+/// timm's CbamModule / LightCbamModule constructor arguments.
+const TIMM_CBAM_PARAMS: &[crate::blocks::Param] = &[
+    param("channels", "from channel.fc1.weight"),
+    param("rd_ratio", "1/16 (checked against channel.fc1.weight)"),
+    param("rd_channels", "from channel.fc1.weight"),
+    param("rd_divisor", "1"),
+    param("spatial_kernel_size", "7 (checked against spatial.conv.conv.weight)"),
+    param("act_layer", "relu"),
+    param("gate_layer", "sigmoid"),
+    param("mlp_bias", "false (checked: channel.fc1.bias present)"),
+];
+
 pub const TIMM_CBAM: Arch = Arch {
     name: "timm.CbamModule",
     about: "timm's CbamModule: channel attention (fc1/fc2) then spatial attention (conv + BN)",
-    args: "none (channels, rd_channels and the spatial kernel size come from the weights)",
+    params: TIMM_CBAM_PARAMS,
     maps: &["channel", "spatial"],
     pretrained: None,
-    build: |b, x, _| {
-        let ca = channel_attention(b, x, "channel.fc1.weight", "channel.fc2.weight")?;
-        let (weight, _) = spatial_weight(b, "spatial.conv.")?;
-        let affine = b.weights.batchnorm("spatial.conv.bn", 1, None)?;
-        apply(b, x, ca, weight, Some(affine), None)
-    },
+    build: |b, x, args| cbam_module(b, x, args, false, None),
 };
+
+pub const TIMM_LIGHT_CBAM: Arch = Arch {
+    name: "timm.LightCbamModule",
+    about: "timm's LightCbamModule: channel MLP on 0.5 avg + 0.5 max, spatial conv + BN on 0.5 mean + 0.5 max",
+    params: TIMM_CBAM_PARAMS,
+    maps: &["channel", "spatial"],
+    pretrained: None,
+    build: |b, x, args| cbam_module(b, x, args, true, None),
+};
+
+/// timm's CbamModule (or LightCbamModule when `light`) on `x`; with `residual`,
+/// returns relu(cbam(x) + residual) as the ResNet blocks need (fused into the
+/// spatial gate's kernel).
+pub(crate) fn cbam_module(
+    b: &mut Builder,
+    x: ValueId,
+    args: &mut Args,
+    light: bool,
+    residual: Option<ValueId>,
+) -> Result<ValueId> {
+    let arch = if light { "timm.LightCbamModule" } else { "timm.CbamModule" };
+    let [_, c, _, _] = b.graph.shape(x).nchw(arch, "input x")?;
+    let channels = args.opt_usize("channels")?;
+    args.inferred("channels", channels, c, "input x")?;
+    args.choice("act_layer", &["relu"])?;
+    args.choice("gate_layer", &["sigmoid"])?;
+    let mlp = b.scope("channel", |b| Mlp::load(b, "fc1", "fc2", c))?;
+    let mlp_bias = args.opt_bool("mlp_bias")?;
+    args.inferred("mlp_bias", mlp_bias, mlp.bias1.is_some(), "channel.fc1.bias present")?;
+    let rd = args.opt_usize("rd_channels")?;
+    args.inferred("rd_channels", rd, mlp.hidden(), "channel.fc1.weight")?;
+    let (rd_ratio, rd_divisor) = (args.opt_f32("rd_ratio")?, args.opt_usize("rd_divisor")?);
+    if rd.is_none() && (rd_ratio.is_some() || rd_divisor.is_some()) {
+        let (ratio, divisor) = (rd_ratio.unwrap_or(1.0 / 16.0), rd_divisor.unwrap_or(1));
+        let want = make_divisible(c as f64 * ratio as f64, divisor, 0.0);
+        if want != mlp.hidden() {
+            let why = format!("make_divisible({c} * {ratio}, {divisor}) = {want}, fc1 has {}", mlp.hidden());
+            return Err(args.contradiction("rd_ratio", &ratio, why));
+        }
+    }
+    let ca = if light { light_channel_attention(b, x, mlp)? } else { channel_attention(b, x, mlp)? };
+    let (mut weight, k) = if light { light_spatial_weight(b)? } else { spatial_weight(b, "spatial.conv.")? };
+    let given = args.opt_usize("spatial_kernel_size")?;
+    args.inferred("spatial_kernel_size", given, k, "spatial.conv.conv.weight")?;
+    if light {
+        weight.data_mut().iter_mut().for_each(|w| *w *= 0.5);
+    }
+    let affine = b.weights.batchnorm("spatial.conv.bn", 1, None)?;
+    apply(b, x, ca, weight, Some(affine), residual)
+}
+
+/// CBAM's shared MLP: 1x1 convs fc1 [R, C, 1, 1] and fc2 [C, R, 1, 1], with
+/// their biases when the module was built with them (timm's mlp_bias).
+struct Mlp {
+    fc1: Tensor,
+    fc2: Tensor,
+    bias1: Option<Tensor>,
+    bias2: Option<Tensor>,
+}
+
+impl Mlp {
+    fn load(b: &mut Builder, fc1: &str, fc2: &str, c: usize) -> Result<Mlp> {
+        let w1 = format!("{fc1}.weight");
+        let r = match b.weights.dims(&w1)?[..] {
+            [r, ci, 1, 1] if ci == c && r > 0 => r,
+            ref d => {
+                return Err(Error::invalid("channel attention", format!("'{w1}' is {d:?}, expected [R, {c}, 1, 1]")))
+            }
+        };
+        let bias = |b: &mut Builder, name: String, n: usize| -> Result<Option<Tensor>> {
+            if b.weights.has(&name) {
+                Ok(Some(b.weights.expect(&name, &[n])?))
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Mlp {
+            fc1: b.weights.expect(&w1, &[r, c, 1, 1])?.reshape(&[r, c])?,
+            fc2: b.weights.expect(&format!("{fc2}.weight"), &[c, r, 1, 1])?.reshape(&[c, r])?,
+            bias1: bias(b, format!("{fc1}.bias"), r)?,
+            bias2: bias(b, format!("{fc2}.bias"), c)?,
+        })
+    }
+
+    fn hidden(&self) -> usize {
+        self.fc1.shape().dims()[0]
+    }
+
+    /// `rows` [N, P, C] through fc1 -> ReLU -> fc2 as two batched GEMMs: [N, P, C].
+    fn apply(self, b: &mut Builder, rows: ValueId) -> Result<ValueId> {
+        let (r, c) = (self.hidden(), self.fc2.shape().dims()[0]);
+        let w1 = b.constant(self.fc1.reshape(&[1, r, c])?);
+        let w2 = b.constant(self.fc2.reshape(&[1, c, r])?);
+        let layer = |b: &mut Builder, x: ValueId, w: ValueId, bias: Option<Tensor>, activation| {
+            let epilogue = Epilogue { affine: bias.is_some(), activation, residual: false };
+            let mut inputs = vec![x, w];
+            if let Some(bias) = bias {
+                inputs.push(b.constant(Weights::bias_affine(&bias)?));
+            }
+            b.graph.add(Matmul::new(false, true).epilogue(epilogue, Axis::Cols), &inputs)
+        };
+        let hidden = layer(b, rows, w1, self.bias1, Activation::Relu)?;
+        layer(b, hidden, w2, self.bias2, Activation::None)
+    }
+}
+
+/// `rows` [N, P, C] summed over P with `weights` (one per row) under a sigmoid: [N, C].
+fn mix_rows(b: &mut Builder, rows: ValueId, weights: &[f32], sigmoid: bool) -> Result<ValueId> {
+    let [n, p, c] = b.graph.shape(rows).dims()[..] else { unreachable!("rows are [N, P, C]") };
+    debug_assert_eq!(p, weights.len());
+    let mix = b.constant(Tensor::from_vec(&[1, 1, p], weights.to_vec())?);
+    let epilogue = if sigmoid { sigmoid_epilogue(false) } else { Epilogue::NONE };
+    let mixed = b.graph.add(Matmul::new(false, false).epilogue(epilogue, Axis::Cols), &[mix, rows])?;
+    b.graph.view(mixed, &[n, c])
+}
 
 fn sigmoid_epilogue(affine: bool) -> Epilogue {
     Epilogue { affine, activation: Activation::Sigmoid, residual: false }
 }
 
-/// The shared MLP's weights (1x1 convs [R, C, 1, 1] and [C, R, 1, 1]) and the
-/// channel weights sigmoid(mlp(avg) + mlp(max)) as [N, C].
-fn channel_attention(b: &mut Builder, x: ValueId, fc1: &str, fc2: &str) -> Result<ValueId> {
-    let [n, c, _, _] = b.graph.shape(x).nchw("channel attention", "input x")?;
-    let r = match b.weights.dims(fc1)?[..] {
-        [r, ci, 1, 1] if ci == c => r,
-        ref d => return Err(Error::invalid("channel attention", format!("'{fc1}' is {d:?}, expected [R, {c}, 1, 1]"))),
-    };
-    let w1 = b.weights.expect(fc1, &[r, c, 1, 1])?.reshape(&[r, c])?;
-    let w2 = b.weights.expect(fc2, &[c, r, 1, 1])?.reshape(&[c, r])?;
+/// The channel weights sigmoid(mlp(avg) + mlp(max)) as [N, C] (map "channel").
+fn channel_attention(b: &mut Builder, x: ValueId, mlp: Mlp) -> Result<ValueId> {
     let pooled = b.graph.add(GlobalPool::default(), &[x])?; // [N, 2, C]: avg row, max row
-    let ca = if b.fusion.allows(Rule::CbamChannelMlp) {
-        let (w1, w2) = (b.constant(w1), b.constant(w2));
+                                                            // The fused kernel has no MLP biases (the tutorial's and timm's default).
+    let ca = if b.fusion.allows(Rule::CbamChannelMlp) && mlp.bias1.is_none() && mlp.bias2.is_none() {
+        let (w1, w2) = (b.constant(mlp.fc1), b.constant(mlp.fc2));
         b.graph.add(CbamChannelMlp, &[pooled, w1, w2])?
     } else {
-        // Both pooled rows through fc1 -> ReLU -> fc2 as one batched GEMM each,
-        // then the two rows summed (a GEMM with [1, 1]) under a sigmoid.
-        let w1 = b.constant(w1.reshape(&[1, r, c])?);
-        let w2 = b.constant(w2.reshape(&[1, c, r])?);
-        let relu = Epilogue { activation: Activation::Relu, ..Epilogue::NONE };
-        let hidden = b.graph.add(Matmul::new(false, true).epilogue(relu, Axis::Cols), &[pooled, w1])?;
-        let logits = b.graph.add(Matmul::new(false, true), &[hidden, w2])?;
-        let ones = b.constant(Tensor::from_vec(&[1, 1, 2], vec![1.0, 1.0])?);
-        let summed =
-            b.graph.add(Matmul::new(false, false).epilogue(sigmoid_epilogue(false), Axis::Cols), &[ones, logits])?;
-        b.graph.view(summed, &[n, c])?
+        // Both pooled rows through the MLP, then summed under a sigmoid.
+        let logits = mlp.apply(b, pooled)?;
+        mix_rows(b, logits, &[1.0, 1.0], true)?
     };
     b.map("channel", ca);
     Ok(ca)
+}
+
+/// timm's LightChannelAttn: sigmoid(mlp(0.5 avg + 0.5 max)) as [N, C] (map "channel").
+fn light_channel_attention(b: &mut Builder, x: ValueId, mlp: Mlp) -> Result<ValueId> {
+    let [n, c, _, _] = b.graph.shape(x).nchw("timm.LightCbamModule", "input x")?;
+    let pooled = b.graph.add(GlobalPool::default(), &[x])?;
+    let mixed = mix_rows(b, pooled, &[0.5, 0.5], false)?;
+    let rows = b.graph.view(mixed, &[n, 1, c])?;
+    let logits = mlp.apply(b, rows)?;
+    let ca = mix_rows(b, logits, &[1.0], true)?;
+    b.map("channel", ca);
+    Ok(ca)
+}
+
+/// timm's LightSpatialAttn conv `spatial.conv.conv.weight` [1, 1, k, k] seen as the
+/// [1, 2, k, k] conv over [mean, max] that computes conv(mean + max): the 0.5
+/// weights are applied by the caller. Returns it with its kernel size.
+fn light_spatial_weight(b: &mut Builder) -> Result<(Tensor, usize)> {
+    let name = "spatial.conv.conv.weight";
+    let k = match b.weights.dims(name)?[..] {
+        [1, 1, k, kw] if k == kw && k % 2 == 1 => k,
+        ref d => {
+            let msg = format!("'{}{name}' is {d:?}, expected [1, 1, k, k] with k odd", b.weights.prefix());
+            return Err(Error::invalid("timm.LightCbamModule", msg));
+        }
+    };
+    let w = b.weights.expect(name, &[1, 1, k, k])?;
+    let both: Vec<f32> = w.data().iter().chain(w.data()).copied().collect();
+    Ok((Tensor::from_vec(&[1, 2, k, k], both)?, k))
 }
 
 /// The spatial attention conv `{prefix}conv.weight` ([1, 2, k, k], k odd; the
@@ -186,6 +339,12 @@ fn basic_block(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> 
         ));
     }
     let planes = conv1[0];
+    let given = args.opt_usize("inplanes")?;
+    args.inferred("inplanes", given, inplanes, "input x")?;
+    let given = args.opt_usize("planes")?;
+    args.inferred("planes", given, planes, "conv1.weight")?;
+    let given = args.opt_bool("downsample")?;
+    args.inferred("downsample", given, b.weights.has("downsample.0.weight"), "downsample.0.weight present")?;
     let w1 = b.weights.expect("conv1.weight", &[planes, inplanes, 3, 3])?;
     let bn1 = b.weights.batchnorm("bn1", planes, None)?;
     let w2 = b.weights.expect("conv2.weight", &[planes, planes, 3, 3])?;
@@ -214,7 +373,8 @@ fn basic_block(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> 
     } else {
         x
     };
-    let ca = channel_attention(b, h, "ca.sharedMLP.0.weight", "ca.sharedMLP.2.weight")?;
+    let mlp = Mlp::load(b, "ca.sharedMLP.0", "ca.sharedMLP.2", planes)?;
+    let ca = channel_attention(b, h, mlp)?;
     let (weight, _) = spatial_weight(b, "sa.")?;
     apply(b, h, ca, weight, None, Some(residual))
 }

@@ -2,7 +2,7 @@
 //! folded BatchNorm and activation (stems, transitions), global average
 //! pooling, and the linear classifier.
 
-use super::{Arch, Args, Builder};
+use super::{param, Arch, Args, Builder};
 use crate::graph::ValueId;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::global_pool::GlobalPool;
@@ -15,7 +15,7 @@ use crate::{Error, Result};
 pub const CONV_BN_ACT: Arch = Arch {
     name: "ConvBnAct",
     about: "conv (conv.weight, optional conv.bias) + BatchNorm (bn.*) + activation",
-    args: "stride=1 padding=K/2 dilation=1 act=relu|none (channels, kernel and groups from the weights)",
+    params: &[param("stride", "1"), param("padding", "K/2"), param("dilation", "1"), param("act", "relu (or none)")],
     maps: &[],
     pretrained: None,
     build: conv_bn_act,
@@ -24,7 +24,7 @@ pub const CONV_BN_ACT: Arch = Arch {
 pub const GLOBAL_AVG_POOL: Arch = Arch {
     name: "GlobalAvgPool",
     about: "average over H x W: N x C x H x W -> N x C x 1 x 1; no weights",
-    args: "none",
+    params: &[],
     maps: &[],
     pretrained: None,
     build: global_avg_pool,
@@ -33,7 +33,11 @@ pub const GLOBAL_AVG_POOL: Arch = Arch {
 pub const LINEAR: Arch = Arch {
     name: "Linear",
     about: "a linear layer (weight [out, in], bias [out]) on N x C x 1 x 1 or N x C -> N x out",
-    args: "none",
+    params: &[
+        param("in_features", "from weight"),
+        param("out_features", "from weight"),
+        param("bias", "true (only true)"),
+    ],
     maps: &[],
     pretrained: None,
     build: linear,
@@ -77,13 +81,20 @@ fn global_avg_pool(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId>
     b.graph.view(avg, &[n, c, 1, 1])
 }
 
-fn linear(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId> {
+fn linear(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let dims = b.graph.shape(x).dims().to_vec();
     let (n, c) = match dims[..] {
         [n, c] | [n, c, 1, 1] => (n, c),
         _ => return Err(Error::invalid("Linear", format!("input must be N x C or N x C x 1 x 1, got {dims:?}"))),
     };
     let out = b.weights.dims("weight")?[0];
+    let given = args.opt_usize("in_features")?;
+    args.inferred("in_features", given, c, "the input")?;
+    let given = args.opt_usize("out_features")?;
+    args.inferred("out_features", given, out, "weight")?;
+    if !args.bool("bias", true)? {
+        return Err(Error::invalid("Linear", "bias=false is not supported: glimpse's Linear always has a bias"));
+    }
     let weight = b.weights.expect("weight", &[out, c])?.reshape(&[1, out, c])?;
     let bias = b.weights.expect("bias", &[out])?;
     let rows = b.graph.view(x, &[1, n, c])?;

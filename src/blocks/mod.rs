@@ -1,10 +1,15 @@
-//! Attention blocks as graph builders, by the names users know them:
-//! the tutorial's modules and timm's, with PyTorch's weight names and arguments.
+//! Attention blocks and the networks made of them, as graph builders under
+//! the names users know them: the tutorial's modules and timm's, with
+//! PyTorch's weight names and constructor arguments.
 //!
-//! Each builder reads its weights by state_dict name (inferring what the
-//! shapes reveal), takes the remaining hyperparameters from [`Args`], and adds
-//! either fused kernels or single ops to the graph as [`Fusion`] allows. With
-//! `maps` on, it also marks its attention maps as named outputs.
+//! Blocks compose: a [`Builder`] keeps one scope stack for weight names and
+//! map names alike, so `b.scope("layer2.0", ..)` then `b.scope("conv1", ..)`
+//! reads `layer2.0.conv1.paths.0.conv.weight` and names the map
+//! `layer2.0.conv1.attn`. A block is written once and used alone or inside
+//! any network. Each builder reads its weights by state_dict name (inferring
+//! what the shapes reveal), takes the remaining hyperparameters from [`Args`],
+//! and adds either fused kernels or single ops to the graph as [`Fusion`]
+//! allows. With `maps` on, it also marks its attention maps as named outputs.
 
 mod args;
 mod cbam;
@@ -13,7 +18,7 @@ mod layers;
 mod nonlocal;
 mod sk;
 
-pub use args::Args;
+pub use args::{param, Args, Param};
 
 use crate::graph::{Fusion, Graph, ValueId};
 use crate::weights::Weights;
@@ -23,7 +28,7 @@ use crate::{Error, Result, Shape, Tensor};
 pub struct Builder {
     /// The graph being built.
     pub graph: Graph,
-    /// The state_dict being consumed.
+    /// The state_dict being consumed (names are looked up under the current scope).
     pub weights: Weights,
     /// Which fusion rules may be used.
     pub fusion: Fusion,
@@ -31,34 +36,38 @@ pub struct Builder {
     pub maps: bool,
     /// Query pixels (x, y) whose Non-local attention rows are wanted.
     pub queries: Vec<[usize; 2]>,
-    /// Prepended to map names: the block's place in a network ("layer1.0.").
-    map_prefix: String,
 }
 
 impl Builder {
     /// A builder over an empty graph.
     pub fn new(weights: Weights, options: BuildOptions) -> Builder {
-        Builder {
-            graph: Graph::new(),
-            weights,
-            fusion: options.fusion,
-            maps: options.maps,
-            queries: options.queries,
-            map_prefix: String::new(),
-        }
+        Builder { graph: Graph::new(), weights, fusion: options.fusion, maps: options.maps, queries: options.queries }
     }
 
-    /// Adds block `arch` on `x`: its weights are read under `prefix` and its
-    /// maps are named `{prefix}{map}` (so "layer1.0.spatial" inside a network).
-    pub fn block(&mut self, arch: &str, x: ValueId, args: &[String], prefix: &str) -> Result<ValueId> {
+    /// Runs `f` one scope deeper: weights and maps are named `{scope}.{name}`
+    /// inside it (`name` may hold dots, "layer1.0"; an empty name adds nothing).
+    pub fn scope<T>(&mut self, name: &str, f: impl FnOnce(&mut Builder) -> Result<T>) -> Result<T> {
+        let name = name.trim_end_matches('.');
+        let outer = self.weights.prefix().to_string();
+        if !name.is_empty() {
+            self.weights.set_prefix(&format!("{outer}{name}."));
+        }
+        let result = f(self);
+        self.weights.set_prefix(&outer);
+        result
+    }
+
+    /// The current scope as a state_dict path ("layer2.0.conv1"), empty at the top.
+    pub fn path(&self) -> &str {
+        self.weights.prefix().trim_end_matches('.')
+    }
+
+    /// Adds architecture `arch` on `x` under scope `name` with `KEY=VALUE`
+    /// arguments, as `glimpse run` and model files name blocks.
+    pub fn block(&mut self, arch: &str, x: ValueId, args: &[String], name: &str) -> Result<ValueId> {
         let arch = self::arch(arch)?;
-        let mut args = Args::parse(arch.name, args)?;
-        self.weights.set_prefix(prefix);
-        self.map_prefix = prefix.to_string();
-        let y = (arch.build)(self, x, &mut args);
-        self.weights.set_prefix("");
-        self.map_prefix.clear();
-        let y = y?;
+        let mut args = Args::for_params(arch.name, arch.params, args)?;
+        let y = self.scope(name, |b| (arch.build)(b, x, &mut args))?;
         args.finish()?;
         Ok(y)
     }
@@ -70,10 +79,10 @@ impl Builder {
         Ok(self.graph)
     }
 
-    /// Marks `value` as the attention map `name` when maps are wanted.
+    /// Marks `value` as the attention map `name` (under the current scope) when maps are wanted.
     pub fn map(&mut self, name: &str, value: ValueId) {
         if self.maps {
-            let name = format!("{}{name}", self.map_prefix);
+            let name = format!("{}{name}", self.weights.prefix());
             self.graph.output(&name, value);
         }
     }
@@ -84,15 +93,15 @@ impl Builder {
     }
 }
 
-/// How to build one architecture.
+/// How to build one architecture: the one place that names it.
 pub struct Arch {
     /// The name `--arch` takes.
     pub name: &'static str,
     /// One line on what it is.
     pub about: &'static str,
-    /// Its arguments with defaults, as `--help` shows them.
-    pub args: &'static str,
-    /// Names of the attention maps it can output.
+    /// Its PyTorch constructor arguments with their defaults.
+    pub params: &'static [Param],
+    /// Names of the attention maps it can output (under its own scope).
     pub maps: &'static [&'static str],
     /// timm's pretrained configuration (input size and preprocessing), for networks.
     pub pretrained: Option<Pretrained>,
@@ -132,6 +141,7 @@ pub const ARCHS: &[Arch] = &[
     hard::CENTER_CROP,
     hard::MAX_POOL,
     cbam::TIMM_CBAM,
+    cbam::TIMM_LIGHT_CBAM,
     sk::TIMM_SK,
     nonlocal::TIMM_NON_LOCAL,
     layers::CONV_BN_ACT,
@@ -145,6 +155,18 @@ pub fn arch(name: &str) -> Result<&'static Arch> {
         let names: Vec<&str> = ARCHS.iter().map(|a| a.name).collect();
         Error::invalid("arch", format!("unknown architecture '{name}'; valid: {}", names.join(", ")))
     })
+}
+
+/// timm's `make_divisible(v, divisor, round_limit=round_limit)`: `v` rounded
+/// to a multiple of `divisor` (at least `divisor`), one step up when rounding
+/// lost more than `1 - round_limit` of it. Reduction widths come from it.
+pub fn make_divisible(v: f64, divisor: usize, round_limit: f64) -> usize {
+    let d = divisor.max(1) as f64;
+    let mut new_v = d.max(((v + d / 2.0) / d).floor() * d);
+    if new_v < round_limit * v {
+        new_v += d;
+    }
+    new_v as usize
 }
 
 /// How to build a block's graph.
@@ -172,5 +194,25 @@ pub fn build(
     let mut b = Builder::new(weights, options);
     let x = b.graph.input("x", input.clone());
     let y = b.block(name, x, args, "")?;
+    b.finish(y)
+}
+
+/// Builds the block `arch_name` found under `prefix` ("layer1.0.se.") in a
+/// whole state_dict: the tensors outside `prefix` are ignored, those inside
+/// must all be used; maps are named by their full state_dict path.
+pub fn build_at(
+    arch_name: &str,
+    prefix: &str,
+    input: &Shape,
+    weights: Weights,
+    args: &[String],
+    options: BuildOptions,
+) -> Result<Graph> {
+    let name = arch(arch_name)?.name;
+    input.nchw(name, "input x")?;
+    let weights = weights.only_under(prefix)?;
+    let mut b = Builder::new(weights, options);
+    let x = b.graph.input("x", input.clone());
+    let y = b.block(name, x, args, prefix)?;
     b.finish(y)
 }

@@ -13,7 +13,7 @@
 //! [`Builder::queries`] (the center pixel (W / 2, H / 2) when none are given) over the key grid
 //! Hk x Wk (H / 2 x W / 2, floored, when sub-sampled).
 
-use super::{Arch, Args, Builder};
+use super::{make_divisible, param, Arch, Args, Builder};
 use crate::graph::{Rule, ValueId};
 use crate::ops::attention_rows::AttentionRows;
 use crate::ops::matmul::Matmul;
@@ -30,7 +30,13 @@ pub const NON_LOCAL: Arch = Arch {
     name: "NonLocal",
     about: "the tutorial's embedded-Gaussian Non-local block: theta, phi, g 1x1 convs, softmax(theta^T phi) g, \
             W (+BN) + x; map rows for --query X,Y pixels (default: the center pixel W/2,H/2)",
-    args: "sub_sample=true (must match the names phi.0/g.0; inter channels and the W BatchNorm come from the weights)",
+    params: &[
+        param("in_channels", "from theta.weight"),
+        param("inter_channels", "in_channels // 2 (checked against theta.weight)"),
+        param("dimension", "2 (only 2)"),
+        param("sub_sample", "true (checked: phi.0 vs phi)"),
+        param("bn_layer", "true (checked: W.1 present)"),
+    ],
     maps: &["attention"],
     pretrained: None,
     build: non_local,
@@ -41,7 +47,13 @@ pub const TIMM_NON_LOCAL: Arch = Arch {
     name: "timm.NonLocalAttn",
     about: "timm's NonLocalAttn: t, p, g 1x1 convs, softmax(C^-0.5 t^T p) g, z conv + BN + x; map rows for \
             --query X,Y pixels (default: the center pixel W/2,H/2)",
-    args: "use_scale=true (channels and rd come from the weights)",
+    params: &[
+        param("in_channels", "from t.weight"),
+        param("use_scale", "true"),
+        param("rd_ratio", "1/8 (checked against t.weight)"),
+        param("rd_channels", "from t.weight"),
+        param("rd_divisor", "8"),
+    ],
     maps: &["attention"],
     pretrained: None,
     build: timm_non_local,
@@ -88,6 +100,15 @@ fn non_local(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let sub = if sub_sample { ".0" } else { "" };
     let theta = conv1x1(b, arch, "theta", c, None)?;
     let inter = theta.weight.shape().dims()[0];
+    let given = args.opt_usize("in_channels")?;
+    args.inferred("in_channels", given, c, "input x")?;
+    let given = args.opt_usize("inter_channels")?;
+    args.inferred("inter_channels", given, inter, "theta.weight")?;
+    if args.usize("dimension", 2)? != 2 {
+        return Err(Error::invalid(arch, "dimension must be 2: glimpse runs 2-D Non-local blocks only"));
+    }
+    let given = args.opt_bool("bn_layer")?;
+    args.inferred("bn_layer", given, b.weights.has("W.1.weight"), "W.1.weight present")?;
     let phi = conv1x1(b, arch, &format!("phi{sub}"), c, Some(inter))?;
     let g = conv1x1(b, arch, &format!("g{sub}"), c, Some(inter))?;
     let (out, out_affine) = if b.weights.has("W.0.weight") {
@@ -107,6 +128,19 @@ fn timm_non_local(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueI
     let [_, c, _, _] = b.graph.shape(x).nchw(arch, "input x")?;
     let theta = conv1x1(b, arch, "t", c, None)?;
     let rd = theta.weight.shape().dims()[0];
+    let given = args.opt_usize("in_channels")?;
+    args.inferred("in_channels", given, c, "input x")?;
+    let given = args.opt_usize("rd_channels")?;
+    args.inferred("rd_channels", given, rd, "t.weight")?;
+    let (rd_ratio, rd_divisor) = (args.opt_f32("rd_ratio")?, args.opt_usize("rd_divisor")?);
+    if given.is_none() && (rd_ratio.is_some() || rd_divisor.is_some()) {
+        let (ratio, divisor) = (rd_ratio.unwrap_or(1.0 / 8.0), rd_divisor.unwrap_or(8));
+        let want = make_divisible(c as f64 * ratio as f64, divisor, 0.9);
+        if want != rd {
+            let why = format!("make_divisible({c} * {ratio}, {divisor}) = {want}, t.weight has {rd}");
+            return Err(args.contradiction("rd_ratio", &ratio, why));
+        }
+    }
     let phi = conv1x1(b, arch, "p", c, Some(rd))?;
     let g = conv1x1(b, arch, "g", c, Some(rd))?;
     let z = conv1x1(b, arch, "z", rd, Some(c))?;
@@ -401,6 +435,6 @@ mod tests {
         no_bn.remove("W.1.running_var");
         assert!(err(&no_bn, &[1, 4, 4, 4], &[], &[]).contains("missing tensor 'W.1.running_var'"));
         let e = err(&sd, &[1, 4, 4, 4], &["sub_sample=true", "use_scale=false"], &[]);
-        assert!(e.contains("unknown argument(s) use_scale; valid: sub_sample"), "{e}");
+        assert!(e.contains("unknown argument(s) use_scale; valid: in_channels, inter_channels"), "{e}");
     }
 }

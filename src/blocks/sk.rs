@@ -6,7 +6,7 @@
 //! kernel, the attention MLP + softmax over branches in another, then the
 //! weighted sum. Unfused: adds, global pool, GEMMs, softmax, weighted sum.
 
-use super::{Arch, Args, Builder};
+use super::{make_divisible, param, Arch, Args, Builder};
 use crate::graph::{Rule, ValueId};
 use crate::ops::conv2d::Conv2d;
 use crate::ops::eltwise::Eltwise;
@@ -24,7 +24,14 @@ use crate::{Error, Result, Tensor};
 pub const SK_CONV: Arch = Arch {
     name: "SKConv",
     about: "the tutorial's selective-kernel conv: branches k = 3, 5, .. (conv+BN+ReLU), fc, per-branch fcs, softmax",
-    args: "stride=1 (features, M, G and d come from the weights)",
+    params: &[
+        param("features", "from convs.0.0.weight"),
+        param("M", "2 (checked: convs.{i} present)"),
+        param("G", "32 (checked against convs.0.0.weight)"),
+        param("r", "16 (checked: d = max(features // r, L) rows of fc.weight)"),
+        param("stride", "1"),
+        param("L", "32 (checked with r)"),
+    ],
     maps: &["branch"],
     pretrained: None,
     build: sk_conv,
@@ -33,9 +40,24 @@ pub const SK_CONV: Arch = Arch {
 pub const TIMM_SK: Arch = Arch {
     name: "timm.SelectiveKernel",
     about: "timm's SelectiveKernel: 3x3 paths with dilation 1, 2, .., fc_reduce + BN + ReLU, fc_select, softmax",
-    args:
-        "kernel_size=3,5 stride=1 dilation=1 keep_3x3=true split_input=true (channels, groups and rd from the weights)",
-    maps: &["branch"],
+    params: &[
+        param("in_channels", "from the input"),
+        param("out_channels", "from paths.0.conv.weight"),
+        param("kernel_size", "3,5 (one per path)"),
+        param("stride", "1"),
+        param("dilation", "1"),
+        param("groups", "1 (checked against paths.0.conv.weight)"),
+        param("rd_ratio", "1/16 (checked against attn.fc_reduce.weight)"),
+        param("rd_channels", "from attn.fc_reduce.weight"),
+        param("rd_divisor", "8"),
+        param("keep_3x3", "true"),
+        param("split_input", "true"),
+        param("act_layer", "relu"),
+        param("norm_layer", "batchnorm2d"),
+        param("aa_layer", "none"),
+        param("drop_layer", "none (training only)"),
+    ],
+    maps: &["attn"],
     pretrained: None,
     build: timm_sk,
 };
@@ -59,7 +81,11 @@ struct AttentionWeights {
 fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let stride = args.usize("stride", 1)?;
     let [_, c, _, _] = b.graph.shape(x).nchw("SKConv", "input x")?;
+    let given = args.opt_usize("features")?;
+    args.inferred("features", given, c, "input x")?;
     let m = (0..).take_while(|i| b.weights.has(&format!("convs.{i}.0.weight"))).count();
+    let given = args.opt_usize("M")?;
+    args.inferred("M", given, m, "the convs.{i} in the weights")?;
     check_branches("SKConv", m)?;
     let mut branches = Vec::new();
     for i in 0..m {
@@ -78,7 +104,22 @@ fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         let conv = Conv2d::new().stride([stride, stride]).padding([1 + i, 1 + i]).groups(c / per_group);
         branches.push(Branch { conv, weight, affine });
     }
+    let per_group = b.weights.dims("convs.0.0.weight")?[1];
+    let given = args.opt_usize("G")?;
+    args.inferred("G", given, c / per_group.max(1), "convs.0.0.weight")?;
     let d = b.weights.dims("fc.weight")?[0];
+    let (r, l) = (args.opt_usize("r")?, args.opt_usize("L")?);
+    if r.is_some() || l.is_some() {
+        let (r, l) = (r.unwrap_or(16).max(1), l.unwrap_or(32));
+        let want = (c / r).max(l);
+        if want != d {
+            return Err(args.contradiction(
+                "r",
+                &r,
+                format!("max({c} // {r}, L={l}) = {want}, fc.weight has {d} rows"),
+            ));
+        }
+    }
     let fc = b.weights.expect("fc.weight", &[d, c])?;
     let fc_bias = b.weights.expect("fc.bias", &[d])?;
     let mut select = Vec::new();
@@ -95,7 +136,7 @@ fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         activation: Activation::None,
     };
     let inputs = vec![x; m];
-    select_branches(b, &inputs, branches, attention)
+    select_branches(b, &inputs, branches, attention, "branch")
 }
 
 fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
@@ -104,6 +145,10 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let dilation = args.usize("dilation", 1)?;
     let keep_3x3 = args.bool("keep_3x3", true)?;
     let split_input = args.bool("split_input", true)?;
+    args.choice("act_layer", &["relu"])?;
+    args.choice("norm_layer", &["batchnorm2d", "batchnorm"])?;
+    args.choice("aa_layer", &["none"])?;
+    args.training_only("drop_layer");
     let m = kernel_sizes.len();
     check_branches("timm.SelectiveKernel", m)?;
     if let Some(k) = kernel_sizes.iter().find(|&&k| k % 2 == 0 || k < 3) {
@@ -116,8 +161,15 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
             format!("split_input needs {c_in} input channels divisible by {m} paths"),
         ));
     }
+    let given = args.opt_usize("in_channels")?;
+    args.inferred("in_channels", given, c_in, "input x")?;
     let path_in = if split_input { c_in / m } else { c_in };
     let c = b.weights.dims("paths.0.conv.weight")?[0];
+    let given = args.opt_usize("out_channels")?;
+    args.inferred("out_channels", given, c, "paths.0.conv.weight")?;
+    let per_group = b.weights.dims("paths.0.conv.weight")?[1];
+    let given = args.opt_usize("groups")?;
+    args.inferred("groups", given, path_in / per_group.max(1), "paths.0.conv.weight")?;
     let mut branches = Vec::new();
     let mut inputs = Vec::new();
     for (i, &k) in kernel_sizes.iter().enumerate() {
@@ -140,6 +192,17 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         inputs.push(if split_input { b.graph.add(Narrow { first: i * path_in, count: path_in }, &[x])? } else { x });
     }
     let d = b.weights.dims("attn.fc_reduce.weight")?[0];
+    let given = args.opt_usize("rd_channels")?;
+    args.inferred("rd_channels", given, d, "attn.fc_reduce.weight")?;
+    let (rd_ratio, rd_divisor) = (args.opt_f32("rd_ratio")?, args.opt_usize("rd_divisor")?);
+    if given.is_none() && (rd_ratio.is_some() || rd_divisor.is_some()) {
+        let (ratio, divisor) = (rd_ratio.unwrap_or(1.0 / 16.0), rd_divisor.unwrap_or(8));
+        let want = make_divisible(c as f64 * ratio as f64, divisor, 0.9);
+        if want != d {
+            let why = format!("make_divisible({c} * {ratio}, {divisor}) = {want}, attn.fc_reduce has {d}");
+            return Err(args.contradiction("rd_ratio", &ratio, why));
+        }
+    }
     let fc = b.weights.expect("attn.fc_reduce.weight", &[d, c, 1, 1])?.reshape(&[d, c])?;
     let fc_affine = b.weights.batchnorm("attn.bn", d, None)?;
     let select = b.weights.expect("attn.fc_select.weight", &[m * c, d, 1, 1])?.reshape(&[m * c, d])?;
@@ -150,7 +213,7 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         select_bias: Tensor::zeros(crate::Shape::new(&[m * c])?),
         activation: Activation::Relu,
     };
-    select_branches(b, &inputs, branches, attention)
+    select_branches(b, &inputs, branches, attention, "attn")
 }
 
 fn check_branches(arch: &str, m: usize) -> Result<()> {
@@ -160,13 +223,14 @@ fn check_branches(arch: &str, m: usize) -> Result<()> {
     Ok(())
 }
 
-/// The branch convs, the attention over branches (map "branch", [N, M, C])
+/// The branch convs, the attention over branches (map `map_name`, [N, M, C])
 /// and the weighted sum.
 fn select_branches(
     b: &mut Builder,
     inputs: &[ValueId],
     branches: Vec<Branch>,
     att: AttentionWeights,
+    map_name: &str,
 ) -> Result<ValueId> {
     let m = branches.len();
     let relu_bn = Epilogue { affine: true, activation: Activation::Relu, residual: false };
@@ -213,7 +277,7 @@ fn select_branches(
         let logits = b.graph.view(logits, &[n, m, c])?;
         b.graph.add(Softmax { axis: 1 }, &[logits])?
     };
-    b.map("branch", weights);
+    b.map(map_name, weights);
     let mut sum_inputs = outs;
     sum_inputs.push(weights);
     b.graph.add(WeightedSum { branches: m }, &sum_inputs)

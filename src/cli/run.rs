@@ -56,7 +56,9 @@ pub struct RunArgs {
 pub fn arch_help() -> String {
     let mut s = String::from("Architectures:\n");
     for a in ARCHS {
-        s += &format!("  {:<22} {}\n  {:<22} args: {}", a.name, a.about, "", a.args);
+        let params: Vec<String> = a.params.iter().map(|p| format!("{}={}", p.name, p.default)).collect();
+        let params = if params.is_empty() { "none".to_string() } else { params.join("; ") };
+        s += &format!("  {:<22} {}\n  {:<22} args: {params}", a.name, a.about, "");
         if !a.maps.is_empty() {
             s += &format!("; maps: {}", a.maps.join(", "));
         }

@@ -19,10 +19,11 @@ pub enum MapKind {
 }
 
 impl MapKind {
-    const ALL: [(&'static str, MapKind); 4] = [
+    const ALL: [(&'static str, MapKind); 5] = [
         ("channel", MapKind::Channel),
         ("spatial", MapKind::Spatial),
         ("branch", MapKind::Branch),
+        ("attn", MapKind::Branch),
         ("attention", MapKind::Attention),
     ];
 
