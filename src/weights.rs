@@ -40,6 +40,31 @@ impl Weights {
         Error::invalid("weights", format!("{}: {msg}", self.source))
     }
 
+    /// The error for a tensor the architecture needs and the file lacks, in the
+    /// manner of PyTorch's load_state_dict: the first missing name and the
+    /// file's tensors not used so far (how many, and the first), or the
+    /// DataParallel `module.` prefix when that is what differs.
+    fn missing(&self, name: &str, detail: &str) -> Error {
+        if self.file.tensors.contains_key(&format!("module.{name}")) {
+            return self.error(format!(
+                "missing tensor '{name}', but 'module.{name}' is present: this state_dict was saved from \
+                 DataParallel / DistributedDataParallel (every name starts with 'module.'); save \
+                 model.module.state_dict() instead, or strip the prefix"
+            ));
+        }
+        let unused: Vec<&String> = self.file.tensors.keys().filter(|n| !self.used.contains(*n)).collect();
+        let hint = match unused.first() {
+            Some(first) => format!(
+                "; {} of the file's {} tensors are not used so far, the first '{first}' (weights of another \
+                 architecture or another configuration?)",
+                unused.len(),
+                self.file.tensors.len()
+            ),
+            None => String::new(),
+        };
+        self.error(format!("missing tensor '{name}'{detail}{hint}"))
+    }
+
     /// Looks every later name up under `prefix` (e.g. "layer1.0." inside a network).
     pub fn set_prefix(&mut self, prefix: &str) {
         self.prefix = prefix.to_string();
@@ -62,6 +87,26 @@ impl Weights {
         Ok(self)
     }
 
+    /// Whether any tensor's name starts with `{prefix}{start}` (a submodule is present).
+    pub fn any_under(&self, start: &str) -> bool {
+        let full = format!("{}{start}", self.prefix);
+        self.file.tensors.range(full.clone()..).next().is_some_and(|(name, _)| name.starts_with(&full))
+    }
+
+    /// Fails when every name starts with `module.`: a state_dict saved from
+    /// DataParallel / DistributedDataParallel, whose names match no architecture.
+    pub fn reject_data_parallel(&self) -> Result<()> {
+        let mut names = self.file.tensors.keys();
+        if names.len() > 0 && names.all(|n| n.starts_with("module.")) {
+            return Err(self.error(
+                "every tensor name starts with 'module.': this state_dict was saved from DataParallel / \
+                 DistributedDataParallel; save model.module.state_dict() instead, or strip the prefix"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `name` is present.
     pub fn has(&self, name: &str) -> bool {
         self.file.tensors.contains_key(&format!("{}{name}", self.prefix))
@@ -72,15 +117,14 @@ impl Weights {
         let name = &format!("{}{name}", self.prefix);
         match self.file.tensors.get(name) {
             Some(t) => Ok(t.shape().dims().to_vec()),
-            None => Err(self.error(format!("missing tensor '{name}'"))),
+            None => Err(self.missing(name, "")),
         }
     }
 
     /// The tensor `name` of any shape (the caller infers from it), marked used.
     pub fn take(&mut self, name: &str) -> Result<Tensor> {
         let name = &format!("{}{name}", self.prefix);
-        let tensor =
-            self.file.tensors.get(name).cloned().ok_or_else(|| self.error(format!("missing tensor '{name}'")))?;
+        let tensor = self.file.tensors.get(name).cloned().ok_or_else(|| self.missing(name, ""))?;
         self.used.insert(name.to_string());
         Ok(tensor)
     }
@@ -90,7 +134,7 @@ impl Weights {
         let name = &format!("{}{name}", self.prefix);
         let tensor = match self.file.tensors.get(name) {
             Some(t) => t.clone(),
-            None => return Err(self.error(format!("missing tensor '{name}' (expected shape {dims:?})"))),
+            None => return Err(self.missing(name, &format!(" (expected shape {dims:?})"))),
         };
         if tensor.shape().dims() != dims {
             return Err(self.error(format!("tensor '{name}' has shape {}, expected {dims:?}", tensor.shape())));
@@ -140,10 +184,15 @@ impl Weights {
             .chain(self.file.skipped.iter().filter(|n| !n.ends_with("num_batches_tracked")))
             .map(String::as_str)
             .collect();
-        if unexpected.is_empty() {
-            Ok(())
-        } else {
-            Err(self.error(format!("unexpected tensor(s) {} for this architecture", unexpected.join(", "))))
+        match unexpected.len() {
+            0 => Ok(()),
+            n if n <= 8 => {
+                Err(self.error(format!("unexpected tensor(s) {} for this architecture", unexpected.join(", "))))
+            }
+            n => Err(self.error(format!(
+                "{n} unexpected tensor(s) for this architecture, the first {} (weights of another architecture?)",
+                unexpected[..3].join(", ")
+            ))),
         }
     }
 }

@@ -103,3 +103,39 @@ fn linear(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let y = b.graph.add(Matmul::new(false, true).epilogue(epilogue, Axis::Cols), &[rows, w, a])?;
     b.graph.view(y, &[n, out])
 }
+
+/// `{conv}.weight` (no bias) then BatchNorm `{bn}` as one conv with a folded
+/// epilogue: `act(bn(conv(x)) [+ residual])`, so conv + BN (+ residual) + ReLU
+/// is one dispatch. Channels, kernel and groups come from the weight; the
+/// padding is timm's `get_padding(k, stride)`, as in its ResNets.
+pub(crate) fn conv_bn(
+    b: &mut Builder,
+    x: ValueId,
+    names: [&str; 2],
+    stride: usize,
+    activation: Activation,
+    residual: Option<ValueId>,
+) -> Result<ValueId> {
+    let [conv, bn] = names;
+    let [_, c_in, _, _] = b.graph.shape(x).nchw("conv", "input x")?;
+    let name = format!("{conv}.weight");
+    let dims = b.weights.dims(&name)?;
+    let [c_out, per_group, kh, kw] = dims[..] else {
+        return Err(Error::invalid(
+            "conv",
+            format!("'{}{name}' is {dims:?}, expected 4 dimensions", b.weights.prefix()),
+        ));
+    };
+    if per_group == 0 || c_in % per_group != 0 || kh != kw {
+        let msg = format!("'{}{name}' {dims:?} does not fit an input of {c_in} channels", b.weights.prefix());
+        return Err(Error::invalid("conv", msg));
+    }
+    let weight = b.weights.expect(&name, &dims)?;
+    let affine = b.weights.batchnorm(bn, c_out, None)?;
+    let pad = ((stride - 1) + (kh - 1)) / 2;
+    let epilogue = Epilogue { affine: true, activation, residual: residual.is_some() };
+    let op = Conv2d::new().stride([stride, stride]).padding([pad, pad]).groups(c_in / per_group).epilogue(epilogue);
+    let (w, a) = (b.constant(weight), b.constant(affine));
+    let inputs: Vec<ValueId> = [x, w, a].into_iter().chain(residual).collect();
+    b.graph.add(op, &inputs)
+}

@@ -19,6 +19,8 @@ mod nonlocal;
 mod sk;
 
 pub use args::{param, Args, Param};
+pub(crate) use cbam::cbam_module;
+pub(crate) use layers::conv_bn;
 
 use crate::graph::{Fusion, Graph, ValueId};
 use crate::weights::Weights;
@@ -67,9 +69,15 @@ impl Builder {
     pub fn block(&mut self, arch: &str, x: ValueId, args: &[String], name: &str) -> Result<ValueId> {
         let arch = self::arch(arch)?;
         let mut args = Args::for_params(arch.name, arch.params, args)?;
-        let y = self.scope(name, |b| (arch.build)(b, x, &mut args))?;
-        args.finish()?;
-        Ok(y)
+        let y = self.scope(name, |b| (arch.build)(b, x, &mut args).and_then(|y| args.finish().map(|()| y)));
+        // Inside a network, say where: "layer2.0.conv1: timm.SelectiveKernel: ...".
+        let at = format!("{}{}", self.weights.prefix(), name.trim_end_matches('.'));
+        match y {
+            Err(Error::Invalid { op, msg }) if !at.is_empty() && !self.weights.prefix().is_empty() => {
+                Err(Error::invalid(at, format!("{op}: {msg}")))
+            }
+            y => y,
+        }
     }
 
     /// Marks `y` as the output and checks every weight was used.
@@ -105,7 +113,7 @@ pub struct Arch {
     pub maps: &'static [&'static str],
     /// timm's pretrained configuration (input size and preprocessing), for networks.
     pub pretrained: Option<Pretrained>,
-    build: fn(&mut Builder, ValueId, &mut Args) -> Result<ValueId>,
+    pub(crate) build: fn(&mut Builder, ValueId, &mut Args) -> Result<ValueId>,
 }
 
 /// timm's `pretrained_cfg`: the input a network was trained on and how
@@ -147,6 +155,21 @@ pub const ARCHS: &[Arch] = &[
     layers::CONV_BN_ACT,
     layers::GLOBAL_AVG_POOL,
     layers::LINEAR,
+    crate::models::resnet::SKRESNET18,
+    crate::models::resnet::SKRESNET34,
+    crate::models::resnet::SKRESNET50,
+    crate::models::resnet::SKRESNET50D,
+    crate::models::resnet::SKRESNEXT50_32X4D,
+    crate::models::resnet::RESNET18,
+    crate::models::resnet::RESNET18D,
+    crate::models::resnet::RESNET26,
+    crate::models::resnet::RESNET26D,
+    crate::models::resnet::RESNET34,
+    crate::models::resnet::RESNET34D,
+    crate::models::resnet::RESNET50,
+    crate::models::resnet::RESNET50D,
+    crate::models::resnet::RESNET101,
+    crate::models::resnet::RESNET101D,
 ];
 
 /// The architecture called `name`, or an error listing the valid ones.
@@ -191,6 +214,7 @@ pub fn build(
 ) -> Result<Graph> {
     let name = arch(arch_name)?.name;
     input.nchw(name, "input x")?;
+    weights.reject_data_parallel()?;
     let mut b = Builder::new(weights, options);
     let x = b.graph.input("x", input.clone());
     let y = b.block(name, x, args, "")?;

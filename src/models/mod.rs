@@ -14,6 +14,8 @@
 //! ```
 //! Maps come out named `{prefix}{map}`, e.g. `layer1.0.spatial`.
 
+pub mod resnet;
+
 use crate::blocks::{BuildOptions, Builder};
 use crate::graph::Graph;
 use crate::tensorfile::TensorFile;

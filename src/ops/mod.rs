@@ -7,6 +7,7 @@ use crate::kernel;
 use crate::{Error, Result, Shape, Tensor};
 
 pub mod attention_rows;
+pub mod avg_pool2d;
 pub mod cbam_channel_mlp;
 pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
