@@ -137,3 +137,52 @@ fn help_lists_every_architecture() {
         assert!(help.contains(arch.name), "run --help should list {}", arch.name);
     }
 }
+
+#[test]
+fn run_gives_a_networks_logits_and_every_map_and_one_block_by_prefix() {
+    let (out, x_file) = (scratch("skresnet18.safetensors"), scratch("x64.safetensors"));
+    let net = |f: &str| fixture(&format!("networks/{f}"));
+    let o = glimpse(&[
+        "run",
+        "--arch",
+        "timm.skresnet18",
+        "--weights",
+        &net("timm.skresnet18.weights.safetensors"),
+        "--input",
+        &net("timm.skresnet18.io.safetensors"),
+        "--output",
+        out.to_str().unwrap(),
+        "--maps",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = TensorFile::read(&out).unwrap();
+    let want = TensorFile::read(Path::new(&net("timm.skresnet18.io.safetensors"))).unwrap();
+    let rel = glimpse::check::compare(&got.tensors["y"], &want.tensors["y"], glimpse::check::OP_TOLERANCE).rel_l2;
+    assert!(rel < glimpse::check::BLOCK_REL_L2, "logits relative L2 {rel}");
+    assert_eq!(got.tensors.len(), 9, "y and 8 SK maps: {:?}", got.tensors.keys());
+    assert!(got.tensors.contains_key("layer2.0.conv1.attn"), "{:?}", got.tensors.keys());
+
+    // One CBAM block out of a whole ResNet's state_dict, by its prefix.
+    let x = glimpse::Tensor::random(glimpse::Shape::new(&[1, 64, 12, 10]).unwrap(), &mut common::rng(), -1.0, 1.0);
+    TensorFile::write(&x_file, &[("x", &x)], &Default::default()).unwrap();
+    let weights = net("timm.resnet18_cbam.weights.safetensors");
+    let args = |prefix: bool| {
+        let mut a = vec!["run", "--arch", "timm.CbamModule", "--weights", &weights, "--maps"];
+        a.extend(["--input", x_file.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        if prefix {
+            a.extend(["--prefix", "layer1.0.se."]);
+        }
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>| glimpse(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(true));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = TensorFile::read(&out).unwrap();
+    assert!(got.tensors.contains_key("layer1.0.se.spatial") && got.tensors.contains_key("y"), "{got:?}");
+    // Without --prefix the whole state_dict is not a CbamModule.
+    assert_fails_with(&run(args(false)), "missing tensor 'channel.fc1.weight'");
+    // A prefix holding nothing.
+    let mut a = args(true);
+    *a.last_mut().unwrap() = "layer9.".into();
+    assert_fails_with(&run(a), "no tensor's name starts with 'layer9.'");
+}

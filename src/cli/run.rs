@@ -35,7 +35,11 @@ pub struct RunArgs {
     /// Output .safetensors: receives `y` and, with --maps, the attention maps.
     #[arg(long)]
     output: PathBuf,
-    /// A block argument with PyTorch's name, e.g. stride=2, size=7,6, split_input=false.
+    /// Run the block found under this state_dict prefix of a whole model's weights
+    /// (e.g. layer1.0.se. with --arch timm.CbamModule); tensors elsewhere are ignored.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// A constructor argument with PyTorch's name, e.g. ratio=8, stride=2, attn_layer=cbam.
     #[arg(long = "arg", value_name = "KEY=VALUE")]
     args: Vec<String>,
     /// Run on the GPU or on the CPU reference executor.
@@ -90,7 +94,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     let queries = a.queries.iter().map(|q| super::parse_query(q)).collect::<Result<Vec<_>>>()?;
     let fusion = if a.no_fuse { Fusion::none() } else { Fusion::all() };
     let options = BuildOptions { fusion, maps: a.maps, queries };
-    let graph = blocks::build(&a.arch, x.shape(), weights, &a.args, options)?;
+    let graph = match &a.prefix {
+        Some(prefix) => blocks::build_at(&a.arch, prefix, x.shape(), weights, &a.args, options)?,
+        None => blocks::build(&a.arch, x.shape(), weights, &a.args, options)?,
+    };
     let feed = Tensors::from([("x".to_string(), x)]);
     let start = Instant::now();
     let outputs = match a.device {
