@@ -38,12 +38,16 @@ pub struct Builder {
     pub maps: bool,
     /// Query pixels (x, y) whose Non-local attention rows are wanted.
     pub queries: Vec<[usize; 2]>,
+    /// The grid [H, W] the queries are given in, when it is not each block's
+    /// own: a Non-local block deep in a network scales them to its grid.
+    pub query_grid: Option<[usize; 2]>,
 }
 
 impl Builder {
     /// A builder over an empty graph.
     pub fn new(weights: Weights, options: BuildOptions) -> Builder {
-        Builder { graph: Graph::new(), weights, fusion: options.fusion, maps: options.maps, queries: options.queries }
+        let (fusion, maps, queries) = (options.fusion, options.maps, options.queries);
+        Builder { graph: Graph::new(), weights, fusion, maps, queries, query_grid: None }
     }
 
     /// Runs `f` one scope deeper: weights and maps are named `{scope}.{name}`

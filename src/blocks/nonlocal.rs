@@ -191,6 +191,11 @@ fn query_pixels(b: &Builder, arch: &str, h: usize, w: usize) -> Result<Vec<usize
     }
     let mut flat = Vec::with_capacity(b.queries.len());
     for (i, &[qx, qy]) in b.queries.iter().enumerate() {
+        // Pixel (x, y) of a [gh, gw] grid falls in cell (x * w / gw, y * h / gh) of this one.
+        let (qx, qy) = match b.query_grid {
+            Some([gh, gw]) if gh > 0 && gw > 0 => (qx * w / gw, qy * h / gh),
+            _ => (qx, qy),
+        };
         if qx >= w || qy >= h {
             return Err(Error::invalid(
                 arch,

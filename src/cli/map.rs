@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use glimpse::models::ModelSource;
 use glimpse::viz::{self, Colormap, Device, Event, MapJob, Normalize, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -18,9 +19,21 @@ pub enum MapDevice {
 /// Arguments of `glimpse map`.
 #[derive(Args, Debug)]
 pub struct MapArgs {
-    /// Model file: .safetensors with `glimpse.network` metadata.
+    /// Model file: .safetensors with `glimpse.network` metadata (or use --arch and --weights).
+    #[arg(long, required_unless_present = "arch", conflicts_with = "arch")]
+    model: Option<PathBuf>,
+    /// A network from `glimpse run --help` (e.g. timm.skresnet18), with --weights.
+    #[arg(long, requires = "weights")]
+    arch: Option<String>,
+    /// The network's PyTorch state_dict as .safetensors (e.g. timm's model.safetensors).
+    #[arg(long, requires = "arch")]
+    weights: Option<PathBuf>,
+    /// A constructor argument with PyTorch's name (with --arch), e.g. attn_layer=cbam.
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    args: Vec<String>,
+    /// Input side photos are resized to (with --arch; default: the network's pretrained size).
     #[arg(long)]
-    model: PathBuf,
+    img_size: Option<usize>,
     /// Images (PNG, JPEG) and folders of images.
     #[arg(required = true, value_name = "IMAGE|DIR")]
     inputs: Vec<PathBuf>,
@@ -56,8 +69,13 @@ pub struct MapArgs {
 
 /// Runs `glimpse map`: a progress bar on stderr while it works, a summary at the end.
 pub fn map(a: MapArgs) -> Result<()> {
+    let model = match (a.model, a.arch, a.weights) {
+        (Some(path), _, _) => ModelSource::File(path),
+        (None, Some(arch), Some(weights)) => ModelSource::Arch { arch, weights, args: a.args, size: a.img_size },
+        _ => bail!("give --model FILE, or --arch NAME with --weights FILE"),
+    };
     let job = MapJob {
-        model: a.model,
+        model,
         inputs: a.inputs,
         out_dir: a.out,
         layers: a.layers,
@@ -149,7 +167,11 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     println!("demo: an attention CNN (CBAM, selective-kernel and Non-local blocks) that finds the odd shape out");
     println!("model {}, pictures {}", model.display(), dir.join("images").display());
     map(MapArgs {
-        model,
+        model: Some(model),
+        arch: None,
+        weights: None,
+        args: Vec::new(),
+        img_size: None,
         inputs: vec![dir.join("images")],
         out: a.out.clone(),
         layers: Vec::new(),

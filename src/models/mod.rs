@@ -22,7 +22,7 @@ use crate::tensorfile::TensorFile;
 use crate::weights::Weights;
 use crate::{Error, Result, Shape};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The metadata key holding the network description.
 pub const NETWORK_KEY: &str = "glimpse.network";
@@ -63,6 +63,50 @@ pub struct NetworkSpec {
     /// Per-channel standard deviation the pixels are divided by.
     #[serde(default)]
     pub std: Vec<f32>,
+}
+
+/// ImageNet-1k's class names (timm's ImageNetInfo descriptions), index i on line i.
+pub fn imagenet_labels() -> Vec<String> {
+    include_str!("imagenet1k_labels.txt").lines().map(String::from).collect()
+}
+
+/// Where `glimpse map` gets its model: a glimpse model file, or an
+/// architecture from `glimpse run --help` with a PyTorch state_dict.
+#[derive(Clone, Debug)]
+pub enum ModelSource {
+    /// A .safetensors with `glimpse.network` metadata.
+    File(PathBuf),
+    /// A named architecture (a whole network, e.g. timm.skresnet18) and its weights.
+    Arch {
+        /// The architecture name.
+        arch: String,
+        /// Its state_dict.
+        weights: PathBuf,
+        /// KEY=VALUE constructor arguments.
+        args: Vec<String>,
+        /// The square input side photos are resized to (default: the pretrained config's).
+        size: Option<usize>,
+    },
+}
+
+impl ModelSource {
+    /// The weights, a name for errors, and the model.
+    pub fn load(&self) -> Result<(TensorFile, String, Model)> {
+        match self {
+            ModelSource::File(path) => {
+                let file = TensorFile::read(path)?;
+                let source = path.display().to_string();
+                let model = Model::from_file(file.clone(), &source)?;
+                Ok((file, source, model))
+            }
+            ModelSource::Arch { arch, weights, args, size } => {
+                let file = TensorFile::read(weights)?;
+                let source = weights.display().to_string();
+                let model = Model::from_arch(arch, file.clone(), &source, args, *size)?;
+                Ok((file, source, model))
+            }
+        }
+    }
 }
 
 /// A loaded model: its description and its weights.
@@ -108,6 +152,30 @@ impl Model {
         if spec.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             return Err(file_error("std values must be positive".into()));
         }
+        Ok(Model { spec, weights: file, source: source.to_string() })
+    }
+
+    /// A network by architecture name over a state_dict: one layer, the
+    /// input size, mean and std of its pretrained config (or `size`), and the
+    /// ImageNet class names when its classifier has 1000 outputs.
+    pub fn from_arch(arch: &str, file: TensorFile, source: &str, args: &[String], size: Option<usize>) -> Result<Model> {
+        let found = crate::blocks::arch(arch)?;
+        let pretrained = found.pretrained;
+        let side = match (size, pretrained) {
+            (Some(s), _) => s,
+            (None, Some(p)) => p.input_size[1],
+            (None, None) => {
+                return Err(Error::invalid(arch, "has no pretrained input size: give the input size (--img-size)"))
+            }
+        };
+        if side == 0 || side > MAX_INPUT_SIDE {
+            return Err(Error::invalid(arch, format!("input size {side} must be 1 to {MAX_INPUT_SIDE}")));
+        }
+        let (mean, std) = pretrained.map_or((vec![], vec![]), |p| (p.mean.to_vec(), p.std.to_vec()));
+        let classes = file.tensors.get("fc.weight").map(|t| t.shape().dims()[0]);
+        let labels = if classes == Some(1000) { imagenet_labels() } else { vec![] };
+        let layer = LayerSpec { arch: found.name.to_string(), prefix: String::new(), args: args.to_vec() };
+        let spec = NetworkSpec { name: found.name.to_string(), input: [3, side, side], layers: vec![layer], labels, mean, std };
         Ok(Model { spec, weights: file, source: source.to_string() })
     }
 

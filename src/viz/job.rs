@@ -9,7 +9,7 @@ use super::{html, photo};
 use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
 use crate::graph::{Fusion, Graph, Plan, Tensors};
-use crate::models::Model;
+use crate::models::{Model, ModelSource};
 use crate::ops::weighted_sum::MAX_BRANCHES;
 use crate::tensorfile::{write_atomically, TensorFile};
 use crate::weights::Weights;
@@ -30,8 +30,8 @@ pub enum Device {
 /// Everything `glimpse map` is asked to do.
 #[derive(Clone, Debug)]
 pub struct MapJob {
-    /// The model file (.safetensors with `glimpse.network` metadata).
-    pub model: PathBuf,
+    /// The model: a glimpse model file or a named architecture with a state_dict.
+    pub model: ModelSource,
     /// Images and folders (walked for .png, .jpg, .jpeg).
     pub inputs: Vec<PathBuf>,
     /// The output folder.
@@ -127,6 +127,7 @@ fn build(
         };
         // The input pixel (x, y) falls in cell (x * lw / w, y * lh / h) of a block's grid.
         b.queries = grid.map_or(vec![], |[lh, lw]| queries.iter().map(|&[x, y]| [x * lw / w, y * lh / h]).collect());
+        b.query_grid = grid; // a whole network as one layer scales them again in each block
         // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
         let branches = match layer.arch.as_str() {
             "SKConv" => (0..MAX_BRANCHES).map(|i| format!("k={}", 3 + 2 * i)).collect(),
@@ -255,9 +256,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     if job.batch == 0 {
         return Err(Error::invalid("map", "--batch must be at least 1"));
     }
-    let file = TensorFile::read(&job.model)?;
-    let source = job.model.display().to_string();
-    let model = Model::from_file(file.clone(), &source)?;
+    let (file, source, model) = job.model.load()?;
     let [_, h, w] = model.spec.input;
     for &[x, y] in &job.queries {
         if x >= w || y >= h {
