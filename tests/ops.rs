@@ -12,6 +12,12 @@ fn attention_rows_should_match_reference() {
 }
 
 #[test]
+fn avg_pool2d_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::avg_pool2d::cases(&mut common::rng()));
+}
+
+#[test]
 fn cbam_channel_mlp_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::cbam_channel_mlp::cases(&mut common::rng()));

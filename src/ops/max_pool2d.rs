@@ -96,9 +96,10 @@ impl MaxPool2d {
     }
 }
 
-/// How many input rows (or columns) some window covers: a pooling with a stride
+/// How many input rows (or columns) some window covers (`outputs` windows, any
+/// rounding rule; avg_pool2d shares it): a pooling with a stride
 /// larger than its kernel never needs to read the others.
-pub(crate) fn covered(size: usize, kernel: usize, stride: usize, pad: usize, outputs: usize) -> usize {
+pub(super) fn covered(size: usize, kernel: usize, stride: usize, pad: usize, outputs: usize) -> usize {
     // Of the windows starting at or before padded position q, the last one ends last.
     let last_start = |q: usize| (q / stride).min(outputs - 1) * stride;
     (0..size).filter(|&i| i + pad < last_start(i + pad) + kernel).count()

@@ -213,6 +213,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(eltwise::cases(rng));
     cases.extend(max_pool2d::cases(rng));
+    cases.extend(avg_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
     cases.extend(channel_pool::cases(rng));
@@ -251,6 +252,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
     vec![
         (kernel!("eltwise"), size_of::<eltwise::EltwiseParams>()),
         (kernel!("max_pool2d"), size_of::<max_pool2d::MaxPool2dParams>()),
+        (kernel!("avg_pool2d"), size_of::<avg_pool2d::AvgPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
         (kernel!("channel_pool"), size_of::<channel_pool::ChannelPoolParams>()),
