@@ -186,3 +186,45 @@ fn run_gives_a_networks_logits_and_every_map_and_one_block_by_prefix() {
     *a.last_mut().unwrap() = "layer9.".into();
     assert_fails_with(&run(a), "no tensor's name starts with 'layer9.'");
 }
+
+#[test]
+fn map_draws_every_attention_map_of_a_timm_network() {
+    let out = scratch("map-net");
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/images/000_circle.png");
+    let weights = fixture("networks/timm.resnet18_cbam.weights.safetensors");
+    let o = glimpse(&[
+        "map",
+        "--arch",
+        "timm.resnet18",
+        "--weights",
+        &weights,
+        "--arg",
+        "attn_layer=cbam",
+        "--img-size",
+        "64",
+        image.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = out.join("000_circle");
+    for block in ["layer1.0", "layer2.1", "layer4.1"] {
+        let spatial = dir.join(format!("{block}.se.spatial.png"));
+        assert!(spatial.is_file(), "{} missing", spatial.display());
+    }
+    assert!(out.join("index.html").is_file());
+    // A network without a pretrained size needs none here, but a bad argument is named.
+    let o = glimpse(&[
+        "map",
+        "--arch",
+        "timm.resnet18",
+        "--weights",
+        &weights,
+        "--arg",
+        "attn_layer=nl",
+        image.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails_with(&o, "attn_layer=nl contradicts the weights");
+}

@@ -158,7 +158,13 @@ impl Model {
     /// A network by architecture name over a state_dict: one layer, the
     /// input size, mean and std of its pretrained config (or `size`), and the
     /// ImageNet class names when its classifier has 1000 outputs.
-    pub fn from_arch(arch: &str, file: TensorFile, source: &str, args: &[String], size: Option<usize>) -> Result<Model> {
+    pub fn from_arch(
+        arch: &str,
+        file: TensorFile,
+        source: &str,
+        args: &[String],
+        size: Option<usize>,
+    ) -> Result<Model> {
         let found = crate::blocks::arch(arch)?;
         let pretrained = found.pretrained;
         let side = match (size, pretrained) {
@@ -175,7 +181,14 @@ impl Model {
         let classes = file.tensors.get("fc.weight").map(|t| t.shape().dims()[0]);
         let labels = if classes == Some(1000) { imagenet_labels() } else { vec![] };
         let layer = LayerSpec { arch: found.name.to_string(), prefix: String::new(), args: args.to_vec() };
-        let spec = NetworkSpec { name: found.name.to_string(), input: [3, side, side], layers: vec![layer], labels, mean, std };
+        let spec = NetworkSpec {
+            name: found.name.to_string(),
+            input: [3, side, side],
+            layers: vec![layer],
+            labels,
+            mean,
+            std,
+        };
         Ok(Model { spec, weights: file, source: source.to_string() })
     }
 

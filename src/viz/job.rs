@@ -128,7 +128,7 @@ fn build(
         // The input pixel (x, y) falls in cell (x * lw / w, y * lh / h) of a block's grid.
         b.queries = grid.map_or(vec![], |[lh, lw]| queries.iter().map(|&[x, y]| [x * lw / w, y * lh / h]).collect());
         b.query_grid = grid; // a whole network as one layer scales them again in each block
-        // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
+                             // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
         let branches = match layer.arch.as_str() {
             "SKConv" => (0..MAX_BRANCHES).map(|i| format!("k={}", 3 + 2 * i)).collect(),
             "timm.SelectiveKernel" => (1..=MAX_BRANCHES).map(|d| format!("3x3, dilation {d}")).collect(),
