@@ -197,8 +197,8 @@ fn wrong_weights_and_contradicting_arguments_are_named() {
     let e = build_err("timm.skresnet34", sk18.clone(), &[]);
     assert!(e.contains("[2, 2, 2, 2] blocks per stage") && e.contains("[3, 4, 6, 3]"), "{e}");
     // DataParallel's module. prefix.
-    let mut dp = TensorFile::default();
-    dp.tensors = sk18.tensors.iter().map(|(k, v)| (format!("module.{k}"), v.clone())).collect();
+    let tensors = sk18.tensors.iter().map(|(k, v)| (format!("module.{k}"), v.clone())).collect();
+    let dp = TensorFile { tensors, ..Default::default() };
     let e = build_err("timm.skresnet18", dp, &[]);
     assert!(e.contains("DataParallel") && e.contains("module."), "{e}");
     // Arguments that contradict the weights, and options glimpse does not implement.

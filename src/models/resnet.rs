@@ -338,7 +338,7 @@ fn check_args<'a>(b: &Builder, x: ValueId, args: &mut Args, net: &'a Net) -> Res
     let attn = attn_in_weights(b);
     let given = args.raw_str("attn_layer", attn.name())?;
     let given = given.trim_matches(|c| c == '\'' || c == '"').to_lowercase();
-    let given = if given == "null" || given == "" { "none".to_string() } else { given };
+    let given = if given == "null" || given.is_empty() { "none".to_string() } else { given };
     if !Attn::NAMES.iter().any(|(n, _)| *n == given) {
         return Err(Error::invalid(&arch, format!("attn_layer={given}: expected one of cbam, lcbam, nl, none")));
     }
