@@ -10,6 +10,7 @@
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
 //! - [`models`]: whole networks from a model file (weights + a JSON layer list in its metadata).
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
+//! - [`preprocess`]: timm's eval transform (Pillow's resize, centre crop, normalisation), bit for bit.
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
 //! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
@@ -25,6 +26,7 @@ pub mod gpu;
 pub mod graph;
 pub mod models;
 pub mod ops;
+pub mod preprocess;
 pub mod tensor;
 pub mod tensorfile;
 pub mod viz;
