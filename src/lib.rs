@@ -10,6 +10,8 @@
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
 //! - [`models`]: whole networks from a model file (weights + a JSON layer list in its metadata).
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
+//! - [`preprocess`]: timm's eval transform (Pillow's resize, centre crop, normalisation), bit for bit.
+//! - [`classify`]: image lists, softmax and top-k, class labels, and the JSON / CSV reports.
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
 //! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
@@ -20,11 +22,13 @@
 pub mod bench;
 pub mod blocks;
 pub mod check;
+pub mod classify;
 pub mod error;
 pub mod gpu;
 pub mod graph;
 pub mod models;
 pub mod ops;
+pub mod preprocess;
 pub mod tensor;
 pub mod tensorfile;
 pub mod viz;

@@ -29,6 +29,8 @@ enum Command {
     /// Run one attention block on an input tensor with PyTorch weights.
     #[command(after_help = cli::run::arch_help())]
     Run(cli::run::RunArgs),
+    /// Classify photos with a timm network: timm's eval preprocessing, top-k classes, JSON / CSV.
+    Classify(cli::classify::ClassifyArgs),
     /// Draw a model's attention maps over photos: overlays, charts, contact sheets, index.html.
     Map(cli::map::MapArgs),
     /// The bundled demo: an attention CNN's maps over the bundled pictures, with index.html.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Info => cli::info::info(),
         Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
         Command::Run(args) => cli::run::run(args),
+        Command::Classify(args) => cli::classify::classify(args),
         Command::Map(args) => cli::map::map(args),
         Command::Demo(args) => cli::map::demo(args),
         Command::Bench(args) => cli::bench::bench(args),

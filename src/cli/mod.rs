@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod classify;
 pub mod info;
 pub mod map;
 pub mod run;

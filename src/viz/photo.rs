@@ -6,7 +6,7 @@ use crate::models::NetworkSpec;
 use crate::{Error, Result, Shape, Tensor};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::FilterType;
-use image::{ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 use std::path::Path;
 
 /// Largest width or height decoded.
@@ -24,8 +24,9 @@ fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
     Error::File { path: path.display().to_string(), msg: msg.to_string() }
 }
 
-/// Decodes a PNG or JPEG (told by its content, not its name) as 8-bit RGB: gray is
-/// replicated, 16-bit is rounded to 8, alpha is dropped (as PIL's `convert("RGB")` does).
+/// Decodes a PNG or JPEG (told by its content, not its name) as 8-bit RGB, upright: the EXIF
+/// orientation is applied as PIL's `ImageOps.exif_transpose` does, gray is replicated, 16-bit
+/// is rounded to 8, alpha is dropped (as PIL's `convert("RGB")` does).
 pub fn load(path: &Path) -> Result<RgbImage> {
     // The format comes from the content only: a mislabeled file decodes by what it is, and a
     // file that is neither PNG nor JPEG is named as such instead of failing in a decoder.
@@ -40,14 +41,22 @@ pub fn load(path: &Path) -> Result<RgbImage> {
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| match e {
+    reader.limits(limits.clone());
+    let decode_error = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => file_error(
             path,
             format!("{e} (glimpse decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB)", MAX_ALLOC >> 20),
         ),
         e => file_error(path, format!("cannot decode: {e}")),
-    })?;
+    };
+    // `ImageReader::decode` would drop the orientation: decode through the decoder instead,
+    // charging the pixel buffer to the allocation limit as `decode` does.
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let orientation = decoder.orientation().map_err(decode_error)?;
+    limits.reserve(decoder.total_bytes()).map_err(decode_error)?;
+    decoder.set_limits(limits).map_err(decode_error)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
     Ok(image.to_rgb8())
 }
 
