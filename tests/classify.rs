@@ -195,7 +195,6 @@ fn reports_are_never_written_over_inputs() {
 /// The real thing: timm's skresnet18 (random weights with the hub checkpoint's keys), its
 /// pretrained preprocessing and the ImageNet labels.
 #[test]
-#[ignore = "needs timm.skresnet18 from the networks branch"]
 fn classify_runs_skresnet18() {
     use glimpse::tensorfile::TensorFile;
     use glimpse::Tensor;

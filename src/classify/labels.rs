@@ -18,6 +18,11 @@ impl Labels {
         Labels { names: IMAGENET1K.lines().map(String::from).collect() }
     }
 
+    /// The names, class i at index i.
+    pub fn into_names(self) -> Vec<String> {
+        self.names
+    }
+
     /// `class 0`, `class 1`, ... for `classes` classes.
     pub fn numbered(classes: usize) -> Labels {
         Labels { names: (0..classes).map(|i| format!("class {i}")).collect() }

@@ -65,11 +65,6 @@ pub struct NetworkSpec {
     pub std: Vec<f32>,
 }
 
-/// ImageNet-1k's class names (timm's ImageNetInfo descriptions), index i on line i.
-pub fn imagenet_labels() -> Vec<String> {
-    include_str!("imagenet1k_labels.txt").lines().map(String::from).collect()
-}
-
 /// Where `glimpse map` gets its model: a glimpse model file, or an
 /// architecture from `glimpse run --help` with a PyTorch state_dict.
 #[derive(Clone, Debug)]
@@ -179,7 +174,7 @@ impl Model {
         }
         let (mean, std) = pretrained.map_or((vec![], vec![]), |p| (p.mean.to_vec(), p.std.to_vec()));
         let classes = file.tensors.get("fc.weight").map(|t| t.shape().dims()[0]);
-        let labels = if classes == Some(1000) { imagenet_labels() } else { vec![] };
+        let labels = if classes == Some(1000) { crate::classify::Labels::imagenet1k().into_names() } else { vec![] };
         let layer = LayerSpec { arch: found.name.to_string(), prefix: String::new(), args: args.to_vec() };
         let spec = NetworkSpec {
             name: found.name.to_string(),
