@@ -222,3 +222,35 @@ fn wrong_weights_and_contradicting_arguments_are_named() {
         .collect();
     blocks::build("timm.skresnet18", &x, Weights::new(sk18, "hub"), &ok, BuildOptions::default()).unwrap();
 }
+
+/// The names and shapes of a state_dict, int bookkeeping included.
+fn key_set(file: &TensorFile) -> Vec<(String, Vec<usize>)> {
+    let mut keys: Vec<(String, Vec<usize>)> =
+        file.tensors.iter().map(|(k, t)| (k.clone(), t.shape().dims().to_vec())).collect();
+    keys.extend(file.skipped.iter().map(|k| (k.clone(), vec![])));
+    keys.sort();
+    keys
+}
+
+/// The benchmark's random weights have exactly timm's names and shapes: for every
+/// fixture's constructor arguments, and for the hub's skresnet18 at full width.
+#[test]
+fn random_weights_have_timms_key_sets() {
+    for (name, io) in cases() {
+        let arch = blocks::arch(&io.metadata["arch"]).unwrap();
+        let kwargs: serde_json::Value = serde_json::from_str(&io.metadata["timm_kwargs"]).unwrap();
+        let list = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let mut args = vec![format!("channels={}", list(&kwargs["channels"]).join(","))];
+        args.push(format!("num_classes={}", kwargs["num_classes"]));
+        if let Some(w) = kwargs.get("stem_width") {
+            args.push(format!("stem_width={w}"));
+        }
+        args.extend(io.metadata["args"].split_whitespace().map(String::from));
+        let make = arch.random_weights.expect("networks make random weights");
+        let random = make(&args, &mut common::rng()).unwrap_or_else(|e| panic!("{name} {args:?}: {e}"));
+        let timm = TensorFile::read(&dir().join(format!("{name}.weights.safetensors"))).unwrap();
+        assert_eq!(key_set(&random), key_set(&timm), "{name} {args:?}");
+    }
+    let make = blocks::arch("timm.skresnet18").unwrap().random_weights.unwrap();
+    assert_eq!(key_set(&make(&[], &mut common::rng()).unwrap()), key_set(&skresnet18_state_dict()));
+}

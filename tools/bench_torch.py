@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The workloads of `glimpse bench` in PyTorch and timm, written in the same JSON schema.
 
-    python tools/bench_torch.py --json torch.json [--device cpu|cuda] [--suite ops|blocks|all]
+    python tools/bench_torch.py --json torch.json [--device cpu|cuda] [--suite ops|blocks|networks|all]
                                 [--filter TEXT] [--batch 8] [--repeat 10]
     glimpse bench --compare torch.json
 
@@ -10,7 +10,9 @@ compare matches them row by row: ops rows use glimpse's variant names ("auto",
 "channel", ...), Non-local attention has "unfused" (the materialised softmax
 matrix) and "fused" (torch's scaled_dot_product_attention), and blocks run the
 timm / tutorial modules in eval mode as variant "eager" (matched with glimpse's
-fused plan). BatchNorm is folded into the preceding conv for the single-op
+fused plan), and networks do the same for whole timm models with random weights
+(skresnet18, skresnext50_32x4d, resnet50 with CBAM) at 1x3x224x224 and
+BATCHx3x224x224. BatchNorm is folded into the preceding conv for the single-op
 conv2d, as glimpse folds it.
 
 Timing: inference mode, warm-up runs, then repeats timed with perf_counter
@@ -202,6 +204,24 @@ def block_workloads(batch):
     return items
 
 
+def network_workloads(batch):
+    models = {
+        "timm.skresnet18": lambda: timm.create_model("skresnet18", pretrained=False),
+        "timm.skresnext50_32x4d": lambda: timm.create_model("skresnext50_32x4d", pretrained=False),
+        "timm.resnet50_cbam": lambda: timm.create_model("resnet50", pretrained=False,
+                                                        block_args=dict(attn_layer="cbam")),
+    }
+    items = []
+    for name, ctor in models.items():
+        for n in sorted({1, batch}):
+            def make(ctor=ctor, shape=(n, 3, 224, 224)):
+                model = ctor().to(DEVICE).eval()
+                x = rand(*shape)
+                return (lambda: model(x)), 0, 0
+            items.append(("networks", name, f"{n}x3x224x224", "eager", make))
+    return items
+
+
 def ceilings():
     n = 16 << 20
 
@@ -261,7 +281,7 @@ def main():
     global DEVICE
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--suite", choices=["ops", "blocks", "all"], default="all")
+    p.add_argument("--suite", choices=["ops", "blocks", "networks", "all"], default="all")
     p.add_argument("--filter", default=None, help="only workloads whose 'name shape variant' contains this")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeat", type=int, default=10)
@@ -280,10 +300,12 @@ def main():
     torch.manual_seed(0)
 
     items = []
-    if a.suite != "blocks":
+    if a.suite in ("ops", "all"):
         items += ops_workloads(a.batch)
-    if a.suite != "ops":
+    if a.suite in ("blocks", "all"):
         items += block_workloads(a.batch)
+    if a.suite in ("networks", "all"):
+        items += network_workloads(a.batch)
     if a.filter:
         chosen = [i for i in items if a.filter in f"{i[1]} {i[2]} {i[3]}"]
         if not chosen:

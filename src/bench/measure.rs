@@ -248,6 +248,7 @@ pub(super) fn run_pair(gpu: &Gpu, w: &Workload, make: &MakeGraph, options: &Opti
             let y = output_y(plan.run(gpu, &f)?)?;
             row.cold_ms = Some(ms_since(cold));
             row.dispatches = Some(plan.dispatch_count());
+            row.activation_bytes = Some(plan.activation_bytes());
             row.kernels = kernel_names(plan.dispatches());
             feed = f;
             Ok((plan, y))

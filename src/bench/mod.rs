@@ -13,6 +13,7 @@
 
 mod blocks;
 mod measure;
+mod networks;
 mod ops;
 mod plot;
 mod report;
@@ -34,6 +35,8 @@ pub enum Suite {
     Ops,
     /// Whole blocks, fused against unfused.
     Blocks,
+    /// Whole timm networks at 224 x 224, fused against unfused.
+    Networks,
     /// Both.
     All,
 }
@@ -147,6 +150,7 @@ impl Workload {
             reason: String::new(),
             kernels: String::new(),
             dispatches: None,
+            activation_bytes: None,
             timing: String::new(),
             repeats: 0,
             median_ms: None,
@@ -182,11 +186,14 @@ impl Workload {
 /// Every workload of `suite` at `batch`, before filtering.
 pub fn suite_workloads(suite: Suite, batch: usize) -> Vec<Workload> {
     let mut list = Vec::new();
-    if suite != Suite::Blocks {
+    if matches!(suite, Suite::Ops | Suite::All) {
         list.extend(ops::workloads(batch));
     }
-    if suite != Suite::Ops {
+    if matches!(suite, Suite::Blocks | Suite::All) {
         list.extend(blocks::workloads(batch));
+    }
+    if matches!(suite, Suite::Networks | Suite::All) {
+        list.extend(networks::workloads(batch));
     }
     list
 }

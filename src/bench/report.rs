@@ -28,7 +28,7 @@ pub enum Status {
 pub struct Row {
     /// Op stem or block architecture.
     pub name: String,
-    /// "ops", "blocks" or "ceiling".
+    /// "ops", "blocks", "networks" or "ceiling".
     pub suite: String,
     /// The workload's size, e.g. "8x256x56x56" (same string in every tool).
     pub shape: String,
@@ -46,6 +46,10 @@ pub struct Row {
     /// Dispatches per run.
     #[serde(default)]
     pub dispatches: Option<usize>,
+    /// Bytes of the plan's activation buffers (after liveness reuse): its peak memory
+    /// besides the weights. Pairs only.
+    #[serde(default)]
+    pub activation_bytes: Option<u64>,
     /// "gpu-timestamps" (summed per dispatch), "wall" (submit to idle), or
     /// "wall-sync" (PyTorch: call plus device sync).
     #[serde(default)]
@@ -217,7 +221,7 @@ impl Report {
     /// The report as CSV, one row per workload variant.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "name,suite,shape,variant,status,kernels,dispatches,timing,repeats,median_ms,min_ms,max_ms,\
+            "name,suite,shape,variant,status,kernels,dispatches,activation_bytes,timing,repeats,median_ms,min_ms,max_ms,\
              cold_ms,gflops,gbps,intensity,pct_compute,pct_bandwidth,pct_roofline,max_error,rel_l2,\
              checked_on,check_s,speedup_vs_unfused,reason\n",
         );
@@ -231,6 +235,7 @@ impl Report {
                 status_word(r.status).to_lowercase(),
                 csv(&r.kernels),
                 r.dispatches.map(|d| d.to_string()).unwrap_or_default(),
+                r.activation_bytes.map(|b| b.to_string()).unwrap_or_default(),
                 csv(&r.timing),
                 r.repeats.to_string(),
                 f(r.median_ms),

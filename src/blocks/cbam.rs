@@ -27,6 +27,7 @@ pub const CHANNEL_ATTENTION: Arch = Arch {
     params: &[param("in_planes", "from sharedMLP.0.weight"), param("ratio", "16 (checked: in_planes // ratio hidden)")],
     maps: &[],
     pretrained: None,
+    random_weights: None,
     build: |b, x, args| {
         let [n, c, _, _] = b.graph.shape(x).nchw("ChannelAttention", "input x")?;
         let in_planes = args.opt_usize("in_planes")?;
@@ -49,6 +50,7 @@ pub const SPATIAL_ATTENTION: Arch = Arch {
     params: &[param("kernel_size", "7 (3 or 7; checked against conv.weight)")],
     maps: &[],
     pretrained: None,
+    random_weights: None,
     build: |b, x, args| {
         let (weight, k) = spatial_weight(b, "")?;
         let given = args.opt_usize("kernel_size")?;
@@ -72,6 +74,7 @@ pub const BASIC_BLOCK: Arch = Arch {
     maps: &["channel", "spatial"],
     pretrained: None,
     build: basic_block,
+    random_weights: None,
 };
 
 /// timm's CbamModule / LightCbamModule constructor arguments.
@@ -93,6 +96,7 @@ pub const TIMM_CBAM: Arch = Arch {
     maps: &["channel", "spatial"],
     pretrained: None,
     build: |b, x, args| cbam_module(b, x, args, false, None),
+    random_weights: None,
 };
 
 pub const TIMM_LIGHT_CBAM: Arch = Arch {
@@ -102,6 +106,7 @@ pub const TIMM_LIGHT_CBAM: Arch = Arch {
     maps: &["channel", "spatial"],
     pretrained: None,
     build: |b, x, args| cbam_module(b, x, args, true, None),
+    random_weights: None,
 };
 
 /// timm's CbamModule (or LightCbamModule when `light`) on `x`; with `residual`,

@@ -13,6 +13,7 @@ pub const CENTER_CROP: Arch = Arch {
     maps: &[],
     pretrained: None,
     build: center_crop,
+    random_weights: None,
 };
 
 pub const MAX_POOL: Arch = Arch {
@@ -29,6 +30,7 @@ pub const MAX_POOL: Arch = Arch {
     maps: &[],
     pretrained: None,
     build: max_pool,
+    random_weights: None,
 };
 
 fn center_crop(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {

@@ -19,6 +19,7 @@ pub const CONV_BN_ACT: Arch = Arch {
     maps: &[],
     pretrained: None,
     build: conv_bn_act,
+    random_weights: None,
 };
 
 pub const GLOBAL_AVG_POOL: Arch = Arch {
@@ -28,6 +29,7 @@ pub const GLOBAL_AVG_POOL: Arch = Arch {
     maps: &[],
     pretrained: None,
     build: global_avg_pool,
+    random_weights: None,
 };
 
 pub const LINEAR: Arch = Arch {
@@ -41,6 +43,7 @@ pub const LINEAR: Arch = Arch {
     maps: &[],
     pretrained: None,
     build: linear,
+    random_weights: None,
 };
 
 fn conv_bn_act(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {

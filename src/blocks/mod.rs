@@ -118,7 +118,13 @@ pub struct Arch {
     /// timm's pretrained configuration (input size and preprocessing), for networks.
     pub pretrained: Option<Pretrained>,
     pub(crate) build: fn(&mut Builder, ValueId, &mut Args) -> Result<ValueId>,
+    /// Random weights under its state_dict names, as PyTorch's constructor makes
+    /// them for the given `KEY=VALUE` arguments (networks; for the benchmark).
+    pub random_weights: Option<RandomWeights>,
 }
+
+/// Makes a random state_dict for constructor arguments (`channels=16,32,64,128`).
+pub type RandomWeights = fn(&[String], &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile>;
 
 /// timm's `pretrained_cfg`: the input a network was trained on and how
 /// timm's eval transform prepares an image for it.

@@ -40,6 +40,7 @@ pub const NON_LOCAL: Arch = Arch {
     maps: &["attention"],
     pretrained: None,
     build: non_local,
+    random_weights: None,
 };
 
 /// timm's `timm.layers.non_local_attn.NonLocalAttn`.
@@ -57,6 +58,7 @@ pub const TIMM_NON_LOCAL: Arch = Arch {
     maps: &["attention"],
     pretrained: None,
     build: timm_non_local,
+    random_weights: None,
 };
 
 /// A 1x1 conv with bias: weight [Cout, Cin], bias [Cout].

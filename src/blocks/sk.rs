@@ -35,6 +35,7 @@ pub const SK_CONV: Arch = Arch {
     maps: &["branch"],
     pretrained: None,
     build: sk_conv,
+    random_weights: None,
 };
 
 pub const TIMM_SK: Arch = Arch {
@@ -60,6 +61,7 @@ pub const TIMM_SK: Arch = Arch {
     maps: &["attn"],
     pretrained: None,
     build: timm_sk,
+    random_weights: None,
 };
 
 /// One branch: a conv with its weights and folded BatchNorm.

@@ -17,7 +17,9 @@ pub enum SuiteArg {
     Ops,
     /// Whole blocks, fused against unfused.
     Blocks,
-    /// Both.
+    /// Whole timm networks (skresnet18, skresnext50_32x4d, resnet50 + CBAM) at 224 x 224.
+    Networks,
+    /// All of them.
     All,
 }
 
@@ -74,6 +76,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let suite = match a.suite {
         SuiteArg::Ops => Suite::Ops,
         SuiteArg::Blocks => Suite::Blocks,
+        SuiteArg::Networks => Suite::Networks,
         SuiteArg::All => Suite::All,
     };
     let seed = a.seed.unwrap_or_else(|| fastrand::u64(..));

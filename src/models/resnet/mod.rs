@@ -12,6 +12,8 @@
 //! and conv + BN + residual + ReLU, are one dispatch each; with CBAM the
 //! residual and ReLU ride in the spatial gate's kernel.
 
+mod random;
+
 use crate::blocks::{cbam_module, conv_bn, param, Arch, Args, Builder, Param, Pretrained, IMAGENET_MEAN, IMAGENET_STD};
 use crate::graph::ValueId;
 use crate::ops::avg_pool2d::AvgPool2d;
@@ -115,6 +117,7 @@ macro_rules! network {
             maps: $maps,
             pretrained: $cfg,
             build: |b, x, args| build(b, x, args, &$net),
+            random_weights: Some(|args, rng| random::state_dict(&$net, args, rng)),
         }
     };
 }
