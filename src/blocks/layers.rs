@@ -137,6 +137,17 @@ pub(crate) fn conv_bn(
     let affine = b.weights.batchnorm(bn, c_out, None)?;
     let pad = ((stride - 1) + (kh - 1)) / 2;
     let epilogue = Epilogue { affine: true, activation, residual: residual.is_some() };
+    if kh == 1 && stride == 1 && per_group == c_in {
+        // A 1x1 conv is a GEMM over the pixels: the tiled (subgroup) GEMM kernels ran
+        // ResNet-50's 1x1 convs several times faster than the direct conv kernel.
+        let [n, _, h, w] = b.graph.shape(x).nchw("conv", "input x")?;
+        let rows = b.graph.view(x, &[n, c_in, h * w])?;
+        let (wt, a) = (b.constant(weight.reshape(&[1, c_out, c_in])?), b.constant(affine));
+        let residual = residual.map(|r| b.graph.view(r, &[n, c_out, h * w])).transpose()?;
+        let inputs: Vec<ValueId> = [wt, rows, a].into_iter().chain(residual).collect();
+        let y = b.graph.add(Matmul::conv1x1(epilogue), &inputs)?;
+        return b.graph.view(y, &[n, c_out, h, w]);
+    }
     let op = Conv2d::new().stride([stride, stride]).padding([pad, pad]).groups(c_in / per_group).epilogue(epilogue);
     let (w, a) = (b.constant(weight), b.constant(affine));
     let inputs: Vec<ValueId> = [x, w, a].into_iter().chain(residual).collect();
