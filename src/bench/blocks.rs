@@ -7,7 +7,7 @@ use super::{Scale, Workload};
 use crate::blocks::{self, BuildOptions};
 use crate::graph::{Fusion, Graph, Tensors};
 use crate::tensorfile::TensorFile;
-use crate::weights::Weights;
+use crate::weights::{RandomStateDict, Weights};
 use crate::{Result, Shape, Tensor};
 use fastrand::Rng;
 
@@ -53,30 +53,30 @@ fn build(arch: &str, dims: [usize; 4], seed: u64, scale: Scale, fused: bool) -> 
 /// SKConv(c, M=2, G=32, r=16, L=32), BasicBlock(c, c), NonLocal(c) (sub-sampled,
 /// BatchNorm), NonLocalAttn(c).
 pub fn random_weights(arch: &str, c: usize, rng: &mut Rng) -> Result<TensorFile> {
-    let mut f = WeightFile { file: TensorFile::default(), rng };
+    let mut f = RandomStateDict::new(rng);
     match arch {
         "timm.CbamModule" => {
             let rd = (c / 16).max(1);
-            f.conv("channel.fc1", rd, c, 1, false)?;
-            f.conv("channel.fc2", c, rd, 1, false)?;
-            f.conv("spatial.conv.conv", 1, 2, 7, false)?;
+            f.conv("channel.fc1", [rd, c, 1, 1], false)?;
+            f.conv("channel.fc2", [c, rd, 1, 1], false)?;
+            f.conv("spatial.conv.conv", [1, 2, 7, 7], false)?;
             f.batchnorm("spatial.conv.bn", 1)?;
         }
         "timm.SelectiveKernel" => {
             // Two 3 x 3 paths (dilation 1 and 2), each seeing half the input channels.
             let rd = (c / 16).div_ceil(8).max(1) * 8;
             for i in 0..2 {
-                f.conv(&format!("paths.{i}.conv"), c, c / 2, 3, false)?;
+                f.conv(&format!("paths.{i}.conv"), [c, c / 2, 3, 3], false)?;
                 f.batchnorm(&format!("paths.{i}.bn"), c)?;
             }
-            f.conv("attn.fc_reduce", rd, c, 1, false)?;
+            f.conv("attn.fc_reduce", [rd, c, 1, 1], false)?;
             f.batchnorm("attn.bn", rd)?;
-            f.conv("attn.fc_select", 2 * c, rd, 1, false)?;
+            f.conv("attn.fc_select", [2 * c, rd, 1, 1], false)?;
         }
         "SKConv" => {
             let (groups, d) = (32.min(c), (c / 16).max(32));
             for i in 0..2 {
-                f.conv(&format!("convs.{i}.0"), c, c / groups, 3 + 2 * i, true)?;
+                f.conv(&format!("convs.{i}.0"), [c, c / groups, 3 + 2 * i, 3 + 2 * i], true)?;
                 f.batchnorm(&format!("convs.{i}.1"), c)?;
                 f.linear(&format!("fcs.{i}"), c, d)?;
             }
@@ -84,76 +84,35 @@ pub fn random_weights(arch: &str, c: usize, rng: &mut Rng) -> Result<TensorFile>
         }
         "BasicBlock" => {
             let r = (c / 16).max(1);
-            f.conv("conv1", c, c, 3, false)?;
+            f.conv("conv1", [c, c, 3, 3], false)?;
             f.batchnorm("bn1", c)?;
-            f.conv("conv2", c, c, 3, false)?;
+            f.conv("conv2", [c, c, 3, 3], false)?;
             f.batchnorm("bn2", c)?;
-            f.conv("ca.sharedMLP.0", r, c, 1, false)?;
-            f.conv("ca.sharedMLP.2", c, r, 1, false)?;
-            f.conv("sa.conv", 1, 2, 7, false)?;
+            f.conv("ca.sharedMLP.0", [r, c, 1, 1], false)?;
+            f.conv("ca.sharedMLP.2", [c, r, 1, 1], false)?;
+            f.conv("sa.conv", [1, 2, 7, 7], false)?;
         }
         "NonLocal" => {
             let inter = (c / 2).max(1);
-            f.conv("theta", inter, c, 1, true)?;
-            f.conv("phi.0", inter, c, 1, true)?;
-            f.conv("g.0", inter, c, 1, true)?;
-            f.conv("W.0", c, inter, 1, true)?;
+            f.conv("theta", [inter, c, 1, 1], true)?;
+            f.conv("phi.0", [inter, c, 1, 1], true)?;
+            f.conv("g.0", [inter, c, 1, 1], true)?;
+            f.conv("W.0", [c, inter, 1, 1], true)?;
             f.batchnorm("W.1", c)?;
         }
         "timm.NonLocalAttn" => {
             let rd = (c / 8).div_ceil(8).max(1) * 8;
             for name in ["t", "p", "g"] {
-                f.conv(name, rd, c, 1, true)?;
+                f.conv(name, [rd, c, 1, 1], true)?;
             }
-            f.conv("z", c, rd, 1, true)?;
+            f.conv("z", [c, rd, 1, 1], true)?;
             f.batchnorm("norm", c)?;
         }
         other => {
             return Err(crate::Error::invalid("bench", format!("no random weights for architecture '{other}'")));
         }
     }
-    Ok(f.file)
-}
-
-/// Builds a state_dict tensor by tensor.
-struct WeightFile<'a> {
-    file: TensorFile,
-    rng: &'a mut Rng,
-}
-
-impl WeightFile<'_> {
-    fn put(&mut self, name: String, dims: &[usize], lo: f32, hi: f32) -> Result<()> {
-        let t = Tensor::random(Shape::new(dims)?, self.rng, lo, hi);
-        self.file.tensors.insert(name, t);
-        Ok(())
-    }
-
-    /// `{prefix}.weight` [out, in, k, k] scaled by 1 / sqrt(fan_in) (PyTorch's
-    /// default init range) and `{prefix}.bias` when `bias`.
-    fn conv(&mut self, prefix: &str, out: usize, cin: usize, k: usize, bias: bool) -> Result<()> {
-        let bound = 1.0 / ((cin * k * k) as f32).sqrt();
-        self.put(format!("{prefix}.weight"), &[out, cin, k, k], -bound, bound)?;
-        if bias {
-            self.put(format!("{prefix}.bias"), &[out], -bound, bound)?;
-        }
-        Ok(())
-    }
-
-    /// nn.Linear: `{prefix}.weight` [out, in] and `{prefix}.bias` [out].
-    fn linear(&mut self, prefix: &str, out: usize, cin: usize) -> Result<()> {
-        let bound = 1.0 / (cin as f32).sqrt();
-        self.put(format!("{prefix}.weight"), &[out, cin], -bound, bound)?;
-        self.put(format!("{prefix}.bias"), &[out], -bound, bound)
-    }
-
-    /// BatchNorm with statistics of a trained network: positive variances,
-    /// scales near 1.
-    fn batchnorm(&mut self, prefix: &str, c: usize) -> Result<()> {
-        self.put(format!("{prefix}.weight"), &[c], 0.5, 1.5)?;
-        self.put(format!("{prefix}.bias"), &[c], -0.1, 0.1)?;
-        self.put(format!("{prefix}.running_mean"), &[c], -0.1, 0.1)?;
-        self.put(format!("{prefix}.running_var"), &[c], 0.5, 1.5)
-    }
+    Ok(f.finish())
 }
 
 #[cfg(test)]

@@ -7,47 +7,9 @@
 use super::{Attn, Block, Net};
 use crate::blocks::{make_divisible, Args};
 use crate::tensorfile::TensorFile;
-use crate::{Result, Shape, Tensor};
+use crate::weights::RandomStateDict;
+use crate::Result;
 use fastrand::Rng;
-
-/// Adds tensors with kaiming-like scales: conv and linear weights uniform with
-/// variance 1 / fan_in, BatchNorm near identity with running statistics of O(1).
-struct Maker<'a> {
-    file: TensorFile,
-    rng: &'a mut Rng,
-}
-
-impl Maker<'_> {
-    fn tensor(&mut self, name: &str, dims: &[usize], lo: f32, hi: f32) -> Result<()> {
-        let t = Tensor::random(Shape::new(dims)?, self.rng, lo, hi);
-        self.file.tensors.insert(name.to_string(), t);
-        Ok(())
-    }
-
-    /// `{name}.weight` [out, in_per_group, k, k] (+ `{name}.bias` [out]).
-    fn conv(&mut self, name: &str, dims: [usize; 4], bias: bool) -> Result<()> {
-        let bound = (3.0 / (dims[1] * dims[2] * dims[3]) as f32).sqrt();
-        self.tensor(&format!("{name}.weight"), &dims, -bound, bound)?;
-        if bias {
-            self.tensor(&format!("{name}.bias"), &[dims[0]], -0.1, 0.1)?;
-        }
-        Ok(())
-    }
-
-    fn bn(&mut self, name: &str, c: usize) -> Result<()> {
-        self.tensor(&format!("{name}.weight"), &[c], 0.8, 1.2)?;
-        self.tensor(&format!("{name}.bias"), &[c], -0.1, 0.1)?;
-        self.tensor(&format!("{name}.running_mean"), &[c], -0.1, 0.1)?;
-        self.tensor(&format!("{name}.running_var"), &[c], 0.8, 1.2)?;
-        self.file.skipped.push(format!("{name}.num_batches_tracked"));
-        Ok(())
-    }
-
-    fn conv_bn(&mut self, conv: &str, bn: &str, dims: [usize; 4]) -> Result<()> {
-        self.conv(conv, dims, false)?;
-        self.bn(bn, dims[0])
-    }
-}
 
 /// timm's SelectiveKernel(in, out, groups, **sk_kwargs) under `p`.
 struct Sk {
@@ -57,7 +19,7 @@ struct Sk {
 }
 
 impl Sk {
-    fn add(&self, m: &mut Maker, p: &str, c_in: usize, c_out: usize, groups: usize) -> Result<()> {
+    fn add(&self, m: &mut RandomStateDict, p: &str, c_in: usize, c_out: usize, groups: usize) -> Result<()> {
         let path_in = if self.split_input { c_in / 2 } else { c_in };
         let groups = groups.min(c_out);
         for i in 0..2 {
@@ -70,7 +32,7 @@ impl Sk {
 }
 
 /// The attention layer `attn` over `c` channels under `p` (timm's create_attn defaults).
-fn attention(m: &mut Maker, p: &str, attn: Attn, c: usize) -> Result<()> {
+fn attention(m: &mut RandomStateDict, p: &str, attn: Attn, c: usize) -> Result<()> {
     match attn {
         Attn::None => Ok(()),
         Attn::Cbam | Attn::LightCbam => {
@@ -86,7 +48,7 @@ fn attention(m: &mut Maker, p: &str, attn: Attn, c: usize) -> Result<()> {
                 m.conv(&format!("{p}.{name}"), [rd, c, 1, 1], true)?;
             }
             m.conv(&format!("{p}.z"), [c, rd, 1, 1], true)?;
-            m.bn(&format!("{p}.norm"), c)
+            m.batchnorm(&format!("{p}.norm"), c)
         }
     }
 }
@@ -115,7 +77,7 @@ pub(super) fn state_dict(net: &Net, items: &[String], rng: &mut Rng) -> Result<T
         split_input: args.bool("split_input", true)?,
     };
     args.finish()?;
-    let mut m = Maker { file: TensorFile::default(), rng };
+    let mut m = RandomStateDict::new(rng);
     // The stem: timm keeps 64 channels for the 7x7 stem whatever stem_width says.
     let mut inplanes = if net.deep_stem {
         m.conv_bn("conv1.0", "conv1.1", [stem_width, in_chans, 3, 3])?;
@@ -165,8 +127,6 @@ pub(super) fn state_dict(net: &Net, items: &[String], rng: &mut Rng) -> Result<T
             inplanes = out;
         }
     }
-    m.conv("fc", [classes, inplanes, 1, 1], true)?;
-    let fc = m.file.tensors.remove("fc.weight").expect("just added").reshape(&[classes, inplanes])?;
-    m.file.tensors.insert("fc.weight".into(), fc);
-    Ok(m.file)
+    m.linear("fc", classes, inplanes)?;
+    Ok(m.finish())
 }

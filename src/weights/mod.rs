@@ -2,6 +2,10 @@
 //! folding, and an account of every tensor so that a missing or unexpected
 //! name is an error naming it.
 
+mod random;
+
+pub use random::RandomStateDict;
+
 use crate::tensorfile::TensorFile;
 use crate::{Error, Result, Tensor};
 use std::collections::BTreeSet;
