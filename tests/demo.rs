@@ -61,8 +61,12 @@ fn load_images(model: &Model, dir: &Path) -> (Vec<Entry>, Vec<Tensor>) {
 
 /// The name of the last CBAM spatial map: `{prefix}spatial` of the last layer that has one.
 fn last_spatial_map(model: &Model) -> String {
-    let layer =
-        model.spec.layers.iter().rev().find(|l| blocks::arch(&l.arch).is_ok_and(|a| a.maps.contains(&"spatial")));
+    let layer = model
+        .spec
+        .layers
+        .iter()
+        .rev()
+        .find(|l| blocks::arch(&l.arch).is_ok_and(|a| a.maps.iter().any(|m| m.name == "spatial")));
     format!("{}spatial", layer.expect("the demo model should have a CBAM layer").prefix)
 }
 

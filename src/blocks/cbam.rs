@@ -6,7 +6,7 @@
 //! (+ residual + ReLU): x is read three times and the output written once.
 //! Unfused: the same maths from single ops (matmuls, gates, channel pool, conv).
 
-use super::{make_divisible, param, Arch, Args, Builder};
+use super::{make_divisible, map, param, Arch, Args, Builder, MapKind, MapSpec};
 use crate::graph::{Rule, ValueId};
 use crate::ops::cbam_channel_mlp::CbamChannelMlp;
 use crate::ops::cbam_gate_pool::CbamGatePool;
@@ -20,6 +20,9 @@ use crate::ops::matmul::{Axis, Matmul};
 use crate::ops::{Activation, Epilogue};
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
+
+/// CBAM's two maps: channel weights and the spatial map.
+const CBAM_MAPS: &[MapSpec] = &[map("channel", MapKind::Channel, &[]), map("spatial", MapKind::Spatial, &[])];
 
 pub const CHANNEL_ATTENTION: Arch = Arch {
     name: "ChannelAttention",
@@ -71,7 +74,7 @@ pub const BASIC_BLOCK: Arch = Arch {
         param("stride", "1"),
         param("downsample", "present when the weights hold downsample.*"),
     ],
-    maps: &["channel", "spatial"],
+    maps: CBAM_MAPS,
     pretrained: None,
     build: basic_block,
     random_weights: None,
@@ -93,7 +96,7 @@ pub const TIMM_CBAM: Arch = Arch {
     name: "timm.CbamModule",
     about: "timm's CbamModule: channel attention (fc1/fc2) then spatial attention (conv + BN)",
     params: TIMM_CBAM_PARAMS,
-    maps: &["channel", "spatial"],
+    maps: CBAM_MAPS,
     pretrained: None,
     build: |b, x, args| cbam_module(b, x, args, false, None),
     random_weights: None,
@@ -103,7 +106,7 @@ pub const TIMM_LIGHT_CBAM: Arch = Arch {
     name: "timm.LightCbamModule",
     about: "timm's LightCbamModule: channel MLP on 0.5 avg + 0.5 max, spatial conv + BN on 0.5 mean + 0.5 max",
     params: TIMM_CBAM_PARAMS,
-    maps: &["channel", "spatial"],
+    maps: CBAM_MAPS,
     pretrained: None,
     build: |b, x, args| cbam_module(b, x, args, true, None),
     random_weights: None,

@@ -21,6 +21,7 @@ mod sk;
 pub use args::{param, Args, Param};
 pub(crate) use cbam::cbam_module;
 pub(crate) use layers::conv_bn;
+pub(crate) use sk::TIMM_SK_BRANCHES;
 
 use crate::graph::{Fusion, Graph, ValueId};
 use crate::weights::Weights;
@@ -113,14 +114,66 @@ pub struct Arch {
     pub about: &'static str,
     /// Its PyTorch constructor arguments with their defaults.
     pub params: &'static [Param],
-    /// Names of the attention maps it can output (under its own scope).
-    pub maps: &'static [&'static str],
+    /// The attention maps it outputs (named under its own scope).
+    pub maps: &'static [MapSpec],
     /// timm's pretrained configuration (input size and preprocessing), for networks.
     pub pretrained: Option<Pretrained>,
     pub(crate) build: fn(&mut Builder, ValueId, &mut Args) -> Result<ValueId>,
     /// Random weights under its state_dict names, as PyTorch's constructor makes
     /// them for the given `KEY=VALUE` arguments (networks; for the benchmark).
     pub random_weights: Option<RandomWeights>,
+}
+
+/// What an attention map holds, which decides how it is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// Channel weights [N, C] (CBAM's channel attention).
+    Channel,
+    /// A spatial map [N, 1, h, w] (CBAM's spatial attention).
+    Spatial,
+    /// Branch weights [N, M, C], a softmax over the M branches (SK).
+    Branch,
+    /// Attention rows of query pixels [N, Q, hk, wk] (Non-local).
+    Attention,
+}
+
+impl MapKind {
+    /// The map's rank, batch dimension included.
+    pub fn rank(self) -> usize {
+        match self {
+            MapKind::Channel => 2,
+            MapKind::Branch => 3,
+            MapKind::Spatial | MapKind::Attention => 4,
+        }
+    }
+}
+
+/// One attention map an architecture outputs: its name (the last part of the
+/// output's name: `attn` in `layer2.0.conv1.attn`), kind, and a label per
+/// row where the rows have names (SK's branches).
+#[derive(Clone, Copy, Debug)]
+pub struct MapSpec {
+    /// The output's name under the block's scope ("spatial", or "se.spatial" in a network).
+    pub name: &'static str,
+    /// How to draw it.
+    pub kind: MapKind,
+    /// Names of its rows (branches); "branch i" past the end.
+    pub labels: &'static [&'static str],
+}
+
+/// A [`MapSpec`] (short, for the architecture tables).
+pub const fn map(name: &'static str, kind: MapKind, labels: &'static [&'static str]) -> MapSpec {
+    MapSpec { name, kind, labels }
+}
+
+/// The map an output called `output` is, by the maps the architectures
+/// declare: its layer prefix ("layer2.0.conv1.", or "" for a single block)
+/// and its spec; None for outputs that are no map (`y`).
+pub fn map_spec(output: &str) -> Option<(&str, &'static MapSpec)> {
+    ARCHS.iter().flat_map(|a| a.maps).find_map(|spec| {
+        let prefix = output.strip_suffix(spec.name)?;
+        (prefix.is_empty() || prefix.ends_with('.')).then_some((prefix, spec))
+    })
 }
 
 /// Makes a random state_dict for constructor arguments (`channels=16,32,64,128`).

@@ -13,7 +13,7 @@
 //! [`Builder::queries`] (the center pixel (W / 2, H / 2) when none are given) over the key grid
 //! Hk x Wk (H / 2 x W / 2, floored, when sub-sampled).
 
-use super::{make_divisible, param, Arch, Args, Builder};
+use super::{make_divisible, map, param, Arch, Args, Builder, MapKind};
 use crate::graph::{Rule, ValueId};
 use crate::ops::attention_rows::AttentionRows;
 use crate::ops::matmul::Matmul;
@@ -37,7 +37,7 @@ pub const NON_LOCAL: Arch = Arch {
         param("sub_sample", "true (checked: phi.0 vs phi)"),
         param("bn_layer", "true (checked: W.1 present)"),
     ],
-    maps: &["attention"],
+    maps: &[map("attention", MapKind::Attention, &[])],
     pretrained: None,
     build: non_local,
     random_weights: None,
@@ -55,7 +55,7 @@ pub const TIMM_NON_LOCAL: Arch = Arch {
         param("rd_channels", "from t.weight"),
         param("rd_divisor", "8"),
     ],
-    maps: &["attention"],
+    maps: &[map("attention", MapKind::Attention, &[])],
     pretrained: None,
     build: timm_non_local,
     random_weights: None,

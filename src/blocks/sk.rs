@@ -6,7 +6,7 @@
 //! kernel, the attention MLP + softmax over branches in another, then the
 //! weighted sum. Unfused: adds, global pool, GEMMs, softmax, weighted sum.
 
-use super::{make_divisible, param, Arch, Args, Builder};
+use super::{make_divisible, map, param, Arch, Args, Builder, MapKind};
 use crate::graph::{Rule, ValueId};
 use crate::ops::conv2d::Conv2d;
 use crate::ops::eltwise::Eltwise;
@@ -21,6 +21,12 @@ use crate::ops::{Activation, Epilogue};
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
+/// Branch i of SKConv is a (3 + 2i)-wide kernel.
+pub(crate) const SK_CONV_BRANCHES: &[&str] = &["k=3", "k=5", "k=7", "k=9"];
+/// Branch i of timm's SelectiveKernel (keep_3x3) is a 3x3 with dilation i + 1.
+pub(crate) const TIMM_SK_BRANCHES: &[&str] =
+    &["3x3, dilation 1", "3x3, dilation 2", "3x3, dilation 3", "3x3, dilation 4"];
+
 pub const SK_CONV: Arch = Arch {
     name: "SKConv",
     about: "the tutorial's selective-kernel conv: branches k = 3, 5, .. (conv+BN+ReLU), fc, per-branch fcs, softmax",
@@ -32,7 +38,7 @@ pub const SK_CONV: Arch = Arch {
         param("stride", "1"),
         param("L", "32 (checked with r)"),
     ],
-    maps: &["branch"],
+    maps: &[map("branch", MapKind::Branch, SK_CONV_BRANCHES)],
     pretrained: None,
     build: sk_conv,
     random_weights: None,
@@ -58,7 +64,7 @@ pub const TIMM_SK: Arch = Arch {
         param("aa_layer", "none"),
         param("drop_layer", "none (training only)"),
     ],
-    maps: &["attn"],
+    maps: &[map("attn", MapKind::Branch, TIMM_SK_BRANCHES)],
     pretrained: None,
     build: timm_sk,
     random_weights: None,

@@ -64,7 +64,8 @@ pub fn arch_help() -> String {
         let params = if params.is_empty() { "none".to_string() } else { params.join("; ") };
         s += &format!("  {:<22} {}\n  {:<22} args: {params}", a.name, a.about, "");
         if !a.maps.is_empty() {
-            s += &format!("; maps: {}", a.maps.join(", "));
+            let maps: Vec<&str> = a.maps.iter().map(|m| m.name).collect();
+            s += &format!("; maps: {}", maps.join(", "));
         }
         s += "\n";
     }

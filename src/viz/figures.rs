@@ -1,47 +1,10 @@
 //! From a batch's map outputs to one image's figures: which map is which kind, the heat maps
 //! to draw with their normalisation ranges and query markers, and the charts.
 
+use crate::blocks::{map_spec, MapKind};
 use crate::graph::Tensors;
 use crate::{Error, Result, Shape, Tensor};
 use std::str::FromStr;
-
-/// What a map output holds, told by the last part of its name (`{prefix}{kind}`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapKind {
-    /// CBAM channel weights [N, C].
-    Channel,
-    /// CBAM spatial map [N, 1, h, w].
-    Spatial,
-    /// SK branch weights [N, M, C].
-    Branch,
-    /// Non-local attention rows of the query pixels [N, Q, hk, wk].
-    Attention,
-}
-
-impl MapKind {
-    const ALL: [(&'static str, MapKind); 5] = [
-        ("channel", MapKind::Channel),
-        ("spatial", MapKind::Spatial),
-        ("branch", MapKind::Branch),
-        ("attn", MapKind::Branch),
-        ("attention", MapKind::Attention),
-    ];
-
-    /// Splits a map name into its layer prefix and kind ("layer1.0.spatial" gives
-    /// ("layer1.0.", Spatial)); None for other outputs.
-    pub fn split(name: &str) -> Option<(&str, MapKind)> {
-        Self::ALL.iter().find_map(|(suffix, kind)| name.strip_suffix(suffix).map(|prefix| (prefix, *kind)))
-    }
-
-    /// The rank the map has with its batch dimension.
-    fn rank(self) -> usize {
-        match self {
-            MapKind::Channel => 2,
-            MapKind::Branch => 3,
-            MapKind::Spatial | MapKind::Attention => 4,
-        }
-    }
-}
 
 /// How heat maps are scaled to the colormap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,8 +40,6 @@ pub struct LayerInfo {
     pub grid: Option<[usize; 2]>,
     /// Its query pixels (x, y), in the order of the rows of its `attention` map.
     pub queries: Vec<[usize; 2]>,
-    /// A name per branch of an SK layer ("k=3", "dilation 2"); "branch i" where missing.
-    pub branches: Vec<String>,
 }
 
 /// A map to draw over the photo.
@@ -137,8 +98,8 @@ pub fn figures(
 ) -> Result<Figures> {
     let mut figures = Figures::default();
     for name in maps {
-        let (prefix, kind) =
-            MapKind::split(name).ok_or_else(|| Error::invalid("map", format!("'{name}' is no map")))?;
+        let (prefix, spec) = map_spec(name).ok_or_else(|| Error::invalid("map", format!("'{name}' is no map")))?;
+        let kind = spec.kind;
         let t = outputs.get(name).ok_or_else(|| Error::invalid("map", format!("the network has no map '{name}'")))?;
         let dims = t.shape().dims();
         if dims.len() != kind.rank() || dims[0] < images || image >= images {
@@ -162,7 +123,7 @@ pub fn figures(
                 let (m, c) = (dims[1], dims[2]);
                 let weights = (0..m).map(|b| slice(image)[b * c..(b + 1) * c].to_vec()).collect();
                 let names = (0..m)
-                    .map(|b| info.and_then(|l| l.branches.get(b).cloned()).unwrap_or_else(|| format!("branch {b}")))
+                    .map(|b| spec.labels.get(b).map_or_else(|| format!("branch {b}"), |l| l.to_string()))
                     .collect();
                 let caption = format!("{layer} branch attention");
                 figures.charts.push(Chart::Branch { file: stem, caption, weights, names });

@@ -3,14 +3,14 @@
 //! index written last. A bad image is skipped with its reason and the rest complete; the
 //! output folder is checked before any work (writable, holding no input).
 
-use super::figures::{figures, layer_name, LayerInfo, MapKind, Normalize};
+use super::figures::{figures, layer_name, LayerInfo, Normalize};
 use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
+use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
 use crate::graph::{Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
-use crate::ops::weighted_sum::MAX_BRANCHES;
 use crate::tensorfile::{write_atomically, TensorFile};
 use crate::weights::Weights;
 use crate::{Error, Result, Shape, Tensor};
@@ -128,13 +128,7 @@ fn build(
         // The input pixel (x, y) falls in cell (x * lw / w, y * lh / h) of a block's grid.
         b.queries = grid.map_or(vec![], |[lh, lw]| queries.iter().map(|&[x, y]| [x * lw / w, y * lh / h]).collect());
         b.query_grid = grid; // a whole network as one layer scales them again in each block
-                             // Branch i of SKConv is a (3 + 2i)-wide kernel; of timm's, a 3x3 with dilation i + 1.
-        let branches = match layer.arch.as_str() {
-            "SKConv" => (0..MAX_BRANCHES).map(|i| format!("k={}", 3 + 2 * i)).collect(),
-            "timm.SelectiveKernel" => (1..=MAX_BRANCHES).map(|d| format!("3x3, dilation {d}")).collect(),
-            _ => vec![],
-        };
-        layers.push(LayerInfo { prefix: layer.prefix.clone(), grid, queries: b.queries.clone(), branches });
+        layers.push(LayerInfo { prefix: layer.prefix.clone(), grid, queries: b.queries.clone() });
         v = b.block(&layer.arch, v, &layer.args, &layer.prefix).map_err(|e| {
             Error::invalid(spec.name.clone(), format!("layer {i} ({} at '{}'): {e}", layer.arch, layer.prefix))
         })?;
@@ -279,8 +273,8 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     let batch = job.batch.min(inputs.len());
     let (graph, layer_info) = build(&file, &source, &model, batch, &queries)?;
     let all_maps: Vec<String> =
-        graph.output_names().into_iter().filter(|n| MapKind::split(n).is_some()).map(String::from).collect();
-    let valid: BTreeSet<&str> = all_maps.iter().filter_map(|n| MapKind::split(n)).map(|(p, _)| layer_name(p)).collect();
+        graph.output_names().into_iter().filter(|n| map_spec(n).is_some()).map(String::from).collect();
+    let valid: BTreeSet<&str> = all_maps.iter().filter_map(|n| map_spec(n)).map(|(p, _)| layer_name(p)).collect();
     if let Some(bad) = job.layers.iter().find(|l| !valid.contains(l.trim_end_matches('.'))) {
         let list: Vec<String> = valid.iter().map(|v| format!("'{v}'")).collect();
         return Err(Error::invalid("map", format!("no attention layer '{bad}'; valid: {}", list.join(", "))));
@@ -288,7 +282,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     let maps: Vec<String> = all_maps
         .into_iter()
         .filter(|n| {
-            let layer = MapKind::split(n).map_or("", |(p, _)| layer_name(p));
+            let layer = map_spec(n).map_or("", |(p, _)| layer_name(p));
             job.layers.is_empty() || job.layers.iter().any(|l| l.trim_end_matches('.') == layer)
         })
         .collect();

@@ -14,7 +14,10 @@
 
 mod random;
 
-use crate::blocks::{cbam_module, conv_bn, param, Arch, Args, Builder, Param, Pretrained, IMAGENET_MEAN, IMAGENET_STD};
+use crate::blocks::{
+    cbam_module, conv_bn, map, param, Arch, Args, Builder, MapKind, MapSpec, Param, Pretrained, IMAGENET_MEAN,
+    IMAGENET_STD, TIMM_SK_BRANCHES,
+};
 use crate::graph::ValueId;
 use crate::ops::avg_pool2d::AvgPool2d;
 use crate::ops::eltwise::Eltwise;
@@ -92,8 +95,14 @@ const PARAMS: &[Param] = &[
     param("zero_init_last", "true (training only)"),
 ];
 
-const SK_MAPS: &[&str] = &["layerS.B.conv1.attn (SK branch weights; conv2.attn in bottlenecks)"];
-const ATTN_MAPS: &[&str] = &["layerS.B.se.channel", "layerS.B.se.spatial (cbam, lcbam)", "layerS.B.se.attention (nl)"];
+/// Every block's SK map (`layer2.0.conv1.attn`; `conv2.attn` in bottlenecks).
+const SK_MAPS: &[MapSpec] = &[map("attn", MapKind::Branch, TIMM_SK_BRANCHES)];
+/// Every block's attention layer maps (`layer1.0.se.spatial`).
+const ATTN_MAPS: &[MapSpec] = &[
+    map("se.channel", MapKind::Channel, &[]),
+    map("se.spatial", MapKind::Spatial, &[]),
+    map("se.attention", MapKind::Attention, &[]),
+];
 
 /// timm's `_cfg`-based pretrained configs: bilinear 0.875 (`_cfg`), bicubic
 /// 0.875 (`_ttcfg`, the SK nets) and bicubic 0.95 (`_rcfg`, the a1 recipes).
