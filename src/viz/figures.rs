@@ -188,8 +188,7 @@ mod tests {
 
     #[test]
     fn attention_rows_become_marked_heat_maps() {
-        let layer =
-            LayerInfo { prefix: "nl.".into(), grid: Some([4, 2]), queries: vec![[0, 0], [1, 3]], ..Default::default() };
+        let layer = LayerInfo { prefix: "nl.".into(), grid: Some([4, 2]), queries: vec![[0, 0], [1, 3]] };
         let f = figures(&outputs(), &["nl.attention".into()], 2, 1, Normalize::Image, &[layer]).unwrap();
         assert_eq!(f.heat.len(), 2);
         assert_eq!(f.heat[1].file, "nl.attention.q1");
