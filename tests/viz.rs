@@ -281,8 +281,7 @@ fn attention_rows_are_drawn_with_their_query() {
     let dir = scratch("nl");
     let mut rng = common::rng();
     let outputs = Tensors::from([("nl.attention".to_string(), random_input(&mut rng, &[2, 2, 4, 5], 0.0, 0.1))]);
-    let layer =
-        LayerInfo { prefix: "nl.".into(), grid: Some([8, 10]), queries: vec![[2, 3], [9, 7]], ..Default::default() };
+    let layer = LayerInfo { prefix: "nl.".into(), grid: Some([8, 10]), queries: vec![[2, 3], [9, 7]] };
     let figs = figures(&outputs, &["nl.attention".into()], 2, 1, Normalize::Image, &[layer]).unwrap();
     let style = Style { colormap: Colormap::Inferno, alpha: 1.0 };
     let display = photo(100, 80);
