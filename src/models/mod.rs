@@ -18,6 +18,7 @@ pub mod resnet;
 
 use crate::blocks::{BuildOptions, Builder};
 use crate::graph::Graph;
+use crate::preprocess::Preprocess;
 use crate::tensorfile::TensorFile;
 use crate::weights::Weights;
 use crate::{Error, Result, Shape};
@@ -109,6 +110,9 @@ impl ModelSource {
 pub struct Model {
     /// The network description.
     pub spec: NetworkSpec,
+    /// timm's eval transform for a named network (resize, centre crop, normalise);
+    /// None for model files, whose photos are resized to the input (`photo::model_input`).
+    pub preprocess: Option<Preprocess>,
     weights: TensorFile,
     source: String,
 }
@@ -147,11 +151,11 @@ impl Model {
         if spec.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             return Err(file_error("std values must be positive".into()));
         }
-        Ok(Model { spec, weights: file, source: source.to_string() })
+        Ok(Model { spec, preprocess: None, weights: file, source: source.to_string() })
     }
 
-    /// A network by architecture name over a state_dict: one layer, the
-    /// input size, mean and std of its pretrained config (or `size`), and the
+    /// A network by architecture name over a state_dict: one layer, timm's
+    /// eval preprocessing of its pretrained config (the crop side `size` when given), and the
     /// ImageNet class names when its classifier has 1000 outputs.
     pub fn from_arch(
         arch: &str,
@@ -173,6 +177,13 @@ impl Model {
             return Err(Error::invalid(arch, format!("input size {side} must be 1 to {MAX_INPUT_SIDE}")));
         }
         let (mean, std) = pretrained.map_or((vec![], vec![]), |p| (p.mean.to_vec(), p.std.to_vec()));
+        // The photo goes through timm's eval transform, as `glimpse classify` does.
+        let base = match pretrained {
+            Some(p) => Preprocess::from_pretrained(&p)?,
+            None => Preprocess::imagenet(side as u32),
+        };
+        let preprocess = Preprocess { size: side as u32, ..base };
+        preprocess.validate()?;
         let classes = file.tensors.get("fc.weight").map(|t| t.shape().dims()[0]);
         let labels = if classes == Some(1000) { crate::classify::Labels::imagenet1k().into_names() } else { vec![] };
         let layer = LayerSpec { arch: found.name.to_string(), prefix: String::new(), args: args.to_vec() };
@@ -184,7 +195,7 @@ impl Model {
             mean,
             std,
         };
-        Ok(Model { spec, weights: file, source: source.to_string() })
+        Ok(Model { spec, preprocess: Some(preprocess), weights: file, source: source.to_string() })
     }
 
     /// The model's graph for a batch of `batch` images: input `x`

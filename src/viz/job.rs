@@ -308,8 +308,11 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         // Fill a batch with images that decode; skip the rest with their reason.
         while pending.len() < batch && next < inputs.len() {
             let t = Instant::now();
-            let loaded =
-                photo::load(&inputs[next]).and_then(|p| Ok((photo::model_input(&p, &model.spec)?, photo::display(&p))));
+            // With timm's transform, the overlays are drawn over the centre crop the network saw.
+            let loaded = photo::load(&inputs[next]).and_then(|p| match &model.preprocess {
+                Some(pre) => pre.crop(&p).map(|crop| (pre.normalise(&crop), photo::display(&crop))),
+                None => Ok((photo::model_input(&p, &model.spec)?, photo::display(&p))),
+            });
             summary.load += t.elapsed();
             match loaded {
                 Ok((x, display)) => pending.push((next, display, x)),
