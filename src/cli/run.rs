@@ -59,9 +59,15 @@ pub struct RunArgs {
 /// The architecture list and the fusion rules for `--help`.
 pub fn arch_help() -> String {
     let mut s = String::from("Architectures:\n");
-    for a in ARCHS {
+    for (i, a) in ARCHS.iter().enumerate() {
         let params: Vec<String> = a.params.iter().map(|p| format!("{}={}", p.name, p.default)).collect();
-        let params = if params.is_empty() { "none".to_string() } else { params.join("; ") };
+        // The networks share one long list: print it once, at the first of them.
+        let first_with_these = ARCHS[..i].iter().find(|b| std::ptr::eq(b.params, a.params) && a.params.len() > 4);
+        let params = match first_with_these {
+            Some(first) => format!("as {}", first.name),
+            None if params.is_empty() => "none".to_string(),
+            None => params.join("; "),
+        };
         s += &format!("  {:<22} {}\n  {:<22} args: {params}", a.name, a.about, "");
         if !a.maps.is_empty() {
             let maps: Vec<&str> = a.maps.iter().map(|m| m.name).collect();
