@@ -77,7 +77,7 @@ pub const BASIC_BLOCK: Arch = Arch {
     maps: CBAM_MAPS,
     pretrained: None,
     build: basic_block,
-    random_weights: None,
+    random_weights: Some(random_basic_block),
 };
 
 /// timm's CbamModule / LightCbamModule constructor arguments.
@@ -99,7 +99,7 @@ pub const TIMM_CBAM: Arch = Arch {
     maps: CBAM_MAPS,
     pretrained: None,
     build: |b, x, args| cbam_module(b, x, args, false, None),
-    random_weights: None,
+    random_weights: Some(random_timm_cbam),
 };
 
 pub const TIMM_LIGHT_CBAM: Arch = Arch {
@@ -385,4 +385,31 @@ fn basic_block(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> 
     let ca = channel_attention(b, h, mlp)?;
     let (weight, _) = spatial_weight(b, "sa.")?;
     apply(b, h, ca, weight, None, Some(residual))
+}
+
+/// Random weights of timm's CbamModule(channels), the benchmark's.
+fn random_timm_cbam(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("timm.CbamModule", "channels", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    let rd = (c / 16).max(1);
+    f.conv("channel.fc1", [rd, c, 1, 1], false)?;
+    f.conv("channel.fc2", [c, rd, 1, 1], false)?;
+    f.conv("spatial.conv.conv", [1, 2, 7, 7], false)?;
+    f.batchnorm("spatial.conv.bn", 1)?;
+    Ok(f.finish())
+}
+
+/// Random weights of the CBAM BasicBlock(inplanes, inplanes), the benchmark's.
+fn random_basic_block(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("BasicBlock", "inplanes", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    let r = (c / 16).max(1);
+    f.conv("conv1", [c, c, 3, 3], false)?;
+    f.batchnorm("bn1", c)?;
+    f.conv("conv2", [c, c, 3, 3], false)?;
+    f.batchnorm("bn2", c)?;
+    f.conv("ca.sharedMLP.0", [r, c, 1, 1], false)?;
+    f.conv("ca.sharedMLP.2", [c, r, 1, 1], false)?;
+    f.conv("sa.conv", [1, 2, 7, 7], false)?;
+    Ok(f.finish())
 }

@@ -124,6 +124,18 @@ pub struct Arch {
     pub random_weights: Option<RandomWeights>,
 }
 
+/// The width `key` (a block's first constructor argument: channels, in_channels,
+/// features, inplanes) its random-weights maker is asked for.
+pub(crate) fn random_width(arch: &str, key: &'static str, args: &[String]) -> Result<usize> {
+    let mut a = Args::parse(arch, args)?;
+    let c = a.usize(key, 64)?;
+    a.finish()?;
+    if c == 0 {
+        return Err(Error::invalid(arch, format!("{key} must be at least 1")));
+    }
+    Ok(c)
+}
+
 /// What an attention map holds, which decides how it is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {

@@ -40,7 +40,7 @@ pub const NON_LOCAL: Arch = Arch {
     maps: &[map("attention", MapKind::Attention, &[])],
     pretrained: None,
     build: non_local,
-    random_weights: None,
+    random_weights: Some(random_non_local),
 };
 
 /// timm's `timm.layers.non_local_attn.NonLocalAttn`.
@@ -58,7 +58,7 @@ pub const TIMM_NON_LOCAL: Arch = Arch {
     maps: &[map("attention", MapKind::Attention, &[])],
     pretrained: None,
     build: timm_non_local,
-    random_weights: None,
+    random_weights: Some(random_timm_non_local),
 };
 
 /// A 1x1 conv with bias: weight [Cout, Cin], bias [Cout].
@@ -282,6 +282,32 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
     let epilogue = Epilogue { affine: true, residual: true, ..Epilogue::NONE };
     let z = b.graph.add(Matmul::conv1x1(epilogue), &[out, y, out_affine, x_flat])?;
     b.graph.view(z, &[n, c, h, w])
+}
+
+/// Random weights of NonLocal(in_channels) (sub-sampled, with BatchNorm), the benchmark's.
+fn random_non_local(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("NonLocal", "in_channels", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    let inter = (c / 2).max(1);
+    f.conv("theta", [inter, c, 1, 1], true)?;
+    f.conv("phi.0", [inter, c, 1, 1], true)?;
+    f.conv("g.0", [inter, c, 1, 1], true)?;
+    f.conv("W.0", [c, inter, 1, 1], true)?;
+    f.batchnorm("W.1", c)?;
+    Ok(f.finish())
+}
+
+/// Random weights of timm's NonLocalAttn(in_channels), the benchmark's.
+fn random_timm_non_local(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("timm.NonLocalAttn", "in_channels", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    let rd = (c / 8).div_ceil(8).max(1) * 8;
+    for name in ["t", "p", "g"] {
+        f.conv(name, [rd, c, 1, 1], true)?;
+    }
+    f.conv("z", [c, rd, 1, 1], true)?;
+    f.batchnorm("norm", c)?;
+    Ok(f.finish())
 }
 
 #[cfg(test)]

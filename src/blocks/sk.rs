@@ -41,7 +41,7 @@ pub const SK_CONV: Arch = Arch {
     maps: &[map("branch", MapKind::Branch, SK_CONV_BRANCHES)],
     pretrained: None,
     build: sk_conv,
-    random_weights: None,
+    random_weights: Some(random_sk_conv),
 };
 
 pub const TIMM_SK: Arch = Arch {
@@ -67,7 +67,7 @@ pub const TIMM_SK: Arch = Arch {
     maps: &[map("attn", MapKind::Branch, TIMM_SK_BRANCHES)],
     pretrained: None,
     build: timm_sk,
-    random_weights: None,
+    random_weights: Some(random_timm_sk),
 };
 
 /// One branch: a conv with its weights and folded BatchNorm.
@@ -289,4 +289,34 @@ fn select_branches(
     let mut sum_inputs = outs;
     sum_inputs.push(weights);
     b.graph.add(WeightedSum { branches: m }, &sum_inputs)
+}
+
+/// Random weights of timm's SelectiveKernel(in_channels, in_channels), the benchmark's.
+fn random_timm_sk(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("timm.SelectiveKernel", "in_channels", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    // Two 3 x 3 paths (dilation 1 and 2), each seeing half the input channels.
+    let rd = (c / 16).div_ceil(8).max(1) * 8;
+    for i in 0..2 {
+        f.conv(&format!("paths.{i}.conv"), [c, c / 2, 3, 3], false)?;
+        f.batchnorm(&format!("paths.{i}.bn"), c)?;
+    }
+    f.conv("attn.fc_reduce", [rd, c, 1, 1], false)?;
+    f.batchnorm("attn.bn", rd)?;
+    f.conv("attn.fc_select", [2 * c, rd, 1, 1], false)?;
+    Ok(f.finish())
+}
+
+/// Random weights of SKConv(features, M=2, G=32, r=16, L=32), the benchmark's.
+fn random_sk_conv(args: &[String], rng: &mut fastrand::Rng) -> Result<crate::tensorfile::TensorFile> {
+    let c = super::random_width("SKConv", "features", args)?;
+    let mut f = crate::weights::RandomStateDict::new(rng);
+    let (groups, d) = (32.min(c), (c / 16).max(32));
+    for i in 0..2 {
+        f.conv(&format!("convs.{i}.0"), [c, c / groups, 3 + 2 * i, 3 + 2 * i], true)?;
+        f.batchnorm(&format!("convs.{i}.1"), c)?;
+        f.linear(&format!("fcs.{i}"), c, d)?;
+    }
+    f.linear("fc", d, c)?;
+    Ok(f.finish())
 }
