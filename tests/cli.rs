@@ -15,6 +15,19 @@ fn glimpse(args: &[&str]) -> Output {
         .expect("glimpse runs")
 }
 
+/// `glimpse args` with `set` added to and `remove` taken from the environment.
+fn glimpse_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_glimpse"));
+    command.args(args).env("XDG_RUNTIME_DIR", "/tmp");
+    for (k, v) in set {
+        command.env(k, v);
+    }
+    for k in remove {
+        command.env_remove(k);
+    }
+    command.output().expect("glimpse runs")
+}
+
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
 }
@@ -227,4 +240,22 @@ fn map_draws_every_attention_map_of_a_timm_network() {
         out.to_str().unwrap(),
     ]);
     assert_fails_with(&o, "attn_layer=nl contradicts the weights");
+}
+
+#[test]
+fn an_unmatched_adapter_name_or_unknown_backend_is_a_clear_error() {
+    let o = glimpse_env(&["info"], &[("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")], &[]);
+    assert_fails_with(&o, "WGPU_ADAPTER_NAME='no-such-adapter-xyz'");
+    // The message lists what exists, so the user can pick one.
+    for adapter in glimpse::gpu::list_adapters().unwrap() {
+        assert!(stderr(&o).contains(&adapter.name), "{adapter} not listed: {}", stderr(&o));
+    }
+    let o = glimpse_env(&["check", "--filter", "relu"], &[("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")], &[]);
+    assert_fails_with(&o, "no-such-adapter-xyz");
+
+    let o = glimpse_env(&["info"], &[("WGPU_BACKEND", "vulkn")], &[]);
+    assert_fails_with(&o, "WGPU_BACKEND");
+    for name in ["'vulkn'", "vulkan", "gl", "metal", "dx12"] {
+        assert!(stderr(&o).contains(name), "stderr should name {name}: {}", stderr(&o));
+    }
 }
