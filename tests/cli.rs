@@ -259,3 +259,43 @@ fn an_unmatched_adapter_name_or_unknown_backend_is_a_clear_error() {
         assert!(stderr(&o).contains(name), "stderr should name {name}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn run_never_writes_over_an_input_a_device_or_a_folder() {
+    let dir = scratch("run-outputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Copies, so a regression cannot damage the fixtures.
+    let (input, weights) = (dir.join("in.safetensors"), dir.join("w.safetensors"));
+    std::fs::copy(fixture("BasicBlock_s1.io.safetensors"), &input).unwrap();
+    std::fs::copy(fixture("BasicBlock_s1.weights.safetensors"), &weights).unwrap();
+    let linked = dir.join("linked.safetensors");
+    let _ = std::fs::remove_file(&linked);
+    std::fs::hard_link(&weights, &linked).unwrap();
+    let before = (std::fs::read(&input).unwrap(), std::fs::read(&weights).unwrap());
+    let run = |output: &str| {
+        let args = ["run", "--arch", "BasicBlock", "--weights", weights.to_str().unwrap(), "--input"];
+        // WGPU_BACKEND=vulkn fails the run as soon as it opens the GPU: the output's error
+        // showing instead proves the output is checked before the work.
+        glimpse_env(
+            &[&args[..], &[input.to_str().unwrap(), "--output", output]].concat(),
+            &[("WGPU_BACKEND", "vulkn")],
+            &[],
+        )
+    };
+    let via_dots = dir.join("..").join("run-outputs").join("in.safetensors");
+    for (output, want) in [
+        (input.to_str().unwrap(), "is the input"),
+        (via_dots.to_str().unwrap(), "is the input"),
+        (weights.to_str().unwrap(), "is the input"),
+        (linked.to_str().unwrap(), "is the input"),
+        ("/dev/null", "not a regular file"),
+        (dir.to_str().unwrap(), "not a regular file"),
+        ("/no/such/folder/out.safetensors", "does not exist"),
+    ] {
+        let o = run(output);
+        assert_fails_with(&o, want);
+        assert!(stderr(&o).contains("--output") && !stderr(&o).contains("WGPU_BACKEND"), "{output}: {}", stderr(&o));
+    }
+    assert_eq!((std::fs::read(&input).unwrap(), std::fs::read(&weights).unwrap()), before, "inputs untouched");
+    assert!(dir.is_dir(), "the folder is still a folder");
+}
