@@ -299,3 +299,12 @@ fn run_never_writes_over_an_input_a_device_or_a_folder() {
     assert_eq!((std::fs::read(&input).unwrap(), std::fs::read(&weights).unwrap()), before, "inputs untouched");
     assert!(dir.is_dir(), "the folder is still a folder");
 }
+
+#[test]
+fn gpu_commands_print_no_third_party_noise() {
+    let o = glimpse_env(&["info"], &[], &["XDG_RUNTIME_DIR"]);
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+    if common::gpu().is_some() {
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
