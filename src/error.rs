@@ -7,6 +7,9 @@ pub enum Error {
     /// No adapter matched (or none exists on this machine).
     #[error("no GPU adapter found: {0}")]
     NoAdapter(String),
+    /// An environment variable glimpse (or wgpu through it) reads holds a value it cannot use.
+    #[error("{var}: {msg}")]
+    Environment { var: String, msg: String },
     /// The adapter refused to open a device.
     #[error("could not open a device on adapter '{adapter}': {reason}")]
     Device { adapter: String, reason: String },

@@ -39,7 +39,20 @@ enum Command {
     Bench(cli::bench::BenchArgs),
 }
 
+/// Keeps a third-party warning off the terminal. With XDG_RUNTIME_DIR unset, libwayland
+/// (loaded by the Vulkan loader's Mesa device-select layer, which looks for a Wayland
+/// compositor to pick the default GPU) prints "error: XDG_RUNTIME_DIR is invalid or not set
+/// in the environment." on every GPU command, an `error:` that is not ours. Pointing it at
+/// an existing folder only makes that look-up fail quietly (no compositor socket is there),
+/// and the adapter choice is the same. Done first, while the process has one thread.
+fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_wayland_probe();
     let result: Result<()> = match Cli::parse().command {
         Command::Info => cli::info::info(),
         Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),

@@ -53,6 +53,24 @@ fn unreadable_and_malformed_compare_files_are_named() {
 }
 
 #[test]
+fn outputs_that_cannot_take_a_file_fail_before_the_run() {
+    fn with<'a>(quick: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [quick, extra].concat()
+    }
+    // A quick workload, so a regression (failing only after the run) stays short.
+    let quick = ["--suite", "ops", "--filter", "cbam_channel_mlp", "--repeat", "1", "--batch", "1"];
+    let dir = scratch("a-folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    fails_with(&with(&quick, &["--plot", dir.to_str().unwrap()]), &["--plot", "not a regular file"]);
+    fails_with(&with(&quick, &["--csv", "/dev/null"]), &["--csv", "not a regular file"]);
+    fails_with(&with(&quick, &["--plot", "/no/such/folder/p.svg"]), &["--plot", "does not exist"]);
+    let report = scratch("same.json");
+    let (r, also) = (report.to_str().unwrap(), dir.join("..").join("same.json"));
+    fails_with(&with(&quick, &["--json", r, "--csv", also.to_str().unwrap()]), &["--csv", "also the --json output"]);
+    assert!(dir.is_dir() && !report.exists());
+}
+
+#[test]
 fn a_tiny_run_writes_json_csv_and_svg_and_compares_with_itself() {
     let _gpu = gpu_or_skip!();
     let (json, csv, svg) = (scratch("run.json"), scratch("run.csv"), scratch("run.svg"));

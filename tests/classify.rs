@@ -183,12 +183,12 @@ fn reports_are_never_written_over_inputs() {
     std::fs::hard_link(&input, &link).unwrap();
     let inputs = [input.clone()];
     for bad in [input.clone(), dir.join(".").join("in.png"), link] {
-        let err = report::check_output(&bad, &inputs).unwrap_err().to_string();
+        let err = glimpse::output::check_output(&bad, &inputs).unwrap_err().to_string();
         assert!(err.contains("inputs are never overwritten"), "{}: {err}", bad.display());
     }
-    assert!(report::check_output(&dir, &inputs).is_err());
-    assert!(report::check_output(&dir.join("no/such/dir/out.json"), &inputs).is_err());
-    report::check_output(&dir.join("out.json"), &inputs).unwrap();
+    assert!(glimpse::output::check_output(&dir, &inputs).is_err());
+    assert!(glimpse::output::check_output(&dir.join("no/such/dir/out.json"), &inputs).is_err());
+    glimpse::output::check_output(&dir.join("out.json"), &inputs).unwrap();
     assert!(!dir.join("out.json").exists() && !dir.join(".out.json.probe").exists(), "the probe is removed");
 }
 

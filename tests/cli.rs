@@ -15,6 +15,19 @@ fn glimpse(args: &[&str]) -> Output {
         .expect("glimpse runs")
 }
 
+/// `glimpse args` with `set` added to and `remove` taken from the environment.
+fn glimpse_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_glimpse"));
+    command.args(args).env("XDG_RUNTIME_DIR", "/tmp");
+    for (k, v) in set {
+        command.env(k, v);
+    }
+    for k in remove {
+        command.env_remove(k);
+    }
+    command.output().expect("glimpse runs")
+}
+
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
 }
@@ -227,4 +240,71 @@ fn map_draws_every_attention_map_of_a_timm_network() {
         out.to_str().unwrap(),
     ]);
     assert_fails_with(&o, "attn_layer=nl contradicts the weights");
+}
+
+#[test]
+fn an_unmatched_adapter_name_or_unknown_backend_is_a_clear_error() {
+    let o = glimpse_env(&["info"], &[("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")], &[]);
+    assert_fails_with(&o, "WGPU_ADAPTER_NAME='no-such-adapter-xyz'");
+    // The message lists what exists, so the user can pick one.
+    for adapter in glimpse::gpu::list_adapters().unwrap() {
+        assert!(stderr(&o).contains(&adapter.name), "{adapter} not listed: {}", stderr(&o));
+    }
+    let o = glimpse_env(&["check", "--filter", "relu"], &[("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")], &[]);
+    assert_fails_with(&o, "no-such-adapter-xyz");
+
+    let o = glimpse_env(&["info"], &[("WGPU_BACKEND", "vulkn")], &[]);
+    assert_fails_with(&o, "WGPU_BACKEND");
+    for name in ["'vulkn'", "vulkan", "gl", "metal", "dx12"] {
+        assert!(stderr(&o).contains(name), "stderr should name {name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn run_never_writes_over_an_input_a_device_or_a_folder() {
+    let dir = scratch("run-outputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Copies, so a regression cannot damage the fixtures.
+    let (input, weights) = (dir.join("in.safetensors"), dir.join("w.safetensors"));
+    std::fs::copy(fixture("BasicBlock_s1.io.safetensors"), &input).unwrap();
+    std::fs::copy(fixture("BasicBlock_s1.weights.safetensors"), &weights).unwrap();
+    let linked = dir.join("linked.safetensors");
+    let _ = std::fs::remove_file(&linked);
+    std::fs::hard_link(&weights, &linked).unwrap();
+    let before = (std::fs::read(&input).unwrap(), std::fs::read(&weights).unwrap());
+    let run = |output: &str| {
+        let args = ["run", "--arch", "BasicBlock", "--weights", weights.to_str().unwrap(), "--input"];
+        // WGPU_BACKEND=vulkn fails the run as soon as it opens the GPU: the output's error
+        // showing instead proves the output is checked before the work.
+        glimpse_env(
+            &[&args[..], &[input.to_str().unwrap(), "--output", output]].concat(),
+            &[("WGPU_BACKEND", "vulkn")],
+            &[],
+        )
+    };
+    let via_dots = dir.join("..").join("run-outputs").join("in.safetensors");
+    for (output, want) in [
+        (input.to_str().unwrap(), "is the input"),
+        (via_dots.to_str().unwrap(), "is the input"),
+        (weights.to_str().unwrap(), "is the input"),
+        (linked.to_str().unwrap(), "is the input"),
+        ("/dev/null", "not a regular file"),
+        (dir.to_str().unwrap(), "not a regular file"),
+        ("/no/such/folder/out.safetensors", "does not exist"),
+    ] {
+        let o = run(output);
+        assert_fails_with(&o, want);
+        assert!(stderr(&o).contains("--output") && !stderr(&o).contains("WGPU_BACKEND"), "{output}: {}", stderr(&o));
+    }
+    assert_eq!((std::fs::read(&input).unwrap(), std::fs::read(&weights).unwrap()), before, "inputs untouched");
+    assert!(dir.is_dir(), "the folder is still a folder");
+}
+
+#[test]
+fn gpu_commands_print_no_third_party_noise() {
+    let o = glimpse_env(&["info"], &[], &["XDG_RUNTIME_DIR"]);
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+    if common::gpu().is_some() {
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
 }

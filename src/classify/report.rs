@@ -2,7 +2,7 @@
 //! each written atomically and never over an input.
 
 use crate::tensorfile::write_atomically;
-use crate::{Error, Result};
+use crate::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -64,46 +64,6 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
-    Error::File { path: path.display().to_string(), msg: msg.to_string() }
-}
-
-/// Fails unless `out` can take a report: not one of `inputs` (by canonical path and, on Unix,
-/// by file identity, so a hard link counts), not a folder or special file, in a folder that
-/// exists and is writable. Checked before the work starts.
-pub fn check_output(out: &Path, inputs: &[PathBuf]) -> Result<()> {
-    if let Ok(meta) = std::fs::metadata(out) {
-        if !meta.is_file() {
-            return Err(file_error(out, "exists and is not a regular file; a report is never written over it"));
-        }
-        if let Some(input) = inputs.iter().find(|i| same_file(out, i)) {
-            return Err(file_error(out, format!("is the input {}; inputs are never overwritten", input.display())));
-        }
-    }
-    let name = out.file_name().ok_or_else(|| file_error(out, "not a file path"))?;
-    let probe = out.with_file_name(format!(".{}.probe", name.to_string_lossy()));
-    write_atomically(&probe, b"").map_err(|e| file_error(out, format!("cannot write there ({e})")))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-/// Whether two paths name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    if let (Ok(ca), Ok(cb)) = (a.canonicalize(), b.canonicalize()) {
-        if ca == cb {
-            return true;
-        }
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
-        }
-    }
-    false
 }
 
 /// Writes `text` to `out` through a temporary file renamed into place.

@@ -55,24 +55,15 @@ pub struct BenchArgs {
     compare: Option<PathBuf>,
 }
 
-/// Fails early when `path`'s folder does not exist, rather than after the run.
-fn check_writable(flag: &str, path: &Option<PathBuf>) -> Result<()> {
-    if let Some(p) = path {
-        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            bail!("{flag} {}: the folder {} does not exist", p.display(), dir.display());
-        }
-    }
-    Ok(())
-}
-
 /// Runs the benchmark.
 pub fn bench(a: BenchArgs) -> Result<()> {
     // Everything a user can get wrong fails before the GPU is touched.
     let other = a.compare.as_deref().map(Report::read).transpose().context("--compare")?;
-    check_writable("--json", &a.json)?;
-    check_writable("--csv", &a.csv)?;
-    check_writable("--plot", &a.plot)?;
+    let outputs: Vec<(&str, &Path)> = [("--json", &a.json), ("--csv", &a.csv), ("--plot", &a.plot)]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+    glimpse::output::check_outputs(&outputs, &a.compare.iter().cloned().collect::<Vec<_>>())?;
     let suite = match a.suite {
         SuiteArg::Ops => Suite::Ops,
         SuiteArg::Blocks => Suite::Blocks,

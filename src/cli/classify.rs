@@ -162,15 +162,13 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
             a.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let reports: Vec<&PathBuf> = [&a.json, &a.csv].into_iter().flatten().collect();
-    for out in &reports {
-        report::check_output(out, &inputs)?;
-    }
-    if let (Some(j), Some(c)) = (&a.json, &a.csv) {
-        if j == c {
-            bail!("--json and --csv name the same file {}", j.display());
-        }
-    }
+    let reports: Vec<(&str, &std::path::Path)> = [("--json", &a.json), ("--csv", &a.csv)]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+    let mut read: Vec<PathBuf> = inputs.clone();
+    read.extend(a.weights.iter().chain(&a.labels).cloned());
+    glimpse::output::check_outputs(&reports, &read)?;
     let file = match &a.weights {
         Some(p) => TensorFile::read(p)?,
         None => TensorFile::default(),

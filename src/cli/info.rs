@@ -5,7 +5,7 @@ use glimpse::gpu::{list_adapters, Gpu};
 
 /// Prints every adapter, the chosen one and its key limits.
 pub fn info() -> Result<()> {
-    let adapters = list_adapters();
+    let adapters = list_adapters()?;
     println!("adapters found by wgpu ({}):", adapters.len());
     for a in &adapters {
         println!("  {a}");

@@ -84,6 +84,10 @@ pub fn arch_help() -> String {
 
 /// Runs the block and writes the output file.
 pub fn run(a: RunArgs) -> Result<()> {
+    // Before any work: the output must not replace an input, a folder or a device, and its
+    // folder must be writable, or the run would fail only at its end.
+    let read: Vec<PathBuf> = a.weights.iter().chain([&a.input]).cloned().collect();
+    glimpse::output::check_outputs(&[("--output", &a.output)], &read)?;
     let input = TensorFile::read(&a.input)?;
     let x = match input.tensors.get("x") {
         Some(x) => x.clone(),

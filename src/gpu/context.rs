@@ -61,14 +61,7 @@ impl Gpu {
 
     /// Opens the adapter chosen from the environment with explicit options.
     pub fn with_options(options: GpuOptions) -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter =
-            pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(&instance, None)).map_err(|e| {
-                Error::NoAdapter(format!(
-                    "{e}. On Linux without a GPU install Mesa's lavapipe (apt-get install mesa-vulkan-drivers); \
-                     WGPU_BACKEND and WGPU_ADAPTER_NAME select an adapter"
-                ))
-            })?;
+        let adapter = super::adapters::choose_adapter()?;
         let summary = AdapterSummary::from_info(&adapter.get_info());
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
         // Timestamps feed the benchmark harness; subgroups let kernels share loads across

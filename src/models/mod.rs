@@ -148,9 +148,7 @@ impl Model {
         if (!spec.mean.is_empty() && spec.mean.len() != c) || (!spec.std.is_empty() && spec.std.len() != c) {
             return Err(file_error(format!("mean and std must have {c} values, one per input channel")));
         }
-        if spec.std.iter().any(|&s| s.is_nan() || s <= 0.0) {
-            return Err(file_error("std values must be positive".into()));
-        }
+        check_normalisation(&spec.mean, &spec.std).map_err(file_error)?;
         Ok(Model { spec, preprocess: None, weights: file, source: source.to_string() })
     }
 
@@ -211,5 +209,58 @@ impl Model {
             })?;
         }
         b.finish(v)
+    }
+}
+
+/// The smallest std a model may declare: pixels are divided by it, and below this the
+/// normalised input leaves the range any network was trained on (and 1/std overflows f32
+/// near 3e-39).
+pub const MIN_STD: f32 = 1e-6;
+
+/// Fails unless every mean is finite and every std finite and at least [`MIN_STD`]:
+/// JSON's 1e39 parses to an infinite f32, and an infinite or NaN input would reach the
+/// shaders, which may assume no NaN or Inf.
+fn check_normalisation(mean: &[f32], std: &[f32]) -> std::result::Result<(), String> {
+    if let Some((i, m)) = mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+        return Err(format!("mean[{i}] is {m}; every mean must be a finite number"));
+    }
+    if let Some((i, s)) = std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s >= MIN_STD)) {
+        return Err(format!("std[{i}] is {s}; every std must be finite and at least {MIN_STD}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-layer model file whose metadata declares `mean` and `std` (JSON text).
+    fn model_with(mean: &str, std: &str) -> TensorFile {
+        let json = format!(
+            r#"{{"name": "m", "input": [3, 8, 8], "layers": [{{"arch": "GlobalAvgPool"}}], "mean": {mean}, "std": {std}}}"#
+        );
+        let mut file = TensorFile::default();
+        file.metadata.insert(NETWORK_KEY.to_string(), json);
+        file
+    }
+
+    #[test]
+    fn normalisation_must_be_finite_with_a_usable_std() {
+        assert!(Model::from_file(model_with("[0.5, 0.5, 0.5]", "[0.25, 0.25, 0.25]"), "m").is_ok());
+        for (mean, std, want) in [
+            ("[1e39, 0, 0]", "[1, 1, 1]", "mean[0] is inf"),
+            ("[0, -1e39, 0]", "[1, 1, 1]", "mean[1] is -inf"),
+            ("[0, 0, 0]", "[1, 1, 1e39]", "std[2] is inf"),
+            ("[0, 0, 0]", "[1e-7, 1, 1]", "std[0] is 0.0000001"),
+            ("[0, 0, 0]", "[1, 1e-39, 1]", "std[1]"),
+            ("[0, 0, 0]", "[1, 1, 0]", "std[2] is 0"),
+            ("[0, 0, 0]", "[1, -1, 1]", "std[1] is -1"),
+        ] {
+            let err = Model::from_file(model_with(mean, std), "m.safetensors").unwrap_err().to_string();
+            assert!(err.contains("m.safetensors") && err.contains(want), "mean {mean} std {std}: {err}");
+        }
+        // JSON has no NaN, but a Model built in code might: the check covers it too.
+        assert!(check_normalisation(&[f32::NAN], &[1.0]).unwrap_err().contains("mean[0] is NaN"));
+        assert!(check_normalisation(&[0.0], &[f32::NAN]).unwrap_err().contains("std[0] is NaN"));
     }
 }
