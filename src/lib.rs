@@ -18,6 +18,7 @@
 //! - [`output`]: checks on output paths before the work starts (never an input, a folder or a device).
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
+//! - [`walk`]: which picture files a command reads (folders walked, each real folder once).
 //! - [`viz`]: attention-map pictures: colormaps, overlays, charts, contact sheets, the HTML report.
 
 pub mod bench;
@@ -34,6 +35,7 @@ pub mod preprocess;
 pub mod tensor;
 pub mod tensorfile;
 pub mod viz;
+pub mod walk;
 pub mod weights;
 
 pub use error::{Error, Result};

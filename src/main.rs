@@ -32,6 +32,7 @@ enum Command {
     /// Classify photos with a timm network: timm's eval preprocessing, top-k classes, JSON / CSV.
     Classify(cli::classify::ClassifyArgs),
     /// Draw a model's attention maps over photos: overlays, charts, contact sheets, index.html.
+    #[command(after_help = cli::map::MAP_EXIT_HELP)]
     Map(cli::map::MapArgs),
     /// The bundled demo: an attention CNN's maps over the bundled pictures, with index.html.
     Demo(cli::map::DemoArgs),

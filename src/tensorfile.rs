@@ -9,7 +9,7 @@
 
 use crate::{Error, Result, Shape, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// The named f32 tensors of one file and its string metadata.
@@ -71,8 +71,13 @@ impl TensorFile {
         })
     }
 
-    /// Writes `tensors` (f32) with `metadata` to `path` atomically.
+    /// Writes `tensors` (f32) with `metadata` to `path` atomically. Two tensors with one name
+    /// are an error (safetensors' serializer would index out of bounds on them).
     pub fn write(path: &Path, tensors: &[(&str, &Tensor)], metadata: &BTreeMap<String, String>) -> Result<()> {
+        let mut names = BTreeSet::new();
+        if let Some((name, _)) = tensors.iter().find(|(name, _)| !names.insert(*name)) {
+            return Err(file_error(path, format!("two tensors are named '{name}'; tensor names must be unique")));
+        }
         let views = tensors
             .iter()
             .map(|(name, t)| {

@@ -101,6 +101,11 @@ fn bad_arguments_are_named() {
         &build_err("timm.SelectiveKernel", &[2, 32, 9, 9], sk.clone(), &["kernel_size=3,4"]),
         &["kernel_size 4"],
     );
+    // One even size (timm's `kernel_size=4`, two paths of 4) is named as even, not as a branch count.
+    assert_has(
+        &build_err("timm.SelectiveKernel", &[2, 32, 9, 9], sk.clone(), &["kernel_size=4"]),
+        &["kernel_size 4 must be odd and at least 3"],
+    );
     assert_has(&build_err("timm.SelectiveKernel", &[2, 32, 9, 9], sk, &["kernel_size=3,5,7,9,11"]), &["5 branches"]);
 }
 

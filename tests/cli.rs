@@ -140,6 +140,14 @@ fn bad_invocations_fail_with_a_clear_message() {
     assert_fails_with(&block(&["--weights", &weights, "--output", unwritable, "--device", "cpu"]), "cannot write");
     assert!(!Path::new(out).exists(), "no output file after a failed run");
     assert_fails_with(&glimpse(&["check", "--filter", "no-such-op"]), "no op matches");
+    // An even kernel size is named as such (not as a wrong number of branches).
+    let (sk_in, sk_w) =
+        (fixture("timm.SelectiveKernel.io.safetensors"), fixture("timm.SelectiveKernel.weights.safetensors"));
+    let sk = ["run", "--arch", "timm.SelectiveKernel", "--input", &sk_in, "--weights", &sk_w, "--output", out];
+    for arg in ["kernel_size=4", "kernel_size=3,4"] {
+        let o = glimpse(&[&sk[..], &["--device", "cpu", "--arg", arg]].concat());
+        assert_fails_with(&o, "kernel_size 4 must be odd and at least 3");
+    }
 }
 
 #[test]

@@ -85,3 +85,25 @@ fn bad_model_files_are_named() {
     let err = Model::from_file(file, "m").unwrap().build(1, BuildOptions::default()).unwrap_err().to_string();
     assert!(err.contains("unexpected tensor(s) extra.weight"), "{err}");
 }
+
+#[test]
+fn a_prefix_shared_by_two_layers_with_maps_is_rejected_at_load() {
+    let mut rng = common::rng();
+    let mut file = tiny_network(&mut rng);
+    // The same BasicBlock twice: both would name their maps layer1.0.channel, layer1.0.spatial.
+    let twice = file.metadata[NETWORK_KEY].replace(
+        r#"{"arch": "BasicBlock", "prefix": "layer1.0."},"#,
+        r#"{"arch": "BasicBlock", "prefix": "layer1.0."}, {"arch": "BasicBlock", "prefix": "layer1.0"},"#,
+    );
+    assert_ne!(twice, file.metadata[NETWORK_KEY]);
+    file.metadata.insert(NETWORK_KEY.into(), twice);
+    let err = Model::from_file(file, "dup.safetensors").unwrap_err().to_string();
+    assert!(err.contains("dup.safetensors") && err.contains("layers 1 and 2 both use the prefix"), "{err}");
+
+    // Layers without maps may share a prefix (the file's own business; weights decide).
+    let mut file = tiny_network(&mut rng);
+    let shared = file.metadata[NETWORK_KEY]
+        .replace(r#"{"arch": "GlobalAvgPool"}"#, r#"{"arch": "GlobalAvgPool"}, {"arch": "GlobalAvgPool"}"#);
+    file.metadata.insert(NETWORK_KEY.into(), shared);
+    Model::from_file(file, "m").unwrap();
+}

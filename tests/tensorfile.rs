@@ -101,3 +101,16 @@ fn unreadable_paths_name_the_file() {
     let err = TensorFile::read(std::path::Path::new("/nonexistent/w.safetensors")).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/w.safetensors"), "{err}");
 }
+
+#[test]
+fn duplicate_names_are_an_error_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("glimpse-tensorfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dup.safetensors");
+    let t = Tensor::new(glimpse::Shape::new(&[2]).unwrap(), vec![1.0, 2.0]).unwrap();
+    let err = TensorFile::write(&path, &[("a", &t), ("b", &t), ("a", &t)], &BTreeMap::new()).unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("dup.safetensors") && err.contains("two tensors are named 'a'"), "{err}");
+    assert!(!path.exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(dir);
+}

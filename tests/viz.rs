@@ -184,7 +184,8 @@ fn bad_images_are_skipped_with_a_reason() {
     let out = dir.join("out");
     let o = map(&model, &[&truncated, &good, &huge_path, &mislabeled, &missing, &one], &out, &["--batch", "2"]);
     let stdout = text(&o.stdout);
-    assert!(o.status.success(), "{}{stdout}", text(&o.stderr));
+    // The rest complete, but the exit status says some were skipped.
+    assert_fails_with(&o, "4 picture(s) skipped: 4 that could not be read or mapped; the other 2 were mapped");
     assert!(stdout.contains("mapped 2 image(s), skipped 4"), "{stdout}");
     for (name, reason) in [
         ("truncated.png", "cannot decode"),
@@ -303,4 +304,96 @@ fn attention_rows_are_drawn_with_their_query() {
             drawn[0].pixels().zip(drawn[1].pixels()).flat_map(|(a, b)| (0..3).map(move |c| a.0[c].abs_diff(b.0[c])));
         assert!(diff.max().unwrap() <= 1, "GPU and CPU overlays differ by more than rounding");
     }
+}
+
+#[test]
+fn a_model_listing_one_prefix_twice_is_rejected_before_any_output() {
+    let dir = scratch("dup-prefix");
+    let mut file = model_file(&mut common::rng());
+    let spec = file.metadata[NETWORK_KEY].replace(
+        r#"{"arch": "BasicBlock", "prefix": "layer1.0."},"#,
+        r#"{"arch": "BasicBlock", "prefix": "layer1.0."}, {"arch": "BasicBlock", "prefix": "layer1.0."},"#,
+    );
+    file.metadata.insert(NETWORK_KEY.into(), spec);
+    let model = dir.join("dup.safetensors");
+    let named: Vec<(&str, &Tensor)> = file.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    TensorFile::write(&model, &named, &file.metadata).unwrap();
+    let good = dir.join("good.png");
+    photo(30, 20).save(&good).unwrap();
+    let out = dir.join("out");
+    let o = map(&model, &[&good], &out, &[]);
+    assert_fails_with(&o, "both use the prefix 'layer1.0.'");
+    assert!(!out.exists(), "no half-filled output folder");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_to_the_folder_itself_are_walked_once() {
+    let dir = scratch("links");
+    let model = write_model(&dir);
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    photo(30, 20).save(photos.join("only.png")).unwrap();
+    // Two links to `.`: a walk that follows them blindly branches 2^depth ways until paths get too long.
+    std::os::unix::fs::symlink(".", photos.join("again")).unwrap();
+    std::os::unix::fs::symlink(".", photos.join("more")).unwrap();
+    let out = dir.join("out");
+    let start = std::time::Instant::now();
+    let o = map(&model, &[&photos], &out, &[]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{}{stdout}", text(&o.stderr));
+    assert!(start.elapsed() < std::time::Duration::from_secs(60), "took {:?}", start.elapsed());
+    assert!(stdout.contains("mapped 1 image(s), skipped 0"), "{stdout}");
+    let folders: Vec<_> =
+        std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).collect();
+    assert_eq!(folders.len(), 1, "one picture, one folder: {folders:?}");
+    assert!(out.join("only/sheet.png").is_file());
+}
+
+#[test]
+fn the_input_folder_as_output_folder_is_named() {
+    let dir = scratch("same");
+    let model = write_model(&dir);
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    photo(30, 20).save(photos.join("a.png")).unwrap();
+    let o = map(&model, &[&photos], &photos, &[]);
+    assert_fails_with(&o, "the output folder is the input folder");
+    assert!(!text(&o.stderr).contains("no PNG or JPEG"), "{}", text(&o.stderr));
+    assert!(!photos.join("index.html").exists() && !photos.join("a").exists());
+}
+
+#[test]
+fn pictures_in_other_formats_are_counted_named_and_fail_the_exit_status() {
+    let dir = scratch("formats");
+    let model = write_model(&dir);
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(photos.join("sub")).unwrap();
+    photo(30, 20).save(photos.join("good.png")).unwrap();
+    for name in ["a.webp", "b.BMP", "sub/c.tiff"] {
+        std::fs::write(photos.join(name), b"not decoded").unwrap();
+    }
+    std::fs::write(photos.join("notes.txt"), "no picture").unwrap();
+    let out = dir.join("out");
+    let o = map(&model, &[&photos], &out, &[]);
+    let stdout = text(&o.stdout);
+    assert_fails_with(&o, "3 picture(s) skipped: 3 in an unsupported format (glimpse reads PNG and JPEG)");
+    assert!(stdout.contains("mapped 1 image(s), skipped 3"), "{stdout}");
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for name in ["a.webp", "b.BMP", "c.tiff"] {
+        assert!(
+            stdout.lines().any(|l| l.contains("skipped") && l.contains(name) && l.contains("unsupported format")),
+            "{name} in {stdout}"
+        );
+        assert!(index.contains(name), "index.html lists {name}");
+    }
+    assert!(!stdout.contains("notes.txt") && out.join("good/sheet.png").is_file());
+    // Only unsupported pictures: still no work, and the message says why.
+    let only = dir.join("only");
+    std::fs::create_dir_all(&only).unwrap();
+    std::fs::write(only.join("x.webp"), b"").unwrap();
+    assert_fails_with(&map(&model, &[&only], &dir.join("out2"), &[]), "1 picture(s) in formats glimpse does not read");
+
+    let help = text(&glimpse(&["map", "--help"]).stdout);
+    assert!(help.contains("Exit status") && help.contains("any picture was skipped"), "{help}");
 }

@@ -50,7 +50,7 @@ pub const TIMM_SK: Arch = Arch {
     params: &[
         param("in_channels", "from the input"),
         param("out_channels", "from paths.0.conv.weight"),
-        param("kernel_size", "3,5 (one per path)"),
+        param("kernel_size", "3,5 (one per path; one size K is K,K as in timm)"),
         param("stride", "1"),
         param("dilation", "1"),
         param("groups", "1 (checked against paths.0.conv.weight)"),
@@ -148,7 +148,15 @@ fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
 }
 
 fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
-    let kernel_sizes = args.usizes("kernel_size", &[3, 5])?;
+    let mut kernel_sizes = args.usizes("kernel_size", &[3, 5])?;
+    // timm's _kernel_valid runs first, so an even size is named before the branch count.
+    if let Some(k) = kernel_sizes.iter().find(|&&k| k % 2 == 0 || k < 3) {
+        return Err(Error::invalid("timm.SelectiveKernel", format!("kernel_size {k} must be odd and at least 3")));
+    }
+    // timm: `if not isinstance(kernel_size, list): kernel_size = [kernel_size] * 2`.
+    if let [k] = kernel_sizes[..] {
+        kernel_sizes = vec![k, k];
+    }
     let stride = args.usize("stride", 1)?;
     let dilation = args.usize("dilation", 1)?;
     let keep_3x3 = args.bool("keep_3x3", true)?;
@@ -159,9 +167,6 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     args.training_only("drop_layer");
     let m = kernel_sizes.len();
     check_branches("timm.SelectiveKernel", m)?;
-    if let Some(k) = kernel_sizes.iter().find(|&&k| k % 2 == 0 || k < 3) {
-        return Err(Error::invalid("timm.SelectiveKernel", format!("kernel_size {k} must be odd and at least 3")));
-    }
     let [_, c_in, _, _] = b.graph.shape(x).nchw("timm.SelectiveKernel", "input x")?;
     if split_input && c_in % m != 0 {
         return Err(Error::invalid(

@@ -8,37 +8,16 @@ pub use labels::Labels;
 pub use report::{Outcome, Ranked};
 
 use crate::{Error, Result, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The file extensions taken from a folder (case-insensitive).
-pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+pub use crate::walk::IMAGE_EXTENSIONS;
 
 /// The images to classify: each file named, and the .png / .jpg / .jpeg files directly inside
-/// each folder named (not its subfolders), sorted by name. A missing or unreadable file is
-/// kept: it is reported when it fails to decode, and the others go on.
+/// each folder named (not its subfolders), sorted by name (the walker `glimpse map` uses, one
+/// level deep: each real folder listed once). A missing or unreadable file is kept: it is reported
+/// when it fails to decode, and the others go on.
 pub fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for p in paths {
-        if !p.is_dir() {
-            found.push(p.clone());
-            continue;
-        }
-        let entries = std::fs::read_dir(p)
-            .map_err(|e| Error::File { path: p.display().to_string(), msg: format!("cannot list the folder: {e}") })?;
-        let mut images: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|f| !f.is_dir() && has_image_extension(f))
-            .collect();
-        images.sort();
-        found.extend(images);
-    }
-    Ok(found)
-}
-
-fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+    Ok(crate::walk::collect(paths, crate::walk::Depth::OneLevel, None)?.images)
 }
 
 /// The class scores of a classifier's output: `y` as [N, K], or [N, K, 1, 1] (a network cut

@@ -34,7 +34,7 @@ pub struct MapArgs {
     /// Input side photos are resized to (with --arch; default: the network's pretrained size).
     #[arg(long)]
     img_size: Option<usize>,
-    /// Images (PNG, JPEG) and folders of images.
+    /// Images (PNG, JPEG) and folders of images (walked with their subfolders, each real folder once).
     #[arg(required = true, value_name = "IMAGE|DIR")]
     inputs: Vec<PathBuf>,
     /// Output folder: a folder per image and index.html.
@@ -137,10 +137,28 @@ pub fn map(a: MapArgs) -> Result<()> {
     }
     println!("report: {}", summary.index.display());
     if done == 0 {
-        bail!("no image could be mapped");
+        bail!("no image could be mapped ({} skipped; reasons above)", summary.skipped.len());
+    }
+    let skipped = summary.skipped.len();
+    if skipped > 0 {
+        let unreadable = skipped - summary.unsupported;
+        let mut why = Vec::new();
+        if summary.unsupported > 0 {
+            why.push(format!("{} in an unsupported format (glimpse reads PNG and JPEG)", summary.unsupported));
+        }
+        if unreadable > 0 {
+            why.push(format!("{unreadable} that could not be read or mapped"));
+        }
+        bail!("{skipped} picture(s) skipped: {}; the other {done} were mapped", why.join(", "));
     }
     Ok(())
 }
+
+/// `glimpse map --help`'s closing section.
+pub const MAP_EXIT_HELP: &str = "Exit status: 0 when every picture was mapped; 1 when the job could not run \
+(bad model, arguments or output folder) or when any picture was skipped (undecodable, or in a format other than \
+PNG and JPEG, e.g. .webp, .bmp, .tiff). Skipped pictures are listed with their reason in the summary and in \
+index.html; the others are still mapped.";
 
 /// Where the bundled demo lives: the model trained by tools/train_demo.py and
 /// its pictures, in the checkout glimpse was built from.

@@ -105,6 +105,30 @@ impl ModelSource {
     }
 }
 
+/// Layers with attention maps name them `{prefix}{map}`: two such layers under one prefix
+/// would give two maps one name, so a prefix may be used by one of them only. Unknown
+/// architectures are left for [`Model::build`] to report.
+fn check_map_prefixes(spec: &NetworkSpec) -> std::result::Result<(), String> {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let has_maps = crate::blocks::arch(&layer.arch).is_ok_and(|a| !a.maps.is_empty());
+        if !has_maps {
+            continue;
+        }
+        // The builder's scopes ignore a trailing dot: "layer1.0" and "layer1.0." are one prefix.
+        let prefix = layer.prefix.trim_end_matches('.');
+        if let Some(&(_, first)) = seen.iter().find(|(p, _)| *p == prefix) {
+            return Err(format!(
+                "layers {first} and {i} both use the prefix '{}' and both have attention maps, whose names would clash; \
+                 give each layer its own prefix",
+                layer.prefix
+            ));
+        }
+        seen.push((prefix, i));
+    }
+    Ok(())
+}
+
 /// A loaded model: its description and its weights.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -149,6 +173,7 @@ impl Model {
             return Err(file_error(format!("mean and std must have {c} values, one per input channel")));
         }
         check_normalisation(&spec.mean, &spec.std).map_err(file_error)?;
+        check_map_prefixes(&spec).map_err(file_error)?;
         Ok(Model { spec, preprocess: None, weights: file, source: source.to_string() })
     }
 

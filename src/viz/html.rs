@@ -5,6 +5,7 @@
 use super::chart::escape;
 use super::render::ImageReport;
 use std::fmt::Write;
+use std::path::PathBuf;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:24px;background:#fff;color:#222}\
 h1{font-size:22px}h2{font-size:18px;margin:0 0 4px}section{border-top:1px solid #ddd;padding:16px 0}\
@@ -12,8 +13,9 @@ h1{font-size:22px}h2{font-size:18px;margin:0 0 4px}section{border-top:1px solid 
 figure{margin:0;max-width:560px}figure img{max-width:100%;height:auto;border:1px solid #eee}\
 figcaption{font-size:13px;color:#444;margin-top:4px}.pred{font-weight:bold}a{color:#1a5fb4}";
 
-/// The report page for `images` mapped with `model` (its name), with one line of `settings`.
-pub fn index(model: &str, settings: &str, images: &[ImageReport]) -> String {
+/// The report page for `images` mapped with `model` (its name), with one line of `settings`
+/// and the inputs `skipped` with their reasons.
+pub fn index(model: &str, settings: &str, images: &[ImageReport], skipped: &[(PathBuf, String)]) -> String {
     let mut s = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>glimpse map: {}</title><style>{STYLE}</style></head><body>\n\
@@ -51,6 +53,13 @@ pub fn index(model: &str, settings: &str, images: &[ImageReport]) -> String {
         }
         s += "</div></section>\n";
     }
+    if !skipped.is_empty() {
+        let _ = writeln!(s, "<section id=\"skipped\"><h2>Skipped ({})</h2><ul>", skipped.len());
+        for (path, reason) in skipped {
+            let _ = writeln!(s, "<li>{}: {}</li>", escape(&path.display().to_string()), escape(reason));
+        }
+        s += "</ul></section>\n";
+    }
     s + "</body></html>\n"
 }
 
@@ -72,11 +81,13 @@ mod tests {
             render_time: Duration::ZERO,
             write_time: Duration::ZERO,
         };
-        let html = index("demo", "colormap turbo", &[image]);
+        let skipped = [(PathBuf::from("in/b.webp"), "unsupported format (.webp)".to_string())];
+        let html = index("demo", "colormap turbo", &[image], &skipped);
         for want in ["src=\"a/l.spatial.png\"", "href=\"a/sheet.png\"", "a/maps.safetensors", "in/&lt;a&gt;.png"] {
             assert!(html.contains(want), "{want} in {html}");
         }
         assert!(html.contains("cat</span> (87.7%)"));
         assert!(!html.contains("<script"));
+        assert!(html.contains("Skipped (1)") && html.contains("<li>in/b.webp: unsupported format (.webp)</li>"));
     }
 }

@@ -12,6 +12,7 @@ use crate::gpu::Gpu;
 use crate::graph::{Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
 use crate::tensorfile::{write_atomically, TensorFile};
+use crate::walk::{self, Depth, Found};
 use crate::weights::Weights;
 use crate::{Error, Result, Shape, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +33,7 @@ pub enum Device {
 pub struct MapJob {
     /// The model: a glimpse model file or a named architecture with a state_dict.
     pub model: ModelSource,
-    /// Images and folders (walked for .png, .jpg, .jpeg).
+    /// Images and folders (walked for .png, .jpg, .jpeg; other pictures are reported as skipped).
     pub inputs: Vec<PathBuf>,
     /// The output folder.
     pub out_dir: PathBuf,
@@ -69,6 +70,8 @@ pub struct Summary {
     pub images: Vec<ImageReport>,
     /// Inputs skipped, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// How many of `skipped` are pictures in a format glimpse does not read (.webp, .bmp, ...).
+    pub unsupported: usize,
     /// OUTDIR/index.html.
     pub index: PathBuf,
     /// Wall time of the whole job.
@@ -134,42 +137,6 @@ fn build(
         })?;
     }
     Ok((b.finish(v)?, layers))
-}
-
-/// Files to map: the files named, and the .png / .jpg / .jpeg files under the folders named
-/// (sorted, the output folder `skip` left out), each once.
-fn collect_inputs(paths: &[PathBuf], skip: Option<&Path>) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, skip: Option<&Path>, found: &mut Vec<PathBuf>) -> Result<()> {
-        if skip.is_some_and(|s| dir.canonicalize().is_ok_and(|d| d == s)) {
-            return Ok(());
-        }
-        let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, format!("cannot list the folder: {e}")))?;
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
-            if p.is_dir() {
-                walk(&p, skip, found)?;
-            } else if p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["png", "jpg", "jpeg"].iter().any(|x| e.eq_ignore_ascii_case(x)))
-            {
-                found.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut found = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, skip, &mut found)?;
-        } else {
-            found.push(p.clone()); // a missing or bad file is reported when it is decoded
-        }
-    }
-    let mut seen = BTreeSet::new();
-    found.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
-    Ok(found)
 }
 
 /// Fails if the output folder holds an input, or cannot be created and written to.
@@ -263,9 +230,25 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     let queries = if job.queries.is_empty() { default_queries(w, h) } else { job.queries.clone() };
 
     let skip = job.out_dir.canonicalize().ok();
-    let inputs = collect_inputs(&job.inputs, skip.as_deref())?;
+    // Walking an input folder that is the output folder would find nothing (it is left out).
+    if let Some(p) = job.inputs.iter().find(|p| p.is_dir() && p.canonicalize().ok() == skip) {
+        return Err(file_error(
+            &job.out_dir,
+            format!(
+                "the output folder is the input folder {}; choose another output folder (inputs are never overwritten)",
+                p.display()
+            ),
+        ));
+    }
+    let mut found = walk::collect(&job.inputs, Depth::Recursive, skip.as_deref())?;
+    found.dedup(); // each file mapped once
+    let Found { images: inputs, unsupported } = found;
     if inputs.is_empty() {
-        return Err(Error::invalid("map", "no PNG or JPEG images among the inputs"));
+        let also = match unsupported.len() {
+            0 => String::new(),
+            n => format!(" ({n} picture(s) in formats glimpse does not read, e.g. {})", unsupported[0].display()),
+        };
+        return Err(Error::invalid("map", format!("no PNG or JPEG images among the inputs{also}")));
     }
     prepare_out_dir(&job.out_dir, &inputs)?;
     let names = folder_names(&inputs);
@@ -299,7 +282,14 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         setup: start.elapsed(),
         ..Default::default()
     };
-    progress(Event::Start { images: inputs.len() });
+    progress(Event::Start { images: inputs.len() + unsupported.len() });
+    for path in &unsupported {
+        let ext = path.extension().map_or(String::new(), |e| e.to_string_lossy().to_lowercase());
+        let reason = format!("unsupported format (.{ext}): glimpse reads PNG and JPEG");
+        progress(Event::Skipped { path, reason: &reason });
+        summary.skipped.push((path.clone(), reason));
+    }
+    summary.unsupported = unsupported.len();
 
     let [c, _, _] = model.spec.input;
     let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
@@ -378,7 +368,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         format!("{:?}", job.normalize).to_lowercase(),
         summary.device
     );
-    let page = html::index(&model.spec.name, &settings, &summary.images);
+    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
     Ok(summary)
