@@ -316,3 +316,35 @@ fn gpu_commands_print_no_third_party_noise() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
+
+/// Finite inputs far outside the trained range overflow the GPU's f32 Non-local scores: the run
+/// must fail naming the output, and write nothing, where the f64 CPU path stays finite.
+#[test]
+fn a_non_finite_result_is_an_error_and_writes_nothing() {
+    let _gpu = gpu_or_skip!();
+    let io = TensorFile::read(Path::new(&fixture("timm.NonLocalAttn.io.safetensors"))).unwrap();
+    let x = io.tensors["x"].clone();
+    let big = glimpse::Tensor::from_vec(x.shape().dims(), x.data().iter().map(|v| v * 1e20).collect()).unwrap();
+    let (input, out) = (scratch("big-x.safetensors"), scratch("big-y.safetensors"));
+    TensorFile::write(&input, &[("x", &big)], &Default::default()).unwrap();
+    let weights = fixture("timm.NonLocalAttn.weights.safetensors");
+    let run = |device: &str| {
+        glimpse(&[
+            "run",
+            "--arch",
+            "timm.NonLocalAttn",
+            "--weights",
+            &weights,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--device",
+            device,
+        ])
+    };
+    assert_fails_with(&run("gpu"), "output 'y' [2 x 32 x 7 x 9] has 4032 non-finite value(s)");
+    assert!(!out.exists(), "nothing is written");
+    let o = run("cpu");
+    assert!(o.status.success(), "the f64 CPU path stays finite: {}", stderr(&o));
+}

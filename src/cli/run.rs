@@ -1,6 +1,6 @@
 //! `glimpse run`: one block, PyTorch weights in, output (and maps) out.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use glimpse::blocks::{self, BuildOptions, ARCHS};
 use glimpse::gpu::Gpu;
@@ -127,6 +127,8 @@ pub fn run(a: RunArgs) -> Result<()> {
             plan.run(&gpu, &feed)?
         }
     };
+    // Nothing non-finite is written: the output file is left untouched.
+    glimpse::graph::check_finite(&outputs).with_context(|| format!("{} on {:?}", a.arch, a.device))?;
     let elapsed = start.elapsed();
     let named: Vec<(&str, &glimpse::Tensor)> = outputs.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let meta = BTreeMap::from([("arch".to_string(), a.arch.clone()), ("args".to_string(), a.args.join(" "))]);

@@ -56,6 +56,29 @@ pub struct Graph {
 /// Named tensors, as fed to and returned from a run.
 pub type Tensors = BTreeMap<String, Tensor>;
 
+/// Fails when any output holds a NaN or an infinity, naming the first such
+/// output and how many of its values are affected: a result is never handed
+/// on silently when the f32 kernels overflowed (inputs far outside the range
+/// the network was trained on can do that where the f64 CPU path does not).
+pub fn check_finite(outputs: &Tensors) -> Result<()> {
+    for (name, t) in outputs {
+        let bad = t.data().iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            let first = t.data().iter().position(|v| !v.is_finite()).expect("counted above");
+            return Err(Error::invalid(
+                "run",
+                format!(
+                    "output '{name}' {} has {bad} non-finite value(s) (NaN or infinity), the first at element \
+                     {first}: the computation overflowed f32; check the input's range (--device cpu \
+                     accumulates in f64)",
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Graph {
     /// An empty graph.
     pub fn new() -> Graph {
