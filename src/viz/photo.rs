@@ -30,12 +30,24 @@ fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
 pub fn load(path: &Path) -> Result<RgbImage> {
     // The format comes from the content only: a mislabeled file decodes by what it is, and a
     // file that is neither PNG nor JPEG is named as such instead of failing in a decoder.
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
-    let mut reader = ImageReader::new(std::io::BufReader::new(file))
+    let size = std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?.len();
+    if size > MAX_ALLOC {
+        return Err(file_error(
+            path,
+            format!("{size} bytes: glimpse reads pictures of at most {} MiB", MAX_ALLOC >> 20),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    if reader.format().is_none() {
-        return Err(file_error(path, "not a PNG or JPEG image"));
+    match reader.format() {
+        None => return Err(file_error(path, "not a PNG or JPEG image")),
+        // The JPEG decoder fills a truncated scan with grey and succeeds; PIL refuses such files.
+        Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(&bytes) => {
+            return Err(file_error(path, "truncated JPEG: the image data ends before its end-of-image marker"))
+        }
+        Some(_) => {}
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -58,6 +70,18 @@ pub fn load(path: &Path) -> Result<RgbImage> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     image.apply_orientation(orientation);
     Ok(image.to_rgb8())
+}
+
+/// Whether a JPEG's bytes lack the end-of-image marker (FF D9) after its last scan: no EOI at
+/// all, or a start-of-scan (FF DA) after the last EOI (which then belonged to an EXIF thumbnail).
+/// Bytes after a complete image (padding, appended data without a scan) are accepted, as PIL does.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xD9), last(0xDA)) {
+        (None, _) => true,
+        (Some(eoi), Some(sos)) => sos > eoi,
+        (Some(_), None) => false,
+    }
 }
 
 /// The network's input for `photo`: resized (bilinear, as a CPU preprocessing step) to the
@@ -144,6 +168,25 @@ pub fn png(image: &RgbImage) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_truncated_jpeg_is_refused_and_a_complete_one_loads() {
+        let full = include_bytes!("../../tests/fixtures/preprocess/exif6.jpg");
+        assert!(!jpeg_is_truncated(full));
+        let padded: Vec<u8> = full.iter().copied().chain([0u8; 16]).collect();
+        assert!(!jpeg_is_truncated(&padded), "padding after the end-of-image marker is fine");
+        for cut in [full.len() / 3, full.len() * 2 / 3, full.len() - 2] {
+            assert!(jpeg_is_truncated(&full[..cut]), "cut at {cut} of {}", full.len());
+        }
+        let dir = std::env::temp_dir().join(format!("glimpse-photo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("half.jpg");
+        std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(e.contains("half.jpg") && e.contains("truncated JPEG"), "{e}");
+        std::fs::write(&path, full).unwrap();
+        assert!(load(&path).is_ok());
+    }
+
     use super::*;
 
     fn spec(input: [usize; 3], mean: Vec<f32>, std: Vec<f32>) -> NetworkSpec {
