@@ -31,9 +31,9 @@ pub enum Error {
     /// The device was lost; every later call would silently do nothing.
     #[error("the GPU device was lost: {0}")]
     DeviceLost(String),
-    /// The GPU did not finish in time.
-    #[error("the GPU did not finish {context} within {seconds} s")]
-    Timeout { context: String, seconds: u64 },
+    /// The GPU did not finish in time: `waited` is the time measured, `limit` the configured one.
+    #[error("the GPU did not finish {context}: gave up after {waited:.1} s (the limit is {limit:.1} s per wait)")]
+    Timeout { context: String, waited: f64, limit: f64 },
 }
 
 /// The library's result type.

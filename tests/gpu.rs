@@ -100,3 +100,25 @@ fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_8_lanes() {
     let e = Matmul::new(false, false).with_variant(Variant::Vec4).kernel_for(gpu, &[&s, &odd]).unwrap_err();
     assert!(e.to_string().contains("whole vec4s: a's rows hold K = 64, b's N = 63"), "{e}");
 }
+
+/// A wait past the limit is a Timeout error that says how long it really waited.
+#[test]
+fn a_wait_past_the_limit_is_a_timeout_naming_the_time_waited() {
+    let _ = gpu_or_skip!();
+    let options = glimpse::gpu::GpuOptions { timeout: std::time::Duration::from_micros(1), ..Default::default() };
+    let gpu = Gpu::with_options(options).expect("a second device opens");
+    let mut rng = common::rng();
+    let a = gpu.upload(&Tensor::random(Shape::new(&[1, 512, 512]).unwrap(), &mut rng, -1.0, 1.0)).unwrap();
+    let out = gpu.empty(&Shape::new(&[1, 512, 512]).unwrap()).unwrap();
+    // Several products back to back: far longer than a microsecond on any device.
+    let many: Vec<_> = (0..16).flat_map(|_| Matmul::new(false, false).encode(&gpu, &[&a, &a], &out).unwrap()).collect();
+    match gpu.submit(&many) {
+        Err(e @ Error::Timeout { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("gave up after") && msg.contains("the limit is 0.0 s"), "{msg}");
+        }
+        // wgpu's GL backend finishes the work inside submit, so its wait never blocks.
+        Ok(()) if gpu.adapter().backend == "Gl" => eprintln!("GL: the wait cannot time out; nothing to check"),
+        other => panic!("expected a Timeout on {}, got {other:?}", gpu.adapter().backend),
+    }
+}

@@ -190,11 +190,15 @@ impl Gpu {
 
     /// Blocks until the queue is idle, or fails after the configured timeout.
     pub(super) fn wait(&self, context: &str) -> Result<()> {
+        let start = std::time::Instant::now();
         match self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(self.timeout) }) {
             Ok(_) => self.check_alive(),
-            Err(wgpu::PollError::Timeout) => {
-                Err(Error::Timeout { context: context.to_string(), seconds: self.timeout.as_secs() })
-            }
+            // The time measured, not the limit: a driver may return well after it.
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
+                context: context.to_string(),
+                waited: start.elapsed().as_secs_f64(),
+                limit: self.timeout.as_secs_f64(),
+            }),
             Err(e) => Err(Error::Gpu { context: context.to_string(), msg: e.to_string() }),
         }
     }

@@ -182,10 +182,11 @@ impl Conv2d {
         u("weight element count", checked(&[c_out, c_in / self.groups, kh, kw]))?;
         u("output element count", checked(&[n, c_out, oh, ow]))?;
         u("padded height", checked(&[2, self.padding[0]]).saturating_add(h))?;
-        u(
-            "padded width",
-            checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(checked(&[BLOCK_X - 1, self.stride[1]])),
-        )?;
+        u("padded width", checked(&[2, self.padding[1]]).saturating_add(w))?;
+        // A block's last column reaches BLOCK_X - 1 strides past its first: a huge stride is named as such.
+        let reach = checked(&[BLOCK_X - 1, self.stride[1]]);
+        u(&format!("stride {} (a block of {BLOCK_X} columns spans {reach})", self.stride[1]), reach)?;
+        u("padded width plus a block's span", checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(reach))?;
         let co_blocks_per_group = cout_g.div_ceil(block_co);
         let x_blocks = ow.div_ceil(BLOCK_X);
         let plane_blocks = oh * x_blocks;

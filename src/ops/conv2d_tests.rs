@@ -87,6 +87,10 @@ fn indices_past_u32_are_rejected() {
     assert_mentions(&err, &["element count", "32-bit"]);
     let g = c.geometry(&shape(&[65537, 1, 1, 1]), &shape(&[1, 1, 1, 1])).unwrap();
     assert_eq!(c.params(&g, BLOCK_CO).unwrap().1, 65537, "one workgroup per image");
+    // A huge stride is named as the stride, not as a padded width.
+    let c = Conv2d::new().stride([1, 1 << 30]);
+    let g = c.geometry(&shape(&[1, 1, 4, 4]), &shape(&[1, 1, 1, 1])).unwrap();
+    assert_mentions(&c.params(&g, BLOCK_CO).unwrap_err().to_string(), &["stride 1073741824", "32-bit"]);
 }
 
 #[test]
