@@ -9,6 +9,12 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "glimpse", version, about = "Attention modules for vision on any GPU, one WGSL shader per operator")]
 struct Cli {
+    /// No progress bars or informational lines on stderr: only results (stdout) and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail where a command has it (e.g. where `map`'s time went).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,14 +60,17 @@ fn quiet_wayland_probe() {
 
 fn main() -> ExitCode {
     quiet_wayland_probe();
-    let result: Result<()> = match Cli::parse().command {
+    let parsed = Cli::parse();
+    // info and check print only results (stdout), so they take no Output.
+    let out = cli::Output { quiet: parsed.quiet, verbose: parsed.verbose };
+    let result: Result<()> = match parsed.command {
         Command::Info => cli::info::info(),
         Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
-        Command::Run(args) => cli::run::run(args),
-        Command::Classify(args) => cli::classify::classify(args),
-        Command::Map(args) => cli::map::map(args),
-        Command::Demo(args) => cli::map::demo(args),
-        Command::Bench(args) => cli::bench::bench(args),
+        Command::Run(args) => cli::run::run(args, out),
+        Command::Classify(args) => cli::classify::classify(args, out),
+        Command::Map(args) => cli::map::map(args, out),
+        Command::Demo(args) => cli::map::demo(args, out),
+        Command::Bench(args) => cli::bench::bench(args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

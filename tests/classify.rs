@@ -232,3 +232,27 @@ fn classify_runs_skresnet18() {
     assert_eq!(label, Labels::imagenet1k().get(topk[0]["index"].as_u64().unwrap() as usize));
     assert_eq!(list[0]["topk"], list[1]["topk"], "the same image twice in one batch");
 }
+
+/// `classify -q`: the table on stdout, no setup or summary line (nor progress bar) on stderr.
+#[test]
+fn quiet_classify_prints_the_table_and_no_summary() {
+    let dir = scratch("quiet");
+    for (name, w, h, rgb) in SOLIDS {
+        RgbImage::from_pixel(w, h, Rgb(rgb)).save_with_format(dir.join(name), image::ImageFormat::Png).unwrap();
+    }
+    #[rustfmt::skip]
+    let run = |flag: &str| glimpse(&[
+        "classify", flag, "--arch", "GlobalAvgPool", "--img-size", "8", "--mean", "0,0,0", "--std", "1,1,1",
+        "--device", "cpu", s(&dir),
+    ]);
+    let loud = run("--verbose");
+    assert!(loud.status.success() && stderr(&loud).contains("classified 4 of 4 image(s)"), "{}", stderr(&loud));
+    let quiet = run("-q");
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "no summary line");
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    for (name, ..) in SOLIDS {
+        assert!(stdout.contains(name), "{name} in the table: {stdout}");
+    }
+    assert!(stdout.contains("   1  "), "ranked rows: {stdout}");
+}

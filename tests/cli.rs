@@ -348,3 +348,33 @@ fn a_non_finite_result_is_an_error_and_writes_nothing() {
     let o = run("cpu");
     assert!(o.status.success(), "the f64 CPU path stays finite: {}", stderr(&o));
 }
+
+/// `-q` keeps results on stdout and errors on stderr, and drops the adapter and plan summary.
+#[test]
+fn quiet_run_prints_no_adapter_line_and_still_writes_the_output() {
+    let gpu = gpu_or_skip!();
+    let out = scratch("quiet-cbam.safetensors");
+    let (weights, input) = (fixture("timm.CbamModule.weights.safetensors"), fixture("timm.CbamModule.io.safetensors"));
+    let run = |flags: &[&str]| {
+        let args = ["run", "--arch", "timm.CbamModule", "--weights", &weights, "--input", &input, "--output"];
+        glimpse(&[flags, &args[..], &[out.to_str().unwrap(), "--device", "gpu"]].concat())
+    };
+    let loud = run(&[]);
+    assert!(loud.status.success() && stderr(&loud).contains("dispatches"), "{}", stderr(&loud));
+    let _ = std::fs::remove_file(&out);
+    let quiet = run(&["-q"]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains(&gpu.adapter().to_string()), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "nothing but errors on stderr");
+    assert!(String::from_utf8_lossy(&quiet.stdout).contains("wrote"), "results stay on stdout");
+    assert!(TensorFile::read(&out).unwrap().get("y").is_ok(), "y is written");
+}
+
+#[test]
+fn help_lists_the_global_quiet_and_verbose_flags() {
+    for args in [&["--help"][..], &["classify", "--help"], &["map", "--help"]] {
+        let help = String::from_utf8_lossy(&glimpse(args).stdout).into_owned();
+        assert!(help.contains("-q, --quiet") && help.contains("-v, --verbose"), "{args:?}: {help}");
+    }
+    assert_fails_with(&glimpse(&["-q", "-v", "info"]), "cannot be used with");
+}

@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 use glimpse::bench::{self, Options, Report, Status, Suite};
 use glimpse::gpu::Gpu;
 use glimpse::tensorfile::write_atomically;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -56,7 +55,7 @@ pub struct BenchArgs {
 }
 
 /// Runs the benchmark.
-pub fn bench(a: BenchArgs) -> Result<()> {
+pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
     // Everything a user can get wrong fails before the GPU is touched.
     let other = a.compare.as_deref().map(Report::read).transpose().context("--compare")?;
     let outputs: Vec<(&str, &Path)> = [("--json", &a.json), ("--csv", &a.csv), ("--plot", &a.plot)]
@@ -85,10 +84,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let command = format!("glimpse {} --seed {seed}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
 
-    let progress = ProgressBar::new((ceilings.len() + workloads.len()) as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}] {msg}").expect("the template is valid"),
-    );
+    let progress = out.bar((ceilings.len() + workloads.len()) as u64, "{bar:30} {pos}/{len} [{elapsed_precise}] {msg}");
     let start = Instant::now();
     let mut rows = Vec::new();
     for w in ceilings.iter().chain(&workloads) {
@@ -98,8 +94,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 Status::Ok => format!("{}: {} ms", row.label(), bench::format_ms(row.median_ms)),
                 s => format!("{}: {s:?}: {}", row.label(), row.reason),
             };
+            // Each row's time as it comes: above the bar, else as a line (the table has them all).
             if progress.is_hidden() {
-                eprintln!("{line}");
+                out.note(line);
             } else {
                 progress.println(line);
             }

@@ -12,6 +12,7 @@ use glimpse::tensorfile::TensorFile;
 use glimpse::viz::photo;
 use glimpse::weights::Weights;
 use glimpse::{Shape, Tensor};
+use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -141,8 +142,9 @@ impl Network<'_> {
     }
 }
 
-/// Runs `glimpse classify`: a table per image on stdout, failures on stderr, the reports.
-pub fn classify(a: ClassifyArgs) -> Result<()> {
+/// Runs `glimpse classify`: a table per image on stdout, failures on stderr, the reports, and
+/// a progress bar with the count and time left on stderr while it works.
+pub fn classify(a: ClassifyArgs, out: super::Output) -> Result<()> {
     let start = Instant::now();
     let pre = preprocessing(&a)?;
     let size = pre.size as usize;
@@ -178,13 +180,14 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
         Device::Cpu => None,
     };
     let device = gpu.as_ref().map_or("the CPU reference executor".to_string(), |g| g.adapter().to_string());
-    eprintln!(
+    out.note(format_args!(
         "{}: {} image(s), {size} x {size} crops (crop_pct {}, {}), batches of {batch}, on {device}",
         a.arch,
         inputs.len(),
         pre.crop_pct,
         pre.interpolation.name()
-    );
+    ));
+    let bar = out.bar(inputs.len() as u64, super::IMAGES_BAR);
     let mut net = Network { a: &a, file, size, gpu, built: None };
     let mut labels: Option<Labels> = None;
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(inputs.len());
@@ -194,15 +197,17 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
         match photo::load(path).and_then(|img| pre.apply(&img)) {
             Ok(x) => pending.push((i, x)),
             Err(e) => {
-                eprintln!("{}", with_path(path, &e.to_string()));
+                bar.suspend(|| eprintln!("{}", with_path(path, &e.to_string())));
                 outcomes[i].result = Err(e.to_string());
+                bar.inc(1);
             }
         }
         if pending.len() == batch || (i + 1 == inputs.len() && !pending.is_empty()) {
             let done = std::mem::take(&mut pending);
-            classify_batch(&mut net, done, a.topk as usize, &mut labels, &mut outcomes)?;
+            classify_batch(&mut net, done, a.topk as usize, &mut labels, &mut outcomes, &bar)?;
         }
     }
+    bar.finish_and_clear();
     if let Some(path) = &a.json {
         report::write(path, &report::json(&outcomes))?;
     }
@@ -211,12 +216,12 @@ pub fn classify(a: ClassifyArgs) -> Result<()> {
     }
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let seconds = start.elapsed().as_secs_f64();
-    eprintln!(
+    out.note(format_args!(
         "classified {} of {} image(s) in {seconds:.2} s ({:.2} images/s)",
         outcomes.len() - failed,
         outcomes.len(),
         (outcomes.len() - failed) as f64 / seconds.max(1e-9)
-    );
+    ));
     if failed > 0 {
         bail!("{failed} of {} image(s) could not be classified (see above)", outcomes.len());
     }
@@ -233,13 +238,14 @@ fn with_path(path: &std::path::Path, msg: &str) -> String {
     }
 }
 
-/// Runs one batch and records (and prints) each image's top classes.
+/// Runs one batch and records (and prints, above the progress bar) each image's top classes.
 fn classify_batch(
     net: &mut Network,
     images: Vec<(usize, Tensor)>,
     topk: usize,
     labels: &mut Option<Labels>,
     outcomes: &mut [Outcome],
+    bar: &ProgressBar,
 ) -> Result<()> {
     let n = images.len();
     let size = net.size;
@@ -260,7 +266,7 @@ fn classify_batch(
         let outcome = &mut outcomes[*i];
         outcome.result =
             classify::top_k(&y.data()[row * classes..(row + 1) * classes], topk, labels).map_err(|e| e.to_string());
-        match &outcome.result {
+        bar.suspend(|| match &outcome.result {
             Ok(top) => {
                 println!("{}", outcome.path.display());
                 for (rank, r) in top.iter().enumerate() {
@@ -268,7 +274,9 @@ fn classify_batch(
                 }
             }
             Err(e) => eprintln!("{}", with_path(&outcome.path, e)),
-        }
+        });
+        bar.set_message(outcome.path.display().to_string());
+        bar.inc(1);
     }
     Ok(())
 }

@@ -62,13 +62,11 @@ pub struct MapArgs {
     /// Run on the GPU or the CPU references.
     #[arg(long, value_enum, default_value = "gpu")]
     device: MapDevice,
-    /// Print where the time went (load, network, rendering, writing).
-    #[arg(long)]
-    verbose: bool,
 }
 
-/// Runs `glimpse map`: a progress bar on stderr while it works, a summary at the end.
-pub fn map(a: MapArgs) -> Result<()> {
+/// Runs `glimpse map`: a progress bar on stderr while it works, a summary at the end, and
+/// with the global `--verbose` where the time went (load, network, rendering, writing).
+pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
     let model = match (a.model, a.arch, a.weights) {
         (Some(path), _, _) => ModelSource::File(path),
         (None, Some(arch), Some(weights)) => ModelSource::Arch { arch, weights, args: a.args, size: a.img_size },
@@ -88,16 +86,13 @@ pub fn map(a: MapArgs) -> Result<()> {
             MapDevice::Cpu => Device::Cpu,
         },
     };
-    // Drawn only when stderr is a terminal (indicatif hides it otherwise).
+    // Hidden while the model loads; drawn from the first image, when stderr is a terminal.
     let bar = ProgressBar::hidden();
     let mut progress = |event: Event| match event {
         Event::Start { images } => {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_draw_target(out.draw_target());
             bar.set_length(images as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta} {msg}")
-                    .expect("the template is valid"),
-            );
+            bar.set_style(ProgressStyle::with_template(super::IMAGES_BAR).expect("the template is valid"));
         }
         Event::Done { path } => {
             bar.set_message(path.display().to_string());
@@ -122,7 +117,7 @@ pub fn map(a: MapArgs) -> Result<()> {
     for (path, reason) in &summary.skipped {
         println!("  skipped {}: {reason}", path.display());
     }
-    if a.verbose {
+    if out.verbose {
         let total = seconds.max(1e-9);
         let share =
             |d: std::time::Duration| format!("{:.3} s ({:.0}%)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total);
@@ -175,8 +170,8 @@ pub struct DemoArgs {
     device: MapDevice,
 }
 
-/// Runs `glimpse map` with the bundled demo model over the bundled pictures.
-pub fn demo(a: DemoArgs) -> Result<()> {
+/// Runs `glimpse map` with the bundled demo model over the bundled pictures (verbose unless quiet).
+pub fn demo(a: DemoArgs, out: super::Output) -> Result<()> {
     let dir = PathBuf::from(DEMO_DIR);
     let model = dir.join("model.safetensors");
     if !model.exists() {
@@ -184,23 +179,25 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     }
     println!("demo: an attention CNN (CBAM, selective-kernel and Non-local blocks) that finds the odd shape out");
     println!("model {}, pictures {}", model.display(), dir.join("images").display());
-    map(MapArgs {
-        model: Some(model),
-        arch: None,
-        weights: None,
-        args: Vec::new(),
-        img_size: None,
-        inputs: vec![dir.join("images")],
-        out: a.out.clone(),
-        layers: Vec::new(),
-        queries: Vec::new(),
-        colormap: Colormap::Turbo,
-        alpha: 0.5,
-        normalize: Normalize::Image,
-        batch: 8,
-        device: a.device,
-        verbose: true,
-    })?;
+    map(
+        MapArgs {
+            model: Some(model),
+            arch: None,
+            weights: None,
+            args: Vec::new(),
+            img_size: None,
+            inputs: vec![dir.join("images")],
+            out: a.out.clone(),
+            layers: Vec::new(),
+            queries: Vec::new(),
+            colormap: Colormap::Turbo,
+            alpha: 0.5,
+            normalize: Normalize::Image,
+            batch: 8,
+            device: a.device,
+        },
+        super::Output { verbose: !out.quiet, ..out },
+    )?;
     println!(
         "open {} in a browser: per picture, the predicted shape, where each CBAM block looked (spatial maps), \
          which channels and kernel sizes it weighted, and where the Non-local block's query pixels attend",

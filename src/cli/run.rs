@@ -83,7 +83,7 @@ pub fn arch_help() -> String {
 }
 
 /// Runs the block and writes the output file.
-pub fn run(a: RunArgs) -> Result<()> {
+pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
     // Before any work: the output must not replace an input, a folder or a device, and its
     // folder must be writable, or the run would fail only at its end.
     let read: Vec<PathBuf> = a.weights.iter().chain([&a.input]).cloned().collect();
@@ -116,14 +116,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         Device::Gpu => {
             let gpu = Gpu::new()?;
             let plan = Plan::compile(&gpu, &graph)?;
-            eprintln!(
+            out.note(format_args!(
                 "{} on {}: {} dispatches, {:.1} MiB activations, {:.1} MiB weights",
                 a.arch,
                 gpu.adapter(),
                 plan.dispatch_count(),
                 plan.activation_bytes() as f64 / 1048576.0,
                 plan.weight_bytes() as f64 / 1048576.0
-            );
+            ));
             plan.run(&gpu, &feed)?
         }
     };
