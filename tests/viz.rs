@@ -397,3 +397,25 @@ fn pictures_in_other_formats_are_counted_named_and_fail_the_exit_status() {
     let help = text(&glimpse(&["map", "--help"]).stdout);
     assert!(help.contains("Exit status") && help.contains("any picture was skipped"), "{help}");
 }
+
+/// A network that overflows f32 (stem weights of 1e38) gives NaN or infinite maps: each picture is
+/// skipped with the output named, nothing is drawn from them, and the exit status says so.
+#[test]
+fn pictures_whose_outputs_overflow_are_skipped_with_the_output_named() {
+    let dir = scratch("overflow");
+    let mut file = model_file(&mut common::rng());
+    let stem = file.tensors["stem.conv.weight"].clone();
+    let huge = Tensor::from_vec(stem.shape().dims(), stem.data().iter().map(|v| v * 1e38).collect()).unwrap();
+    file.tensors.insert("stem.conv.weight".into(), huge);
+    let model = dir.join("overflow.safetensors");
+    let named: Vec<(&str, &Tensor)> = file.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    TensorFile::write(&model, &named, &file.metadata).unwrap();
+    let picture = dir.join("p.png");
+    photo(40, 40).save(&picture).unwrap();
+    let out = dir.join("out");
+    let o = map(&model, &[&picture], &out, &[]);
+    assert_fails_with(&o, "skipped");
+    let err = text(&o.stderr);
+    assert!(err.contains("NaN or infinite value(s) for this picture"), "{err}");
+    assert!(!out.join("p").join("sheet.png").exists(), "nothing drawn from non-finite maps");
+}

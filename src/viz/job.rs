@@ -199,6 +199,23 @@ fn predict(y: &Tensor, i: usize, labels: &[String]) -> Option<Prediction> {
     Some(Prediction { label, probability: ((top as f64 - max).exp() / sum) as f32 })
 }
 
+/// Fails when an output of picture `slot` (of `count` in the batch) holds a NaN or an
+/// infinity: such a picture is skipped with the output named, never drawn from garbage.
+fn finite_for(outputs: &Tensors, slot: usize, count: usize) -> Result<()> {
+    for (name, t) in outputs {
+        let per_image = t.shape().numel() / count.max(1);
+        let values = &t.data()[slot * per_image..(slot + 1) * per_image];
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::invalid(
+                "map",
+                format!("the network's output '{name}' holds {bad} NaN or infinite value(s) for this picture (f32 overflow)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Rows of a batched tensor for image `i`, as a batch of one.
 fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
     let mut dims = t.shape().dims().to_vec();
@@ -332,20 +349,32 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         let count = pending.len();
         for (slot, (index, display, _)) in pending.drain(..).enumerate() {
             let path = &inputs[index];
-            let result = figures(&outputs, &maps, count, slot, job.normalize, &layer_info).and_then(|figs| {
-                let mut slices = Vec::new();
-                for name in maps.iter().chain(outputs.contains_key("y").then(|| "y".to_string()).iter()) {
-                    slices.push((name.clone(), image_slice(&outputs[name], slot)?));
-                }
-                let named: Vec<(&str, &Tensor)> = slices.iter().map(|(n, t)| (n.as_str(), t)).collect();
-                let prediction = outputs.get("y").and_then(|y| predict(y, slot, &model.spec.labels));
-                let meta = BTreeMap::from([
-                    ("glimpse.source".to_string(), path.display().to_string()),
-                    ("glimpse.model".to_string(), model.spec.name.clone()),
-                ]);
-                let source = path.display().to_string();
-                write_image(&renderer, &job.out_dir, &names[index], &source, &display, &figs, &named, &meta, prediction)
-            });
+            let result = finite_for(&outputs, slot, count)
+                .and_then(|()| figures(&outputs, &maps, count, slot, job.normalize, &layer_info))
+                .and_then(|figs| {
+                    let mut slices = Vec::new();
+                    for name in maps.iter().chain(outputs.contains_key("y").then(|| "y".to_string()).iter()) {
+                        slices.push((name.clone(), image_slice(&outputs[name], slot)?));
+                    }
+                    let named: Vec<(&str, &Tensor)> = slices.iter().map(|(n, t)| (n.as_str(), t)).collect();
+                    let prediction = outputs.get("y").and_then(|y| predict(y, slot, &model.spec.labels));
+                    let meta = BTreeMap::from([
+                        ("glimpse.source".to_string(), path.display().to_string()),
+                        ("glimpse.model".to_string(), model.spec.name.clone()),
+                    ]);
+                    let source = path.display().to_string();
+                    write_image(
+                        &renderer,
+                        &job.out_dir,
+                        &names[index],
+                        &source,
+                        &display,
+                        &figs,
+                        &named,
+                        &meta,
+                        prediction,
+                    )
+                });
             match result {
                 Ok(report) => {
                     summary.render += report.render_time;
