@@ -287,18 +287,13 @@ pub fn build(
     args: &[String],
     options: BuildOptions,
 ) -> Result<Graph> {
-    let name = arch(arch_name)?.name;
-    input.nchw(name, "input x")?;
-    weights.reject_data_parallel()?;
-    let mut b = Builder::new(weights, options);
-    let x = b.graph.input("x", input.clone());
-    let y = b.block(name, x, args, "")?;
-    b.finish(y)
+    build_at(arch_name, "", input, weights, args, options)
 }
 
 /// Builds the block `arch_name` found under `prefix` ("layer1.0.se.") in a
 /// whole state_dict: the tensors outside `prefix` are ignored, those inside
-/// must all be used; maps are named by their full state_dict path.
+/// must all be used; maps are named by their full state_dict path. An empty
+/// `prefix` is the whole file ([`build`]).
 pub fn build_at(
     arch_name: &str,
     prefix: &str,
@@ -309,7 +304,8 @@ pub fn build_at(
 ) -> Result<Graph> {
     let name = arch(arch_name)?.name;
     input.nchw(name, "input x")?;
-    let weights = weights.only_under(prefix)?;
+    weights.reject_data_parallel()?;
+    let weights = if prefix.is_empty() { weights } else { weights.only_under(prefix)? };
     let mut b = Builder::new(weights, options);
     let x = b.graph.input("x", input.clone());
     let y = b.block(name, x, args, prefix)?;

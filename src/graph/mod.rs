@@ -61,10 +61,17 @@ pub type Tensors = BTreeMap<String, Tensor>;
 /// on silently when the f32 kernels overflowed (inputs far outside the range
 /// the network was trained on can do that where the f64 CPU path does not).
 pub fn check_finite(outputs: &Tensors) -> Result<()> {
+    check_finite_image(outputs, 0, 1)
+}
+
+/// [`check_finite`] for image `image` of a batch of `images` (every output's
+/// leading dimension): one bad picture need not fail its whole batch.
+pub fn check_finite_image(outputs: &Tensors, image: usize, images: usize) -> Result<()> {
     for (name, t) in outputs {
-        let bad = t.data().iter().filter(|v| !v.is_finite()).count();
-        if bad > 0 {
-            let first = t.data().iter().position(|v| !v.is_finite()).expect("counted above");
+        let per_image = t.shape().numel() / images.max(1);
+        let values = &t.data()[image * per_image..(image + 1) * per_image];
+        if let Some(first) = values.iter().position(|v| !v.is_finite()) {
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
             return Err(Error::invalid(
                 "run",
                 format!(

@@ -9,7 +9,7 @@ use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
-use crate::graph::{Fusion, Graph, Plan, Tensors};
+use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
 use crate::tensorfile::{write_atomically, TensorFile};
 use crate::walk::{self, Depth, Found};
@@ -199,23 +199,6 @@ fn predict(y: &Tensor, i: usize, labels: &[String]) -> Option<Prediction> {
     Some(Prediction { label, probability: ((top as f64 - max).exp() / sum) as f32 })
 }
 
-/// Fails when an output of picture `slot` (of `count` in the batch) holds a NaN or an
-/// infinity: such a picture is skipped with the output named, never drawn from garbage.
-fn finite_for(outputs: &Tensors, slot: usize, count: usize) -> Result<()> {
-    for (name, t) in outputs {
-        let per_image = t.shape().numel() / count.max(1);
-        let values = &t.data()[slot * per_image..(slot + 1) * per_image];
-        let bad = values.iter().filter(|v| !v.is_finite()).count();
-        if bad > 0 {
-            return Err(Error::invalid(
-                "map",
-                format!("the network's output '{name}' holds {bad} NaN or infinite value(s) for this picture (f32 overflow)"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Rows of a batched tensor for image `i`, as a batch of one.
 fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
     let mut dims = t.shape().dims().to_vec();
@@ -349,7 +332,10 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         let count = pending.len();
         for (slot, (index, display, _)) in pending.drain(..).enumerate() {
             let path = &inputs[index];
-            let result = finite_for(&outputs, slot, count)
+            let result = check_finite_image(&outputs, slot, count)
+                .map_err(|e| {
+                    Error::invalid("map", format!("the network gave NaN or infinite value(s) for this picture: {e}"))
+                })
                 .and_then(|()| figures(&outputs, &maps, count, slot, job.normalize, &layer_info))
                 .and_then(|figs| {
                     let mut slices = Vec::new();
