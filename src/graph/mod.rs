@@ -5,10 +5,11 @@
 //! topological order by construction; shapes are inferred as nodes are added,
 //! so a bad shape fails while the graph is built, naming the op.
 
-mod fusion;
+mod fuse;
 mod plan;
+mod rewrite;
 
-pub use fusion::{Fusion, Rule};
+pub use fuse::{fuse, Event, Fusion, Report, Rule};
 pub use plan::Plan;
 
 use crate::ops::{Cost, Op};
@@ -43,6 +44,8 @@ pub struct Node {
     op: Box<dyn Op>,
     inputs: Vec<ValueId>,
     output: ValueId,
+    /// The builder's scope when the node was added ("layer2.0.se"), for reports.
+    at: String,
 }
 
 /// Ops wired by values, with named inputs and outputs.
@@ -51,6 +54,8 @@ pub struct Graph {
     values: Vec<Value>,
     nodes: Vec<Node>,
     outputs: Vec<(String, ValueId)>,
+    /// Where nodes added now are said to be (see [`Graph::set_scope`]).
+    scope: String,
 }
 
 /// Named tensors, as fed to and returned from a run.
@@ -112,8 +117,25 @@ impl Graph {
         let shapes: Vec<&Shape> = inputs.iter().map(|v| &self.values[v.0].shape).collect();
         let shape = op.output_shape(&shapes)?;
         let output = self.push(shape, Source::Node);
-        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output });
+        let at = self.scope.clone();
+        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output, at });
         Ok(output)
+    }
+
+    /// Names where the nodes added from now on sit ("layer2.0.se"): the
+    /// fusion report says where each rule fired by it.
+    pub fn set_scope(&mut self, scope: &str) {
+        self.scope = scope.to_string();
+    }
+
+    /// Number of nodes (op applications).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The stem of every node's op, in order ("conv2d", "eltwise", ..).
+    pub fn op_names(&self) -> Vec<&'static str> {
+        self.nodes.iter().map(|n| n.op.name()).collect()
     }
 
     /// `value` seen under `dims` (same element count).

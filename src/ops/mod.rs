@@ -12,6 +12,7 @@ pub mod cbam_channel_mlp;
 pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
 pub mod center_crop;
+pub mod channel_affine;
 pub mod channel_pool;
 pub mod conv2d;
 pub mod eltwise;
@@ -38,9 +39,22 @@ pub struct Cost {
     pub bytes: u64,
 }
 
+/// Lets the fusion pass ask what a node's op is (`op.as_any().downcast_ref::<Conv2d>()`)
+/// without a list of op kinds to keep in step with the op files.
+pub trait AsAny {
+    /// The op as `Any`, for downcasting.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// One operator: shape rules, the CPU reference and the GPU encoder.
 /// Inputs come in the order `input_names` gives; weights are inputs too.
-pub trait Op: std::fmt::Debug + Send + Sync {
+pub trait Op: AsAny + std::fmt::Debug + Send + Sync {
     /// The op's stem: shader file, module, test and benchmark names.
     fn name(&self) -> &'static str;
     /// Names of the inputs this configuration expects, in order.
@@ -216,6 +230,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(avg_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
+    cases.extend(channel_affine::cases(rng));
     cases.extend(channel_pool::cases(rng));
     cases.extend(global_pool::cases(rng));
     cases.extend(gate::cases(rng));
@@ -255,6 +270,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("avg_pool2d"), size_of::<avg_pool2d::AvgPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+        (kernel!("channel_affine"), size_of::<channel_affine::ChannelAffineParams>()),
         (kernel!("channel_pool"), size_of::<channel_pool::ChannelPoolParams>()),
         (kernel!("global_pool"), size_of::<global_pool::GlobalPoolParams>()),
         (kernel!("global_pool_tree"), size_of::<global_pool::GlobalPoolParams>()),
