@@ -100,6 +100,12 @@ pub(crate) fn post(
 }
 
 fn global_avg_pool(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId> {
+    global_average(b, x)
+}
+
+/// The average over H x W of `x` [N, C, H, W]: [N, C, 1, 1] (the average row
+/// of the global pool, cut out by narrow).
+pub(crate) fn global_average(b: &mut Builder, x: ValueId) -> Result<ValueId> {
     let [n, c, _, _] = b.graph.shape(x).nchw("GlobalAvgPool", "input x")?;
     let pooled = b.graph.add(GlobalPool::default(), &[x])?; // [N, 2, C]: avg, max
     let rows = b.graph.view(pooled, &[n, 2, c, 1])?;

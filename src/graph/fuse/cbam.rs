@@ -20,18 +20,8 @@ use crate::ops::matmul::Matmul;
 use crate::ops::Epilogue;
 use crate::Result;
 
-/// Unwraps a step of a match: a refusal ends it with its reason.
-macro_rules! step {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(why) => return Some(Err(why)),
-        }
-    };
-}
-
 /// `x W^T` with a constant W [1, rows, cols] and no epilogue: W's [rows, cols].
-fn plain_linear(g: &Graph, node: usize) -> Option<[usize; 2]> {
+pub(super) fn plain_linear(g: &Graph, node: usize) -> Option<[usize; 2]> {
     let m = g.op_as::<Matmul>(node)?;
     let w = g.node(node).inputs[1];
     let dims = g.constant_of(w).map(|t| t.shape().dims().to_vec())?;

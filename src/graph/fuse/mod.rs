@@ -11,8 +11,19 @@
 //! then the epilogue rules fold BatchNorm, bias, residual adds and
 //! activations into whatever convs and GEMMs are left.
 
+/// Unwraps a step of a match: a refusal ends the match with its reason.
+macro_rules! step {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(why) => return Some(Err(why)),
+        }
+    };
+}
+
 mod cbam;
 mod epilogue;
+mod sk;
 
 use super::rewrite::Uses;
 use super::{Graph, ValueId};
@@ -112,8 +123,10 @@ impl Rule {
             Rule::CbamChannelMlp => Some(cbam::channel_mlp),
             Rule::CbamSpatialGate => Some(cbam::spatial_gate),
             Rule::CbamGatePool => Some(cbam::gate_pool),
-            // Still chosen by their block builders (src/blocks/sk.rs, nonlocal.rs).
-            Rule::SkSumPool | Rule::SkAttention | Rule::NonLocalFlash => None,
+            Rule::SkSumPool => Some(sk::sum_pool),
+            Rule::SkAttention => Some(sk::attention),
+            // Still chosen by its block builder (src/blocks/nonlocal.rs).
+            Rule::NonLocalFlash => None,
             Rule::EpilogueAffine => Some(epilogue::affine),
             Rule::EpilogueResidual => Some(epilogue::residual),
             Rule::EpilogueActivation => Some(epilogue::activation),
