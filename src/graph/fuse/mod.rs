@@ -23,6 +23,7 @@ macro_rules! step {
 
 mod cbam;
 mod epilogue;
+mod nonlocal;
 mod sk;
 
 use super::rewrite::Uses;
@@ -44,8 +45,10 @@ pub enum Rule {
     SkSumPool,
     /// SK: attention MLP and softmax over branches in one kernel.
     SkAttention,
-    /// Non-local: theta/phi/g as one GEMM, flash attention (no Q x K matrix).
+    /// Non-local: softmax(s theta^T phi) g^T as the flash kernel (no Q x K matrix).
     NonLocalFlash,
+    /// Non-local: theta, phi, g 1x1 convs of a flash attention as one GEMM with stacked weights.
+    NonLocalProjections,
     /// Conv or GEMM followed by a per-channel affine (BatchNorm, bias): folded into its epilogue.
     EpilogueAffine,
     /// Conv or GEMM followed by a residual add: the add moves into its epilogue.
@@ -63,13 +66,14 @@ type Matcher = fn(&Graph, &Uses, usize) -> Option<Found>;
 
 impl Rule {
     /// Every rule, in the order the pass applies them.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 10] = [
         Rule::CbamChannelMlp,
         Rule::CbamSpatialGate,
         Rule::CbamGatePool,
         Rule::SkSumPool,
         Rule::SkAttention,
         Rule::NonLocalFlash,
+        Rule::NonLocalProjections,
         Rule::EpilogueAffine,
         Rule::EpilogueResidual,
         Rule::EpilogueActivation,
@@ -84,6 +88,7 @@ impl Rule {
             Rule::SkSumPool => "sk-sum-pool",
             Rule::SkAttention => "sk-attention",
             Rule::NonLocalFlash => "nonlocal-flash",
+            Rule::NonLocalProjections => "nonlocal-projections",
             Rule::EpilogueAffine => "epilogue-affine",
             Rule::EpilogueResidual => "epilogue-residual",
             Rule::EpilogueActivation => "epilogue-activation",
@@ -108,8 +113,9 @@ impl Rule {
             Rule::CbamGatePool => "channel gate -> channel mean/max (x * ca never stored)",
             Rule::SkSumPool => "sum of branches -> global average pool",
             Rule::SkAttention => "fc (+BN+ReLU) -> per-branch fc -> softmax over branches",
-            Rule::NonLocalFlash => {
-                "theta, phi, g convs -> theta^T phi -> softmax over keys -> f g (Q x K never stored)"
+            Rule::NonLocalFlash => "theta^T phi (-> scale) -> softmax over keys -> g f^T (Q x K never stored)",
+            Rule::NonLocalProjections => {
+                "theta, phi, g 1x1 convs + biases (-> 2x2 max pools) of a flash attention -> one stacked GEMM"
             }
             Rule::EpilogueAffine => "conv/GEMM -> per-channel scale + shift (BatchNorm, bias), folded as constants",
             Rule::EpilogueResidual => "conv/GEMM -> + residual",
@@ -118,18 +124,18 @@ impl Rule {
     }
 
     /// The rule's predicate and rewrite (one line each: the logic lives in the rule files).
-    fn matcher(self) -> Option<Matcher> {
+    fn matcher(self) -> Matcher {
         match self {
-            Rule::CbamChannelMlp => Some(cbam::channel_mlp),
-            Rule::CbamSpatialGate => Some(cbam::spatial_gate),
-            Rule::CbamGatePool => Some(cbam::gate_pool),
-            Rule::SkSumPool => Some(sk::sum_pool),
-            Rule::SkAttention => Some(sk::attention),
-            // Still chosen by its block builder (src/blocks/nonlocal.rs).
-            Rule::NonLocalFlash => None,
-            Rule::EpilogueAffine => Some(epilogue::affine),
-            Rule::EpilogueResidual => Some(epilogue::residual),
-            Rule::EpilogueActivation => Some(epilogue::activation),
+            Rule::CbamChannelMlp => cbam::channel_mlp,
+            Rule::CbamSpatialGate => cbam::spatial_gate,
+            Rule::CbamGatePool => cbam::gate_pool,
+            Rule::SkSumPool => sk::sum_pool,
+            Rule::SkAttention => sk::attention,
+            Rule::NonLocalFlash => nonlocal::flash,
+            Rule::NonLocalProjections => nonlocal::projections,
+            Rule::EpilogueAffine => epilogue::affine,
+            Rule::EpilogueResidual => epilogue::residual,
+            Rule::EpilogueActivation => epilogue::activation,
         }
     }
 }
@@ -247,7 +253,10 @@ impl fmt::Display for Report {
 pub fn fuse(graph: &mut Graph, fusion: &Fusion) -> Result<Report> {
     let mut report = Report::default();
     for rule in Rule::ALL {
-        let Some(matcher) = rule.matcher().filter(|_| fusion.allows(rule)) else { continue };
+        if !fusion.allows(rule) {
+            continue;
+        }
+        let matcher = rule.matcher();
         // A rewrite changes readers and positions: look again from the start after each one.
         while let Some((i, apply)) = first_match(graph, matcher) {
             let node = graph.node(i);
