@@ -8,8 +8,10 @@
 //! `layer2.0.conv1.attn`. A block is written once and used alone or inside
 //! any network. Each builder reads its weights by state_dict name (inferring
 //! what the shapes reveal), takes the remaining hyperparameters from [`Args`],
-//! and adds either fused kernels or single ops to the graph as [`Fusion`]
-//! allows. With `maps` on, it also marks its attention maps as named outputs.
+//! and adds single ops to the graph: the canonical graph. [`Builder::finish`]
+//! then runs the fusion pass ([`crate::graph::fuse`]) with the rules [`Fusion`]
+//! allows. With `maps` on, builders also mark their attention maps as named
+//! outputs, which the rules keep alive.
 
 mod args;
 mod cbam;

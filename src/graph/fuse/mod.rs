@@ -292,7 +292,10 @@ fn sole_reader(g: &Graph, uses: &Uses, value: ValueId, what: &str) -> std::resul
     }
     match uses.readers(g, value) {
         [one] => Ok(*one),
-        readers => Err(format!("{what} has {} readers", readers.len())),
+        readers => {
+            let ops: Vec<&str> = readers.iter().map(|&r| g.node(r).op.name()).collect();
+            Err(format!("{what} has {} readers ({})", readers.len(), ops.join(", ")))
+        }
     }
 }
 
