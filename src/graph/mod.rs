@@ -44,6 +44,8 @@ pub struct Node {
     op: Box<dyn Op>,
     inputs: Vec<ValueId>,
     output: ValueId,
+    /// Values the op writes besides `output` ([`Op::side_outputs`]).
+    side: Vec<ValueId>,
     /// The builder's scope when the node was added ("layer2.0.se"), for reports.
     at: String,
 }
@@ -118,7 +120,7 @@ impl Graph {
         let shape = op.output_shape(&shapes)?;
         let output = self.push(shape, Source::Node);
         let at = self.scope.clone();
-        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output, at });
+        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output, side: Vec::new(), at });
         Ok(output)
     }
 
@@ -228,7 +230,10 @@ impl Graph {
         for node in &self.nodes {
             let inputs: Vec<Tensor> = node.inputs.iter().map(|&i| resolve(&values, i)).collect();
             let refs: Vec<&Tensor> = inputs.iter().collect();
-            values[node.output.0] = Some(node.op.reference(&refs)?);
+            let outs = node.op.reference_all(&refs)?;
+            for (id, t) in std::iter::once(node.output).chain(node.side.iter().copied()).zip(outs) {
+                values[id.0] = Some(t);
+            }
         }
         Ok(self.outputs.iter().map(|(name, id)| (name.clone(), resolve(&values, *id))).collect())
     }

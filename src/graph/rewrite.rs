@@ -48,7 +48,9 @@ impl Graph {
         let n = self.values.len();
         let (mut readers, mut writer) = (vec![Vec::new(); n], vec![None; n]);
         for (i, node) in self.nodes.iter().enumerate() {
-            writer[node.output.0] = Some(i);
+            for out in std::iter::once(node.output).chain(node.side.iter().copied()) {
+                writer[out.0] = Some(i);
+            }
             for &input in &node.inputs {
                 let r: &mut Vec<usize> = &mut readers[self.root(input).0];
                 if r.last() != Some(&i) {
@@ -65,11 +67,24 @@ impl Graph {
 
     /// Inserts `op` on `inputs` before node `position`; returns its output.
     pub(crate) fn insert(&mut self, position: usize, op: Box<dyn Op>, inputs: &[ValueId], at: &str) -> Result<ValueId> {
+        self.insert_with_side(position, op, inputs, at).map(|(out, _)| out)
+    }
+
+    /// [`Graph::insert`], returning the op's side outputs as well.
+    pub(crate) fn insert_with_side(
+        &mut self,
+        position: usize,
+        op: Box<dyn Op>,
+        inputs: &[ValueId],
+        at: &str,
+    ) -> Result<(ValueId, Vec<ValueId>)> {
         let shapes: Vec<&Shape> = inputs.iter().map(|v| &self.values[v.0].shape).collect();
-        let shape = op.output_shape(&shapes)?;
+        let (shape, sides) = (op.output_shape(&shapes)?, op.side_outputs(&shapes)?);
         let output = self.push(shape, Source::Node);
-        self.nodes.insert(position, Node { op, inputs: inputs.to_vec(), output, at: at.to_string() });
-        Ok(output)
+        let side: Vec<ValueId> = sides.into_iter().map(|s| self.push(s, Source::Node)).collect();
+        let node = Node { op, inputs: inputs.to_vec(), output, side: side.clone(), at: at.to_string() };
+        self.nodes.insert(position, node);
+        Ok((output, side))
     }
 
     /// Makes `old` (a node's output) the same elements as `new` under its own

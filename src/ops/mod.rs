@@ -67,6 +67,22 @@ pub trait Op: AsAny + std::fmt::Debug + Send + Sync {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>>;
     /// FLOPs and minimum bytes for these input shapes.
     fn cost(&self, inputs: &[&Shape]) -> Cost;
+
+    /// Shapes of the values the op writes besides its output: a fused kernel
+    /// keeping an intermediate alive that is a requested map. None by default.
+    fn side_outputs(&self, _inputs: &[&Shape]) -> Result<Vec<Shape>> {
+        Ok(Vec::new())
+    }
+
+    /// The reference of the output, then of each side output.
+    fn reference_all(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        Ok(vec![self.reference(inputs)?])
+    }
+
+    /// Prepares the dispatches writing `outputs`: the output, then each side output.
+    fn encode_all(&self, gpu: &Gpu, inputs: &[&GpuTensor], outputs: &[&GpuTensor]) -> Result<Vec<Dispatch>> {
+        self.encode(gpu, inputs, outputs[0])
+    }
 }
 
 /// Fails unless `inputs` holds exactly the inputs `op` expects.

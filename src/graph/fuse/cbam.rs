@@ -85,7 +85,8 @@ fn spatial_conv(g: &Graph, node: usize) -> Option<usize> {
 
 /// gate(x * ca, sigmoid(conv(channel_pool(x * ca)))) (+ residual, ReLU): one
 /// pass over x writing the output. When the spatial map is a requested output
-/// (or has other readers) its conv stays too and the fused kernel recomputes it.
+/// (or has other readers) the kernel writes it as a side output; only when the
+/// conv's own output is read elsewhere does the conv stay, recomputed inside.
 pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     let gate = g.op_as::<Gate>(node)?;
     if *gate != Gate::probabilities(GateMode::Pixel) {
@@ -119,18 +120,21 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
     if g.op_as::<ChannelPool>(pool).is_none() || g.root_of(g.node(pool).inputs[0]) != g.root_of(gated) {
         return Some(Err("the spatial conv does not read the channel mean/max of the gated x".into()));
     }
-    // The map's chain goes when only the pixel gate reads it; otherwise it stays (a requested map).
+    // The conv's chain goes unless a value inside it is read elsewhere; the map
+    // itself, when wanted, is written by the fused kernel as a side output.
     let mut chain = vec![node];
-    let map_alone = |v: ValueId, reader: usize| uses.outputs(g, v).is_empty() && uses.readers(g, v) == [reader];
+    let alone = |v: ValueId, reader: usize| uses.outputs(g, v).is_empty() && uses.readers(g, v) == [reader];
     let conv_out = g.node(conv).output;
-    let keep_map = !map_alone(sa, node)
-        || !affine.map_or(map_alone(conv_out, sigmoid), |(a, _)| {
-            map_alone(conv_out, a) && map_alone(g.node(a).output, sigmoid)
-        });
-    if !keep_map {
+    let inner_alone =
+        affine.map_or(alone(conv_out, sigmoid), |(a, _)| alone(conv_out, a) && alone(g.node(a).output, sigmoid));
+    // Another node reading the map may sit before the fused kernel: then the conv stays.
+    let map_read_here_only = uses.readers(g, sa) == [node];
+    let side_map = inner_alone && map_read_here_only && !uses.outputs(g, sa).is_empty();
+    if inner_alone && map_read_here_only {
         chain.extend([sigmoid, conv]);
         chain.extend(affine.map(|(a, _)| a));
     }
+    let sa_root = g.root_of(sa);
     // Then optionally + residual and ReLU.
     let mut out = g.node(node).output;
     let mut residual = None;
@@ -153,10 +157,19 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
         }
     }
     let w = g.node(conv).inputs[1];
-    let op = CbamSpatialGate { kernel: k, affine: affine.is_some(), residual: residual.is_some(), relu };
+    let op = CbamSpatialGate { kernel: k, affine: affine.is_some(), residual: residual.is_some(), relu, map: side_map };
     let inputs: Vec<ValueId> = [x, ca, pooled, w].into_iter().chain(affine.map(|(_, a)| a)).chain(residual).collect();
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
-        replace_chain(g, &chain, Box::new(op), &inputs)?;
+        if !side_map {
+            replace_chain(g, &chain, Box::new(op), &inputs)?;
+            return Ok(());
+        }
+        let last = *chain.iter().max().expect("a chain has nodes");
+        let (result, at) = (g.node(last).output, g.node(last).at.clone());
+        let (out, side) = g.insert_with_side(last + 1, Box::new(op), &inputs, &at)?;
+        g.retarget(result, out)?;
+        g.retarget(sa_root, side[0])?;
+        g.remove(&chain);
         Ok(())
     })))
 }
