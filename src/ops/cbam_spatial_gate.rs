@@ -355,7 +355,7 @@ mod tests {
         let weight = Tensor::from_vec(&[1, 2, 3, 3], taps).unwrap();
         let affine = Tensor::from_vec(&[2, 1], vec![0.5, -1.0]).unwrap();
         let residual = Tensor::from_vec(&[1, 2, 1, 2], vec![0.0, 0.0, 1.0, 0.0]).unwrap();
-        let op = CbamSpatialGate { kernel: 3, affine: true, residual: true, relu: true };
+        let op = CbamSpatialGate { kernel: 3, affine: true, residual: true, relu: true, map: false };
         let y = op.reference(&[&x, &ca, &pooled, &weight, &affine, &residual]).unwrap();
         // z = [3, 2] -> affine [0.5, 0]; s = [sigmoid(0.5), 0.5].
         let s0 = 1.0 / (1.0 + (-0.5f64).exp());
