@@ -35,7 +35,7 @@ pub struct Builder {
     pub graph: Graph,
     /// The state_dict being consumed (names are looked up under the current scope).
     pub weights: Weights,
-    /// Which fusion rules may be used.
+    /// Which fusion rules [`Builder::finish`] applies to the canonical graph.
     pub fusion: Fusion,
     /// Whether attention maps become named outputs.
     pub maps: bool,

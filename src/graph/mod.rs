@@ -135,11 +135,6 @@ impl Graph {
         self.nodes.len()
     }
 
-    /// The stem of every node's op, in order ("conv2d", "eltwise", ..).
-    pub fn op_names(&self) -> Vec<&'static str> {
-        self.nodes.iter().map(|n| n.op.name()).collect()
-    }
-
     /// `value` seen under `dims` (same element count).
     pub fn view(&mut self, value: ValueId, dims: &[usize]) -> Result<ValueId> {
         let shape = Shape::new(dims)?;

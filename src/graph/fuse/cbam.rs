@@ -35,12 +35,11 @@ pub(super) fn channel_mlp(g: &Graph, uses: &Uses, node: usize) -> Option<Found> 
     g.op_as::<GlobalPool>(node)?;
     let pooled = g.node(node).output;
     // The pattern starts where a constant linear layer reads the [N, 2, C] pools.
-    let first = uses.readers(g, pooled).iter().copied().find(|&r| plain_linear(g, r).is_some())?;
-    if g.root_of(g.node(first).inputs[0]) != pooled || g.node(first).inputs[0] != pooled {
+    let fc1 = uses.readers(g, pooled).iter().copied().find(|&r| plain_linear(g, r).is_some())?;
+    if g.node(fc1).inputs[0] != pooled {
         return None;
     }
-    let fc1 = step!(sole_reader(g, uses, pooled, "the pooled vectors"));
-    debug_assert_eq!(fc1, first);
+    step!(sole_reader(g, uses, pooled, "the pooled vectors"));
     let [r, c] = plain_linear(g, fc1)?;
     let hidden = g.node(fc1).output;
     let relu = step!(sole_reader(g, uses, hidden, "fc1's output"));
