@@ -368,3 +368,23 @@ fn fused_dispatch_counts_do_not_grow_and_maps_cost_no_extra_dispatches() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// conv -> bias affine -> BatchNorm affine: the second folds into the first
+/// (constant folding), one conv is left, and it computes the same.
+fn conv_two_affines(g: &mut Graph, feed: &mut Tensors, rng: &mut fastrand::Rng) -> ValueId {
+    let x = input(g, feed, "x", random(rng, &[1, 4, 5, 6], -1.0, 1.0));
+    let w = g.constant(random(rng, &[4, 1, 3, 3], -0.5, 0.5));
+    let y = g.add(Conv2d::new().padding([1, 1]).groups(4), &[x, w]).unwrap();
+    let bias = g.constant(Tensor::from_vec(&[2, 4], vec![1.0, 1.0, 1.0, 1.0, 0.1, -0.2, 0.3, -0.4]).unwrap());
+    let y = g.add(ChannelAffine, &[y, bias]).unwrap();
+    let bn = g.constant(random(rng, &[2, 4], -1.5, 1.5));
+    let out = g.add(ChannelAffine, &[y, bn]).unwrap();
+    g.output("y", out);
+    y
+}
+
+#[test]
+fn epilogue_affine_composes_two_affines_into_one_conv() {
+    let (report, before, after) = run(conv_two_affines, Rule::EpilogueAffine, Tap::None);
+    assert_eq!((report.fired(Rule::EpilogueAffine), before, after), (2, 3, 1), "{report}");
+}
