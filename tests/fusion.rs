@@ -388,3 +388,21 @@ fn epilogue_affine_composes_two_affines_into_one_conv() {
     let (report, before, after) = run(conv_two_affines, Rule::EpilogueAffine, Tap::None);
     assert_eq!((report.fired(Rule::EpilogueAffine), before, after), (2, 3, 1), "{report}");
 }
+
+/// An affine over another axis of a conv's output (its view [N * C, H, W] has
+/// H as dimension 1) is no per-channel BatchNorm: refused, and the graph unchanged.
+#[test]
+fn epilogue_affine_is_refused_over_another_axis() {
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut g = Graph::new();
+    let x = g.input("x", Shape::new(&[1, 4, 5, 6]).unwrap());
+    let w = g.constant(random(&mut rng, &[4, 4, 3, 3], -0.5, 0.5));
+    let y = g.add(Conv2d::new().padding([1, 1]), &[x, w]).unwrap();
+    let planes = g.view(y, &[4, 5, 6]).unwrap();
+    let a = g.constant(random(&mut rng, &[2, 5], -1.0, 1.0));
+    let out = g.add(ChannelAffine, &[planes, a]).unwrap();
+    g.output("y", out);
+    let report = fuse(&mut g, &Fusion::only(&[Rule::EpilogueAffine])).unwrap();
+    assert_eq!((report.fired(Rule::EpilogueAffine), g.node_count()), (0, 2), "{report}");
+    assert!(report.refusals(Rule::EpilogueAffine)[0].contains("other channels"), "{report}");
+}

@@ -4,7 +4,7 @@
 //! `gate(x, ca) -> channel_pool -> conv k x k (-> channel_affine) -> sigmoid ->
 //! gate(x * ca, sa) (-> add residual -> relu)`.
 
-use super::{replace_chain, sole_reader, Found};
+use super::{fits, replace_chain, sole_reader, Found};
 use crate::graph::rewrite::Uses;
 use crate::graph::{Graph, ValueId};
 use crate::ops::cbam_channel_mlp::CbamChannelMlp;
@@ -18,7 +18,7 @@ use crate::ops::gate::{Gate, GateMode};
 use crate::ops::global_pool::GlobalPool;
 use crate::ops::matmul::Matmul;
 use crate::ops::Epilogue;
-use crate::Result;
+use crate::{Result, Shape};
 
 /// `x W^T` with a constant W [1, rows, cols] and no epilogue: W's [rows, cols].
 pub(super) fn plain_linear(g: &Graph, node: usize) -> Option<[usize; 2]> {
@@ -64,6 +64,8 @@ pub(super) fn channel_mlp(g: &Graph, uses: &Uses, node: usize) -> Option<Found> 
         return Some(Err("the summed logits are not followed by a sigmoid".into()));
     }
     let (w1, w2) = (g.node(fc1).inputs[1], g.node(fc2).inputs[1]);
+    let (s1, s2) = (Shape::new(&[r, c]).ok()?, Shape::new(&[c, r]).ok()?);
+    step!(fits(&CbamChannelMlp, &[g.shape(pooled), &s1, &s2]));
     let nodes = [fc1, relu, fc2, sum, sigmoid];
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         let (w1, w2) = (g.view(w1, &[r, c])?, g.view(w2, &[c, r])?);
@@ -158,6 +160,7 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
     let w = g.node(conv).inputs[1];
     let op = CbamSpatialGate { kernel: k, affine: affine.is_some(), residual: residual.is_some(), relu, map: side_map };
     let inputs: Vec<ValueId> = [x, ca, pooled, w].into_iter().chain(affine.map(|(_, a)| a)).chain(residual).collect();
+    step!(fits(&op, &inputs.iter().map(|&v| g.shape(v)).collect::<Vec<_>>()));
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         if !side_map {
             replace_chain(g, &chain, Box::new(op), &inputs)?;
@@ -184,6 +187,7 @@ pub(super) fn gate_pool(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
         return Some(Err(why));
     }
     let inputs = g.node(node).inputs.clone();
+    step!(fits(&CbamGatePool, &[g.shape(inputs[0]), g.shape(inputs[1])]));
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         replace_chain(g, &[node, pool], Box::new(CbamGatePool), &inputs)?;
         Ok(())

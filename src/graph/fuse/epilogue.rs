@@ -3,7 +3,7 @@
 //! epilogue, `act(scale[c] * acc + shift[c] + residual)`. Applied in that
 //! order, they turn conv -> BN -> + shortcut -> ReLU into one dispatch.
 
-use super::{replace_chain, sole_reader, Found};
+use super::{fits, replace_chain, sole_reader, Found};
 use crate::graph::rewrite::Uses;
 use crate::graph::{Graph, ValueId};
 use crate::ops::channel_affine::ChannelAffine;
@@ -70,7 +70,14 @@ pub(super) fn affine(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
         return Some(Err("the scale and shift are no constants".into()));
     };
     let axis = match p {
-        Producer::Conv(_) => None,
+        Producer::Conv(_) => {
+            // The affine's channels must be the conv's: x seen as [N, C, ...].
+            let (out, seen) = (g.shape(g.node(node).output), g.shape(x));
+            if seen.dims().len() < 2 || seen.dims()[..2] != out.dims()[..2] {
+                return Some(Err(format!("the affine sees the conv output {out} as {seen}: other channels")));
+            }
+            None
+        }
         Producer::Gemm(m) => match gemm_axis(g, node, x, m) {
             Some(a) => Some(a),
             None => {
@@ -88,13 +95,21 @@ pub(super) fn affine(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     } else {
         None
     };
+    let op = p.with(Epilogue { affine: true, ..e }, axis);
+    let mut shapes: Vec<&crate::Shape> = inputs.iter().map(|&v| g.shape(v)).collect();
+    if e.affine {
+        shapes[2] = g.shape(affine);
+    } else {
+        shapes.insert(2, g.shape(affine));
+    }
+    step!(fits(op.as_ref(), &shapes));
     let nodes = [node, reader];
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         match folded {
             Some(t) => inputs[2] = g.constant(t?),
             None => inputs.insert(2, affine),
         }
-        replace_chain(g, &nodes, p.with(Epilogue { affine: true, ..e }, axis), &inputs)?;
+        replace_chain(g, &nodes, op, &inputs)?;
         Ok(())
     })))
 }
@@ -150,6 +165,8 @@ pub(super) fn residual(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     };
     let dims = g.shape(out).dims().to_vec();
     let mut inputs = g.node(node).inputs.clone();
+    let shapes: Vec<&crate::Shape> = inputs.iter().chain([&out]).map(|&v| g.shape(v)).collect();
+    step!(fits(p.with(Epilogue { residual: true, ..e }, None).as_ref(), &shapes));
     let nodes = [node, reader];
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         inputs.push(g.view(other, &dims)?);

@@ -299,6 +299,12 @@ fn sole_reader(g: &Graph, uses: &Uses, value: ValueId, what: &str) -> std::resul
     }
 }
 
+/// Whether `op` takes inputs of these shapes; a refusal naming the op's own
+/// complaint when not (a rewrite never fails on shapes: its predicate asks first).
+fn fits(op: &dyn crate::ops::Op, shapes: &[&crate::Shape]) -> std::result::Result<(), String> {
+    op.output_shape(shapes).map(|_| ()).map_err(|e| format!("shapes do not fit the fused kernel: {e}"))
+}
+
 /// Replaces the chain `nodes` (its last node writes the chain's result) by
 /// `op` on `inputs`, placed where the last node was: every input of the chain
 /// is written before it. The chain's result becomes a view of the new output.

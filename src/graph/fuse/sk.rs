@@ -4,7 +4,7 @@
 //! -> softmax over the branches`.
 
 use super::cbam::plain_linear;
-use super::{replace_chain, sole_reader, Found};
+use super::{fits, replace_chain, sole_reader, Found};
 use crate::graph::rewrite::Uses;
 use crate::graph::{Graph, ValueId};
 use crate::ops::channel_affine::ChannelAffine;
@@ -42,8 +42,14 @@ pub(super) fn sum_pool(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     if (narrow.first, narrow.count) != (0, 1) {
         return None;
     }
-    let pool = uses.writer(g, g.node(node).inputs[0]).filter(|&p| g.op_as::<GlobalPool>(p).is_some())?;
+    let rows = g.node(node).inputs[0];
+    let pool = uses.writer(g, rows).filter(|&p| g.op_as::<GlobalPool>(p).is_some())?;
     let sum = g.node(pool).inputs[0];
+    // The pool's [N, 2, C] seen as [N, 2, C, 1]: narrow's first channel is then the average row.
+    let [n, c, _, _] = g.shape(sum).nchw("sk-sum-pool", "sum").ok()?;
+    if g.shape(rows).dims() != [n, 2, c, 1] {
+        return None;
+    }
     let last_add = uses.writer(g, sum).filter(|&w| g.op_as::<Eltwise>(w) == Some(&Eltwise::Add))?;
     let (mut adds, mut leaves) = (Vec::new(), Vec::new());
     add_leaves(g, uses, g.node(last_add).output, &mut adds, &mut leaves);
@@ -55,7 +61,11 @@ pub(super) fn sum_pool(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     let mut nodes = adds;
     nodes.extend([pool, node]);
     let op = SkSumPool { branches: leaves.len() };
+    // Each branch seen as the pooled sum's [N, C, H, W] (the adds may run on other views).
+    let dims = g.shape(sum).dims().to_vec();
+    step!(fits(&op, &vec![g.shape(sum); leaves.len()]));
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
+        let leaves = leaves.iter().map(|&l| g.view(l, &dims)).collect::<Result<Vec<_>>>()?;
         replace_chain(g, &nodes, Box::new(op), &leaves)?;
         Ok(())
     })))
@@ -127,6 +137,9 @@ pub(super) fn attention(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
     }
     let (w_fc, w_select) = (g.node(fc).inputs[1], g.node(select).inputs[1]);
     let op = SkAttention { branches: m, reduce_activation: activation };
+    let shapes = [[n, c], [d, c], [2, d], [m * c, d]].map(|dims| Shape::new(&dims));
+    let [Ok(s0), Ok(s1), Ok(s2), Ok(s3)] = &shapes else { return None };
+    step!(fits(&op, &[s0, s1, s2, s3, &Shape::new(&[m * c]).ok()?]));
     Some(Ok(Box::new(move |g: &mut Graph| -> Result<()> {
         let s = g.view(s, &[n, c])?;
         let (w_fc, w_select) = (g.view(w_fc, &[d, c])?, g.view(w_select, &[m * c, d])?);
