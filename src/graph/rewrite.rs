@@ -98,6 +98,11 @@ impl Graph {
         Ok(())
     }
 
+    /// Gives node `index` another op on the same inputs (its output shape unchanged).
+    pub(crate) fn set_op(&mut self, index: usize, op: Box<dyn Op>) {
+        self.nodes[index].op = op;
+    }
+
     /// Drops the nodes at `indices` (their outputs must have been retargeted or be unread).
     pub(crate) fn remove(&mut self, indices: &[usize]) {
         let mut sorted = indices.to_vec();

@@ -104,8 +104,9 @@ fn projection(g: &Graph, uses: &Uses, value: ValueId) -> std::result::Result<Opt
 /// theta, phi and g of a flash attention, 1x1 convs over one input: one GEMM
 /// with stacked weights and biases (constant folding), x read once; narrow
 /// cuts each window out, after one shared max pool when phi and g are pooled.
+/// When only the attention reads theta, its score scale folds into theta's rows.
 pub(super) fn projections(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
-    g.op_as::<NonLocalAttention>(node)?;
+    let attention = *g.op_as::<NonLocalAttention>(node)?;
     let mut parts = Vec::new();
     for &v in &g.node(node).inputs {
         match projection(g, uses, v) {
@@ -127,21 +128,22 @@ pub(super) fn projections(g: &Graph, uses: &Uses, node: usize) -> Option<Found> 
     let [h, w] = parts[1].pool.map_or([q, 1], |(_, _, hw)| hw);
     let ci = g.shape(x).dims()[1];
     let rows: Vec<usize> = parts.iter().map(|p| p.weight.shape().dims()[1]).collect();
+    // theta * s: its scale and shift rows times s, and the kernel's factor 1 (an attention map reading theta keeps it).
+    let theta = g.node(node).inputs[0];
+    let fold = attention.scale != 1.0 && uses.readers(g, theta) == [node] && uses.outputs(g, theta).is_empty();
+    let theta_factor = if fold { attention.scale } else { 1.0 };
     let total: usize = rows.iter().sum();
     let mut weight = Vec::with_capacity(total * ci);
     let (mut scale, mut shift) = (Vec::with_capacity(total), Vec::with_capacity(total));
-    for (p, &co) in parts.iter().zip(&rows) {
+    for (i, (p, &co)) in parts.iter().zip(&rows).enumerate() {
         weight.extend_from_slice(p.weight.data());
-        match &p.affine {
-            Some(a) => {
-                scale.extend_from_slice(&a.data()[..co]);
-                shift.extend_from_slice(&a.data()[co..]);
-            }
-            None => {
-                scale.extend(std::iter::repeat_n(1.0, co));
-                shift.extend(std::iter::repeat_n(0.0, co));
-            }
-        }
+        let factor = if i == 0 { theta_factor as f64 } else { 1.0 };
+        let (s, b) = match &p.affine {
+            Some(a) => (a.data()[..co].to_vec(), a.data()[co..].to_vec()),
+            None => (vec![1.0; co], vec![0.0; co]),
+        };
+        scale.extend(s.iter().map(|&v| (v as f64 * factor) as f32));
+        shift.extend(b.iter().map(|&v| (v as f64 * factor) as f32));
     }
     let first = parts.iter().map(|p| p.gemm).min().expect("three parts");
     let at = g.node(first).at.clone();
@@ -176,7 +178,11 @@ pub(super) fn projections(g: &Graph, uses: &Uses, node: usize) -> Option<Found> 
             offset += co;
         }
         // The old nodes sit after the inserted ones now.
-        let shifted: Vec<usize> = nodes.iter().map(|&i| if i >= first { i + at_pos - first } else { i }).collect();
+        let shift_index = |i: usize| if i >= first { i + at_pos - first } else { i };
+        if fold {
+            g.set_op(shift_index(node), Box::new(NonLocalAttention { scale: 1.0, ..attention }));
+        }
+        let shifted: Vec<usize> = nodes.iter().map(|&i| shift_index(i)).collect();
         g.remove(&shifted);
         Ok(())
     })))
