@@ -115,8 +115,8 @@ impl Rule {
             Rule::SkAttention => "fc (+BN+ReLU) -> per-branch fc -> softmax over branches",
             Rule::NonLocalFlash => "theta^T phi (-> scale) -> softmax over keys -> g f^T (Q x K never stored)",
             Rule::NonLocalProjections => {
-                "theta, phi, g 1x1 convs + biases (-> 2x2 max pools) of a flash attention -> one stacked GEMM \
-                 (score scale folded into theta)"
+                "theta, phi, g 1x1 convs + biases (-> 2x2 max pools) of a flash attention (needs nonlocal-flash) \
+                 -> one stacked GEMM (score scale folded into theta)"
             }
             Rule::EpilogueAffine => "conv/GEMM -> per-channel scale + shift (BatchNorm, bias), folded as constants",
             Rule::EpilogueResidual => "conv/GEMM -> + residual",
