@@ -12,4 +12,4 @@ mod dispatch;
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;
 pub use context::{Gpu, GpuOptions};
-pub use dispatch::{Dispatch, Kernel};
+pub use dispatch::{Dispatch, Kernel, Recipe};
