@@ -4,9 +4,10 @@
 //! output folder is checked before any work (writable, holding no input).
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
+use super::live::{self, AttentionInputs};
 use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
-use crate::blocks::map_spec;
+use crate::blocks::{map_spec, MapKind};
 use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
@@ -121,6 +122,7 @@ fn build(
     let [c, h, w] = spec.input;
     let options = BuildOptions { fusion: Fusion::all(), maps: true, queries: vec![] };
     let mut b = Builder::new(Weights::new(file.clone(), source), options);
+    b.attention_inputs = true; // index.html computes the attention row of any clicked pixel
     let mut v = b.graph.input("x", Shape::new(&[batch, c, h, w])?);
     let mut layers = Vec::new();
     for (i, layer) in spec.layers.iter().enumerate() {
@@ -330,7 +332,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         };
         summary.network += t.elapsed();
         let count = pending.len();
-        for (slot, (index, display, _)) in pending.drain(..).enumerate() {
+        for (slot, (index, display, input)) in pending.drain(..).enumerate() {
             let path = &inputs[index];
             let result = check_finite_image(&outputs, slot, count)
                 .map_err(|e| {
@@ -342,6 +344,8 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                     for name in maps.iter().chain(outputs.contains_key("y").then(|| "y".to_string()).iter()) {
                         slices.push((name.clone(), image_slice(&outputs[name], slot)?));
                     }
+                    // The network's input too: `glimpse run --input {name}/maps.safetensors` reproduces the maps.
+                    slices.push(("x".to_string(), Tensor::new(Shape::new(&[1, c, h, w])?, input.data().to_vec())?));
                     let named: Vec<(&str, &Tensor)> = slices.iter().map(|(n, t)| (n.as_str(), t)).collect();
                     let prediction = outputs.get("y").and_then(|y| predict(y, slot, &model.spec.labels));
                     let meta = BTreeMap::from([
@@ -349,17 +353,40 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                         ("glimpse.model".to_string(), model.spec.name.clone()),
                     ]);
                     let source = path.display().to_string();
-                    write_image(
+                    let name = &names[index];
+                    let mut report = write_image(
                         &renderer,
                         &job.out_dir,
-                        &names[index],
+                        name,
                         &source,
                         &display,
                         &figs,
                         &named,
                         &meta,
                         prediction,
-                    )
+                    )?;
+                    let t = Instant::now();
+                    let mut attention = Vec::new();
+                    for map in maps.iter().filter(|m| map_spec(m).is_some_and(|(_, s)| s.kind == MapKind::Attention)) {
+                        let part = |what: &str| -> Result<Tensor> {
+                            let t = outputs.get(&format!("{map}.{what}")).ok_or_else(|| {
+                                Error::invalid("map", format!("the network has no '{map}.{what}' for the live report"))
+                            })?;
+                            image_slice(t, slot)
+                        };
+                        attention.push(AttentionInputs { map: map.clone(), theta: part("theta")?, phi: part("phi")? });
+                    }
+                    let script = live::script(
+                        name,
+                        [display.width(), display.height()],
+                        &figs.heat,
+                        &report.figures,
+                        &attention,
+                    )?;
+                    report.live = format!("{name}/live.js");
+                    write_atomically(&job.out_dir.join(&report.live), script.as_bytes())?;
+                    report.write_time += t.elapsed();
+                    Ok(report)
                 });
             match result {
                 Ok(report) => {
@@ -383,7 +410,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         format!("{:?}", job.normalize).to_lowercase(),
         summary.device
     );
-    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
+    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped, job.style.colormap);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
     Ok(summary)
