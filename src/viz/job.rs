@@ -376,13 +376,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                         };
                         attention.push(AttentionInputs { map: map.clone(), theta: part("theta")?, phi: part("phi")? });
                     }
-                    let script = live::script(
-                        name,
-                        [display.width(), display.height()],
-                        &figs.heat,
-                        &report.figures,
-                        &attention,
-                    )?;
+                    let script = live::script(&report, [display.width(), display.height()], &figs.heat, &attention)?;
                     report.live = format!("{name}/live.js");
                     write_atomically(&job.out_dir.join(&report.live), script.as_bytes())?;
                     report.write_time += t.elapsed();
@@ -410,7 +404,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         format!("{:?}", job.normalize).to_lowercase(),
         summary.device
     );
-    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped, job.style.colormap);
+    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped, job.style);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
     Ok(summary)

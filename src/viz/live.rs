@@ -8,7 +8,7 @@
 //! the op tolerance of the rows from the f32 values, else as f32 (see [`compact`]).
 
 use super::figures::HeatMap;
-use super::render::Figure;
+use super::render::ImageReport;
 use crate::check::{compare, OP_TOLERANCE};
 use crate::ops::attention_rows::AttentionRows;
 use crate::ops::Op;
@@ -30,18 +30,17 @@ pub struct AttentionInputs {
 /// of query rows is checked instead of every row.
 const CHECK_BUDGET: usize = 1 << 24;
 
-/// The text of `{name}/live.js` for picture `name`: `display` is its size on the page,
-/// `heat` its heat maps with the `figures` they were drawn as (in the same order).
+/// The text of `{name}/live.js` for the picture `report` describes: `display` is the photo's
+/// size, `heat` its heat maps, drawn as the report's first figures (in the same order).
 pub fn script(
-    name: &str,
+    report: &ImageReport,
     display: [u32; 2],
     heat: &[HeatMap],
-    figures: &[Figure],
     attention: &[AttentionInputs],
 ) -> Result<String> {
     let heat_json: Vec<Value> = heat
         .iter()
-        .zip(figures)
+        .zip(&report.figures)
         .map(|(h, f)| {
             let dims = h.map.shape().dims();
             json!({
@@ -79,7 +78,13 @@ pub fn script(
             "phi": base64(&phi),
         }));
     }
-    let data = json!({ "picture": name, "photo": display, "heat": heat_json, "attention": attention_json });
+    let data = json!({
+        "picture": report.name,
+        "photo": display,
+        "photo_file": report.photo,
+        "heat": heat_json,
+        "attention": attention_json,
+    });
     // `</` never appears in JSON from serde except inside strings; escape it so the text can
     // never close a script element if it is ever inlined.
     let text = serde_json::to_string(&data).map_err(|e| Error::invalid("map", e.to_string()))?.replace("</", "<\\/");

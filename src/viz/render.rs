@@ -101,6 +101,8 @@ pub struct ImageReport {
     pub sheet: String,
     /// The raw maps (.safetensors).
     pub maps: String,
+    /// The photo as drawn under the maps (display size, no overlay).
+    pub photo: String,
     /// The data behind the page's live attention and hover values (`{name}/live.js`; empty
     /// until written).
     pub live: String,
@@ -151,6 +153,7 @@ pub fn write_image(
         figures: Vec::new(),
         sheet: format!("{name}/sheet.png"),
         maps: format!("{name}/maps.safetensors"),
+        photo: format!("{name}/photo.png"),
         live: String::new(),
         render_time,
         write_time: Duration::ZERO,
@@ -188,6 +191,7 @@ pub fn write_image(
         tiles.push(Tile { label: file.clone(), image: tile });
     }
     write_atomically(&dir.join("sheet.png"), &photo::png(&contact_sheet(&tiles, TILE))?)?;
+    write_atomically(&dir.join("photo.png"), &photo::png(display)?)?;
     TensorFile::write(&dir.join("maps.safetensors"), maps, metadata)?;
     report.write_time = start.elapsed();
     Ok(report)

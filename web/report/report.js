@@ -186,8 +186,21 @@ function colour(t) {
   return colormap[Math.max(0, Math.min(255, Math.round(t * 255)))];
 }
 
-/** Paints `values` (h x w) over the canvas with the colormap from its own min to max; marks (fx, fy). */
-function paint(canvas, values, h, w, marker) {
+const alpha = Number(document.body.dataset.alpha ?? 0.5);
+const photos = new Map(); // picture -> decoded <img> of its photo, or null when it cannot load
+
+async function photoOf(picture) {
+  if (!photos.has(picture.picture)) {
+    const img = new Image();
+    img.src = picture.photo_file;
+    photos.set(picture.picture, img.decode().then(() => img, () => null));
+  }
+  return photos.get(picture.picture);
+}
+
+/** Paints `values` (h x w) with the colormap from its own min to max over `photo` (blended
+ *  with the report's alpha; alone when there is no photo); marks (fx, fy). */
+function paint(canvas, photo, values, h, w, marker) {
   let lo = Infinity, hi = -Infinity;
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
   const small = new ImageData(w, h);
@@ -200,7 +213,11 @@ function paint(canvas, values, h, w, marker) {
   bitmap.getContext('2d').putImageData(small, 0, 0);
   const ctx = canvas.getContext('2d');
   ctx.imageSmoothingEnabled = false;
+  ctx.globalAlpha = 1;
+  if (photo) ctx.drawImage(photo, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = photo ? alpha : 1;
   ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 1;
   const [mx, my] = [marker[0] * canvas.width, marker[1] * canvas.height];
   ctx.lineWidth = 2;
   ctx.strokeStyle = '#fff';
@@ -238,7 +255,7 @@ async function onClick(event, img, entry) {
   const { row, backend } = await computeRow(a, qy * w + qx);
   const { canvas, caption } = panel(img, picture);
   const [hk, wk] = a.keys;
-  paint(canvas, row, hk, wk, [(qx + 0.5) / w, (qy + 0.5) / h]);
+  paint(canvas, await photoOf(picture), row, hk, wk, [(qx + 0.5) / w, (qy + 0.5) / h]);
   const ms = performance.now() - start;
   canvas.onmousemove = (e) => {
     const g = fraction(e, canvas);
