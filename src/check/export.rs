@@ -57,8 +57,9 @@ pub struct VariantRun {
 /// holds launches that fail on the adapter that recorded them). `native` is opened
 /// with WebGPU's default limits; `portable` is the same adapter with subgroups off.
 pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, seed: u64) -> Result<Vec<ExportedCase>> {
-    let io = |what: &str, path: &Path, e: std::io::Error| {
-        Error::invalid("export", format!("{what} {}: {e}", path.display()))
+    let io = |what: &str, path: &Path, e: std::io::Error| Error::File {
+        path: path.display().to_string(),
+        msg: format!("{what}: {e}"),
     };
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| io("cannot create", &data_dir, e))?;

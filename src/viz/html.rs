@@ -73,7 +73,7 @@ pub fn index(
         for f in &image.figures {
             let _ = writeln!(
                 s,
-                "<figure><a href=\"{0}\"><img src=\"{0}\" data-figure=\"{0}\" alt=\"{1}\"></a>\
+                "<figure><a href=\"{0}\"><img src=\"{0}\" data-figure=\"{0}\" alt=\"{1}\" loading=\"lazy\"></a>\
                  <figcaption>{1}</figcaption></figure>",
                 escape(&f.path),
                 escape(&f.caption)
@@ -128,7 +128,7 @@ fn grid(images: &[ImageReport]) -> String {
                 Some(f) => {
                     let _ = write!(
                         s,
-                        "<td><img src=\"{0}\" alt=\"{1}\" title=\"{1}\"></td>",
+                        "<td><img src=\"{0}\" alt=\"{1}\" title=\"{1}\" loading=\"lazy\"></td>",
                         escape(&f.path),
                         escape(&f.caption)
                     );

@@ -31,10 +31,15 @@ export class Runner {
     return new Runner(gpu, manifest, base, root);
   }
 
-  /** Loads and compiles every kernel file the export names; returns [{kernel, ok, error}]. */
+  /** Loads and compiles every kernel file the export names; returns [{kernel, ok, error}]
+   *  (subgroup kernels on an adapter without subgroups: {kernel, ok: false, skipped}). */
   async compileAll() {
     const results = [];
     for (const [name, k] of Object.entries(this.manifest.kernels)) {
+      if (k.needs_subgroups && !this.gpu.subgroups) {
+        results.push({ kernel: name, ok: false, skipped: 'needs subgroups, which this adapter lacks' });
+        continue;
+      }
       try {
         await this.module(name, k);
         results.push({ kernel: name, ok: true });

@@ -59,7 +59,8 @@ for (const picture of window.glimpseLive ?? []) {
   }
 }
 
-/** Where the pointer is over `el` as fractions of the photo, which fills `photoWidth` of its width. */
+/** Where the pointer is over `el` as fractions of the photo, which fills `photoShare` of its
+ *  width (a heat map's picture has its colour bar on the right); null outside the photo. */
 function fraction(event, el, photoShare = 1) {
   const box = el.getBoundingClientRect();
   const fx = (event.clientX - box.left) / box.width / photoShare;
