@@ -26,7 +26,7 @@ nav button{font-size:14px;margin-right:6px}nav button[aria-pressed=true]{font-we
 .live canvas{max-width:100%;height:auto;border:1px solid #ccc}.live-caption{font-size:13px;color:#1a5fb4;margin:2px 0}\
 #glimpse-hover{position:absolute;background:#222;color:#fff;font-size:12px;padding:2px 6px;border-radius:3px;pointer-events:none}\
 #grid-view table{border-collapse:collapse}#grid-view td,#grid-view th{border:1px solid #ddd;padding:4px;font-size:12px;vertical-align:top}\
-#grid-view img{height:120px;width:auto}\
+#grid-view{overflow-x:auto}#grid-view img{height:96px;width:auto}\
 body[data-view=pictures] #grid-view{display:none}body[data-view=grid] section.picture{display:none}";
 
 /// The report page for `images` mapped with `model` (its name), with one line of `settings`,
@@ -128,7 +128,7 @@ fn grid(images: &[ImageReport]) -> String {
                 Some(f) => {
                     let _ = write!(
                         s,
-                        "<td><img src=\"{0}\" alt=\"{1}\" title=\"{1}\" loading=\"lazy\"></td>",
+                        "<td><img src=\"{0}\" data-figure=\"{0}\" alt=\"{1}\" title=\"{1}\" loading=\"lazy\"></td>",
                         escape(&f.path),
                         escape(&f.caption)
                     );

@@ -248,6 +248,7 @@ function panel(img, picture) {
 async function onClick(event, img, entry) {
   const start = performance.now();
   const { picture, heat, attention: a } = entry;
+  if (!img.naturalWidth) return; // not loaded yet
   const f = fraction(event, img, picture.photo[0] / img.naturalWidth);
   if (!f) return;
   const [h, w] = a.grid;
@@ -273,6 +274,7 @@ async function onClick(event, img, entry) {
 
 function onHover(event, img, entry) {
   const { picture, heat } = entry;
+  if (!img.naturalWidth) return;
   const f = fraction(event, img, picture.photo[0] / img.naturalWidth);
   if (!f) return hideHover();
   const [x, y] = [Math.floor(f[0] * heat.width), Math.floor(f[1] * heat.height)];
@@ -286,7 +288,8 @@ for (const img of document.querySelectorAll('img[data-figure]')) {
   if (!entry) continue;
   img.addEventListener('mousemove', (e) => onHover(e, img, entry));
   img.addEventListener('mouseleave', hideHover);
-  if (entry.attention) {
+  // Clicks compute rows under the picture's figure; the grid's thumbnails show values on hover.
+  if (entry.attention && img.closest('figure')) {
     img.classList.add('clickable');
     img.title = 'click a pixel: its attention row is computed live';
     img.addEventListener('click', (e) => { e.preventDefault(); onClick(e, img, entry); });

@@ -52,8 +52,9 @@ async function clickAll(webgpu) {
     await within(30_000, 'report script', page.waitForFunction(() => window.glimpseReport?.ready === true));
     const results = [];
     for (const [i, [map, [qx, qy]]] of CLICKS.entries()) {
-      const img = page.locator(`img[data-figure="${PICTURE}/${map}.q0.png"]`);
+      const img = page.locator(`figure img[data-figure="${PICTURE}/${map}.q0.png"]`);
       await img.scrollIntoViewIfNeeded();
+      await img.evaluate((el) => el.decode()); // figures load lazily
       const share = await img.evaluate((el) => {
         const data = window.glimpseLive.find((p) => p.picture === el.dataset.figure.split('/')[0]);
         return data.photo[0] / el.naturalWidth;
@@ -79,8 +80,9 @@ async function clickAll(webgpu) {
 
 /** Hovers cell (10, 20) of layer1.0's first map; returns the text shown and the stored value. */
 async function hoverCheck(page) {
-  const img = page.locator(`img[data-figure="${PICTURE}/layer1.0.se.attention.q0.png"]`);
+  const img = page.locator(`figure img[data-figure="${PICTURE}/layer1.0.se.attention.q0.png"]`);
   await img.scrollIntoViewIfNeeded();
+  await img.evaluate((el) => el.decode());
   const share = await img.evaluate((el) => window.glimpseLive[0].photo[0] / el.naturalWidth);
   const box = await img.boundingBox();
   await page.mouse.move(box.x + (10.5 / 56) * share * box.width, box.y + (20.5 / 56) * box.height);
@@ -122,7 +124,7 @@ test('clicked rows computed with WebGPU match glimpse run, hover shows values, t
     assert.equal(await page.locator('section.picture').first().isVisible(), false, 'the grid view hides the pictures');
     const cells = await grid.locator('img').count();
     assert.equal(cells, 2 * 8, 'every picture x every attention layer (2 x 8)');
-    await page.waitForFunction(() => [...document.querySelectorAll('#grid-view img')].every((i) => i.complete && i.naturalWidth > 0));
+    await grid.locator('img').evaluateAll((imgs) => Promise.all(imgs.map((i) => i.decode())));
     const png = (await grid.screenshot()).toString('base64');
     const stats = await page.evaluate(async (b64) => {
       const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
@@ -139,6 +141,10 @@ test('clicked rows computed with WebGPU match glimpse run, hover shows values, t
       }
       return { width: bitmap.width, height: bitmap.height, colours: colours.size, inked: inked / (px.length / 4) };
     }, png);
+    const thumb = await grid.locator('img').first().boundingBox();
+    await page.mouse.move(thumb.x + thumb.height / 2, thumb.y + thumb.height / 2);
+    const gridHover = await page.locator('#glimpse-hover').textContent();
+    assert.match(gridHover, /^layer1\.0\.se\.attention row 0 at \(\d+, \d+\) of 56 x 56: /, 'hovering a grid cell shows its value');
     console.log(`grid view screenshot ${stats.width} x ${stats.height}: ${stats.colours} colours, ${(100 * stats.inked).toFixed(0)}% not white`);
     assert.ok(stats.colours > 1000 && stats.inked > 0.3, `the grid view looks blank: ${JSON.stringify(stats)}`);
   } finally {
@@ -170,8 +176,9 @@ test('the demo report: clicking a map\'s own query pixel reproduces its stored r
     // The static map's query, as its caption names it: "nl attention of query (x, y) of W x H".
     const caption = await page.locator(`figure:has(img[data-figure="${figure}"]) figcaption`).first().textContent();
     const [, qx, qy, w, h] = caption.match(/query \((\d+), (\d+)\) of (\d+) x (\d+)/).map(Number);
-    const img = page.locator(`img[data-figure="${figure}"]`);
+    const img = page.locator(`figure img[data-figure="${figure}"]`);
     await img.scrollIntoViewIfNeeded();
+    await img.evaluate((el) => el.decode());
     const share = await img.evaluate((el) => window.glimpseLive[0].photo[0] / el.naturalWidth);
     const box = await img.boundingBox();
     await img.click({ position: { x: ((qx + 0.5) / w) * share * box.width, y: ((qy + 0.5) / h) * box.height } });
