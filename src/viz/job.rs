@@ -4,10 +4,10 @@
 //! output folder is checked before any work (writable, holding no input).
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
-use super::live::{self, AttentionInputs};
+use super::live;
 use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
-use crate::blocks::{map_spec, MapKind};
+use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
 use crate::gpu::Gpu;
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
@@ -202,7 +202,7 @@ fn predict(y: &Tensor, i: usize, labels: &[String]) -> Option<Prediction> {
 }
 
 /// Rows of a batched tensor for image `i`, as a batch of one.
-fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
+pub(super) fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
     let mut dims = t.shape().dims().to_vec();
     let per = t.shape().numel() / dims[0];
     dims[0] = 1;
@@ -365,21 +365,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                         &meta,
                         prediction,
                     )?;
-                    let t = Instant::now();
-                    let mut attention = Vec::new();
-                    for map in maps.iter().filter(|m| map_spec(m).is_some_and(|(_, s)| s.kind == MapKind::Attention)) {
-                        let part = |what: &str| -> Result<Tensor> {
-                            let t = outputs.get(&format!("{map}.{what}")).ok_or_else(|| {
-                                Error::invalid("map", format!("the network has no '{map}.{what}' for the live report"))
-                            })?;
-                            image_slice(t, slot)
-                        };
-                        attention.push(AttentionInputs { map: map.clone(), theta: part("theta")?, phi: part("phi")? });
-                    }
-                    let script = live::script(&report, [display.width(), display.height()], &figs.heat, &attention)?;
-                    report.live = format!("{name}/live.js");
-                    write_atomically(&job.out_dir.join(&report.live), script.as_bytes())?;
-                    report.write_time += t.elapsed();
+                    live::write(&job.out_dir, &mut report, &display, &figs.heat, &outputs, &maps, slot)?;
                     Ok(report)
                 });
             match result {

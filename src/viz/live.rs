@@ -8,12 +8,18 @@
 //! the op tolerance of the rows from the f32 values, else as f32 (see [`compact`]).
 
 use super::figures::HeatMap;
+use super::job::image_slice;
 use super::render::ImageReport;
+use crate::blocks::{map_spec, MapKind};
 use crate::check::{compare, OP_TOLERANCE};
+use crate::graph::Tensors;
 use crate::ops::attention_rows::AttentionRows;
 use crate::ops::Op;
+use crate::tensorfile::write_atomically;
 use crate::{Error, Result, Shape, Tensor};
 use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
 
 /// One Non-local layer's inputs to its attention rows, for one picture.
 #[derive(Clone, Debug)]
@@ -24,6 +30,36 @@ pub struct AttentionInputs {
     pub theta: Tensor,
     /// [1, D, Hk, Wk]: the keys' features.
     pub phi: Tensor,
+}
+
+/// Writes `{name}/live.js` for the picture `report` describes, image `slot` of a batch's
+/// `outputs`: its heat maps `heat` (drawn as the report's first figures) and the theta and
+/// phi of each Non-local map among `maps`. Sets `report.live` and adds the time to its write time.
+pub fn write(
+    out_dir: &Path,
+    report: &mut ImageReport,
+    display: &image::RgbImage,
+    heat: &[HeatMap],
+    outputs: &Tensors,
+    maps: &[String],
+    slot: usize,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut attention = Vec::new();
+    for map in maps.iter().filter(|m| map_spec(m).is_some_and(|(_, s)| s.kind == MapKind::Attention)) {
+        let part = |what: &str| -> Result<Tensor> {
+            let t = outputs.get(&format!("{map}.{what}")).ok_or_else(|| {
+                Error::invalid("map", format!("the network has no '{map}.{what}' for the live report"))
+            })?;
+            image_slice(t, slot)
+        };
+        attention.push(AttentionInputs { map: map.clone(), theta: part("theta")?, phi: part("phi")? });
+    }
+    let text = script(report, [display.width(), display.height()], heat, &attention)?;
+    report.live = format!("{}/live.js", report.name);
+    write_atomically(&out_dir.join(&report.live), text.as_bytes())?;
+    report.write_time += start.elapsed();
+    Ok(())
 }
 
 /// Most multiply-adds [`compact`] spends checking f16 on one layer: above it, an even spread
