@@ -8,7 +8,6 @@
 
 use super::chart::escape;
 use super::render::ImageReport;
-use super::Style;
 use crate::kernel;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -29,25 +28,17 @@ nav button{font-size:14px;margin-right:6px}nav button[aria-pressed=true]{font-we
 #grid-view{overflow-x:auto}#grid-view img{height:96px;width:auto}\
 body[data-view=pictures] #grid-view{display:none}body[data-view=grid] section.picture{display:none}";
 
-/// The report page for `images` mapped with `model` (its name), with one line of `settings`,
-/// the inputs `skipped` with their reasons, and the `style` (colormap, alpha) of the rows
-/// computed live.
-pub fn index(
-    model: &str,
-    settings: &str,
-    images: &[ImageReport],
-    skipped: &[(PathBuf, String)],
-    style: Style,
-) -> String {
+/// The report page for `images` mapped with `model` (its name), with one line of `settings`
+/// and the inputs `skipped` with their reasons.
+pub fn index(model: &str, settings: &str, images: &[ImageReport], skipped: &[(PathBuf, String)]) -> String {
     let mut s = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>glimpse map: {}</title><style>{STYLE}</style></head><body data-alpha=\"{}\">\n\
+         <title>glimpse map: {}</title><style>{STYLE}</style></head><body>\n\
          <h1>Attention maps of {}</h1>\n<p class=\"meta\">{} image(s); {}</p>\n\
          <nav><button data-view-button=\"pictures\">Pictures</button>\
          <button data-view-button=\"grid\">Grid: every picture x every attention layer</button></nav>\n\
          <p id=\"glimpse-live-status\">Hovering and live attention rows need JavaScript.</p>\n",
         escape(model),
-        style.alpha,
         escape(model),
         images.len(),
         escape(settings)
@@ -92,12 +83,6 @@ pub fn index(
     for image in images.iter().filter(|i| !i.live.is_empty()) {
         let _ = writeln!(s, "<script src=\"{}\"></script>", escape(&image.live));
     }
-    let table: Vec<[u8; 3]> = (0..256).map(|i| style.colormap.rgb8(i as f64 / 255.0)).collect();
-    let _ = writeln!(
-        s,
-        "<script type=\"application/json\" id=\"glimpse-colormap\">{}</script>",
-        serde_json::to_string(&table).expect("a table of numbers serialises")
-    );
     let _ = writeln!(
         s,
         "<script type=\"text/wgsl\" id=\"glimpse-attention-rows\">\n{}</script>",
@@ -145,7 +130,6 @@ fn grid(images: &[ImageReport]) -> String {
 mod tests {
     use super::*;
     use crate::viz::render::{Figure, Prediction};
-    use crate::viz::Style;
     use std::time::Duration;
 
     #[test]
@@ -158,18 +142,13 @@ mod tests {
             sheet: "a/sheet.png".into(),
             maps: "a/maps.safetensors".into(),
             photo: "a/photo.png".into(),
+            photo_size: [4, 3],
             live: "a/live.js".into(),
             render_time: Duration::ZERO,
             write_time: Duration::ZERO,
         };
         let skipped = [(PathBuf::from("in/b.webp"), "unsupported format (.webp)".to_string())];
-        let html = index(
-            "demo",
-            "colormap turbo",
-            &[image],
-            &skipped,
-            Style { colormap: crate::viz::Colormap::Turbo, alpha: 0.5 },
-        );
+        let html = index("demo", "colormap turbo", &[image], &skipped);
         for want in ["src=\"a/l.spatial.png\"", "href=\"a/sheet.png\"", "a/maps.safetensors", "in/&lt;a&gt;.png"] {
             assert!(html.contains(want), "{want} in {html}");
         }

@@ -365,7 +365,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                         &meta,
                         prediction,
                     )?;
-                    live::write(&job.out_dir, &mut report, &display, &figs.heat, &outputs, &maps, slot)?;
+                    live::write(&job.out_dir, &mut report, job.style, &figs.heat, &outputs, &maps, slot)?;
                     Ok(report)
                 });
             match result {
@@ -390,7 +390,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         format!("{:?}", job.normalize).to_lowercase(),
         summary.device
     );
-    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped, job.style);
+    let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
     Ok(summary)

@@ -9,7 +9,7 @@
 
 use super::figures::HeatMap;
 use super::job::image_slice;
-use super::render::ImageReport;
+use super::render::{ImageReport, Style};
 use crate::blocks::{map_spec, MapKind};
 use crate::check::{compare, OP_TOLERANCE};
 use crate::graph::Tensors;
@@ -34,11 +34,12 @@ pub struct AttentionInputs {
 
 /// Writes `{name}/live.js` for the picture `report` describes, image `slot` of a batch's
 /// `outputs`: its heat maps `heat` (drawn as the report's first figures) and the theta and
-/// phi of each Non-local map among `maps`. Sets `report.live` and adds the time to its write time.
+/// phi of each Non-local map among `maps`, with the `style` live rows are drawn in. Sets
+/// `report.live` and adds the time to its write time.
 pub fn write(
     out_dir: &Path,
     report: &mut ImageReport,
-    display: &image::RgbImage,
+    style: Style,
     heat: &[HeatMap],
     outputs: &Tensors,
     maps: &[String],
@@ -55,7 +56,7 @@ pub fn write(
         };
         attention.push(AttentionInputs { map: map.clone(), theta: part("theta")?, phi: part("phi")? });
     }
-    let text = script(report, [display.width(), display.height()], heat, &attention)?;
+    let text = script(report, style, heat, &attention)?;
     report.live = format!("{}/live.js", report.name);
     write_atomically(&out_dir.join(&report.live), text.as_bytes())?;
     report.write_time += start.elapsed();
@@ -66,14 +67,10 @@ pub fn write(
 /// of query rows is checked instead of every row.
 const CHECK_BUDGET: usize = 1 << 24;
 
-/// The text of `{name}/live.js` for the picture `report` describes: `display` is the photo's
-/// size, `heat` its heat maps, drawn as the report's first figures (in the same order).
-pub fn script(
-    report: &ImageReport,
-    display: [u32; 2],
-    heat: &[HeatMap],
-    attention: &[AttentionInputs],
-) -> Result<String> {
+/// The text of `{name}/live.js` for the picture `report` describes: its heat maps `heat`,
+/// drawn as the report's first figures (in the same order), the Non-local layers'
+/// `attention` inputs, and the colormap and alpha of `style`.
+pub fn script(report: &ImageReport, style: Style, heat: &[HeatMap], attention: &[AttentionInputs]) -> Result<String> {
     let heat_json: Vec<Value> = heat
         .iter()
         .zip(&report.figures)
@@ -116,8 +113,10 @@ pub fn script(
     }
     let data = json!({
         "picture": report.name,
-        "photo": display,
+        "photo": report.photo_size,
         "photo_file": report.photo,
+        "alpha": style.alpha,
+        "colormap": (0..256).map(|i| style.colormap.rgb8(i as f64 / 255.0)).collect::<Vec<_>>(),
         "heat": heat_json,
         "attention": attention_json,
     });

@@ -103,6 +103,8 @@ pub struct ImageReport {
     pub maps: String,
     /// The photo as drawn under the maps (display size, no overlay).
     pub photo: String,
+    /// Its width and height: each heat map's picture starts with it (a colour bar follows).
+    pub photo_size: [u32; 2],
     /// The data behind the page's live attention and hover values (`{name}/live.js`; empty
     /// until written).
     pub live: String,
@@ -154,10 +156,12 @@ pub fn write_image(
         sheet: format!("{name}/sheet.png"),
         maps: format!("{name}/maps.safetensors"),
         photo: format!("{name}/photo.png"),
+        photo_size: [display.width(), display.height()],
         live: String::new(),
         render_time,
         write_time: Duration::ZERO,
     };
+    write_atomically(&dir.join("photo.png"), &photo::png(display)?)?;
     let mut tiles = vec![Tile { label: "input".into(), image: display.clone() }];
     for (heat, overlay) in figures.heat.iter().zip(drawn) {
         let mut img = photo::from_tensor(&overlay);
@@ -191,7 +195,6 @@ pub fn write_image(
         tiles.push(Tile { label: file.clone(), image: tile });
     }
     write_atomically(&dir.join("sheet.png"), &photo::png(&contact_sheet(&tiles, TILE))?)?;
-    write_atomically(&dir.join("photo.png"), &photo::png(display)?)?;
     TensorFile::write(&dir.join("maps.safetensors"), maps, metadata)?;
     report.write_time = start.elapsed();
     Ok(report)

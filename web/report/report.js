@@ -13,7 +13,6 @@
 const report = { last: null, rows: [], backend: null, ready: null };
 window.glimpseReport = report;
 
-const colormap = JSON.parse(document.getElementById('glimpse-colormap').textContent);
 const wgsl = document.getElementById('glimpse-attention-rows').textContent;
 const status = document.getElementById('glimpse-live-status');
 const hoverBox = document.getElementById('glimpse-hover');
@@ -183,11 +182,7 @@ async function computeRow(a, q) {
 
 // ---- drawing ----
 
-function colour(t) {
-  return colormap[Math.max(0, Math.min(255, Math.round(t * 255)))];
-}
 
-const alpha = Number(document.body.dataset.alpha ?? 0.5);
 const photos = new Map(); // picture -> decoded <img> of its photo, or null when it cannot load
 
 async function photoOf(picture) {
@@ -199,9 +194,10 @@ async function photoOf(picture) {
   return photos.get(picture.picture);
 }
 
-/** Paints `values` (h x w) with the colormap from its own min to max over `photo` (blended
- *  with the report's alpha; alone when there is no photo); marks (fx, fy). */
-function paint(canvas, photo, values, h, w, marker) {
+/** Paints `values` (h x w) with the report's colormap from their own min to max over `photo`
+ *  (blended with the report's alpha; alone when there is no photo); marks (fx, fy). */
+function paint(canvas, picture, photo, values, h, w, marker) {
+  const colour = (t) => picture.colormap[Math.max(0, Math.min(255, Math.round(t * 255)))];
   let lo = Infinity, hi = -Infinity;
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
   const small = new ImageData(w, h);
@@ -216,7 +212,7 @@ function paint(canvas, photo, values, h, w, marker) {
   ctx.imageSmoothingEnabled = false;
   ctx.globalAlpha = 1;
   if (photo) ctx.drawImage(photo, 0, 0, canvas.width, canvas.height);
-  ctx.globalAlpha = photo ? alpha : 1;
+  ctx.globalAlpha = photo ? picture.alpha : 1;
   ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   ctx.globalAlpha = 1;
   const [mx, my] = [marker[0] * canvas.width, marker[1] * canvas.height];
@@ -257,7 +253,7 @@ async function onClick(event, img, entry) {
   const { row, backend } = await computeRow(a, qy * w + qx);
   const { canvas, caption } = panel(img, picture);
   const [hk, wk] = a.keys;
-  paint(canvas, await photoOf(picture), row, hk, wk, [(qx + 0.5) / w, (qy + 0.5) / h]);
+  paint(canvas, picture, await photoOf(picture), row, hk, wk, [(qx + 0.5) / w, (qy + 0.5) / h]);
   const ms = performance.now() - start;
   canvas.onmousemove = (e) => {
     const g = fraction(e, canvas);
