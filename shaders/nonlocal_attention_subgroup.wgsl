@@ -99,7 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // Channels are taken four at a time and summed pairwise before joining the running score: a
         // score's rounding error, which softmax turns into a relative error of its weight, grows like
         // sqrt(D / 4) ulps of the score instead of sqrt(D).
-        var s: array<vec4<f32>, KB>;
+        // Zeroed for every block by an explicit initializer: for a bare `var s: array<..>;` in the loop,
+        // Chromium's WebGPU (Tint, SwiftShader) kept the previous block's scores (web/, npm test).
+        var s = array<vec4<f32>, KB>();
         var d = 0u;
         for (; d + 4u <= params.d; d += 4u) {
             let t0 = theta_at(t_base + d * params.q, qs);

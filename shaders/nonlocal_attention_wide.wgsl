@@ -88,7 +88,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // max is unaffected); their probabilities are zeroed in phase 2. Channels four at a time, summed
         // pairwise, as in nonlocal_attention.wgsl (score rounding error like sqrt(D / 4) ulps).
         let k_mine = k0 + cg * KI;
-        var s: array<vec4<f32>, KI>;
+        // Zeroed for every block by an explicit initializer: for a bare `var s: array<..>;` in the loop,
+        // Chromium's WebGPU (Tint, SwiftShader) kept the previous block's scores (web/, npm test).
+        var s = array<vec4<f32>, KI>();
         var d = 0u;
         for (; d + 4u <= params.d; d += 4u) {
             let t0 = theta_at(t_base + d * params.q, qs);

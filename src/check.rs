@@ -1,6 +1,8 @@
 //! Cross-checking GPU results against the CPU references: the comparison rule,
 //! the tolerances (the only place they live) and running a [`Case`].
 
+pub mod export;
+
 use crate::gpu::Gpu;
 use crate::ops::{gpu_shapes_of, Case};
 use crate::{Result, Tensor};

@@ -31,6 +31,10 @@ enum Command {
         /// Seed for the random inputs (random when omitted; printed either way).
         #[arg(long)]
         seed: Option<u64>,
+        /// Also write every case (launches, inputs, reference outputs, tolerance) into this
+        /// folder for the browser runner (web/, `npm test`), recorded under WebGPU's default limits.
+        #[arg(long, value_name = "DIR")]
+        export: Option<std::path::PathBuf>,
     },
     /// Run one attention block on an input tensor with PyTorch weights.
     #[command(after_help = cli::run::arch_help())]
@@ -65,7 +69,8 @@ fn main() -> ExitCode {
     let out = cli::Output { quiet: parsed.quiet, verbose: parsed.verbose };
     let result: Result<()> = match parsed.command {
         Command::Info => cli::info::info(),
-        Command::Check { filter, seed } => cli::check::check(filter.as_deref(), seed),
+        Command::Check { filter, seed, export: None } => cli::check::check(filter.as_deref(), seed),
+        Command::Check { filter, seed, export: Some(dir) } => cli::check::export(filter.as_deref(), seed, &dir),
         Command::Run(args) => cli::run::run(args, out),
         Command::Classify(args) => cli::classify::classify(args, out),
         Command::Map(args) => cli::map::map(args, out),

@@ -44,13 +44,17 @@ pub struct Builder {
     /// The grid [H, W] the queries are given in, when it is not each block's
     /// own: a Non-local block deep in a network scales them to its grid.
     pub query_grid: Option<[usize; 2]>,
+    /// Whether each Non-local block also outputs what its attention rows are computed from
+    /// (`{prefix}attention.theta` [N, D, H, W] and `.phi` [N, D, Hk, Wk], the score scale
+    /// folded into theta), so a report can compute the row of any query pixel later.
+    pub attention_inputs: bool,
 }
 
 impl Builder {
     /// A builder over an empty graph.
     pub fn new(weights: Weights, options: BuildOptions) -> Builder {
         let (fusion, maps, queries) = (options.fusion, options.maps, options.queries);
-        Builder { graph: Graph::new(), weights, fusion, maps, queries, query_grid: None }
+        Builder { graph: Graph::new(), weights, fusion, maps, queries, query_grid: None, attention_inputs: false }
     }
 
     /// Runs `f` one scope deeper: weights and maps are named `{scope}.{name}`

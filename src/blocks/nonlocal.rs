@@ -232,6 +232,12 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
         let att = b.graph.add(AttentionRows { scale: nl.scale as f32, queries }, &[theta, phi])?;
         let att = b.graph.view(att, &[n, rows, hk, wk])?;
         b.map("attention", att);
+        if b.attention_inputs {
+            let theta_grid = b.graph.view(theta, &[n, inter, h, w])?;
+            let phi_grid = b.graph.view(phi, &[n, inter, hk, wk])?;
+            b.map("attention.theta", theta_grid);
+            b.map("attention.phi", phi_grid);
+        }
     }
 
     let mut scores = b.graph.add(Matmul::new(true, false), &[theta, phi])?; // [N, Q, K]

@@ -1,9 +1,11 @@
 //! `glimpse check`: every operator against its CPU reference on this adapter.
 
 use anyhow::{bail, Context, Result};
+use glimpse::check::export::export_cases;
 use glimpse::check::run_case;
-use glimpse::gpu::Gpu;
-use glimpse::ops::all_cases;
+use glimpse::gpu::{Gpu, GpuOptions};
+use glimpse::ops::{all_cases, Case};
+use std::path::Path;
 use std::time::Instant;
 
 /// Runs every op's cases (or those matching `filter`) and prints a table.
@@ -12,13 +14,7 @@ pub fn check(filter: Option<&str>, seed: Option<u64>) -> Result<()> {
     let seed = seed.unwrap_or_else(|| fastrand::u64(..));
     println!("checking every operator against its CPU reference on {}", gpu.adapter());
     println!("random inputs from seed {seed} (replay with --seed {seed})");
-    let cases: Vec<_> = all_cases(&mut fastrand::Rng::with_seed(seed))
-        .into_iter()
-        .filter(|c| filter.is_none_or(|f| c.op.name().contains(f)))
-        .collect();
-    if cases.is_empty() {
-        bail!("no op matches --filter {:?}; ops: {}", filter.unwrap_or(""), op_names().join(", "));
-    }
+    let cases = chosen_cases(filter, seed)?;
     println!("{:<14} {:<28} {:<40} {:>10} {:>10}  result", "op", "case", "inputs", "max |err|", "err/tol");
     let (mut passed, mut failed) = (0, 0);
     let start = Instant::now();
@@ -44,6 +40,50 @@ pub fn check(filter: Option<&str>, seed: Option<u64>) -> Result<()> {
         bail!("{failed} of {} cases differ from the CPU reference", cases.len());
     }
     Ok(())
+}
+
+/// Checks and writes every case (or those matching `filter`) into `dir` for the browser
+/// runner, printing each variant's kernels and its time here.
+pub fn export(filter: Option<&str>, seed: Option<u64>, dir: &Path) -> Result<()> {
+    // The browser's limits, so grids fold and bindings fit as they must there.
+    let native = Gpu::with_options(GpuOptions::webgpu_defaults()).context("opening the default adapter")?;
+    let portable = Gpu::with_options(GpuOptions { subgroups: false, ..GpuOptions::webgpu_defaults() })
+        .context("opening the default adapter without subgroups")?;
+    let seed = seed.unwrap_or_else(|| fastrand::u64(..));
+    println!("exporting every operator case to {} from {}", dir.display(), native.adapter());
+    println!("random inputs from seed {seed} (replay with --seed {seed})");
+    let cases = chosen_cases(filter, seed)?;
+    let start = Instant::now();
+    let runs = export_cases(dir, &cases, &native, &portable, seed)
+        .with_context(|| format!("exporting the cases to {}", dir.display()))?;
+    println!("{:<14} {:<28} {:<40} {:>10} {:>9}", "op", "case", "kernels", "err/tol", "ms here");
+    let mut variants = 0;
+    for run in &runs {
+        for v in &run.variants {
+            let kernels = v.kernels.join("+");
+            println!("{:<14} {:<28} {:<40} {:>10.3} {:>9.2}", run.op, run.label, kernels, v.comparison.worst, v.millis);
+            variants += 1;
+        }
+    }
+    println!(
+        "{} cases, {variants} variants, all match their references here; written to {} ({:.1} s)",
+        runs.len(),
+        dir.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Every case from `seed`, keeping those whose op name contains `filter`.
+fn chosen_cases(filter: Option<&str>, seed: u64) -> Result<Vec<Case>> {
+    let cases: Vec<_> = all_cases(&mut fastrand::Rng::with_seed(seed))
+        .into_iter()
+        .filter(|c| filter.is_none_or(|f| c.op.name().contains(f)))
+        .collect();
+    if cases.is_empty() {
+        bail!("no op matches --filter {:?}; ops: {}", filter.unwrap_or(""), op_names().join(", "));
+    }
+    Ok(cases)
 }
 
 pub fn op_names() -> Vec<&'static str> {

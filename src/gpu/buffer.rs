@@ -28,6 +28,11 @@ impl GpuTensor {
         Ok(GpuTensor { buffer: self.buffer.clone(), shape })
     }
 
+    /// Whether both are views of one buffer.
+    pub fn shares_buffer(&self, other: &GpuTensor) -> bool {
+        self.buffer == other.buffer
+    }
+
     /// Bytes the underlying buffer holds (at least the shape's size).
     pub fn capacity(&self) -> u64 {
         self.buffer.size()

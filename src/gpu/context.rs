@@ -15,11 +15,15 @@ pub struct GpuOptions {
     pub limits: Option<wgpu::Limits>,
     /// How long one wait for the GPU may take before it becomes [`Error::Timeout`].
     pub timeout: Duration,
+    /// Ask for subgroup operations where the adapter has them. Off, the ops pick their
+    /// portable kernels, as on a device without subgroups (how `glimpse check --export`
+    /// records the launches for runtimes whose subgroups differ from this adapter's).
+    pub subgroups: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { limits: None, timeout: Duration::from_secs(120) }
+        GpuOptions { limits: None, timeout: Duration::from_secs(120), subgroups: true }
     }
 }
 
@@ -66,7 +70,11 @@ impl Gpu {
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
         // Timestamps feed the benchmark harness; subgroups let kernels share loads across
         // SIMD lanes (the ops' *_subgroup kernels). Ask only for what the adapter has.
-        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if options.subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        let features = adapter.features() & wanted;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("glimpse"),
             required_features: features,

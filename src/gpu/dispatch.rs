@@ -63,6 +63,21 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    recipe: Recipe,
+}
+
+/// What a [`Dispatch`] was made from, kept so that another WebGPU runtime can replay it
+/// (`glimpse check --export`: the browser runs the same launches).
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// The kernel: its file stem and source.
+    pub kernel: Kernel,
+    /// Pipeline-overridable constants, by name.
+    pub constants: Vec<(String, f64)>,
+    /// The `Params` uniform's bytes, unpadded.
+    pub params: Vec<u8>,
+    /// The tensors bound at bindings 1.., in order (views share their buffer).
+    pub bindings: Vec<GpuTensor>,
 }
 
 impl Dispatch {
@@ -74,6 +89,11 @@ impl Dispatch {
     /// The number of workgroups launched.
     pub fn workgroups(&self) -> [u32; 3] {
         self.workgroups
+    }
+
+    /// The kernel, constants, parameters and buffers it was prepared with.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
     }
 }
 
@@ -173,7 +193,13 @@ impl Gpu {
                 entries: &entries,
             })
         })?;
-        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups })
+        let recipe = Recipe {
+            kernel: *kernel,
+            constants: constants.iter().map(|&(name, value)| (name.to_string(), value)).collect(),
+            params: bytemuck::bytes_of(params).to_vec(),
+            bindings: bindings.iter().map(|&t| t.clone()).collect(),
+        };
+        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and

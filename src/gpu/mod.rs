@@ -12,4 +12,5 @@ mod dispatch;
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;
 pub use context::{Gpu, GpuOptions};
+pub use dispatch::Recipe; // what a Dispatch was made from (check --export)
 pub use dispatch::{Dispatch, Kernel};

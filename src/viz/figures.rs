@@ -47,6 +47,8 @@ pub struct LayerInfo {
 pub struct HeatMap {
     /// File stem ("layer1.0.spatial", "layer2.0.attention.q1").
     pub file: String,
+    /// The map output it comes from ("layer2.0.attention") and, for attention rows, the row.
+    pub source: (String, Option<usize>),
     /// Caption.
     pub caption: String,
     /// The map [1, h, w].
@@ -140,8 +142,8 @@ pub fn figures(
                         Normalize::Fixed => (0.0, 1.0),
                     };
                     let map = Tensor::new(Shape::new(&[1, h, w])?, values(image).to_vec())?;
-                    let (file, caption, marker) = if kind == MapKind::Spatial {
-                        (stem.clone(), format!("{layer} spatial attention"), None)
+                    let (file, caption, marker, source) = if kind == MapKind::Spatial {
+                        (stem.clone(), format!("{layer} spatial attention"), None, (name.clone(), None))
                     } else {
                         let query = info.and_then(|l| Some((l.queries.get(row)?, l.grid?)));
                         let caption = match query {
@@ -150,9 +152,9 @@ pub fn figures(
                         };
                         let marker = query
                             .map(|([x, y], [gh, gw])| [(*x as f64 + 0.5) / gw as f64, (*y as f64 + 0.5) / gh as f64]);
-                        (format!("{stem}.q{row}"), caption, marker)
+                        (format!("{stem}.q{row}"), caption, marker, (name.clone(), Some(row)))
                     };
-                    figures.heat.push(HeatMap { file, caption, map, lo, hi, marker });
+                    figures.heat.push(HeatMap { file, source, caption, map, lo, hi, marker });
                 }
             }
         }

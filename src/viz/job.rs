@@ -4,6 +4,7 @@
 //! output folder is checked before any work (writable, holding no input).
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
+use super::live;
 use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
 use crate::blocks::map_spec;
@@ -121,6 +122,7 @@ fn build(
     let [c, h, w] = spec.input;
     let options = BuildOptions { fusion: Fusion::all(), maps: true, queries: vec![] };
     let mut b = Builder::new(Weights::new(file.clone(), source), options);
+    b.attention_inputs = true; // index.html computes the attention row of any clicked pixel
     let mut v = b.graph.input("x", Shape::new(&[batch, c, h, w])?);
     let mut layers = Vec::new();
     for (i, layer) in spec.layers.iter().enumerate() {
@@ -200,7 +202,7 @@ fn predict(y: &Tensor, i: usize, labels: &[String]) -> Option<Prediction> {
 }
 
 /// Rows of a batched tensor for image `i`, as a batch of one.
-fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
+pub(super) fn image_slice(t: &Tensor, i: usize) -> Result<Tensor> {
     let mut dims = t.shape().dims().to_vec();
     let per = t.shape().numel() / dims[0];
     dims[0] = 1;
@@ -330,7 +332,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         };
         summary.network += t.elapsed();
         let count = pending.len();
-        for (slot, (index, display, _)) in pending.drain(..).enumerate() {
+        for (slot, (index, display, input)) in pending.drain(..).enumerate() {
             let path = &inputs[index];
             let result = check_finite_image(&outputs, slot, count)
                 .map_err(|e| {
@@ -342,6 +344,8 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                     for name in maps.iter().chain(outputs.contains_key("y").then(|| "y".to_string()).iter()) {
                         slices.push((name.clone(), image_slice(&outputs[name], slot)?));
                     }
+                    // The network's input too: `glimpse run --input {name}/maps.safetensors` reproduces the maps.
+                    slices.push(("x".to_string(), Tensor::new(Shape::new(&[1, c, h, w])?, input.data().to_vec())?));
                     let named: Vec<(&str, &Tensor)> = slices.iter().map(|(n, t)| (n.as_str(), t)).collect();
                     let prediction = outputs.get("y").and_then(|y| predict(y, slot, &model.spec.labels));
                     let meta = BTreeMap::from([
@@ -349,17 +353,20 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                         ("glimpse.model".to_string(), model.spec.name.clone()),
                     ]);
                     let source = path.display().to_string();
-                    write_image(
+                    let name = &names[index];
+                    let mut report = write_image(
                         &renderer,
                         &job.out_dir,
-                        &names[index],
+                        name,
                         &source,
                         &display,
                         &figs,
                         &named,
                         &meta,
                         prediction,
-                    )
+                    )?;
+                    live::write(&job.out_dir, &mut report, job.style, &figs.heat, &outputs, &maps, slot)?;
+                    Ok(report)
                 });
             match result {
                 Ok(report) => {

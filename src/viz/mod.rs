@@ -9,6 +9,7 @@
 //! - [`chart`]: SVG charts.
 //! - [`render`]: one image's files.
 //! - [`html`]: writes OUTDIR/index.html.
+//! - [`live`]: the data behind the page's live attention rows and hover values.
 //! - [`job`]: the whole `glimpse map` run.
 
 pub mod chart;
@@ -17,6 +18,7 @@ pub mod draw;
 pub mod figures;
 pub mod html;
 pub mod job;
+pub mod live;
 pub mod photo;
 pub mod render;
 

@@ -82,6 +82,8 @@ pub struct Figure {
     pub path: String,
     /// Caption.
     pub caption: String,
+    /// The attention layer it shows ("layer1.0"; "" for a single block).
+    pub layer: String,
 }
 
 /// What was written for one image.
@@ -99,10 +101,22 @@ pub struct ImageReport {
     pub sheet: String,
     /// The raw maps (.safetensors).
     pub maps: String,
+    /// The photo as drawn under the maps (display size, no overlay).
+    pub photo: String,
+    /// Its width and height: each heat map's picture starts with it (a colour bar follows).
+    pub photo_size: [u32; 2],
+    /// The data behind the page's live attention and hover values (`{name}/live.js`; empty
+    /// until written).
+    pub live: String,
     /// Time spent drawing heat maps (the overlay kernel) and the rest (charts, encoding, files).
     pub render_time: Duration,
     /// Time spent on charts, the sheet, encoding and writing.
     pub write_time: Duration,
+}
+
+/// The attention layer a map output belongs to ("layer1.0.spatial" -> "layer1.0").
+fn layer_of(map: &str) -> String {
+    crate::blocks::map_spec(map).map_or("", |(prefix, _)| super::figures::layer_name(prefix)).to_string()
 }
 
 /// Height of the contact sheet's tiles.
@@ -141,9 +155,13 @@ pub fn write_image(
         figures: Vec::new(),
         sheet: format!("{name}/sheet.png"),
         maps: format!("{name}/maps.safetensors"),
+        photo: format!("{name}/photo.png"),
+        photo_size: [display.width(), display.height()],
+        live: String::new(),
         render_time,
         write_time: Duration::ZERO,
     };
+    write_atomically(&dir.join("photo.png"), &photo::png(display)?)?;
     let mut tiles = vec![Tile { label: "input".into(), image: display.clone() }];
     for (heat, overlay) in figures.heat.iter().zip(drawn) {
         let mut img = photo::from_tensor(&overlay);
@@ -152,7 +170,8 @@ pub fn write_image(
         }
         let file = format!("{}.png", heat.file);
         write_atomically(&dir.join(&file), &photo::png(&with_colour_bar(&img, colormap, heat.lo, heat.hi))?)?;
-        report.figures.push(Figure { path: format!("{name}/{file}"), caption: heat.caption.clone() });
+        let layer = layer_of(&heat.source.0);
+        report.figures.push(Figure { path: format!("{name}/{file}"), caption: heat.caption.clone(), layer });
         tiles.push(Tile { label: heat.file.clone(), image: img });
     }
     for chart in &figures.charts {
@@ -171,7 +190,8 @@ pub fn write_image(
         };
         let svg_file = format!("{file}.svg");
         write_atomically(&dir.join(&svg_file), svg.as_bytes())?;
-        report.figures.push(Figure { path: format!("{name}/{svg_file}"), caption: caption.clone() });
+        let layer = layer_of(file);
+        report.figures.push(Figure { path: format!("{name}/{svg_file}"), caption: caption.clone(), layer });
         tiles.push(Tile { label: file.clone(), image: tile });
     }
     write_atomically(&dir.join("sheet.png"), &photo::png(&contact_sheet(&tiles, TILE))?)?;

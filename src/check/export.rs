@@ -1,0 +1,236 @@
+//! `glimpse check --export DIR`: every op case written so that another WebGPU runtime
+//! (the browser runner in `web/`) can replay exactly the launches glimpse makes and
+//! judge them by the same rule.
+//!
+//! Layout of DIR:
+//! - `manifest.json`: the tolerance rule, each kernel's file and a hash of its text,
+//!   and per case its inputs, the reference output and one or more variants (the
+//!   dispatches: kernel, override constants, Params bytes, bindings, grid);
+//! - `data/<case>.bin`: the case's inputs, then the CPU reference's output, as
+//!   little-endian f32.
+//!
+//! The launches are recorded, not re-derived: each case is encoded on this adapter
+//! opened with WebGPU's default limits (the browser's), and the [`Recipe`] of every
+//! [`Dispatch`] is written out. Kernel choice follows the device: where a case's
+//! kernels need subgroups of a fixed size, the case is also encoded on the same
+//! adapter with subgroups off, which gives the portable kernels a runtime with other
+//! subgroups (SwiftShader's 4 lanes) runs instead.
+
+use super::{compare, Comparison, OP_TOLERANCE};
+use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel, Recipe};
+use crate::ops::Case;
+use crate::{Error, Result, Tensor};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// The rule [`compare`] applies, in words a runner implements; `rel` comes with it.
+pub const TOLERANCE_RULE: &str = "every element: |got - want| <= rel * (|want| + rms(want)), \
+     rms over the whole reference tensor; NaN never passes; the shapes must match";
+
+/// One exported case as it ran here.
+#[derive(Debug)]
+pub struct ExportedCase {
+    /// Op name.
+    pub op: &'static str,
+    /// The case label.
+    pub label: String,
+    /// One entry per variant: kernels, how it compared here and its time here.
+    pub variants: Vec<VariantRun>,
+}
+
+/// A variant's run on this adapter.
+#[derive(Debug)]
+pub struct VariantRun {
+    /// The kernels it launches, in order (repeats collapsed).
+    pub kernels: Vec<&'static str>,
+    /// Subgroup size its kernels are written for, if any.
+    pub subgroup_size: Option<u32>,
+    /// Against the reference.
+    pub comparison: Comparison,
+    /// Upload, launch and read back, pipelines already compiled, in milliseconds.
+    pub millis: f64,
+}
+
+/// Exports `cases` into `dir`, running each variant here too (so the export never
+/// holds launches that fail on the adapter that recorded them). `native` is opened
+/// with WebGPU's default limits; `portable` is the same adapter with subgroups off.
+pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, seed: u64) -> Result<Vec<ExportedCase>> {
+    let io = |what: &str, path: &Path, e: std::io::Error| Error::File {
+        path: path.display().to_string(),
+        msg: format!("{what}: {e}"),
+    };
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).map_err(|e| io("cannot create", &data_dir, e))?;
+    let mut kernels = BTreeMap::new();
+    let mut manifest_cases = Vec::new();
+    let mut runs = Vec::new();
+    for (index, case) in cases.iter().enumerate() {
+        let inputs: Vec<&Tensor> = case.inputs.iter().collect();
+        let want = case.op.reference(&inputs)?;
+        let mut variants = Vec::new();
+        let mut variant_runs = Vec::new();
+        let (native_json, native_run) = record_variant(native, case, &want, &mut kernels)?;
+        let needs_subgroups = native_run.subgroup_size.is_some();
+        variants.push(native_json);
+        variant_runs.push(native_run);
+        let mut portable_missing = Value::Null;
+        if needs_subgroups {
+            // A case that asks for the subgroup kernel by name has no portable launch.
+            match record_variant(portable, case, &want, &mut kernels) {
+                Ok((json, run)) => {
+                    variants.push(json);
+                    variant_runs.push(run);
+                }
+                Err(e) => portable_missing = json!(e.to_string()),
+            }
+        }
+        let file = format!("data/{index:04}.bin");
+        let mut bytes = Vec::new();
+        let mut tensor_entry = |t: &Tensor| {
+            let entry = json!({ "shape": t.shape().dims(), "offset": bytes.len() });
+            bytes.extend(t.data().iter().flat_map(|v| v.to_le_bytes()));
+            entry
+        };
+        let inputs_json: Vec<Value> = inputs.iter().map(|t| tensor_entry(t)).collect();
+        let want_json = tensor_entry(&want);
+        let path = dir.join(&file);
+        std::fs::write(&path, &bytes).map_err(|e| io("cannot write", &path, e))?;
+        let shapes: Vec<String> = inputs.iter().map(|t| t.shape().to_string()).collect();
+        manifest_cases.push(json!({
+            "op": case.op.name(),
+            "label": case.label,
+            "shapes": shapes.join(", "),
+            "data": file,
+            "inputs": inputs_json,
+            "want": want_json,
+            "variants": variants,
+            "no_portable_variant": portable_missing,
+        }));
+        runs.push(ExportedCase { op: case.op.name(), label: case.label.clone(), variants: variant_runs });
+    }
+    let manifest = json!({
+        "format": 1,
+        "seed": seed,
+        "recorded_on": native.adapter().to_string(),
+        "limits": "WebGPU defaults",
+        "tolerance": { "rel": OP_TOLERANCE.rel, "rule": TOLERANCE_RULE },
+        "kernels": kernels,
+        "cases": manifest_cases,
+    });
+    let path = dir.join("manifest.json");
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid("export", e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| io("cannot write", &path, e))?;
+    Ok(runs)
+}
+
+/// Encodes `case` on `gpu`, runs it (output poisoned with NaN) and describes its launches.
+fn record_variant(
+    gpu: &Gpu,
+    case: &Case,
+    want: &Tensor,
+    kernels: &mut BTreeMap<&'static str, Value>,
+) -> Result<(Value, VariantRun)> {
+    let inputs: Vec<GpuTensor> = case.inputs.iter().map(|t| gpu.upload(t)).collect::<Result<_>>()?;
+    let bound: Vec<&GpuTensor> = inputs.iter().collect();
+    let output = gpu.empty(want.shape())?;
+    let dispatches = case.op.encode(gpu, &bound, &output)?;
+    // Once to compile the pipelines, once timed: the time is the launch, not the compiler.
+    let _ = run_once(gpu, &dispatches, &output)?;
+    let start = Instant::now();
+    let got = run_once(gpu, &dispatches, &output)?;
+    let millis = start.elapsed().as_secs_f64() * 1e3;
+    let comparison = compare(&got, want, OP_TOLERANCE);
+    if !comparison.passed {
+        return Err(Error::invalid(
+            case.op.name(),
+            format!(
+                "case {:?} differs from its reference on {} (err/tol {:.3})",
+                case.label,
+                gpu.adapter(),
+                comparison.worst
+            ),
+        ));
+    }
+    let mut launches = Vec::new();
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut subgroup_size = None;
+    for d in &dispatches {
+        let recipe = d.recipe();
+        kernels.entry(recipe.kernel.name).or_insert_with(|| kernel_json(&recipe.kernel));
+        if recipe.kernel.needs_subgroups() {
+            subgroup_size = gpu.subgroup_size();
+        }
+        if names.last() != Some(&recipe.kernel.name) {
+            names.push(recipe.kernel.name);
+        }
+        launches.push(dispatch_json(d, recipe, &bound, &output)?);
+    }
+    let json = json!({
+        "subgroup_size": subgroup_size,
+        "dispatches": launches,
+        "recorded_ms": millis,
+    });
+    Ok((json, VariantRun { kernels: names, subgroup_size, comparison, millis }))
+}
+
+/// Poisons the output, runs the launches and reads the output back.
+fn run_once(gpu: &Gpu, dispatches: &[Dispatch], output: &GpuTensor) -> Result<Tensor> {
+    gpu.fill(output, f32::NAN)?;
+    Ok(gpu.run(dispatches, &[output])?.remove(0))
+}
+
+/// One launch: which tensor each binding is (input i or the output), the rest verbatim.
+fn dispatch_json(d: &Dispatch, recipe: &Recipe, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Value> {
+    let bindings = recipe
+        .bindings
+        .iter()
+        .map(|t| {
+            if t.shares_buffer(output) {
+                Ok(json!("output"))
+            } else if let Some(i) = inputs.iter().position(|x| x.shares_buffer(t)) {
+                Ok(json!(i))
+            } else {
+                Err(Error::invalid(recipe.kernel.name, "binds a buffer that is neither an input nor the output"))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let constants: serde_json::Map<String, Value> =
+        recipe.constants.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
+    Ok(json!({
+        "kernel": recipe.kernel.name,
+        "constants": constants,
+        "params": recipe.params,
+        "bindings": bindings,
+        "workgroups": d.workgroups(),
+    }))
+}
+
+/// Where a kernel's text lives and a hash of it, so a runner can tell that the file it
+/// loads is the one this binary was built with.
+fn kernel_json(kernel: &Kernel) -> Value {
+    json!({
+        "file": format!("shaders/{}.wgsl", kernel.name),
+        "bytes": kernel.source.len(),
+        "fnv1a32": fnv1a32(kernel.source.as_bytes()),
+        "needs_subgroups": kernel.needs_subgroups(),
+    })
+}
+
+/// 32-bit FNV-1a: small enough to write again in JavaScript.
+pub fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnv1a32;
+
+    #[test]
+    fn fnv1a32_matches_published_vectors() {
+        assert_eq!(fnv1a32(b""), 0x811c9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9cf968);
+    }
+}
