@@ -233,7 +233,15 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
         let att = b.graph.view(att, &[n, rows, hk, wk])?;
         b.map("attention", att);
         if b.attention_inputs {
-            let theta_grid = b.graph.view(theta, &[n, inter, h, w])?;
+            // The report's page computes softmax(theta^T phi) with no scale of its own: hand it
+            // theta with the score scale applied (timm's NonLocalAttn scales by rd^-0.5).
+            let scaled = if nl.scale != 1.0 {
+                let affine = [vec![nl.scale as f32; inter], vec![0.0; inter]].concat();
+                post(b, theta, Some(Tensor::from_vec(&[2, inter], affine)?), None, Activation::None)?
+            } else {
+                theta
+            };
+            let theta_grid = b.graph.view(scaled, &[n, inter, h, w])?;
             let phi_grid = b.graph.view(phi, &[n, inter, hk, wk])?;
             b.map("attention.theta", theta_grid);
             b.map("attention.phi", phi_grid);
