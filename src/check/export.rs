@@ -192,7 +192,9 @@ fn dispatch_json(d: &Dispatch, recipe: &Recipe, inputs: &[&GpuTensor], output: &
             } else if let Some(i) = inputs.iter().position(|x| x.shares_buffer(t)) {
                 Ok(json!(i))
             } else {
-                Err(Error::invalid(recipe.kernel.name, "binds a buffer that is neither an input nor the output"))
+                // A buffer the encoder made itself: a slot the kernel declares but this case does
+                // not read back (cbam_spatial_gate's side output with the map off).
+                Ok(json!({ "scratch": t.capacity() }))
             }
         })
         .collect::<Result<Vec<_>>>()?;

@@ -123,14 +123,16 @@ export class Runner {
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const buffers = [];
     const make = (size, usage) => { const b = device.createBuffer({ size, usage }); buffers.push(b); return b; };
+    // Sized as glimpse sizes its buffers: whole vec4s, so a kernel may read any tensor as vec4s.
+    const padded = (bytes) => Math.max(16, Math.ceil(bytes / 16) * 16);
     const inputs = c.inputs.map((t) => {
       const bytes = numel(t.shape) * 4;
-      const b = make(bytes, storage);
+      const b = make(padded(bytes), storage);
       device.queue.writeBuffer(b, 0, data, t.offset, bytes);
       return b;
     });
     const outBytes = numel(c.want.shape) * 4;
-    const output = make(outBytes, storage);
+    const output = make(padded(outBytes), storage);
     device.queue.writeBuffer(output, 0, new Float32Array(outBytes / 4).fill(NaN)); // unwritten elements fail
     const encoder = device.createCommandEncoder();
     variant.dispatches.forEach((d, i) => {
@@ -139,7 +141,10 @@ export class Runner {
       const uniform = make(params.length, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       device.queue.writeBuffer(uniform, 0, params);
       const entries = [{ binding: 0, resource: { buffer: uniform } }];
-      d.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: b === 'output' ? output : inputs[b] } }));
+      // A binding is an input's index, 'output', or { scratch: bytes }: a buffer the encoder made
+      // for a slot the kernel must have but this case does not read (a fused kernel's unused side output).
+      const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? make(padded(b.scratch), storage) : inputs[b]);
+      d.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffer(b) } }));
       const group = device.createBindGroup({ layout: pipelines[i].getBindGroupLayout(0), entries });
       const pass = encoder.beginComputePass({ label: d.kernel });
       pass.setPipeline(pipelines[i]);
