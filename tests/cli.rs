@@ -378,3 +378,21 @@ fn help_lists_the_global_quiet_and_verbose_flags() {
     }
     assert_fails_with(&glimpse(&["-q", "-v", "info"]), "cannot be used with");
 }
+
+/// Issue 11, defect 10: an input file holding only an integer tensor names it
+/// and its dtype (it said "found 0").
+#[test]
+fn an_integer_input_tensor_is_named_with_its_dtype() {
+    let header = r#"{"x":{"dtype":"I64","shape":[1,1,1,1],"data_offsets":[0,8]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(3i64.to_le_bytes());
+    let input = scratch("int-x.safetensors");
+    std::fs::write(&input, bytes).unwrap();
+    let out = scratch("int-x.out.safetensors");
+    let args =
+        ["run", "--arch", "timm.CbamModule", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let o = glimpse(&[&args[..], &["--device", "cpu"]].concat());
+    assert_fails_with(&o, "tensor 'x' is I64, an integer type; glimpse needs F32, F16, BF16 or F64");
+    assert!(!out.exists());
+}
