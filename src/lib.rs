@@ -15,6 +15,7 @@
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
 //! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
+//! - [`interrupt`]: Ctrl-C and SIGTERM end a command between file writes, leaving no temp file.
 //! - [`output`]: checks on output paths before the work starts (never an input, a folder or a device).
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
@@ -28,6 +29,7 @@ pub mod classify;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod interrupt;
 pub mod models;
 pub mod ops;
 pub mod output;

@@ -190,6 +190,10 @@ pub struct Report {
     pub ceilings: Ceilings,
     /// Every workload variant.
     pub workloads: Vec<Row>,
+    /// Set while the run goes on ("12 of 40 workloads measured"): a report written before
+    /// the end, left so by an interrupted run. Absent from a finished report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
 }
 
 impl Report {
@@ -417,6 +421,7 @@ mod tests {
             host: String::new(),
             ceilings: Ceilings::default(),
             workloads: vec![row("a", "eager", 5.0, 4.0, 6.0)],
+            unfinished: None,
         };
         assert!(other.find(&row("a", "fused", 1.0, 1.0, 1.0)).is_some());
         assert!(other.find(&row("a", "unfused", 1.0, 1.0, 1.0)).is_none());

@@ -153,7 +153,7 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
 pub const MAP_EXIT_HELP: &str = "Exit status: 0 when every picture was mapped; 1 when the job could not run \
 (bad model, arguments or output folder) or when any picture was skipped (undecodable, or in a format other than \
 PNG and JPEG, e.g. .webp, .bmp, .tiff). Skipped pictures are listed with their reason in the summary and in \
-index.html; the others are still mapped.";
+index.html; the others are still mapped. 130 when interrupted (Ctrl-C, SIGTERM): index.html then lists the pictures finished by its last rewrite (every 2 s), and no temporary file is left.";
 
 /// Where the bundled demo lives: the model trained by tools/train_demo.py and
 /// its pictures, in the checkout glimpse was built from.

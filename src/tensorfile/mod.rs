@@ -109,14 +109,20 @@ impl TensorFile {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place; an
+/// interrupt (Ctrl-C) waits until the temporary file is gone ([`crate::interrupt`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, bytes).map_err(|e| file_error(path, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_error(path, format!("cannot move the finished file into place: {e}"))
+    crate::interrupt::uninterrupted(|| {
+        if let Err(e) = std::fs::write(&tmp, bytes) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(file_error(path, format!("cannot write: {e}")));
+        }
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            file_error(path, format!("cannot move the finished file into place: {e}"))
+        })
     })
 }
 

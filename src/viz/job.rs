@@ -1,6 +1,6 @@
 //! `glimpse map` as a library call: inputs collected (folders walked), the model built once
 //! with its maps, images decoded and run in batches, every image's pictures written, the
-//! index written last. A bad image is skipped with its reason and the rest complete; the
+//! index rewritten as images finish and once more at the end. A bad image is skipped with its reason and the rest complete; the
 //! output folder is checked before any work (writable, holding no input).
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
@@ -18,6 +18,10 @@ use crate::{Error, Result, Shape, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How often index.html is rewritten while a job runs: often enough that an interrupt loses
+/// little of the report, seldom enough that rewriting it stays a small share of the work.
+const INDEX_EVERY: Duration = Duration::from_secs(2);
 
 /// Where the network and the overlays run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,11 +161,8 @@ fn prepare_out_dir(out_dir: &Path, inputs: &[PathBuf]) -> Result<()> {
     }
     std::fs::create_dir_all(out_dir)
         .map_err(|e| file_error(out_dir, format!("cannot create the output folder: {e}")))?;
-    let probe = out_dir.join(".glimpse-write-test");
-    write_atomically(&probe, b"")
-        .map_err(|e| file_error(out_dir, format!("the output folder is not writable ({e})")))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+    crate::output::probe_writable(&out_dir.join(".glimpse-write-test"))
+        .map_err(|e| file_error(out_dir, format!("the output folder is not writable ({e})")))
 }
 
 /// A folder name per input: its file stem with unsafe characters replaced, made unique.
@@ -291,6 +292,16 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     }
     summary.unsupported = unsupported.len();
 
+    let settings = format!(
+        "colormap {}, alpha {}, normalize {}, batch {batch}, on {}",
+        format!("{:?}", job.style.colormap).to_lowercase(),
+        job.style.alpha,
+        format!("{:?}", job.normalize).to_lowercase(),
+        summary.device
+    );
+    // The index is rewritten as images finish (after the first batch, then at most every
+    // INDEX_EVERY), so an interrupted run leaves a valid report of the images done.
+    let mut index_written: Option<Instant> = None;
     let [c, _, _] = model.spec.input;
     let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
     let mut next = 0;
@@ -375,14 +386,15 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                 }
             }
         }
+        if index_written.is_none_or(|t| t.elapsed() >= INDEX_EVERY) {
+            let t = Instant::now();
+            let so_far = format!("{settings}; unfinished: {next} of {} picture(s) read so far", inputs.len());
+            let page = html::index(&model.spec.name, &so_far, &summary.images, &summary.skipped);
+            write_atomically(&summary.index, page.as_bytes())?;
+            summary.write += t.elapsed();
+            index_written = Some(t);
+        }
     }
-    let settings = format!(
-        "colormap {}, alpha {}, normalize {}, batch {batch}, on {}",
-        format!("{:?}", job.style.colormap).to_lowercase(),
-        job.style.alpha,
-        format!("{:?}", job.normalize).to_lowercase(),
-        summary.device
-    );
     let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
