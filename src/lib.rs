@@ -5,6 +5,7 @@
 //!
 //! Module map:
 //! - [`bench`]: the benchmark harness (checked, timed workloads; table, JSON, CSV, SVG, comparisons).
+//! - [`budget`]: the memory limits every allocation sized by user input is checked against.
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
@@ -24,6 +25,7 @@
 
 pub mod bench;
 pub mod blocks;
+pub mod budget;
 pub mod check;
 pub mod classify;
 pub mod error;

@@ -8,6 +8,7 @@ use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
+use crate::budget;
 use crate::gpu::Gpu;
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
@@ -271,6 +272,15 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         })
         .collect();
 
+    // Up front, before any photo is decoded: one batch of inputs (the decoded tensors and
+    // the batch made of them), and on the CPU every tensor of the reference run.
+    let [c, _, _] = model.spec.input;
+    let what = format!("a batch of {batch} input(s) of {c} x {h} x {w} (the decoded photos and the batch)");
+    budget::check(&what, budget::f32_bytes(&[2, batch, c, h, w]), budget::HOST_BYTES)?;
+    if job.device == Device::Cpu {
+        let what = format!("--device cpu on {c} x {h} x {w} input(s), batch {batch} (every tensor of the run)");
+        budget::check(&what, graph.cpu_bytes(), budget::HOST_BYTES)?;
+    }
     let gpu = match job.device {
         Device::Gpu => Some(Gpu::new()?),
         Device::Cpu => None,
@@ -302,7 +312,6 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     // The index is rewritten as images finish (after the first batch, then at most every
     // INDEX_EVERY), so an interrupted run leaves a valid report of the images done.
     let mut index_written: Option<Instant> = None;
-    let [c, _, _] = model.spec.input;
     let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
     let mut next = 0;
     while next < inputs.len() || !pending.is_empty() {
