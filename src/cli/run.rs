@@ -128,6 +128,9 @@ pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
         Device::Cpu => graph.run_cpu(&feed)?,
         Device::Gpu => {
             let gpu = Gpu::new()?;
+            if let Some(advice) = gpu.adapter().advice() {
+                out.note(format_args!("note: {advice}"));
+            }
             let plan = Plan::compile(&gpu, &graph)?;
             out.note(format_args!(
                 "{} on {}: {} dispatches, {:.1} MiB activations, {:.1} MiB weights",

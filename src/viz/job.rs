@@ -9,7 +9,7 @@ use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
 use crate::budget;
-use crate::gpu::Gpu;
+use crate::gpu::{AdapterSummary, Gpu};
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
 use crate::tensorfile::{write_atomically, TensorFile};
@@ -60,6 +60,8 @@ pub struct MapJob {
 /// Progress of a job, reported as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The GPU adapter was opened (not sent on the CPU).
+    Adapter { adapter: &'a AdapterSummary },
     /// The inputs were collected.
     Start { images: usize },
     /// An image was written.
@@ -282,7 +284,11 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         budget::check(&what, graph.cpu_bytes(), budget::HOST_BYTES)?;
     }
     let gpu = match job.device {
-        Device::Gpu => Some(Gpu::new()?),
+        Device::Gpu => {
+            let gpu = Gpu::new()?;
+            progress(Event::Adapter { adapter: gpu.adapter() });
+            Some(gpu)
+        }
         Device::Cpu => None,
     };
     let plan = gpu.as_ref().map(|g| Plan::compile(g, &graph)).transpose()?;
