@@ -9,6 +9,8 @@ use std::fmt;
 
 /// Bytes before the JSON header: its length as a little-endian u64.
 const LENGTH_BYTES: usize = 8;
+/// The safetensors crate's limit on the header (it names a longer one "header too large").
+const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Ok when the header names each tensor once and the file holds exactly the
 /// bytes the header declares; otherwise what is wrong. Headers that are not
@@ -16,6 +18,12 @@ const LENGTH_BYTES: usize = 8;
 pub(super) fn check(bytes: &[u8]) -> Result<(), String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
+    }
+    // torch.save writes a zip archive (PyTorch >= 1.6) or a bare pickle: never unpickled here.
+    if bytes.starts_with(b"PK\x03\x04") || (bytes[0] == 0x80 && (2..=5).contains(&bytes.get(1).copied().unwrap_or(0))) {
+        return Err("a PyTorch checkpoint (torch.save's zip or pickle), not safetensors: glimpse never unpickles \
+                    files; convert it with safetensors.torch.save_file(model.state_dict(), \"w.safetensors\")"
+            .into());
     }
     let Some(length) = bytes.get(..LENGTH_BYTES) else {
         return Err(format!(
@@ -26,6 +34,11 @@ pub(super) fn check(bytes: &[u8]) -> Result<(), String> {
     let declared = u64::from_le_bytes(length.try_into().expect("8 bytes"));
     let after_length = (bytes.len() - LENGTH_BYTES) as u64;
     if declared > after_length {
+        // A length past the crate's 100 MB header limit is not a truncated file but not a
+        // safetensors file at all: the crate says "header too large".
+        if declared > MAX_HEADER_BYTES {
+            return Ok(());
+        }
         return Err(format!(
             "the file is truncated: the header length says {declared} bytes of header, the file holds \
              {after_length} after the length"
@@ -113,6 +126,16 @@ mod tests {
         assert!(check(&file(header, 9)).unwrap_err().starts_with("1 byte(s) more than"));
         assert!(check(&file(header, 0)[..20]).unwrap_err().contains("header length says"));
         assert!(check(&[1, 2]).unwrap_err().contains("2 byte(s), shorter"));
+    }
+
+    #[test]
+    fn pytorch_checkpoints_are_named_and_never_unpickled() {
+        for bytes in [&b"PK\x03\x04archive/data.pkl"[..], &b"\x80\x02}q\x00."[..]] {
+            let e = check(bytes).unwrap_err();
+            assert!(e.contains("PyTorch checkpoint") && e.contains("save_file"), "{e}");
+        }
+        // A huge length is left to the crate ("header too large"), not called truncated.
+        check(&u64::MAX.to_le_bytes()).unwrap();
     }
 
     #[test]
