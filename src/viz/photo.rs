@@ -35,14 +35,18 @@ pub fn load(path: &Path) -> Result<RgbImage> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    decode(&bytes).map_err(|msg| file_error(path, msg))
+}
+
+/// [`load`] for a file's bytes; the error says what is wrong (the caller adds the path).
+pub fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let mut reader =
+        ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| format!("cannot read: {e}"))?;
     match reader.format() {
-        None => return Err(file_error(path, "not a PNG or JPEG image")),
+        None => return Err("not a PNG or JPEG image".into()),
         // The JPEG decoder fills a truncated scan with grey and succeeds; PIL refuses such files.
-        Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(&bytes) => {
-            return Err(file_error(path, "truncated JPEG: the image data ends before its end-of-image marker"))
+        Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(bytes) => {
+            return Err("truncated JPEG: the image data ends before its end-of-image marker".into())
         }
         Some(_) => {}
     }
@@ -52,11 +56,10 @@ pub fn load(path: &Path) -> Result<RgbImage> {
     limits.max_alloc = Some(DECODE_BYTES);
     reader.limits(limits.clone());
     let decode_error = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => file_error(
-            path,
-            format!("{e} (glimpse decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB)", DECODE_BYTES >> 20),
-        ),
-        e => file_error(path, format!("cannot decode: {e}")),
+        image::ImageError::Limits(_) => {
+            format!("{e} (glimpse decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB)", DECODE_BYTES >> 20)
+        }
+        e => format!("cannot decode: {e}"),
     };
     // `ImageReader::decode` would drop the orientation: decode through the decoder instead,
     // charging the pixel buffer to the allocation limit as `decode` does.
