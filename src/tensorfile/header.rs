@@ -20,7 +20,11 @@ pub(super) fn check(bytes: &[u8]) -> Result<(), String> {
         return Err("the file is empty".into());
     }
     // torch.save writes a zip archive (PyTorch >= 1.6) or a bare pickle: never unpickled here.
-    if bytes.starts_with(b"PK\x03\x04") || (bytes[0] == 0x80 && (2..=5).contains(&bytes.get(1).copied().unwrap_or(0))) {
+    // Their magic bytes are also a possible header length, so a JSON header after the length
+    // (a '{' at byte 8) means safetensors after all.
+    let magic =
+        bytes.starts_with(b"PK\x03\x04") || (bytes[0] == 0x80 && (2..=5).contains(&bytes.get(1).copied().unwrap_or(0)));
+    if magic && bytes.get(LENGTH_BYTES) != Some(&b'{') {
         return Err("a PyTorch checkpoint (torch.save's zip or pickle), not safetensors: glimpse never unpickles \
                     files; convert it with safetensors.torch.save_file(model.state_dict(), \"w.safetensors\")"
             .into());
@@ -136,6 +140,9 @@ mod tests {
         }
         // A huge length is left to the crate ("header too large"), not called truncated.
         check(&u64::MAX.to_le_bytes()).unwrap();
+        // A header of 640 bytes starts with the pickle magic 80 02: still a safetensors file.
+        let header = format!("{{{}}}", " ".repeat(638));
+        check(&file(&header, 0)).unwrap();
     }
 
     #[test]
