@@ -24,7 +24,7 @@ fn a_folder_reached_by_two_links_is_walked_once() {
     std::fs::write(dir.join("real/a.png"), b"").unwrap();
     std::os::unix::fs::symlink(dir.join("real"), dir.join("left")).unwrap();
     std::os::unix::fs::symlink(dir.join("real"), dir.join("right")).unwrap();
-    let found = walk::collect(&[dir.clone()], Depth::Recursive, None).unwrap();
+    let found = walk::collect(std::slice::from_ref(&dir), Depth::Recursive, None).unwrap();
     assert_eq!(found.images.len(), 1, "{:?}", found.images);
     let _ = std::fs::remove_dir_all(dir);
 }
