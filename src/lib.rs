@@ -5,6 +5,7 @@
 //!
 //! Module map:
 //! - [`bench`]: the benchmark harness (checked, timed workloads; table, JSON, CSV, SVG, comparisons).
+//! - [`budget`]: the memory limits every allocation sized by user input is checked against.
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
 //! - [`graph`]: graphs of ops, the fusion pass (named rules over the canonical graph), the GPU plan and the CPU executor.
@@ -15,6 +16,7 @@
 //! - [`check`]: GPU-vs-reference comparison and the tolerance table.
 //! - [`tensor`]: CPU tensors and checked shapes.
 //! - [`weights`]: PyTorch state_dicts by name, shape checks, BatchNorm folding.
+//! - [`interrupt`]: Ctrl-C and SIGTERM end a command between file writes, leaving no temp file.
 //! - [`output`]: checks on output paths before the work starts (never an input, a folder or a device).
 //! - [`tensorfile`]: .safetensors reading (validated, converted to f32) and atomic writing.
 //! - [`error`]: the one error type.
@@ -23,11 +25,13 @@
 
 pub mod bench;
 pub mod blocks;
+pub mod budget;
 pub mod check;
 pub mod classify;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod interrupt;
 pub mod models;
 pub mod ops;
 pub mod output;

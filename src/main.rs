@@ -65,6 +65,10 @@ fn quiet_wayland_probe() {
 fn main() -> ExitCode {
     quiet_wayland_probe();
     let parsed = Cli::parse();
+    if let Err(e) = glimpse::interrupt::exit_cleanly_on_interrupt() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     // info and check print only results (stdout), so they take no Output.
     let out = cli::Output { quiet: parsed.quiet, verbose: parsed.verbose };
     let result: Result<()> = match parsed.command {

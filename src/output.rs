@@ -2,7 +2,6 @@
 //! an output is never one of the inputs, never a folder or device, and its folder exists
 //! and is writable (so a long run does not fail at its very end).
 
-use crate::tensorfile::write_atomically;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -28,9 +27,16 @@ pub fn check_output(out: &Path, inputs: &[PathBuf]) -> Result<()> {
         return Err(file_error(out, format!("the folder {} does not exist", dir.display())));
     }
     let probe = out.with_file_name(format!(".{}.probe", name.to_string_lossy()));
-    write_atomically(&probe, b"").map_err(|e| file_error(out, format!("cannot write there ({e})")))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+    probe_writable(&probe).map_err(|e| file_error(out, format!("cannot write there ({e})")))
+}
+
+/// Creates and removes the empty file `probe`: whether its folder takes new files. An
+/// interrupt waits for the removal, so the probe is never left behind.
+pub fn probe_writable(probe: &Path) -> std::io::Result<()> {
+    crate::interrupt::uninterrupted(|| {
+        std::fs::write(probe, b"")?;
+        std::fs::remove_file(probe)
+    })
 }
 
 /// [`check_output`] for each of several outputs, which must also name different files.

@@ -428,3 +428,52 @@ fn run_explains_the_fusion_rules_and_switches_them() {
         assert!(help.contains(rule.name()), "run --help should list {}", rule.name());
     }
 }
+
+/// Issue 11, defect 10: an input file holding only an integer tensor names it
+/// and its dtype (it said "found 0").
+#[test]
+fn an_integer_input_tensor_is_named_with_its_dtype() {
+    let header = r#"{"x":{"dtype":"I64","shape":[1,1,1,1],"data_offsets":[0,8]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(3i64.to_le_bytes());
+    let input = scratch("int-x.safetensors");
+    std::fs::write(&input, bytes).unwrap();
+    let out = scratch("int-x.out.safetensors");
+    let args =
+        ["run", "--arch", "timm.CbamModule", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    let o = glimpse(&[&args[..], &["--device", "cpu"]].concat());
+    assert_fails_with(&o, "tensor 'x' is I64, an integer type; glimpse needs F32, F16, BF16 or F64");
+    assert!(!out.exists());
+}
+
+/// Issue 11, first run: `glimpse demo` runs from any folder with the model and pictures
+/// compiled into the binary (it used to read them from the checkout it was built in).
+#[test]
+fn demo_runs_from_any_folder_with_its_bundled_files() {
+    let cwd = scratch("demo-cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["demo", "--device", "cpu", "-q"])
+        .current_dir(&cwd)
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}{stdout}", stderr(&o));
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    let model_line = stdout.lines().find(|l| l.starts_with("model ")).expect("the model's path is printed");
+    assert!(!model_line.contains(checkout), "the demo reads the checkout: {model_line}");
+    let index = std::fs::read_to_string(cwd.join("glimpse-demo/index.html")).unwrap();
+    assert_eq!(index.matches("<section").count(), 8, "eight bundled pictures");
+}
+
+/// Issue 11, first run: with no adapter, the error says that --device cpu works.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_adapter_says_that_device_cpu_works() {
+    // Metal is not compiled in on Linux: no adapter can be found.
+    let out = scratch("noadapter");
+    let o = glimpse_env(&["demo", "-o", out.to_str().unwrap()], &[("WGPU_BACKEND", "metal")], &[]);
+    assert_fails_with(&o, "work with --device cpu");
+}

@@ -143,7 +143,7 @@ fn skresnet18_state_dict() -> TensorFile {
     let mut file = TensorFile::default();
     for (name, dims, dtype) in keys {
         if dtype.contains("int") {
-            file.skipped.push(name);
+            file.skipped.insert(name, "I64".into());
             continue;
         }
         let fan_in: usize = dims.iter().skip(1).product::<usize>().max(1);
@@ -229,7 +229,7 @@ fn wrong_weights_and_contradicting_arguments_are_named() {
 fn key_set(file: &TensorFile) -> Vec<(String, Vec<usize>)> {
     let mut keys: Vec<(String, Vec<usize>)> =
         file.tensors.iter().map(|(k, t)| (k.clone(), t.shape().dims().to_vec())).collect();
-    keys.extend(file.skipped.iter().map(|k| (k.clone(), vec![])));
+    keys.extend(file.skipped.keys().map(|k| (k.clone(), vec![])));
     keys.sort();
     keys
 }

@@ -2,6 +2,7 @@
 //! what is wrong, never a panic (RELIABILITY.md's list of files to craft).
 
 use glimpse::tensorfile::TensorFile;
+use glimpse::weights::Weights;
 use glimpse::Tensor;
 use std::collections::BTreeMap;
 
@@ -47,7 +48,7 @@ fn half_precision_and_integer_counters_are_handled() {
     let file = TensorFile::parse(&craft(header, &data)).unwrap();
     assert_eq!(file.get("h").unwrap().data(), &[1.5, -2.0]);
     assert_eq!(file.get("b").unwrap().data(), &[0.25]);
-    assert_eq!(file.skipped, vec!["bn.num_batches_tracked".to_string()]);
+    assert_eq!(file.skipped, BTreeMap::from([("bn.num_batches_tracked".to_string(), "I64".to_string())]));
 }
 
 #[test]
@@ -113,4 +114,38 @@ fn duplicate_names_are_an_error_not_a_panic() {
     assert!(err.contains("dup.safetensors") && err.contains("two tensors are named 'a'"), "{err}");
     assert!(!path.exists(), "nothing written");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 11, defect 10: an integer tensor where a float one is needed is named
+/// with its dtype (it used to be reported as missing).
+#[test]
+fn an_integer_weight_is_named_with_its_dtype_not_called_missing() {
+    let header = r#"{"fc.weight":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
+    let file = TensorFile::parse(&craft(header, &7i64.to_le_bytes())).unwrap();
+    let err = file.get("fc.weight").unwrap_err().to_string();
+    assert!(err.contains("'fc.weight' is I64") && err.contains("F32, F16, BF16 or F64"), "{err}");
+    let mut weights = Weights::new(file, "w.safetensors");
+    let err = weights.expect("fc.weight", &[1]).unwrap_err().to_string();
+    assert!(err.contains("'fc.weight' is I64") && !err.contains("missing"), "{err}");
+}
+
+/// Issue 11, defect 10: a tensor listed twice in the JSON header is named
+/// (serde kept the last one silently).
+#[test]
+fn a_tensor_listed_twice_in_the_header_is_named() {
+    let header = r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let err = parse_err(&craft(header, &f32_bytes(&[1.0])));
+    assert!(err.contains("'w' more than once"), "{err}");
+}
+
+/// Issue 11, defect 10: truncated data says so with the byte counts (it said
+/// "incomplete metadata").
+#[test]
+fn truncated_data_is_called_truncated_with_the_bytes_expected_and_found() {
+    let header = r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+    let err = parse_err(&craft(header, &f32_bytes(&[1.0, 2.0])));
+    assert!(err.contains("truncated") && err.contains("need 16 bytes") && err.contains("holds 8"), "{err}");
+    let whole = craft(header, &f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let err = parse_err(&whole[..20]);
+    assert!(err.contains("truncated") && err.contains("header"), "{err}");
 }

@@ -294,6 +294,7 @@ pub fn report(gpu: &Gpu, mut rows: Vec<Row>, command: &str) -> Report {
         ),
         ceilings,
         workloads: rows,
+        unfinished: None,
     }
 }
 

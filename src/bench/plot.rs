@@ -12,6 +12,32 @@ const BAR_ROW: f64 = 20.0;
 const ROOF_HEIGHT: f64 = 420.0;
 const GLIMPSE: &str = "#3465a4";
 const OTHER: &str = "#f57900";
+/// Average advance of a character, as a share of the font size (sans-serif, mixed text):
+/// labels are sized with it to stay inside the picture and apart from each other.
+const CHAR_WIDTH: f64 = 0.6;
+
+/// Width in pixels of `text` at `font_size`.
+fn text_width(text: &str, font_size: f64) -> f64 {
+    text.chars().count() as f64 * font_size * CHAR_WIDTH
+}
+
+/// `text` cut to fit `width` pixels at `font_size`, ending in an ellipsis when cut.
+fn fit(text: &str, width: f64, font_size: f64) -> String {
+    let most = (width / (font_size * CHAR_WIDTH)).floor() as usize;
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
+    cut.push('\u{2026}');
+    cut
+}
+
+/// A label's box: left, top, right, bottom.
+type Box4 = [f64; 4];
+
+fn overlaps(a: &Box4, b: &Box4) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
 
 /// Text safe inside SVG.
 fn esc(s: &str) -> String {
@@ -78,7 +104,15 @@ fn bars(s: &mut String, rows: &[&Row], other: Option<&Report>, top: f64) {
     for (i, (r, o)) in rows.iter().zip(&matched).enumerate() {
         let y = top + 14.0 + BAR_ROW * i as f64;
         let label = format!("{} {} {}", r.name, r.shape, r.variant);
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LEFT - 6.0, y + 11.0, esc(&label));
+        let shown = fit(&label, LEFT - 16.0, 11.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end"><title>{}</title>{}</text>"#,
+            LEFT - 6.0,
+            y + 11.0,
+            esc(&label),
+            esc(&shown)
+        );
         let h = if o.is_some() { 7.0 } else { 12.0 };
         let median = r.median_ms.expect("filtered to timed rows");
         let x0 = x(10f64.powi(d0));
@@ -96,21 +130,45 @@ fn bars(s: &mut String, rows: &[&Row], other: Option<&Report>, top: f64) {
                 x(max)
             );
         }
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-            x(median) + 4.0,
-            y + h - 1.0,
-            format_ms(Some(median))
-        );
+        bar_time(s, x(median), y + h - 1.0, median);
         if let Some(t) = o {
             let y2 = y + h + 1.0;
             let _ =
                 writeln!(s, r#"<rect x="{x0:.1}" y="{y2:.1}" width="{:.1}" height="{h}" fill="{OTHER}"/>"#, x(*t) - x0);
-            let _ =
-                writeln!(s, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, x(*t) + 4.0, y2 + h - 1.0, format_ms(Some(*t)));
+            bar_time(s, x(*t), y2 + h - 1.0, *t);
         }
     }
+}
+
+/// A bar's time after its end, or inside it (white, right-aligned) where it would run past
+/// the picture's right edge.
+fn bar_time(s: &mut String, end: f64, y: f64, ms: f64) {
+    let text = format_ms(Some(ms));
+    if end + 4.0 + text_width(&text, 11.0) <= WIDTH - 2.0 {
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{y:.1}">{text}</text>"#, end + 4.0);
+    } else {
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{y:.1}" text-anchor="end" fill="white">{text}</text>"#, end - 4.0);
+    }
+}
+
+/// The roofline's corners as (FLOP per byte, GFLOP/s) for intensities `a_lo..a_hi` and rates
+/// from `g_lo`: the memory roof, GFLOP/s = bandwidth (GB/s) x intensity, from where it enters
+/// the plot (at `a_lo`, or through the bottom edge at g_lo / bandwidth) up to the ridge at
+/// peak / bandwidth, then the compute roof at `peak` to `a_hi`.
+pub(crate) fn roof(bandwidth: f64, peak: f64, a_lo: f64, a_hi: f64, g_lo: f64) -> Vec<(f64, f64)> {
+    let ridge = peak / bandwidth;
+    let enter = a_lo.max(g_lo / bandwidth);
+    let mut points = Vec::new();
+    if enter < ridge.min(a_hi) {
+        points.push((enter, enter * bandwidth));
+    }
+    if ridge >= a_hi {
+        points.push((a_hi, a_hi * bandwidth));
+        return points;
+    }
+    points.push((ridge.max(a_lo), peak));
+    points.push((a_hi, peak));
+    points
 }
 
 /// GFLOP/s against FLOP per byte, both log scale: the bandwidth slope and the
@@ -156,21 +214,63 @@ fn roofline(s: &mut String, report: &Report, rows: &[&Row], top: f64) {
         (LEFT + WIDTH) / 2.0,
         plot_bottom + 30.0
     );
+    // Labels placed so far (the roof's and the points'), kept apart.
+    let mut placed: Vec<Box4> = Vec::new();
     if let (Some(bw), Some(peak)) = (bw, peak) {
-        // The roof: min(peak, intensity x bandwidth), drawn as a polyline through the ridge point.
-        let (start, ridge, end) = (10f64.powi(a0), peak / bw, 10f64.powi(a1));
-        let pts: Vec<String> = [start, ridge.clamp(start, end), end]
-            .iter()
-            .map(|&a| format!("{:.1},{:.1}", x(a), y((a * bw).min(peak).max(10f64.powi(g0)))))
-            .collect();
+        let corners = roof(bw, peak, 10f64.powi(a0), 10f64.powi(a1), 10f64.powi(g0));
+        let pts: Vec<String> = corners.iter().map(|&(a, g)| format!("{:.1},{:.1}", x(a), y(g))).collect();
         let _ = writeln!(s, r#"<polyline points="{}" fill="none" stroke="black" stroke-width="2"/>"#, pts.join(" "));
+        let compute = format!("compute roof {peak:.1} GFLOP/s");
+        let (cx, cy) = (WIDTH - RIGHT - 4.0, y(peak) - 5.0);
+        let _ = writeln!(s, r#"<text x="{cx:.1}" y="{cy:.1}" text-anchor="end" font-size="10">{compute}</text>"#);
+        placed.push([cx - text_width(&compute, 10.0), cy - 10.0, cx, cy + 2.0]);
+        if let Some(&(a, g)) = corners.first().filter(|&&(_, g)| g < peak) {
+            let memory = format!("memory roof {bw:.1} GB/s x FLOP/byte");
+            let (mx, my) = (x(a) + 6.0, y(g) - 6.0);
+            if mx + text_width(&memory, 10.0) <= WIDTH - 2.0 {
+                let _ = writeln!(s, r#"<text x="{mx:.1}" y="{my:.1}" font-size="10">{memory}</text>"#);
+                placed.push([mx, my - 10.0, mx + text_width(&memory, 10.0), my + 2.0]);
+            }
+        }
     }
+    let mut unlabelled = 0;
     for (r, a, g) in points {
         let (px, py) = (x(a), y(g));
-        let _ = writeln!(s, r#"<circle cx="{px:.1}" cy="{py:.1}" r="3.5" fill="{GLIMPSE}"/>"#);
         let label = format!("{} {}", r.name, if r.variant == "auto" { "" } else { &r.variant });
-        let _ =
-            writeln!(s, r#"<text x="{:.1}" y="{:.1}" font-size="9">{}</text>"#, px + 5.0, py - 3.0, esc(label.trim()));
+        let label = label.trim();
+        let _ = writeln!(
+            s,
+            r#"<circle cx="{px:.1}" cy="{py:.1}" r="3.5" fill="{GLIMPSE}"><title>{}</title></circle>"#,
+            esc(label)
+        );
+        // Right of the point, else left, above or below: the first place inside the plot that
+        // no other label covers; none free, the label is left out (the point keeps its title).
+        let w = text_width(label, 9.0);
+        let spot = [(px + 5.0, py - 3.0), (px + 5.0, py + 11.0), (px - 5.0 - w, py - 3.0), (px - 5.0 - w, py + 11.0)]
+            .into_iter()
+            .map(|(lx, ly)| [lx, ly - 9.0, lx + w, ly + 1.0])
+            .find(|b| {
+                b[0] >= LEFT
+                    && b[2] <= WIDTH - 2.0
+                    && b[1] >= plot_top
+                    && b[3] <= plot_bottom
+                    && !placed.iter().any(|p| overlaps(p, b))
+            });
+        match spot {
+            Some(b) => {
+                let _ =
+                    writeln!(s, r#"<text x="{:.1}" y="{:.1}" font-size="9">{}</text>"#, b[0], b[3] - 1.0, esc(label));
+                placed.push(b);
+            }
+            None => unlabelled += 1,
+        }
+    }
+    if unlabelled > 0 {
+        let _ = writeln!(
+            s,
+            r#"<text x="{LEFT}" y="{}" font-size="10">{unlabelled} crowded point(s) left unlabelled (their names show on hover)</text>"#,
+            plot_bottom + 44.0
+        );
     }
 }
 
@@ -183,5 +283,35 @@ mod tests {
         assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
         assert_eq!(decades(0.05, 30.0), (-2, 2));
         assert_eq!(decades(1.0, 1.0), (0, 1));
+    }
+
+    #[test]
+    fn the_memory_roof_is_bandwidth_times_intensity_up_to_the_ridge() {
+        // 50 GB/s, 400 GFLOP/s: the ridge at 8 FLOP/byte.
+        let corners = roof(50.0, 400.0, 0.01, 1000.0, 0.1);
+        assert_eq!(corners.len(), 3, "{corners:?}");
+        // Enters through the bottom edge (0.1 GFLOP/s at 0.002 FLOP/byte is left of the plot).
+        assert_eq!(corners[0], (0.01, 0.5));
+        assert_eq!(corners[1], (8.0, 400.0));
+        assert_eq!(corners[2], (1000.0, 400.0));
+        for &(a, g) in &corners[..2] {
+            assert!((g - 50.0 * a).abs() < 1e-9, "({a}, {g}) is off the memory roof");
+        }
+        // A bottom edge above the roof's start: it enters there, still on bandwidth x intensity.
+        let corners = roof(50.0, 400.0, 0.01, 1000.0, 10.0);
+        assert_eq!(corners[0], (0.2, 10.0));
+        // The ridge past the plot: only the memory roof, to the right edge.
+        assert_eq!(roof(1.0, 1e6, 0.1, 100.0, 0.01), vec![(0.1, 0.1), (100.0, 100.0)]);
+        // The ridge left of the plot: only the compute roof.
+        assert_eq!(roof(1000.0, 10.0, 0.1, 100.0, 0.01), vec![(0.1, 10.0), (100.0, 10.0)]);
+    }
+
+    #[test]
+    fn labels_fit_the_picture_and_do_not_overlap() {
+        assert_eq!(fit("short", 100.0, 10.0), "short");
+        let cut = fit(&"x".repeat(100), 60.0, 10.0);
+        assert!(cut.ends_with('\u{2026}') && cut.chars().count() == 10, "{cut}");
+        assert!(overlaps(&[0.0, 0.0, 10.0, 10.0], &[5.0, 5.0, 15.0, 15.0]));
+        assert!(!overlaps(&[0.0, 0.0, 10.0, 10.0], &[10.0, 0.0, 20.0, 10.0]));
     }
 }

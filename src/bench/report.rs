@@ -190,6 +190,10 @@ pub struct Report {
     pub ceilings: Ceilings,
     /// Every workload variant.
     pub workloads: Vec<Row>,
+    /// Set while the run goes on ("12 of 40 workloads measured"): a report written before
+    /// the end, left so by an interrupted run. Absent from a finished report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
 }
 
 impl Report {
@@ -290,7 +294,7 @@ fn num(v: Option<f64>, digits: usize) -> String {
 /// ratio when comparing. Regressions are flagged when `other` is a glimpse run.
 pub fn table(report: &Report, other: Option<&Report>) -> String {
     let mut s = format!(
-        "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:>7}",
+        "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:<5} {:>7}",
         "workload",
         "shape",
         "variant",
@@ -303,13 +307,23 @@ pub fn table(report: &Report, other: Option<&Report>) -> String {
         "AI",
         "%roof",
         "err",
+        "check",
         "speedup"
     );
     if let Some(o) = other {
         s += &format!(" {:>10} {:>7}", format!("{} ms", short_tool(o)), "ratio");
     }
     s.push('\n');
+    let mut suite = "";
     for r in &report.workloads {
+        // A heading where the suite changes, so the calibration rows are told from the workloads.
+        if r.suite != suite {
+            suite = &r.suite;
+            s += &match suite {
+                "ceiling" => "-- calibration: the bandwidth and GEMM ceilings the percentages are of\n".to_string(),
+                other => format!("-- {other}\n"),
+            };
+        }
         let line = if r.status == Status::Ok {
             let src = if r.timing == "gpu-timestamps" { "gpu" } else { "w" };
             let err = r.rel_l2.filter(|_| r.suite == "blocks" || r.variant == "fused" || r.variant == "unfused");
@@ -417,10 +431,37 @@ mod tests {
             host: String::new(),
             ceilings: Ceilings::default(),
             workloads: vec![row("a", "eager", 5.0, 4.0, 6.0)],
+            unfinished: None,
         };
         assert!(other.find(&row("a", "fused", 1.0, 1.0, 1.0)).is_some());
         assert!(other.find(&row("a", "unfused", 1.0, 1.0, 1.0)).is_none());
         assert_eq!(csv("a,b \"c\""), "\"a,b \"\"c\"\"\"");
         assert!(table(&other, Some(&other)).contains("pytorch ms"));
+    }
+
+    #[test]
+    fn the_table_header_names_every_column_and_calibration_rows_are_labelled() {
+        let mut ceiling = row("eltwise", "auto", 1.0, 1.0, 1.0);
+        ceiling.suite = "ceiling".into();
+        let mut report = Report {
+            schema: SCHEMA.into(),
+            tool: "glimpse".into(),
+            version: String::new(),
+            date: String::new(),
+            command: String::new(),
+            adapter: Adapter::default(),
+            host: String::new(),
+            ceilings: Ceilings::default(),
+            workloads: vec![ceiling, row("a", "fused", 2.0, 1.5, 2.5)],
+            unfinished: None,
+        };
+        report.workloads[1].dispatches = Some(3);
+        report.workloads[1].speedup_vs_unfused = Some(1.5);
+        let text = table(&report, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("-- calibration") && lines[3] == "-- blocks", "{text}");
+        // Every column of a timed row under its heading: the check column and the last one.
+        assert_eq!(lines[0].find("check"), lines[4].find("small"), "{text}");
+        assert_eq!(lines[0].trim_end().len(), lines[4].trim_end().len(), "{text}");
     }
 }

@@ -84,10 +84,17 @@ pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
     }
     let command = format!("glimpse {} --seed {seed}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
 
-    let progress = out.bar((ceilings.len() + workloads.len()) as u64, "{bar:30} {pos}/{len} [{elapsed_precise}] {msg}");
+    let total = ceilings.len() + workloads.len();
+    let progress = out.bar(total as u64, "{bar:30} {pos}/{len} [{elapsed_precise}] {msg}");
     let start = Instant::now();
     let mut rows = Vec::new();
-    for w in ceilings.iter().chain(&workloads) {
+    for (done, w) in ceilings.iter().chain(&workloads).enumerate() {
+        // The reports so far, rewritten before each workload: an interrupted run keeps them.
+        if done > 0 {
+            let mut so_far = bench::report(&gpu, rows.clone(), &command);
+            so_far.unfinished = Some(format!("{done} of {total} workloads measured"));
+            write_reports(&a, &so_far, other.as_ref())?;
+        }
         progress.set_message(w.label());
         for row in w.run(&gpu, &options) {
             let line = match row.status {
@@ -109,16 +116,7 @@ pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
     let report = bench::report(&gpu, rows, &command);
     println!("{}", bench::table(&report, other.as_ref()));
     println!("ceilings: {}; {:.0} s in all", report.ceilings.source, start.elapsed().as_secs_f64());
-    if let Some(p) = &a.json {
-        write_atomically(p, report.to_json().as_bytes())?;
-        println!("wrote {}", p.display());
-    }
-    if let Some(p) = &a.csv {
-        write_atomically(p, report.to_csv().as_bytes())?;
-        println!("wrote {}", p.display());
-    }
-    if let Some(p) = &a.plot {
-        write_atomically(p, bench::svg(&report, other.as_ref()).as_bytes())?;
+    for p in write_reports(&a, &report, other.as_ref())? {
         println!("wrote {}", p.display());
     }
     let count = |s: Status| report.workloads.iter().filter(|r| r.status == s).count();
@@ -127,4 +125,22 @@ pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
         bail!("{wrong} variant(s) differ from the CPU reference and {failed} failed (see the table)");
     }
     Ok(())
+}
+
+/// Writes the JSON, CSV and SVG reports asked for; the paths written.
+fn write_reports<'a>(a: &'a BenchArgs, report: &Report, other: Option<&Report>) -> Result<Vec<&'a Path>> {
+    let mut written = Vec::new();
+    if let Some(p) = &a.json {
+        write_atomically(p, report.to_json().as_bytes())?;
+        written.push(p.as_path());
+    }
+    if let Some(p) = &a.csv {
+        write_atomically(p, report.to_csv().as_bytes())?;
+        written.push(p.as_path());
+    }
+    if let Some(p) = &a.plot {
+        write_atomically(p, bench::svg(report, other).as_bytes())?;
+        written.push(p.as_path());
+    }
+    Ok(written)
 }

@@ -179,6 +179,9 @@ pub fn classify(a: ClassifyArgs, out: super::Output) -> Result<()> {
         Device::Gpu => Some(Gpu::new()?),
         Device::Cpu => None,
     };
+    if let Some(advice) = gpu.as_ref().and_then(|g| g.adapter().advice()) {
+        out.note(format_args!("note: {advice}"));
+    }
     let device = gpu.as_ref().map_or("the CPU reference executor".to_string(), |g| g.adapter().to_string());
     out.note(format_args!(
         "{}: {} image(s), {size} x {size} crops (crop_pct {}, {}), batches of {batch}, on {device}",

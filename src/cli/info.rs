@@ -15,6 +15,9 @@ pub fn info() -> Result<()> {
     if gpu.adapter().is_cpu() {
         println!("  (a CPU adapter: correct results, but its timings say nothing about GPU speed)");
     }
+    if let Some(advice) = gpu.adapter().advice() {
+        println!("  note: {advice}");
+    }
     for (name, value) in gpu.limit_rows() {
         println!("  {name:<40} {value}");
     }

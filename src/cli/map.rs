@@ -1,6 +1,6 @@
 //! `glimpse map`: attention maps of a model over photos, as pictures, charts and a report.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use glimpse::models::ModelSource;
 use glimpse::viz::{self, Colormap, Device, Event, MapJob, Normalize, Style};
@@ -89,6 +89,14 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
     // Hidden while the model loads; drawn from the first image, when stderr is a terminal.
     let bar = ProgressBar::hidden();
     let mut progress = |event: Event| match event {
+        Event::Adapter { adapter } => {
+            if out.verbose {
+                out.note(format!("adapter: {adapter}"));
+            }
+            if let Some(advice) = adapter.advice() {
+                out.note(format!("note: {advice}"));
+            }
+        }
         Event::Start { images } => {
             bar.set_draw_target(out.draw_target());
             bar.set_length(images as u64);
@@ -153,11 +161,40 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
 pub const MAP_EXIT_HELP: &str = "Exit status: 0 when every picture was mapped; 1 when the job could not run \
 (bad model, arguments or output folder) or when any picture was skipped (undecodable, or in a format other than \
 PNG and JPEG, e.g. .webp, .bmp, .tiff). Skipped pictures are listed with their reason in the summary and in \
-index.html; the others are still mapped.";
+index.html; the others are still mapped. 130 when interrupted (Ctrl-C, SIGTERM): index.html then lists the pictures finished by its last rewrite (every 2 s), and no temporary file is left.";
 
-/// Where the bundled demo lives: the model trained by tools/train_demo.py and
-/// its pictures, in the checkout glimpse was built from.
-const DEMO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo");
+/// The bundled demo, compiled in so that an installed binary (`cargo install --path .`)
+/// runs it from any folder: the model trained by tools/train_demo.py (136 KB) and its
+/// 8 pictures (about 5 KB each).
+const DEMO_MODEL: &[u8] = include_bytes!("../../examples/demo/model.safetensors");
+const DEMO_PICTURES: &[(&str, &[u8])] = &[
+    ("000_circle.png", include_bytes!("../../examples/demo/images/000_circle.png")),
+    ("001_triangle.png", include_bytes!("../../examples/demo/images/001_triangle.png")),
+    ("002_square.png", include_bytes!("../../examples/demo/images/002_square.png")),
+    ("003_circle.png", include_bytes!("../../examples/demo/images/003_circle.png")),
+    ("004_square.png", include_bytes!("../../examples/demo/images/004_square.png")),
+    ("005_circle.png", include_bytes!("../../examples/demo/images/005_circle.png")),
+    ("006_triangle.png", include_bytes!("../../examples/demo/images/006_triangle.png")),
+    ("007_circle.png", include_bytes!("../../examples/demo/images/007_circle.png")),
+];
+
+/// Writes the bundled model and pictures into a folder of the temp directory (once per
+/// version; rewritten when different) and returns it: `map` reads files.
+fn unpack_demo() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("glimpse-demo-{}", env!("CARGO_PKG_VERSION")));
+    let files = std::iter::once(("model.safetensors".to_string(), DEMO_MODEL))
+        .chain(DEMO_PICTURES.iter().map(|(name, bytes)| (format!("images/{name}"), *bytes)));
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        let folder = path.parent().expect("a file in a folder");
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+        glimpse::tensorfile::write_atomically(&path, bytes)?;
+    }
+    Ok(dir)
+}
 
 /// Arguments of `glimpse demo`.
 #[derive(Args, Debug)]
@@ -172,11 +209,8 @@ pub struct DemoArgs {
 
 /// Runs `glimpse map` with the bundled demo model over the bundled pictures (verbose unless quiet).
 pub fn demo(a: DemoArgs, out: super::Output) -> Result<()> {
-    let dir = PathBuf::from(DEMO_DIR);
+    let dir = unpack_demo()?;
     let model = dir.join("model.safetensors");
-    if !model.exists() {
-        bail!("the bundled demo is not at {} (glimpse demo runs from the checkout it was built in)", dir.display());
-    }
     println!("demo: an attention CNN (CBAM, selective-kernel and Non-local blocks) that finds the odd shape out");
     println!("model {}, pictures {}", model.display(), dir.join("images").display());
     map(

@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use glimpse::blocks::{self, BuildOptions, ARCHS};
 use glimpse::gpu::Gpu;
 use glimpse::graph::{Fusion, Plan, Rule, Tensors};
-use glimpse::tensorfile::TensorFile;
+use glimpse::tensorfile::{TensorFile, FLOAT_DTYPES};
 use glimpse::weights::Weights;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -109,14 +109,27 @@ pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
     let read: Vec<PathBuf> = a.weights.iter().chain([&a.input]).cloned().collect();
     glimpse::output::check_outputs(&[("--output", &a.output)], &read)?;
     let input = TensorFile::read(&a.input)?;
+    if let Some(why) = input.integer_note("x") {
+        bail!("{}: {why}", a.input.display());
+    }
     let x = match input.tensors.get("x") {
         Some(x) => x.clone(),
         None if input.tensors.len() == 1 => input.tensors.values().next().expect("one tensor").clone(),
-        None => bail!(
-            "{}: expected a tensor named 'x' or a single tensor, found {}",
-            a.input.display(),
-            input.tensors.len()
-        ),
+        None => {
+            let integers: Vec<String> =
+                input.skipped.iter().map(|(name, dtype)| format!("'{name}' ({dtype})")).collect();
+            let note = match integers.is_empty() {
+                true => String::new(),
+                false => {
+                    format!("; integer tensors are not read: {} (glimpse needs {FLOAT_DTYPES})", integers.join(", "))
+                }
+            };
+            bail!(
+                "{}: expected a tensor named 'x' or a single tensor, found {} float tensor(s){note}",
+                a.input.display(),
+                input.tensors.len()
+            )
+        }
     };
     let weights = match &a.weights {
         Some(p) => Weights::load(p)?,
@@ -135,6 +148,9 @@ pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
         Device::Cpu => graph.run_cpu(&feed)?,
         Device::Gpu => {
             let gpu = Gpu::new()?;
+            if let Some(advice) = gpu.adapter().advice() {
+                out.note(format_args!("note: {advice}"));
+            }
             let plan = Plan::compile(&gpu, &graph)?;
             out.note(format_args!(
                 "{} on {}: {} dispatches, {:.1} MiB activations, {:.1} MiB weights",

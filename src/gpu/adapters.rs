@@ -40,6 +40,20 @@ impl AdapterSummary {
     pub fn is_cpu(&self) -> bool {
         self.device_type == "Cpu"
     }
+
+    /// What a user should know before a first run on this adapter, if anything: OpenGL on
+    /// the CPU (llvmpipe) compiles every shader in its driver, minutes for the first run,
+    /// where Mesa's Vulkan driver on the CPU (lavapipe) takes seconds.
+    pub fn advice(&self) -> Option<String> {
+        (self.backend == "Gl" && self.is_cpu()).then(|| {
+            format!(
+                "{} is OpenGL on the CPU: its first run compiles every shader in the driver and can take \
+                 minutes. Mesa's Vulkan driver is much faster (Debian/Ubuntu: apt-get install \
+                 mesa-vulkan-drivers; it is used when present), and --device cpu needs no driver at all.",
+                self.name
+            )
+        })
+    }
 }
 
 impl fmt::Display for AdapterSummary {
@@ -138,8 +152,9 @@ pub(crate) fn choose_adapter() -> Result<wgpu::Adapter> {
             };
             pollster::block_on(instance.request_adapter(&options)).map_err(|e| {
                 Error::NoAdapter(format!(
-                    "{e}. On Linux without a GPU install Mesa's lavapipe (apt-get install mesa-vulkan-drivers); \
-                     WGPU_BACKEND and WGPU_ADAPTER_NAME select an adapter"
+                    "{e}. Without a GPU, `glimpse run`, `map`, `classify` and `demo` work with --device cpu; \
+                     on Linux, Mesa's lavapipe (apt-get install mesa-vulkan-drivers) is a Vulkan adapter on the \
+                     CPU; WGPU_BACKEND and WGPU_ADAPTER_NAME select an adapter"
                 ))
             })
         }
@@ -162,5 +177,20 @@ mod tests {
         for valid in ["vulkan", "gl", "metal", "dx12"] {
             assert!(err.contains(valid), "{err}");
         }
+    }
+
+    #[test]
+    fn opengl_on_the_cpu_names_the_faster_driver_and_others_get_no_advice() {
+        let adapter = |backend: &str, device_type: &str| AdapterSummary {
+            name: "llvmpipe".into(),
+            backend: backend.into(),
+            driver: String::new(),
+            device_type: device_type.into(),
+            subgroup_sizes: (0, 0),
+        };
+        let advice = adapter("Gl", "Cpu").advice().expect("GL on the CPU gets advice");
+        assert!(advice.contains("mesa-vulkan-drivers") && advice.contains("--device cpu"), "{advice}");
+        assert!(!advice.contains("  "), "{advice}");
+        assert!(adapter("Vulkan", "Cpu").advice().is_none() && adapter("Gl", "DiscreteGpu").advice().is_none());
     }
 }

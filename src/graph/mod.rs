@@ -188,6 +188,18 @@ impl Graph {
         value
     }
 
+    /// Host bytes [`Graph::run_cpu`] holds at its peak: every input and node output (all
+    /// are kept until the end), plus the copies of the largest node's inputs.
+    pub fn cpu_bytes(&self) -> u64 {
+        let bytes = |id: &ValueId| crate::budget::f32_bytes(self.values[id.0].shape.dims());
+        let kept = (0..self.values.len())
+            .filter(|&i| matches!(self.values[i].source, Source::Input(_) | Source::Node))
+            .map(|i| bytes(&ValueId(i)))
+            .fold(0u64, u64::saturating_add);
+        let copies = self.nodes.iter().map(|n| n.inputs.iter().map(bytes).fold(0u64, u64::saturating_add)).max();
+        kept.saturating_add(copies.unwrap_or(0))
+    }
+
     /// Checks that `feed` holds every input with the right shape.
     fn check_feed<'a>(&'a self, feed: &'a Tensors) -> Result<Vec<(ValueId, &'a Tensor)>> {
         let mut bound = Vec::new();
@@ -210,6 +222,11 @@ impl Graph {
 
     /// Runs every node through its CPU reference.
     pub fn run_cpu(&self, feed: &Tensors) -> Result<Tensors> {
+        crate::budget::check(
+            "the CPU reference's tensors for this graph",
+            self.cpu_bytes(),
+            crate::budget::HOST_BYTES,
+        )?;
         let mut values: Vec<Option<Tensor>> = vec![None; self.values.len()];
         for (id, t) in self.check_feed(feed)? {
             values[id.0] = Some(t.clone());

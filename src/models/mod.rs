@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub const NETWORK_KEY: &str = "glimpse.network";
 
 /// Largest input height or width a model may declare (the photo loader's limit too).
-pub const MAX_INPUT_SIDE: usize = 8192;
+pub const MAX_INPUT_SIDE: usize = crate::budget::MAX_SIDE as usize;
 /// Most input channels a model may declare.
 pub const MAX_INPUT_CHANNELS: usize = 4096;
 

@@ -11,7 +11,7 @@ pub mod resample;
 pub use resample::{Interpolation, Window};
 
 use crate::blocks::{Pretrained, IMAGENET_MEAN, IMAGENET_STD};
-use crate::viz::photo::MAX_SIDE;
+use crate::budget::MAX_SIDE;
 use crate::{ensure, Error, Result, Shape, Tensor};
 use image::RgbImage;
 

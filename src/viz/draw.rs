@@ -2,7 +2,11 @@
 //! markers, small bar charts and the contact sheet.
 
 use super::Colormap;
+use crate::{budget, Result};
 use image::{Rgb, RgbImage};
+
+/// How many times its height a contact sheet's tile may be wide.
+const TILE_ASPECT: f64 = 4.0;
 
 /// Glyphs of the 3 x 5 font: 15 bits, rows top to bottom, 3 bits per row (left = high bit).
 /// Letters are capitals; anything missing draws as '?'.
@@ -187,18 +191,26 @@ pub struct Tile {
     pub image: RgbImage,
 }
 
-/// The tiles side by side, each scaled to `height`, captions above, on a light background.
-pub fn contact_sheet(tiles: &[Tile], height: u32) -> RgbImage {
+/// The tiles side by side, each scaled to `height` (narrower ones: at most [`TILE_ASPECT`]
+/// times as wide), captions above, on a light background; within [`budget::PICTURE_BYTES`].
+pub fn contact_sheet(tiles: &[Tile], height: u32) -> Result<RgbImage> {
     let (pad, caption) = (8u32, 16u32);
+    // Each tile fits a box `height` high and TILE_ASPECT times as wide, its aspect kept: a
+    // 1024 x 1 photo gives a 768 x 1 tile, not a 196,608-pixel-wide one.
+    let max_width = height as f64 * TILE_ASPECT;
     let scaled: Vec<RgbImage> = tiles
         .iter()
         .map(|t| {
-            let w = ((t.image.width() as f64 * height as f64 / t.image.height() as f64).round() as u32).max(1);
-            image::imageops::resize(&t.image, w, height, image::imageops::FilterType::Triangle)
+            let (w, h) = (t.image.width() as f64, t.image.height() as f64);
+            let scale = (height as f64 / h).min(max_width / w);
+            let size = |v: f64| ((v * scale).round() as u32).max(1);
+            image::imageops::resize(&t.image, size(w), size(h), image::imageops::FilterType::Triangle)
         })
         .collect();
     let widths: Vec<u32> = scaled.iter().zip(tiles).map(|(s, t)| s.width().max(text_width(&t.label, 2))).collect();
     let width = pad + widths.iter().map(|w| w + pad).sum::<u32>();
+    let bytes = 3 * width as u64 * (height + caption + 2 * pad) as u64;
+    budget::check(&format!("a contact sheet of {} pictures", tiles.len()), bytes, budget::PICTURE_BYTES)?;
     let mut sheet = RgbImage::from_pixel(width, height + caption + 2 * pad, WHITE);
     let mut x = pad;
     for ((img, tile), w) in scaled.iter().zip(tiles).zip(&widths) {
@@ -206,7 +218,7 @@ pub fn contact_sheet(tiles: &[Tile], height: u32) -> RgbImage {
         image::imageops::replace(&mut sheet, img, x as i64, (pad + caption) as i64);
         x += w + pad;
     }
-    sheet
+    Ok(sheet)
 }
 
 #[cfg(test)]
@@ -230,7 +242,7 @@ mod tests {
         assert_eq!(img.get_pixel(2, 1), &BLACK); // the top of '1'
         let chart = bars(&[vec![1.0], vec![0.25, 0.75]], 40, 30, |s, _| [s as u8 * 200, 0, 0]);
         assert_eq!(chart.dimensions(), (40, 30));
-        let sheet = contact_sheet(&[Tile { label: "x".into(), image: img }], 30);
+        let sheet = contact_sheet(&[Tile { label: "x".into(), image: img }], 30).unwrap();
         assert_eq!(sheet.height(), 30 + 16 + 16);
     }
 }

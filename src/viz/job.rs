@@ -1,6 +1,6 @@
 //! `glimpse map` as a library call: inputs collected (folders walked), the model built once
 //! with its maps, images decoded and run in batches, every image's pictures written, the
-//! index written last. A bad image is skipped with its reason and the rest complete; the
+//! index rewritten as images finish and once more at the end. A bad image is skipped with its reason and the rest complete; the
 //! output folder is checked before any work (writable, holding no input).
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
@@ -9,7 +9,8 @@ use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
 use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
-use crate::gpu::Gpu;
+use crate::budget;
+use crate::gpu::{AdapterSummary, Gpu};
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
 use crate::tensorfile::{write_atomically, TensorFile};
@@ -19,6 +20,10 @@ use crate::{Error, Result, Shape, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How often index.html is rewritten while a job runs: often enough that an interrupt loses
+/// little of the report, seldom enough that rewriting it stays a small share of the work.
+const INDEX_EVERY: Duration = Duration::from_secs(2);
 
 /// Where the network and the overlays run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +61,8 @@ pub struct MapJob {
 /// Progress of a job, reported as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The GPU adapter was opened (not sent on the CPU).
+    Adapter { adapter: &'a AdapterSummary },
     /// The inputs were collected.
     Start { images: usize },
     /// An image was written.
@@ -159,11 +166,8 @@ fn prepare_out_dir(out_dir: &Path, inputs: &[PathBuf]) -> Result<()> {
     }
     std::fs::create_dir_all(out_dir)
         .map_err(|e| file_error(out_dir, format!("cannot create the output folder: {e}")))?;
-    let probe = out_dir.join(".glimpse-write-test");
-    write_atomically(&probe, b"")
-        .map_err(|e| file_error(out_dir, format!("the output folder is not writable ({e})")))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
+    crate::output::probe_writable(&out_dir.join(".glimpse-write-test"))
+        .map_err(|e| file_error(out_dir, format!("the output folder is not writable ({e})")))
 }
 
 /// A folder name per input: its file stem with unsafe characters replaced, made unique.
@@ -272,8 +276,21 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         })
         .collect();
 
+    // Up front, before any photo is decoded: one batch of inputs (the decoded tensors and
+    // the batch made of them), and on the CPU every tensor of the reference run.
+    let [c, _, _] = model.spec.input;
+    let what = format!("a batch of {batch} input(s) of {c} x {h} x {w} (the decoded photos and the batch)");
+    budget::check(&what, budget::f32_bytes(&[2, batch, c, h, w]), budget::HOST_BYTES)?;
+    if job.device == Device::Cpu {
+        let what = format!("--device cpu on {c} x {h} x {w} input(s), batch {batch} (every tensor of the run)");
+        budget::check(&what, graph.cpu_bytes(), budget::HOST_BYTES)?;
+    }
     let gpu = match job.device {
-        Device::Gpu => Some(Gpu::new()?),
+        Device::Gpu => {
+            let gpu = Gpu::new()?;
+            progress(Event::Adapter { adapter: gpu.adapter() });
+            Some(gpu)
+        }
         Device::Cpu => None,
     };
     let plan = gpu.as_ref().map(|g| Plan::compile(g, &graph)).transpose()?;
@@ -293,7 +310,16 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     }
     summary.unsupported = unsupported.len();
 
-    let [c, _, _] = model.spec.input;
+    let settings = format!(
+        "colormap {}, alpha {}, normalize {}, batch {batch}, on {}",
+        format!("{:?}", job.style.colormap).to_lowercase(),
+        job.style.alpha,
+        format!("{:?}", job.normalize).to_lowercase(),
+        summary.device
+    );
+    // The index is rewritten as images finish (after the first batch, then at most every
+    // INDEX_EVERY), so an interrupted run leaves a valid report of the images done.
+    let mut index_written: Option<Instant> = None;
     let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
     let mut next = 0;
     while next < inputs.len() || !pending.is_empty() {
@@ -382,14 +408,15 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                 }
             }
         }
+        if index_written.is_none_or(|t| t.elapsed() >= INDEX_EVERY) {
+            let t = Instant::now();
+            let so_far = format!("{settings}; unfinished: {next} of {} picture(s) read so far", inputs.len());
+            let page = html::index(&model.spec.name, &so_far, &summary.images, &summary.skipped);
+            write_atomically(&summary.index, page.as_bytes())?;
+            summary.write += t.elapsed();
+            index_written = Some(t);
+        }
     }
-    let settings = format!(
-        "colormap {}, alpha {}, normalize {}, batch {batch}, on {}",
-        format!("{:?}", job.style.colormap).to_lowercase(),
-        job.style.alpha,
-        format!("{:?}", job.normalize).to_lowercase(),
-        summary.device
-    );
     let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();

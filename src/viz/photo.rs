@@ -1,7 +1,8 @@
 //! Photos in and pictures out: decoding under explicit limits (an untrusted file cannot make
-//! glimpse allocate more than [`MAX_ALLOC`]), conversion to RGB8, the model's normalised
+//! glimpse allocate more than [`DECODE_BYTES`]), conversion to RGB8, the model's normalised
 //! input, the display copy the overlays are drawn on, and PNG encoding.
 
+use crate::budget::{DECODE_BYTES, MAX_SIDE};
 use crate::models::NetworkSpec;
 use crate::{Error, Result, Shape, Tensor};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
@@ -9,10 +10,6 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 use std::path::Path;
 
-/// Largest width or height decoded.
-pub const MAX_SIDE: u32 = 8192;
-/// Most bytes a decoder may allocate for one image.
-pub const MAX_ALLOC: u64 = 256 << 20;
 /// Longest side of the pictures drawn: larger photos are shrunk (the overlay of an 8192-pixel
 /// photo would exceed a GPU binding and nobody views it at that size), smaller ones enlarged
 /// to [`DISPLAY_MIN`] so that a 32-pixel input still gives a readable picture.
@@ -31,35 +28,38 @@ pub fn load(path: &Path) -> Result<RgbImage> {
     // The format comes from the content only: a mislabeled file decodes by what it is, and a
     // file that is neither PNG nor JPEG is named as such instead of failing in a decoder.
     let size = std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?.len();
-    if size > MAX_ALLOC {
+    if size > DECODE_BYTES {
         return Err(file_error(
             path,
-            format!("{size} bytes: glimpse reads pictures of at most {} MiB", MAX_ALLOC >> 20),
+            format!("{size} bytes: glimpse reads pictures of at most {} MiB", DECODE_BYTES >> 20),
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    decode(&bytes).map_err(|msg| file_error(path, msg))
+}
+
+/// [`load`] for a file's bytes; the error says what is wrong (the caller adds the path).
+pub fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let mut reader =
+        ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| format!("cannot read: {e}"))?;
     match reader.format() {
-        None => return Err(file_error(path, "not a PNG or JPEG image")),
+        None => return Err("not a PNG or JPEG image".into()),
         // The JPEG decoder fills a truncated scan with grey and succeeds; PIL refuses such files.
-        Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(&bytes) => {
-            return Err(file_error(path, "truncated JPEG: the image data ends before its end-of-image marker"))
+        Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(bytes) => {
+            return Err("truncated JPEG: the image data ends before its end-of-image marker".into())
         }
         Some(_) => {}
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
+    limits.max_alloc = Some(DECODE_BYTES);
     reader.limits(limits.clone());
     let decode_error = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => file_error(
-            path,
-            format!("{e} (glimpse decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB)", MAX_ALLOC >> 20),
-        ),
-        e => file_error(path, format!("cannot decode: {e}")),
+        image::ImageError::Limits(_) => {
+            format!("{e} (glimpse decodes at most {MAX_SIDE} x {MAX_SIDE} pixels and {} MiB)", DECODE_BYTES >> 20)
+        }
+        e => format!("cannot decode: {e}"),
     };
     // `ImageReader::decode` would drop the orientation: decode through the decoder instead,
     // charging the pixel buffer to the allocation limit as `decode` does.

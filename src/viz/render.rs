@@ -194,7 +194,7 @@ pub fn write_image(
         report.figures.push(Figure { path: format!("{name}/{svg_file}"), caption: caption.clone(), layer });
         tiles.push(Tile { label: file.clone(), image: tile });
     }
-    write_atomically(&dir.join("sheet.png"), &photo::png(&contact_sheet(&tiles, TILE))?)?;
+    write_atomically(&dir.join("sheet.png"), &photo::png(&contact_sheet(&tiles, TILE)?)?)?;
     TensorFile::write(&dir.join("maps.safetensors"), maps, metadata)?;
     report.write_time = start.elapsed();
     Ok(report)

@@ -49,6 +49,9 @@ impl Weights {
     /// file's tensors not used so far (how many, and the first), or the
     /// DataParallel `module.` prefix when that is what differs.
     fn missing(&self, name: &str, detail: &str) -> Error {
+        if let Some(why) = self.file.integer_note(name) {
+            return self.error(format!("{why}{detail}"));
+        }
         if self.file.tensors.contains_key(&format!("module.{name}")) {
             return self.error(format!(
                 "missing tensor '{name}', but 'module.{name}' is present: this state_dict was saved from \
@@ -84,7 +87,7 @@ impl Weights {
     pub fn only_under(mut self, prefix: &str) -> Result<Weights> {
         let prefix = if prefix.is_empty() || prefix.ends_with('.') { prefix.to_string() } else { format!("{prefix}.") };
         self.file.tensors.retain(|name, _| name.starts_with(&prefix));
-        self.file.skipped.retain(|name| name.starts_with(&prefix));
+        self.file.skipped.retain(|name, _| name.starts_with(&prefix));
         if self.file.tensors.is_empty() {
             return Err(self.error(format!("no tensor's name starts with '{prefix}'")));
         }
@@ -185,7 +188,7 @@ impl Weights {
             .tensors
             .keys()
             .filter(|n| !self.used.contains(*n))
-            .chain(self.file.skipped.iter().filter(|n| !n.ends_with("num_batches_tracked")))
+            .chain(self.file.skipped.keys().filter(|n| !n.ends_with("num_batches_tracked")))
             .map(String::as_str)
             .collect();
         match unexpected.len() {

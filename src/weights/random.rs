@@ -50,7 +50,7 @@ impl<'a> RandomStateDict<'a> {
         self.put(format!("{prefix}.bias"), &[c], -0.1, 0.1)?;
         self.put(format!("{prefix}.running_mean"), &[c], -0.1, 0.1)?;
         self.put(format!("{prefix}.running_var"), &[c], 0.5, 1.5)?;
-        self.file.skipped.push(format!("{prefix}.num_batches_tracked"));
+        self.file.skipped.insert(format!("{prefix}.num_batches_tracked"), "I64".into());
         Ok(())
     }
 

@@ -4,8 +4,11 @@
 //! The safetensors crate validates the container (header size, contiguous
 //! offsets, no holes or overflow); on top of it every tensor is converted to
 //! f32, checked for a non-empty shape and finite values, and copied (so
-//! misaligned data is fine). Writes go to a temporary file renamed into place,
+//! misaligned data is fine). A truncated file and a tensor listed twice in the
+//! header are named before the crate parses it ([`header`]). Writes go to a temporary file renamed into place,
 //! so a failed run never leaves a partial file.
+
+mod header;
 
 use crate::{Error, Result, Shape, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -19,9 +22,10 @@ pub struct TensorFile {
     pub tensors: BTreeMap<String, Tensor>,
     /// The file's `__metadata__` strings.
     pub metadata: BTreeMap<String, String>,
-    /// Names of integer bookkeeping tensors that were present but not loaded
-    /// (BatchNorm's `num_batches_tracked`).
-    pub skipped: Vec<String>,
+    /// Integer tensors that were present but not loaded, by name, with their
+    /// dtype ("I64"): BatchNorm's `num_batches_tracked` bookkeeping, or an
+    /// integer tensor where a float one was meant (then named with its dtype).
+    pub skipped: BTreeMap<String, String>,
 }
 
 fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
@@ -37,6 +41,7 @@ impl TensorFile {
 
     /// Parses safetensors bytes; the error says what is wrong with which tensor.
     pub fn parse(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
+        header::check(bytes)?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("bad header: {e}"))?;
         let mut file = TensorFile::default();
@@ -56,19 +61,31 @@ impl TensorFile {
                     let tensor = Tensor::new(shape, data).map_err(|e| e.to_string())?;
                     file.tensors.insert(name, tensor);
                 }
-                None => file.skipped.push(name),
+                None => {
+                    file.skipped.insert(name, view.dtype().to_string());
+                }
             }
         }
-        file.skipped.sort();
         Ok(file)
     }
 
     /// The tensor called `name`, or an error listing what the file holds.
     pub fn get(&self, name: &str) -> Result<&Tensor> {
         self.tensors.get(name).ok_or_else(|| {
+            if let Some(why) = self.integer_note(name) {
+                return Error::invalid("tensor file", why);
+            }
             let names: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
             Error::invalid("tensor file", format!("no tensor named '{name}'; it holds: {}", names.join(", ")))
         })
+    }
+
+    /// When `name` is one of the integer tensors not loaded: a sentence saying
+    /// so, for errors that would otherwise call it missing.
+    pub fn integer_note(&self, name: &str) -> Option<String> {
+        self.skipped
+            .get(name)
+            .map(|dtype| format!("tensor '{name}' is {dtype}, an integer type; glimpse needs {FLOAT_DTYPES}"))
     }
 
     /// Writes `tensors` (f32) with `metadata` to `path` atomically. Two tensors with one name
@@ -92,16 +109,25 @@ impl TensorFile {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place; an
+/// interrupt (Ctrl-C) waits until the temporary file is gone ([`crate::interrupt`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, bytes).map_err(|e| file_error(path, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_error(path, format!("cannot move the finished file into place: {e}"))
+    crate::interrupt::uninterrupted(|| {
+        if let Err(e) = std::fs::write(&tmp, bytes) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(file_error(path, format!("cannot write: {e}")));
+        }
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            file_error(path, format!("cannot move the finished file into place: {e}"))
+        })
     })
 }
+
+/// The dtypes read (each converted to f32), for messages.
+pub const FLOAT_DTYPES: &str = "F32, F16, BF16 or F64";
 
 /// Float data as f32; integer tensors give None (bookkeeping, never weights).
 fn to_f32(view: &TensorView<'_>) -> std::result::Result<Option<Vec<f32>>, String> {
@@ -115,7 +141,7 @@ fn to_f32(view: &TensorView<'_>) -> std::result::Result<Option<Vec<f32>>, String
         Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => return Ok(None),
-        other => return Err(format!("dtype {other:?} is not supported (use F32, F16, BF16 or F64)")),
+        other => return Err(format!("dtype {other} is not supported (use {FLOAT_DTYPES})")),
     };
     Ok(Some(data))
 }
