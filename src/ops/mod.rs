@@ -13,6 +13,7 @@ pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
 pub mod center_crop;
 pub mod channel_pool;
+pub mod choose;
 pub mod conv2d;
 pub mod eltwise;
 pub mod gate;
@@ -265,6 +266,8 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
         (kernel!("conv2d_3x3_subgroup"), size_of::<conv2d::Conv2dParams>()),
+        (kernel!("conv2d_gemm"), size_of::<conv2d::Conv2dGemmParams>()),
+        (kernel!("conv2d_gemm_subgroup"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),

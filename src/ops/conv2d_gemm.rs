@@ -1,0 +1,136 @@
+//! conv2d's implicit-GEMM kernels (shaders/conv2d_gemm.wgsl and conv2d_gemm_subgroup.wgsl): per
+//! group, output channels x (batch, pixels) tiles in workgroup memory, K = input channels x taps.
+
+use super::{Conv2d, Geometry};
+use crate::ops::{to_u32, Op};
+use crate::{ensure, Result};
+
+/// K (input channels per group x taps) the implicit GEMM takes: below 2^24, where its f32
+/// reciprocal division is exact.
+pub const MAX_K: usize = 1 << 24;
+
+/// Mirrors `struct Params` in shaders/conv2d_gemm*.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dGemmParams {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: [u32; 2],
+    pad: [u32; 2],
+    dil: [u32; 2],
+    cin_per_group: u32,
+    cout_per_group: u32,
+    groups: u32,
+    k: u32,
+    cols: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    epilogue: u32,
+    _pad: u32,
+    inv_taps: f32,
+    inv_kw: f32,
+    _pad2: [u32; 2],
+}
+
+/// Invocations per workgroup of both kernels.
+const WORKGROUP: usize = 64;
+
+/// Output rows (channels) x columns (pixels) of one workgroup's tile for subgroups of `width` lanes
+/// (the portable kernel lays its invocations out as 8-lane groups): each subgroup holds 16 rows by
+/// 4 columns per lane, and a workgroup is at least 64 columns wide. Mirrors `tr` and `tc` in the shaders.
+pub(super) fn tile(width: usize) -> [usize; 2] {
+    let cols = (4 * width).max(64);
+    let col_groups = cols / (4 * width);
+    [16 * (WORKGROUP / width) / col_groups, cols]
+}
+
+/// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel).
+pub(super) fn constants(g: &Geometry, cin_per_group: usize, width: Option<u32>) -> Vec<(&'static str, f64)> {
+    let a_vec4 = (cin_per_group * g.k[1] * g.k[2]).is_multiple_of(4);
+    let mut constants = vec![("A_VEC4", a_vec4 as u8 as f64)];
+    if let Some(width) = width {
+        constants.push(("SUBGROUP_WIDTH", width as f64));
+    }
+    constants
+}
+
+/// The shader's parameters, every index range checked against u32, and the workgroup count for
+/// subgroups of `width` lanes.
+pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dGemmParams, u64)> {
+    let name = conv.name();
+    let u = |what: &str, v: usize| to_u32(name, what, v);
+    let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+    let groups = conv.groups;
+    let (cin_g, cout_g) = (c_in / groups, c_out / groups);
+    let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+    u("x element count", checked(&[n, c_in, h, w]))?;
+    u("weight element count", checked(&[c_out, cin_g, kh, kw]))?;
+    u("output element count", checked(&[n, c_out, oh, ow]))?;
+    // Padded coordinates (oy * stride + ky * dilation) stay inside the padded input.
+    u("padded height", checked(&[2, conv.padding[0]]).saturating_add(h))?;
+    u("padded width", checked(&[2, conv.padding[1]]).saturating_add(w))?;
+    let k = cin_g * kh * kw;
+    // The shaders split k into (channel, tap) with f32 reciprocals, exact below 2^24
+    // (crate::ops::choose gives larger K to the direct kernel).
+    ensure!(k < MAX_K, name, "K = {k} (input channels per group x taps) must be below {MAX_K} for the implicit GEMM");
+    let cols = n * oh * ow;
+    let [tile_rows, tile_cols] = tile(width);
+    let (tiles_m, tiles_n) = (cout_g.div_ceil(tile_rows), cols.div_ceil(tile_cols));
+    u("output channel tiles", checked(&[tiles_m, tile_rows]))?;
+    u("output column tiles", checked(&[tiles_n, tile_cols]))?;
+    let workgroups = (groups as u64) * (tiles_m as u64) * (tiles_n as u64);
+    let params = Conv2dGemmParams {
+        n: u("batch", n)?,
+        c_in: u("input channels", c_in)?,
+        h: u("height", h)?,
+        w: u("width", w)?,
+        c_out: u("output channels", c_out)?,
+        oh: u("output height", oh)?,
+        ow: u("output width", ow)?,
+        kh: u("kernel height", kh)?,
+        kw: u("kernel width", kw)?,
+        stride: [u("stride", conv.stride[0])?, u("stride", conv.stride[1])?],
+        pad: [u("padding", conv.padding[0])?, u("padding", conv.padding[1])?],
+        dil: [u("dilation", conv.dilation[0])?, u("dilation", conv.dilation[1])?],
+        cin_per_group: u("input channels per group", cin_g)?,
+        cout_per_group: u("output channels per group", cout_g)?,
+        groups: u("groups", groups)?,
+        k: u("K", k)?,
+        cols: u("output pixels", cols)?,
+        tiles_m: u("output channel tiles", tiles_m)?,
+        tiles_n: u("output column tiles", tiles_n)?,
+        epilogue: conv.epilogue.code(),
+        _pad: 0,
+        inv_taps: 1.0 / (kh * kw) as f32,
+        inv_kw: 1.0 / kw as f32,
+        _pad2: [0; 2],
+    };
+    Ok((params, workgroups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tile;
+
+    #[test]
+    fn tiles_fill_workgroup_memory_for_every_width() {
+        // [rows, cols] as the shaders derive them; a_tile (rows x K slice) and b_tile (K slice x cols)
+        // hold 2048 floats each, K slice = 2048 / cols, a multiple of 4.
+        let want = [(4, [64, 64]), (8, [64, 64]), (16, [64, 64]), (32, [32, 128]), (64, [16, 256])];
+        for (width, tile_rc) in want {
+            assert_eq!(tile(width), tile_rc, "width {width}");
+            let [rows, cols] = tile_rc;
+            let slice = 2048 / cols;
+            assert!(slice % 4 == 0 && rows * slice <= 2048, "width {width}");
+            // Every invocation holds 16 rows x 4 columns.
+            assert_eq!(rows * cols, 64 * 16 * 4, "width {width}");
+        }
+    }
+}
