@@ -54,6 +54,10 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>>;
     /// FLOPs and minimum bytes for these input shapes.
     fn cost(&self, inputs: &[&Shape]) -> Cost;
+    /// This op when it is a convolution (the benchmark's convs suite lists a network's convs).
+    fn as_conv2d(&self) -> Option<conv2d::Conv2d> {
+        None
+    }
 }
 
 /// Fails unless `inputs` holds exactly the inputs `op` expects.
