@@ -39,18 +39,6 @@ pub struct Conv2dGemmParams {
     _pad2: [u32; 2],
 }
 
-/// Invocations per workgroup of both kernels.
-const WORKGROUP: usize = 64;
-
-/// Output rows (channels) x columns (pixels) of one workgroup's tile for subgroups of `width` lanes
-/// (the portable kernel lays its invocations out as 8-lane groups): each subgroup holds 16 rows by
-/// 4 columns per lane, and a workgroup is at least 64 columns wide. Mirrors `tr` and `tc` in the shaders.
-pub(super) fn tile(width: usize) -> [usize; 2] {
-    let cols = (4 * width).max(64);
-    let col_groups = cols / (4 * width);
-    [16 * (WORKGROUP / width) / col_groups, cols]
-}
-
 /// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel).
 pub(super) fn constants(g: &Geometry, cin_per_group: usize, width: Option<u32>) -> Vec<(&'static str, f64)> {
     let a_vec4 = (cin_per_group * g.k[1] * g.k[2]).is_multiple_of(4);
@@ -81,7 +69,7 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
     // (crate::ops::choose gives larger K to the direct kernel).
     ensure!(k < MAX_K, name, "K = {k} (input channels per group x taps) must be below {MAX_K} for the implicit GEMM");
     let cols = n * oh * ow;
-    let [tile_rows, tile_cols] = tile(width);
+    let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
     let (tiles_m, tiles_n) = (cout_g.div_ceil(tile_rows), cols.div_ceil(tile_cols));
     u("output channel tiles", checked(&[tiles_m, tile_rows]))?;
     u("output column tiles", checked(&[tiles_n, tile_cols]))?;
@@ -117,7 +105,7 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
 
 #[cfg(test)]
 mod tests {
-    use super::tile;
+    use crate::ops::subgroup_tile as tile;
 
     #[test]
     fn tiles_fill_workgroup_memory_for_every_width() {
