@@ -84,12 +84,11 @@ override A_VEC4: bool = false;
 var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 512>;
 
-// The fused epilogue of channel co for the output stored at out_index.
-fn finish(acc: f32, co: u32, out_index: u32) -> f32 {
-    var v = acc;
-    if ((params.epilogue & 1u) != 0u) {
-        v = affine[co] * v + affine[params.c_out + co];
-    }
+// The fused epilogue: acc scaled and shifted (when bit 0 of `epilogue` is set: scale and shift are
+// the channel's, loaded once per row by the caller), plus the residual at out_index (bit 1), then
+// the activation.
+fn finish(acc: f32, scale: f32, shift: f32, out_index: u32) -> f32 {
+    var v = fma(acc, scale, shift);
     if ((params.epilogue & 2u) != 0u) {
         v += residual[out_index];
     }
@@ -229,22 +228,44 @@ fn a_blocks(r0: u32, kq: u32, ktq: u32, lane: u32) -> ABlocks {
     return ABlocks(transpose(lo), transpose(hi));
 }
 
-// Stores a 4 x 4 block (column j = output column p0 + j, row i = group row r0 + i) through the
-// epilogue, where rows and columns exist.
-fn store(g: u32, r0: u32, p0: u32, acc: mat4x4<f32>) {
+// Where this invocation's 4 output columns p0 .. p0 + 3 go: out's index of (n, channel 0, pixel)
+// and whether the column exists. Computed once: integer division is a loop over the lanes on a CPU
+// device.
+struct OutColumns {
+    at: vec4<u32>,
+    live: vec4<bool>,
+}
+
+fn out_columns(p0: u32) -> OutColumns {
+    var c: OutColumns;
     let plane = params.oh * params.ow;
     for (var j = 0u; j < 4u; j++) {
-        let p = p0 + j;
-        if (p >= params.cols) {
-            continue;
+        let p = min(p0 + j, params.cols - 1u);
+        c.at[j] = (p / plane) * params.c_out * plane + p % plane;
+        c.live[j] = p0 + j < params.cols;
+    }
+    return c;
+}
+
+// Stores a 4 x 4 block (column j = output column j of `cols`, row i = group row r0 + i) through
+// the epilogue, where rows and columns exist; each row's scale and shift are loaded once.
+fn store(g: u32, r0: u32, cols: OutColumns, acc: mat4x4<f32>) {
+    let plane = params.oh * params.ow;
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i >= params.cout_per_group) {
+            break;
         }
-        let n = p / plane;
-        let r = p % plane;
-        for (var i = 0u; i < 4u; i++) {
-            if (r0 + i < params.cout_per_group) {
-                let co = g * params.cout_per_group + r0 + i;
-                let idx = (n * params.c_out + co) * plane + r;
-                out[idx] = finish(acc[j][i], co, idx);
+        let co = g * params.cout_per_group + r0 + i;
+        var scale = 1.0;
+        var shift = 0.0;
+        if ((params.epilogue & 1u) != 0u) {
+            scale = affine[co];
+            shift = affine[params.c_out + co];
+        }
+        for (var j = 0u; j < 4u; j++) {
+            if (cols.live[j]) {
+                let idx = cols.at[j] + co * plane;
+                out[idx] = finish(acc[j][i], scale, shift, idx);
             }
         }
     }
@@ -299,9 +320,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
     let r = row_base + row0;
-    let p = col_base + 4u * colq;
-    store(g, r, p, c0);
-    store(g, r + 4u, p, c1);
-    store(g, r + 8u, p, c2);
-    store(g, r + 12u, p, c3);
+    let out_cols = out_columns(col_base + 4u * colq);
+    store(g, r, out_cols, c0);
+    store(g, r + 4u, out_cols, c1);
+    store(g, r + 8u, out_cols, c2);
+    store(g, r + 12u, out_cols, c3);
 }

@@ -60,7 +60,6 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("cbam_spatial_gate", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
     ("cbam_spatial_gate_vec4", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
     ("conv2d", "input, weights, epilogue affine, residual and output"),
-    ("conv2d_3x3_subgroup", "input, weights, epilogue affine, residual and output"),
     (
         "conv2d_gemm",
         "input, weights (scalar and vec4 views), epilogue affine, residual and output; \

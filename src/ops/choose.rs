@@ -5,8 +5,8 @@
 //!
 //! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup and matmul_subgroup
 //! any fixed power-of-two width from 4 to 64, nonlocal_attention_subgroup 8 to 64 (its key blocks
-//! are 8 lanes x 2 keys); conv2d_3x3_subgroup only 8 and no longer chosen (the implicit GEMM beat
-//! it, see BENCHMARKS.md "Convolution as an implicit GEMM"), kept for the benchmark's comparison.
+//! are 8 lanes x 2 keys). (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
+//! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
 use super::conv2d::{ConvKernel, MAX_K};
 use super::global_pool::PoolVariant;

@@ -34,8 +34,6 @@ pub enum ConvKernel {
     Auto,
     /// conv2d: direct, any device, any shape.
     Direct,
-    /// conv2d_3x3_subgroup: direct, 3 x 3 kernels, 8-lane subgroups.
-    DirectSubgroup3x3,
     /// conv2d_gemm: implicit GEMM, any device, any shape.
     Gemm,
     /// conv2d_gemm_subgroup: implicit GEMM, any shape, subgroups of any width the profile accepts.
@@ -47,7 +45,6 @@ impl ConvKernel {
     pub fn kernel(self) -> Kernel {
         match self {
             ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
-            ConvKernel::DirectSubgroup3x3 => kernel!("conv2d_3x3_subgroup"),
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
         }
@@ -81,10 +78,8 @@ pub struct Conv2dParams {
     subgroups_per_plane: u32,
 }
 
-/// Output channels (conv2d, conv2d_3x3_subgroup) and output x positions per invocation,
-/// invocations per workgroup.
+/// Output channels and output x positions per invocation of conv2d, invocations per workgroup.
 const BLOCK_CO: usize = 4;
-const SUBGROUP_BLOCK_CO: usize = 8;
 const BLOCK_X: usize = 8;
 const WORKGROUP: usize = 64;
 
@@ -159,19 +154,6 @@ impl Conv2d {
         };
         match self.kernel {
             ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
-            ConvKernel::DirectSubgroup3x3 if shape.kernel != [3, 3] => Err(Error::invalid(
-                name,
-                format!("the DirectSubgroup3x3 kernel takes 3 x 3 kernels, got {:?}", shape.kernel),
-            )),
-            ConvKernel::DirectSubgroup3x3 if profile.subgroup_width != Some(SUBGROUP_BLOCK_CO as u32) => {
-                Err(Error::invalid(
-                    name,
-                    format!(
-                        "the DirectSubgroup3x3 kernel needs 8-lane subgroups; {} has {:?}",
-                        profile.name, profile.subgroup_width
-                    ),
-                ))
-            }
             ConvKernel::Gemm | ConvKernel::GemmSubgroup if shape.k >= gemm::MAX_K => Err(Error::invalid(
                 name,
                 format!(
@@ -259,7 +241,7 @@ impl Conv2d {
         let co_blocks = self.groups * co_blocks_per_group;
         // At 14x14 a plane is 28 blocks: one workgroup per channel block would leave 36 of its 64
         // lanes idle (57 of 64 at 7x7), so a workgroup packs 8 / S channel blocks, each on S groups of
-        // 8 lanes (whole subgroups in conv2d_3x3_subgroup). Measured on lavapipe with `glimpse bench
+        // 8 lanes. Measured on lavapipe with `glimpse bench
         // --suite blocks --batch 1 --seed 1 --filter 1024x14x14`, before and after: timm.SelectiveKernel
         // 783 -> 378 ms, BasicBlock 1326 -> 718 ms.
         let subgroups_per_plane = plane_blocks.div_ceil(8).min(8);
@@ -378,8 +360,7 @@ impl Op for Conv2d {
                 gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
             }
             _ => {
-                let block_co = if kernel == ConvKernel::DirectSubgroup3x3 { SUBGROUP_BLOCK_CO } else { BLOCK_CO };
-                let (params, workgroups) = self.params(&g, block_co)?;
+                let (params, workgroups) = self.params(&g, BLOCK_CO)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
                 gpu.prepare(&kernel.kernel(), &[], &params, &bindings, grid)?
             }

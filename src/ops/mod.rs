@@ -269,7 +269,6 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
-        (kernel!("conv2d_3x3_subgroup"), size_of::<conv2d::Conv2dParams>()),
         (kernel!("conv2d_gemm"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("conv2d_gemm_subgroup"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
