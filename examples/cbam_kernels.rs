@@ -89,10 +89,10 @@ fn main() -> Result<()> {
     let ca = mlp.output.clone();
     let pool = stage(&gpu, &mut all, "cbam_gate_pool", CbamGatePool, vec![x_gpu.clone(), ca.clone()])?;
     let sp = pool.output.clone();
-    let timm = CbamSpatialGate { kernel: K, affine: true, residual: false, relu: false };
+    let timm = CbamSpatialGate { kernel: K, affine: true, residual: false, relu: false, map: false };
     let timm_inputs = vec![x_gpu.clone(), ca.clone(), sp.clone(), weight_gpu.clone(), up(&affine)?];
     let timm = stage(&gpu, &mut all, "cbam_spatial_gate (affine)", timm, timm_inputs)?;
-    let block = CbamSpatialGate { kernel: K, affine: false, residual: true, relu: true };
+    let block = CbamSpatialGate { kernel: K, affine: false, residual: true, relu: true, map: false };
     let block_inputs = vec![x_gpu, ca, sp, weight_gpu, up(&residual)?];
     let block = stage(&gpu, &mut all, "cbam_spatial_gate (+residual, relu)", block, block_inputs)?;
     let stages = [mlp, pool, timm, block];

@@ -13,8 +13,9 @@
 // workgroup = wid.x + wid.y * nwg.x.
 // Bindings, contiguous f32: x [N, C, H, W], ca [N, C], pooled [N, 2, H, W]
 // (channel mean, channel max), weight [1, 2, k, k], affine [2, 1] (scale,
-// shift), residual [N, C, H, W], out [N, C, H, W]: 7 storage buffers, within
-// WebGPU's 8. Without the affine / residual flag the host binds another input
+// shift), residual [N, C, H, W], out [N, C, H, W], map [N, 1, H, W] (s itself,
+// written when flag bit 3 is set: the spatial map as a side output): 8 storage
+// buffers, WebGPU's limit. Without the affine / residual flag the host binds another input
 // in that slot and the shader never reads it.
 // The host guarantees k is odd and every index below (including H + k and
 // W + k) fits in u32.
@@ -25,7 +26,7 @@ struct Params {
     h: u32,       // height
     w: u32,       // width
     k: u32,       // kernel size (odd), padding k / 2
-    flags: u32,   // bit 0: affine, bit 1: residual, bit 2: relu
+    flags: u32,   // bit 0: affine, bit 1: residual, bit 2: relu, bit 3: write the map s
     _pad0: u32,
     _pad1: u32,
 }
@@ -38,6 +39,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> affine: array<f32>;
 @group(0) @binding(6) var<storage, read> residual: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> spatial_map: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -77,6 +79,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         z = affine[0] * z + affine[1];
     }
     let s = 1.0 / (1.0 + exp(-clamp(z, -88.0, 88.0)));
+    if ((params.flags & 8u) != 0u) {
+        spatial_map[i] = s;  // map[n, 0, p]: i = n * HW + p
+    }
 
     let gates = n * params.c;        // ca[n, 0]
     var at = gates * hw + p;         // x[n, 0, p]; steps by HW per channel

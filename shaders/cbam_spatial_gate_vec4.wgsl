@@ -16,8 +16,9 @@
 // workgroups: linear workgroup = wid.x + wid.y * nwg.x.
 // Bindings, contiguous f32: x [N, C, H, W] as vec4s, ca [N, C], pooled
 // [N, 2, H, W], weight [1, 2, k, k], affine [2, 1] (scale, shift), residual
-// [N, C, H, W] as vec4s, out [N, C, H, W] as vec4s: 7 storage buffers, within
-// WebGPU's 8. Without the affine / residual flag the host binds another input
+// [N, C, H, W] as vec4s, out [N, C, H, W] as vec4s, map [N, 1, H, W] (s itself,
+// written when flag bit 3 is set: the spatial map as a side output): 8 storage
+// buffers, WebGPU's limit. Without the affine / residual flag the host binds another input
 // in that slot and the shader never reads it.
 // The host guarantees k is odd, 4 divides HW and every index below
 // (including H + k and W + k) fits in u32.
@@ -28,7 +29,7 @@ struct Params {
     h: u32,       // height
     w: u32,       // width
     k: u32,       // kernel size (odd), padding k / 2
-    flags: u32,   // bit 0: affine, bit 1: residual, bit 2: relu
+    flags: u32,   // bit 0: affine, bit 1: residual, bit 2: relu, bit 3: write the map s
     _pad0: u32,
     _pad1: u32,
 }
@@ -41,6 +42,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> affine: array<f32>;
 @group(0) @binding(6) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> spatial_map: array<f32>;
 
 // s for pixel p of image n (see the header).
 fn spatial(n: u32, p: u32) -> f32 {
@@ -86,6 +88,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let p4 = q % hw4;
     let p = 4u * p4;  // first of the four pixels
     let s = vec4<f32>(spatial(n, p), spatial(n, p + 1u), spatial(n, p + 2u), spatial(n, p + 3u));
+    if ((params.flags & 8u) != 0u) {
+        // map[n, 0, p + j]: n * HW + p = 4q.
+        for (var j = 0u; j < 4u; j++) {
+            spatial_map[4u * q + j] = s[j];
+        }
+    }
 
     let gates = n * params.c;         // ca[n, 0]
     var at = gates * hw4 + p4;        // x[n, 0, p] in vec4s; steps by HW / 4 per channel

@@ -7,7 +7,7 @@
 //! - [`bench`]: the benchmark harness (checked, timed workloads; table, JSON, CSV, SVG, comparisons).
 //! - [`blocks`]: the attention blocks (tutorial and timm) as graph builders, by name.
 //! - [`gpu`]: the only code that touches wgpu (context, tensors, dispatch, readback, timing).
-//! - [`graph`]: graphs of ops, named fusion rules, the GPU plan and the CPU executor.
+//! - [`graph`]: graphs of ops, the fusion pass (named rules over the canonical graph), the GPU plan and the CPU executor.
 //! - [`models`]: whole networks from a model file (weights + a JSON layer list in its metadata).
 //! - [`ops`]: one module per operator: arguments, CPU reference, encoder, cost, cases.
 //! - [`preprocess`]: timm's eval transform (Pillow's resize, centre crop, normalisation), bit for bit.

@@ -378,3 +378,53 @@ fn help_lists_the_global_quiet_and_verbose_flags() {
     }
     assert_fails_with(&glimpse(&["-q", "-v", "info"]), "cannot be used with");
 }
+
+#[test]
+fn run_explains_the_fusion_rules_and_switches_them() {
+    let net = |f: &str| fixture(&format!("networks/{f}"));
+    let (weights, input) = (net("timm.resnet18_cbam.weights.safetensors"), net("timm.resnet18_cbam.io.safetensors"));
+    let outputs: Vec<PathBuf> = (0..3).map(|i| scratch(&format!("explain{i}.safetensors"))).collect();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut a = vec!["run", "--arch", "timm.resnet18", "--arg", "attn_layer=cbam", "--weights", &weights];
+        a.extend(["--input", &input, "--maps", "--explain", "--output", out.to_str().unwrap()]);
+        a.extend(extra);
+        glimpse(&a)
+    };
+    let o = run(&outputs[0], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let explain = String::from_utf8_lossy(&o.stdout).into_owned();
+    for want in [
+        "cbam-spatial-gate    fired   8",
+        "cbam-gate-pool       fired   8",
+        "cbam-channel-mlp     fired   8",
+        "fired at: layer1.0.se, layer1.1.se",
+        "epilogue-affine",
+    ] {
+        assert!(explain.contains(want), "--explain should say '{want}':\n{explain}");
+    }
+    // One rule off: the gate + pool is refused where the gated x is still read twice.
+    let o = run(&outputs[1], &["--no-fuse", "cbam-spatial-gate"]);
+    let explain = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(explain.contains("cbam-spatial-gate    fired   0"), "{explain}");
+    assert!(explain.contains("refused at layer1.0.se (gate): the channel-gated x has 2 readers"), "{explain}");
+    // No fusion at all: the same logits and maps.
+    let o = run(&outputs[2], &["--no-fuse"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let [fused, one_off, unfused] = [0, 1, 2].map(|i| TensorFile::read(&outputs[i]).unwrap());
+    assert_eq!(fused.tensors.len(), 17, "y and 16 CBAM maps: {:?}", fused.tensors.keys());
+    for (name, t) in &unfused.tensors {
+        for other in [&fused, &one_off] {
+            let c = glimpse::check::compare(&other.tensors[name], t, glimpse::check::OP_TOLERANCE);
+            assert!(c.rel_l2 < glimpse::check::BLOCK_REL_L2, "{name}: {c:?}");
+        }
+    }
+    assert_fails_with(
+        &run(&outputs[0], &["--fuse", "cbam-gate-pool,bogus"]),
+        "unknown rule 'bogus'; rules: cbam-channel-mlp",
+    );
+    let help = String::from_utf8_lossy(&glimpse(&["run", "--help"]).stdout).into_owned();
+    for rule in glimpse::graph::Rule::ALL {
+        assert!(help.contains(rule.name()), "run --help should list {}", rule.name());
+    }
+}

@@ -58,7 +58,8 @@ fn check(f: &Fixture, mode: &str) -> (f64, Vec<String>) {
         None => Weights::empty(),
     };
     let x = f.io.get("x").expect("fixture input x");
-    let fusion = if mode == "gpu-unfused" { Fusion::none() } else { Fusion::all() };
+    // The CPU executor runs the canonical graph (single ops) and, as "cpu-fused", the fused one.
+    let fusion = if mode.ends_with("-fused") { Fusion::all() } else { Fusion::none() };
     let options = BuildOptions { fusion, maps: true, queries: f.queries.clone() };
     let graph = match blocks::build(&f.arch, x.shape(), weights, &f.args, options) {
         Ok(g) => g,
@@ -66,7 +67,7 @@ fn check(f: &Fixture, mode: &str) -> (f64, Vec<String>) {
     };
     let feed = Tensors::from([("x".to_string(), x.clone())]);
     let result = match mode {
-        "cpu" => graph.run_cpu(&feed),
+        "cpu" | "cpu-fused" => graph.run_cpu(&feed),
         _ => {
             let gpu = common::gpu().expect("GPU modes run only with a GPU");
             Plan::compile(gpu, &graph).and_then(|p| p.run(gpu, &feed))
@@ -104,7 +105,8 @@ fn check(f: &Fixture, mode: &str) -> (f64, Vec<String>) {
 }
 
 fn check_all(archs: &dyn Fn(&str) -> bool) {
-    let modes: &[&str] = if common::gpu().is_some() { &["cpu", "gpu-fused", "gpu-unfused"] } else { &["cpu"] };
+    let modes: &[&str] =
+        if common::gpu().is_some() { &["cpu", "cpu-fused", "gpu-fused", "gpu-unfused"] } else { &["cpu", "cpu-fused"] };
     let mut problems = Vec::new();
     let mut worst = vec![0.0f64; modes.len()];
     let mut ran = 0;

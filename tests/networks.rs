@@ -40,7 +40,8 @@ fn check(name: &str, io: &TensorFile, mode: &str) -> (f64, Vec<String>) {
     let weights = Weights::load(&dir().join(format!("{name}.weights.safetensors"))).expect("weights load");
     let args: Vec<String> = io.metadata["args"].split_whitespace().map(String::from).collect();
     let x = io.get("x").expect("fixture input x");
-    let fusion = if mode == "gpu-unfused" { Fusion::none() } else { Fusion::all() };
+    // The CPU executor runs the canonical graph (single ops) and, as "cpu-fused", the fused one.
+    let fusion = if mode.ends_with("-fused") { Fusion::all() } else { Fusion::none() };
     let options = BuildOptions { fusion, maps: true, queries: vec![] };
     let graph = match blocks::build(&io.metadata["arch"], x.shape(), weights, &args, options) {
         Ok(g) => g,
@@ -48,7 +49,7 @@ fn check(name: &str, io: &TensorFile, mode: &str) -> (f64, Vec<String>) {
     };
     let feed = Tensors::from([("x".to_string(), x.clone())]);
     let got = match mode {
-        "cpu" => graph.run_cpu(&feed),
+        "cpu" | "cpu-fused" => graph.run_cpu(&feed),
         _ => {
             let gpu = common::gpu().expect("GPU modes run only with a GPU");
             Plan::compile(gpu, &graph).and_then(|p| p.run(gpu, &feed))
@@ -91,7 +92,8 @@ fn check(name: &str, io: &TensorFile, mode: &str) -> (f64, Vec<String>) {
 }
 
 fn check_family(filter: &dyn Fn(&str) -> bool) {
-    let modes: &[&str] = if common::gpu().is_some() { &["cpu", "gpu-fused", "gpu-unfused"] } else { &["cpu"] };
+    let modes: &[&str] =
+        if common::gpu().is_some() { &["cpu", "cpu-fused", "gpu-fused", "gpu-unfused"] } else { &["cpu", "cpu-fused"] };
     let mut problems = Vec::new();
     let mut ran = 0;
     for (name, io) in cases().iter().filter(|(n, _)| filter(n)) {

@@ -42,6 +42,12 @@ fn center_crop_should_match_reference() {
 }
 
 #[test]
+fn channel_affine_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    common::check_cases(gpu, ops::channel_affine::cases(&mut common::rng()));
+}
+
+#[test]
 fn channel_pool_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::channel_pool::cases(&mut common::rng()));

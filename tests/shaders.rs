@@ -57,8 +57,14 @@ fn every_shader_validates_and_matches_its_params() {
 /// and why. Each still fits the WebGPU default of 8.
 const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("weighted_sum", "up to 4 branches, the weights and the output"),
-    ("cbam_spatial_gate", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
-    ("cbam_spatial_gate_vec4", "x, channel weights, pooled map, conv weights, affine, residual and output in one pass"),
+    (
+        "cbam_spatial_gate",
+        "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
+    ),
+    (
+        "cbam_spatial_gate_vec4",
+        "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
+    ),
     ("conv2d", "input, weights, epilogue affine, residual and output"),
     (
         "conv2d_gemm",

@@ -80,7 +80,7 @@ fn convs_of(network: &str, n: usize) -> Result<Vec<ConvCase>> {
     let (graph, _) = super::networks::build_named(network, n, 1, super::Scale::FULL, true)?;
     let mut list: Vec<ConvCase> = Vec::new();
     for (op, shapes) in graph.ops() {
-        let Some(conv) = op.as_conv2d() else { continue };
+        let Some(&conv) = op.as_any().downcast_ref::<Conv2d>() else { continue };
         let dims = |s: &Shape| -> [usize; 4] { s.dims().try_into().expect("conv2d inputs are rank 4") };
         let case = ConvCase { conv, x: dims(shapes[0]), weight: dims(shapes[1]) };
         if !list.contains(&case) {

@@ -139,7 +139,7 @@ pub fn workloads(batch: usize) -> Vec<Workload> {
             let ca = random(&[1, C / div], rng, 0.0, 1.0)?;
             let pooled = random(&[1, 2, H, W], rng, -1.0, 1.0)?;
             let w = weights(&[1, 2, 7, 7], 98, rng)?;
-            let gate = CbamSpatialGate { kernel: 7, affine: true, residual: false, relu: false };
+            let gate = CbamSpatialGate { kernel: 7, affine: true, residual: false, relu: false, map: false };
             instance(gate, vec![x, ca, pooled, w, affine(1, rng)?])
         }),
         op("sk_sum_pool", &map, "auto", |rng, div| {

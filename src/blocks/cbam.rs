@@ -1,23 +1,22 @@
 //! CBAM: the tutorial's ChannelAttention, SpatialAttention and CBAM ResNet
 //! BasicBlock, and timm's CbamModule.
 //!
-//! Fused (rules CbamChannelMlp, CbamGatePool, CbamSpatialGate): global pool ->
-//! MLP + sigmoid -> gate + channel pool -> k x k conv + sigmoid + both gates
-//! (+ residual + ReLU): x is read three times and the output written once.
-//! Unfused: the same maths from single ops (matmuls, gates, channel pool, conv).
+//! The canonical graph is single ops (global pool, matmuls, ReLU, sigmoid,
+//! gates, channel pool, conv, affine, add); the fusion pass's CBAM rules
+//! (src/graph/fuse/cbam.rs) turn it into global pool -> MLP + sigmoid ->
+//! gate + channel pool -> k x k conv + sigmoid + both gates (+ residual +
+//! ReLU): x is read three times and the output written once.
 
+use super::layers::post;
 use super::{make_divisible, map, param, Arch, Args, Builder, MapKind, MapSpec};
-use crate::graph::{Rule, ValueId};
-use crate::ops::cbam_channel_mlp::CbamChannelMlp;
-use crate::ops::cbam_gate_pool::CbamGatePool;
-use crate::ops::cbam_spatial_gate::CbamSpatialGate;
+use crate::graph::ValueId;
 use crate::ops::channel_pool::ChannelPool;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::eltwise::Eltwise;
 use crate::ops::gate::{Gate, GateMode};
 use crate::ops::global_pool::GlobalPool;
-use crate::ops::matmul::{Axis, Matmul};
-use crate::ops::{Activation, Epilogue};
+use crate::ops::matmul::Matmul;
+use crate::ops::Activation;
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
@@ -60,8 +59,8 @@ pub const SPATIAL_ATTENTION: Arch = Arch {
         args.inferred("kernel_size", given, k, "conv.weight")?;
         let pooled = b.graph.add(ChannelPool, &[x])?;
         let w = b.constant(weight);
-        let conv = Conv2d::new().padding([k / 2, k / 2]).epilogue(sigmoid_epilogue(false));
-        b.graph.add(conv, &[pooled, w])
+        let s = b.graph.add(Conv2d::new().padding([k / 2, k / 2]), &[pooled, w])?;
+        b.graph.add(Eltwise::Sigmoid, &[s])
     },
 };
 
@@ -196,12 +195,13 @@ impl Mlp {
         let w1 = b.constant(self.fc1.reshape(&[1, r, c])?);
         let w2 = b.constant(self.fc2.reshape(&[1, c, r])?);
         let layer = |b: &mut Builder, x: ValueId, w: ValueId, bias: Option<Tensor>, activation| {
-            let epilogue = Epilogue { affine: bias.is_some(), activation, residual: false };
-            let mut inputs = vec![x, w];
-            if let Some(bias) = bias {
-                inputs.push(b.constant(Weights::bias_affine(&bias)?));
-            }
-            b.graph.add(Matmul::new(false, true).epilogue(epilogue, Axis::Cols), &inputs)
+            let y = b.graph.add(Matmul::new(false, true), &[x, w])?;
+            let Some(bias) = bias else { return post(b, y, None, None, activation) };
+            // The bias runs along the last dimension: seen as [N * P, out] it is dimension 1.
+            let dims = b.graph.shape(y).dims().to_vec();
+            let flat = b.graph.view(y, &[dims[0] * dims[1], dims[2]])?;
+            let out = post(b, flat, Some(Weights::bias_affine(&bias)?), None, activation)?;
+            b.graph.view(out, &dims)
         };
         let hidden = layer(b, rows, w1, self.bias1, Activation::Relu)?;
         layer(b, hidden, w2, self.bias2, Activation::None)
@@ -213,27 +213,18 @@ fn mix_rows(b: &mut Builder, rows: ValueId, weights: &[f32], sigmoid: bool) -> R
     let [n, p, c] = b.graph.shape(rows).dims()[..] else { unreachable!("rows are [N, P, C]") };
     debug_assert_eq!(p, weights.len());
     let mix = b.constant(Tensor::from_vec(&[1, 1, p], weights.to_vec())?);
-    let epilogue = if sigmoid { sigmoid_epilogue(false) } else { Epilogue::NONE };
-    let mixed = b.graph.add(Matmul::new(false, false).epilogue(epilogue, Axis::Cols), &[mix, rows])?;
+    let mixed = b.graph.add(Matmul::new(false, false), &[mix, rows])?;
+    let activation = if sigmoid { Activation::Sigmoid } else { Activation::None };
+    let mixed = post(b, mixed, None, None, activation)?;
     b.graph.view(mixed, &[n, c])
-}
-
-fn sigmoid_epilogue(affine: bool) -> Epilogue {
-    Epilogue { affine, activation: Activation::Sigmoid, residual: false }
 }
 
 /// The channel weights sigmoid(mlp(avg) + mlp(max)) as [N, C] (map "channel").
 fn channel_attention(b: &mut Builder, x: ValueId, mlp: Mlp) -> Result<ValueId> {
     let pooled = b.graph.add(GlobalPool::default(), &[x])?; // [N, 2, C]: avg row, max row
-                                                            // The fused kernel has no MLP biases (the tutorial's and timm's default).
-    let ca = if b.fusion.allows(Rule::CbamChannelMlp) && mlp.bias1.is_none() && mlp.bias2.is_none() {
-        let (w1, w2) = (b.constant(mlp.fc1), b.constant(mlp.fc2));
-        b.graph.add(CbamChannelMlp, &[pooled, w1, w2])?
-    } else {
-        // Both pooled rows through the MLP, then summed under a sigmoid.
-        let logits = mlp.apply(b, pooled)?;
-        mix_rows(b, logits, &[1.0, 1.0], true)?
-    };
+                                                            // Both pooled rows through the MLP, then summed under a sigmoid.
+    let logits = mlp.apply(b, pooled)?;
+    let ca = mix_rows(b, logits, &[1.0, 1.0], true)?;
     b.map("channel", ca);
     Ok(ca)
 }
@@ -296,41 +287,15 @@ fn apply(
     residual: Option<ValueId>,
 ) -> Result<ValueId> {
     let k = weight.shape().dims()[3];
-    let has_affine = affine.is_some();
     let w = b.constant(weight);
-    let affine = affine.map(|a| b.constant(a));
-    let extras: Vec<ValueId> = affine.into_iter().chain(residual).collect();
-    let mut gated = None; // x * ca, materialised only without CbamGatePool
-    let pooled = if b.fusion.allows(Rule::CbamGatePool) {
-        b.graph.add(CbamGatePool, &[x, ca])?
-    } else {
-        let g = b.graph.add(Gate::probabilities(GateMode::Channel), &[x, ca])?;
-        gated = Some(g);
-        b.graph.add(ChannelPool, &[g])?
-    };
-    let spatial_conv = Conv2d::new().padding([k / 2, k / 2]).epilogue(sigmoid_epilogue(has_affine));
-    let sa_inputs: Vec<ValueId> = [pooled, w].into_iter().chain(affine).collect();
-    if b.fusion.allows(Rule::CbamSpatialGate) {
-        if b.maps {
-            let sa = b.graph.add(spatial_conv, &sa_inputs)?;
-            b.map("spatial", sa);
-        }
-        let gate =
-            CbamSpatialGate { kernel: k, affine: has_affine, residual: residual.is_some(), relu: residual.is_some() };
-        let inputs: Vec<ValueId> = [x, ca, pooled, w].into_iter().chain(extras).collect();
-        return b.graph.add(gate, &inputs);
-    }
-    let sa = b.graph.add(spatial_conv, &sa_inputs)?;
+    let gated = b.graph.add(Gate::probabilities(GateMode::Channel), &[x, ca])?;
+    let pooled = b.graph.add(ChannelPool, &[gated])?;
+    let s = b.graph.add(Conv2d::new().padding([k / 2, k / 2]), &[pooled, w])?;
+    let sa = post(b, s, affine, None, Activation::Sigmoid)?;
     b.map("spatial", sa);
-    let gated = match gated {
-        Some(g) => g,
-        None => b.graph.add(Gate::probabilities(GateMode::Channel), &[x, ca])?,
-    };
     let out = b.graph.add(Gate::probabilities(GateMode::Pixel), &[gated, sa])?;
-    match residual {
-        Some(r) => b.graph.add(Eltwise::AddRelu, &[out, r]),
-        None => Ok(out),
-    }
+    let activation = if residual.is_some() { Activation::Relu } else { Activation::None };
+    post(b, out, None, residual, activation)
 }
 
 /// conv3x3(stride)-BN-ReLU-conv3x3-BN, CBAM, + residual (downsample when the
@@ -368,16 +333,17 @@ fn basic_block(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> 
             ),
         ));
     }
-    let relu_bn = Epilogue { affine: true, activation: Activation::Relu, residual: false };
-    let bn = Epilogue { affine: true, ..Epilogue::NONE };
-    let (w1, bn1, w2, bn2) = (b.constant(w1), b.constant(bn1), b.constant(w2), b.constant(bn2));
-    let h = b.graph.add(Conv2d::new().stride([stride, stride]).padding([1, 1]).epilogue(relu_bn), &[x, w1, bn1])?;
-    let h = b.graph.add(Conv2d::new().padding([1, 1]).epilogue(bn), &[h, w2, bn2])?;
+    let (w1, w2) = (b.constant(w1), b.constant(w2));
+    let h = b.graph.add(Conv2d::new().stride([stride, stride]).padding([1, 1]), &[x, w1])?;
+    let h = post(b, h, Some(bn1), None, Activation::Relu)?;
+    let h = b.graph.add(Conv2d::new().padding([1, 1]), &[h, w2])?;
+    let h = post(b, h, Some(bn2), None, Activation::None)?;
     let residual = if needs_downsample {
         let wd = b.weights.expect("downsample.0.weight", &[planes, inplanes, 1, 1])?;
         let bnd = b.weights.batchnorm("downsample.1", planes, None)?;
-        let (wd, bnd) = (b.constant(wd), b.constant(bnd));
-        b.graph.add(Conv2d::new().stride([stride, stride]).epilogue(bn), &[x, wd, bnd])?
+        let wd = b.constant(wd);
+        let r = b.graph.add(Conv2d::new().stride([stride, stride]), &[x, wd])?;
+        post(b, r, Some(bnd), None, Activation::None)?
     } else {
         x
     };

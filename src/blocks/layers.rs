@@ -4,13 +4,15 @@
 
 use super::{param, Arch, Args, Builder};
 use crate::graph::ValueId;
+use crate::ops::channel_affine::ChannelAffine;
 use crate::ops::conv2d::Conv2d;
+use crate::ops::eltwise::Eltwise;
 use crate::ops::global_pool::GlobalPool;
-use crate::ops::matmul::{Axis, Matmul};
+use crate::ops::matmul::Matmul;
 use crate::ops::narrow::Narrow;
 use crate::ops::{Activation, Epilogue};
 use crate::weights::Weights;
-use crate::{Error, Result};
+use crate::{Error, Result, Tensor};
 
 pub const CONV_BN_ACT: Arch = Arch {
     name: "ConvBnAct",
@@ -66,17 +68,44 @@ fn conv_bn_act(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> 
     let weight = b.weights.expect("conv.weight", &dims)?;
     let bias = if b.weights.has("conv.bias") { Some(b.weights.expect("conv.bias", &[c_out])?) } else { None };
     let affine = b.weights.batchnorm("bn", c_out, bias.as_ref())?;
-    let conv = Conv2d::new()
-        .stride(stride)
-        .padding(padding)
-        .dilation(dilation)
-        .groups(c_in / per_group)
-        .epilogue(Epilogue { affine: true, activation, residual: false });
-    let (w, a) = (b.constant(weight), b.constant(affine));
-    b.graph.add(conv, &[x, w, a])
+    let conv = Conv2d::new().stride(stride).padding(padding).dilation(dilation).groups(c_in / per_group);
+    let w = b.constant(weight);
+    let y = b.graph.add(conv, &[x, w])?;
+    post(b, y, Some(affine), None, activation)
+}
+
+/// What follows a conv or GEMM in the canonical graph, as single ops:
+/// `act(affine(y) + residual)` with `affine` [2, C] over the channels
+/// (dimension 1 of `y`). The fusion pass folds them into the producer's epilogue.
+pub(crate) fn post(
+    b: &mut Builder,
+    y: ValueId,
+    affine: Option<Tensor>,
+    residual: Option<ValueId>,
+    activation: Activation,
+) -> Result<ValueId> {
+    let mut y = y;
+    if let Some(affine) = affine {
+        let a = b.constant(affine);
+        y = b.graph.add(ChannelAffine, &[y, a])?;
+    }
+    if let Some(r) = residual {
+        y = b.graph.add(Eltwise::Add, &[y, r])?;
+    }
+    match activation {
+        Activation::None => Ok(y),
+        Activation::Relu => b.graph.add(Eltwise::Relu, &[y]),
+        Activation::Sigmoid => b.graph.add(Eltwise::Sigmoid, &[y]),
+    }
 }
 
 fn global_avg_pool(b: &mut Builder, x: ValueId, _: &mut Args) -> Result<ValueId> {
+    global_average(b, x)
+}
+
+/// The average over H x W of `x` [N, C, H, W]: [N, C, 1, 1] (the average row
+/// of the global pool, cut out by narrow).
+pub(crate) fn global_average(b: &mut Builder, x: ValueId) -> Result<ValueId> {
     let [n, c, _, _] = b.graph.shape(x).nchw("GlobalAvgPool", "input x")?;
     let pooled = b.graph.add(GlobalPool::default(), &[x])?; // [N, 2, C]: avg, max
     let rows = b.graph.view(pooled, &[n, 2, c, 1])?;
@@ -101,15 +130,14 @@ fn linear(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let weight = b.weights.expect("weight", &[out, c])?.reshape(&[1, out, c])?;
     let bias = b.weights.expect("bias", &[out])?;
     let rows = b.graph.view(x, &[1, n, c])?;
-    let (w, a) = (b.constant(weight), b.constant(Weights::bias_affine(&bias)?));
-    let epilogue = Epilogue { affine: true, ..Epilogue::NONE };
-    let y = b.graph.add(Matmul::new(false, true).epilogue(epilogue, Axis::Cols), &[rows, w, a])?;
-    b.graph.view(y, &[n, out])
+    let w = b.constant(weight);
+    let y = b.graph.add(Matmul::new(false, true), &[rows, w])?;
+    let y = b.graph.view(y, &[n, out])?;
+    post(b, y, Some(Weights::bias_affine(&bias)?), None, Activation::None)
 }
 
-/// `{conv}.weight` (no bias) then BatchNorm `{bn}` as one conv with a folded
-/// epilogue: `act(bn(conv(x)) [+ residual])`, so conv + BN (+ residual) + ReLU
-/// is one dispatch. Channels, kernel and groups come from the weight; the
+/// `{conv}.weight` (no bias) then BatchNorm `{bn}`: `act(bn(conv(x)) [+ residual])`
+/// as single ops (the epilogue rules make conv + BN (+ residual) + ReLU one dispatch). Channels, kernel and groups come from the weight; the
 /// padding is timm's `get_padding(k, stride)`, as in its ResNets.
 pub(crate) fn conv_bn(
     b: &mut Builder,
@@ -136,21 +164,19 @@ pub(crate) fn conv_bn(
     let weight = b.weights.expect(&name, &dims)?;
     let affine = b.weights.batchnorm(bn, c_out, None)?;
     let pad = ((stride - 1) + (kh - 1)) / 2;
-    let epilogue = Epilogue { affine: true, activation, residual: residual.is_some() };
     if kh == 1 && stride == 1 && per_group == c_in {
         // A 1x1 conv is a GEMM over the pixels: with the tiled (subgroup) GEMM kernels, timm.resnet50 +
         // CBAM took 1602 ms of GPU time per image against 3894 with the direct conv kernel on lavapipe
         // (`cargo run --release --example network_kernels -- timm.resnet50 attn_layer=cbam`, before/after).
         let [n, _, h, w] = b.graph.shape(x).nchw("conv", "input x")?;
         let rows = b.graph.view(x, &[n, c_in, h * w])?;
-        let (wt, a) = (b.constant(weight.reshape(&[1, c_out, c_in])?), b.constant(affine));
-        let residual = residual.map(|r| b.graph.view(r, &[n, c_out, h * w])).transpose()?;
-        let inputs: Vec<ValueId> = [wt, rows, a].into_iter().chain(residual).collect();
-        let y = b.graph.add(Matmul::conv1x1(epilogue), &inputs)?;
-        return b.graph.view(y, &[n, c_out, h, w]);
+        let wt = b.constant(weight.reshape(&[1, c_out, c_in])?);
+        let y = b.graph.add(Matmul::conv1x1(Epilogue::NONE), &[wt, rows])?;
+        let y = b.graph.view(y, &[n, c_out, h, w])?;
+        return post(b, y, Some(affine), residual, activation);
     }
-    let op = Conv2d::new().stride([stride, stride]).padding([pad, pad]).groups(c_in / per_group).epilogue(epilogue);
-    let (w, a) = (b.constant(weight), b.constant(affine));
-    let inputs: Vec<ValueId> = [x, w, a].into_iter().chain(residual).collect();
-    b.graph.add(op, &inputs)
+    let op = Conv2d::new().stride([stride, stride]).padding([pad, pad]).groups(c_in / per_group);
+    let w = b.constant(weight);
+    let y = b.graph.add(op, &[x, w])?;
+    post(b, y, Some(affine), residual, activation)
 }

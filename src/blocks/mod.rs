@@ -8,8 +8,10 @@
 //! `layer2.0.conv1.attn`. A block is written once and used alone or inside
 //! any network. Each builder reads its weights by state_dict name (inferring
 //! what the shapes reveal), takes the remaining hyperparameters from [`Args`],
-//! and adds either fused kernels or single ops to the graph as [`Fusion`]
-//! allows. With `maps` on, it also marks its attention maps as named outputs.
+//! and adds single ops to the graph: the canonical graph. [`Builder::finish`]
+//! then runs the fusion pass ([`crate::graph::fuse`]) with the rules [`Fusion`]
+//! allows. With `maps` on, builders also mark their attention maps as named
+//! outputs, which the rules keep alive.
 
 mod args;
 mod cbam;
@@ -23,7 +25,7 @@ pub(crate) use cbam::cbam_module;
 pub(crate) use layers::conv_bn;
 pub(crate) use sk::TIMM_SK_BRANCHES;
 
-use crate::graph::{Fusion, Graph, ValueId};
+use crate::graph::{fuse, Fusion, Graph, Report, ValueId};
 use crate::weights::Weights;
 use crate::{Error, Result, Shape, Tensor};
 
@@ -33,7 +35,7 @@ pub struct Builder {
     pub graph: Graph,
     /// The state_dict being consumed (names are looked up under the current scope).
     pub weights: Weights,
-    /// Which fusion rules may be used.
+    /// Which fusion rules [`Builder::finish`] applies to the canonical graph.
     pub fusion: Fusion,
     /// Whether attention maps become named outputs.
     pub maps: bool,
@@ -59,8 +61,12 @@ impl Builder {
         if !name.is_empty() {
             self.weights.set_prefix(&format!("{outer}{name}."));
         }
+        let path = self.path().to_string();
+        self.graph.set_scope(&path);
         let result = f(self);
         self.weights.set_prefix(&outer);
+        let path = self.path().to_string();
+        self.graph.set_scope(&path);
         result
     }
 
@@ -85,11 +91,18 @@ impl Builder {
         }
     }
 
-    /// Marks `y` as the output and checks every weight was used.
-    pub fn finish(mut self, y: ValueId) -> Result<Graph> {
+    /// Marks `y` as the output, checks every weight was used, and applies the
+    /// fusion rules [`Builder::fusion`] allows to the canonical graph.
+    pub fn finish(self, y: ValueId) -> Result<Graph> {
+        self.finish_reported(y).map(|(graph, _)| graph)
+    }
+
+    /// [`Builder::finish`], with where each fusion rule fired or was refused.
+    pub fn finish_reported(mut self, y: ValueId) -> Result<(Graph, Report)> {
         self.graph.output("y", y);
         self.weights.finish()?;
-        Ok(self.graph)
+        let report = fuse(&mut self.graph, &self.fusion)?;
+        Ok((self.graph, report))
     }
 
     /// Marks `value` as the attention map `name` (under the current scope) when maps are wanted.
@@ -302,6 +315,18 @@ pub fn build_at(
     args: &[String],
     options: BuildOptions,
 ) -> Result<Graph> {
+    build_reported(arch_name, prefix, input, weights, args, options).map(|(graph, _)| graph)
+}
+
+/// [`build_at`], with where each fusion rule fired or was refused (`glimpse run --explain`).
+pub fn build_reported(
+    arch_name: &str,
+    prefix: &str,
+    input: &Shape,
+    weights: Weights,
+    args: &[String],
+    options: BuildOptions,
+) -> Result<(Graph, Report)> {
     let name = arch(arch_name)?.name;
     input.nchw(name, "input x")?;
     weights.reject_data_parallel()?;
@@ -309,5 +334,5 @@ pub fn build_at(
     let mut b = Builder::new(weights, options);
     let x = b.graph.input("x", input.clone());
     let y = b.block(name, x, args, prefix)?;
-    b.finish(y)
+    b.finish_reported(y)
 }

@@ -1,27 +1,27 @@
 //! Non-local blocks (embedded Gaussian, Wang et al. 2018): the tutorial's NonLocal and timm's
 //! NonLocalAttn. Both compute z = W(y) + x with y = softmax_k(scale * theta^T phi) g.
 //!
-//! Fused (rule NonLocalFlash): theta, phi and g as one 1x1 GEMM with concatenated weights (biases and
-//! the score scale in its epilogue), channel windows cut out by narrow (after one 2x2 max pool when
-//! sub-sampled), the flash attention kernel (online softmax: the Q x K matrix is never stored), and
-//! W (+ BN) + residual as one GEMM epilogue. Memory O(HW * C).
-//! Unfused: one 1x1 GEMM per conv, max pools, scores = theta^T phi as a GEMM, softmax over keys,
-//! y = f g as a GEMM, then the same W GEMM. Memory O(HW^2): where the N x Q x K scores exceed the
-//! device's binding limit, plan compilation fails with [`crate::Error::TooLarge`].
+//! The canonical graph is single ops: one 1x1 GEMM + bias affine per conv, max pools, scores =
+//! theta^T phi as a GEMM (scaled by an affine when the scale is not 1), softmax over keys, y = f g
+//! as a GEMM, the W GEMM, its BatchNorm affine and the residual add. Memory O(HW^2): where the
+//! N x Q x K scores exceed the device's binding limit, an unfused plan fails with
+//! [`crate::Error::TooLarge`]. The fusion pass (src/graph/fuse/nonlocal.rs) makes it the flash
+//! attention kernel (online softmax: the Q x K matrix is never stored), theta, phi and g one GEMM
+//! with stacked weights (channel windows cut out by narrow after one 2x2 max pool when
+//! sub-sampled), and W (+ BN) + residual one GEMM epilogue. Memory O(HW * C).
 //!
 //! Map `attention` [N, queries, Hk, Wk]: the softmax rows of the query pixels (x, y) in
 //! [`Builder::queries`] (the center pixel (W / 2, H / 2) when none are given) over the key grid
 //! Hk x Wk (H / 2 x W / 2, floored, when sub-sampled).
 
+use super::layers::post;
 use super::{make_divisible, map, param, Arch, Args, Builder, MapKind};
-use crate::graph::{Rule, ValueId};
+use crate::graph::ValueId;
 use crate::ops::attention_rows::AttentionRows;
 use crate::ops::matmul::Matmul;
 use crate::ops::max_pool2d::MaxPool2d;
-use crate::ops::narrow::Narrow;
-use crate::ops::nonlocal_attention::NonLocalAttention;
 use crate::ops::softmax::Softmax;
-use crate::ops::Epilogue;
+use crate::ops::{Activation, Epilogue};
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
@@ -76,7 +76,7 @@ struct NonLocalWeights {
     out: Tensor,
     /// W's bias, or W's bias folded into the BatchNorm after it, as an epilogue affine [2, C].
     out_affine: Tensor,
-    /// Multiplies every score; folded into theta's affine on the host.
+    /// Multiplies every score.
     scale: f64,
     /// phi and g pass a 2x2 max pool.
     sub_sample: bool,
@@ -171,21 +171,6 @@ fn conv1x1(b: &mut Builder, arch: &str, prefix: &str, cin: usize, cout: Option<u
     Ok(Conv { weight, bias })
 }
 
-/// Stacks convs over the same input into one weight [1, sum Cout, Cin] and the epilogue affine
-/// [2, sum Cout] with scale `s` and shift `s * bias` per conv (exactly s * (W x + bias)).
-fn stacked(convs: &[(&Conv, f64)]) -> Result<(Tensor, Tensor)> {
-    let cin = convs[0].0.weight.shape().dims()[1];
-    let (mut weight, mut scale, mut shift) = (Vec::new(), Vec::new(), Vec::new());
-    for (conv, s) in convs {
-        weight.extend_from_slice(conv.weight.data());
-        scale.extend(conv.bias.data().iter().map(|_| *s as f32));
-        shift.extend(conv.bias.data().iter().map(|&v| (s * v as f64) as f32));
-    }
-    let rows = scale.len();
-    scale.extend(shift);
-    Ok((Tensor::from_vec(&[1, rows, cin], weight)?, Tensor::from_vec(&[2, rows], scale)?))
-}
-
 /// The flat indices y * W + x of the query pixels, checked against the H x W map.
 fn query_pixels(b: &Builder, arch: &str, h: usize, w: usize) -> Result<Vec<usize>> {
     if b.queries.is_empty() {
@@ -212,7 +197,7 @@ fn query_pixels(b: &Builder, arch: &str, h: usize, w: usize) -> Result<Vec<usize
     Ok(flat)
 }
 
-/// Adds the block to the graph (fused or unfused as the rules allow) and returns z [N, C, H, W].
+/// Adds the block to the graph as single ops and returns z [N, C, H, W].
 fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights) -> Result<ValueId> {
     let [n, c, h, w] = b.graph.shape(x).nchw(arch, "input x")?;
     let inter = nl.theta.weight.shape().dims()[0];
@@ -226,61 +211,40 @@ fn non_local_graph(b: &mut Builder, x: ValueId, arch: &str, nl: NonLocalWeights)
     // PyTorch's MaxPool2d(2) floors: an odd last row or column is dropped.
     let (hk, wk) = if nl.sub_sample { (h / 2, w / 2) } else { (h, w) };
     let (q, k) = (h * w, hk * wk);
-    let pool = MaxPool2d::new([2, 2], [0, 0]);
     let x_flat = b.graph.view(x, &[n, c, q])?;
-    let affine = Epilogue { affine: true, ..Epilogue::NONE };
-    let flash = b.fusion.allows(Rule::NonLocalFlash);
-
-    let (theta, phi, g) = if flash {
-        let (weight, bias) = stacked(&[(&nl.theta, nl.scale), (&nl.phi, 1.0), (&nl.g, 1.0)])?;
-        let (weight, bias) = (b.constant(weight), b.constant(bias));
-        let tpg = b.graph.add(Matmul::conv1x1(affine), &[weight, x_flat, bias])?; // [N, 3 inter, Q]
-        let tpg = b.graph.view(tpg, &[n, 3 * inter, h, w])?;
-        let theta = b.graph.add(Narrow { first: 0, count: inter }, &[tpg])?;
-        // Pooling all three parts at once costs a quarter more pooling than phi|g alone, but saves
-        // copying phi|g out at full resolution first.
-        let keys = if nl.sub_sample { b.graph.add(pool, &[tpg])? } else { tpg };
-        let phi = b.graph.add(Narrow { first: inter, count: inter }, &[keys])?;
-        let g = b.graph.add(Narrow { first: 2 * inter, count: inter }, &[keys])?;
-        (theta, phi, g)
-    } else {
-        let mut convs = Vec::new();
-        for (conv, scale) in [(&nl.theta, nl.scale), (&nl.phi, 1.0), (&nl.g, 1.0)] {
-            let (weight, bias) = stacked(&[(conv, scale)])?;
-            let (weight, bias) = (b.constant(weight), b.constant(bias));
-            convs.push(b.graph.add(Matmul::conv1x1(affine), &[weight, x_flat, bias])?);
-            // [N, inter, Q]
-        }
-        let theta = convs[0];
-        let mut keys = Vec::new();
-        for &v in &convs[1..] {
+    let mut projections = Vec::new();
+    for (i, conv) in [nl.theta, nl.phi, nl.g].into_iter().enumerate() {
+        let weight = b.constant(conv.weight.reshape(&[1, inter, c])?);
+        let v = b.graph.add(Matmul::conv1x1(Epilogue::NONE), &[weight, x_flat])?; // [N, inter, Q]
+        let v = post(b, v, Some(Weights::bias_affine(&conv.bias)?), None, Activation::None)?;
+        projections.push(if nl.sub_sample && i > 0 {
             let v = b.graph.view(v, &[n, inter, h, w])?;
-            keys.push(if nl.sub_sample { b.graph.add(pool, &[v])? } else { v });
-        }
-        (theta, keys[0], keys[1])
-    };
-    let theta = b.graph.view(theta, &[n, inter, q])?;
-    let phi = b.graph.view(phi, &[n, inter, k])?;
-    let g = b.graph.view(g, &[n, inter, k])?;
+            let pooled = b.graph.add(MaxPool2d::new([2, 2], [0, 0]), &[v])?;
+            b.graph.view(pooled, &[n, inter, k])?
+        } else {
+            v
+        });
+    }
+    let [theta, phi, g] = projections[..] else { unreachable!("three projections") };
 
     if b.maps {
         let rows = queries.len();
-        let att = b.graph.add(AttentionRows { scale: 1.0, queries }, &[theta, phi])?;
+        let att = b.graph.add(AttentionRows { scale: nl.scale as f32, queries }, &[theta, phi])?;
         let att = b.graph.view(att, &[n, rows, hk, wk])?;
         b.map("attention", att);
     }
 
-    let y = if flash {
-        b.graph.add(NonLocalAttention::new(1.0), &[theta, phi, g])?
-    } else {
-        let scores = b.graph.add(Matmul::new(true, false), &[theta, phi])?; // [N, Q, K]
-        let f = b.graph.add(Softmax { axis: 2 }, &[scores])?;
-        b.graph.add(Matmul::new(false, true), &[g, f])? // [N, inter, Q]
-    };
+    let mut scores = b.graph.add(Matmul::new(true, false), &[theta, phi])?; // [N, Q, K]
+    if nl.scale != 1.0 {
+        // The same factor for every score: an affine over the query rows with scale s and shift 0.
+        let scale = [vec![nl.scale as f32; q], vec![0.0; q]].concat();
+        scores = post(b, scores, Some(Tensor::from_vec(&[2, q], scale)?), None, Activation::None)?;
+    }
+    let f = b.graph.add(Softmax { axis: 2 }, &[scores])?;
+    let y = b.graph.add(Matmul::new(false, true), &[g, f])?; // [N, inter, Q]
     let out = b.constant(nl.out.reshape(&[1, c, inter])?);
-    let out_affine = b.constant(nl.out_affine);
-    let epilogue = Epilogue { affine: true, residual: true, ..Epilogue::NONE };
-    let z = b.graph.add(Matmul::conv1x1(epilogue), &[out, y, out_affine, x_flat])?;
+    let z = b.graph.add(Matmul::conv1x1(Epilogue::NONE), &[out, y])?;
+    let z = post(b, z, Some(nl.out_affine), Some(x_flat), Activation::None)?;
     b.graph.view(z, &[n, c, h, w])
 }
 

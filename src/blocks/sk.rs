@@ -1,23 +1,22 @@
 //! Selective kernel (branch attention): the tutorial's SKConv and timm's
 //! SelectiveKernel.
 //!
-//! Branch convs carry their folded BatchNorm and ReLU in the conv epilogue.
-//! Fused (rules SkSumPool, SkAttention): branch sum + global average in one
-//! kernel, the attention MLP + softmax over branches in another, then the
-//! weighted sum. Unfused: adds, global pool, GEMMs, softmax, weighted sum.
+//! The canonical graph is single ops: branch convs, BatchNorm affines, ReLUs,
+//! adds, global pool, GEMMs, softmax, weighted sum. The fusion pass folds each
+//! branch's BN + ReLU into its conv, and its SK rules (src/graph/fuse/sk.rs)
+//! make the branch sum + global average one kernel and the attention MLP +
+//! softmax over branches another.
 
+use super::layers::{global_average, post};
 use super::{make_divisible, map, param, Arch, Args, Builder, MapKind};
-use crate::graph::{Rule, ValueId};
+use crate::graph::ValueId;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::eltwise::Eltwise;
-use crate::ops::global_pool::GlobalPool;
-use crate::ops::matmul::{Axis, Matmul};
+use crate::ops::matmul::Matmul;
 use crate::ops::narrow::Narrow;
-use crate::ops::sk_attention::SkAttention;
-use crate::ops::sk_sum_pool::SkSumPool;
 use crate::ops::softmax::Softmax;
 use crate::ops::weighted_sum::{WeightedSum, MAX_BRANCHES};
-use crate::ops::{Activation, Epilogue};
+use crate::ops::Activation;
 use crate::weights::Weights;
 use crate::{Error, Result, Tensor};
 
@@ -77,12 +76,12 @@ struct Branch {
     affine: Tensor,
 }
 
-/// The attention MLP's weights in the layout of the SkAttention op.
+/// The attention MLP's weights.
 struct AttentionWeights {
-    fc: Tensor,          // [D, C]
-    fc_affine: Tensor,   // [2, D]
-    select: Tensor,      // [M*C, D], path-major
-    select_bias: Tensor, // [M*C]
+    fc: Tensor,                  // [D, C]
+    fc_affine: Tensor,           // [2, D]: the tutorial's fc bias, or timm's folded attn.bn
+    select: Tensor,              // [M*C, D], path-major
+    select_bias: Option<Tensor>, // [M*C]: the tutorial's fcs biases; timm's fc_select has none
     activation: Activation,
 }
 
@@ -140,7 +139,7 @@ fn sk_conv(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
         fc,
         fc_affine: Weights::bias_affine(&fc_bias)?,
         select: Tensor::from_vec(&[m * c, d], select)?,
-        select_bias: Tensor::from_vec(&[m * c], select_bias)?,
+        select_bias: Some(Tensor::from_vec(&[m * c], select_bias)?),
         activation: Activation::None,
     };
     let inputs = vec![x; m];
@@ -219,13 +218,7 @@ fn timm_sk(b: &mut Builder, x: ValueId, args: &mut Args) -> Result<ValueId> {
     let fc = b.weights.expect("attn.fc_reduce.weight", &[d, c, 1, 1])?.reshape(&[d, c])?;
     let fc_affine = b.weights.batchnorm("attn.bn", d, None)?;
     let select = b.weights.expect("attn.fc_select.weight", &[m * c, d, 1, 1])?.reshape(&[m * c, d])?;
-    let attention = AttentionWeights {
-        fc,
-        fc_affine,
-        select,
-        select_bias: Tensor::zeros(crate::Shape::new(&[m * c])?),
-        activation: Activation::Relu,
-    };
+    let attention = AttentionWeights { fc, fc_affine, select, select_bias: None, activation: Activation::Relu };
     select_branches(b, &inputs, branches, attention, "attn")
 }
 
@@ -246,50 +239,34 @@ fn select_branches(
     map_name: &str,
 ) -> Result<ValueId> {
     let m = branches.len();
-    let relu_bn = Epilogue { affine: true, activation: Activation::Relu, residual: false };
     let mut outs = Vec::new();
     for (branch, &input) in branches.into_iter().zip(inputs) {
-        let (w, a) = (b.constant(branch.weight), b.constant(branch.affine));
-        outs.push(b.graph.add(branch.conv.epilogue(relu_bn), &[input, w, a])?);
+        let w = b.constant(branch.weight);
+        let y = b.graph.add(branch.conv, &[input, w])?;
+        outs.push(post(b, y, Some(branch.affine), None, Activation::Relu)?);
     }
     let [n, c, _, _] = b.graph.shape(outs[0]).nchw("selective kernel", "branch")?;
     let d = att.fc.shape().dims()[0];
 
-    let s = if b.fusion.allows(Rule::SkSumPool) {
-        b.graph.add(SkSumPool { branches: m }, &outs)?
-    } else {
-        let mut u = outs[0];
-        for &o in &outs[1..] {
-            u = b.graph.add(Eltwise::Add, &[u, o])?;
-        }
-        let pooled = b.graph.add(GlobalPool::default(), &[u])?; // [N, 2, C]
-        let pick_avg = b.constant(Tensor::from_vec(&[1, 1, 2], vec![1.0, 0.0])?);
-        let avg = b.graph.add(Matmul::new(false, false), &[pick_avg, pooled])?;
-        b.graph.view(avg, &[n, c])?
-    };
+    let mut u = outs[0];
+    for &o in &outs[1..] {
+        u = b.graph.add(Eltwise::Add, &[u, o])?;
+    }
+    let s = global_average(b, u)?; // [N, C, 1, 1]
 
-    let weights = if b.fusion.allows(Rule::SkAttention) {
-        let fc = b.constant(att.fc);
-        let fc_affine = b.constant(att.fc_affine);
-        let select = b.constant(att.select);
-        let select_bias = b.constant(att.select_bias);
-        b.graph.add(
-            SkAttention { branches: m, reduce_activation: att.activation },
-            &[s, fc, fc_affine, select, select_bias],
-        )?
-    } else {
-        let s = b.graph.view(s, &[1, n, c])?;
-        let fc = b.constant(att.fc.reshape(&[1, d, c])?);
-        let fc_affine = b.constant(att.fc_affine);
-        let reduce = Epilogue { affine: true, activation: att.activation, residual: false };
-        let z = b.graph.add(Matmul::new(false, true).epilogue(reduce, Axis::Cols), &[s, fc, fc_affine])?;
-        let select = b.constant(att.select.reshape(&[1, m * c, d])?);
-        let bias = b.constant(Weights::bias_affine(&att.select_bias)?);
-        let bias_epilogue = Epilogue { affine: true, ..Epilogue::NONE };
-        let logits = b.graph.add(Matmul::new(false, true).epilogue(bias_epilogue, Axis::Cols), &[z, select, bias])?;
-        let logits = b.graph.view(logits, &[n, m, c])?;
-        b.graph.add(Softmax { axis: 1 }, &[logits])?
-    };
+    let s = b.graph.view(s, &[1, n, c])?;
+    let fc = b.constant(att.fc.reshape(&[1, d, c])?);
+    let z = b.graph.add(Matmul::new(false, true), &[s, fc])?;
+    let z = b.graph.view(z, &[n, d])?;
+    let z = post(b, z, Some(att.fc_affine), None, att.activation)?;
+    let z = b.graph.view(z, &[1, n, d])?;
+    let select = b.constant(att.select.reshape(&[1, m * c, d])?);
+    let logits = b.graph.add(Matmul::new(false, true), &[z, select])?;
+    let logits = b.graph.view(logits, &[n, m * c])?;
+    let bias = att.select_bias.as_ref().map(Weights::bias_affine).transpose()?;
+    let logits = post(b, logits, bias, None, Activation::None)?;
+    let logits = b.graph.view(logits, &[n, m, c])?;
+    let weights = b.graph.add(Softmax { axis: 1 }, &[logits])?;
     b.map(map_name, weights);
     let mut sum_inputs = outs;
     sum_inputs.push(weights);

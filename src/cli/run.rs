@@ -45,9 +45,15 @@ pub struct RunArgs {
     /// Run on the GPU or on the CPU reference executor.
     #[arg(long, value_enum, default_value = "gpu")]
     device: Device,
-    /// Build the plan from single ops only (no fused kernels).
+    /// Skip the fusion pass (single ops only), or with RULE,... turn just those rules off.
+    #[arg(long, value_name = "RULE,...", num_args = 0..=1, value_delimiter = ',', conflicts_with = "fuse")]
+    no_fuse: Option<Vec<String>>,
+    /// Apply only these fusion rules (see the list below).
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+    fuse: Option<Vec<String>>,
+    /// Print, per fusion rule, where it fired and where it was refused and why.
     #[arg(long)]
-    no_fuse: bool,
+    explain: bool,
     /// Also write the attention maps.
     #[arg(long)]
     maps: bool,
@@ -75,11 +81,25 @@ pub fn arch_help() -> String {
         }
         s += "\n";
     }
-    s += "\nFusion rules (each replaces a chain of single ops by one kernel; --no-fuse turns them all off):\n";
+    s += "\nFusion rules, applied in this order to the graph of single ops the blocks build (--no-fuse skips \
+          them all, --no-fuse RULE,... some, --fuse RULE,... keeps only those; --explain says where each \
+          fired or why not):\n";
     for rule in Rule::ALL {
-        s += &format!("  {:<22} {}\n", format!("{rule:?}"), rule.describe());
+        s += &format!("  {:<22} {}\n", rule.name(), rule.describe());
     }
     s
+}
+
+/// The rules `--fuse` / `--no-fuse` select: all by default, none for a bare
+/// `--no-fuse`, or the named ones kept or dropped.
+pub fn fusion(no_fuse: &Option<Vec<String>>, fuse: &Option<Vec<String>>) -> Result<Fusion> {
+    let parse = |names: &[String]| names.iter().map(|n| Rule::parse(n)).collect::<glimpse::Result<Vec<Rule>>>();
+    Ok(match (no_fuse, fuse) {
+        (Some(names), _) if names.is_empty() => Fusion::none(),
+        (Some(names), _) => Fusion::without(&parse(names)?),
+        (None, Some(names)) => Fusion::only(&parse(names)?),
+        (None, None) => Fusion::all(),
+    })
 }
 
 /// Runs the block and writes the output file.
@@ -103,12 +123,12 @@ pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
         None => Weights::empty(),
     };
     let queries = a.queries.iter().map(|q| super::parse_query(q)).collect::<Result<Vec<_>>>()?;
-    let fusion = if a.no_fuse { Fusion::none() } else { Fusion::all() };
-    let options = BuildOptions { fusion, maps: a.maps, queries };
-    let graph = match &a.prefix {
-        Some(prefix) => blocks::build_at(&a.arch, prefix, x.shape(), weights, &a.args, options)?,
-        None => blocks::build(&a.arch, x.shape(), weights, &a.args, options)?,
-    };
+    let options = BuildOptions { fusion: fusion(&a.no_fuse, &a.fuse)?, maps: a.maps, queries };
+    let prefix = a.prefix.as_deref().unwrap_or("");
+    let (graph, report) = blocks::build_reported(&a.arch, prefix, x.shape(), weights, &a.args, options)?;
+    if a.explain {
+        print!("fusion of {} ({} nodes after the pass):\n{report}", a.arch, graph.node_count());
+    }
     let feed = Tensors::from([("x".to_string(), x)]);
     let start = Instant::now();
     let outputs = match a.device {

@@ -5,10 +5,11 @@
 //! topological order by construction; shapes are inferred as nodes are added,
 //! so a bad shape fails while the graph is built, naming the op.
 
-mod fusion;
+mod fuse;
 mod plan;
+mod rewrite;
 
-pub use fusion::{Fusion, Rule};
+pub use fuse::{fuse, Event, Fusion, Report, Rule};
 pub use plan::Plan;
 
 use crate::ops::{Cost, Op};
@@ -43,6 +44,10 @@ pub struct Node {
     op: Box<dyn Op>,
     inputs: Vec<ValueId>,
     output: ValueId,
+    /// Values the op writes besides `output` ([`Op::side_outputs`]).
+    side: Vec<ValueId>,
+    /// The builder's scope when the node was added ("layer2.0.se"), for reports.
+    at: String,
 }
 
 /// Ops wired by values, with named inputs and outputs.
@@ -51,6 +56,8 @@ pub struct Graph {
     values: Vec<Value>,
     nodes: Vec<Node>,
     outputs: Vec<(String, ValueId)>,
+    /// Where nodes added now are said to be (see [`Graph::set_scope`]).
+    scope: String,
 }
 
 /// Named tensors, as fed to and returned from a run.
@@ -112,8 +119,20 @@ impl Graph {
         let shapes: Vec<&Shape> = inputs.iter().map(|v| &self.values[v.0].shape).collect();
         let shape = op.output_shape(&shapes)?;
         let output = self.push(shape, Source::Node);
-        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output });
+        let at = self.scope.clone();
+        self.nodes.push(Node { op: Box::new(op), inputs: inputs.to_vec(), output, side: Vec::new(), at });
         Ok(output)
+    }
+
+    /// Names where the nodes added from now on sit ("layer2.0.se"): the
+    /// fusion report says where each rule fired by it.
+    pub fn set_scope(&mut self, scope: &str) {
+        self.scope = scope.to_string();
+    }
+
+    /// Number of nodes (op applications).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     /// `value` seen under `dims` (same element count).
@@ -211,7 +230,10 @@ impl Graph {
         for node in &self.nodes {
             let inputs: Vec<Tensor> = node.inputs.iter().map(|&i| resolve(&values, i)).collect();
             let refs: Vec<&Tensor> = inputs.iter().collect();
-            values[node.output.0] = Some(node.op.reference(&refs)?);
+            let outs = node.op.reference_all(&refs)?;
+            for (id, t) in std::iter::once(node.output).chain(node.side.iter().copied()).zip(outs) {
+                values[id.0] = Some(t);
+            }
         }
         Ok(self.outputs.iter().map(|(name, id)| (name.clone(), resolve(&values, *id))).collect())
     }

@@ -65,33 +65,41 @@ impl Plan {
                     root.reshape(graph.shape(id).dims())
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let shape = graph.shape(node.output);
-            // Best fit among dead buffers; a fresh one when none is big enough.
-            let best =
-                (0..free.len()).filter(|&j| free[j].capacity() >= shape.bytes()).min_by_key(|&j| free[j].capacity());
-            let output = match best {
-                Some(j) => free.swap_remove(j).reuse_as(shape)?,
-                None => {
-                    let t = gpu.empty(shape).map_err(|e| match e {
-                        // Name the op whose output does not fit, not the allocator.
-                        Error::TooLarge { what, bytes, limit, .. } => Error::TooLarge {
-                            op: node.op.name().to_string(),
-                            what: format!("output {what}"),
-                            bytes,
-                            limit,
-                        },
-                        other => other,
-                    })?;
-                    activation_bytes += t.capacity();
-                    t
-                }
-            };
+            let written: Vec<ValueId> = std::iter::once(node.output).chain(node.side.iter().copied()).collect();
+            let mut outputs = Vec::new();
+            for &id in &written {
+                let shape = graph.shape(id);
+                // Best fit among dead buffers; a fresh one when none is big enough.
+                let best = (0..free.len())
+                    .filter(|&j| free[j].capacity() >= shape.bytes())
+                    .min_by_key(|&j| free[j].capacity());
+                outputs.push(match best {
+                    Some(j) => free.swap_remove(j).reuse_as(shape)?,
+                    None => {
+                        let t = gpu.empty(shape).map_err(|e| match e {
+                            // Name the op whose output does not fit, not the allocator.
+                            Error::TooLarge { what, bytes, limit, .. } => Error::TooLarge {
+                                op: node.op.name().to_string(),
+                                what: format!("output {what}"),
+                                bytes,
+                                limit,
+                            },
+                            other => other,
+                        })?;
+                        activation_bytes += t.capacity();
+                        t
+                    }
+                });
+            }
             let refs: Vec<&GpuTensor> = bound.iter().collect();
-            dispatches.extend(node.op.encode(gpu, &refs, &output)?);
-            tensors[node.output.0] = Some(output);
+            let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
+            dispatches.extend(node.op.encode_all(gpu, &refs, &out_refs)?);
+            for (id, t) in written.iter().zip(outputs) {
+                tensors[id.0] = Some(t);
+            }
             // Intermediates whose last reader was this node give their memory back.
             let mut roots: Vec<ValueId> = node.inputs.iter().map(|&v| graph.root(v)).collect();
-            roots.push(node.output);
+            roots.extend(&written);
             roots.sort();
             roots.dedup();
             for root in roots {

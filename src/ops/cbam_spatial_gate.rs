@@ -6,8 +6,9 @@
 //! One dispatch: each invocation computes the spatial map s for its pixel once
 //! and loops over the channels (`cbam_spatial_gate`), or for four pixels with
 //! 16-byte accesses when 4 divides H * W (`cbam_spatial_gate_vec4`). Both bind
-//! x, ca, pooled, weight, affine, residual and out: 7 storage buffers, within
-//! WebGPU's default 8 (over the downlevel 4).
+//! x, ca, pooled, weight, affine, residual, out and the map: 8 storage buffers,
+//! WebGPU's default limit (over the downlevel 4). With `map` the kernel also
+//! writes s itself, so a requested spatial map costs no second conv.
 
 use super::cbam_channel_mlp::coarse_random;
 use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
@@ -31,6 +32,9 @@ pub struct CbamSpatialGate {
     pub residual: bool,
     /// ReLU last.
     pub relu: bool,
+    /// Also write s [N, 1, H, W] as a side output: the spatial map, when it is
+    /// a requested output, without a second conv to compute it.
+    pub map: bool,
 }
 
 /// Mirrors `struct Params` in shaders/cbam_spatial_gate.wgsl.
@@ -80,32 +84,11 @@ impl CbamSpatialGate {
     }
 
     fn flags(&self) -> u32 {
-        self.affine as u32 | (self.residual as u32) << 1 | (self.relu as u32) << 2
-    }
-}
-
-impl Op for CbamSpatialGate {
-    fn name(&self) -> &'static str {
-        "cbam_spatial_gate"
+        self.affine as u32 | (self.residual as u32) << 1 | (self.relu as u32) << 2 | (self.map as u32) << 3
     }
 
-    fn input_names(&self) -> Vec<&'static str> {
-        let mut names = vec!["x", "ca", "pooled", "weight"];
-        if self.affine {
-            names.push("affine");
-        }
-        if self.residual {
-            names.push("residual");
-        }
-        names
-    }
-
-    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
-        self.dims(inputs)?;
-        Ok(inputs[0].clone())
-    }
-
-    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+    /// The output and the spatial map s [N, 1, H, W], from the same f64 values.
+    fn compute(&self, inputs: &[&Tensor]) -> Result<(Tensor, Tensor)> {
         let [n, c, h, w] = self.dims(&shapes_of(inputs))?;
         let (x, ca, pooled, weight) = (inputs[0].data(), inputs[1].data(), inputs[2].data(), inputs[3].data());
         let (k, pad, hw) = (self.kernel, self.kernel / 2, h * w);
@@ -151,13 +134,63 @@ impl Op for CbamSpatialGate {
             }
             out.push(y as f32);
         }
-        Tensor::new(inputs[0].shape().clone(), out)
+        let s = s.iter().map(|&v| v as f32).collect();
+        Ok((Tensor::new(inputs[0].shape().clone(), out)?, Tensor::new(Shape::new(&[n, 1, h, w])?, s)?))
+    }
+}
+
+impl Op for CbamSpatialGate {
+    fn name(&self) -> &'static str {
+        "cbam_spatial_gate"
+    }
+
+    fn input_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["x", "ca", "pooled", "weight"];
+        if self.affine {
+            names.push("affine");
+        }
+        if self.residual {
+            names.push("residual");
+        }
+        names
+    }
+
+    fn output_shape(&self, inputs: &[&Shape]) -> Result<Shape> {
+        self.dims(inputs)?;
+        Ok(inputs[0].clone())
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        Ok(self.compute(inputs)?.0)
+    }
+
+    fn side_outputs(&self, inputs: &[&Shape]) -> Result<Vec<Shape>> {
+        let [n, _, h, w] = self.dims(inputs)?;
+        Ok(if self.map { vec![Shape::new(&[n, 1, h, w])?] } else { Vec::new() })
+    }
+
+    fn reference_all(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let (out, s) = self.compute(inputs)?;
+        Ok(if self.map { vec![out, s] } else { vec![out] })
     }
 
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
+        crate::ensure!(!self.map, self.name(), "the spatial map is a side output: encode it with encode_all");
+        self.encode_all(gpu, inputs, &[output])
+    }
+
+    fn encode_all(&self, gpu: &Gpu, inputs: &[&GpuTensor], outputs: &[&GpuTensor]) -> Result<Vec<Dispatch>> {
+        let output = outputs[0];
+        let want = 1 + self.map as usize;
+        crate::ensure!(outputs.len() == want, self.name(), "expects {want} outputs, got {}", outputs.len());
         expect_output(self, inputs, output)?;
+        if let Some(map) = outputs.get(1) {
+            let want = &self.side_outputs(&gpu_shapes_of(inputs))?[0];
+            crate::ensure!(map.shape() == want, self.name(), "map must be {want}, got {}", map.shape());
+        }
         let [n, c, h, w] = self.dims(&gpu_shapes_of(inputs))?;
         let op = self.name();
+
         // Every size below is at most an element count or h + k, checked by dims().
         let params = CbamSpatialGateParams {
             pixels: (n * h * w) as u32,
@@ -168,10 +201,19 @@ impl Op for CbamSpatialGate {
             flags: self.flags(),
             _pad: [0; 2],
         };
-        // Absent optional inputs: a small input (weight) or x fills the slot, never read.
+        // Absent optional inputs: a small input (weight) or x fills the slot, never read. Without
+        // the map, a 4-byte scratch buffer fills its slot (writable bindings must not alias).
         let affine = if self.affine { inputs[4] } else { inputs[3] };
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
-        let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output];
+        let scratch;
+        let map = match outputs.get(1) {
+            Some(m) => *m,
+            None => {
+                scratch = gpu.empty(&Shape::new(&[1])?)?;
+                &scratch
+            }
+        };
+        let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output, map];
         // Four pixels per invocation with 16-byte accesses when groups of 4
         // never straddle two images.
         let pixels = params.pixels as u64;
@@ -242,16 +284,16 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for flags in 0..8u32 {
         let (affine, residual, relu) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
         for (dims, kernel) in shapes {
-            let op = CbamSpatialGate { kernel, affine, residual, relu };
+            let op = CbamSpatialGate { kernel, affine, residual, relu, map: false };
             let label = format!("k {kernel}, affine {affine}, residual {residual}, relu {relu}");
             cases.push(Case::new(label, op, inputs(&op, dims, false, rng)));
         }
     }
-    let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false };
+    let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false, map: false };
     cases.push(Case::new("k 7, batch 3, 56 x 56", big, inputs(&big, [3, 65, 56, 56], false, rng)));
     // Saturating on both kernels: 13 x 17 runs the scalar one, 12 x 16 the vec4 one.
     for (affine, residual, relu) in [(false, false, false), (true, true, true), (true, false, false)] {
-        let op = CbamSpatialGate { kernel: 7, affine, residual, relu };
+        let op = CbamSpatialGate { kernel: 7, affine, residual, relu, map: false };
         for (h, w) in [(13, 17), (12, 16)] {
             let label = format!("saturating {h} x {w}, affine {affine}, residual {residual}, relu {relu}");
             cases.push(Case::new(label, op, inputs(&op, [3, 65, h, w], true, rng)));
@@ -264,7 +306,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 mod tests {
     use super::*;
 
-    const PLAIN: CbamSpatialGate = CbamSpatialGate { kernel: 3, affine: false, residual: false, relu: false };
+    const PLAIN: CbamSpatialGate =
+        CbamSpatialGate { kernel: 3, affine: false, residual: false, relu: false, map: false };
 
     fn err(op: CbamSpatialGate, dims: &[&[usize]]) -> String {
         let shapes: Vec<Shape> = dims.iter().map(|d| Shape::new(d).unwrap()).collect();
@@ -312,7 +355,7 @@ mod tests {
         let weight = Tensor::from_vec(&[1, 2, 3, 3], taps).unwrap();
         let affine = Tensor::from_vec(&[2, 1], vec![0.5, -1.0]).unwrap();
         let residual = Tensor::from_vec(&[1, 2, 1, 2], vec![0.0, 0.0, 1.0, 0.0]).unwrap();
-        let op = CbamSpatialGate { kernel: 3, affine: true, residual: true, relu: true };
+        let op = CbamSpatialGate { kernel: 3, affine: true, residual: true, relu: true, map: false };
         let y = op.reference(&[&x, &ca, &pooled, &weight, &affine, &residual]).unwrap();
         // z = [3, 2] -> affine [0.5, 0]; s = [sigmoid(0.5), 0.5].
         let s0 = 1.0 / (1.0 + (-0.5f64).exp());

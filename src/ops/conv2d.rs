@@ -368,10 +368,6 @@ impl Op for Conv2d {
         Ok(vec![dispatch])
     }
 
-    fn as_conv2d(&self) -> Option<Conv2d> {
-        Some(*self)
-    }
-
     fn cost(&self, inputs: &[&Shape]) -> Cost {
         let out = self.output_shape(inputs).map_or(0, |s| s.numel()) as u64;
         let [_, cin_g, kh, kw] = inputs[1].nchw(self.name(), "weight").unwrap_or([0; 4]).map(|v| v as u64);

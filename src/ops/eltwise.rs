@@ -1,4 +1,4 @@
-//! eltwise: elementwise add, ReLU, and add followed by ReLU.
+//! eltwise: elementwise add, ReLU, add followed by ReLU, and sigmoid.
 
 use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
@@ -13,6 +13,8 @@ pub enum Eltwise {
     Relu,
     /// max(a + b, 0): a residual join.
     AddRelu,
+    /// 1 / (1 + exp(-x)).
+    Sigmoid,
 }
 
 /// Mirrors `struct Params` in shaders/eltwise.wgsl.
@@ -32,6 +34,7 @@ impl Eltwise {
             Eltwise::Add => 0,
             Eltwise::Relu => 1,
             Eltwise::AddRelu => 2,
+            Eltwise::Sigmoid => 3,
         }
     }
 
@@ -40,7 +43,13 @@ impl Eltwise {
             Eltwise::Add => a + b,
             Eltwise::Relu => a.max(0.0),
             Eltwise::AddRelu => (a + b).max(0.0),
+            Eltwise::Sigmoid => super::sigmoid(a as f64) as f32,
         }
+    }
+
+    /// Whether the op reads one input (`x`) rather than two (`a`, `b`).
+    pub fn unary(self) -> bool {
+        matches!(self, Eltwise::Relu | Eltwise::Sigmoid)
     }
 }
 
@@ -50,9 +59,10 @@ impl Op for Eltwise {
     }
 
     fn input_names(&self) -> Vec<&'static str> {
-        match self {
-            Eltwise::Relu => vec!["x"],
-            Eltwise::Add | Eltwise::AddRelu => vec!["a", "b"],
+        if self.unary() {
+            vec!["x"]
+        } else {
+            vec!["a", "b"]
         }
     }
 
@@ -87,6 +97,8 @@ impl Op for Eltwise {
         let flops = match self {
             Eltwise::Add | Eltwise::Relu => n,
             Eltwise::AddRelu => 2 * n,
+            // Negate, exp, add, divide.
+            Eltwise::Sigmoid => 4 * n,
         };
         Cost { flops, bytes: 4 * n * (inputs.len() as u64 + 1) }
     }
@@ -101,8 +113,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let b = Tensor::random(shape, rng, -1.0, 1.0);
         cases.push(Case::new("add", Eltwise::Add, vec![a.clone(), b.clone()]));
         cases.push(Case::new("relu", Eltwise::Relu, vec![a.clone()]));
+        cases.push(Case::new("sigmoid", Eltwise::Sigmoid, vec![a.clone()]));
         cases.push(Case::new("add+relu", Eltwise::AddRelu, vec![a, b]));
     }
+    // Logits of +-400: exactly 0 or 1, never NaN.
+    let mut x = random_input(rng, &[3, 5, 7], -1.0, 1.0);
+    x.data_mut().iter_mut().for_each(|v| *v *= 400.0);
+    cases.push(Case::new("sigmoid of +-400", Eltwise::Sigmoid, vec![x]));
     // 65535 x 256 elements fill the first grid row exactly; one more folds into y.
     for n in [65535 * 256, 65535 * 256 + 1] {
         let x = random_input(rng, &[n], -1.0, 1.0);

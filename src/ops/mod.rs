@@ -12,6 +12,7 @@ pub mod cbam_channel_mlp;
 pub mod cbam_gate_pool;
 pub mod cbam_spatial_gate;
 pub mod center_crop;
+pub mod channel_affine;
 pub mod channel_pool;
 pub mod choose;
 pub mod conv2d;
@@ -39,9 +40,22 @@ pub struct Cost {
     pub bytes: u64,
 }
 
+/// Lets the fusion pass ask what a node's op is (`op.as_any().downcast_ref::<Conv2d>()`)
+/// without a list of op kinds to keep in step with the op files.
+pub trait AsAny {
+    /// The op as `Any`, for downcasting.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// One operator: shape rules, the CPU reference and the GPU encoder.
 /// Inputs come in the order `input_names` gives; weights are inputs too.
-pub trait Op: std::fmt::Debug + Send + Sync {
+pub trait Op: AsAny + std::fmt::Debug + Send + Sync {
     /// The op's stem: shader file, module, test and benchmark names.
     fn name(&self) -> &'static str;
     /// Names of the inputs this configuration expects, in order.
@@ -54,9 +68,21 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>>;
     /// FLOPs and minimum bytes for these input shapes.
     fn cost(&self, inputs: &[&Shape]) -> Cost;
-    /// This op when it is a convolution (the benchmark's convs suite lists a network's convs).
-    fn as_conv2d(&self) -> Option<conv2d::Conv2d> {
-        None
+
+    /// Shapes of the values the op writes besides its output: a fused kernel
+    /// keeping an intermediate alive that is a requested map. None by default.
+    fn side_outputs(&self, _inputs: &[&Shape]) -> Result<Vec<Shape>> {
+        Ok(Vec::new())
+    }
+
+    /// The reference of the output, then of each side output.
+    fn reference_all(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        Ok(vec![self.reference(inputs)?])
+    }
+
+    /// Prepares the dispatches writing `outputs`: the output, then each side output.
+    fn encode_all(&self, gpu: &Gpu, inputs: &[&GpuTensor], outputs: &[&GpuTensor]) -> Result<Vec<Dispatch>> {
+        self.encode(gpu, inputs, outputs[0])
     }
 }
 
@@ -221,6 +247,7 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(avg_pool2d::cases(rng));
     cases.extend(center_crop::cases(rng));
     cases.extend(hard_mask::cases(rng));
+    cases.extend(channel_affine::cases(rng));
     cases.extend(channel_pool::cases(rng));
     cases.extend(global_pool::cases(rng));
     cases.extend(gate::cases(rng));
@@ -260,6 +287,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("avg_pool2d"), size_of::<avg_pool2d::AvgPool2dParams>()),
         (kernel!("center_crop"), size_of::<center_crop::CenterCropParams>()),
         (kernel!("hard_mask"), size_of::<hard_mask::HardMaskParams>()),
+        (kernel!("channel_affine"), size_of::<channel_affine::ChannelAffineParams>()),
         (kernel!("channel_pool"), size_of::<channel_pool::ChannelPoolParams>()),
         (kernel!("global_pool"), size_of::<global_pool::GlobalPoolParams>()),
         (kernel!("global_pool_tree"), size_of::<global_pool::GlobalPoolParams>()),

@@ -343,7 +343,8 @@ fn attention(b: &mut Builder, h: ValueId, attn: Attn, shortcut: ValueId) -> Resu
         }
         Attn::NonLocal => {
             let z = b.block("timm.NonLocalAttn", h, &[], "")?;
-            b.graph.add(Eltwise::AddRelu, &[z, shortcut])
+            let sum = b.graph.add(Eltwise::Add, &[z, shortcut])?;
+            b.graph.add(Eltwise::Relu, &[sum])
         }
         Attn::None => unreachable!("blocks without attention add no se"),
     }
