@@ -31,11 +31,18 @@ pub struct ConvShape {
 /// direct kernel holds 4 channels per invocation.
 pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 
+/// Workgroup memory (bytes) and storage buffers the implicit-GEMM convs need: two 8 KiB tiles;
+/// x, the weights twice (scalar and vec4 views), affine, residual and the output.
+pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
+pub const GEMM_STORAGE_BUFFERS: u32 = 6;
+
 /// conv2d: the implicit GEMM wherever a group has enough output channels (and K is below
-/// [`MAX_K`]), with subgroups where the device has them (any fixed width from 4 to 64); the direct
-/// kernel otherwise.
+/// [`MAX_K`]) and the device's limits hold its tiles and bindings, with subgroups where the device
+/// has them (any fixed width from 4 to 64); the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
-    let gemm = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP && shape.k < MAX_K;
+    let fits =
+        profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
+    let gemm = fits && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP && shape.k < MAX_K;
     match (gemm, profile.subgroup_width) {
         (false, _) => ConvKernel::Direct,
         (true, Some(_)) => ConvKernel::GemmSubgroup,

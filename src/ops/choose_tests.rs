@@ -69,6 +69,20 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
 }
 
 #[test]
+fn devices_below_the_gemm_limits_get_the_direct_conv() {
+    let shape = ConvShape { cout_per_group: 256, k: 256 * 9, kernel: [3, 3] };
+    // wgpu's downlevel limits: 16352 bytes of workgroup memory, 4 storage buffers.
+    let mut p = DeviceProfile::described("downlevel", false, None);
+    p.max_workgroup_storage = 16352;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+    p.max_workgroup_storage = 16384;
+    p.max_storage_buffers = 4;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+    p.max_storage_buffers = 8;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Gemm);
+}
+
+#[test]
 fn huge_k_goes_to_the_direct_kernel() {
     let p = DeviceProfile::described("lavapipe", true, Some(8));
     let shape = ConvShape { cout_per_group: 64, k: MAX_K, kernel: [1, 1] };
