@@ -3,18 +3,21 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // matmul_subgroup (register-tiled, vec4 loads, A shared through subgroup broadcasts):
 // out[b, m, n] = epilogue(sum_k A[b, m, k] * B[b, k, n]), the product matmul_vec4 computes,
 // for the same layouts (A's and B's contiguous rows are whole vec4s; the host checks) on
-// devices whose subgroups have exactly 8 lanes (the host checks: lavapipe on AVX2).
+// devices whose subgroups have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64
+// (lavapipe on AVX2: 8, SwiftShader: 4, NVIDIA: 32; the host sets it from the adapter).
 // Why: on lavapipe every storage-buffer load is a loop over the SIMD lanes, and loads,
 // not multiply-adds, bound matmul_vec4, whose 8 lanes of a SIMD row all load the same A
 // rows. Here the 8 lanes of a subgroup share their rows: each lane loads one vec4 of A
 // per row octet and k step, and subgroupBroadcast (a register extract on lavapipe) hands
 // it to the others. Per step of 4 k a lane issues 2 A loads and 4 B loads for 256
 // multiply-adds, against 16 loads for 256 in matmul_vec4 (measured: 1.5-1.8x faster).
-// Layout: a workgroup is 64 invocations = 8 subgroups and covers a 64 x 64 output tile.
-// Subgroup s takes rows 16 (s / 2) .. +15 and the column half 32 (s % 2); its lane l
-// takes columns 4 l .. 4 l + 3 of that half, so each invocation holds 16 x 4 outputs
-// in four mat4x4 accumulators (column = output column). Subgroup ids, not the local
-// index, decide the rows, so correctness needs only the subgroup size.
+// Layout: a workgroup is 64 invocations = 64 / W subgroups of W lanes and covers a TR x TC
+// output tile, TC = max(64, 4 W) columns and TR = 16 * (64 / W) / SC rows (SC = TC / 4 W
+// column groups): 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256 for W = 64.
+// Subgroup s takes rows 16 (s / SC) .. +15 and columns 4 W (s % SC) ..; its lane l takes
+// columns 4 l .. 4 l + 3 of those, so each invocation holds 16 x 4 outputs in four
+// mat4x4 accumulators (column = output column). Subgroup ids, not the local index, decide
+// the rows, so correctness needs only that every subgroup has SUBGROUP_WIDTH lanes.
 // Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
 // The workgroup grid is 1-D over batch x row tiles x column tiles, folded into y
 // past 65535: linear tile = wid.x + wid.y * nwg.x.
@@ -30,6 +33,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
 
 override TRANS_A: bool = false;
+override SUBGROUP_WIDTH: u32 = 8u; // lanes per subgroup, a power of two from 4 to 64 (the host sets it)
 override TRANS_B: bool = false;
 
 struct Params {
@@ -147,15 +151,34 @@ struct ABlocks {
     hi: mat4x4<f32>,
 }
 
-fn a_blocks(v: vec4<f32>) -> ABlocks {
+fn broadcast_blocks(v: vec4<f32>, u: vec4<f32>) -> ABlocks {
     let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
                     subgroupBroadcast(v, 3u));
-    let hi = mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u),
-                    subgroupBroadcast(v, 7u));
+    let hi = mat4x4(subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u), subgroupBroadcast(u, 2u),
+                    subgroupBroadcast(u, 3u));
     if (TRANS_A) {
         return ABlocks(lo, hi); // lane 4 h + t loaded the 4 rows at k = 4 kq + t
     }
     return ABlocks(transpose(lo), transpose(hi)); // lane 4 h + i loaded row 4 h + i
+}
+
+// The 8 rows from r0 at k step kq. With 8 or more lanes, lane l loads what a_lane gives lane l % 8
+// and broadcasts from lanes 0 .. 7 hand them out (lanes past 8 repeat loads, never read); with 4
+// lanes, lane l loads the parts of lanes l and l + 4. SUBGROUP_WIDTH is fixed at pipeline creation,
+// so only one side ever runs.
+fn a_blocks(base: u32, r0: u32, kq: u32, lane: u32) -> ABlocks {
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = a_lane(base, r0, kq, lane & 7u);
+        let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                        subgroupBroadcast(v, 3u));
+        let hi = mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u),
+                        subgroupBroadcast(v, 7u));
+        if (TRANS_A) {
+            return ABlocks(lo, hi);
+        }
+        return ABlocks(transpose(lo), transpose(hi));
+    }
+    return broadcast_blocks(a_lane(base, r0, kq, lane & 3u), a_lane(base, r0, kq, (lane & 3u) + 4u));
 }
 
 @compute @workgroup_size(64)
@@ -168,8 +191,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let bi = tile / per_batch;
     let t = tile % per_batch;
-    let row0 = (t / params.tiles_n) * 64u + (sg >> 1u) * 16u;
-    let col0 = (t % params.tiles_n) * 64u + (sg & 1u) * 32u + lane * 4u;
+    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul::subgroup_tile.
+    let width = SUBGROUP_WIDTH;
+    let tc = max(64u, 4u * width);
+    let sc = tc / (4u * width);
+    let tr = 16u * (64u / width) / sc;
+    let row0 = (t / params.tiles_n) * tr + (sg / sc) * 16u;
+    let col0 = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
     let m = params.m;
     let n = params.n;
     let k = params.k;
@@ -183,8 +211,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let b_base = bi * params.b_sb / 4u;
     let k4 = k / 4u;
     for (var kq = 0u; kq < k4; kq++) {
-        let top = a_blocks(a_lane(a_base, row0, kq, lane));
-        let bottom = a_blocks(a_lane(a_base, row0 + 8u, kq, lane));
+        let top = a_blocks(a_base, row0, kq, lane);
+        let bottom = a_blocks(a_base, row0 + 8u, kq, lane);
         let b = b_block(b_base, col0, kq);
         c0 = mad(top.lo, b, c0);
         c1 = mad(top.hi, b, c1);

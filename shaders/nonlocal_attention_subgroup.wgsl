@@ -1,8 +1,10 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
 // nonlocal_attention_subgroup: nonlocal_attention (the narrow flash kernel: same grid, same 4 queries
-// per invocation, same online softmax and summation order) for devices whose subgroups have exactly
-// 8 lanes (the host checks), with up to 128 output channels per invocation instead of 32:
+// per invocation, same online softmax and summation order) for devices whose subgroups have one fixed
+// width of 8 or more lanes (the host checks; lanes past 8 repeat the loads of lanes 0 .. 7 and are
+// never broadcast from, so the width does not matter), with up to 128 output channels per invocation
+// instead of 32:
 //   y[n, c, q] = sum_k f[q, k] * g[n, c, k],  f[q, :] = softmax_k(scale * sum_d theta[n, d, q] * phi[n, d, k]).
 // Why: every invocation needs the same phi and g values (key and channel indices are uniform), and on
 // lavapipe each storage-buffer load is a loop over the SIMD lanes. Here lane l of a subgroup loads
@@ -63,12 +65,15 @@ fn theta_at(row: u32, qs: vec4<u32>) -> vec4<f32> {
 // This lane's two keys of the block at k0 in the channel row starting at `row` of `src` (phi or g),
 // clamped to the last key (a real value: the score max is unaffected; probabilities past the end are
 // zeroed).
-fn phi_pair(row: u32, k0: u32, lane: u32) -> vec2<f32> {
+// Lanes past 8 (wider subgroups) load what lane l % 8 loads: only lanes 0 .. 7 are broadcast from.
+fn phi_pair(row: u32, k0: u32, lane_any: u32) -> vec2<f32> {
+    let lane = lane_any & 7u;
     let last = params.k - 1u;
     return vec2<f32>(phi[row + min(k0 + 2u * lane, last)], phi[row + min(k0 + 2u * lane + 1u, last)]);
 }
 
-fn g_pair(row: u32, k0: u32, lane: u32) -> vec2<f32> {
+fn g_pair(row: u32, k0: u32, lane_any: u32) -> vec2<f32> {
+    let lane = lane_any & 7u;
     let last = params.k - 1u;
     return vec2<f32>(g[row + min(k0 + 2u * lane, last)], g[row + min(k0 + 2u * lane + 1u, last)]);
 }

@@ -66,7 +66,16 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
         "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
     ),
     ("conv2d", "input, weights, epilogue affine, residual and output"),
-    ("conv2d_3x3_subgroup", "input, weights, epilogue affine, residual and output"),
+    (
+        "conv2d_gemm",
+        "input, weights (scalar and vec4 views), epilogue affine, residual and output; \
+         its two 8 KiB tiles are also over downlevel's 16352 bytes",
+    ),
+    (
+        "conv2d_gemm_subgroup",
+        "input, weights (scalar and vec4 views), epilogue affine, residual and output; \
+         its two 8 KiB tiles are also over downlevel's 16352 bytes",
+    ),
     ("matmul", "a, b, epilogue affine, residual and output"),
     ("matmul_naive", "a, b, epilogue affine, residual and output"),
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),

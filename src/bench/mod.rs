@@ -12,6 +12,7 @@
 //! `blocks::build`, `Plan`), so kernels can change under the harness.
 
 mod blocks;
+mod convs;
 mod measure;
 mod networks;
 mod ops;
@@ -37,6 +38,8 @@ pub enum Suite {
     Blocks,
     /// Whole timm networks at 224 x 224, fused against unfused.
     Networks,
+    /// Every distinct conv of timm.skresnet18 and timm.resnet50, alone (not part of `All`).
+    Convs,
     /// Both.
     All,
 }
@@ -194,6 +197,9 @@ pub fn suite_workloads(suite: Suite, batch: usize) -> Vec<Workload> {
     }
     if matches!(suite, Suite::Networks | Suite::All) {
         list.extend(networks::workloads(batch));
+    }
+    if suite == Suite::Convs {
+        list.extend(convs::workloads(batch));
     }
     list
 }

@@ -34,6 +34,12 @@ pub fn workloads(batch: usize) -> Vec<Workload> {
     list
 }
 
+/// [`build`] for a row name of this suite (e.g. "timm.resnet50" for the plain network: no
+/// constructor arguments).
+pub(super) fn build_named(network: &str, n: usize, seed: u64, scale: Scale, fused: bool) -> Result<(Graph, Tensors)> {
+    build(network, &[], n, seed, scale, fused)
+}
+
 /// The network's graph and a random input; the same `seed` gives the same
 /// weights and input whatever `fused` is. A reduced `scale` divides the stage
 /// widths (the CPU reference of a full network at 224 x 224 takes minutes).

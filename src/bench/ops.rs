@@ -99,7 +99,8 @@ pub fn workloads(batch: usize) -> Vec<Workload> {
     let map = format!("1x{C}x{H}x{W}");
     let mut list = vec![
         op("conv2d", &map, "auto", |rng, div| conv3x3(rng, div, ConvKernel::Auto)),
-        op("conv2d", &map, "portable", |rng, div| conv3x3(rng, div, ConvKernel::Portable)),
+        op("conv2d", &map, "direct", |rng, div| conv3x3(rng, div, ConvKernel::Direct)),
+        op("conv2d", &map, "gemm", |rng, div| conv3x3(rng, div, ConvKernel::Gemm)),
         op("matmul", "512x512x512", "auto", |rng, div| matmul(rng, 512 / div, Variant::Auto)),
         op("matmul", "1024x1024x1024", "auto", |rng, div| matmul(rng, 1024 / div, Variant::Auto)),
         op("matmul", "512x512x512", "vec4", |rng, div| matmul(rng, 512 / div, Variant::Vec4)),

@@ -18,7 +18,9 @@ pub enum SuiteArg {
     Blocks,
     /// Whole timm networks (skresnet18, skresnext50_32x4d, resnet50 + CBAM) at 224 x 224.
     Networks,
-    /// All of them.
+    /// Every distinct conv of timm.skresnet18 and timm.resnet50 at 224 x 224, alone (not in `all`)
+    Convs,
+    /// All of them (but convs).
     All,
 }
 
@@ -67,6 +69,7 @@ pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
         SuiteArg::Ops => Suite::Ops,
         SuiteArg::Blocks => Suite::Blocks,
         SuiteArg::Networks => Suite::Networks,
+        SuiteArg::Convs => Suite::Convs,
         SuiteArg::All => Suite::All,
     };
     let seed = a.seed.unwrap_or_else(|| fastrand::u64(..));

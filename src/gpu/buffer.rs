@@ -48,6 +48,15 @@ impl GpuTensor {
     }
 }
 
+/// Every tensor buffer holds a whole number of 16-byte vec4s (at least one): a kernel may view any
+/// tensor as `array<vec4<f32>>` (conv2d_gemm binds the weights both ways) without a binding
+/// smaller than one element. The padding is never read as data.
+const BUFFER_ALIGN: u64 = 16;
+
+fn buffer_size(shape: &Shape) -> u64 {
+    shape.bytes().next_multiple_of(BUFFER_ALIGN).max(BUFFER_ALIGN)
+}
+
 const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
@@ -55,7 +64,7 @@ impl Gpu {
     /// Fails unless a tensor of `shape` fits in one binding of this device.
     pub fn check_fits(&self, op: &str, what: &str, shape: &Shape) -> Result<()> {
         let limit = self.max_binding_bytes();
-        if shape.bytes() > limit {
+        if buffer_size(shape) > limit {
             return Err(Error::TooLarge {
                 op: op.into(),
                 what: format!("{what} {shape}"),
@@ -69,10 +78,18 @@ impl Gpu {
     /// Copies a CPU tensor to a new GPU tensor.
     pub fn upload(&self, tensor: &Tensor) -> Result<GpuTensor> {
         self.check_fits("upload", "tensor", tensor.shape())?;
+        let data: &[u8] = bytemuck::cast_slice(tensor.data());
+        let contents: std::borrow::Cow<[u8]> = if data.len() as u64 == buffer_size(tensor.shape()) {
+            data.into()
+        } else {
+            let mut padded = data.to_vec();
+            padded.resize(buffer_size(tensor.shape()) as usize, 0);
+            padded.into()
+        };
         let buffer = self.scoped("upload", || {
             self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("tensor"),
-                contents: bytemuck::cast_slice(tensor.data()),
+                contents: &contents,
                 usage: STORAGE,
             })
         })?;
@@ -85,7 +102,7 @@ impl Gpu {
         let buffer = self.scoped("allocate", || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
-                size: shape.bytes(),
+                size: buffer_size(shape),
                 usage: STORAGE,
                 mapped_at_creation: false,
             })

@@ -1,6 +1,7 @@
 //! The GPU context: adapter, device, queue, error capture and device-loss tracking.
 
 use super::adapters::AdapterSummary;
+use super::profile::{fixed_subgroup_width, DeviceProfile};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,7 @@ pub struct Gpu {
     pub(super) features: wgpu::Features,
     pub(super) pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
     adapter: AdapterSummary,
+    profile: DeviceProfile,
     timeout: Duration,
     /// Set by the device-lost callback; after loss every wgpu call is a silent no-op.
     lost: Arc<Mutex<Option<String>>>,
@@ -96,6 +98,14 @@ impl Gpu {
             sink.lock().expect("error sink should not be poisoned").get_or_insert(e.to_string());
         }));
 
+        let has_subgroups = features.contains(wgpu::Features::SUBGROUP);
+        let profile = DeviceProfile::from_device(
+            &summary.name,
+            summary.is_cpu(),
+            fixed_subgroup_width(has_subgroups, summary.subgroup_sizes),
+            &limits,
+            features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        );
         Ok(Gpu {
             device,
             queue,
@@ -103,6 +113,7 @@ impl Gpu {
             features,
             pipelines: Mutex::new(HashMap::new()),
             adapter: summary,
+            profile,
             timeout: options.timeout,
             lost,
             uncaptured,
@@ -112,6 +123,11 @@ impl Gpu {
     /// The adapter this context runs on.
     pub fn adapter(&self) -> &AdapterSummary {
         &self.adapter
+    }
+
+    /// What kernel choice needs to know about this device (`ops::choose` reads it).
+    pub fn profile(&self) -> &DeviceProfile {
+        &self.profile
     }
 
     /// Largest buffer binding this device accepts, in bytes.
@@ -146,11 +162,9 @@ impl Gpu {
         ]
     }
 
-    /// The subgroup size when this device has subgroup operations and one fixed size
-    /// (lavapipe on AVX2: 8); kernels written for one size are chosen by it.
+    /// The subgroup width the `*_subgroup` kernels run with here (see [`DeviceProfile::subgroup_width`]).
     pub fn subgroup_size(&self) -> Option<u32> {
-        let (min, max) = self.adapter.subgroup_sizes;
-        (self.features.contains(wgpu::Features::SUBGROUP) && min == max).then_some(min)
+        self.profile.subgroup_width
     }
 
     /// Whether compute passes can carry GPU timestamps.

@@ -8,9 +8,11 @@ mod adapters;
 mod buffer;
 mod context;
 mod dispatch;
+mod profile;
 
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;
 pub use context::{Gpu, GpuOptions};
 pub use dispatch::Recipe; // what a Dispatch was made from (check --export)
 pub use dispatch::{Dispatch, Kernel};
+pub use profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};

@@ -171,6 +171,11 @@ impl Graph {
         self.outputs.iter().map(|(n, _)| n.as_str()).collect()
     }
 
+    /// Every node's op with its input shapes, in order (for listings such as the convs suite).
+    pub fn ops(&self) -> Vec<(&dyn Op, Vec<&Shape>)> {
+        self.nodes.iter().map(|n| (n.op.as_ref(), n.inputs.iter().map(|v| &self.values[v.0].shape).collect())).collect()
+    }
+
     /// The summed [`Cost`] of every node (what the benchmark divides by time).
     pub fn cost(&self) -> Cost {
         self.nodes.iter().fold(Cost::default(), |total, node| {

@@ -82,8 +82,11 @@ impl Op for CbamGatePool {
         let params = CbamGatePoolParams { pixels, c: c as u32, hw, _pad: 0 };
         // Four pixels per invocation with 16-byte accesses when rows of 4 never
         // straddle two images.
-        let (kernel, per_invocation) =
-            if hw % 4 == 0 { (kernel!("cbam_gate_pool_vec4"), 4) } else { (kernel!("cbam_gate_pool"), 1) };
+        let (kernel, per_invocation) = if super::choose::pixels_in_vec4s(hw as usize) {
+            (kernel!("cbam_gate_pool_vec4"), 4)
+        } else {
+            (kernel!("cbam_gate_pool"), 1)
+        };
         let grid = gpu.grid_1d(self.name(), (pixels as u64 / per_invocation).div_ceil(WORKGROUP))?;
         Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], inputs[1], output], grid)?])
     }

@@ -217,7 +217,7 @@ impl Op for CbamSpatialGate {
         // Four pixels per invocation with 16-byte accesses when groups of 4
         // never straddle two images.
         let pixels = params.pixels as u64;
-        if (h * w) % 4 == 0 {
+        if super::choose::pixels_in_vec4s(h * w) {
             let grid = gpu.grid_1d(op, (pixels / 4).div_ceil(WORKGROUP))?;
             Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate_vec4"), &[], &params, &bindings, grid)?])
         } else {

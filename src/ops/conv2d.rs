@@ -2,7 +2,7 @@
 //! fused [`Epilogue`] (folded BatchNorm / bias, residual, activation).
 
 use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Activation, Case, Cost, Epilogue, Op};
-use crate::gpu::{Dispatch, Gpu, GpuTensor};
+use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
 /// A PyTorch-style `Conv2d` (no bias: a bias is the epilogue's shift).
@@ -27,14 +27,28 @@ pub struct Conv2d {
     pub kernel: ConvKernel,
 }
 
-/// The convolution kernels; both compute the same sums in the same order.
+/// The convolution kernels; all compute the same sums in the same order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKernel {
-    /// conv2d_3x3_subgroup for 3 x 3 kernels with at least 8 output channels per group on devices
-    /// with 8-lane subgroups, else Portable.
+    /// The one [`crate::ops::choose::conv2d`] picks for the device and the shapes.
     Auto,
-    /// conv2d: any kernel size, any device.
-    Portable,
+    /// conv2d: direct, any device, any shape.
+    Direct,
+    /// conv2d_gemm: implicit GEMM, any device, any shape.
+    Gemm,
+    /// conv2d_gemm_subgroup: implicit GEMM, any shape, subgroups of any width the profile accepts.
+    GemmSubgroup,
+}
+
+impl ConvKernel {
+    /// The shader this (resolved) kernel runs.
+    pub fn kernel(self) -> Kernel {
+        match self {
+            ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
+            ConvKernel::Gemm => kernel!("conv2d_gemm"),
+            ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
+        }
+    }
 }
 
 /// Mirrors `struct Params` in shaders/conv2d.wgsl.
@@ -64,12 +78,14 @@ pub struct Conv2dParams {
     subgroups_per_plane: u32,
 }
 
-/// Output channels (conv2d, conv2d_3x3_subgroup) and output x positions per invocation,
-/// invocations per workgroup.
+/// Output channels and output x positions per invocation of conv2d, invocations per workgroup.
 const BLOCK_CO: usize = 4;
-const SUBGROUP_BLOCK_CO: usize = 8;
 const BLOCK_X: usize = 8;
 const WORKGROUP: usize = 64;
+
+#[path = "conv2d_gemm.rs"]
+mod gemm;
+pub use gemm::{Conv2dGemmParams, MAX_K};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -125,6 +141,36 @@ impl Conv2d {
     pub fn epilogue(mut self, epilogue: Epilogue) -> Conv2d {
         self.epilogue = epilogue;
         self
+    }
+
+    /// The kernel this conv runs on a device with `profile`: `Auto` as [`crate::ops::choose::conv2d`]
+    /// picks it; a forced kernel the device or the shapes cannot take is an error that says why.
+    fn resolve(&self, profile: &DeviceProfile, g: &Geometry) -> Result<ConvKernel> {
+        let name = self.name();
+        let shape = super::choose::ConvShape {
+            cout_per_group: g.k[0] / self.groups,
+            k: g.x[1] / self.groups * g.k[1] * g.k[2],
+            kernel: [g.k[1], g.k[2]],
+        };
+        match self.kernel {
+            ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
+            ConvKernel::Gemm | ConvKernel::GemmSubgroup if shape.k >= gemm::MAX_K => Err(Error::invalid(
+                name,
+                format!(
+                    "the implicit GEMM takes K (input channels per group x taps) below {}, got {}",
+                    gemm::MAX_K,
+                    shape.k
+                ),
+            )),
+            ConvKernel::GemmSubgroup if profile.subgroup_width.is_none() => Err(Error::invalid(
+                name,
+                format!(
+                    "the GemmSubgroup kernel needs subgroups of one fixed width from 4 to 64, which {} lacks",
+                    profile.name
+                ),
+            )),
+            k => Ok(k),
+        }
     }
 
     /// Checks the arguments and x and weight against each other.
@@ -195,7 +241,7 @@ impl Conv2d {
         let co_blocks = self.groups * co_blocks_per_group;
         // At 14x14 a plane is 28 blocks: one workgroup per channel block would leave 36 of its 64
         // lanes idle (57 of 64 at 7x7), so a workgroup packs 8 / S channel blocks, each on S groups of
-        // 8 lanes (whole subgroups in conv2d_3x3_subgroup). Measured on lavapipe with `glimpse bench
+        // 8 lanes. Measured on lavapipe with `glimpse bench
         // --suite blocks --batch 1 --seed 1 --filter 1024x14x14`, before and after: timm.SelectiveKernel
         // 783 -> 378 ms, BasicBlock 1326 -> 718 ms.
         let subgroups_per_plane = plane_blocks.div_ceil(8).min(8);
@@ -292,24 +338,34 @@ impl Op for Conv2d {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let g = self.geometry(inputs[0].shape(), inputs[1].shape())?;
-        // 3 x 3 kernels with 8-lane subgroups share each weight load across the subgroup and hold 8
-        // output channels per invocation (shaders/conv2d_3x3_subgroup.wgsl), where groups have at least
-        // 8 output channels (depthwise convs would compute 7 unused channels of every 8).
-        let three_by_three = g.k[1] == 3 && g.k[2] == 3;
-        let subgroup = self.kernel == ConvKernel::Auto
-            && three_by_three
-            && g.k[0] / self.groups >= SUBGROUP_BLOCK_CO
-            && super::has_subgroup_kernels(gpu);
-        let (kernel, block_co) =
-            if subgroup { (kernel!("conv2d_3x3_subgroup"), SUBGROUP_BLOCK_CO) } else { (kernel!("conv2d"), BLOCK_CO) };
-        let (params, workgroups) = self.params(&g, block_co)?;
-        let grid = gpu.grid_1d(self.name(), workgroups)?;
+        let kernel = self.resolve(gpu.profile(), &g)?;
         // Unused affine and residual bindings are bound to x: the shader never reads them.
         let (x, weight) = (inputs[0], inputs[1]);
         let affine = if self.epilogue.affine { inputs[2] } else { x };
         let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { x };
         let bindings = [x, weight, affine, residual, output];
-        Ok(vec![gpu.prepare(&kernel, &[], &params, &bindings, grid)?])
+        let dispatch = match kernel {
+            ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
+                // The portable kernel lays its invocations out as 8-lane groups.
+                let width = match kernel {
+                    ConvKernel::GemmSubgroup => gpu.profile().subgroup_width.expect("resolve checked the width"),
+                    _ => 8,
+                };
+                let (params, workgroups) = gemm::params(self, &g, width as usize)?;
+                let grid = gpu.grid_1d(self.name(), workgroups)?;
+                let subgroups = (kernel == ConvKernel::GemmSubgroup).then_some(width);
+                let constants = gemm::constants(&g, g.x[1] / self.groups, subgroups);
+                // The weights again as binding 6, read as vec4s where K allows.
+                let bindings = [x, weight, affine, residual, output, weight];
+                gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
+            }
+            _ => {
+                let (params, workgroups) = self.params(&g, BLOCK_CO)?;
+                let grid = gpu.grid_1d(self.name(), workgroups)?;
+                gpu.prepare(&kernel.kernel(), &[], &params, &bindings, grid)?
+            }
+        };
+        Ok(vec![dispatch])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -389,14 +445,49 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
         ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
         ("65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
+        // The implicit GEMM's edges: 130 channels (three row tiles, the last of 2), pixels spanning
+        // images in one column tile, K = 20 x 9 (a partial K slice), a 7 x 7 stride-2 stem (K = 147,
+        // no multiple of 4), a strided 1 x 1 downsample, grouped convs of 8 channels per group.
+        (
+            "130 channels, batch 2, affine+residual+relu",
+            epi(true, Relu, true).padding([1, 1]),
+            &[2, 20, 9, 11],
+            &[130, 20, 3, 3],
+        ),
+        (
+            "7x7 stem stride 2 pad 3, affine+relu",
+            epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
+            &[2, 3, 29, 31],
+            &[20, 3, 7, 7],
+        ),
+        (
+            "1x1 stride 2, batch 3, affine",
+            epi(true, Activation::None, false).stride([2, 2]),
+            &[3, 24, 13, 15],
+            &[40, 24, 1, 1],
+        ),
+        (
+            "groups 4 of 8 channels, stride 2 pad 1",
+            c.groups(4).stride([2, 2]).padding([1, 1]),
+            &[2, 32, 11, 13],
+            &[32, 8, 3, 3],
+        ),
+        (
+            "groups 2 of 9 channels, dilation 2 pad 2, stride 2, residual",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]).stride([2, 2]),
+            &[1, 6, 15, 14],
+            &[18, 3, 3, 3],
+        ),
+        ("5x3 kernel pad [2, 1], 70 input channels", c.padding([2, 1]), &[1, 70, 10, 7], &[9, 70, 5, 3]),
     ];
-    // Auto runs conv2d_3x3_subgroup for 3 x 3 kernels where subgroups have 8 lanes (lavapipe on
-    // Vulkan): those cases run on the portable kernel too (fresh inputs).
+    // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
+    // kernel for narrow groups) and on each portable kernel, with fresh inputs; 3 x 3 cases also on
+    // the 8-lane direct kernel where subgroups have 8 lanes (a case per device would need the device).
     let mut cases = Vec::new();
     for (label, conv, x, weight) in table {
-        if weight[2..] == [3, 3] {
-            let portable = Conv2d { kernel: ConvKernel::Portable, ..conv };
-            cases.push(case(rng, &format!("{label}, portable kernel"), portable, x, weight));
+        for kernel in [ConvKernel::Direct, ConvKernel::Gemm] {
+            let forced = Conv2d { kernel, ..conv };
+            cases.push(case(rng, &format!("{label}, {kernel:?}"), forced, x, weight));
         }
         cases.push(case(rng, label, conv, x, weight));
     }

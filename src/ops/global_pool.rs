@@ -8,8 +8,7 @@ use crate::{kernel, Result, Shape, Tensor};
 /// Which kernel computes the reductions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PoolVariant {
-    /// `Serial` on CPU adapters; elsewhere `Tree` for maps of at least
-    /// [`TREE_MIN_PIXELS`] pixels, `Serial` for smaller ones.
+    /// What [`crate::ops::choose::global_pool`] picks for the device and the map size.
     #[default]
     Auto,
     /// One invocation per (n, c) looping over H x W (global_pool.wgsl): no
@@ -37,10 +36,6 @@ pub struct GlobalPoolParams {
     _pad: u32,
 }
 
-/// Smallest H x W given to the tree kernel by `Auto` on GPUs: below it most of
-/// a 256-invocation workgroup would idle. A heuristic, not yet measured on a GPU.
-pub const TREE_MIN_PIXELS: usize = 256;
-
 /// Invocations per workgroup of the serial kernel (the tree kernel uses one workgroup per row).
 const SERIAL_WORKGROUP: u64 = 64;
 
@@ -48,8 +43,7 @@ impl GlobalPool {
     /// The variant that runs on `gpu` for maps of `pixels` = H x W (resolves `Auto`).
     pub fn resolve(&self, gpu: &Gpu, pixels: usize) -> PoolVariant {
         match self.variant {
-            PoolVariant::Auto if gpu.adapter().is_cpu() || pixels < TREE_MIN_PIXELS => PoolVariant::Serial,
-            PoolVariant::Auto => PoolVariant::Tree,
+            PoolVariant::Auto => super::choose::global_pool(gpu.profile(), pixels),
             v => v,
         }
     }

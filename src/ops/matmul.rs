@@ -180,14 +180,15 @@ impl Matmul {
     pub fn kernel_for(&self, gpu: &Gpu, inputs: &[&Shape]) -> Result<Kernel> {
         let d = self.dims(inputs)?;
         let vec4 = self.vec4_fits(&d);
-        let subgroups = super::has_subgroup_kernels(gpu);
+        let subgroups = super::choose::matmul_subgroups(gpu.profile());
         let name = self.name();
-        Ok(match self.variant {
+        let variant = match self.variant {
+            Variant::Auto => super::choose::matmul(gpu.profile(), vec4),
+            v => v,
+        };
+        Ok(match variant {
             Variant::Naive => kernel!("matmul_naive"),
-            Variant::Tiled => kernel!("matmul"),
-            Variant::Auto if vec4 && subgroups => kernel!("matmul_subgroup"),
-            Variant::Auto if vec4 => kernel!("matmul_vec4"),
-            Variant::Auto => kernel!("matmul"),
+            Variant::Tiled | Variant::Auto => kernel!("matmul"),
             Variant::Vec4 | Variant::Subgroup if !vec4 => {
                 return Err(Error::invalid(
                     name,
@@ -199,10 +200,9 @@ impl Matmul {
                 return Err(Error::invalid(
                     name,
                     format!(
-                        "the Subgroup kernel needs subgroups of exactly {} lanes; {} has {}",
-                        super::SUBGROUP_LANES,
-                        gpu.adapter().name,
-                        gpu.subgroup_size().map_or("none of one fixed size".to_string(), |s| format!("{s}"))
+                        "the Subgroup kernel needs subgroups of one fixed power-of-two width from 4 to 64; \
+                         {} has none",
+                        gpu.adapter().name
                     ),
                 ))
             }
@@ -225,7 +225,8 @@ impl Matmul {
         a_row % 4 == 0 && b_row % 4 == 0
     }
 
-    fn params(&self, d: &Dims, epilogue: u32) -> Result<MatmulParams> {
+    /// `tile` = [rows, columns] of output one workgroup covers.
+    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2]) -> Result<MatmulParams> {
         let u = |what: &str, v: usize| to_u32(self.name(), what, v);
         let (m, n, k) = (d.m, d.n, d.k);
         // Element strides of A (b, m, k) and B (b, k, n); a batch of 1 broadcasts.
@@ -244,8 +245,8 @@ impl Matmul {
             b_sn: u("b column stride", b_sn)?,
             epilogue,
             axis: (self.epilogue_axis == Axis::Cols) as u32,
-            tiles_m: u("row tiles", m.div_ceil(TILE))?,
-            tiles_n: u("column tiles", n.div_ceil(TILE))?,
+            tiles_m: u("row tiles", m.div_ceil(tile[0]))?,
+            tiles_n: u("column tiles", n.div_ceil(tile[1]))?,
             _pad: [0; 2],
         })
     }
@@ -304,18 +305,29 @@ impl Op for Matmul {
         // buffers); an unused slot holds a stand-in that is never read.
         let affine = if self.epilogue.affine { inputs[2] } else { a };
         let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { a };
-        let params = self.params(&d, self.epilogue.code())?;
+        // matmul_subgroup's tile follows the subgroup width; the other tiled kernels cover 64 x 64.
+        let width = gpu.profile().subgroup_width;
+        let tile = match (kernel.name, width) {
+            ("matmul_subgroup", Some(w)) => super::subgroup_tile(w as usize),
+            _ => [TILE, TILE],
+        };
+        let params = self.params(&d, self.epilogue.code(), tile)?;
         let numel = (d.batch * d.m * d.n) as u64;
         let grid = if kernel.name == "matmul_naive" {
             gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
         } else {
-            gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(TILE) * d.n.div_ceil(TILE)) as u64)?
+            gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(tile[0]) * d.n.div_ceil(tile[1])) as u64)?
         };
-        // The vec4 kernels are specialised per layout; the others read the strides.
-        let layout = [("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)];
-        let specialised = matches!(kernel.name, "matmul_vec4" | "matmul_subgroup");
-        let constants: &[(&str, f64)] = if specialised { &layout } else { &[] };
-        Ok(vec![gpu.prepare(&kernel, constants, &params, &[a, b, affine, residual, output], grid)?])
+        // The vec4 kernels are specialised per layout (and the subgroup one per width); the others
+        // read the strides.
+        let mut constants = Vec::new();
+        if matches!(kernel.name, "matmul_vec4" | "matmul_subgroup") {
+            constants.extend([("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)]);
+        }
+        if let ("matmul_subgroup", Some(w)) = (kernel.name, width) {
+            constants.push(("SUBGROUP_WIDTH", w as f64));
+        }
+        Ok(vec![gpu.prepare(&kernel, &constants, &params, &[a, b, affine, residual, output], grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {

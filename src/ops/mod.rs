@@ -14,6 +14,7 @@ pub mod cbam_spatial_gate;
 pub mod center_crop;
 pub mod channel_affine;
 pub mod channel_pool;
+pub mod choose;
 pub mod conv2d;
 pub mod eltwise;
 pub mod gate;
@@ -266,14 +267,14 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases
 }
 
-/// The subgroup size the `*_subgroup` kernels (matmul, conv2d 3x3, flash attention) are written for:
-/// lavapipe's on AVX2. They share values the lanes all need through `subgroupBroadcast`.
-pub const SUBGROUP_LANES: u32 = 8;
-
-/// Whether `gpu` runs the `*_subgroup` kernels: subgroup operations with exactly
-/// [`SUBGROUP_LANES`] lanes.
-pub fn has_subgroup_kernels(gpu: &Gpu) -> bool {
-    gpu.subgroup_size() == Some(SUBGROUP_LANES)
+/// Output rows x columns one 64-invocation workgroup of the register-tiled subgroup GEMMs
+/// (matmul_subgroup, conv2d_gemm*) covers with subgroups of `width` lanes: each subgroup holds 16
+/// rows by 4 columns per lane, and a workgroup is at least 64 columns wide (64 x 64 up to 16 lanes,
+/// 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those shaders.
+pub fn subgroup_tile(width: usize) -> [usize; 2] {
+    let cols = (4 * width).max(64);
+    let col_groups = cols / (4 * width);
+    [16 * (64 / width) / col_groups, cols]
 }
 
 /// Every shader with the size of the Rust `Params` struct it is given, so a
@@ -296,7 +297,8 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("weighted_sum"), size_of::<weighted_sum::WeightedSumParams>()),
         (kernel!("narrow"), size_of::<narrow::NarrowParams>()),
         (kernel!("conv2d"), size_of::<conv2d::Conv2dParams>()),
-        (kernel!("conv2d_3x3_subgroup"), size_of::<conv2d::Conv2dParams>()),
+        (kernel!("conv2d_gemm"), size_of::<conv2d::Conv2dGemmParams>()),
+        (kernel!("conv2d_gemm_subgroup"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),

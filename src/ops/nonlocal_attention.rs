@@ -24,12 +24,13 @@ pub struct NonLocalAttention {
 /// The flash kernels; all compute the same thing with the same online softmax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlashKernel {
-    /// Subgroup where the device has 8-lane subgroups, else Portable.
+    /// What [`crate::ops::choose::nonlocal_attention`] picks: Subgroup where subgroups have 8 to 64
+    /// lanes, else Portable.
     Auto,
     /// What runs on any device: nonlocal_attention (32 channels per invocation) up to Dv = 64,
     /// nonlocal_attention_wide (scores shared over 128 channels in workgroup memory) above.
     Portable,
-    /// nonlocal_attention_subgroup: the narrow kernel with phi and g shared across 8-lane subgroups.
+    /// nonlocal_attention_subgroup: the narrow kernel with phi and g shared across subgroups of 8+ lanes.
     Subgroup,
 }
 
@@ -219,17 +220,16 @@ impl Op for NonLocalAttention {
         // channels per invocation beat 32 and 64 (fewer score recomputations outweigh the spills): at
         // 1x256x56x56, timm.NonLocalAttn (Dv = 32) 115 against 218 ms, NonLocal (Dv = 128) 122 against
         // 280 ms; NonLocal 1x512x28x28 (Dv = 256) 52.7 against 85.5 ms.
-        let subgroups = super::has_subgroup_kernels(gpu);
+        let subgroups = super::choose::flash_subgroups(gpu.profile());
         let subgroup = match self.kernel {
-            FlashKernel::Auto => subgroups,
+            FlashKernel::Auto => super::choose::nonlocal_attention(gpu.profile()) == FlashKernel::Subgroup,
             FlashKernel::Portable => false,
             FlashKernel::Subgroup if subgroups => true,
             FlashKernel::Subgroup => {
                 return Err(crate::Error::invalid(
                     self.name(),
                     format!(
-                        "the Subgroup kernel needs subgroups of exactly {} lanes, which {} lacks",
-                        super::SUBGROUP_LANES,
+                        "the Subgroup kernel needs subgroups of one fixed width from 8 to 64, which {} lacks",
                         gpu.adapter().name
                     ),
                 ))

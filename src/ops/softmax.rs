@@ -18,9 +18,7 @@ pub struct Softmax {
 /// Which kernel computes a softmax.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SoftmaxKernel {
-    /// `Row` for contiguous rows (inner == 1) of at least [`ROW_KERNEL_MIN_LEN`]
-    /// on GPUs; `Serial` otherwise, and always on CPU adapters, where it ran
-    /// 1.5-4x faster than `Row` (lavapipe, rows of 256 to 3136).
+    /// What [`crate::ops::choose::softmax`] picks for the device and the shape.
     #[default]
     Auto,
     /// One invocation per (outer, inner) looping over the axis (softmax.wgsl):
@@ -51,9 +49,6 @@ pub struct SoftmaxParams {
     inner: u32,
     _pad: u32,
 }
-
-/// Shortest contiguous row given a workgroup of its own.
-pub const ROW_KERNEL_MIN_LEN: usize = 256;
 
 /// Invocations per workgroup of the serial kernel.
 const SERIAL_WORKGROUP: u64 = 64;
@@ -161,10 +156,7 @@ impl Op for PinnedSoftmax {
             _pad: 0,
         };
         let kernel = match self.kernel {
-            SoftmaxKernel::Auto if inner == 1 && len >= ROW_KERNEL_MIN_LEN && !gpu.adapter().is_cpu() => {
-                SoftmaxKernel::Row
-            }
-            SoftmaxKernel::Auto => SoftmaxKernel::Serial,
+            SoftmaxKernel::Auto => super::choose::softmax(gpu.profile(), inner, len),
             k => k,
         };
         // output_shape (through expect_output) rejected Row for inner != 1.

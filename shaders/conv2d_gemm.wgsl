@@ -1,0 +1,298 @@
+// conv2d_gemm: conv2d as an implicit GEMM (no im2col buffer) for any device: the kernel
+// conv2d_gemm_subgroup describes, with its 8-lane layout (64 x 64 output tile, K slices of 32) and
+// groups of 8 invocations standing in for subgroups, where each invocation reads the 16 rows of A it
+// needs from workgroup memory itself (no subgroup operations). Per group g of the convolution:
+//   out[g rows, pixels] = W_g [cout_g x K] x X_g [K x (N * OH * OW)],  K = cin_g * KH * KW,
+// where column p = (n, oy, ox) of X_g at k = (ci, ky, kx) is x[n, g cin_g + ci, oy sy - py + ky dy,
+// ox sx - px + kx dx] (0 in the padding): read straight from x while staging, never stored whole.
+// The same sums as conv2d, in k order (ci, ky, kx), then the fused epilogue.
+// Barriers need every invocation: none returns before the stores unless the whole workgroup does.
+// The workgroup grid is 1-D over groups x row tiles x column tiles, folded into y past 65535.
+// Bindings, contiguous row-major f32:
+//   1 x        [N, C_in, H, W]
+//   2 weight   [C_out, C_in / groups, KH, KW] = per group a row-major [cout_g, K] matrix
+//   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
+//   4 residual [N, C_out, OH, OW] (bound to x when unused)
+//   5 out      [N, C_out, OH, OW]
+// Params, finish, stage_a, stage_b, mad and store repeat conv2d_gemm_subgroup's: WGSL has no includes.
+
+struct Params {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride_y: u32,
+    stride_x: u32,
+    pad_y: u32,
+    pad_x: u32,
+    dil_y: u32,
+    dil_x: u32,
+    cin_per_group: u32,
+    cout_per_group: u32,
+    groups: u32,
+    k: u32,        // cin_per_group * kh * kw
+    cols: u32,     // n * oh * ow
+    tiles_m: u32,  // ceil(cout_per_group / TR)
+    tiles_n: u32,  // ceil(cols / TC)
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    _pad: u32,
+    inv_taps: f32, // 1 / (kh * kw) and 1 / kw, for divisions without integer division (see split)
+    inv_kw: f32,
+    _pad2: vec2<u32>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// The weight buffer again, as vec4s: read when A_VEC4 (K is a multiple of 4, so every row starts on
+// a vec4 and the buffer holds at least 8 rows, 32 bytes).
+@group(0) @binding(6) var<storage, read> weight4: array<vec4<f32>>;
+
+// Whether K is a multiple of 4: the weights are staged a vec4 at a time (one load, not four).
+override A_VEC4: bool = false;
+
+// a_tile[r * KT / 4 + q] holds rows r, k = 4 q .. 4 q + 3 of the staged A slice;
+// b_tile[k * TC / 4 + c] holds k, columns 4 c .. 4 c + 3 of the staged X slice.
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 512>;
+
+// The fused epilogue: acc scaled and shifted (when bit 0 of `epilogue` is set: scale and shift are
+// the channel's, loaded once per row by the caller), plus the residual at out_index (bit 1), then
+// the activation.
+fn finish(acc: f32, scale: f32, shift: f32, out_index: u32) -> f32 {
+    var v = fma(acc, scale, shift);
+    if ((params.epilogue & 2u) != 0u) {
+        v += residual[out_index];
+    }
+    let act = params.epilogue >> 2u;
+    if (act == 1u) {
+        v = max(v, 0.0);
+    } else if (act == 2u) {
+        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+    }
+    return v;
+}
+
+// One weight of the group's row-major [cout_g, K] matrix at `row_at` (the row's first element),
+// 0 past K.
+fn weight_at(row_at: u32, kk: u32) -> f32 {
+    return select(0.0, weight[row_at + min(kk, params.k - 1u)], kk < params.k);
+}
+
+// Stages A[rows row_base .., k = k0 .. k0 + KT) of group g into a_tile: rows past the group's
+// channels repeat its last row (never stored), k past K is 0.
+fn stage_a(lid: u32, g: u32, row_base: u32, k0: u32, tr: u32, kt: u32) {
+    let ktq = kt / 4u;
+    for (var e = lid; e < tr * ktq; e += 64u) {
+        let row = min(row_base + e / ktq, params.cout_per_group - 1u);
+        let at = (g * params.cout_per_group + row) * params.k;
+        let kk = k0 + 4u * (e % ktq);
+        if (A_VEC4) {
+            let v = weight4[(at + min(kk, params.k - 4u)) / 4u];
+            a_tile[e] = select(vec4(0.0), v, kk < params.k);
+        } else {
+            a_tile[e] = vec4(weight_at(at, kk), weight_at(at, kk + 1u), weight_at(at, kk + 2u),
+                             weight_at(at, kk + 3u));
+        }
+    }
+}
+
+// n / d and n % d for d = 1 / inv_d, without integer division (a loop over the lanes on a CPU
+// device, where it cost more than the multiply-adds): the f32 quotient is within 1 of the true
+// one for n < 2^24 (the host checks K), and one step each way corrects it.
+fn split(n: u32, d: u32, inv_d: f32) -> vec2<u32> {
+    var q = u32(f32(n) * inv_d);
+    var r = i32(n) - i32(q * d);
+    if (r < 0) {
+        q -= 1u;
+        r += i32(d);
+    } else if (r >= i32(d)) {
+        q += 1u;
+        r -= i32(d);
+    }
+    return vec2(q, u32(r));
+}
+
+// Where the 4 staging columns of an invocation read x: the element offset of (n, first input
+// channel of the group, row 0, column 0), the padded-input origin (oy sy - py, ox sx - px; wraps
+// below 0, which the bounds test rejects) and whether the column exists.
+struct Columns {
+    base: vec4<u32>,
+    iy0: vec4<u32>,
+    ix0: vec4<u32>,
+    live: vec4<bool>,
+}
+
+fn columns(g: u32, p0: u32) -> Columns {
+    var c: Columns;
+    let plane = params.oh * params.ow;
+    for (var j = 0u; j < 4u; j++) {
+        let p = p0 + j;
+        let pc = min(p, params.cols - 1u);
+        let n = pc / plane;
+        let r = pc % plane;
+        c.base[j] = (n * params.c_in + g * params.cin_per_group) * params.h * params.w;
+        c.iy0[j] = (r / params.ow) * params.stride_y - params.pad_y;
+        c.ix0[j] = (r % params.ow) * params.stride_x - params.pad_x;
+        c.live[j] = p < params.cols;
+    }
+    return c;
+}
+
+// Stages X[k = k0 .. k0 + KT, this invocation's 4 columns] into b_tile: each invocation takes one
+// column quad `sq` and k rows bk, bk + 64 / (TC / 4), ...; padding, missing columns and k past K are 0.
+fn stage_b(cols: Columns, sq: u32, bk: u32, k0: u32, kt: u32, tcq: u32) {
+    let taps = params.kh * params.kw;
+    let hw = params.h * params.w;
+    for (var kl = bk; kl < kt; kl += 64u / tcq) {
+        let kk = k0 + kl;
+        let ci_tap = split(kk, taps, params.inv_taps);
+        let ci = ci_tap.x;
+        let ky_kx = split(ci_tap.y, params.kw, params.inv_kw);
+        let ky = ky_kx.x;
+        let kx = ky_kx.y;
+        let iy = cols.iy0 + vec4(ky * params.dil_y);
+        let ix = cols.ix0 + vec4(kx * params.dil_x);
+        let ok = cols.live & (iy < vec4(params.h)) & (ix < vec4(params.w)) & vec4(kk < params.k);
+        let at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw) + min(iy, vec4(params.h - 1u)) * params.w
+            + min(ix, vec4(params.w - 1u));
+        let v = vec4(x[at.x], x[at.y], x[at.z], x[at.w]);
+        b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+    }
+}
+
+// a b + c as fused multiply-adds chained into the accumulator (column j of b: 4 k of column j;
+// column t of a: 4 rows at k t).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
+// Rows r0 .. r0 + 3 (lo) and r0 + 4 .. r0 + 7 (hi) of the staged A at k = 4 kq .. + 3, each as a
+// mat4x4 whose column t holds the 4 rows at k t.
+struct ABlocks {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+}
+
+// Each invocation reads the 8 rows r0 .. r0 + 7 itself.
+fn a_blocks(r0: u32, kq: u32, ktq: u32) -> ABlocks {
+    let lo = mat4x4(a_tile[r0 * ktq + kq], a_tile[(r0 + 1u) * ktq + kq], a_tile[(r0 + 2u) * ktq + kq],
+                    a_tile[(r0 + 3u) * ktq + kq]);
+    let hi = mat4x4(a_tile[(r0 + 4u) * ktq + kq], a_tile[(r0 + 5u) * ktq + kq], a_tile[(r0 + 6u) * ktq + kq],
+                    a_tile[(r0 + 7u) * ktq + kq]);
+    return ABlocks(transpose(lo), transpose(hi));
+}
+
+// Where this invocation's 4 output columns p0 .. p0 + 3 go: out's index of (n, channel 0, pixel)
+// and whether the column exists. Computed once: integer division is a loop over the lanes on a CPU
+// device.
+struct OutColumns {
+    at: vec4<u32>,
+    live: vec4<bool>,
+}
+
+fn out_columns(p0: u32) -> OutColumns {
+    var c: OutColumns;
+    let plane = params.oh * params.ow;
+    for (var j = 0u; j < 4u; j++) {
+        let p = min(p0 + j, params.cols - 1u);
+        c.at[j] = (p / plane) * params.c_out * plane + p % plane;
+        c.live[j] = p0 + j < params.cols;
+    }
+    return c;
+}
+
+// Stores a 4 x 4 block (column j = output column j of `cols`, row i = group row r0 + i) through
+// the epilogue, where rows and columns exist; each row's scale and shift are loaded once.
+fn store(g: u32, r0: u32, cols: OutColumns, acc: mat4x4<f32>) {
+    let plane = params.oh * params.ow;
+    for (var i = 0u; i < 4u; i++) {
+        if (r0 + i >= params.cout_per_group) {
+            break;
+        }
+        let co = g * params.cout_per_group + r0 + i;
+        var scale = 1.0;
+        var shift = 0.0;
+        if ((params.epilogue & 1u) != 0u) {
+            scale = affine[co];
+            shift = affine[params.c_out + co];
+        }
+        for (var j = 0u; j < 4u; j++) {
+            if (cols.live[j]) {
+                let idx = cols.at[j] + co * plane;
+                out[idx] = finish(acc[j][i], scale, shift, idx);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    // Groups of 8 invocations take the place of conv2d_gemm_subgroup's 8-lane subgroups.
+    let width = 8u;
+    let sg = lid / 8u;
+    let lane = lid % 8u;
+    let tc = max(64u, 4u * width);
+    let sc = tc / (4u * width);
+    let tr = 16u * (64u / width) / sc;
+    let kt = 2048u / tc;
+    let tcq = tc / 4u;
+    let ktq = kt / 4u;
+
+    let tile = wid.x + wid.y * nwg.x;
+    let per_group = params.tiles_m * params.tiles_n;
+    if (tile >= per_group * params.groups) {
+        return; // the folded grid's tail: whole workgroups
+    }
+    let g = tile / per_group;
+    let t = tile % per_group;
+    let row_base = (t / params.tiles_n) * tr;
+    let col_base = (t % params.tiles_n) * tc;
+    let row0 = (sg / sc) * 16u; // this subgroup's rows in the tile
+    let colq = (sg % sc) * width + lane; // this invocation's column quad in the tile
+
+    let sq = lid % tcq; // staging: column quad and first k row
+    let cols = columns(g, col_base + 4u * sq);
+
+    var c0 = mat4x4<f32>();
+    var c1 = mat4x4<f32>();
+    var c2 = mat4x4<f32>();
+    var c3 = mat4x4<f32>();
+    for (var k0 = 0u; k0 < params.k; k0 += kt) {
+        stage_a(lid, g, row_base, k0, tr, kt);
+        stage_b(cols, sq, lid / tcq, k0, kt, tcq);
+        workgroupBarrier();
+        for (var kq = 0u; kq < ktq; kq++) {
+            let b = transpose(mat4x4(b_tile[4u * kq * tcq + colq], b_tile[(4u * kq + 1u) * tcq + colq],
+                                     b_tile[(4u * kq + 2u) * tcq + colq], b_tile[(4u * kq + 3u) * tcq + colq]));
+            let top = a_blocks(row0, kq, ktq);
+            let bottom = a_blocks(row0 + 8u, kq, ktq);
+            c0 = mad(top.lo, b, c0);
+            c1 = mad(top.hi, b, c1);
+            c2 = mad(bottom.lo, b, c2);
+            c3 = mad(bottom.hi, b, c3);
+        }
+        workgroupBarrier();
+    }
+
+    let r = row_base + row0;
+    let out_cols = out_columns(col_base + 4u * colq);
+    store(g, r, out_cols, c0);
+    store(g, r + 4u, out_cols, c1);
+    store(g, r + 8u, out_cols, c2);
+    store(g, r + 12u, out_cols, c3);
+}

@@ -1,0 +1,121 @@
+//! Kernel choice: the one place that picks, from the [`DeviceProfile`] and the shapes, which
+//! kernel each op with alternatives runs. Every op's `Auto` resolves here and nowhere else, so the
+//! whole policy reads in one file and is tested without a device (choose_tests.rs lists the kernel
+//! each op gets on lavapipe, GL, SwiftShader and a 32-lane discrete GPU).
+//!
+//! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup and matmul_subgroup
+//! any fixed power-of-two width from 4 to 64, nonlocal_attention_subgroup 8 to 64 (its key blocks
+//! are 8 lanes x 2 keys). (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
+//! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
+
+use super::conv2d::{ConvKernel, MAX_K};
+use super::global_pool::PoolVariant;
+use super::matmul::Variant;
+use super::nonlocal_attention::FlashKernel;
+use super::softmax::SoftmaxKernel;
+use crate::gpu::DeviceProfile;
+
+/// What conv2d's choice depends on besides the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Output channels per group: the implicit GEMM's rows.
+    pub cout_per_group: usize,
+    /// Input channels per group x taps: the implicit GEMM's K.
+    pub k: usize,
+    /// [KH, KW].
+    pub kernel: [usize; 2],
+}
+
+/// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
+/// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
+/// direct kernel holds 4 channels per invocation.
+pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
+
+/// Workgroup memory (bytes) and storage buffers the implicit-GEMM convs need: two 8 KiB tiles;
+/// x, the weights twice (scalar and vec4 views), affine, residual and the output.
+pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
+pub const GEMM_STORAGE_BUFFERS: u32 = 6;
+
+/// conv2d: the implicit GEMM wherever a group has enough output channels (and K is below
+/// [`MAX_K`]) and the device's limits hold its tiles and bindings, with subgroups where the device
+/// has them (any fixed width from 4 to 64); the direct kernel otherwise.
+pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
+    let fits =
+        profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
+    let gemm = fits && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP && shape.k < MAX_K;
+    match (gemm, profile.subgroup_width) {
+        (false, _) => ConvKernel::Direct,
+        (true, Some(_)) => ConvKernel::GemmSubgroup,
+        (true, None) => ConvKernel::Gemm,
+    }
+}
+
+/// Whether matmul_subgroup runs with subgroups of this device: any fixed width from 4 to 64.
+pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
+    profile.subgroup_width.is_some()
+}
+
+/// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
+/// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; the
+/// register-tiled kernel for any other layout.
+pub fn matmul(profile: &DeviceProfile, vec4_fits: bool) -> Variant {
+    match (vec4_fits, matmul_subgroups(profile)) {
+        (true, true) => Variant::Subgroup,
+        (true, false) => Variant::Vec4,
+        (false, _) => Variant::Tiled,
+    }
+}
+
+/// Whether nonlocal_attention_subgroup runs with subgroups of this device: fixed widths of 8 or
+/// more (a block of 16 keys is 8 lanes x 2 keys; 4 lanes would need another block layout).
+pub fn flash_subgroups(profile: &DeviceProfile) -> bool {
+    profile.subgroup_width.is_some_and(|w| w >= 8)
+}
+
+/// Non-local attention: the subgroup kernel where it runs (faster at every Dv on lavapipe), the
+/// portable pair (narrow up to Dv = 64, wide above; the op picks by Dv) otherwise.
+pub fn nonlocal_attention(profile: &DeviceProfile) -> FlashKernel {
+    if flash_subgroups(profile) {
+        FlashKernel::Subgroup
+    } else {
+        FlashKernel::Portable
+    }
+}
+
+/// Shortest contiguous softmax row given a workgroup of its own on GPUs.
+pub const SOFTMAX_ROW_MIN_LEN: usize = 256;
+
+/// softmax over `len` values `inner` apart: one workgroup per contiguous row (tree reductions)
+/// for long rows on GPUs; the serial kernel otherwise, and always on CPU devices, where it ran
+/// 1.5-4x faster (lavapipe, rows of 256 to 3136: barriers switch coroutines there).
+pub fn softmax(profile: &DeviceProfile, inner: usize, len: usize) -> SoftmaxKernel {
+    if inner == 1 && len >= SOFTMAX_ROW_MIN_LEN && !profile.cpu {
+        SoftmaxKernel::Row
+    } else {
+        SoftmaxKernel::Serial
+    }
+}
+
+/// Smallest H x W given to global_pool's tree kernel on GPUs: below it most of a 256-invocation
+/// workgroup would idle. A heuristic, not yet measured on a GPU.
+pub const TREE_MIN_PIXELS: usize = 256;
+
+/// global_pool over maps of `pixels`: the tree kernel for large maps on GPUs, the serial one
+/// otherwise, and always on CPU devices (10-50x faster than the tree there).
+pub fn global_pool(profile: &DeviceProfile, pixels: usize) -> PoolVariant {
+    if profile.cpu || pixels < TREE_MIN_PIXELS {
+        PoolVariant::Serial
+    } else {
+        PoolVariant::Tree
+    }
+}
+
+/// cbam_gate_pool and cbam_spatial_gate: four pixels per invocation with 16-byte accesses
+/// (their `_vec4` kernels) where groups of 4 pixels never straddle two images, on any device.
+pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
+    pixels_per_image.is_multiple_of(4)
+}
+
+#[cfg(test)]
+#[path = "choose_tests.rs"]
+mod tests;

@@ -1,0 +1,90 @@
+//! The kernel each op gets on four described devices: the whole policy as one table.
+
+use super::*;
+use crate::gpu::DeviceProfile;
+
+/// lavapipe (Vulkan on the CPU, AVX2: 8 lanes), GL on llvmpipe (no subgroups), SwiftShader
+/// (Chromium's CPU WebGPU: 4 lanes) and a discrete GPU with 32-lane subgroups (NVIDIA).
+fn devices() -> [DeviceProfile; 4] {
+    [
+        DeviceProfile::described("lavapipe", true, Some(8)),
+        DeviceProfile::described("gl", true, None),
+        DeviceProfile::described("swiftshader", true, Some(4)),
+        DeviceProfile::described("discrete-32", false, Some(32)),
+    ]
+}
+
+/// One row per (op, situation): the kernel each device gets, in `devices()` order.
+fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
+    let conv = |cout_per_group, cin_per_group, k: usize| {
+        let shape = ConvShape { cout_per_group, k: cin_per_group * k * k, kernel: [k, k] };
+        format!("{:?}", conv2d(p, shape))
+    };
+    vec![
+        ("conv2d 3x3 256->256", conv(256, 256, 3)),
+        ("conv2d 7x7 stem 3->64", conv(64, 3, 7)),
+        ("conv2d 1x1 stride 2", conv(512, 256, 1)),
+        ("conv2d grouped 4 per group", conv(4, 4, 3)),
+        ("conv2d depthwise", conv(1, 1, 3)),
+        ("matmul whole vec4 rows", format!("{:?}", matmul(p, true))),
+        ("matmul other rows", format!("{:?}", matmul(p, false))),
+        ("nonlocal attention", format!("{:?}", nonlocal_attention(p))),
+        ("softmax row of 784", format!("{:?}", softmax(p, 1, 784))),
+        ("softmax strided", format!("{:?}", softmax(p, 49, 784))),
+        ("global_pool 56x56", format!("{:?}", global_pool(p, 3136))),
+        ("global_pool 7x7", format!("{:?}", global_pool(p, 49))),
+        ("cbam gates 56x56", format!("vec4 {}", pixels_in_vec4s(3136))),
+        ("cbam gates 7x7", format!("vec4 {}", pixels_in_vec4s(49))),
+    ]
+}
+
+#[test]
+fn every_op_gets_the_listed_kernel_on_each_device() {
+    //                                lavapipe        gl         swiftshader     discrete-32
+    let want: [(&str, [&str; 4]); 14] = [
+        ("conv2d 3x3 256->256", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 7x7 stem 3->64", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 1x1 stride 2", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d grouped 4 per group", ["Direct", "Direct", "Direct", "Direct"]),
+        ("conv2d depthwise", ["Direct", "Direct", "Direct", "Direct"]),
+        ("matmul whole vec4 rows", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
+        ("matmul other rows", ["Tiled", "Tiled", "Tiled", "Tiled"]),
+        ("nonlocal attention", ["Subgroup", "Portable", "Portable", "Subgroup"]),
+        ("softmax row of 784", ["Serial", "Serial", "Serial", "Row"]),
+        ("softmax strided", ["Serial", "Serial", "Serial", "Serial"]),
+        ("global_pool 56x56", ["Serial", "Serial", "Serial", "Tree"]),
+        ("global_pool 7x7", ["Serial", "Serial", "Serial", "Serial"]),
+        ("cbam gates 56x56", ["vec4 true", "vec4 true", "vec4 true", "vec4 true"]),
+        ("cbam gates 7x7", ["vec4 false", "vec4 false", "vec4 false", "vec4 false"]),
+    ];
+    let devices = devices();
+    for (i, device) in devices.iter().enumerate() {
+        let got = table(device);
+        assert_eq!(got.len(), want.len());
+        for ((row, kernel), (want_row, kernels)) in got.iter().zip(&want) {
+            assert_eq!(row, want_row);
+            assert_eq!(kernel, kernels[i], "{row} on {}", device.name);
+        }
+    }
+}
+
+#[test]
+fn devices_below_the_gemm_limits_get_the_direct_conv() {
+    let shape = ConvShape { cout_per_group: 256, k: 256 * 9, kernel: [3, 3] };
+    // wgpu's downlevel limits: 16352 bytes of workgroup memory, 4 storage buffers.
+    let mut p = DeviceProfile::described("downlevel", false, None);
+    p.max_workgroup_storage = 16352;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+    p.max_workgroup_storage = 16384;
+    p.max_storage_buffers = 4;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+    p.max_storage_buffers = 8;
+    assert_eq!(conv2d(&p, shape), ConvKernel::Gemm);
+}
+
+#[test]
+fn huge_k_goes_to_the_direct_kernel() {
+    let p = DeviceProfile::described("lavapipe", true, Some(8));
+    let shape = ConvShape { cout_per_group: 64, k: MAX_K, kernel: [1, 1] };
+    assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+}
