@@ -465,7 +465,7 @@ fn demo_runs_from_any_folder_with_its_bundled_files() {
     let model_line = stdout.lines().find(|l| l.starts_with("model ")).expect("the model's path is printed");
     assert!(!model_line.contains(checkout), "the demo reads the checkout: {model_line}");
     let index = std::fs::read_to_string(cwd.join("glimpse-demo/index.html")).unwrap();
-    assert_eq!(index.matches("<section").count(), 8, "eight bundled pictures");
+    assert_eq!(index.matches("<section class=\"picture\"").count(), 8, "eight bundled pictures");
 }
 
 /// Issue 11, first run: with no adapter, the error says that --device cpu works.
