@@ -481,8 +481,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("5x3 kernel pad [2, 1], 70 input channels", c.padding([2, 1]), &[1, 70, 10, 7], &[9, 70, 5, 3]),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
-    // kernel for narrow groups) and on each portable kernel, with fresh inputs; 3 x 3 cases also on
-    // the 8-lane direct kernel where subgroups have 8 lanes (a case per device would need the device).
+    // kernel for narrow groups) and on each portable kernel, with fresh inputs.
     let mut cases = Vec::new();
     for (label, conv, x, weight) in table {
         for kernel in [ConvKernel::Direct, ConvKernel::Gemm] {

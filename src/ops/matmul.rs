@@ -28,7 +28,7 @@ pub enum Variant {
     /// rows of whole vec4s.
     Vec4,
     /// The vec4 kernel that shares A across subgroup lanes (16 x 4 outputs per
-    /// invocation): needs whole vec4 rows and subgroups of exactly 8 lanes.
+    /// invocation): needs whole vec4 rows and subgroups of one fixed width from 4 to 64 lanes.
     Subgroup,
 }
 
