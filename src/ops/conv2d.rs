@@ -51,10 +51,16 @@ impl ConvKernel {
     }
 }
 
-/// Mirrors `struct Params` in shaders/conv2d.wgsl.
+/// The product of `dims`, or usize::MAX when it overflows (then no u32 check passes).
+fn checked_product(dims: &[usize]) -> usize {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX)
+}
+
+/// The fields every conv kernel's `struct Params` starts with (shaders/conv2d.wgsl,
+/// conv2d_gemm*.wgsl): the convolution's geometry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Conv2dParams {
+pub struct ConvShapeParams {
     n: u32,
     c_in: u32,
     h: u32,
@@ -69,6 +75,13 @@ pub struct Conv2dParams {
     dil: [u32; 2],
     cin_per_group: u32,
     cout_per_group: u32,
+}
+
+/// Mirrors `struct Params` in shaders/conv2d.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dParams {
+    shape: ConvShapeParams,
     co_blocks_per_group: u32,
     co_blocks: u32,
     x_blocks: u32,
@@ -214,25 +227,51 @@ impl Conv2d {
         [g.x[0], g.k[0], g.out[0], g.out[1]]
     }
 
+    /// The geometry every conv kernel's Params starts with, after checking that every element index
+    /// of x, weight and out, and every padded coordinate, fits the shaders' u32 arithmetic.
+    fn shape_params(&self, g: &Geometry) -> Result<ConvShapeParams> {
+        let name = self.name();
+        let u = |what: &str, v: usize| to_u32(name, what, v);
+        let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+        u("x element count", checked_product(&[n, c_in, h, w]))?;
+        u("weight element count", checked_product(&[c_out, c_in / self.groups, kh, kw]))?;
+        u("output element count", checked_product(&[n, c_out, oh, ow]))?;
+        u("padded height", checked_product(&[2, self.padding[0]]).saturating_add(h))?;
+        u("padded width", checked_product(&[2, self.padding[1]]).saturating_add(w))?;
+        Ok(ConvShapeParams {
+            n: u("batch", n)?,
+            c_in: u("input channels", c_in)?,
+            h: u("height", h)?,
+            w: u("width", w)?,
+            c_out: u("output channels", c_out)?,
+            oh: u("output height", oh)?,
+            ow: u("output width", ow)?,
+            kh: u("kernel height", kh)?,
+            kw: u("kernel width", kw)?,
+            stride: [u("stride", self.stride[0])?, u("stride", self.stride[1])?],
+            pad: [u("padding", self.padding[0])?, u("padding", self.padding[1])?],
+            dil: [u("dilation", self.dilation[0])?, u("dilation", self.dilation[1])?],
+            cin_per_group: u("input channels per group", c_in / self.groups)?,
+            cout_per_group: u("output channels per group", c_out / self.groups)?,
+        })
+    }
+
     /// The shader's parameters, with every index range checked against u32, and the workgroup count,
     /// for `block_co` output channels per invocation.
     fn params(&self, g: &Geometry, block_co: usize) -> Result<(Conv2dParams, u64)> {
         let name = self.name();
         let u = |what: &str, v: usize| to_u32(name, what, v);
-        let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+        let ([n, _, _, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
         let cout_g = c_out / self.groups;
-        // Every element index of x, weight and out (and padded coordinates,
-        // which may reach BLOCK_X - 1 strides past the right edge in a partial block).
-        let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
-        u("x element count", checked(&[n, c_in, h, w]))?;
-        u("weight element count", checked(&[c_out, c_in / self.groups, kh, kw]))?;
-        u("output element count", checked(&[n, c_out, oh, ow]))?;
-        u("padded height", checked(&[2, self.padding[0]]).saturating_add(h))?;
-        u("padded width", checked(&[2, self.padding[1]]).saturating_add(w))?;
+        let shape = self.shape_params(g)?;
+        // Padded coordinates may also reach BLOCK_X - 1 strides past the right edge in a partial block.
         // A block's last column reaches BLOCK_X - 1 strides past its first: a huge stride is named as such.
-        let reach = checked(&[BLOCK_X - 1, self.stride[1]]);
+        let reach = checked_product(&[BLOCK_X - 1, self.stride[1]]);
         u(&format!("stride {} (a block of {BLOCK_X} columns spans {reach})", self.stride[1]), reach)?;
-        u("padded width plus a block's span", checked(&[2, self.padding[1]]).saturating_add(w).saturating_add(reach))?;
+        u(
+            "padded width plus a block's span",
+            checked_product(&[2, self.padding[1]]).saturating_add(w).saturating_add(reach),
+        )?;
         let co_blocks_per_group = cout_g.div_ceil(block_co);
         let x_blocks = ow.div_ceil(BLOCK_X);
         let plane_blocks = oh * x_blocks;
@@ -248,20 +287,7 @@ impl Conv2d {
         let co_workgroups = co_blocks.div_ceil(8 / subgroups_per_plane);
         let workgroups = (n as u64) * (co_workgroups as u64) * (plane_workgroups as u64);
         let params = Conv2dParams {
-            n: u("batch", n)?,
-            c_in: u("input channels", c_in)?,
-            h: u("height", h)?,
-            w: u("width", w)?,
-            c_out: u("output channels", c_out)?,
-            oh: u("output height", oh)?,
-            ow: u("output width", ow)?,
-            kh: u("kernel height", kh)?,
-            kw: u("kernel width", kw)?,
-            stride: [u("stride", self.stride[0])?, u("stride", self.stride[1])?],
-            pad: [u("padding", self.padding[0])?, u("padding", self.padding[1])?],
-            dil: [u("dilation", self.dilation[0])?, u("dilation", self.dilation[1])?],
-            cin_per_group: u("input channels per group", c_in / self.groups)?,
-            cout_per_group: u("output channels per group", cout_g)?,
+            shape,
             co_blocks_per_group: u("channel blocks", co_blocks_per_group)?,
             co_blocks: u("channel blocks", co_blocks)?,
             x_blocks: u("x blocks", x_blocks)?,

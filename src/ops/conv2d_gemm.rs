@@ -1,7 +1,7 @@
 //! conv2d's implicit-GEMM kernels (shaders/conv2d_gemm.wgsl and conv2d_gemm_subgroup.wgsl): per
 //! group, output channels x (batch, pixels) tiles in workgroup memory, K = input channels x taps.
 
-use super::{Conv2d, Geometry};
+use super::{checked_product, Conv2d, ConvShapeParams, Geometry};
 use crate::ops::{to_u32, Op};
 use crate::{ensure, Result};
 
@@ -13,20 +13,7 @@ pub const MAX_K: usize = 1 << 24;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Conv2dGemmParams {
-    n: u32,
-    c_in: u32,
-    h: u32,
-    w: u32,
-    c_out: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: [u32; 2],
-    pad: [u32; 2],
-    dil: [u32; 2],
-    cin_per_group: u32,
-    cout_per_group: u32,
+    shape: ConvShapeParams,
     groups: u32,
     k: u32,
     cols: u32,
@@ -54,16 +41,11 @@ pub(super) fn constants(g: &Geometry, cin_per_group: usize, width: Option<u32>) 
 pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dGemmParams, u64)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
-    let ([n, c_in, h, w], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
+    let ([n, c_in, _, _], [c_out, kh, kw], [oh, ow]) = (g.x, g.k, g.out);
     let groups = conv.groups;
     let (cin_g, cout_g) = (c_in / groups, c_out / groups);
-    let checked = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
-    u("x element count", checked(&[n, c_in, h, w]))?;
-    u("weight element count", checked(&[c_out, cin_g, kh, kw]))?;
-    u("output element count", checked(&[n, c_out, oh, ow]))?;
-    // Padded coordinates (oy * stride + ky * dilation) stay inside the padded input.
-    u("padded height", checked(&[2, conv.padding[0]]).saturating_add(h))?;
-    u("padded width", checked(&[2, conv.padding[1]]).saturating_add(w))?;
+    // Padded coordinates (oy * stride + ky * dilation) stay inside the padded input: checked there.
+    let shape = conv.shape_params(g)?;
     let k = cin_g * kh * kw;
     // The shaders split k into (channel, tap) with f32 reciprocals, exact below 2^24
     // (crate::ops::choose gives larger K to the direct kernel).
@@ -71,24 +53,11 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
     let cols = n * oh * ow;
     let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
     let (tiles_m, tiles_n) = (cout_g.div_ceil(tile_rows), cols.div_ceil(tile_cols));
-    u("output channel tiles", checked(&[tiles_m, tile_rows]))?;
-    u("output column tiles", checked(&[tiles_n, tile_cols]))?;
+    u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
+    u("output column tiles", checked_product(&[tiles_n, tile_cols]))?;
     let workgroups = (groups as u64) * (tiles_m as u64) * (tiles_n as u64);
     let params = Conv2dGemmParams {
-        n: u("batch", n)?,
-        c_in: u("input channels", c_in)?,
-        h: u("height", h)?,
-        w: u("width", w)?,
-        c_out: u("output channels", c_out)?,
-        oh: u("output height", oh)?,
-        ow: u("output width", ow)?,
-        kh: u("kernel height", kh)?,
-        kw: u("kernel width", kw)?,
-        stride: [u("stride", conv.stride[0])?, u("stride", conv.stride[1])?],
-        pad: [u("padding", conv.padding[0])?, u("padding", conv.padding[1])?],
-        dil: [u("dilation", conv.dilation[0])?, u("dilation", conv.dilation[1])?],
-        cin_per_group: u("input channels per group", cin_g)?,
-        cout_per_group: u("output channels per group", cout_g)?,
+        shape,
         groups: u("groups", groups)?,
         k: u("K", k)?,
         cols: u("output pixels", cols)?,
