@@ -186,7 +186,7 @@ impl Graph {
     }
 
     /// The value a view ultimately shares memory with.
-    fn root(&self, mut value: ValueId) -> ValueId {
+    pub(crate) fn root(&self, mut value: ValueId) -> ValueId {
         while let Source::View(base) = self.values[value.0].source {
             value = base;
         }

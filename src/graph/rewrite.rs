@@ -38,11 +38,6 @@ impl Graph {
         }
     }
 
-    /// The memory `value` lives in (itself unless it is a view).
-    pub(crate) fn root_of(&self, value: ValueId) -> ValueId {
-        self.root(value)
-    }
-
     /// Readers, writers and output names of every value.
     pub(crate) fn uses(&self) -> Uses {
         let n = self.values.len();

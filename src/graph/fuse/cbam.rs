@@ -118,7 +118,7 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
     };
     let pooled = g.node(conv).inputs[0];
     let pool = uses.writer(g, pooled)?;
-    if g.op_as::<ChannelPool>(pool).is_none() || g.root_of(g.node(pool).inputs[0]) != g.root_of(gated) {
+    if g.op_as::<ChannelPool>(pool).is_none() || g.root(g.node(pool).inputs[0]) != g.root(gated) {
         return Some(Err("the spatial conv does not read the channel mean/max of the gated x".into()));
     }
     // The conv's chain goes unless a value inside it is read elsewhere; the map
@@ -135,7 +135,7 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
         chain.extend([sigmoid, conv]);
         chain.extend(affine.map(|(a, _)| a));
     }
-    let sa_root = g.root_of(sa);
+    let sa_root = g.root(sa);
     // Then optionally + residual and ReLU.
     let mut out = g.node(node).output;
     let mut residual = None;
@@ -143,8 +143,8 @@ pub(super) fn spatial_gate(g: &Graph, uses: &Uses, node: usize) -> Option<Found>
     if let Ok(add) = sole_reader(g, uses, out, "the gated output") {
         if g.op_as::<Eltwise>(add) == Some(&Eltwise::Add) {
             let [a, b] = g.node(add).inputs[..] else { return None };
-            let other = if g.root_of(a) == g.root_of(out) { b } else { a };
-            if g.root_of(other) != g.root_of(out) && g.shape(other) == g.shape(out) {
+            let other = if g.root(a) == g.root(out) { b } else { a };
+            if g.root(other) != g.root(out) && g.shape(other) == g.shape(out) {
                 residual = Some(other);
                 chain.push(add);
                 out = g.node(add).output;

@@ -63,7 +63,7 @@ pub(super) fn affine(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
         Err(why) => return Some(Err(why)),
     };
     let (x, affine) = (g.node(reader).inputs[0], g.node(reader).inputs[1]);
-    if g.root_of(x) != g.node(node).output {
+    if g.root(x) != g.node(node).output {
         return Some(Err("the conv/GEMM output is the affine's scale, not its input".into()));
     }
     let Some(new) = g.constant_of(affine).cloned() else {
@@ -158,7 +158,7 @@ pub(super) fn residual(g: &Graph, uses: &Uses, node: usize) -> Option<Found> {
         Err(why) => return Some(Err(why)),
     };
     let [a, b] = g.node(reader).inputs[..] else { return None };
-    let other = match (g.root_of(a) == out, g.root_of(b) == out) {
+    let other = match (g.root(a) == out, g.root(b) == out) {
         (true, false) => b,
         (false, true) => a,
         _ => return Some(Err("the add reads the output twice".into())),

@@ -98,7 +98,7 @@ fn projection(g: &Graph, uses: &Uses, value: ValueId) -> std::result::Result<Opt
         sole_reader(g, uses, v, "a projection's GEMM output")?;
     }
     nodes.push(gemm);
-    Ok(Some(Projection { gemm, weight, affine, pool, nodes, result: g.root_of(value) }))
+    Ok(Some(Projection { gemm, weight, affine, pool, nodes, result: g.root(value) }))
 }
 
 /// theta, phi and g of a flash attention, 1x1 convs over one input: one GEMM
