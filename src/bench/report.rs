@@ -403,6 +403,22 @@ fn status_word(s: Status) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A report by `tool` holding `workloads`, every other field empty.
+    fn report(tool: &str, workloads: Vec<Row>) -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            tool: tool.into(),
+            version: String::new(),
+            date: String::new(),
+            command: String::new(),
+            adapter: Adapter::default(),
+            host: String::new(),
+            ceilings: Ceilings::default(),
+            workloads,
+            unfinished: None,
+        }
+    }
+
     fn row(name: &str, variant: &str, median: f64, min: f64, max: f64) -> Row {
         let json = format!(
             r#"{{"name": "{name}", "suite": "blocks", "shape": "1x8", "variant": "{variant}", "status": "ok",
@@ -421,18 +437,7 @@ mod tests {
 
     #[test]
     fn fused_rows_match_pytorch_eager_rows_and_csv_quotes() {
-        let other = Report {
-            schema: SCHEMA.into(),
-            tool: "pytorch".into(),
-            version: String::new(),
-            date: String::new(),
-            command: String::new(),
-            adapter: Adapter::default(),
-            host: String::new(),
-            ceilings: Ceilings::default(),
-            workloads: vec![row("a", "eager", 5.0, 4.0, 6.0)],
-            unfinished: None,
-        };
+        let other = report("pytorch", vec![row("a", "eager", 5.0, 4.0, 6.0)]);
         assert!(other.find(&row("a", "fused", 1.0, 1.0, 1.0)).is_some());
         assert!(other.find(&row("a", "unfused", 1.0, 1.0, 1.0)).is_none());
         assert_eq!(csv("a,b \"c\""), "\"a,b \"\"c\"\"\"");
@@ -443,18 +448,7 @@ mod tests {
     fn the_table_header_names_every_column_and_calibration_rows_are_labelled() {
         let mut ceiling = row("eltwise", "auto", 1.0, 1.0, 1.0);
         ceiling.suite = "ceiling".into();
-        let mut report = Report {
-            schema: SCHEMA.into(),
-            tool: "glimpse".into(),
-            version: String::new(),
-            date: String::new(),
-            command: String::new(),
-            adapter: Adapter::default(),
-            host: String::new(),
-            ceilings: Ceilings::default(),
-            workloads: vec![ceiling, row("a", "fused", 2.0, 1.5, 2.5)],
-            unfinished: None,
-        };
+        let mut report = report("glimpse", vec![ceiling, row("a", "fused", 2.0, 1.5, 2.5)]);
         report.workloads[1].dispatches = Some(3);
         report.workloads[1].speedup_vs_unfused = Some(1.5);
         let text = table(&report, None);
