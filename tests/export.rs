@@ -5,16 +5,14 @@
 
 mod common;
 
-use glimpse::check::export::{export_cases, fnv1a32};
-use glimpse::gpu::{Gpu, GpuOptions};
+use glimpse::check::export::{export_cases, fnv1a32, ExportGpus};
 use glimpse::ops::{all_cases, kernels};
 use serde_json::Value;
 
 #[test]
 fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
     let _ = gpu_or_skip!();
-    let native = Gpu::with_options(GpuOptions::webgpu_defaults()).unwrap();
-    let portable = Gpu::with_options(GpuOptions { subgroups: false, ..GpuOptions::webgpu_defaults() }).unwrap();
+    let gpus = ExportGpus::open().unwrap();
     // A multi-dispatch op (attention_rows splits rows), a variant-choosing one (matmul) and
     // a view-binding one (narrow) and one binding a scratch buffer for its unused side output
     // (cbam_spatial_gate).
@@ -23,7 +21,7 @@ fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
         .filter(|c| ["attention_rows", "narrow", "matmul", "cbam_spatial_gate"].contains(&c.op.name()))
         .collect();
     let dir = std::env::temp_dir().join(format!("glimpse-export-test-{}", std::process::id()));
-    let runs = export_cases(&dir, &cases, &native, &portable, 1).unwrap();
+    let runs = export_cases(&dir, &cases, &gpus, 1).unwrap();
     assert_eq!(runs.len(), cases.len());
     let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["tolerance"]["rel"].as_f64(), Some(glimpse::check::OP_TOLERANCE.rel));
@@ -58,6 +56,72 @@ fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
         }
     }
     assert!(multi_dispatch, "some case should need more than one dispatch");
+    if gpus.native.subgroup_size().is_some() {
+        check_subgroup_widths(&manifest, gpus.native.subgroup_size());
+    }
     assert!(scratch_bound, "cbam_spatial_gate binds a scratch buffer for its map slot");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn launches_encoded_for_another_subgroup_width_are_refused_not_run() {
+    let _ = gpu_or_skip!();
+    let gpus = ExportGpus::open().unwrap();
+    let Some(other) = gpus.other_widths.first() else {
+        return; // no subgroups here: nothing is encoded for other widths
+    };
+    // The first matmul case whose launches use subgroups when encoded for that width.
+    let (dispatches, output) = all_cases(&mut common::rng())
+        .into_iter()
+        .filter(|c| c.op.name() == "matmul")
+        .find_map(|case| {
+            let inputs: Vec<_> = case.inputs.iter().map(|t| other.upload(t).unwrap()).collect();
+            let want = case.op.reference(&case.inputs.iter().collect::<Vec<_>>()).unwrap();
+            let output = other.empty(want.shape()).unwrap();
+            let dispatches = case.op.encode(other, &inputs.iter().collect::<Vec<_>>(), &output).unwrap();
+            dispatches.iter().any(|d| d.recipe().kernel.needs_subgroups()).then_some((dispatches, output))
+        })
+        .expect("matmul picks its subgroup kernel where subgroups have a fixed width");
+    let err = other.run(&dispatches, &[&output]).unwrap_err().to_string();
+    assert!(err.contains("recorded, not run"), "{err}");
+}
+
+/// Every case whose launches use subgroups here has one variant per width from 4 to 64: the
+/// adapter's own width run here, every other width recorded only, its SUBGROUP_WIDTH constants
+/// set to that width; then the portable variant, run here.
+fn check_subgroup_widths(manifest: &Value, own: Option<u32>) {
+    let widths: Vec<u64> = vec![4, 8, 16, 32, 64];
+    let mut subgroup_cases = 0;
+    for c in manifest["cases"].as_array().unwrap() {
+        let variants = c["variants"].as_array().unwrap();
+        if variants[0]["subgroup_size"].is_null() {
+            assert_eq!(variants.len(), 1, "{}: no subgroups, one variant", c["label"]);
+            continue;
+        }
+        subgroup_cases += 1;
+        let sizes: Vec<u64> = variants.iter().filter_map(|v| v["subgroup_size"].as_u64()).collect();
+        let mut sorted = sizes.clone();
+        sorted.sort();
+        assert_eq!(sorted, widths, "{}: one variant per width", c["label"]);
+        assert_eq!(sizes[0], own.unwrap() as u64, "{}: the adapter's own width first", c["label"]);
+        for v in variants {
+            let size = v["subgroup_size"].as_u64();
+            let ran = v["recorded_ms"].is_number();
+            assert_eq!(
+                ran,
+                size.is_none() || size == own.map(u64::from),
+                "{}: run here only at {own:?} lanes",
+                c["label"]
+            );
+            for d in v["dispatches"].as_array().unwrap() {
+                if let Some(w) = d["constants"].get("SUBGROUP_WIDTH") {
+                    assert_eq!(w.as_f64().map(|w| w as u64), size, "{}: SUBGROUP_WIDTH", c["label"]);
+                }
+            }
+        }
+        if c["no_portable_variant"].is_null() {
+            assert!(variants.last().unwrap()["subgroup_size"].is_null(), "{}: the portable variant last", c["label"]);
+        }
+    }
+    assert!(subgroup_cases > 0, "matmul's subgroup kernel should give cases with subgroup variants");
 }

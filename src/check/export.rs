@@ -12,12 +12,15 @@
 //! The launches are recorded, not re-derived: each case is encoded on this adapter
 //! opened with WebGPU's default limits (the browser's), and the [`Recipe`] of every
 //! [`Dispatch`] is written out. Kernel choice follows the device: where a case's
-//! kernels need subgroups of a fixed size, the case is also encoded on the same
-//! adapter with subgroups off, which gives the portable kernels a runtime with other
-//! subgroups (SwiftShader's 4 lanes) runs instead.
+//! kernels use subgroups, the case is also encoded for every other subgroup width the
+//! subgroup kernels take (4 to 64 lanes: kernel choice and the kernels' layouts follow
+//! the width, see [`GpuOptions::encode_for_subgroup_width`]), so a runtime with those
+//! lanes (SwiftShader's 4) runs its own subgroup launches; those are recorded, not run
+//! here, as the lanes here differ. And it is encoded with subgroups off, which gives the
+//! portable kernels for runtimes with no subgroups of a fixed width the kernels take.
 
 use super::{compare, Comparison, OP_TOLERANCE};
-use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel, Recipe};
+use crate::gpu::{Dispatch, Gpu, GpuOptions, GpuTensor, Kernel, Recipe, SUBGROUP_WIDTHS};
 use crate::ops::Case;
 use crate::{Error, Result, Tensor};
 use serde_json::{json, Value};
@@ -40,23 +43,52 @@ pub struct ExportedCase {
     pub variants: Vec<VariantRun>,
 }
 
-/// A variant's run on this adapter.
+/// A variant as exported: run here where this adapter can, else recorded only.
 #[derive(Debug)]
 pub struct VariantRun {
     /// The kernels it launches, in order (repeats collapsed).
     pub kernels: Vec<&'static str>,
     /// Subgroup size its kernels are written for, if any.
     pub subgroup_size: Option<u32>,
-    /// Against the reference.
-    pub comparison: Comparison,
-    /// Upload, launch and read back, pipelines already compiled, in milliseconds.
-    pub millis: f64,
+    /// Against the reference; `None` for a variant encoded for subgroups of another width.
+    pub comparison: Option<Comparison>,
+    /// Upload, launch and read back, pipelines already compiled, in milliseconds (when run).
+    pub millis: Option<f64>,
 }
 
-/// Exports `cases` into `dir`, running each variant here too (so the export never
-/// holds launches that fail on the adapter that recorded them). `native` is opened
-/// with WebGPU's default limits; `portable` is the same adapter with subgroups off.
-pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, seed: u64) -> Result<Vec<ExportedCase>> {
+/// The devices an export encodes on: all the same adapter, opened with WebGPU's default limits.
+pub struct ExportGpus {
+    /// With the adapter's own subgroups: its variants run here too.
+    pub native: Gpu,
+    /// Subgroups off: the portable kernels, run here too.
+    pub portable: Gpu,
+    /// Encoding for every other width from [`SUBGROUP_WIDTHS`] (empty where the adapter has no
+    /// subgroup operations): recorded, not run.
+    pub other_widths: Vec<Gpu>,
+}
+
+impl ExportGpus {
+    /// Opens the default adapter (WGPU_BACKEND / WGPU_ADAPTER_NAME) once per variant kind.
+    pub fn open() -> Result<ExportGpus> {
+        let native = Gpu::with_options(GpuOptions::webgpu_defaults())?;
+        let portable = Gpu::with_options(GpuOptions { subgroups: false, ..GpuOptions::webgpu_defaults() })?;
+        let mut other_widths = Vec::new();
+        if native.has_subgroups() {
+            let widths = SUBGROUP_WIDTHS.filter(|w| w.is_power_of_two() && native.subgroup_size() != Some(*w));
+            for width in widths {
+                let options = GpuOptions { encode_for_subgroup_width: Some(width), ..GpuOptions::webgpu_defaults() };
+                other_widths.push(Gpu::with_options(options)?);
+            }
+        }
+        Ok(ExportGpus { native, portable, other_widths })
+    }
+}
+
+/// Exports `cases` into `dir`, running each variant this adapter can run (so the export
+/// never holds such launches failing on the adapter that recorded them) and recording the
+/// subgroup variants for other widths.
+pub fn export_cases(dir: &Path, cases: &[Case], gpus: &ExportGpus, seed: u64) -> Result<Vec<ExportedCase>> {
+    let ExportGpus { native, portable, other_widths } = gpus;
     let io = |what: &str, path: &Path, e: std::io::Error| Error::File {
         path: path.display().to_string(),
         msg: format!("{what}: {e}"),
@@ -71,14 +103,29 @@ pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, se
         let want = case.op.reference(&inputs)?;
         let mut variants = Vec::new();
         let mut variant_runs = Vec::new();
-        let (native_json, native_run) = record_variant(native, case, &want, &mut kernels)?;
+        let (native_json, native_run) = record_variant(native, case, &want, &mut kernels, true)?;
         let needs_subgroups = native_run.subgroup_size.is_some();
         variants.push(native_json);
         variant_runs.push(native_run);
         let mut portable_missing = Value::Null;
+        let mut widths_missing = serde_json::Map::new();
         if needs_subgroups {
+            for gpu in other_widths {
+                let width = gpu.subgroup_size().expect("opened for a width").to_string();
+                match record_variant(gpu, case, &want, &mut kernels, false) {
+                    Ok((json, run)) if run.subgroup_size.is_some() => {
+                        variants.push(json);
+                        variant_runs.push(run);
+                    }
+                    // This width gets the portable kernels, recorded below.
+                    Ok(_) => {}
+                    Err(e) => {
+                        widths_missing.insert(width, json!(e.to_string()));
+                    }
+                }
+            }
             // A case that asks for the subgroup kernel by name has no portable launch.
-            match record_variant(portable, case, &want, &mut kernels) {
+            match record_variant(portable, case, &want, &mut kernels, true) {
                 Ok((json, run)) => {
                     variants.push(json);
                     variant_runs.push(run);
@@ -107,6 +154,7 @@ pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, se
             "want": want_json,
             "variants": variants,
             "no_portable_variant": portable_missing,
+            "no_variant_for_width": widths_missing,
         }));
         runs.push(ExportedCase { op: case.op.name(), label: case.label.clone(), variants: variant_runs });
     }
@@ -114,6 +162,8 @@ pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, se
         "format": 1,
         "seed": seed,
         "recorded_on": native.adapter().to_string(),
+        "run_here_subgroup_size": native.subgroup_size(),
+        "other_subgroup_sizes": other_widths.iter().map(|g| g.subgroup_size()).collect::<Vec<_>>(),
         "limits": "WebGPU defaults",
         "tolerance": { "rel": OP_TOLERANCE.rel, "rule": TOLERANCE_RULE },
         "kernels": kernels,
@@ -125,33 +175,39 @@ pub fn export_cases(dir: &Path, cases: &[Case], native: &Gpu, portable: &Gpu, se
     Ok(runs)
 }
 
-/// Encodes `case` on `gpu`, runs it (output poisoned with NaN) and describes its launches.
+/// Encodes `case` on `gpu`, runs it when `run` (output poisoned with NaN; it must match
+/// `want`) and describes its launches.
 fn record_variant(
     gpu: &Gpu,
     case: &Case,
     want: &Tensor,
     kernels: &mut BTreeMap<&'static str, Value>,
+    run: bool,
 ) -> Result<(Value, VariantRun)> {
     let inputs: Vec<GpuTensor> = case.inputs.iter().map(|t| gpu.upload(t)).collect::<Result<_>>()?;
     let bound: Vec<&GpuTensor> = inputs.iter().collect();
     let output = gpu.empty(want.shape())?;
     let dispatches = case.op.encode(gpu, &bound, &output)?;
-    // Once to compile the pipelines, once timed: the time is the launch, not the compiler.
-    let _ = run_once(gpu, &dispatches, &output)?;
-    let start = Instant::now();
-    let got = run_once(gpu, &dispatches, &output)?;
-    let millis = start.elapsed().as_secs_f64() * 1e3;
-    let comparison = compare(&got, want, OP_TOLERANCE);
-    if !comparison.passed {
-        return Err(Error::invalid(
-            case.op.name(),
-            format!(
-                "case {:?} differs from its reference on {} (err/tol {:.3})",
-                case.label,
-                gpu.adapter(),
-                comparison.worst
-            ),
-        ));
+    let (mut comparison, mut millis) = (None, None);
+    if run {
+        // Once to compile the pipelines, once timed: the time is the launch, not the compiler.
+        let _ = run_once(gpu, &dispatches, &output)?;
+        let start = Instant::now();
+        let got = run_once(gpu, &dispatches, &output)?;
+        millis = Some(start.elapsed().as_secs_f64() * 1e3);
+        let c = compare(&got, want, OP_TOLERANCE);
+        if !c.passed {
+            return Err(Error::invalid(
+                case.op.name(),
+                format!(
+                    "case {:?} differs from its reference on {} (err/tol {:.3})",
+                    case.label,
+                    gpu.adapter(),
+                    c.worst
+                ),
+            ));
+        }
+        comparison = Some(c);
     }
     let mut launches = Vec::new();
     let mut names: Vec<&'static str> = Vec::new();

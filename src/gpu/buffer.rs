@@ -156,6 +156,18 @@ impl Gpu {
         reads: &[(&wgpu::Buffer, u64)],
         context: &str,
     ) -> Result<Vec<Vec<u8>>> {
+        if self.subgroups_recorded_only {
+            if let Some(d) = dispatches.iter().find(|d| d.recipe().kernel.needs_subgroups()) {
+                return Err(Error::invalid(
+                    d.label(),
+                    format!(
+                        "encoded for {}-lane subgroups on an adapter whose subgroups differ ({}): recorded, not run",
+                        self.profile().subgroup_width.unwrap_or(0),
+                        self.adapter()
+                    ),
+                ));
+            }
+        }
         // Each read starts on an 8-byte boundary inside the staging buffer.
         let offsets: Vec<u64> = reads
             .iter()

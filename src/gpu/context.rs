@@ -1,7 +1,7 @@
 //! The GPU context: adapter, device, queue, error capture and device-loss tracking.
 
 use super::adapters::AdapterSummary;
-use super::profile::{fixed_subgroup_width, DeviceProfile};
+use super::profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,11 +20,17 @@ pub struct GpuOptions {
     /// portable kernels, as on a device without subgroups (how `glimpse check --export`
     /// records the launches for runtimes whose subgroups differ from this adapter's).
     pub subgroups: bool,
+    /// Encode for subgroups of this width instead of the adapter's: kernel choice and the
+    /// subgroup kernels' layouts follow it (the adapter must have subgroups, so the pipelines
+    /// compile). Where it differs from the adapter's own width the launches are only recorded
+    /// (`glimpse check --export` writes them for runtimes with that width): running a subgroup
+    /// kernel is refused, its layout would not match the lanes it runs on.
+    pub encode_for_subgroup_width: Option<u32>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { limits: None, timeout: Duration::from_secs(120), subgroups: true }
+        GpuOptions { limits: None, timeout: Duration::from_secs(120), subgroups: true, encode_for_subgroup_width: None }
     }
 }
 
@@ -52,6 +58,9 @@ pub struct Gpu {
     pub(super) pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
+    /// The adapter's own subgroup width differs from the profile's
+    /// ([`GpuOptions::encode_for_subgroup_width`]): subgroup kernels are encoded, never run.
+    pub(super) subgroups_recorded_only: bool,
     timeout: Duration,
     /// Set by the device-lost callback; after loss every wgpu call is a silent no-op.
     lost: Arc<Mutex<Option<String>>>,
@@ -99,10 +108,27 @@ impl Gpu {
         }));
 
         let has_subgroups = features.contains(wgpu::Features::SUBGROUP);
+        let own_width = fixed_subgroup_width(has_subgroups, summary.subgroup_sizes);
+        let width = match options.encode_for_subgroup_width {
+            None => own_width,
+            Some(w) if has_subgroups && fixed_subgroup_width(true, (w, w)) == Some(w) => Some(w),
+            Some(w) => {
+                return Err(Error::Device {
+                    adapter: summary.name.clone(),
+                    reason: format!(
+                        "cannot encode for {w}-lane subgroups: the subgroup kernels take one power-of-two width \
+                         from {} to {} on a device with subgroup operations (this one: {})",
+                        SUBGROUP_WIDTHS.start(),
+                        SUBGROUP_WIDTHS.end(),
+                        if has_subgroups { "has them" } else { "has none" }
+                    ),
+                })
+            }
+        };
         let profile = DeviceProfile::from_device(
             &summary.name,
             summary.is_cpu(),
-            fixed_subgroup_width(has_subgroups, summary.subgroup_sizes),
+            width,
             &limits,
             features.contains(wgpu::Features::TIMESTAMP_QUERY),
         );
@@ -113,6 +139,7 @@ impl Gpu {
             features,
             pipelines: Mutex::new(HashMap::new()),
             adapter: summary,
+            subgroups_recorded_only: width != own_width,
             profile,
             timeout: options.timeout,
             lost,
@@ -165,6 +192,11 @@ impl Gpu {
     /// The subgroup width the `*_subgroup` kernels run with here (see [`DeviceProfile::subgroup_width`]).
     pub fn subgroup_size(&self) -> Option<u32> {
         self.profile.subgroup_width
+    }
+
+    /// Whether the device was opened with subgroup operations.
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// Whether compute passes can carry GPU timestamps.
