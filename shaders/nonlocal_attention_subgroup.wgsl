@@ -2,14 +2,16 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 
 // nonlocal_attention_subgroup: nonlocal_attention (the narrow flash kernel: same grid, same 4 queries
 // per invocation, same online softmax and summation order) for devices whose subgroups have one fixed
-// width of 8 or more lanes (the host checks; lanes past 8 repeat the loads of lanes 0 .. 7 and are
-// never broadcast from, so the width does not matter), with up to 128 output channels per invocation
-// instead of 32:
+// power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it from the adapter), with up to 128
+// output channels per invocation instead of 32:
 //   y[n, c, q] = sum_k f[q, k] * g[n, c, k],  f[q, :] = softmax_k(scale * sum_d theta[n, d, q] * phi[n, d, k]).
 // Why: every invocation needs the same phi and g values (key and channel indices are uniform), and on
 // lavapipe each storage-buffer load is a loop over the SIMD lanes. Here lane l of a subgroup loads
 // keys k0 + 2 l and k0 + 2 l + 1 of a block of 16 keys, and subgroupBroadcast (a register extract on
-// lavapipe) hands them to the other lanes: 2 loads per lane, channel and block instead of 16.
+// lavapipe) hands them to the other lanes: 2 loads per lane, channel and block instead of 16. With 8
+// or more lanes, lanes past 8 repeat the loads of lanes 0 .. 7 and are never broadcast from; with 4
+// lanes (SwiftShader), lane l loads keys k0 + 4 l .. k0 + 4 l + 3 instead. Both sum each score and
+// each output in the same order, so the width never changes a result.
 // With loads this cheap the score recomputation per channel chunk dominates, so a chunk is 128
 // channels: the accumulator spills on lavapipe, which cost less than recomputing the scores (measured
 // on NonLocal 1x256x56x56, Dv = 128: 255 ms at 32 channels, 169 at 64, 122 at 128, 131 at 256).
@@ -23,6 +25,8 @@ const WG: u32 = 64u;  // invocations per workgroup
 const QPI: u32 = 4u;  // queries per invocation (one vec4)
 const KB: u32 = 16u;  // keys per block
 const DVC: u32 = 128u; // output channels per invocation; mirrors SUBGROUP_CHANNELS_PER_INVOCATION in the op
+
+override SUBGROUP_WIDTH: u32 = 8u; // lanes per subgroup, a power of two from 4 to 64 (the host sets it)
 
 struct Params {
     d: u32,       // channels of theta and phi
@@ -78,6 +82,31 @@ fn g_pair(row: u32, k0: u32, lane_any: u32) -> vec2<f32> {
     return vec2<f32>(g[row + min(k0 + 2u * lane, last)], g[row + min(k0 + 2u * lane + 1u, last)]);
 }
 
+// With 4 lanes: this lane's four keys of the block at k0 (k0 + 4 l .. + 3), clamped as phi_pair.
+fn phi_quad(row: u32, k0: u32, lane_any: u32) -> vec4<f32> {
+    let first = k0 + 4u * (lane_any & 3u);
+    let last = params.k - 1u;
+    return vec4<f32>(phi[row + min(first, last)], phi[row + min(first + 1u, last)],
+                     phi[row + min(first + 2u, last)], phi[row + min(first + 3u, last)]);
+}
+
+fn g_quad(row: u32, k0: u32, lane_any: u32) -> vec4<f32> {
+    let first = k0 + 4u * (lane_any & 3u);
+    let last = params.k - 1u;
+    return vec4<f32>(g[row + min(first, last)], g[row + min(first + 1u, last)],
+                     g[row + min(first + 2u, last)], g[row + min(first + 3u, last)]);
+}
+
+// The block's 16 keys from the 4 lanes' quads: key j is lane j / 4's component j % 4.
+fn spread_quads(v: vec4<f32>) -> array<f32, KB> {
+    let l0 = subgroupBroadcast(v, 0u);
+    let l1 = subgroupBroadcast(v, 1u);
+    let l2 = subgroupBroadcast(v, 2u);
+    let l3 = subgroupBroadcast(v, 3u);
+    return array<f32, KB>(l0.x, l0.y, l0.z, l0.w, l1.x, l1.y, l1.z, l1.w,
+                          l2.x, l2.y, l2.z, l2.w, l3.x, l3.y, l3.z, l3.w);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -108,70 +137,95 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // Chromium's WebGPU (Tint, SwiftShader) kept the previous block's scores (web/, npm test).
         var s = array<vec4<f32>, KB>();
         var d = 0u;
-        for (; d + 4u <= params.d; d += 4u) {
-            let t0 = theta_at(t_base + d * params.q, qs);
-            let t1 = theta_at(t_base + (d + 1u) * params.q, qs);
-            let t2 = theta_at(t_base + (d + 2u) * params.q, qs);
-            let t3 = theta_at(t_base + (d + 3u) * params.q, qs);
-            let p_row = p_base + d * params.k;
-            let p0 = phi_pair(p_row, k0, lane);
-            let p1 = phi_pair(p_row + params.k, k0, lane);
-            let p2 = phi_pair(p_row + 2u * params.k, k0, lane);
-            let p3 = phi_pair(p_row + 3u * params.k, k0, lane);
-            // Key j of the block is lane j / 2's component j % 2 (written out: broadcast lanes must be
-            // constants, and constant indices keep s in registers).
-            s[0] += (t0 * subgroupBroadcast(p0.x, 0u) + t1 * subgroupBroadcast(p1.x, 0u))
-                + (t2 * subgroupBroadcast(p2.x, 0u) + t3 * subgroupBroadcast(p3.x, 0u));
-            s[1] += (t0 * subgroupBroadcast(p0.y, 0u) + t1 * subgroupBroadcast(p1.y, 0u))
-                + (t2 * subgroupBroadcast(p2.y, 0u) + t3 * subgroupBroadcast(p3.y, 0u));
-            s[2] += (t0 * subgroupBroadcast(p0.x, 1u) + t1 * subgroupBroadcast(p1.x, 1u))
-                + (t2 * subgroupBroadcast(p2.x, 1u) + t3 * subgroupBroadcast(p3.x, 1u));
-            s[3] += (t0 * subgroupBroadcast(p0.y, 1u) + t1 * subgroupBroadcast(p1.y, 1u))
-                + (t2 * subgroupBroadcast(p2.y, 1u) + t3 * subgroupBroadcast(p3.y, 1u));
-            s[4] += (t0 * subgroupBroadcast(p0.x, 2u) + t1 * subgroupBroadcast(p1.x, 2u))
-                + (t2 * subgroupBroadcast(p2.x, 2u) + t3 * subgroupBroadcast(p3.x, 2u));
-            s[5] += (t0 * subgroupBroadcast(p0.y, 2u) + t1 * subgroupBroadcast(p1.y, 2u))
-                + (t2 * subgroupBroadcast(p2.y, 2u) + t3 * subgroupBroadcast(p3.y, 2u));
-            s[6] += (t0 * subgroupBroadcast(p0.x, 3u) + t1 * subgroupBroadcast(p1.x, 3u))
-                + (t2 * subgroupBroadcast(p2.x, 3u) + t3 * subgroupBroadcast(p3.x, 3u));
-            s[7] += (t0 * subgroupBroadcast(p0.y, 3u) + t1 * subgroupBroadcast(p1.y, 3u))
-                + (t2 * subgroupBroadcast(p2.y, 3u) + t3 * subgroupBroadcast(p3.y, 3u));
-            s[8] += (t0 * subgroupBroadcast(p0.x, 4u) + t1 * subgroupBroadcast(p1.x, 4u))
-                + (t2 * subgroupBroadcast(p2.x, 4u) + t3 * subgroupBroadcast(p3.x, 4u));
-            s[9] += (t0 * subgroupBroadcast(p0.y, 4u) + t1 * subgroupBroadcast(p1.y, 4u))
-                + (t2 * subgroupBroadcast(p2.y, 4u) + t3 * subgroupBroadcast(p3.y, 4u));
-            s[10] += (t0 * subgroupBroadcast(p0.x, 5u) + t1 * subgroupBroadcast(p1.x, 5u))
-                + (t2 * subgroupBroadcast(p2.x, 5u) + t3 * subgroupBroadcast(p3.x, 5u));
-            s[11] += (t0 * subgroupBroadcast(p0.y, 5u) + t1 * subgroupBroadcast(p1.y, 5u))
-                + (t2 * subgroupBroadcast(p2.y, 5u) + t3 * subgroupBroadcast(p3.y, 5u));
-            s[12] += (t0 * subgroupBroadcast(p0.x, 6u) + t1 * subgroupBroadcast(p1.x, 6u))
-                + (t2 * subgroupBroadcast(p2.x, 6u) + t3 * subgroupBroadcast(p3.x, 6u));
-            s[13] += (t0 * subgroupBroadcast(p0.y, 6u) + t1 * subgroupBroadcast(p1.y, 6u))
-                + (t2 * subgroupBroadcast(p2.y, 6u) + t3 * subgroupBroadcast(p3.y, 6u));
-            s[14] += (t0 * subgroupBroadcast(p0.x, 7u) + t1 * subgroupBroadcast(p1.x, 7u))
-                + (t2 * subgroupBroadcast(p2.x, 7u) + t3 * subgroupBroadcast(p3.x, 7u));
-            s[15] += (t0 * subgroupBroadcast(p0.y, 7u) + t1 * subgroupBroadcast(p1.y, 7u))
-                + (t2 * subgroupBroadcast(p2.y, 7u) + t3 * subgroupBroadcast(p3.y, 7u));
-        }
-        for (; d < params.d; d++) {
-            let t = theta_at(t_base + d * params.q, qs);
-            let p = phi_pair(p_base + d * params.k, k0, lane);
-            s[0] += t * subgroupBroadcast(p.x, 0u);
-            s[1] += t * subgroupBroadcast(p.y, 0u);
-            s[2] += t * subgroupBroadcast(p.x, 1u);
-            s[3] += t * subgroupBroadcast(p.y, 1u);
-            s[4] += t * subgroupBroadcast(p.x, 2u);
-            s[5] += t * subgroupBroadcast(p.y, 2u);
-            s[6] += t * subgroupBroadcast(p.x, 3u);
-            s[7] += t * subgroupBroadcast(p.y, 3u);
-            s[8] += t * subgroupBroadcast(p.x, 4u);
-            s[9] += t * subgroupBroadcast(p.y, 4u);
-            s[10] += t * subgroupBroadcast(p.x, 5u);
-            s[11] += t * subgroupBroadcast(p.y, 5u);
-            s[12] += t * subgroupBroadcast(p.x, 6u);
-            s[13] += t * subgroupBroadcast(p.y, 6u);
-            s[14] += t * subgroupBroadcast(p.x, 7u);
-            s[15] += t * subgroupBroadcast(p.y, 7u);
+        // SUBGROUP_WIDTH is fixed at pipeline creation, so only one side ever runs.
+        if (SUBGROUP_WIDTH >= 8u) {
+            for (; d + 4u <= params.d; d += 4u) {
+                let t0 = theta_at(t_base + d * params.q, qs);
+                let t1 = theta_at(t_base + (d + 1u) * params.q, qs);
+                let t2 = theta_at(t_base + (d + 2u) * params.q, qs);
+                let t3 = theta_at(t_base + (d + 3u) * params.q, qs);
+                let p_row = p_base + d * params.k;
+                let p0 = phi_pair(p_row, k0, lane);
+                let p1 = phi_pair(p_row + params.k, k0, lane);
+                let p2 = phi_pair(p_row + 2u * params.k, k0, lane);
+                let p3 = phi_pair(p_row + 3u * params.k, k0, lane);
+                // Key j of the block is lane j / 2's component j % 2 (written out: broadcast lanes must be
+                // constants, and constant indices keep s in registers).
+                s[0] += (t0 * subgroupBroadcast(p0.x, 0u) + t1 * subgroupBroadcast(p1.x, 0u))
+                    + (t2 * subgroupBroadcast(p2.x, 0u) + t3 * subgroupBroadcast(p3.x, 0u));
+                s[1] += (t0 * subgroupBroadcast(p0.y, 0u) + t1 * subgroupBroadcast(p1.y, 0u))
+                    + (t2 * subgroupBroadcast(p2.y, 0u) + t3 * subgroupBroadcast(p3.y, 0u));
+                s[2] += (t0 * subgroupBroadcast(p0.x, 1u) + t1 * subgroupBroadcast(p1.x, 1u))
+                    + (t2 * subgroupBroadcast(p2.x, 1u) + t3 * subgroupBroadcast(p3.x, 1u));
+                s[3] += (t0 * subgroupBroadcast(p0.y, 1u) + t1 * subgroupBroadcast(p1.y, 1u))
+                    + (t2 * subgroupBroadcast(p2.y, 1u) + t3 * subgroupBroadcast(p3.y, 1u));
+                s[4] += (t0 * subgroupBroadcast(p0.x, 2u) + t1 * subgroupBroadcast(p1.x, 2u))
+                    + (t2 * subgroupBroadcast(p2.x, 2u) + t3 * subgroupBroadcast(p3.x, 2u));
+                s[5] += (t0 * subgroupBroadcast(p0.y, 2u) + t1 * subgroupBroadcast(p1.y, 2u))
+                    + (t2 * subgroupBroadcast(p2.y, 2u) + t3 * subgroupBroadcast(p3.y, 2u));
+                s[6] += (t0 * subgroupBroadcast(p0.x, 3u) + t1 * subgroupBroadcast(p1.x, 3u))
+                    + (t2 * subgroupBroadcast(p2.x, 3u) + t3 * subgroupBroadcast(p3.x, 3u));
+                s[7] += (t0 * subgroupBroadcast(p0.y, 3u) + t1 * subgroupBroadcast(p1.y, 3u))
+                    + (t2 * subgroupBroadcast(p2.y, 3u) + t3 * subgroupBroadcast(p3.y, 3u));
+                s[8] += (t0 * subgroupBroadcast(p0.x, 4u) + t1 * subgroupBroadcast(p1.x, 4u))
+                    + (t2 * subgroupBroadcast(p2.x, 4u) + t3 * subgroupBroadcast(p3.x, 4u));
+                s[9] += (t0 * subgroupBroadcast(p0.y, 4u) + t1 * subgroupBroadcast(p1.y, 4u))
+                    + (t2 * subgroupBroadcast(p2.y, 4u) + t3 * subgroupBroadcast(p3.y, 4u));
+                s[10] += (t0 * subgroupBroadcast(p0.x, 5u) + t1 * subgroupBroadcast(p1.x, 5u))
+                    + (t2 * subgroupBroadcast(p2.x, 5u) + t3 * subgroupBroadcast(p3.x, 5u));
+                s[11] += (t0 * subgroupBroadcast(p0.y, 5u) + t1 * subgroupBroadcast(p1.y, 5u))
+                    + (t2 * subgroupBroadcast(p2.y, 5u) + t3 * subgroupBroadcast(p3.y, 5u));
+                s[12] += (t0 * subgroupBroadcast(p0.x, 6u) + t1 * subgroupBroadcast(p1.x, 6u))
+                    + (t2 * subgroupBroadcast(p2.x, 6u) + t3 * subgroupBroadcast(p3.x, 6u));
+                s[13] += (t0 * subgroupBroadcast(p0.y, 6u) + t1 * subgroupBroadcast(p1.y, 6u))
+                    + (t2 * subgroupBroadcast(p2.y, 6u) + t3 * subgroupBroadcast(p3.y, 6u));
+                s[14] += (t0 * subgroupBroadcast(p0.x, 7u) + t1 * subgroupBroadcast(p1.x, 7u))
+                    + (t2 * subgroupBroadcast(p2.x, 7u) + t3 * subgroupBroadcast(p3.x, 7u));
+                s[15] += (t0 * subgroupBroadcast(p0.y, 7u) + t1 * subgroupBroadcast(p1.y, 7u))
+                    + (t2 * subgroupBroadcast(p2.y, 7u) + t3 * subgroupBroadcast(p3.y, 7u));
+            }
+            for (; d < params.d; d++) {
+                let t = theta_at(t_base + d * params.q, qs);
+                let p = phi_pair(p_base + d * params.k, k0, lane);
+                s[0] += t * subgroupBroadcast(p.x, 0u);
+                s[1] += t * subgroupBroadcast(p.y, 0u);
+                s[2] += t * subgroupBroadcast(p.x, 1u);
+                s[3] += t * subgroupBroadcast(p.y, 1u);
+                s[4] += t * subgroupBroadcast(p.x, 2u);
+                s[5] += t * subgroupBroadcast(p.y, 2u);
+                s[6] += t * subgroupBroadcast(p.x, 3u);
+                s[7] += t * subgroupBroadcast(p.y, 3u);
+                s[8] += t * subgroupBroadcast(p.x, 4u);
+                s[9] += t * subgroupBroadcast(p.y, 4u);
+                s[10] += t * subgroupBroadcast(p.x, 5u);
+                s[11] += t * subgroupBroadcast(p.y, 5u);
+                s[12] += t * subgroupBroadcast(p.x, 6u);
+                s[13] += t * subgroupBroadcast(p.y, 6u);
+                s[14] += t * subgroupBroadcast(p.x, 7u);
+                s[15] += t * subgroupBroadcast(p.y, 7u);
+            }
+        } else {
+            for (; d + 4u <= params.d; d += 4u) {
+                let t0 = theta_at(t_base + d * params.q, qs);
+                let t1 = theta_at(t_base + (d + 1u) * params.q, qs);
+                let t2 = theta_at(t_base + (d + 2u) * params.q, qs);
+                let t3 = theta_at(t_base + (d + 3u) * params.q, qs);
+                let p_row = p_base + d * params.k;
+                var p0 = spread_quads(phi_quad(p_row, k0, lane));
+                var p1 = spread_quads(phi_quad(p_row + params.k, k0, lane));
+                var p2 = spread_quads(phi_quad(p_row + 2u * params.k, k0, lane));
+                var p3 = spread_quads(phi_quad(p_row + 3u * params.k, k0, lane));
+                for (var j = 0u; j < KB; j++) {
+                    s[j] += (t0 * p0[j] + t1 * p1[j]) + (t2 * p2[j] + t3 * p3[j]);
+                }
+            }
+            for (; d < params.d; d++) {
+                let t = theta_at(t_base + d * params.q, qs);
+                var p = spread_quads(phi_quad(p_base + d * params.k, k0, lane));
+                for (var j = 0u; j < KB; j++) {
+                    s[j] += t * p[j];
+                }
+            }
         }
         var block_max = s[0] * params.scale;
         for (var j = 0u; j < KB; j++) {
@@ -195,24 +249,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // sqrt(16) + sqrt(K / 16) ulps instead of sqrt(K) for one running sum (y is often a small
         // average of many terms of both signs, so its error is judged against much smaller values).
         for (var i = 0u; i < dvn; i++) {
-            let gv = g_pair(g_base + i * params.k, k0, lane);
             var part = vec4<f32>(0.0);
-            part += s[0] * subgroupBroadcast(gv.x, 0u);
-            part += s[1] * subgroupBroadcast(gv.y, 0u);
-            part += s[2] * subgroupBroadcast(gv.x, 1u);
-            part += s[3] * subgroupBroadcast(gv.y, 1u);
-            part += s[4] * subgroupBroadcast(gv.x, 2u);
-            part += s[5] * subgroupBroadcast(gv.y, 2u);
-            part += s[6] * subgroupBroadcast(gv.x, 3u);
-            part += s[7] * subgroupBroadcast(gv.y, 3u);
-            part += s[8] * subgroupBroadcast(gv.x, 4u);
-            part += s[9] * subgroupBroadcast(gv.y, 4u);
-            part += s[10] * subgroupBroadcast(gv.x, 5u);
-            part += s[11] * subgroupBroadcast(gv.y, 5u);
-            part += s[12] * subgroupBroadcast(gv.x, 6u);
-            part += s[13] * subgroupBroadcast(gv.y, 6u);
-            part += s[14] * subgroupBroadcast(gv.x, 7u);
-            part += s[15] * subgroupBroadcast(gv.y, 7u);
+            if (SUBGROUP_WIDTH >= 8u) {
+                let gv = g_pair(g_base + i * params.k, k0, lane);
+                part += s[0] * subgroupBroadcast(gv.x, 0u);
+                part += s[1] * subgroupBroadcast(gv.y, 0u);
+                part += s[2] * subgroupBroadcast(gv.x, 1u);
+                part += s[3] * subgroupBroadcast(gv.y, 1u);
+                part += s[4] * subgroupBroadcast(gv.x, 2u);
+                part += s[5] * subgroupBroadcast(gv.y, 2u);
+                part += s[6] * subgroupBroadcast(gv.x, 3u);
+                part += s[7] * subgroupBroadcast(gv.y, 3u);
+                part += s[8] * subgroupBroadcast(gv.x, 4u);
+                part += s[9] * subgroupBroadcast(gv.y, 4u);
+                part += s[10] * subgroupBroadcast(gv.x, 5u);
+                part += s[11] * subgroupBroadcast(gv.y, 5u);
+                part += s[12] * subgroupBroadcast(gv.x, 6u);
+                part += s[13] * subgroupBroadcast(gv.y, 6u);
+                part += s[14] * subgroupBroadcast(gv.x, 7u);
+                part += s[15] * subgroupBroadcast(gv.y, 7u);
+            } else {
+                var gq = spread_quads(g_quad(g_base + i * params.k, k0, lane));
+                for (var j = 0u; j < KB; j++) {
+                    part += s[j] * gq[j];
+                }
+            }
             acc[i] = acc[i] * corr + part;
         }
     }

@@ -3,9 +3,9 @@
 //! whole policy reads in one file and is tested without a device (choose_tests.rs lists the kernel
 //! each op gets on lavapipe, GL, SwiftShader and a 32-lane discrete GPU).
 //!
-//! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup and matmul_subgroup
-//! any fixed power-of-two width from 4 to 64, nonlocal_attention_subgroup 8 to 64 (its key blocks
-//! are 8 lanes x 2 keys). (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
+//! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup,
+//! matmul_subgroup and nonlocal_attention_subgroup any fixed power-of-two width from 4 to 64.
+//! (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
 //! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
 use super::conv2d::{ConvKernel, MAX_K};
@@ -66,10 +66,10 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool) -> Variant {
     }
 }
 
-/// Whether nonlocal_attention_subgroup runs with subgroups of this device: fixed widths of 8 or
-/// more (a block of 16 keys is 8 lanes x 2 keys; 4 lanes would need another block layout).
+/// Whether nonlocal_attention_subgroup runs with subgroups of this device: any fixed width from
+/// 4 to 64 (a block of 16 keys is 8 lanes x 2 keys, or 4 lanes x 4 keys).
 pub fn flash_subgroups(profile: &DeviceProfile) -> bool {
-    profile.subgroup_width.is_some_and(|w| w >= 8)
+    profile.subgroup_width.is_some()
 }
 
 /// Non-local attention: the subgroup kernel where it runs (faster at every Dv on lavapipe), the

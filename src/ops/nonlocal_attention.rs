@@ -24,13 +24,13 @@ pub struct NonLocalAttention {
 /// The flash kernels; all compute the same thing with the same online softmax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlashKernel {
-    /// What [`crate::ops::choose::nonlocal_attention`] picks: Subgroup where subgroups have 8 to 64
-    /// lanes, else Portable.
+    /// What [`crate::ops::choose::nonlocal_attention`] picks: Subgroup where subgroups have one fixed
+    /// width from 4 to 64 lanes, else Portable.
     Auto,
     /// What runs on any device: nonlocal_attention (32 channels per invocation) up to Dv = 64,
     /// nonlocal_attention_wide (scores shared over 128 channels in workgroup memory) above.
     Portable,
-    /// nonlocal_attention_subgroup: the narrow kernel with phi and g shared across subgroups of 8+ lanes.
+    /// nonlocal_attention_subgroup: the narrow kernel with phi and g shared across subgroups of 4 to 64 lanes.
     Subgroup,
 }
 
@@ -229,7 +229,7 @@ impl Op for NonLocalAttention {
                 return Err(crate::Error::invalid(
                     self.name(),
                     format!(
-                        "the Subgroup kernel needs subgroups of one fixed width from 8 to 64, which {} lacks",
+                        "the Subgroup kernel needs subgroups of one fixed width from 4 to 64, which {} lacks",
                         gpu.adapter().name
                     ),
                 ))
@@ -241,6 +241,11 @@ impl Op for NonLocalAttention {
             (kernel!("nonlocal_attention_wide"), QUERIES_PER_WIDE_WORKGROUP, CHANNELS_PER_WIDE_WORKGROUP)
         } else {
             (kernel!("nonlocal_attention"), QUERIES_PER_WORKGROUP, CHANNELS_PER_INVOCATION)
+        };
+        // The subgroup kernel's key layout follows the width (lanes load 2 keys each, or 4 with 4 lanes).
+        let constants: Vec<(&str, f64)> = match gpu.profile().subgroup_width {
+            Some(w) if subgroup => vec![("SUBGROUP_WIDTH", w as f64)],
+            _ => vec![],
         };
         let chunks = dv.div_ceil(channels);
         // Each channel chunk recomputes the scores.
@@ -264,7 +269,7 @@ impl Op for NonLocalAttention {
             };
             let grid = [queries.len().div_ceil(queries_per_workgroup) as u32, chunks as u32, images.len() as u32];
             let bindings = [inputs[0], inputs[1], inputs[2], output];
-            dispatches.push(gpu.prepare(&kernel, &[], &params, &bindings, grid)?);
+            dispatches.push(gpu.prepare(&kernel, &constants, &params, &bindings, grid)?);
         }
         Ok(dispatches)
     }
@@ -351,7 +356,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // the rounding of the scores themselves decides whether the tolerance holds.
     let op = NonLocalAttention::new(1.0);
     specs.push(("56 x 56, D 32, scale 1".into(), op, inputs(rng, 1, 32, 32, 3136, 3136)));
-    // Auto runs the subgroup kernel where subgroups have 8 lanes (lavapipe on Vulkan): the portable
+    // Auto runs the subgroup kernel where subgroups have a fixed width (lavapipe on Vulkan): the portable
     // kernels again on the same inputs, all but the 56 x 56 cases (those run them on other devices).
     let mut cases = Vec::new();
     for (label, op, inputs) in specs {
