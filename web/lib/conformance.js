@@ -83,10 +83,12 @@ export class Runner {
     return this.pipelines.get(key);
   }
 
-  /** The first variant this device can run: subgroup kernels need their exact lane count. */
+  /** The variant recorded for this adapter's lane count where the case has one, else the portable
+   *  variant (no subgroups); subgroup variants need their exact lane count. */
   chooseVariant(c) {
-    const runnable = (v) => v.subgroup_size === null || (this.gpu.subgroups && this.gpu.lanes === v.subgroup_size);
-    const variant = c.variants.find(runnable);
+    const lanes = this.gpu.subgroups ? this.gpu.lanes : null;
+    const variant = c.variants.find((v) => lanes !== null && v.subgroup_size === lanes) ??
+      c.variants.find((v) => v.subgroup_size === null);
     const skipped = c.variants.filter((v) => v !== variant);
     return { variant, skipped };
   }
@@ -96,10 +98,21 @@ export class Runner {
     const c = this.manifest.cases[index];
     const outcome = { index, op: c.op, label: c.label, shapes: c.shapes };
     const { variant, skipped } = this.chooseVariant(c);
-    outcome.notRun = skipped.map((v) => `${kernelsOf(v)} (written for ${v.subgroup_size}-lane subgroups; adapter: ${this.gpu.lanes ?? 'none'})`);
-    if (!variant) return { ...outcome, status: 'skipped', reason: `no variant runs here: ${c.no_portable_variant ?? ''}` };
+    // Lane counts of the subgroup variants not run here (recorded for other adapters).
+    outcome.otherWidths = skipped.map((v) => v.subgroup_size).filter((w) => w !== null);
+    // Whether the export holds a variant for this adapter's lanes: then it must be the one run.
+    outcome.hasVariantForLanes = this.gpu.lanes !== null && c.variants.some((v) => v.subgroup_size === this.gpu.lanes);
+    if (!variant) {
+      const why = c.no_variant_for_width?.[this.gpu.lanes] ?? c.no_portable_variant ?? '';
+      return { ...outcome, status: 'skipped', reason: `no variant runs here: ${why}` };
+    }
     outcome.kernels = kernelsOf(variant);
-    outcome.recordedMs = variant.recorded_ms;
+    outcome.lanes = variant.subgroup_size; // null: portable kernels
+    // The exporter's time for this variant; one recorded for other lanes than the exporter's was not
+    // run there, so the time of the variant it did run (its own lanes) stands in, marked as such.
+    const timed = variant.recorded_ms !== null ? variant : c.variants.find((v) => v.recorded_ms !== null);
+    outcome.recordedMs = timed?.recorded_ms ?? null;
+    outcome.recordedLanes = timed && timed !== variant ? timed.subgroup_size : undefined;
     try {
       const data = await (await fetchOk(new URL(c.data, this.base))).arrayBuffer();
       const pipelines = [];
