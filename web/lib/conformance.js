@@ -103,7 +103,7 @@ export class Runner {
     // Whether the export holds a variant for this adapter's lanes: then it must be the one run.
     outcome.hasVariantForLanes = this.gpu.lanes !== null && c.variants.some((v) => v.subgroup_size === this.gpu.lanes);
     if (!variant) {
-      const why = c.no_variant_for_width?.[this.gpu.lanes] ?? c.no_portable_variant ?? '';
+      const why = c.no_portable_variant ?? '';
       return { ...outcome, status: 'skipped', reason: `no variant runs here: ${why}` };
     }
     outcome.kernels = kernelsOf(variant);
