@@ -137,6 +137,9 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
             share(summary.render),
             share(summary.write)
         );
+        if let Some(line) = compile_summary(&summary.compiles) {
+            println!("{line}");
+        }
     }
     println!("report: {}", summary.index.display());
     if done == 0 {
@@ -238,4 +241,23 @@ pub fn demo(a: DemoArgs, out: super::Output) -> Result<()> {
         a.out.join("index.html").display()
     );
     Ok(())
+}
+
+/// How many GPU pipelines the run compiled and what they cost, the slowest named
+/// (lazy drivers such as llvmpipe compile on a pipeline's first dispatch).
+fn compile_summary(compiles: &[glimpse::gpu::PipelineCompile]) -> Option<String> {
+    if compiles.is_empty() {
+        return None;
+    }
+    let create: f64 = compiles.iter().map(|c| c.create_ms).sum::<f64>() / 1e3;
+    let first: f64 = compiles.iter().filter_map(|c| c.first_run_ms).sum::<f64>() / 1e3;
+    let mut slowest: Vec<_> = compiles.iter().collect();
+    slowest.sort_by(|a, b| b.total_ms().total_cmp(&a.total_ms()));
+    let named: Vec<String> =
+        slowest.iter().take(5).map(|c| format!("{} {:.2} s", c.label(), c.total_ms() / 1e3)).collect();
+    Some(format!(
+        "GPU kernels: {} pipelines, {create:.3} s creating them, {first:.3} s in their first dispatches (compiling on lazy drivers); slowest: {}",
+        compiles.len(),
+        named.join(", ")
+    ))
 }

@@ -1,6 +1,7 @@
 //! The GPU context: adapter, device, queue, error capture and device-loss tracking.
 
 use super::adapters::AdapterSummary;
+use super::compile::CompileEntry;
 use super::profile::{fixed_subgroup_width, DeviceProfile};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -49,7 +50,9 @@ pub struct Gpu {
     pub(super) queue: wgpu::Queue,
     pub(super) limits: wgpu::Limits,
     pub(super) features: wgpu::Features,
-    pub(super) pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    pub(super) pipelines: Mutex<HashMap<String, (wgpu::ComputePipeline, CompileEntry)>>,
+    /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]).
+    pub(super) compiles: Mutex<Vec<CompileEntry>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
     timeout: Duration,
@@ -112,6 +115,7 @@ impl Gpu {
             limits: limits.clone(),
             features,
             pipelines: Mutex::new(HashMap::new()),
+            compiles: Mutex::new(Vec::new()),
             adapter: summary,
             profile,
             timeout: options.timeout,
