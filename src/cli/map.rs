@@ -88,8 +88,10 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
     };
     // Hidden while the model loads; drawn from the first image, when stderr is a terminal.
     let bar = ProgressBar::hidden();
+    let (mut on_gpu, mut first_image) = (false, None);
     let mut progress = |event: Event| match event {
         Event::Adapter { adapter } => {
+            on_gpu = true;
             if out.verbose {
                 out.note(format!("adapter: {adapter}"));
             }
@@ -101,8 +103,12 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
             bar.set_draw_target(out.draw_target());
             bar.set_length(images as u64);
             bar.set_style(ProgressStyle::with_template(super::IMAGES_BAR).expect("the template is valid"));
+            if on_gpu && !out.quiet {
+                first_image = Some(note_a_slow_first_batch(bar.clone()));
+            }
         }
         Event::Done { path } => {
+            first_image.take(); // the first batch is done: no note
             bar.set_message(path.display().to_string());
             bar.inc(1);
         }
@@ -260,4 +266,26 @@ fn compile_summary(compiles: &[glimpse::gpu::PipelineCompile]) -> Option<String>
         compiles.len(),
         named.join(", ")
     ))
+}
+
+/// How long the first batch on the GPU may take before [`note_a_slow_first_batch`] says why.
+const FIRST_BATCH_NOTE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Says, once the first batch has taken [`FIRST_BATCH_NOTE_AFTER`], that a first run
+/// compiles the GPU kernels (a minute or more on CPU drivers, which compile each
+/// kernel on its first dispatch), so that the command does not sit silent. Dropping
+/// the returned sender (the first image is done, or the command ended) cancels it.
+fn note_a_slow_first_batch(bar: ProgressBar) -> std::sync::mpsc::Sender<()> {
+    let (done, waiting) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = waiting.recv_timeout(FIRST_BATCH_NOTE_AFTER) {
+            bar.suspend(|| {
+                eprintln!(
+                    "the first batch is still running: a first run on this machine compiles the GPU kernels \
+                     in the driver (later runs reuse its shader cache)"
+                )
+            });
+        }
+    });
+    done
 }
