@@ -137,7 +137,15 @@ impl Gpu {
                 layout: None,
                 module: &module,
                 entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                // No zero-filling of workgroup memory: every kernel writes each element of its
+                // workgroup arrays before reading it (tests/shaders.rs lists the kernels checked).
+                // On OpenGL, wgpu zero-fills with one array constructor per variable (4096 zeros
+                // for cbam_channel_mlp and sk_attention), which llvmpipe took 500 and 900 s to
+                // compile on a first run.
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
                 cache: None,
             })
         })?;
