@@ -17,5 +17,5 @@ pub(super) fn record_compiles(row: &mut Row, gpu: &Gpu, before: usize) {
         .skip(before)
         .map(|c| Compile { pipeline: c.label(), create_ms: c.create_ms, first_run_ms: c.first_run_ms })
         .collect();
-    row.compile_ms = Some(row.compiles.iter().map(Compile::total_ms).sum());
+    row.compile_ms = Some(row.compiles.iter().map(Compile::total_ms).fold(0.0, |a, b| a + b));
 }

@@ -398,8 +398,8 @@ fn compile_table(report: &Report) -> String {
     if all.is_empty() {
         return String::new();
     }
-    let total: f64 = all.iter().map(|(c, _)| c.total_ms()).sum();
-    let first_runs: f64 = all.iter().filter_map(|(c, _)| c.first_run_ms).sum();
+    let total: f64 = all.iter().map(|(c, _)| c.total_ms()).fold(0.0, |a, b| a + b);
+    let first_runs: f64 = all.iter().filter_map(|(c, _)| c.first_run_ms).fold(0.0, |a, b| a + b);
     all.sort_by(|a, b| b.0.total_ms().total_cmp(&a.0.total_ms()));
     let mut s = format!(
         "-- pipeline compiles: {} pipelines, {} ms (of which {} ms in first dispatches, where lazy drivers compile); \

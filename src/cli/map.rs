@@ -255,8 +255,8 @@ fn compile_summary(compiles: &[glimpse::gpu::PipelineCompile]) -> Option<String>
     if compiles.is_empty() {
         return None;
     }
-    let create: f64 = compiles.iter().map(|c| c.create_ms).sum::<f64>() / 1e3;
-    let first: f64 = compiles.iter().filter_map(|c| c.first_run_ms).sum::<f64>() / 1e3;
+    let create: f64 = compiles.iter().map(|c| c.create_ms).fold(0.0, |a, b| a + b) / 1e3;
+    let first: f64 = compiles.iter().filter_map(|c| c.first_run_ms).fold(0.0, |a, b| a + b) / 1e3;
     let mut slowest: Vec<_> = compiles.iter().collect();
     slowest.sort_by(|a, b| b.total_ms().total_cmp(&a.total_ms()));
     let named: Vec<String> =
