@@ -98,9 +98,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let t2 = theta_at(t_base + (d + 2u) * params.q, qs);
             let t3 = theta_at(t_base + (d + 3u) * params.q, qs);
             let p_row = p_base + d * params.k;
-            for (var j = 0u; j < KB; j++) {
+            let k2 = params.k * 2u;
+            // Two loops of KB / 2 keys, not one of KB: llvmpipe (Mesa's CPU driver behind lavapipe and
+            // OpenGL) took 25-45 s to compile the one loop on a first run and 4 s the two (a loop this
+            // big is past the size its compiler unrolls, leaving s[j] indexed at run time). Each s[j]
+            // sums the same terms in the same order either way.
+            for (var j = 0u; j < KB / 2u; j++) {
                 let kj = p_row + min(k0 + j, last);
-                let k2 = params.k * 2u;
+                s[j] += (t0 * phi[kj] + t1 * phi[kj + params.k]) + (t2 * phi[kj + k2] + t3 * phi[kj + k2 + params.k]);
+            }
+            for (var j = KB / 2u; j < KB; j++) {
+                let kj = p_row + min(k0 + j, last);
                 s[j] += (t0 * phi[kj] + t1 * phi[kj + params.k]) + (t2 * phi[kj + k2] + t3 * phi[kj + k2 + params.k]);
             }
         }

@@ -88,6 +88,11 @@ fn a_tiny_run_writes_json_csv_and_svg_and_compares_with_itself() {
     assert_eq!((row.repeats, row.dispatches, row.checked_on.as_str()), (2, Some(1), "full"));
     assert!(row.median_ms.is_some_and(|m| m > 0.0) && row.gflops.is_some() && row.max_error.is_some(), "{row:?}");
     assert!(report.ceilings.stream_gbps.is_some() && report.ceilings.gemm_gflops.is_some(), "{:?}", report.ceilings);
+    // Its pipeline was compiled first by this row (the calibration rows use others): listed with its cost.
+    let compiled: Vec<&str> = row.compiles.iter().map(|c| c.pipeline.as_str()).collect();
+    assert_eq!(compiled, ["cbam_channel_mlp"], "{row:?}");
+    assert!(row.compiles[0].first_run_ms.is_some() && row.compile_ms <= row.cold_ms, "{row:?}");
+    assert!(stdout.contains("-- pipeline compiles:") && stdout.contains("cold ms"), "{stdout}");
     let csv_text = std::fs::read_to_string(&csv).unwrap();
     assert!(csv_text.starts_with("name,suite,shape") && csv_text.contains("cbam_channel_mlp,ops,1x256,auto,ok"));
 

@@ -4,6 +4,7 @@
 mod common;
 
 use glimpse::check::{compare, OP_TOLERANCE};
+use glimpse::gpu::Gpu;
 use glimpse::graph::{Graph, Plan, Tensors};
 use glimpse::ops::eltwise::Eltwise;
 use glimpse::{Shape, Tensor};
@@ -47,6 +48,39 @@ fn a_plan_matches_the_cpu_executor_and_reuses_buffers() {
             assert!(c.passed, "{name}: {c:?}");
         }
     }
+}
+
+#[test]
+fn the_compile_log_lists_every_pipeline_a_plan_uses_once_with_its_first_run() {
+    let _shared = gpu_or_skip!();
+    // A device of its own: the log starts empty.
+    let gpu = Gpu::new().unwrap();
+    let shape = Shape::new(&[2, 3, 5, 7]).unwrap();
+    let graph = chain(&shape, Tensor::zeros(shape.clone()));
+    let plan = Plan::compile(&gpu, &graph).unwrap();
+    let mut used: Vec<String> = Vec::new();
+    for d in plan.dispatches() {
+        let r = d.recipe();
+        let c: Vec<String> = r.constants.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let label =
+            if c.is_empty() { r.kernel.name.to_string() } else { format!("{}[{}]", r.kernel.name, c.join(",")) };
+        if !used.contains(&label) {
+            used.push(label);
+        }
+    }
+    let log = gpu.pipeline_compiles();
+    assert_eq!(log.iter().map(|c| c.label()).collect::<Vec<_>>(), used);
+    assert!(log.iter().all(|c| c.first_run_ms.is_none()), "nothing ran yet: {log:?}");
+
+    let feed = Tensors::from([("x".to_string(), Tensor::zeros(shape.clone()))]);
+    for _ in 0..2 {
+        let got = plan.run(&gpu, &feed).unwrap();
+        let want = graph.run_cpu(&feed).unwrap();
+        assert!(compare(&got["y"], &want["y"], OP_TOLERANCE).passed);
+    }
+    let log = gpu.pipeline_compiles();
+    assert_eq!(log.len(), used.len(), "a second run compiles nothing: {log:?}");
+    assert!(log.iter().all(|c| c.first_run_ms.is_some_and(|ms| ms >= 0.0)), "each first run timed: {log:?}");
 }
 
 #[test]

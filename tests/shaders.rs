@@ -88,6 +88,34 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ),
 ];
 
+/// The kernels with workgroup arrays, each checked to write every element it reads before
+/// reading it: glimpse's pipelines do not zero workgroup memory (`Gpu::pipeline` says why).
+const WORKGROUP_MEMORY_WRITTEN_BEFORE_READ: [&str; 8] = [
+    "attention_rows",
+    "cbam_channel_mlp",
+    "conv2d_gemm",
+    "conv2d_gemm_subgroup",
+    "global_pool_tree",
+    "nonlocal_attention_wide",
+    "sk_attention",
+    "softmax_row",
+];
+
+#[test]
+fn every_kernel_with_workgroup_memory_was_checked_to_write_it_before_reading() {
+    for (kernel, _) in kernels() {
+        let module = parse(&kernel);
+        let shared = module.global_variables.iter().any(|(_, v)| v.space == naga::AddressSpace::WorkGroup);
+        assert_eq!(
+            shared,
+            WORKGROUP_MEMORY_WRITTEN_BEFORE_READ.contains(&kernel.name),
+            "{}: a kernel with workgroup arrays must write each element before reading it (pipelines do not \
+             zero them); check it and list it in WORKGROUP_MEMORY_WRITTEN_BEFORE_READ",
+            kernel.name
+        );
+    }
+}
+
 #[test]
 fn every_pipeline_compiles_within_portable_limits() {
     if common::gpu().is_none() {

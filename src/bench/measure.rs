@@ -2,6 +2,7 @@
 //! timed repeats (GPU timestamps summed per run, or wall time around submit +
 //! wait), and the row that describes it.
 
+use super::cold::{compiled_so_far, record_compiles};
 use super::report::{Row, Status};
 use super::{MakeGraph, MakeOp, Options, Scale, Workload};
 use crate::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
@@ -174,10 +175,11 @@ fn try_run_op(gpu: &Gpu, w: &Workload, make: &MakeOp, options: &Options, mut row
         Ok(i.op.cost(&shapes_of(&i.inputs.iter().collect::<Vec<_>>())))
     })?;
 
-    let cold = Instant::now();
+    let (cold, compiled) = (Instant::now(), compiled_so_far(gpu));
     let bound = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
     gpu.submit(&bound.dispatches)?;
     row.cold_ms = Some(ms_since(cold));
+    record_compiles(&mut row, gpu, compiled);
     row.dispatches = Some(bound.dispatches.len());
     row.kernels = kernel_names(&bound.dispatches);
 
@@ -243,10 +245,11 @@ pub(super) fn run_pair(gpu: &Gpu, w: &Workload, make: &MakeGraph, options: &Opti
         let result = make(seed, Scale::FULL, fused).and_then(|(graph, f)| {
             let cost = graph.cost();
             (row.flops, row.bytes) = (cost.flops, cost.bytes);
-            let cold = Instant::now();
+            let (cold, compiled) = (Instant::now(), compiled_so_far(gpu));
             let plan = Plan::compile(gpu, &graph)?;
             let y = output_y(plan.run(gpu, &f)?)?;
             row.cold_ms = Some(ms_since(cold));
+            record_compiles(row, gpu, compiled);
             row.dispatches = Some(plan.dispatch_count());
             row.activation_bytes = Some(plan.activation_bytes());
             row.kernels = kernel_names(plan.dispatches());

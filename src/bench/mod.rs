@@ -12,6 +12,7 @@
 //! `blocks::build`, `Plan`), so kernels can change under the harness.
 
 mod blocks;
+mod cold;
 mod convs;
 mod measure;
 mod networks;
@@ -22,7 +23,7 @@ mod report;
 pub use blocks::random_weights;
 pub use measure::summary;
 pub use plot::svg;
-pub use report::{format_ms, is_regression, table, Adapter, Ceilings, Report, Row, Status, SCHEMA};
+pub use report::{format_ms, is_regression, table, Adapter, Ceilings, Compile, Report, Row, Status, SCHEMA};
 
 use crate::gpu::Gpu;
 use crate::graph::{Graph, Tensors};
@@ -161,6 +162,8 @@ impl Workload {
             max_ms: None,
             wall_median_ms: None,
             cold_ms: None,
+            compile_ms: None,
+            compiles: Vec::new(),
             flops: 0,
             bytes: 0,
             gflops: None,

@@ -71,6 +71,13 @@ pub struct Row {
     /// First run, including pipeline compilation (and plan build for blocks), ms.
     #[serde(default)]
     pub cold_ms: Option<f64>,
+    /// The part of `cold_ms` spent on the pipelines this workload was the first to use
+    /// (earlier workloads of the run compiled the others): their creation and first dispatch, ms.
+    #[serde(default)]
+    pub compile_ms: Option<f64>,
+    /// Those pipelines, one by one, in order of first use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compiles: Vec<Compile>,
     /// FLOPs per run from the ops' cost models.
     #[serde(default)]
     pub flops: u64,
@@ -110,6 +117,25 @@ pub struct Row {
     /// Unfused median over fused median (fused rows only).
     #[serde(default)]
     pub speedup_vs_unfused: Option<f64>,
+}
+
+/// What one pipeline cost to compile (see `Gpu::pipeline_compiles`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Compile {
+    /// The kernel and its override constants, `kernel[NAME=VALUE,...]`.
+    pub pipeline: String,
+    /// Creating the shader module and the pipeline, ms.
+    pub create_ms: f64,
+    /// Its first dispatch, submitted alone (lazy drivers such as llvmpipe generate
+    /// the machine code here; it includes that dispatch's own run), ms.
+    pub first_run_ms: Option<f64>,
+}
+
+impl Compile {
+    /// Creation and first dispatch, ms.
+    pub fn total_ms(&self) -> f64 {
+        self.create_ms + self.first_run_ms.unwrap_or(0.0)
+    }
 }
 
 impl Row {
@@ -226,7 +252,7 @@ impl Report {
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "name,suite,shape,variant,status,kernels,dispatches,activation_bytes,timing,repeats,median_ms,min_ms,max_ms,\
-             cold_ms,gflops,gbps,intensity,pct_compute,pct_bandwidth,pct_roofline,max_error,rel_l2,\
+             cold_ms,compile_ms,gflops,gbps,intensity,pct_compute,pct_bandwidth,pct_roofline,max_error,rel_l2,\
              checked_on,check_s,speedup_vs_unfused,reason\n",
         );
         let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
@@ -246,6 +272,7 @@ impl Report {
                 f(r.min_ms),
                 f(r.max_ms),
                 f(r.cold_ms),
+                f(r.compile_ms),
                 f(r.gflops),
                 f(r.gbps),
                 f(r.intensity),
@@ -294,13 +321,14 @@ fn num(v: Option<f64>, digits: usize) -> String {
 /// ratio when comparing. Regressions are flagged when `other` is a glimpse run.
 pub fn table(report: &Report, other: Option<&Report>) -> String {
     let mut s = format!(
-        "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:<5} {:>7}",
+        "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>8} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:<5} {:>7}",
         "workload",
         "shape",
         "variant",
         "disp",
         "median ms",
         "min..max",
+        "cold ms",
         "src",
         "GFLOP/s",
         "GB/s",
@@ -330,13 +358,14 @@ pub fn table(report: &Report, other: Option<&Report>) -> String {
             let err = err.or(r.max_error).map(|e| format!("{e:.1e}")).unwrap_or_else(|| "-".into());
             let speedup = r.speedup_vs_unfused.map(|x| format!("{x:.2}x")).unwrap_or_default();
             format!(
-                "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:<5} {:>7}",
+                "{:<22} {:<16} {:<8} {:>4} {:>9} {:>17} {:>8} {:>3} {:>8} {:>7} {:>6} {:>5} {:>8} {:<5} {:>7}",
                 r.name,
                 r.shape,
                 r.variant,
                 r.dispatches.map(|d| d.to_string()).unwrap_or_default(),
                 format_ms(r.median_ms),
                 format!("{}..{}", format_ms(r.min_ms), format_ms(r.max_ms)),
+                format_ms(r.cold_ms),
                 src,
                 num(r.gflops, 2),
                 num(r.gbps, 2),
@@ -354,6 +383,45 @@ pub fn table(report: &Report, other: Option<&Report>) -> String {
             s += &compare_cell(r, o);
         }
         s.push('\n');
+    }
+    s + &compile_table(report)
+}
+
+/// Pipelines shown by [`compile_table`]: the slowest to compile.
+const SLOWEST_COMPILES: usize = 12;
+
+/// The slowest pipelines to compile in the run, each with the workload that used it
+/// first: what a first run on this driver spends its time on.
+fn compile_table(report: &Report) -> String {
+    let mut all: Vec<(&Compile, &Row)> =
+        report.workloads.iter().flat_map(|r| r.compiles.iter().map(move |c| (c, r))).collect();
+    if all.is_empty() {
+        return String::new();
+    }
+    let total: f64 = all.iter().map(|(c, _)| c.total_ms()).fold(0.0, |a, b| a + b);
+    let first_runs: f64 = all.iter().filter_map(|(c, _)| c.first_run_ms).fold(0.0, |a, b| a + b);
+    all.sort_by(|a, b| b.0.total_ms().total_cmp(&a.0.total_ms()));
+    let mut s = format!(
+        "-- pipeline compiles: {} pipelines, {} ms (of which {} ms in first dispatches, where lazy drivers compile); \
+         the {} slowest:\n{:>9} {:>9} {:>9}  {:<48} first used by\n",
+        all.len(),
+        format_ms(Some(total)),
+        format_ms(Some(first_runs)),
+        all.len().min(SLOWEST_COMPILES),
+        "total ms",
+        "create",
+        "1st run",
+        "pipeline"
+    );
+    for (c, r) in all.iter().take(SLOWEST_COMPILES) {
+        s += &format!(
+            "{:>9} {:>9} {:>9}  {:<48} {}\n",
+            format_ms(Some(c.total_ms())),
+            format_ms(Some(c.create_ms)),
+            format_ms(c.first_run_ms),
+            c.pipeline,
+            r.label()
+        );
     }
     s
 }
@@ -457,5 +525,21 @@ mod tests {
         // Every column of a timed row under its heading: the check column and the last one.
         assert_eq!(lines[0].find("check"), lines[4].find("small"), "{text}");
         assert_eq!(lines[0].trim_end().len(), lines[4].trim_end().len(), "{text}");
+    }
+
+    #[test]
+    fn the_compile_table_lists_the_slowest_pipelines_with_the_workload_that_used_them_first() {
+        let compile =
+            |pipeline: &str, create_ms, first_run_ms| Compile { pipeline: pipeline.into(), create_ms, first_run_ms };
+        let mut a = row("a", "fused", 2.0, 1.5, 2.5);
+        a.compiles = vec![compile("fast", 1.0, Some(2.0)), compile("slow[X=1]", 5.0, Some(900.0))];
+        let mut b = row("b", "fused", 2.0, 1.5, 2.5);
+        b.compiles = vec![compile("middle", 40.0, None)];
+        let text = compile_table(&report("glimpse", vec![a, b]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("-- pipeline compiles: 3 pipelines, 948 ms (of which 902 ms"), "{text}");
+        assert!(lines[2].contains("slow[X=1]") && lines[2].ends_with("a 1x8 fused"), "{text}");
+        assert!(lines[3].contains("middle") && lines[4].contains("fast"), "{text}");
+        assert_eq!(compile_table(&report("glimpse", vec![])), "");
     }
 }

@@ -88,8 +88,10 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
     };
     // Hidden while the model loads; drawn from the first image, when stderr is a terminal.
     let bar = ProgressBar::hidden();
+    let (mut on_gpu, mut first_image) = (false, None);
     let mut progress = |event: Event| match event {
         Event::Adapter { adapter } => {
+            on_gpu = true;
             if out.verbose {
                 out.note(format!("adapter: {adapter}"));
             }
@@ -101,8 +103,12 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
             bar.set_draw_target(out.draw_target());
             bar.set_length(images as u64);
             bar.set_style(ProgressStyle::with_template(super::IMAGES_BAR).expect("the template is valid"));
+            if on_gpu && !out.quiet {
+                first_image = Some(note_a_slow_first_batch(bar.clone()));
+            }
         }
         Event::Done { path } => {
+            first_image.take(); // the first batch is done: no note
             bar.set_message(path.display().to_string());
             bar.inc(1);
         }
@@ -137,6 +143,9 @@ pub fn map(a: MapArgs, out: super::Output) -> Result<()> {
             share(summary.render),
             share(summary.write)
         );
+        if let Some(line) = compile_summary(&summary.compiles) {
+            println!("{line}");
+        }
     }
     println!("report: {}", summary.index.display());
     if done == 0 {
@@ -238,4 +247,45 @@ pub fn demo(a: DemoArgs, out: super::Output) -> Result<()> {
         a.out.join("index.html").display()
     );
     Ok(())
+}
+
+/// How many GPU pipelines the run compiled and what they cost, the slowest named
+/// (lazy drivers such as llvmpipe compile on a pipeline's first dispatch).
+fn compile_summary(compiles: &[glimpse::gpu::PipelineCompile]) -> Option<String> {
+    if compiles.is_empty() {
+        return None;
+    }
+    let create: f64 = compiles.iter().map(|c| c.create_ms).fold(0.0, |a, b| a + b) / 1e3;
+    let first: f64 = compiles.iter().filter_map(|c| c.first_run_ms).fold(0.0, |a, b| a + b) / 1e3;
+    let mut slowest: Vec<_> = compiles.iter().collect();
+    slowest.sort_by(|a, b| b.total_ms().total_cmp(&a.total_ms()));
+    let named: Vec<String> =
+        slowest.iter().take(5).map(|c| format!("{} {:.2} s", c.label(), c.total_ms() / 1e3)).collect();
+    Some(format!(
+        "GPU kernels: {} pipelines, {create:.3} s creating them, {first:.3} s in their first dispatches (compiling on lazy drivers); slowest: {}",
+        compiles.len(),
+        named.join(", ")
+    ))
+}
+
+/// How long the first batch on the GPU may take before [`note_a_slow_first_batch`] says why.
+const FIRST_BATCH_NOTE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Says, once the first batch has taken [`FIRST_BATCH_NOTE_AFTER`], that a first run
+/// compiles the GPU kernels (a minute or more on CPU drivers, which compile each
+/// kernel on its first dispatch), so that the command does not sit silent. Dropping
+/// the returned sender (the first image is done, or the command ended) cancels it.
+fn note_a_slow_first_batch(bar: ProgressBar) -> std::sync::mpsc::Sender<()> {
+    let (done, waiting) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = waiting.recv_timeout(FIRST_BATCH_NOTE_AFTER) {
+            bar.suspend(|| {
+                eprintln!(
+                    "the first batch is still running: a first run on this machine compiles the GPU kernels \
+                     in the driver (later runs reuse its shader cache)"
+                )
+            });
+        }
+    });
+    done
 }

@@ -47,9 +47,9 @@ impl AdapterSummary {
     pub fn advice(&self) -> Option<String> {
         (self.backend == "Gl" && self.is_cpu()).then(|| {
             format!(
-                "{} is OpenGL on the CPU: its first run compiles every shader in the driver and can take \
-                 minutes. Mesa's Vulkan driver is much faster (Debian/Ubuntu: apt-get install \
-                 mesa-vulkan-drivers; it is used when present), and --device cpu needs no driver at all.",
+                "{} is OpenGL on the CPU. Mesa's Vulkan driver, lavapipe, is the CPU driver glimpse is \
+                 tested on (Debian/Ubuntu: apt-get install mesa-vulkan-drivers; it is used when \
+                 present), and --device cpu needs no driver at all.",
                 self.name
             )
         })

@@ -168,6 +168,9 @@ impl Gpu {
                 ));
             }
         }
+        // A pipeline's first dispatch runs alone, timed (timed submits keep their
+        // queries in one pass: the benchmark runs a plan untimed first).
+        let dispatches = if timing.is_none() { self.run_first_uses(dispatches, context)? } else { dispatches };
         // Each read starts on an 8-byte boundary inside the staging buffer.
         let offsets: Vec<u64> = reads
             .iter()

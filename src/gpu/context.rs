@@ -1,6 +1,7 @@
 //! The GPU context: adapter, device, queue, error capture and device-loss tracking.
 
 use super::adapters::AdapterSummary;
+use super::compile::CompileEntry;
 use super::profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -55,7 +56,9 @@ pub struct Gpu {
     pub(super) queue: wgpu::Queue,
     pub(super) limits: wgpu::Limits,
     pub(super) features: wgpu::Features,
-    pub(super) pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    pub(super) pipelines: Mutex<HashMap<String, (wgpu::ComputePipeline, CompileEntry)>>,
+    /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]).
+    pub(super) compiles: Mutex<Vec<CompileEntry>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
     /// The adapter's own subgroup width differs from the profile's
@@ -138,6 +141,7 @@ impl Gpu {
             limits: limits.clone(),
             features,
             pipelines: Mutex::new(HashMap::new()),
+            compiles: Mutex::new(Vec::new()),
             adapter: summary,
             subgroups_recorded_only: width != own_width,
             profile,

@@ -1,7 +1,9 @@
 //! Kernels, the pipeline cache, dispatch recording, submission and GPU timing.
 
+use super::compile::{CompileEntry, PipelineCompile};
 use super::{Gpu, GpuTensor};
 use crate::{Error, Result};
+use std::time::Instant;
 use wgpu::util::DeviceExt;
 
 /// A WGSL compute shader: `shaders/<name>.wgsl`, entry point `main`.
@@ -64,6 +66,8 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     recipe: Recipe,
+    /// The pipeline's entry in the device's compile log (its first run is timed).
+    pub(super) compile: CompileEntry,
 }
 
 /// What a [`Dispatch`] was made from, kept so that another WebGPU runtime can replay it
@@ -108,7 +112,7 @@ impl Gpu {
     }
 
     /// Compiles (once) the pipeline for `kernel` with override `constants`.
-    fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<wgpu::ComputePipeline> {
+    fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<(wgpu::ComputePipeline, CompileEntry)> {
         // The source's address joins the name: two Kernel values sharing a name
         // must not share a pipeline.
         let key = format!("{}@{:p}{constants:?}", kernel.name, kernel.source.as_ptr());
@@ -122,6 +126,7 @@ impl Gpu {
                 msg: format!("it needs subgroup operations, which {} does not offer", self.adapter().name),
             });
         }
+        let start = Instant::now();
         let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
             let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
@@ -132,12 +137,26 @@ impl Gpu {
                 layout: None,
                 module: &module,
                 entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                // No zero-filling of workgroup memory: every kernel writes each element of its
+                // workgroup arrays before reading it (tests/shaders.rs lists the kernels checked).
+                // On OpenGL, wgpu zero-fills with one array constructor per variable (4096 zeros
+                // for cbam_channel_mlp and sk_attention), which llvmpipe took 500 and 900 s to
+                // compile on a first run.
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
                 cache: None,
             })
         })?;
-        cache.insert(key, pipeline.clone());
-        Ok(pipeline)
+        let entry = self.log_compile(PipelineCompile {
+            kernel: kernel.name,
+            constants: constants.iter().map(|&(name, value)| (name.to_string(), value)).collect(),
+            create_ms: start.elapsed().as_secs_f64() * 1e3,
+            first_run_ms: None,
+        });
+        cache.insert(key, (pipeline.clone(), entry.clone()));
+        Ok((pipeline, entry))
     }
 
     /// Workgroup counts for `groups` workgroups along one logical axis. Past the
@@ -173,7 +192,7 @@ impl Gpu {
                 format!("grid {workgroups:?} exceeds this device's {max} workgroups per dimension"),
             ));
         }
-        let pipeline = self.pipeline(kernel, constants)?;
+        let (pipeline, compile) = self.pipeline(kernel, constants)?;
         let bind_group = self.scoped(&format!("binding kernel {}", kernel.name), || {
             // Uniform blocks are sized in 16-byte steps on some backends.
             let mut bytes = bytemuck::bytes_of(params).to_vec();
@@ -199,7 +218,7 @@ impl Gpu {
             params: bytemuck::bytes_of(params).to_vec(),
             bindings: bindings.iter().map(|&t| t.clone()).collect(),
         };
-        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe })
+        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe, compile })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and

@@ -6,12 +6,14 @@
 
 mod adapters;
 mod buffer;
+mod compile;
 mod context;
 mod dispatch;
 mod profile;
 
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;
+pub use compile::PipelineCompile;
 pub use context::{Gpu, GpuOptions};
 pub use dispatch::Recipe; // what a Dispatch was made from (check --export)
 pub use dispatch::{Dispatch, Kernel};

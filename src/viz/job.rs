@@ -10,7 +10,7 @@ use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
 use crate::budget;
-use crate::gpu::{AdapterSummary, Gpu};
+use crate::gpu::{AdapterSummary, Gpu, PipelineCompile};
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
 use crate::tensorfile::{write_atomically, TensorFile};
@@ -96,6 +96,8 @@ pub struct Summary {
     pub write: Duration,
     /// The device that ran the job.
     pub device: String,
+    /// The GPU pipelines compiled for the job, with what each cost (empty on the CPU).
+    pub compiles: Vec<PipelineCompile>,
 }
 
 /// The queries used when none are given: the centre of the input and the centres of its four
@@ -420,5 +422,6 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
     let page = html::index(&model.spec.name, &settings, &summary.images, &summary.skipped);
     write_atomically(&summary.index, page.as_bytes())?;
     summary.elapsed = start.elapsed();
+    summary.compiles = gpu.as_ref().map(Gpu::pipeline_compiles).unwrap_or_default();
     Ok(summary)
 }
