@@ -5,7 +5,7 @@
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
 use super::live;
-use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
+use super::render::{write_image, ImageReport, Picture, Prediction, Renderer, Style};
 use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
@@ -377,17 +377,8 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                     ]);
                     let source = path.display().to_string();
                     let name = &names[index];
-                    let mut report = write_image(
-                        &renderer,
-                        &job.out_dir,
-                        name,
-                        &source,
-                        &display,
-                        &figs,
-                        &named,
-                        &meta,
-                        prediction,
-                    )?;
+                    let picture = Picture { name, source: &source, display: &display, prediction };
+                    let mut report = write_image(&renderer, &job.out_dir, picture, &figs, &named, &meta)?;
                     live::write(&job.out_dir, &mut report, job.style, &figs.heat, &outputs, &maps, slot)?;
                     Ok(report)
                 });
