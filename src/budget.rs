@@ -63,10 +63,33 @@ pub fn check(what: &str, bytes: u64, budget: u64) -> Result<()> {
     if bytes <= budget {
         return Ok(());
     }
+    Err(Error::invalid("memory budget", over_budget(what, bytes, budget)))
+}
+
+/// [`check`] for a GPU plan of `weight_bytes` and `activation_bytes` (inputs, intermediates,
+/// outputs) against the GPU budget, saying how to raise it.
+pub fn check_gpu_plan(weight_bytes: u64, activation_bytes: u64, budget: u64) -> Result<()> {
+    let bytes = weight_bytes.saturating_add(activation_bytes);
+    if bytes <= budget {
+        return Ok(());
+    }
+    let what = format!(
+        "the GPU plan ({} of weights, {} of inputs, intermediates and outputs)",
+        size(weight_bytes),
+        size(activation_bytes)
+    );
     Err(Error::invalid(
         "memory budget",
-        format!("{what} needs {}, more than the {} glimpse allows for it", size(bytes), size(budget)),
+        format!(
+            "{}; wgpu does not report the device's memory: set {GPU_BYTES_VAR}=SIZE (e.g. 12G) to allow \
+             more, or use a smaller batch or input",
+            over_budget(&what, bytes, budget)
+        ),
     ))
+}
+
+fn over_budget(what: &str, bytes: u64, budget: u64) -> String {
+    format!("{what} needs {}, more than the {} glimpse allows for it", size(bytes), size(budget))
 }
 
 /// Bytes of `elements` f32 values, saturating (a product of user sizes can overflow).
@@ -96,6 +119,10 @@ mod tests {
         assert_eq!(f32_bytes(&[3, 8192, 8192]), 805_306_368);
         assert_eq!(f32_bytes(&[usize::MAX, 4]), u64::MAX);
         assert_eq!(size(300 << 20), "300 MiB");
+        check_gpu_plan(1 << 30, 3 << 30, GPU_BYTES).unwrap();
+        let e = check_gpu_plan(1 << 30, 4 << 30, GPU_BYTES).unwrap_err().to_string();
+        assert!(e.contains("(1.0 GiB of weights, 4.0 GiB of inputs, intermediates and outputs) needs 5.0 GiB"), "{e}");
+        assert!(e.contains("set GLIMPSE_GPU_BYTES=SIZE"), "{e}");
     }
 
     #[test]

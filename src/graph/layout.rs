@@ -92,9 +92,4 @@ impl Layout {
         self.sizes.push(bytes);
         self.sizes.len() - 1
     }
-
-    /// Every byte the plan allocates.
-    pub fn total_bytes(&self) -> u64 {
-        self.activation_bytes + self.weight_bytes
-    }
 }

@@ -23,22 +23,7 @@ impl Plan {
     /// the device's plan budget ([`Gpu::plan_bytes`]) before any buffer is allocated.
     pub fn compile(gpu: &Gpu, graph: &Graph) -> Result<Plan> {
         let layout = Layout::of(gpu, graph)?;
-        let what = format!(
-            "the GPU plan ({} of weights, {} of inputs, intermediates and outputs)",
-            budget::size(layout.weight_bytes),
-            budget::size(layout.activation_bytes)
-        );
-        budget::check(&what, layout.total_bytes(), gpu.plan_bytes()).map_err(|e| {
-            Error::invalid(
-                "memory budget",
-                format!(
-                    "{}; wgpu does not report the device's memory: set {}=SIZE (e.g. 12G) to allow more, \
-                     or use a smaller batch or input",
-                    e.to_string().trim_start_matches("memory budget: "),
-                    budget::GPU_BYTES_VAR
-                ),
-            )
-        })?;
+        budget::check_gpu_plan(layout.weight_bytes, layout.activation_bytes, gpu.plan_bytes())?;
 
         // Inputs and weights first, in value order, then the intermediates' buffers.
         let mut buffers: Vec<Option<GpuTensor>> = vec![None; layout.sizes.len()];
