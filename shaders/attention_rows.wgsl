@@ -65,13 +65,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t_col = n * params.d * params.q + query;                    // theta[n, 0, query]; channel d at + d * Q
     let p_base = n * params.d * params.k;                           // phi[n, 0, 0]; channel d at + d * K
     let o_base = (n * params.rows + params.row_begin + r) * params.k; // out[n, row, 0]
+    // The channel loop below runs over addresses up to t_end, not `d < params.d`: lavapipe (Mesa
+    // 22.3) inlines a uniform bounding a loop with a constant start and step, recompiles the
+    // shader with its value at every dispatch and frees the copies only with the pipeline (300 KB
+    // and 3 ms per dispatch at D = 8). A bound that depends on the workgroup is never inlined.
+    let t_end = t_col + params.d * params.q;
 
     // Pass 1: scores. An invocation without keys (K < 64) keeps the lowest finite max.
     var m = -3.4e38;
     for (var k = lid; k < params.k; k += WG) {
         var s = 0.0;
-        for (var d = 0u; d < params.d; d++) {
-            s += theta[t_col + d * params.q] * phi[p_base + d * params.k + k];
+        var p = p_base + k;
+        for (var t = t_col; t < t_end; t += params.q) { // theta[n, d, query] for d = 0, 1, ...
+            s += theta[t] * phi[p];                    // phi[n, d, k]
+            p += params.k;
         }
         s *= params.scale;
         out[o_base + k] = s;

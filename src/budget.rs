@@ -16,15 +16,80 @@ pub const PICTURE_BYTES: u64 = 64 << 20;
 /// reference keeps while it runs a graph, or one batch of photos as inputs.
 pub const HOST_BYTES: u64 = 4 << 30;
 
+/// Most GPU bytes one compiled plan may take: its weights, inputs, intermediates (after
+/// reuse) and outputs, all allocated when the plan is compiled. wgpu reports no device memory
+/// size (only per-buffer limits), so this is a fixed default that fits the GPUs of the last
+/// decade and, on CPU adapters (lavapipe, llvmpipe), equals [`HOST_BYTES`]; the environment
+/// variable [`GPU_BYTES_VAR`] sets another.
+pub const GPU_BYTES: u64 = 4 << 30;
+/// The environment variable that sets the GPU budget: bytes, or a number with K, M, G or T
+/// (powers of 1024), e.g. `GLIMPSE_GPU_BYTES=12G` on a 16 GB card.
+pub const GPU_BYTES_VAR: &str = "GLIMPSE_GPU_BYTES";
+
+/// The GPU budget: [`GPU_BYTES_VAR`] when set, else [`GPU_BYTES`]. A value that is not a
+/// positive size is an error naming the variable.
+pub fn gpu_bytes() -> Result<u64> {
+    let Ok(value) = std::env::var(GPU_BYTES_VAR) else {
+        return Ok(GPU_BYTES);
+    };
+    parse_bytes(&value).filter(|&b| b > 0).ok_or_else(|| {
+        Error::invalid(
+            "memory budget",
+            format!("{GPU_BYTES_VAR}={value:?} is not a size: give bytes or a number with K, M, G or T, e.g. 12G"),
+        )
+    })
+}
+
+/// "4096", "512M", "1.5G", "2 GiB" as bytes (K, M, G, T are powers of 1024); None otherwise.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
 /// Fails when `what` needs more than `budget` bytes, naming both.
 pub fn check(what: &str, bytes: u64, budget: u64) -> Result<()> {
     if bytes <= budget {
         return Ok(());
     }
+    Err(Error::invalid("memory budget", over_budget(what, bytes, budget)))
+}
+
+/// [`check`] for a GPU plan of `weight_bytes` and `activation_bytes` (inputs, intermediates,
+/// outputs) against the GPU budget, saying how to raise it.
+pub fn check_gpu_plan(weight_bytes: u64, activation_bytes: u64, budget: u64) -> Result<()> {
+    let bytes = weight_bytes.saturating_add(activation_bytes);
+    if bytes <= budget {
+        return Ok(());
+    }
+    let what = format!(
+        "the GPU plan ({} of weights, {} of inputs, intermediates and outputs)",
+        size(weight_bytes),
+        size(activation_bytes)
+    );
     Err(Error::invalid(
         "memory budget",
-        format!("{what} needs {}, more than the {} glimpse allows for it", size(bytes), size(budget)),
+        format!(
+            "{}; wgpu does not report the device's memory: set {GPU_BYTES_VAR}=SIZE (e.g. 12G) to allow \
+             more, or use a smaller batch or input",
+            over_budget(&what, bytes, budget)
+        ),
     ))
+}
+
+fn over_budget(what: &str, bytes: u64, budget: u64) -> String {
+    format!("{what} needs {}, more than the {} glimpse allows for it", size(bytes), size(budget))
 }
 
 /// Bytes of `elements` f32 values, saturating (a product of user sizes can overflow).
@@ -54,5 +119,21 @@ mod tests {
         assert_eq!(f32_bytes(&[3, 8192, 8192]), 805_306_368);
         assert_eq!(f32_bytes(&[usize::MAX, 4]), u64::MAX);
         assert_eq!(size(300 << 20), "300 MiB");
+        check_gpu_plan(1 << 30, 3 << 30, GPU_BYTES).unwrap();
+        let e = check_gpu_plan(1 << 30, 4 << 30, GPU_BYTES).unwrap_err().to_string();
+        assert!(e.contains("(1.0 GiB of weights, 4.0 GiB of inputs, intermediates and outputs) needs 5.0 GiB"), "{e}");
+        assert!(e.contains("set GLIMPSE_GPU_BYTES=SIZE"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("512M"), Some(512 << 20));
+        assert_eq!(parse_bytes("1.5G"), Some(3 << 29));
+        assert_eq!(parse_bytes("2 GiB"), Some(2 << 30));
+        assert_eq!(parse_bytes("12gb"), Some(12 << 30));
+        for bad in ["", "lots", "G", "-1G", "1X", "1e400"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
     }
 }

@@ -4,6 +4,12 @@
 
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often a long run rewrites its report while it works (`map`'s index.html, `classify`'s
+/// --json / --csv): often enough that an interrupt loses little, seldom enough that rewriting
+/// stays a small share of the work.
+pub const REWRITE_EVERY: Duration = Duration::from_secs(2);
 
 fn file_error(path: &Path, msg: impl std::fmt::Display) -> Error {
     Error::File { path: path.display().to_string(), msg: msg.to_string() }

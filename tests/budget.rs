@@ -1,6 +1,9 @@
 //! The memory budget (issue 11, defect 7): allocations sized by a user's input are checked
 //! before they are made. A 1024 x 1 photo draws a contact sheet of normal size, and a model
-//! input of 3 x 8192 x 8192 on `--device cpu` is refused up front with the bytes it needs.
+//! input of 3 x 8192 x 8192 on `--device cpu` is refused up front with the bytes it needs, and
+//! so is a GPU plan over the GPU budget (GLIMPSE_GPU_BYTES).
+
+mod common;
 
 use glimpse::models::NETWORK_KEY;
 use glimpse::tensorfile::TensorFile;
@@ -70,5 +73,74 @@ fn a_3_by_8192_by_8192_input_on_the_cpu_is_refused_up_front_with_the_bytes() {
         "{err}"
     );
     assert!(start.elapsed() < Duration::from_secs(30), "refused only after {:?}", start.elapsed());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The demo model's fused GPU graph with its maps at `batch`.
+fn demo_graph(batch: usize) -> glimpse::graph::Graph {
+    use glimpse::blocks::BuildOptions;
+    use glimpse::graph::Fusion;
+    let model = glimpse::models::Model::load(&demo_model()).unwrap();
+    model.build(batch, BuildOptions { fusion: Fusion::all(), maps: true, queries: vec![] }).unwrap()
+}
+
+#[test]
+fn a_plan_over_the_gpu_budget_is_refused_before_it_allocates() {
+    use glimpse::gpu::{Gpu, GpuOptions};
+    use glimpse::graph::Plan;
+    let Some(gpu) = common::gpu() else { return };
+    let graph = demo_graph(2);
+    let plan = Plan::compile(gpu, &graph).unwrap();
+    let needed = plan.activation_bytes() + plan.weight_bytes();
+    let with_budget = |bytes| Gpu::with_options(GpuOptions { plan_bytes: Some(bytes), ..Default::default() }).unwrap();
+    // Exactly the plan's bytes fit; one byte less is refused, naming the need and the budget.
+    Plan::compile(&with_budget(needed), &graph).unwrap();
+    let err = Plan::compile(&with_budget(needed - 1), &graph).unwrap_err().to_string();
+    let (need, allowed) = (glimpse::budget::size(needed), glimpse::budget::size(needed - 1));
+    assert!(err.contains(&format!("needs {need}, more than the {allowed}")), "{err}");
+    assert!(err.contains("GPU plan") && err.contains("GLIMPSE_GPU_BYTES"), "{err}");
+    // 40 outputs of 120 MB each, every buffer within the binding limit: 4.8 GB in all, refused
+    // at once by the default budget, so nothing is allocated first.
+    let mut wide = glimpse::graph::Graph::new();
+    let x = wide.input("x", glimpse::Shape::new(&[30_000_000]).unwrap());
+    for i in 0..40 {
+        let y = wide.add(glimpse::ops::eltwise::Eltwise::Relu, &[x]).unwrap();
+        wide.output(&format!("y{i}"), y);
+    }
+    let gpu = with_budget(glimpse::budget::GPU_BYTES);
+    let start = Instant::now();
+    match Plan::compile(&gpu, &wide) {
+        Err(e) => assert!(e.to_string().contains("needs 4.6 GiB, more than the 4.0 GiB"), "{e}"),
+        Ok(p) => panic!("a plan of {} bytes was allocated", p.activation_bytes() + p.weight_bytes()),
+    }
+    assert!(start.elapsed() < Duration::from_secs(20), "refused only after {:?}", start.elapsed());
+}
+
+#[test]
+fn the_gpu_budget_comes_from_glimpse_gpu_bytes() {
+    if common::gpu().is_none() {
+        return; // the reason is printed; the GPU budget needs an adapter
+    }
+    let dir = scratch("gpu-env");
+    let photo = dir.join("p.png");
+    RgbImage::from_pixel(8, 8, Rgb([1, 2, 3])).save(&photo).unwrap();
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_glimpse"))
+            .args(["map", "--model", demo_model().to_str().unwrap(), "-o", dir.join("out").to_str().unwrap()])
+            .arg(&photo)
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .env("GLIMPSE_GPU_BYTES", value)
+            .output()
+            .expect("glimpse runs")
+    };
+    let o = run("64K");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("GPU plan") && err.contains("more than the 64 KiB"), "{err}");
+    let o = run("lots");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("GLIMPSE_GPU_BYTES=\"lots\" is not a size"), "{err}");
+    let o = run("1G");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(dir);
 }

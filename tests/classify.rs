@@ -82,7 +82,9 @@ fn classify_folder(device: &str) {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("a.png") && stdout.contains("red"), "{stdout}");
 
-    let list: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report.get("unfinished").is_none(), "a finished run's report is not marked: {report}");
+    let list = report["images"].as_array().unwrap();
     let names: Vec<String> =
         list.iter().map(|v| v["path"].as_str().unwrap().rsplit('/').next().unwrap().into()).collect();
     assert_eq!(names, ["a.png", "b.png", "broken.png", "c.jpg", "d.PNG"], "sorted, no subfolders or .txt");
@@ -165,10 +167,15 @@ fn reports_hold_every_image_and_quote_labels() {
         Outcome { path: "x.jpg".into(), result: Ok(topk.clone()) },
         Outcome { path: "bad.png".into(), result: Err("bad.png: not a PNG or JPEG image".into()) },
     ];
-    let json: serde_json::Value = serde_json::from_str(&report::json(&outcomes)).unwrap();
-    assert_eq!(json[0]["topk"][0]["label"], "tench, Tinca tinca");
-    assert_eq!(json[0]["topk"][1]["index"], 1);
-    assert_eq!(json[1]["error"], "bad.png: not a PNG or JPEG image");
+    let json: serde_json::Value = serde_json::from_str(&report::json(&outcomes, None)).unwrap();
+    assert_eq!(json["images"][0]["topk"][0]["label"], "tench, Tinca tinca");
+    assert_eq!(json["images"][0]["topk"][1]["index"], 1);
+    assert_eq!(json["images"][1]["error"], "bad.png: not a PNG or JPEG image");
+    assert!(json.get("unfinished").is_none(), "{json}");
+    let so_far: serde_json::Value =
+        serde_json::from_str(&report::json(&outcomes[..1], Some("1 of 2 image(s) done"))).unwrap();
+    assert_eq!(so_far["unfinished"], "1 of 2 image(s) done");
+    assert_eq!(so_far["images"].as_array().unwrap().len(), 1);
     let csv = report::csv(&outcomes);
     assert_eq!(csv.lines().nth(1).unwrap(), format!("x.jpg,1,0,\"tench, Tinca tinca\",{}", topk[0].prob));
     assert_eq!(csv.lines().count(), 3, "failed images have no rows: {csv}");
@@ -225,7 +232,8 @@ fn classify_runs_skresnet18() {
     let o = glimpse(&["classify", "--arch", "timm.skresnet18", "--weights", s(&weights), "--json", s(&json),
                       "--device", device, s(&img), s(&img)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let list: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let list = report["images"].as_array().unwrap();
     let topk = list[0]["topk"].as_array().unwrap();
     assert_eq!(topk.len(), 5);
     let label = topk[0]["label"].as_str().unwrap();

@@ -1,4 +1,4 @@
-//! Ctrl-C or kill in the middle of `glimpse map` and `glimpse bench` (issue 11, defect 9):
+//! Ctrl-C or kill in the middle of `glimpse map`, `classify` and `bench` (issue 11, defect 9):
 //! the run stops with status 130, the report written so far is valid and lists only
 //! finished work, and no temporary file is left behind.
 
@@ -96,6 +96,35 @@ fn an_interrupted_map_leaves_a_valid_smaller_index_and_no_temp_files() {
         assert!(path.is_file() && std::fs::metadata(&path).unwrap().len() > 0, "{link} missing");
     }
     assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_interrupted_classify_leaves_valid_smaller_reports_and_no_temp_files() {
+    let dir = scratch("classify");
+    let (json, csv) = (dir.join("top.json"), dir.join("top.csv"));
+    // 200 pictures scaled to 1024 x 1024, one per batch, on the CPU: tens of seconds.
+    #[rustfmt::skip]
+    let args = ["classify", "--arch", "GlobalAvgPool", "--img-size", "1024", "--batch-size", "1", "--topk", "2",
+                "--device", "cpu", "--json", json.to_str().unwrap(), "--csv", csv.to_str().unwrap()];
+    let mut child = spawn(&[&args[..], &[&demo("heldout")]].concat());
+    wait_for(&mut child, &json);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stderr) = interrupt(child, "-INT");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted") && !stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert!((1..200).contains(&images.len()), "{} images listed", images.len());
+    let unfinished = report["unfinished"].as_str().expect("an interrupted report says it is unfinished");
+    assert_eq!(unfinished, format!("{} of 200 image(s) done", images.len()));
+    for (i, image) in images.iter().enumerate() {
+        assert_eq!(image["topk"].as_array().map(Vec::len), Some(2), "image {i}: {image}");
+    }
+    // The CSV was written with the JSON: the same images, two rows each.
+    let rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
+    assert_eq!(rows, 2 * images.len(), "the CSV holds the JSON's images");
+    assert_eq!(leftovers(&dir), Vec::<PathBuf>::new());
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -8,7 +8,7 @@ use glimpse::models::NETWORK_KEY;
 use glimpse::ops::random_input;
 use glimpse::tensorfile::TensorFile;
 use glimpse::viz::figures::{figures, LayerInfo};
-use glimpse::viz::render::{write_image, Renderer};
+use glimpse::viz::render::{write_image, Picture, Renderer};
 use glimpse::viz::{Colormap, Normalize, Style};
 use glimpse::Tensor;
 use image::{Rgb, RgbImage};
@@ -290,8 +290,8 @@ fn attention_rows_are_drawn_with_their_query() {
     let mut drawn = Vec::new();
     for gpu in [None, common::gpu()] {
         let renderer = Renderer::new(style, gpu).unwrap();
-        let report =
-            write_image(&renderer, &dir, "img", "img.png", &display, &figs, &maps, &BTreeMap::new(), None).unwrap();
+        let picture = Picture { name: "img", source: "img.png", display: &display, prediction: None };
+        let report = write_image(&renderer, &dir, picture, &figs, &maps, &BTreeMap::new()).unwrap();
         assert_eq!(report.figures.len(), 2);
         assert!(report.figures[1].caption.contains("query (9, 7) of 10 x 8"), "{}", report.figures[1].caption);
         drawn.push(image::open(dir.join("img/nl.attention.q1.png")).unwrap().to_rgb8());

@@ -1,7 +1,7 @@
 //! What `glimpse classify` writes: per image the top classes or the error, as JSON or CSV,
 //! each written atomically and never over an input.
 
-use crate::tensorfile::write_atomically;
+use crate::tensorfile::write_all_atomically;
 use crate::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -26,8 +26,10 @@ pub struct Outcome {
     pub result: std::result::Result<Vec<Ranked>, String>,
 }
 
-/// One object per image: `{"path", "topk": [{"index", "label", "prob"}]}`, or `{"path", "error"}`.
-pub fn json(outcomes: &[Outcome]) -> String {
+/// `{"images": [...]}`, one object per image: `{"path", "topk": [{"index", "label", "prob"}]}`
+/// or `{"path", "error"}`. A report rewritten while the run goes on (and so one an interrupt
+/// left) lists the images done so far and says so in `"unfinished"`, e.g. "8 of 200 image(s) done".
+pub fn json(outcomes: &[Outcome], unfinished: Option<&str>) -> String {
     let list: Vec<serde_json::Value> = outcomes
         .iter()
         .map(|o| {
@@ -38,7 +40,11 @@ pub fn json(outcomes: &[Outcome]) -> String {
             }
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&list).expect("JSON values always serialise");
+    let mut report = serde_json::json!({ "images": list });
+    if let Some(note) = unfinished {
+        report["unfinished"] = note.into();
+    }
+    let mut text = serde_json::to_string_pretty(&report).expect("JSON values always serialise");
     text.push('\n');
     text
 }
@@ -66,9 +72,23 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `text` to `out` through a temporary file renamed into place.
-pub fn write(out: &Path, text: &str) -> Result<()> {
-    write_atomically(out, text.as_bytes())
+/// Writes the reports asked for (`--json`, `--csv`) of `outcomes`, together (an interrupt never
+/// leaves one a rewrite ahead of the other), each through a temporary file renamed into place.
+/// `unfinished` marks a report written while the run goes on (see [`json`]); the CSV has no
+/// room for the mark and holds the same images.
+pub fn write(
+    json_path: Option<&Path>,
+    csv_path: Option<&Path>,
+    outcomes: &[Outcome],
+    unfinished: Option<&str>,
+) -> Result<()> {
+    let json_text = json_path.map(|_| json(outcomes, unfinished));
+    let csv_text = csv_path.map(|_| csv(outcomes));
+    let files: Vec<(&Path, &[u8])> = [(json_path, &json_text), (csv_path, &csv_text)]
+        .into_iter()
+        .filter_map(|(path, text)| Some((path?, text.as_deref()?.as_bytes())))
+        .collect();
+    write_all_atomically(&files)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use glimpse::blocks::{self, BuildOptions};
 use glimpse::classify::{self, report, Labels, Outcome};
 use glimpse::gpu::Gpu;
 use glimpse::graph::{Graph, Plan, Tensors};
+use glimpse::output::REWRITE_EVERY;
 use glimpse::preprocess::{Interpolation, Preprocess};
 use glimpse::tensorfile::TensorFile;
 use glimpse::viz::photo;
@@ -195,6 +196,9 @@ pub fn classify(a: ClassifyArgs, out: super::Output) -> Result<()> {
     let mut labels: Option<Labels> = None;
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(inputs.len());
     let mut pending: Vec<(usize, Tensor)> = Vec::new();
+    // The reports are rewritten as images finish (after the first batch, then at most every
+    // REWRITE_EVERY), so an interrupted run leaves valid reports of the images done.
+    let mut reported: Option<Instant> = None;
     for (i, path) in inputs.iter().enumerate() {
         outcomes.push(Outcome { path: path.clone(), result: Err("not classified".into()) });
         match photo::load(path).and_then(|img| pre.apply(&img)) {
@@ -208,15 +212,16 @@ pub fn classify(a: ClassifyArgs, out: super::Output) -> Result<()> {
         if pending.len() == batch || (i + 1 == inputs.len() && !pending.is_empty()) {
             let done = std::mem::take(&mut pending);
             classify_batch(&mut net, done, a.topk as usize, &mut labels, &mut outcomes, &bar)?;
+            // Between batches every outcome so far is final.
+            if i + 1 < inputs.len() && reported.is_none_or(|t| t.elapsed() >= REWRITE_EVERY) {
+                let so_far = format!("{} of {} image(s) done", outcomes.len(), inputs.len());
+                report::write(a.json.as_deref(), a.csv.as_deref(), &outcomes, Some(&so_far))?;
+                reported = Some(Instant::now());
+            }
         }
     }
     bar.finish_and_clear();
-    if let Some(path) = &a.json {
-        report::write(path, &report::json(&outcomes))?;
-    }
-    if let Some(path) = &a.csv {
-        report::write(path, &report::csv(&outcomes))?;
-    }
+    report::write(a.json.as_deref(), a.csv.as_deref(), &outcomes, None)?;
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let seconds = start.elapsed().as_secs_f64();
     out.note(format_args!(

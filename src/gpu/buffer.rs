@@ -57,6 +57,14 @@ fn buffer_size(shape: &Shape) -> u64 {
     shape.bytes().next_multiple_of(BUFFER_ALIGN).max(BUFFER_ALIGN)
 }
 
+impl GpuTensor {
+    /// Bytes of the buffer [`Gpu::empty`] or [`Gpu::upload`] allocates for `shape` (what a
+    /// plan adds up before it allocates anything).
+    pub fn buffer_bytes(shape: &Shape) -> u64 {
+        buffer_size(shape)
+    }
+}
+
 const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 

@@ -27,11 +27,20 @@ pub struct GpuOptions {
     /// (`glimpse check --export` writes them for runtimes with that width): running a subgroup
     /// kernel is refused, its layout would not match the lanes it runs on.
     pub encode_for_subgroup_width: Option<u32>,
+    /// Most bytes one compiled plan may allocate ([`crate::budget::GPU_BYTES`]). `None` takes
+    /// it from the environment ([`crate::budget::gpu_bytes`]).
+    pub plan_bytes: Option<u64>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { limits: None, timeout: Duration::from_secs(120), subgroups: true, encode_for_subgroup_width: None }
+        GpuOptions {
+            limits: None,
+            timeout: Duration::from_secs(120),
+            subgroups: true,
+            encode_for_subgroup_width: None,
+            plan_bytes: None,
+        }
     }
 }
 
@@ -65,6 +74,7 @@ pub struct Gpu {
     /// ([`GpuOptions::encode_for_subgroup_width`]): subgroup kernels are encoded, never run.
     pub(super) subgroups_recorded_only: bool,
     timeout: Duration,
+    plan_bytes: u64,
     /// Set by the device-lost callback; after loss every wgpu call is a silent no-op.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors raised outside any error scope (wgpu's default handler would panic).
@@ -79,6 +89,10 @@ impl Gpu {
 
     /// Opens the adapter chosen from the environment with explicit options.
     pub fn with_options(options: GpuOptions) -> Result<Gpu> {
+        let plan_bytes = match options.plan_bytes {
+            Some(bytes) => bytes,
+            None => crate::budget::gpu_bytes()?,
+        };
         let adapter = super::adapters::choose_adapter()?;
         let summary = AdapterSummary::from_info(&adapter.get_info());
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
@@ -146,6 +160,7 @@ impl Gpu {
             subgroups_recorded_only: width != own_width,
             profile,
             timeout: options.timeout,
+            plan_bytes,
             lost,
             uncaptured,
         })
@@ -159,6 +174,11 @@ impl Gpu {
     /// What kernel choice needs to know about this device (`ops::choose` reads it).
     pub fn profile(&self) -> &DeviceProfile {
         &self.profile
+    }
+
+    /// Most bytes one compiled plan may allocate on this device (checked before it allocates).
+    pub fn plan_bytes(&self) -> u64 {
+        self.plan_bytes
     }
 
     /// Largest buffer binding this device accepts, in bytes.
@@ -181,6 +201,7 @@ impl Gpu {
             ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size.to_string()),
             ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup.to_string()),
             ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension.to_string()),
+            ("plan memory budget (GLIMPSE_GPU_BYTES)", crate::budget::size(self.plan_bytes)),
             ("timestamp queries", self.has_timestamps().to_string()),
             (
                 "subgroups",

@@ -6,6 +6,7 @@
 //! so a bad shape fails while the graph is built, naming the op.
 
 mod fuse;
+mod layout;
 mod plan;
 mod rewrite;
 

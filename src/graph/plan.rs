@@ -3,9 +3,10 @@
 //! created once; each run writes the inputs, submits every dispatch in one
 //! command buffer and reads the outputs back in one mapping.
 
+use super::layout::Layout;
 use super::{Graph, Source, Tensors, ValueId};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
-use crate::{Error, Result};
+use crate::{budget, Error, Result, Shape};
 
 /// A compiled graph, runnable any number of times.
 #[derive(Debug)]
@@ -18,106 +19,57 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Compiles `graph` for `gpu`.
+    /// Compiles `graph` for `gpu`. The whole plan's memory is laid out and checked against
+    /// the device's plan budget ([`Gpu::plan_bytes`]) before any buffer is allocated.
     pub fn compile(gpu: &Gpu, graph: &Graph) -> Result<Plan> {
-        let n = graph.values.len();
-        // The node index after which each value's memory is dead (views keep
-        // their root alive); named outputs and inputs never die.
-        let mut last_use: Vec<Option<usize>> = vec![None; n];
-        for (i, node) in graph.nodes.iter().enumerate() {
-            for &input in &node.inputs {
-                last_use[graph.root(input).0] = Some(i);
-            }
-        }
-        let mut pinned = vec![false; n];
-        for (_, id) in &graph.outputs {
-            pinned[graph.root(*id).0] = true;
-        }
+        let layout = Layout::of(gpu, graph)?;
+        budget::check_gpu_plan(layout.weight_bytes, layout.activation_bytes, gpu.plan_bytes())?;
 
-        let mut tensors: Vec<Option<GpuTensor>> = vec![None; n];
-        let (mut activation_bytes, mut weight_bytes) = (0u64, 0u64);
+        // Inputs and weights first, in value order, then the intermediates' buffers.
+        let mut buffers: Vec<Option<GpuTensor>> = vec![None; layout.sizes.len()];
         let mut inputs = Vec::new();
         for (i, value) in graph.values.iter().enumerate() {
-            match &value.source {
+            let t = match &value.source {
                 Source::Input(name) => {
                     let t = gpu.empty(&value.shape)?;
-                    activation_bytes += t.capacity();
                     inputs.push((name.clone(), t.clone()));
-                    tensors[i] = Some(t);
+                    t
                 }
-                Source::Const(c) => {
-                    let t = gpu.upload(c)?;
-                    weight_bytes += t.capacity();
-                    tensors[i] = Some(t);
-                }
-                Source::Node | Source::View(_) => {}
+                Source::Const(c) => gpu.upload(c)?,
+                Source::Node | Source::View(_) => continue,
+            };
+            buffers[layout.home[i].expect("inputs and weights have buffers")] = Some(t);
+        }
+        for (buffer, &bytes) in buffers.iter_mut().zip(&layout.sizes) {
+            if buffer.is_none() {
+                *buffer = Some(gpu.empty(&Shape::new(&[(bytes / 4) as usize])?)?);
             }
         }
+        let home =
+            |id: ValueId| buffers[layout.home[id.0].expect("every root is laid out")].as_ref().expect("allocated");
 
-        let mut free: Vec<GpuTensor> = Vec::new();
         let mut dispatches = Vec::new();
-        for (i, node) in graph.nodes.iter().enumerate() {
+        for node in &graph.nodes {
             let bound = node
                 .inputs
                 .iter()
-                .map(|&id| {
-                    let root = tensors[graph.root(id).0].as_ref().expect("inputs are bound before their uses");
-                    root.reshape(graph.shape(id).dims())
-                })
+                .map(|&id| home(graph.root(id)).reuse_as(graph.shape(id)))
                 .collect::<Result<Vec<_>>>()?;
-            let written: Vec<ValueId> = std::iter::once(node.output).chain(node.side.iter().copied()).collect();
-            let mut outputs = Vec::new();
-            for &id in &written {
-                let shape = graph.shape(id);
-                // Best fit among dead buffers; a fresh one when none is big enough.
-                let best = (0..free.len())
-                    .filter(|&j| free[j].capacity() >= shape.bytes())
-                    .min_by_key(|&j| free[j].capacity());
-                outputs.push(match best {
-                    Some(j) => free.swap_remove(j).reuse_as(shape)?,
-                    None => {
-                        let t = gpu.empty(shape).map_err(|e| match e {
-                            // Name the op whose output does not fit, not the allocator.
-                            Error::TooLarge { what, bytes, limit, .. } => Error::TooLarge {
-                                op: node.op.name().to_string(),
-                                what: format!("output {what}"),
-                                bytes,
-                                limit,
-                            },
-                            other => other,
-                        })?;
-                        activation_bytes += t.capacity();
-                        t
-                    }
-                });
-            }
+            let outputs = std::iter::once(node.output)
+                .chain(node.side.iter().copied())
+                .map(|id| home(id).reuse_as(graph.shape(id)))
+                .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&GpuTensor> = bound.iter().collect();
             let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
             dispatches.extend(node.op.encode_all(gpu, &refs, &out_refs)?);
-            for (id, t) in written.iter().zip(outputs) {
-                tensors[id.0] = Some(t);
-            }
-            // Intermediates whose last reader was this node give their memory back.
-            let mut roots: Vec<ValueId> = node.inputs.iter().map(|&v| graph.root(v)).collect();
-            roots.extend(&written);
-            roots.sort();
-            roots.dedup();
-            for root in roots {
-                let intermediate = matches!(graph.values[root.0].source, Source::Node);
-                if intermediate && !pinned[root.0] && last_use[root.0].is_none_or(|last| last <= i) {
-                    free.push(tensors[root.0].clone().expect("computed above"));
-                }
-            }
         }
 
         let outputs = graph
             .outputs
             .iter()
-            .map(|(name, id)| {
-                let root = tensors[graph.root(*id).0].as_ref().expect("outputs are computed");
-                Ok((name.clone(), root.reshape(graph.shape(*id).dims())?))
-            })
+            .map(|(name, id)| Ok((name.clone(), home(graph.root(*id)).reuse_as(graph.shape(*id))?)))
             .collect::<Result<Vec<_>>>()?;
+        let (activation_bytes, weight_bytes) = (layout.activation_bytes, layout.weight_bytes);
         Ok(Plan { inputs, outputs, dispatches, activation_bytes, weight_bytes })
     }
 

@@ -112,17 +112,34 @@ impl TensorFile {
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place; an
 /// interrupt (Ctrl-C) waits until the temporary file is gone ([`crate::interrupt`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    write_all_atomically(&[(path, bytes)])
+}
+
+/// [`write_atomically`] for several files as one step: every temporary file is written, then
+/// each renamed into place, with no interrupt in between. So reports of the same run (a JSON
+/// and a CSV) never stop one rewrite apart. A failure to write any of them replaces none
+/// (every file is written before the first rename); the temporary files are always removed.
+pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> Result<()> {
+    let mut staged = Vec::with_capacity(files.len());
+    for &(path, _) in files {
+        let name = path.file_name().ok_or_else(|| file_error(path, "not a file path"))?;
+        staged.push(path.with_file_name(format!(".{}.tmp", name.to_string_lossy())));
+    }
     crate::interrupt::uninterrupted(|| {
-        if let Err(e) = std::fs::write(&tmp, bytes) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(file_error(path, format!("cannot write: {e}")));
+        let remove_all = || staged.iter().for_each(|tmp| drop(std::fs::remove_file(tmp)));
+        for ((path, bytes), tmp) in files.iter().zip(&staged) {
+            if let Err(e) = std::fs::write(tmp, bytes) {
+                remove_all();
+                return Err(file_error(path, format!("cannot write: {e}")));
+            }
         }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            file_error(path, format!("cannot move the finished file into place: {e}"))
-        })
+        for ((path, _), tmp) in files.iter().zip(&staged) {
+            if let Err(e) = std::fs::rename(tmp, path) {
+                remove_all();
+                return Err(file_error(path, format!("cannot move the finished file into place: {e}")));
+            }
+        }
+        Ok(())
     })
 }
 
@@ -144,4 +161,25 @@ fn to_f32(view: &TensorView<'_>) -> std::result::Result<Option<Vec<f32>>, String
         other => return Err(format!("dtype {other} is not supported (use {FLOAT_DTYPES})")),
     };
     Ok(Some(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_written_together_are_all_replaced_or_none() {
+        let dir = std::env::temp_dir().join(format!("glimpse-write-all-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.json"), dir.join("b.csv"));
+        write_all_atomically(&[(&a, b"one"), (&b, b"two")]).unwrap();
+        assert_eq!((std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()), (b"one".to_vec(), b"two".to_vec()));
+        let missing = dir.join("no/such/folder/c.csv");
+        let err = write_all_atomically(&[(&a, b"new"), (&missing, b"x")]).unwrap_err().to_string();
+        assert!(err.contains("c.csv") && err.contains("cannot write"), "{err}");
+        assert_eq!(std::fs::read(&a).unwrap(), b"one", "nothing is replaced when one file fails");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

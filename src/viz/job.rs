@@ -5,7 +5,7 @@
 
 use super::figures::{figures, layer_name, LayerInfo, Normalize};
 use super::live;
-use super::render::{write_image, ImageReport, Prediction, Renderer, Style};
+use super::render::{write_image, ImageReport, Picture, Prediction, Renderer, Style};
 use super::{html, photo};
 use crate::blocks::map_spec;
 use crate::blocks::{BuildOptions, Builder};
@@ -13,6 +13,7 @@ use crate::budget;
 use crate::gpu::{AdapterSummary, Gpu, PipelineCompile};
 use crate::graph::{check_finite_image, Fusion, Graph, Plan, Tensors};
 use crate::models::{Model, ModelSource};
+use crate::output::REWRITE_EVERY;
 use crate::tensorfile::{write_atomically, TensorFile};
 use crate::walk::{self, Depth, Found};
 use crate::weights::Weights;
@@ -20,10 +21,6 @@ use crate::{Error, Result, Shape, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// How often index.html is rewritten while a job runs: often enough that an interrupt loses
-/// little of the report, seldom enough that rewriting it stays a small share of the work.
-const INDEX_EVERY: Duration = Duration::from_secs(2);
 
 /// Where the network and the overlays run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,7 +317,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
         summary.device
     );
     // The index is rewritten as images finish (after the first batch, then at most every
-    // INDEX_EVERY), so an interrupted run leaves a valid report of the images done.
+    // output::REWRITE_EVERY), so an interrupted run leaves a valid report of the images done.
     let mut index_written: Option<Instant> = None;
     let mut pending: Vec<(usize, image::RgbImage, Tensor)> = Vec::new();
     let mut next = 0;
@@ -382,17 +379,8 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                     ]);
                     let source = path.display().to_string();
                     let name = &names[index];
-                    let mut report = write_image(
-                        &renderer,
-                        &job.out_dir,
-                        name,
-                        &source,
-                        &display,
-                        &figs,
-                        &named,
-                        &meta,
-                        prediction,
-                    )?;
+                    let picture = Picture { name, source: &source, display: &display, prediction };
+                    let mut report = write_image(&renderer, &job.out_dir, picture, &figs, &named, &meta)?;
                     live::write(&job.out_dir, &mut report, job.style, &figs.heat, &outputs, &maps, slot)?;
                     Ok(report)
                 });
@@ -410,7 +398,7 @@ pub fn run(job: &MapJob, progress: &mut dyn FnMut(Event)) -> Result<Summary> {
                 }
             }
         }
-        if index_written.is_none_or(|t| t.elapsed() >= INDEX_EVERY) {
+        if index_written.is_none_or(|t| t.elapsed() >= REWRITE_EVERY) {
             let t = Instant::now();
             let so_far = format!("{settings}; unfinished: {next} of {} picture(s) read so far", inputs.len());
             let page = html::index(&model.spec.name, &so_far, &summary.images, &summary.skipped);

@@ -122,19 +122,29 @@ fn layer_of(map: &str) -> String {
 /// Height of the contact sheet's tiles.
 const TILE: u32 = 192;
 
-/// Draws and writes everything for one image into `out_dir/name/`: `display` is the photo at
-/// display size, `maps` the raw maps (written with `metadata`).
+/// One picture of a map job, as its report names it.
+pub struct Picture<'a> {
+    /// Its folder name inside the output folder.
+    pub name: &'a str,
+    /// The input file, as given.
+    pub source: &'a str,
+    /// The photo at display size.
+    pub display: &'a RgbImage,
+    /// The top class, when the network ends in class scores.
+    pub prediction: Option<Prediction>,
+}
+
+/// Draws and writes everything for one picture into `out_dir/name/`: its `figures`, and
+/// `maps`, the raw maps (written with `metadata`).
 pub fn write_image(
     renderer: &Renderer,
     out_dir: &Path,
-    name: &str,
-    source: &str,
-    display: &RgbImage,
+    picture: Picture,
     figures: &Figures,
     maps: &[(&str, &Tensor)],
     metadata: &BTreeMap<String, String>,
-    prediction: Option<Prediction>,
 ) -> Result<ImageReport> {
+    let Picture { name, source, display, prediction } = picture;
     let dir = out_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| crate::Error::File {
         path: dir.display().to_string(),
