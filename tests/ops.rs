@@ -47,11 +47,15 @@ fn every_folded_grid_case_folds() {
         "center_crop",
         "hard_mask",
         "channel_affine",
+        "channel_pool",
         "global_pool",
         "gate",
+        "softmax",
         "weighted_sum",
+        "narrow",
         "conv2d",
         "cbam_gate_pool",
+        "sk_sum_pool",
         "sk_attention",
     ];
     assert_eq!(names, want, "ops with folded-grid cases");
