@@ -54,9 +54,12 @@ fn every_folded_grid_case_folds() {
         "weighted_sum",
         "narrow",
         "conv2d",
+        "cbam_channel_mlp",
         "cbam_gate_pool",
+        "cbam_spatial_gate",
         "sk_sum_pool",
         "sk_attention",
+        "render_overlay",
     ];
     assert_eq!(names, want, "ops with folded-grid cases");
     for case in &folded {
