@@ -3,7 +3,7 @@
 
 pub mod export;
 
-use crate::gpu::Gpu;
+use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::ops::{gpu_shapes_of, Case};
 use crate::{Result, Tensor};
 
@@ -83,7 +83,7 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseReport> {
     let bound: Vec<_> = uploaded.iter().collect();
     let output = gpu.empty(want.shape())?;
     gpu.fill(&output, f32::NAN)?;
-    let dispatches = case.op.encode(gpu, &bound, &output)?;
+    let dispatches = encode_case(gpu, case, &bound, &output)?;
     gpu.submit(&dispatches)?;
     let got = gpu.read(&output)?;
     let shapes: Vec<String> = gpu_shapes_of(&bound).iter().map(|s| s.to_string()).collect();
@@ -93,6 +93,15 @@ pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseReport> {
         shapes: shapes.join(", "),
         comparison: compare(&got, &want, OP_TOLERANCE),
     })
+}
+
+/// The dispatches of `case` on `gpu`, folding grids at the case's grid limit where it has one
+/// (they run on `gpu` like any other: the folding view shares its device).
+pub fn encode_case(gpu: &Gpu, case: &Case, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
+    match case.grid_limit {
+        Some(limit) => case.op.encode(&gpu.with_grid_limit(limit)?, inputs, output),
+        None => case.op.encode(gpu, inputs, output),
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,37 @@ fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
 }
 
 #[test]
+fn folded_grid_cases_are_recorded_folded() {
+    let _ = gpu_or_skip!();
+    let gpus = ExportGpus::open().unwrap();
+    // One op whose grid folds into y, one whose plane index folds from y into z.
+    let cases: Vec<_> = all_cases(&mut common::rng())
+        .into_iter()
+        .filter(|c| c.grid_limit.is_some() && ["sk_attention", "gate"].contains(&c.op.name()))
+        .collect();
+    assert!(cases.len() >= 2, "sk_attention and gate have folded-grid cases");
+    let dir = std::env::temp_dir().join(format!("glimpse-export-fold-test-{}", std::process::id()));
+    export_cases(&dir, &cases, &gpus, 1).unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    for (case, c) in cases.iter().zip(manifest["cases"].as_array().unwrap()) {
+        let limit = case.grid_limit.unwrap() as u64;
+        assert_eq!(c["grid_limit"].as_u64(), Some(limit), "{}", c["label"]);
+        for v in c["variants"].as_array().unwrap() {
+            let grids: Vec<Vec<u64>> = v["dispatches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["workgroups"].as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect())
+                .collect();
+            let spills = |g: &Vec<u64>| (g[0] == limit && g[1] > 1) || (g[1] == limit && g[2] > 1);
+            assert!(grids.iter().any(spills), "{} [{}]: recorded grids {grids:?}", case.op.name(), case.label);
+            assert!(grids.iter().flatten().all(|&w| w <= limit), "{}: {grids:?}", case.label);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn launches_encoded_for_another_subgroup_width_are_refused_not_run() {
     let _ = gpu_or_skip!();
     let gpus = ExportGpus::open().unwrap();

@@ -27,6 +27,27 @@ fn a_grid_beyond_two_dimensions_of_workgroups_is_an_error() {
 }
 
 #[test]
+fn a_lower_grid_limit_folds_grids_on_the_same_device() {
+    let gpu = gpu_or_skip!();
+    let small = gpu.with_grid_limit(4).unwrap();
+    assert_eq!(small.max_workgroups_per_dim(), 4);
+    assert_eq!(small.grid_1d("test", 4).unwrap(), [4, 1, 1]);
+    assert_eq!(small.grid_1d("test", 5).unwrap(), [4, 2, 1]);
+    assert!(small.grid_1d("test", 17).unwrap_err().to_string().contains("4 x 4"));
+    // It never raises the device's own limit.
+    let max = gpu.max_workgroups_per_dim();
+    assert_eq!(gpu.with_grid_limit(u32::MAX).unwrap().max_workgroups_per_dim(), max);
+    let err = gpu.with_grid_limit(0).err().expect("a grid limit of 0 is refused").to_string();
+    assert!(err.contains("grid limit") && err.contains("at least 1"), "{err}");
+    // A launch prepared through the view runs on the device it shares.
+    let x = small.upload(&Tensor::from_vec(&[4], vec![-1.0, 2.0, -3.0, 4.0]).unwrap()).unwrap();
+    let y = small.empty(x.shape()).unwrap();
+    let dispatches = Eltwise::Relu.encode(&small, &[&x], &y).unwrap();
+    gpu.submit(&dispatches).unwrap();
+    assert_eq!(gpu.read(&y).unwrap().data(), &[0.0, 2.0, 0.0, 4.0]);
+}
+
+#[test]
 fn a_broken_shader_is_an_error_not_a_panic() {
     let gpu = gpu_or_skip!();
     let broken = Kernel { name: "broken", source: "@compute @workgroup_size(1) fn main( {" };

@@ -1,9 +1,93 @@
 //! Every GPU op against its CPU reference on fresh random inputs
-//! (`<op>_should_match_reference`).
+//! (`<op>_should_match_reference`), and the folded-grid cases checked to fold.
 
 mod common;
 
-use glimpse::ops;
+use glimpse::check::encode_case;
+use glimpse::gpu::{Gpu, GpuTensor};
+use glimpse::ops::{self, Case};
+use glimpse::{Shape, Tensor};
+
+/// The grids `case` launches on `gpu`, at the case's grid limit when `folded`, else at the device's own.
+fn grids(gpu: &Gpu, case: &Case, folded: bool) -> Vec<[u32; 3]> {
+    let inputs: Vec<GpuTensor> = case.inputs.iter().map(|t| gpu.upload(t).unwrap()).collect();
+    let bound: Vec<&GpuTensor> = inputs.iter().collect();
+    let output = gpu.empty(&case.op.output_shape(&ops::gpu_shapes_of(&bound)).unwrap()).unwrap();
+    let dispatches =
+        if folded { encode_case(gpu, case, &bound, &output) } else { case.op.encode(gpu, &bound, &output) };
+    dispatches.unwrap().iter().map(|d| d.workgroups()).collect()
+}
+
+/// Fails unless `case` folds at its grid limit: a launch fills one grid dimension to the limit
+/// and spills into the next, and (where the device allows more) the grids differ from the
+/// unfolded ones.
+fn assert_folds(gpu: &Gpu, case: &Case) {
+    let what = format!("{} [{}]", case.op.name(), case.label);
+    let limit = case.grid_limit.unwrap_or_else(|| panic!("{what} has no grid limit")).min(gpu.max_workgroups_per_dim());
+    let folded = grids(gpu, case, true);
+    let spills = |g: &[u32; 3]| (g[0] == limit && g[1] > 1) || (g[1] == limit && g[2] > 1);
+    assert!(folded.iter().any(spills), "{what} does not fold at {limit} workgroups per dimension: grids {folded:?}");
+    if limit < gpu.max_workgroups_per_dim() {
+        let unfolded = grids(gpu, case, false);
+        assert_ne!(folded, unfolded, "{what}: the grid limit changes no grid");
+    }
+}
+
+#[test]
+fn every_folded_grid_case_folds() {
+    let gpu = gpu_or_skip!();
+    let folded: Vec<Case> = ops::all_cases(&mut common::rng()).into_iter().filter(|c| c.grid_limit.is_some()).collect();
+    let mut names: Vec<&str> = folded.iter().map(|c| c.op.name()).collect();
+    names.dedup();
+    // Every op whose kernels take a folded grid has a case for it.
+    let want = [
+        "eltwise",
+        "max_pool2d",
+        "avg_pool2d",
+        "center_crop",
+        "hard_mask",
+        "channel_affine",
+        "channel_pool",
+        "global_pool",
+        "gate",
+        "softmax",
+        "weighted_sum",
+        "narrow",
+        "conv2d",
+        "cbam_channel_mlp",
+        "cbam_gate_pool",
+        "cbam_spatial_gate",
+        "sk_sum_pool",
+        "sk_attention",
+        "render_overlay",
+    ];
+    assert_eq!(names, want, "ops with folded-grid cases");
+    for case in &folded {
+        assert_folds(gpu, case);
+    }
+}
+
+/// The folded path at WebGPU's real limit (65535 workgroups per dimension), once per way a grid
+/// folds: a linear index into y (eltwise), a plane index from y into z (gate). Native only:
+/// hundreds of millions of invocations are too slow for the browser suite's CPU device.
+#[test]
+fn grids_fold_at_webgpus_limit() {
+    let gpu = gpu_or_skip!();
+    let mut rng = common::rng();
+    let limit = 65535;
+    let x = Tensor::random(Shape::new(&[65535 * 256 + 1]).unwrap(), &mut rng, -1.0, 1.0);
+    let linear = Case::new("relu, 65535 x 256 + 1 elements", ops::eltwise::Eltwise::Relu, vec![x]);
+    let gate = ops::gate::Gate::logits(ops::gate::GateMode::Channel);
+    let dims = [1, 65537, 1, 1];
+    let x = Tensor::random(Shape::new(&dims).unwrap(), &mut rng, -1.0, 1.0);
+    let g = Tensor::random(Shape::new(&[1, 65537]).unwrap(), &mut rng, -6.0, 6.0);
+    let planes = Case::new("channel logits, 65537 planes", gate, vec![x, g]);
+    let cases = vec![linear.with_grid_limit(limit), planes.with_grid_limit(limit)];
+    for case in &cases {
+        assert_folds(gpu, case);
+    }
+    common::check_cases(gpu, cases);
+}
 
 #[test]
 fn attention_rows_should_match_reference() {

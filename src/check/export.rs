@@ -19,7 +19,7 @@
 //! here, as the lanes here differ. And it is encoded with subgroups off, which gives the
 //! portable kernels for runtimes with no subgroups of a fixed width the kernels take.
 
-use super::{compare, Comparison, OP_TOLERANCE};
+use super::{compare, encode_case, Comparison, OP_TOLERANCE};
 use crate::gpu::{Dispatch, Gpu, GpuOptions, GpuTensor, Kernel, Recipe, SUBGROUP_WIDTHS};
 use crate::ops::Case;
 use crate::{Error, Result, Tensor};
@@ -148,6 +148,8 @@ pub fn export_cases(dir: &Path, cases: &[Case], gpus: &ExportGpus, seed: u64) ->
             "want": want_json,
             "variants": variants,
             "no_portable_variant": portable_missing,
+            // Its grids fold past this many workgroups per dimension (null: WebGPU's 65535).
+            "grid_limit": case.grid_limit,
         }));
         runs.push(ExportedCase { op: case.op.name(), label: case.label.clone(), variants: variant_runs });
     }
@@ -180,7 +182,7 @@ fn record_variant(
     let inputs: Vec<GpuTensor> = case.inputs.iter().map(|t| gpu.upload(t)).collect::<Result<_>>()?;
     let bound: Vec<&GpuTensor> = inputs.iter().collect();
     let output = gpu.empty(want.shape())?;
-    let dispatches = case.op.encode(gpu, &bound, &output)?;
+    let dispatches = encode_case(gpu, case, &bound, &output)?;
     let (mut comparison, mut millis) = (None, None);
     if run {
         // Once to compile the pipelines, once timed: the time is the launch, not the compiler.

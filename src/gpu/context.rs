@@ -65,9 +65,11 @@ pub struct Gpu {
     pub(super) queue: wgpu::Queue,
     pub(super) limits: wgpu::Limits,
     pub(super) features: wgpu::Features,
-    pub(super) pipelines: Mutex<HashMap<String, (wgpu::ComputePipeline, CompileEntry)>>,
-    /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]).
-    pub(super) compiles: Mutex<Vec<CompileEntry>>,
+    /// Shared with the views [`Gpu::with_grid_limit`] makes.
+    pub(super) pipelines: Arc<Mutex<HashMap<String, (wgpu::ComputePipeline, CompileEntry)>>>,
+    /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]); shared
+    /// with the views too, so a pipeline is logged once whichever view compiled it.
+    pub(super) compiles: Arc<Mutex<Vec<CompileEntry>>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
     /// The adapter's own subgroup width differs from the profile's
@@ -154,8 +156,8 @@ impl Gpu {
             queue,
             limits: limits.clone(),
             features,
-            pipelines: Mutex::new(HashMap::new()),
-            compiles: Mutex::new(Vec::new()),
+            pipelines: Arc::default(),
+            compiles: Arc::default(),
             adapter: summary,
             subgroups_recorded_only: width != own_width,
             profile,
@@ -189,6 +191,35 @@ impl Gpu {
     /// Most workgroups along one dispatch dimension.
     pub fn max_workgroups_per_dim(&self) -> u32 {
         self.limits.max_compute_workgroups_per_dimension
+    }
+
+    /// This device encoding as if it allowed only `limit` workgroups per dimension (at most its
+    /// own): grids fold into y and z past `limit` ([`Gpu::grid_1d`]), so a correctness case
+    /// reaches the shaders' folded path (`wid.x + wid.y * nwg.x`, the guarded tail) with small
+    /// inputs. It shares the device, queue, compiled pipelines and error tracking, so tensors
+    /// and dispatches pass freely between the two; a folded launch also runs on any WebGPU
+    /// device. [`Gpu::destroy`] on either releases both.
+    pub fn with_grid_limit(&self, limit: u32) -> Result<Gpu> {
+        if limit == 0 {
+            return Err(Error::invalid("grid limit", "must be at least 1 workgroup per dimension"));
+        }
+        let mut limits = self.limits.clone();
+        limits.max_compute_workgroups_per_dimension = limit.min(limits.max_compute_workgroups_per_dimension);
+        Ok(Gpu {
+            device: self.device.clone(),
+            queue: self.queue.clone(),
+            limits,
+            features: self.features,
+            pipelines: self.pipelines.clone(),
+            compiles: self.compiles.clone(),
+            adapter: self.adapter.clone(),
+            profile: self.profile.clone(),
+            subgroups_recorded_only: self.subgroups_recorded_only,
+            timeout: self.timeout,
+            plan_bytes: self.plan_bytes,
+            lost: self.lost.clone(),
+            uncaptured: self.uncaptured.clone(),
+        })
     }
 
     /// Key limits and features, as (name, value) rows for `glimpse info`.

@@ -2,7 +2,7 @@
 //! `CbamChannelMlp` fusion): shared MLP on the average and max vectors, sum,
 //! sigmoid, in one small kernel.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -141,6 +141,12 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         coarse_random(&[65, 4], rng, 1.0, 8.0)
     }];
     cases.push(Case::new("saturating logits", CbamChannelMlp, inputs));
+    // One workgroup per image: one more image than SMALL_GRID folds the grid into y.
+    let n = SMALL_GRID as usize + 1;
+    let inputs = vec![random_input(rng, &[n, 2, 3], -1.0, 1.0), random_input(rng, &[1, 3], -1.0, 1.0), {
+        random_input(rng, &[3, 1], -1.0, 1.0)
+    }];
+    cases.push(Case::new("folded grid", CbamChannelMlp, inputs).with_grid_limit(SMALL_GRID));
     cases
 }
 

@@ -11,7 +11,9 @@
 //! writes s itself, so a requested spatial map costs no second conv.
 
 use super::cbam_channel_mlp::coarse_random;
-use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op};
+use super::{
+    expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, sigmoid, to_u32, Case, Cost, Op, SMALL_GRID,
+};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -299,6 +301,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(Case::new(label, op, inputs(&op, [3, 65, h, w], true, rng)));
         }
     }
+    // 65^2 pixels (the scalar kernel) need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
+    let op = CbamSpatialGate { kernel: 7, affine: true, residual: true, relu: true, map: false };
+    let x = inputs(&op, [1, 3, 65, 65], false, rng);
+    cases.push(Case::new("folded grid", op, x).with_grid_limit(SMALL_GRID));
     cases
 }
 

@@ -1,6 +1,6 @@
 //! channel_pool: per-pixel mean and max over channels, CBAM's spatial-attention input.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Result, Shape, Tensor};
 
@@ -86,6 +86,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     let x = random_input(rng, &[3, 65, 7, 7], -9.0, -1.0);
     cases.push(Case::new("all negative", ChannelPool, vec![x]));
+    // 65^2 pixels need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
+    let x = random_input(rng, &[1, 3, 65, 65], -1.0, 1.0);
+    cases.push(Case::new("folded grid", ChannelPool, vec![x]).with_grid_limit(SMALL_GRID));
     cases
 }
 

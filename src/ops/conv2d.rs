@@ -422,7 +422,7 @@ fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight:
 /// Correctness cases: odd sizes (no multiple of the 4 x 8 block or the 64-wide
 /// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
 /// every epilogue (the fused residual on both tap paths, with groups and
-/// depthwise), and a batch whose grid must fold past 65535 workgroups.
+/// depthwise), and a batch whose grid folds (past [`super::SMALL_GRID`] workgroups).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     use Activation::{Relu, Sigmoid};
     let c = Conv2d::new();
@@ -470,7 +470,6 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("1x1 stride 2, affine", epi(true, Activation::None, false).stride([2, 2]), &[1, 65, 13, 17], &[3, 65, 1, 1]),
         ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
         ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
-        ("65537 images: folded grid", c, &[65537, 1, 1, 1], &[1, 1, 1, 1]),
         // The implicit GEMM's edges: 130 channels (three row tiles, the last of 2), pixels spanning
         // images in one column tile, K = 20 x 9 (a partial K slice), a 7 x 7 stride-2 stem (K = 147,
         // no multiple of 4), a strided 1 x 1 downsample, grouped convs of 8 channels per group.
@@ -515,6 +514,12 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, &format!("{label}, {kernel:?}"), forced, x, weight));
         }
         cases.push(case(rng, label, conv, x, weight));
+    }
+    // 17 images of 8 x 8: past SMALL_GRID workgroups every kernel's grid folds into y.
+    for kernel in [ConvKernel::Direct, ConvKernel::Gemm, ConvKernel::Auto] {
+        let folded =
+            case(rng, &format!("folded grid, {kernel:?}"), Conv2d { kernel, ..c }, &[17, 1, 8, 8], &[1, 1, 1, 1]);
+        cases.push(folded.with_grid_limit(super::SMALL_GRID));
     }
     cases
 }

@@ -1,6 +1,6 @@
 //! eltwise: elementwise add, ReLU, add followed by ReLU, and sigmoid.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -104,7 +104,7 @@ impl Op for Eltwise {
     }
 }
 
-/// Correctness cases: odd sizes, and a grid that must fold past 65535 workgroups.
+/// Correctness cases: odd sizes, and a folded grid.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     for dims in [vec![1usize], vec![3, 65, 13, 17], vec![2, 3, 56, 56]] {
@@ -120,11 +120,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut x = random_input(rng, &[3, 5, 7], -1.0, 1.0);
     x.data_mut().iter_mut().for_each(|v| *v *= 400.0);
     cases.push(Case::new("sigmoid of +-400", Eltwise::Sigmoid, vec![x]));
-    // 65535 x 256 elements fill the first grid row exactly; one more folds into y.
-    for n in [65535 * 256, 65535 * 256 + 1] {
-        let x = random_input(rng, &[n], -1.0, 1.0);
-        cases.push(Case::new(format!("relu, {n} elements"), Eltwise::Relu, vec![x]));
-    }
+    // SMALL_GRID x 256 elements fill the first grid row; one more folds into y.
+    let x = random_input(rng, &[SMALL_GRID as usize * 256 + 1], -1.0, 1.0);
+    cases.push(Case::new("relu, folded grid", Eltwise::Relu, vec![x]).with_grid_limit(SMALL_GRID));
     cases
 }
 

@@ -1,7 +1,7 @@
 //! global_pool: per-channel average and max over the whole map (CBAM's channel
 //! attention input, SK's squeeze), in two kernel variants.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Result, Shape, Tensor};
 
@@ -119,9 +119,12 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         }
         let x = random_input(rng, &[3, 3, 13, 17], -9.0, -1.0);
         cases.push(Case::new(format!("{variant:?}, all negative"), GlobalPool { variant }, vec![x]));
-        // 65537 rows: the tree kernel's one-workgroup-per-row grid must fold into y.
-        let x = random_input(rng, &[1, 65537, 1, 2], -1.0, 1.0);
-        cases.push(Case::new(format!("{variant:?}, 65537 rows"), GlobalPool { variant }, vec![x]));
+        // One workgroup per row (tree) or per SERIAL_WORKGROUP rows: one more row than
+        // SMALL_GRID workgroups cover, so the grid folds into y.
+        let per_workgroup = if variant == PoolVariant::Tree { 1 } else { SERIAL_WORKGROUP as usize };
+        let x = random_input(rng, &[1, SMALL_GRID as usize * per_workgroup + 1, 1, 2], -1.0, 1.0);
+        let case = Case::new(format!("{variant:?}, folded grid"), GlobalPool { variant }, vec![x]);
+        cases.push(case.with_grid_limit(SMALL_GRID));
     }
     cases
 }

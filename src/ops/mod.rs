@@ -220,6 +220,11 @@ pub fn random_input(rng: &mut fastrand::Rng, dims: &[usize], lo: f32, hi: f32) -
     Tensor::random(Shape::new(dims).expect("case shapes are valid"), rng, lo, hi)
 }
 
+/// The grid limit of the folded-grid cases ([`Case::with_grid_limit`]): 16 workgroups per
+/// dimension, so a few thousand elements reach the folded path the real limit (65535) needs
+/// hundreds of millions for.
+pub const SMALL_GRID: u32 = 16;
+
 /// One correctness case: an op and fresh inputs for it.
 #[derive(Debug)]
 pub struct Case {
@@ -229,12 +234,22 @@ pub struct Case {
     pub op: Box<dyn Op>,
     /// Its inputs.
     pub inputs: Vec<Tensor>,
+    /// Encode as if the device allowed only this many workgroups per dimension
+    /// ([`Gpu::with_grid_limit`]): a "folded grid" case reaches the folded path with small
+    /// inputs. `None`: the device's own limit.
+    pub grid_limit: Option<u32>,
 }
 
 impl Case {
     /// A case of `op` on `inputs`.
     pub fn new(label: impl Into<String>, op: impl Op + 'static, inputs: Vec<Tensor>) -> Case {
-        Case { label: label.into(), op: Box::new(op), inputs }
+        Case { label: label.into(), op: Box::new(op), inputs, grid_limit: None }
+    }
+
+    /// The case encoded with grids folding past `limit` workgroups per dimension: it must
+    /// fold there (tests/ops.rs checks that every such case's launch does).
+    pub fn with_grid_limit(self, limit: u32) -> Case {
+        Case { grid_limit: Some(limit), ..self }
     }
 }
 

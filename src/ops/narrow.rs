@@ -1,6 +1,6 @@
 //! narrow: a window of consecutive channels, as torch.narrow / torch.split on dim 1.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -97,6 +97,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let x = random_input(rng, &dims, -1.0, 1.0);
         cases.push(Case::new(format!("channels {first}..{}", first + count), Narrow { first, count }, vec![x]));
     }
+    // More output planes than SMALL_GRID: the plane index must fold from y into z.
+    let x = random_input(rng, &[1, SMALL_GRID as usize + 3, 1, 1], -1.0, 1.0);
+    let narrow = Narrow { first: 1, count: SMALL_GRID as usize + 1 };
+    cases.push(Case::new("folded grid", narrow, vec![x]).with_grid_limit(SMALL_GRID));
     cases
 }
 

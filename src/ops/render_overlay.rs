@@ -1,7 +1,7 @@
 //! render_overlay: an attention map upsampled bilinearly to a photo (PyTorch's
 //! align_corners=False rule), coloured through a colormap and alpha-blended over it.
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -181,6 +181,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let photo = random_input(rng, &[3, h, w], 0.0, 1.0);
         cases.push(Case::new(label, op, vec![photo, map, colormap.clone()]));
     }
+    // 65^2 pixels need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
+    let photo = random_input(rng, &[3, 65, 65], 0.0, 1.0);
+    let map = random_input(rng, &[1, 3, 4], 0.0, 1.0);
+    cases.push(Case::new("folded grid", overlay, vec![photo, map, colormap]).with_grid_limit(SMALL_GRID));
     cases
 }
 

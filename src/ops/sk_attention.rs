@@ -2,7 +2,10 @@
 //! `SkAttention` fusion rule): fc, its affine and activation, the per-branch
 //! fc, and the softmax over branches, in one small dispatch.
 
-use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Activation, Case, Cost, Op};
+use super::{
+    expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Activation, Case, Cost, Op,
+    SMALL_GRID,
+};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -177,7 +180,7 @@ fn inputs(rng: &mut fastrand::Rng, n: usize, c: usize, d: usize, m: usize) -> Ve
 /// MAX_D: several z per invocation in phase 1; C 65 and 300: several channels
 /// per invocation in phase 2),
 /// bias offsets of 1e3 (shared by the branches, and on one branch), a single
-/// spike in s, and more than 65535 images (folded grid).
+/// spike in s, and a folded grid (more images than [`SMALL_GRID`]).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut k = 0;
@@ -215,7 +218,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         x[0].data_mut()[i * 65 + rng.usize(..65)] = 8.0;
     }
     cases.push(Case::new("one spike in s", op(2, Activation::Relu), x));
-    cases.push(Case::new("65537 images (folded grid)", op(2, Activation::Relu), inputs(rng, 65537, 1, 1, 2)));
+    // One workgroup per image: one more image than SMALL_GRID folds the grid into y.
+    let x = inputs(rng, SMALL_GRID as usize + 1, 1, 1, 2);
+    cases.push(Case::new("folded grid", op(2, Activation::Relu), x).with_grid_limit(SMALL_GRID));
     cases
 }
 

@@ -2,7 +2,7 @@
 //! `SkSumPool` fusion rule): the summed tensor U is never stored.
 
 use super::weighted_sum::MAX_BRANCHES;
-use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, gpu_shapes_of, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{ensure, kernel, Result, Shape, Tensor};
 
@@ -137,6 +137,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let small = (0..2).map(|_| random(&[3, 3, 13, 17], rng, -1e-3, 1e-3));
     let inputs = std::iter::once(b0).chain(small).chain([spike]).collect();
     cases.push(Case::new("M 4, one spike in b3", SkSumPool { branches: 4 }, inputs));
+    // One plane per invocation: one more plane than SMALL_GRID workgroups hold folds the grid into y.
+    let dims = [1, SMALL_GRID as usize * WORKGROUP as usize + 1, 1, 1];
+    let inputs = (0..2).map(|_| random(&dims, rng, -1.0, 1.0)).collect();
+    cases.push(Case::new("M 2, folded grid", SkSumPool { branches: 2 }, inputs).with_grid_limit(SMALL_GRID));
     cases
 }
 

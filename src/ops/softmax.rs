@@ -1,7 +1,7 @@
 //! softmax: max-subtracted softmax along one axis of a tensor of any rank
 //! (SK's attention across branches, Non-local attention rows).
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op};
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Op, SMALL_GRID};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{kernel, Error, Result, Shape, Tensor};
 
@@ -219,6 +219,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         }
         add(&format!("spike +80, axis {axis}"), axis, x);
     }
+    // Past SMALL_GRID workgroups the grid folds into y: the row kernel takes a row per
+    // workgroup, the serial one SERIAL_WORKGROUP softmaxes.
+    let softmax = Softmax { axis: 1 };
+    let x = random(&[SMALL_GRID as usize + 1, 5], rng, 0.0);
+    cases.push(Case::new("folded grid, row", softmax.pinned(SoftmaxKernel::Row), vec![x]).with_grid_limit(SMALL_GRID));
+    let x = random(&[SMALL_GRID as usize * SERIAL_WORKGROUP as usize + 1, 3], rng, 0.0);
+    let serial = softmax.pinned(SoftmaxKernel::Serial);
+    cases.push(Case::new("folded grid, serial", serial, vec![x]).with_grid_limit(SMALL_GRID));
     cases
 }
 
