@@ -49,25 +49,22 @@ struct Params {
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-// The epilogue for output (row, col) stored at `idx`.
+// The epilogue for output (row, col) stored at `idx`. Every flag is applied with
+// `select`, never an `if` on the uniform alone: lavapipe (Mesa 22.3) recompiles a
+// shader at every dispatch for each uniform-only branch or loop bound it can
+// inline and keeps every copy (about 1 MB per dispatch; tests/leak.rs). An unused
+// epilogue input is read at element 0 of its stand-in, which always exists.
 fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
-    var v = acc;
-    if ((params.epilogue & 1u) != 0u) {
-        let c = select(row, col, params.axis == 1u);
-        let channels = select(params.m, params.n, params.axis == 1u);
-        v = affine[c] * v + affine[channels + c];
-    }
-    if ((params.epilogue & 2u) != 0u) {
-        v += residual[idx];
-    }
+    let with_affine = (params.epilogue & 1u) != 0u;
+    let with_residual = (params.epilogue & 2u) != 0u;
     let act = params.epilogue >> 2u;
-    if (act == 1u) {
-        v = max(v, 0.0);
-    } else if (act == 2u) {
-        // Clamped so exp cannot overflow; sigmoid(+-88) is already 1 or 0 in f32.
-        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
-    }
-    return v;
+    let c = select(0u, select(row, col, params.axis == 1u), with_affine);
+    let channels = select(0u, select(params.m, params.n, params.axis == 1u), with_affine);
+    var v = select(acc, affine[c] * acc + affine[channels + c], with_affine);
+    v += select(0.0, residual[select(0u, idx, with_residual)], with_residual);
+    // Clamped so exp cannot overflow; sigmoid(+-88) is already 1 or 0 in f32.
+    let sigmoid = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+    return select(select(v, sigmoid, act == 2u), max(v, 0.0), act == 1u);
 }
 
 // A[rows r0 .. r0 + 3, k = k0 .. k0 + 3] as a mat4x4 whose column t is the
@@ -135,10 +132,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var c01 = mat4x4<f32>();
     var c10 = mat4x4<f32>();
     var c11 = mat4x4<f32>();
-    // ceil(k / 4) steps, written so that it cannot overflow.
+    // ceil(k / 4) steps, written so that it cannot overflow. The loop counts from
+    // the tile index, not 0, so its bound is not the uniform alone (see `finish`).
     let steps = (params.k - 1u) / 4u + 1u;
-    for (var q = 0u; q < steps; q++) {
-        let k0 = 4u * q;
+    for (var q = t; q < t + steps; q++) {
+        let k0 = 4u * (q - t);
         let a0 = a_block(a_base, row0, k0);
         let a1 = a_block(a_base, row0 + 4u, k0);
         let b0 = b_block(b_base, col0, k0);

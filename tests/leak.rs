@@ -14,7 +14,8 @@ use glimpse::gpu::Gpu;
 use glimpse::graph::{Fusion, Plan, Tensors};
 use glimpse::models::Model;
 use glimpse::ops::attention_rows::AttentionRows;
-use glimpse::ops::Op;
+use glimpse::ops::matmul::{Matmul, Variant};
+use glimpse::ops::{Activation, Epilogue, Op};
 use glimpse::{Shape, Tensor};
 use std::path::Path;
 
@@ -67,6 +68,22 @@ fn attention_rows_on_a_fresh_device(d: usize, rng: &mut fastrand::Rng) {
     assert_flat(&format!("attention_rows, D = {d}"), || gpu.submit(&dispatches).unwrap());
 }
 
+/// The register-tiled matmul (the kernel for layouts without whole vec4 rows) as a 1 x 1 conv
+/// with a folded BatchNorm and ReLU, on a device of its own: its k loop and epilogue tests
+/// once hung on uniforms alone and leaked the same way (about 1 MB per dispatch at full width).
+fn tiled_matmul_on_a_fresh_device(m: usize, k: usize, n: usize, rng: &mut fastrand::Rng) {
+    let gpu = Gpu::new().expect("the test device opened, so another opens");
+    let epilogue = Epilogue { affine: true, activation: Activation::Relu, residual: false };
+    let op = Matmul::conv1x1(epilogue).with_variant(Variant::Tiled);
+    let a = gpu.upload(&Tensor::random(Shape::new(&[1, m, k]).unwrap(), rng, -1.0, 1.0)).unwrap();
+    let b = gpu.upload(&Tensor::random(Shape::new(&[1, k, n]).unwrap(), rng, -1.0, 1.0)).unwrap();
+    let affine = gpu.upload(&Tensor::random(Shape::new(&[2, m]).unwrap(), rng, -1.0, 1.0)).unwrap();
+    let shapes = [a.shape(), b.shape(), affine.shape()];
+    let out = gpu.empty(&op.output_shape(&shapes).unwrap()).unwrap();
+    let dispatches = op.encode(&gpu, &[&a, &b, &affine], &out).unwrap();
+    assert_flat(&format!("matmul (tiled) {m}x{k}x{n} with BatchNorm and ReLU"), || gpu.submit(&dispatches).unwrap());
+}
+
 #[test]
 fn repeated_submits_of_the_same_plan_do_not_grow_memory() {
     let gpu = gpu_or_skip!();
@@ -83,5 +100,8 @@ fn repeated_submits_of_the_same_plan_do_not_grow_memory() {
     });
     for d in [2, 8, 32] {
         attention_rows_on_a_fresh_device(d, &mut rng);
+    }
+    for (m, k, n) in [(512, 2048, 49), (2048, 512, 49)] {
+        tiled_matmul_on_a_fresh_device(m, k, n, &mut rng);
     }
 }
