@@ -156,15 +156,29 @@ fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Boun
 }
 
 /// Runs one single-op workload; never fails (errors become the row's status).
-pub(super) fn run_op(gpu: &Gpu, w: &Workload, variant: &str, make: &MakeOp, options: &Options) -> Row {
+pub(super) fn run_op(
+    gpu: &Gpu,
+    w: &Workload,
+    variant: &str,
+    make: &MakeOp,
+    reference: Option<&MakeOp>,
+    options: &Options,
+) -> Row {
     let row = w.row(variant);
-    match try_run_op(gpu, w, make, options, row.clone()) {
+    match try_run_op(gpu, w, make, reference, options, row.clone()) {
         Ok(row) => row,
         Err(e) => failed(row, &e),
     }
 }
 
-fn try_run_op(gpu: &Gpu, w: &Workload, make: &MakeOp, options: &Options, mut row: Row) -> Result<Row> {
+fn try_run_op(
+    gpu: &Gpu,
+    w: &Workload,
+    make: &MakeOp,
+    reference: Option<&MakeOp>,
+    options: &Options,
+    mut row: Row,
+) -> Result<Row> {
     let mut rng = w.rng(options.seed);
     let inst = make(&mut rng, 1)?;
     let cost = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>()));
@@ -208,12 +222,58 @@ fn try_run_op(gpu: &Gpu, w: &Workload, make: &MakeOp, options: &Options, mut row
 
     let mut samples = Samples::default();
     let run_ms = warm_estimate(gpu, &[&bound.dispatches], row.cold_ms.unwrap_or(0.0))?;
-    for _ in 0..repeats(options, run_ms) {
-        samples.add(time_once(gpu, &bound.dispatches)?);
+    match reference {
+        None => {
+            for _ in 0..repeats(options, run_ms) {
+                samples.add(time_once(gpu, &bound.dispatches)?);
+            }
+        }
+        Some(make_reference) => {
+            let (reference_samples, reference_flops) =
+                time_against(gpu, w, options, &bound.dispatches, run_ms, make_reference, &mut samples)?;
+            let fastest_rate = |s: &Samples, flops: u64| {
+                let times = if s.gpu_ms.len() == s.wall_ms.len() { &s.gpu_ms } else { &s.wall_ms };
+                flops as f64 / (summary(times).1 / 1e3) / 1e9
+            };
+            let reference_gflops = fastest_rate(&reference_samples, reference_flops);
+            row.reference_gflops = Some(reference_gflops);
+            row.pct_reference = Some(100.0 * fastest_rate(&samples, row.flops) / reference_gflops);
+        }
     }
     samples.fill(&mut row);
     row.status = Status::Ok;
     Ok(row)
+}
+
+/// Times `dispatches` and the reference op interleaved, alternating which runs first in each
+/// round, so that both see the same load (this machine's load moves within seconds): the
+/// reference's samples and FLOPs. The reference (the run's GEMM ceiling kernel) is checked by its
+/// own ceiling row; here it is only timed, warmed once first.
+fn time_against(
+    gpu: &Gpu,
+    w: &Workload,
+    options: &Options,
+    dispatches: &[Dispatch],
+    run_ms: f64,
+    make_reference: &MakeOp,
+    samples: &mut Samples,
+) -> Result<(Samples, u64)> {
+    let inst = make_reference(&mut w.rng(options.seed), 1)?;
+    let flops = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>())).flops;
+    let reference = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
+    gpu.submit(&reference.dispatches)?;
+    let reference_ms = warm_estimate(gpu, &[&reference.dispatches], 0.0)?;
+    let mut reference_samples = Samples::default();
+    for round in 0..repeats(options, run_ms + reference_ms) {
+        for turn in 0..2 {
+            if (round + turn) % 2 == 0 {
+                samples.add(time_once(gpu, dispatches)?);
+            } else {
+                reference_samples.add(time_once(gpu, &reference.dispatches)?);
+            }
+        }
+    }
+    Ok((reference_samples, flops))
 }
 
 fn shape_list(inputs: &[Tensor]) -> String {

@@ -186,6 +186,11 @@ impl Conv2d {
         }
     }
 
+    /// The kernel this conv runs on a device with `profile` for x and weight of these shapes.
+    pub(crate) fn resolved_kernel(&self, profile: &DeviceProfile, [x, weight]: &[Shape; 2]) -> Result<ConvKernel> {
+        self.resolve(profile, &self.geometry(x, weight)?)
+    }
+
     /// Checks the arguments and x and weight against each other.
     fn geometry(&self, x: &Shape, weight: &Shape) -> Result<Geometry> {
         let name = self.name();
