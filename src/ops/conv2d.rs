@@ -386,9 +386,11 @@ impl Op for Conv2d {
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
                 let subgroups = (kernel == ConvKernel::GemmSubgroup).then_some(width);
                 let constants = gemm::constants(&g, g.x[1] / self.groups, subgroups);
-                // The weights again as binding 6, read as vec4s where K allows.
-                let bindings = [x, weight, affine, residual, output, weight];
-                gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
+                // conv2d_gemm reads the weights again as binding 6, as vec4s where K allows;
+                // conv2d_gemm_subgroup reads them as vec4s only.
+                let portable = [x, weight, affine, residual, output, weight];
+                let bindings = if subgroups.is_some() { &portable[..5] } else { &portable[..] };
+                gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
             }
             _ => {
                 let (params, workgroups) = self.params(&g, BLOCK_CO)?;
@@ -510,6 +512,21 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[18, 3, 3, 3],
         ),
         ("5x3 kernel pad [2, 1], 70 input channels", c.padding([2, 1]), &[1, 70, 10, 7], &[9, 70, 5, 3]),
+        // conv2d_gemm_subgroup's vec4 stores (output planes of whole vec4s, here 8 x 8 spanning two
+        // images in one column tile) with the residual read as vec4s, and its unaligned weight rows
+        // (K = 3 x 5 x 5 = 75) with them.
+        (
+            "1x1 stride 2, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 32, 16, 16],
+            &[24, 32, 1, 1],
+        ),
+        (
+            "5x5 pad 2, K = 75, 12x12 output, residual+sigmoid",
+            epi(false, Sigmoid, true).padding([2, 2]),
+            &[2, 3, 12, 12],
+            &[33, 3, 5, 5],
+        ),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

@@ -2,8 +2,8 @@
 //! transposes, a broadcast batch and a fused epilogue. 1x1 convolutions and
 //! linear layers run on it (see [`Matmul::conv1x1`] and [`Matmul::linear`]).
 
-use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Epilogue, Op};
 use super::conv2d::Conv2d;
+use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Epilogue, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
