@@ -27,7 +27,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //
 // The workgroup grid is 1-D over groups x row tiles x column tiles, folded into y past 65535.
 // Bindings, contiguous row-major f32:
-//   1 x        [N, C_in, H, W]
+//   1 x4       [N, C_in, H, W]
 //   2 weight4  [C_out, C_in / groups, KH, KW] = per group a row-major [cout_g, K] matrix
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
@@ -73,7 +73,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// x as vec4s (padded to whole vec4s): single elements are components; with B_QUADS a column
+// quad's 4 neighbouring pixels are two aligned vec4 loads and a shift.
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 // The weights as vec4s (padded to whole vec4s): aligned rows when A_VEC4 (K is a multiple of 4,
 // so every row starts on a vec4), unaligned_weights otherwise.
 @group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
@@ -82,6 +84,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 // Whether K is a multiple of 4: the weights are staged a vec4 at a time (one load, not four).
 override A_VEC4: bool = false;
+// Whether every column quad is 4 neighbouring pixels of one output row (stride_x 1 and OW % 4 == 0,
+// so quads never straddle rows or images): then it reads 4 neighbouring input pixels, staged with
+// two vec4 loads instead of four scalar ones (3 x 3 stride-1 convs: about a third of the loads).
+override B_QUADS: bool = false;
 
 // a_tile[r * KT / 4 + q] holds rows r, k = 4 q .. 4 q + 3 of the staged A slice;
 // b_tile[k * TC / 4 + c] holds k, columns 4 c .. 4 c + 3 of the staged X slice.
@@ -103,30 +109,31 @@ fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
     return v;
 }
 
+// The 4 consecutive elements from element offset s (0..3) of the aligned pair lo, hi.
+fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return lo;
+        }
+        case 1u: {
+            return vec4(lo.yzw, hi.x);
+        }
+        case 2u: {
+            return vec4(lo.zw, hi.xy);
+        }
+        default: {
+            return vec4(lo.w, hi.xyz);
+        }
+    }
+}
+
 // The 4 weights from element `first` on (any alignment: K % 4 != 0, the 7 x 7 stem's K = 147),
 // the ones from the `left`-th on 0 (past the row's K): two aligned vec4 loads and a shift, not four
 // scalar loads (each load is a loop over the lanes on lavapipe). The second vec4 may lie past the
 // buffer's end only when all of its weights are past the row's end: then it is masked, and the
 // read itself is bounds-checked by WGSL.
 fn unaligned_weights(first: u32, left: u32) -> vec4<f32> {
-    let q = first / 4u;
-    let lo = weight4[q];
-    let hi = weight4[q + 1u];
-    var v: vec4<f32>;
-    switch first % 4u {
-        case 0u: {
-            v = lo;
-        }
-        case 1u: {
-            v = vec4(lo.yzw, hi.x);
-        }
-        case 2u: {
-            v = vec4(lo.zw, hi.xy);
-        }
-        default: {
-            v = vec4(lo.w, hi.xyz);
-        }
-    }
+    let v = shifted(weight4[first / 4u], weight4[first / 4u + 1u], first % 4u);
     return select(vec4(0.0), v, vec4(0u, 1u, 2u, 3u) < vec4(left));
 }
 
@@ -204,10 +211,19 @@ fn stage_b(cols: Columns, sq: u32, bk: u32, k0: u32, kt: u32, tcq: u32) {
         let iy = cols.iy0 + vec4(ky * params.dil_y);
         let ix = cols.ix0 + vec4(kx * params.dil_x);
         let ok = cols.live & (iy < vec4(params.h)) & (ix < vec4(params.w)) & vec4(kk < params.k);
-        let at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw) + min(iy, vec4(params.h - 1u)) * params.w
-            + min(ix, vec4(params.w - 1u));
-        let v = vec4(x[at.x], x[at.y], x[at.z], x[at.w]);
-        b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        let plane_at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw);
+        if (B_QUADS) {
+            // ix.x may be "negative" (wrapped): first then wraps too, to the element before the
+            // row, whose value the mask drops (a read past the buffer is bounds-checked).
+            let first = plane_at.x + min(iy.x, params.h - 1u) * params.w + ix.x;
+            let v = shifted(x4[first / 4u], x4[first / 4u + 1u], first % 4u);
+            b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        } else {
+            let at = plane_at + min(iy, vec4(params.h - 1u)) * params.w + min(ix, vec4(params.w - 1u));
+            let v = vec4(x4[at.x / 4u][at.x % 4u], x4[at.y / 4u][at.y % 4u], x4[at.z / 4u][at.z % 4u],
+                         x4[at.w / 4u][at.w % 4u]);
+            b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        }
     }
 }
 

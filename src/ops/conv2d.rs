@@ -385,7 +385,7 @@ impl Op for Conv2d {
                 let (params, workgroups) = gemm::params(self, &g, width as usize)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
                 let subgroups = (kernel == ConvKernel::GemmSubgroup).then_some(width);
-                let constants = gemm::constants(&g, g.x[1] / self.groups, subgroups);
+                let constants = gemm::constants(&g, g.x[1] / self.groups, self.stride[1], subgroups);
                 // conv2d_gemm reads the weights again as binding 6, as vec4s where K allows;
                 // conv2d_gemm_subgroup reads them as vec4s only.
                 let portable = [x, weight, affine, residual, output, weight];
@@ -527,6 +527,15 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[2, 3, 12, 12],
             &[33, 3, 5, 5],
         ),
+        // Stride 1 with output rows of whole quads (conv2d_gemm_subgroup's B_QUADS: 4 neighbouring
+        // pixels per staged vec4, masked at the padding on both sides), groups and dilation too.
+        (
+            "groups 2 of 8 channels, dilation 2 pad 2, 10x12, batch 2, residual",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
+            &[2, 16, 10, 12],
+            &[16, 8, 3, 3],
+        ),
+        ("5x3 kernel pad [2, 1], 7x8, batch 2", c.padding([2, 1]), &[2, 9, 7, 8], &[12, 9, 5, 3]),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

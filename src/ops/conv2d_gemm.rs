@@ -27,11 +27,19 @@ pub struct Conv2dGemmParams {
 }
 
 /// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel).
-pub(super) fn constants(g: &Geometry, cin_per_group: usize, width: Option<u32>) -> Vec<(&'static str, f64)> {
+pub(super) fn constants(
+    g: &Geometry,
+    cin_per_group: usize,
+    stride_x: usize,
+    width: Option<u32>,
+) -> Vec<(&'static str, f64)> {
     let a_vec4 = (cin_per_group * g.k[1] * g.k[2]).is_multiple_of(4);
     let mut constants = vec![("A_VEC4", a_vec4 as u8 as f64)];
     if let Some(width) = width {
         constants.push(("SUBGROUP_WIDTH", width as f64));
+        // Column quads of 4 neighbouring pixels in one output row (see the shader's B_QUADS).
+        let quads = stride_x == 1 && g.out[1].is_multiple_of(4);
+        constants.push(("B_QUADS", quads as u8 as f64));
     }
     constants
 }
