@@ -73,8 +73,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-// x as vec4s (padded to whole vec4s): single elements are components; with B_QUADS a column
-// quad's 4 neighbouring pixels are two aligned vec4 loads and a shift.
+// x as vec4s (padded to whole vec4s): single elements are components; with QUAD_STRIDE a column
+// quad's 4 pixels are two or three aligned vec4 loads and a shuffle (QUAD_STRIDE).
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 // The weights as vec4s (padded to whole vec4s): aligned rows when A_VEC4 (K is a multiple of 4,
 // so every row starts on a vec4), unaligned_weights otherwise.
@@ -84,10 +84,13 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 // Whether K is a multiple of 4: the weights are staged a vec4 at a time (one load, not four).
 override A_VEC4: bool = false;
-// Whether every column quad is 4 neighbouring pixels of one output row (stride_x 1 and OW % 4 == 0,
-// so quads never straddle rows or images): then it reads 4 neighbouring input pixels, staged with
-// two vec4 loads instead of four scalar ones (3 x 3 stride-1 convs: about a third of the loads).
-override B_QUADS: bool = false;
+// QUAD_STRIDE 1 or 2: every column quad is 4 neighbouring pixels of one output row (OW % 4 == 0, so
+// quads never straddle rows or images) and stride_x is 1 or 2: a quad then reads input pixels
+// QUAD_STRIDE apart in one row, staged with two (stride 1) or three (stride 2) aligned vec4 loads
+// instead of four scalar ones. 0: any other layout, four scalar loads.
+override QUAD_STRIDE: u32 = 0u;
+// Whether the kernel is 1 x 1: k is the input channel, no tap arithmetic.
+override ONE_TAP: bool = false;
 
 // a_tile[r * KT / 4 + q] holds rows r, k = 4 q .. 4 q + 3 of the staged A slice;
 // b_tile[k * TC / 4 + c] holds k, columns 4 c .. 4 c + 3 of the staged X slice.
@@ -123,6 +126,24 @@ fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
         }
         default: {
             return vec4(lo.w, hi.xyz);
+        }
+    }
+}
+
+// Elements s, s + 2, s + 4 and s + 6 (s = 0..3) of the aligned triple lo, mid, hi.
+fn every_other(lo: vec4<f32>, mid: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return vec4(lo.xz, mid.xz);
+        }
+        case 1u: {
+            return vec4(lo.yw, mid.yw);
+        }
+        case 2u: {
+            return vec4(lo.z, mid.xz, hi.x);
+        }
+        default: {
+            return vec4(lo.w, mid.yw, hi.y);
         }
     }
 }
@@ -203,20 +224,31 @@ fn stage_b(cols: Columns, sq: u32, bk: u32, k0: u32, kt: u32, tcq: u32) {
     let hw = params.h * params.w;
     for (var kl = bk; kl < kt; kl += 64u / tcq) {
         let kk = k0 + kl;
-        let ci_tap = split(kk, taps, params.inv_taps);
-        let ci = ci_tap.x;
-        let ky_kx = split(ci_tap.y, params.kw, params.inv_kw);
-        let ky = ky_kx.x;
-        let kx = ky_kx.y;
+        var ci = kk;
+        var ky = 0u;
+        var kx = 0u;
+        if (!ONE_TAP) {
+            let ci_tap = split(kk, taps, params.inv_taps);
+            ci = ci_tap.x;
+            let ky_kx = split(ci_tap.y, params.kw, params.inv_kw);
+            ky = ky_kx.x;
+            kx = ky_kx.y;
+        }
         let iy = cols.iy0 + vec4(ky * params.dil_y);
         let ix = cols.ix0 + vec4(kx * params.dil_x);
         let ok = cols.live & (iy < vec4(params.h)) & (ix < vec4(params.w)) & vec4(kk < params.k);
         let plane_at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw);
-        if (B_QUADS) {
-            // ix.x may be "negative" (wrapped): first then wraps too, to the element before the
+        if (QUAD_STRIDE != 0u) {
+            // ix.x may be "negative" (wrapped): first then wraps too, to an element before the
             // row, whose value the mask drops (a read past the buffer is bounds-checked).
             let first = plane_at.x + min(iy.x, params.h - 1u) * params.w + ix.x;
-            let v = shifted(x4[first / 4u], x4[first / 4u + 1u], first % 4u);
+            let q = first / 4u;
+            var v: vec4<f32>;
+            if (QUAD_STRIDE == 1u) {
+                v = shifted(x4[q], x4[q + 1u], first % 4u);
+            } else {
+                v = every_other(x4[q], x4[q + 1u], x4[q + 2u], first % 4u);
+            }
             b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
         } else {
             let at = plane_at + min(iy, vec4(params.h - 1u)) * params.w + min(ix, vec4(params.w - 1u));

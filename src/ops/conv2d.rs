@@ -527,8 +527,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[2, 3, 12, 12],
             &[33, 3, 5, 5],
         ),
-        // Stride 1 with output rows of whole quads (conv2d_gemm_subgroup's B_QUADS: 4 neighbouring
-        // pixels per staged vec4, masked at the padding on both sides), groups and dilation too.
+        // Output rows of whole quads (conv2d_gemm_subgroup's QUAD_STRIDE: 4 pixels 1 or 2 apart per
+        // staged vec4, masked at the padding on both sides; with the stride-2 1 x 1 and the stem
+        // cases above), groups and dilation too, and a stride-1 1 x 1 conv (ONE_TAP).
         (
             "groups 2 of 8 channels, dilation 2 pad 2, 10x12, batch 2, residual",
             epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
@@ -536,6 +537,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[16, 8, 3, 3],
         ),
         ("5x3 kernel pad [2, 1], 7x8, batch 2", c.padding([2, 1]), &[2, 9, 7, 8], &[12, 9, 5, 3]),
+        (
+            "3x3 stride 2 pad 1, groups 2 of 8, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).groups(2).stride([2, 2]).padding([1, 1]),
+            &[2, 16, 15, 16],
+            &[16, 8, 3, 3],
+        ),
+        ("1x1 stride 1, 4x12", epi(true, Activation::None, false), &[1, 20, 4, 12], &[16, 20, 1, 1]),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

@@ -37,9 +37,11 @@ pub(super) fn constants(
     let mut constants = vec![("A_VEC4", a_vec4 as u8 as f64)];
     if let Some(width) = width {
         constants.push(("SUBGROUP_WIDTH", width as f64));
-        // Column quads of 4 neighbouring pixels in one output row (see the shader's B_QUADS).
-        let quads = stride_x == 1 && g.out[1].is_multiple_of(4);
-        constants.push(("B_QUADS", quads as u8 as f64));
+        // Column quads of 4 neighbouring pixels in one output row, read 1 or 2 input pixels apart
+        // (see the shader's QUAD_STRIDE), and 1 x 1 kernels without tap arithmetic.
+        let quad_stride = if g.out[1].is_multiple_of(4) && stride_x <= 2 { stride_x } else { 0 };
+        constants.push(("QUAD_STRIDE", quad_stride as f64));
+        constants.push(("ONE_TAP", (g.k[1] * g.k[2] == 1) as u8 as f64));
     }
     constants
 }
