@@ -23,6 +23,8 @@ const DIVISORS: [usize; 5] = [1, 2, 4, 8, 16];
 /// GPU seconds spent timing one variant of a workload, after the first timed
 /// run: big workloads get fewer repeats (never fewer than 3 unless asked).
 const TIME_BUDGET_S: f64 = 3.0;
+/// Most back-to-back repeats of the reference GEMM in one timed run (see `time_against`).
+const MAX_REFERENCE_REPEATS: f64 = 64.0;
 
 fn reference_seconds(cost: Cost) -> f64 {
     cost.flops as f64 / REFERENCE_FLOPS_PER_S + cost.bytes as f64 / REFERENCE_BYTES_PER_S
@@ -142,7 +144,7 @@ fn ms_since(t: Instant) -> f64 {
 struct Bound {
     dispatches: Vec<Dispatch>,
     output: GpuTensor,
-    _inputs: Vec<GpuTensor>,
+    inputs: Vec<GpuTensor>,
 }
 
 fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Bound> {
@@ -152,7 +154,7 @@ fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Boun
     // Poisoned: an element the kernel forgets to write cannot pass the check.
     gpu.fill(&output, f32::NAN)?;
     let dispatches = op.encode(gpu, &refs, &output)?;
-    Ok(Bound { dispatches, output, _inputs: uploaded })
+    Ok(Bound { dispatches, output, inputs: uploaded })
 }
 
 /// Runs one single-op workload; never fails (errors become the row's status).
@@ -248,7 +250,10 @@ fn try_run_op(
 /// Times `dispatches` and the reference op interleaved, alternating which runs first in each
 /// round, so that both see the same load (this machine's load moves within seconds): the
 /// reference's samples and FLOPs. The reference (the run's GEMM ceiling kernel) is checked by its
-/// own ceiling row; here it is only timed, warmed once first.
+/// own ceiling row; here it is only timed, warmed once first. One reference run repeats the op
+/// as many times as make it last about as long as the timed run: a 30 ms GEMM would otherwise
+/// find a quiet moment between other processes' bursts more easily than a 400 ms conv, and the
+/// fastest of a few runs would favour it.
 fn time_against(
     gpu: &Gpu,
     w: &Workload,
@@ -260,11 +265,17 @@ fn time_against(
 ) -> Result<(Samples, u64)> {
     let inst = make_reference(&mut w.rng(options.seed), 1)?;
     let flops = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>())).flops;
-    let reference = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
+    let mut reference = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
     gpu.submit(&reference.dispatches)?;
-    let reference_ms = warm_estimate(gpu, &[&reference.dispatches], 0.0)?;
+    let once_ms = warm_estimate(gpu, &[&reference.dispatches], 0.0)?;
+    let times = (run_ms / once_ms.max(1e-3)).round().clamp(1.0, MAX_REFERENCE_REPEATS) as usize;
+    let inputs: Vec<&GpuTensor> = reference.inputs.iter().collect();
+    for _ in 1..times {
+        let again = inst.op.encode(gpu, &inputs, &reference.output)?;
+        reference.dispatches.extend(again);
+    }
     let mut reference_samples = Samples::default();
-    for round in 0..repeats(options, run_ms + reference_ms) {
+    for round in 0..repeats(options, run_ms + once_ms * times as f64) {
         for turn in 0..2 {
             if (round + turn) % 2 == 0 {
                 samples.add(time_once(gpu, dispatches)?);
@@ -273,7 +284,7 @@ fn time_against(
             }
         }
     }
-    Ok((reference_samples, flops))
+    Ok((reference_samples, flops * times as u64))
 }
 
 fn shape_list(inputs: &[Tensor]) -> String {
