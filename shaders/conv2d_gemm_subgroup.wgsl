@@ -27,12 +27,18 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //
 // The workgroup grid is 1-D over groups x row tiles x column tiles, folded into y past 65535.
 // Bindings, contiguous row-major f32:
-//   1 x        [N, C_in, H, W]
-//   2 weight   [C_out, C_in / groups, KH, KW] = per group a row-major [cout_g, K] matrix
+//   1 x4       [N, C_in, H, W]
+//   2 weight4  [C_out, C_in / groups, KH, KW] = per group a row-major [cout_g, K] matrix
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
-// Params, finish, stage_a, stage_b, mad and store repeat conv2d_gemm's: WGSL has no includes.
+// residual and out are declared as vec4s (every tensor buffer is padded to whole vec4s): where
+// OH * OW % 4 == 0 an invocation's 4 columns of a channel are one aligned vec4 of one image,
+// stored (and their residual read) in one access instead of four; single components elsewhere.
+// On lavapipe each access is a loop over the lanes: with small K (1 x 1 downsample convs) the
+// scalar stores cost about as much as the multiply-adds.
+// Params, stage_a, stage_b and mad repeat conv2d_gemm's (finish and store take vec4s here): WGSL
+// has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 
@@ -67,45 +73,89 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+// x as vec4s (padded to whole vec4s): single elements are components; with QUAD_STRIDE a column
+// quad's 4 pixels are two or three aligned vec4 loads and a shuffle (QUAD_STRIDE).
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+// The weights as vec4s (padded to whole vec4s): aligned rows when A_VEC4 (K is a multiple of 4,
+// so every row starts on a vec4), unaligned_weights otherwise.
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> affine: array<f32>;
-@group(0) @binding(4) var<storage, read> residual: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-// The weight buffer again, as vec4s: read when A_VEC4 (K is a multiple of 4, so every row starts on
-// a vec4 and the buffer holds at least 8 rows, 32 bytes).
-@group(0) @binding(6) var<storage, read> weight4: array<vec4<f32>>;
-
+@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 // Whether K is a multiple of 4: the weights are staged a vec4 at a time (one load, not four).
 override A_VEC4: bool = false;
+// QUAD_STRIDE 1 or 2: every column quad is 4 neighbouring pixels of one output row (OW % 4 == 0, so
+// quads never straddle rows or images) and stride_x is 1 or 2: a quad then reads input pixels
+// QUAD_STRIDE apart in one row, staged with two (stride 1) or three (stride 2) aligned vec4 loads
+// instead of four scalar ones. 0: any other layout, four scalar loads.
+override QUAD_STRIDE: u32 = 0u;
+// Whether the kernel is 1 x 1: k is the input channel, no tap arithmetic.
+override ONE_TAP: bool = false;
 
 // a_tile[r * KT / 4 + q] holds rows r, k = 4 q .. 4 q + 3 of the staged A slice;
 // b_tile[k * TC / 4 + c] holds k, columns 4 c .. 4 c + 3 of the staged X slice.
 var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 512>;
 
-// The fused epilogue: acc scaled and shifted (when bit 0 of `epilogue` is set: scale and shift are
-// the channel's, loaded once per row by the caller), plus the residual at out_index (bit 1), then
-// the activation.
-fn finish(acc: f32, scale: f32, shift: f32, out_index: u32) -> f32 {
-    var v = fma(acc, scale, shift);
-    if ((params.epilogue & 2u) != 0u) {
-        v += residual[out_index];
-    }
+// The fused epilogue for 4 outputs of one channel: acc scaled and shifted (scale and shift are the
+// channel's, 1 and 0 when bit 0 of `epilogue` is clear), plus `res`, their residuals (0 when bit 1
+// is clear), then the activation.
+fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
+    var v = fma(acc, vec4(scale), vec4(shift)) + res;
     let act = params.epilogue >> 2u;
     if (act == 1u) {
-        v = max(v, 0.0);
+        v = max(v, vec4(0.0));
     } else if (act == 2u) {
         // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
-        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
     }
     return v;
 }
 
-// One weight of the group's row-major [cout_g, K] matrix at `row_at` (the row's first element),
-// 0 past K.
-fn weight_at(row_at: u32, kk: u32) -> f32 {
-    return select(0.0, weight[row_at + min(kk, params.k - 1u)], kk < params.k);
+// The 4 consecutive elements from element offset s (0..3) of the aligned pair lo, hi.
+fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return lo;
+        }
+        case 1u: {
+            return vec4(lo.yzw, hi.x);
+        }
+        case 2u: {
+            return vec4(lo.zw, hi.xy);
+        }
+        default: {
+            return vec4(lo.w, hi.xyz);
+        }
+    }
+}
+
+// Elements s, s + 2, s + 4 and s + 6 (s = 0..3) of the aligned triple lo, mid, hi.
+fn every_other(lo: vec4<f32>, mid: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return vec4(lo.xz, mid.xz);
+        }
+        case 1u: {
+            return vec4(lo.yw, mid.yw);
+        }
+        case 2u: {
+            return vec4(lo.z, mid.xz, hi.x);
+        }
+        default: {
+            return vec4(lo.w, mid.yw, hi.y);
+        }
+    }
+}
+
+// The 4 weights from element `first` on (any alignment: K % 4 != 0, the 7 x 7 stem's K = 147),
+// the ones from the `left`-th on 0 (past the row's K): two aligned vec4 loads and a shift, not four
+// scalar loads (each load is a loop over the lanes on lavapipe). The second vec4 may lie past the
+// buffer's end only when all of its weights are past the row's end: then it is masked, and the
+// read itself is bounds-checked by WGSL.
+fn unaligned_weights(first: u32, left: u32) -> vec4<f32> {
+    let v = shifted(weight4[first / 4u], weight4[first / 4u + 1u], first % 4u);
+    return select(vec4(0.0), v, vec4(0u, 1u, 2u, 3u) < vec4(left));
 }
 
 // Stages A[rows row_base .., k = k0 .. k0 + KT) of group g into a_tile: rows past the group's
@@ -120,8 +170,7 @@ fn stage_a(lid: u32, g: u32, row_base: u32, k0: u32, tr: u32, kt: u32) {
             let v = weight4[(at + min(kk, params.k - 4u)) / 4u];
             a_tile[e] = select(vec4(0.0), v, kk < params.k);
         } else {
-            a_tile[e] = vec4(weight_at(at, kk), weight_at(at, kk + 1u), weight_at(at, kk + 2u),
-                             weight_at(at, kk + 3u));
+            a_tile[e] = unaligned_weights(at + kk, params.k - min(kk, params.k));
         }
     }
 }
@@ -175,18 +224,38 @@ fn stage_b(cols: Columns, sq: u32, bk: u32, k0: u32, kt: u32, tcq: u32) {
     let hw = params.h * params.w;
     for (var kl = bk; kl < kt; kl += 64u / tcq) {
         let kk = k0 + kl;
-        let ci_tap = split(kk, taps, params.inv_taps);
-        let ci = ci_tap.x;
-        let ky_kx = split(ci_tap.y, params.kw, params.inv_kw);
-        let ky = ky_kx.x;
-        let kx = ky_kx.y;
+        var ci = kk;
+        var ky = 0u;
+        var kx = 0u;
+        if (!ONE_TAP) {
+            let ci_tap = split(kk, taps, params.inv_taps);
+            ci = ci_tap.x;
+            let ky_kx = split(ci_tap.y, params.kw, params.inv_kw);
+            ky = ky_kx.x;
+            kx = ky_kx.y;
+        }
         let iy = cols.iy0 + vec4(ky * params.dil_y);
         let ix = cols.ix0 + vec4(kx * params.dil_x);
         let ok = cols.live & (iy < vec4(params.h)) & (ix < vec4(params.w)) & vec4(kk < params.k);
-        let at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw) + min(iy, vec4(params.h - 1u)) * params.w
-            + min(ix, vec4(params.w - 1u));
-        let v = vec4(x[at.x], x[at.y], x[at.z], x[at.w]);
-        b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        let plane_at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw);
+        if (QUAD_STRIDE != 0u) {
+            // ix.x may be "negative" (wrapped): first then wraps too, to an element before the
+            // row, whose value the mask drops (a read past the buffer is bounds-checked).
+            let first = plane_at.x + min(iy.x, params.h - 1u) * params.w + ix.x;
+            let q = first / 4u;
+            var v: vec4<f32>;
+            if (QUAD_STRIDE == 1u) {
+                v = shifted(x4[q], x4[q + 1u], first % 4u);
+            } else {
+                v = every_other(x4[q], x4[q + 1u], x4[q + 2u], first % 4u);
+            }
+            b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        } else {
+            let at = plane_at + min(iy, vec4(params.h - 1u)) * params.w + min(ix, vec4(params.w - 1u));
+            let v = vec4(x4[at.x / 4u][at.x % 4u], x4[at.y / 4u][at.y % 4u], x4[at.z / 4u][at.z % 4u],
+                         x4[at.w / 4u][at.w % 4u]);
+            b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
+        }
     }
 }
 
@@ -248,9 +317,11 @@ fn out_columns(p0: u32) -> OutColumns {
 }
 
 // Stores a 4 x 4 block (column j = output column j of `cols`, row i = group row r0 + i) through
-// the epilogue, where rows and columns exist; each row's scale and shift are loaded once.
-fn store(g: u32, r0: u32, cols: OutColumns, acc: mat4x4<f32>) {
+// the epilogue, where rows and columns exist; each row's scale and shift are loaded once. `whole`:
+// the 4 columns are one aligned vec4 of one image (see the bindings), stored at once.
+fn store(g: u32, r0: u32, cols: OutColumns, whole: bool, acc: mat4x4<f32>) {
     let plane = params.oh * params.ow;
+    let residual_on = (params.epilogue & 2u) != 0u;
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i >= params.cout_per_group) {
             break;
@@ -262,10 +333,25 @@ fn store(g: u32, r0: u32, cols: OutColumns, acc: mat4x4<f32>) {
             scale = affine[co];
             shift = affine[params.c_out + co];
         }
-        for (var j = 0u; j < 4u; j++) {
-            if (cols.live[j]) {
-                let idx = cols.at[j] + co * plane;
-                out[idx] = finish(acc[j][i], scale, shift, idx);
+        let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+        let at = cols.at + vec4(co * plane);
+        var res = vec4(0.0);
+        if (whole) {
+            if (residual_on) {
+                res = residual[at.x / 4u];
+            }
+            out[at.x / 4u] = finish(acc_row, scale, shift, res);
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if (residual_on && cols.live[j]) {
+                    res[j] = residual[at[j] / 4u][at[j] % 4u];
+                }
+            }
+            let v = finish(acc_row, scale, shift, res);
+            for (var j = 0u; j < 4u; j++) {
+                if (cols.live[j]) {
+                    out[at[j] / 4u][at[j] % 4u] = v[j];
+                }
             }
         }
     }
@@ -320,9 +406,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
     let r = row_base + row0;
-    let out_cols = out_columns(col_base + 4u * colq);
-    store(g, r, out_cols, c0);
-    store(g, r + 4u, out_cols, c1);
-    store(g, r + 8u, out_cols, c2);
-    store(g, r + 12u, out_cols, c3);
+    let p0 = col_base + 4u * colq; // a multiple of 4
+    let out_cols = out_columns(p0);
+    let whole = ((params.oh * params.ow) & 3u) == 0u && p0 + 3u < params.cols;
+    store(g, r, out_cols, whole, c0);
+    store(g, r + 4u, out_cols, whole, c1);
+    store(g, r + 8u, out_cols, whole, c2);
+    store(g, r + 12u, out_cols, whole, c3);
 }

@@ -26,11 +26,16 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   a4  = A: [batch, m, k], or [batch, k, m] when TRANS_A
 //   b4  = B: [batch, k, n], or [batch, n, k] when TRANS_B
 //   affine   = [2, C] (row 0 scale, row 1 shift), read when bit 0 of `epilogue` is set
-//   residual = [batch, m, n] (scalars), read when bit 1 is set
-//   out      = [batch, m, n] (scalars)
+//   residual = [batch, m, n], read when bit 1 is set
+//   out      = [batch, m, n]
+// residual and out are declared as vec4s (every tensor buffer is padded to whole vec4s): where
+// n % 4 == 0 an invocation's 4 columns of a row are one aligned vec4, stored (and their residual
+// read) in one access instead of four; elsewhere single components. On lavapipe each access is a
+// loop over the lanes, and with K = 64 (ResNet's 1 x 1 convs) the scalar stores cost about as much
+// as the multiply-adds.
 // An unused affine or residual slot holds a stand-in (A) that is never read.
-// Params, finish, b_block, mad, outer and store repeat matmul_vec4's: WGSL has no
-// includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
+// Params, b_block, mad and outer repeat matmul_vec4's (finish and store take vec4s here): WGSL
+// has no includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
 
 override TRANS_A: bool = false;
 override SUBGROUP_WIDTH: u32 = 8u; // lanes per subgroup, a power of two from 4 to 64 (the host sets it)
@@ -59,26 +64,32 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> affine: array<f32>;
-@group(0) @binding(4) var<storage, read> residual: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-// The epilogue for output (row, col) stored at `idx`.
-fn finish(acc: f32, row: u32, col: u32, idx: u32) -> f32 {
+// The epilogue for 4 outputs of row `row`, columns col .. col + 3 (columns past n read a clamped
+// affine and are never stored); `res` holds their residuals when bit 1 of `epilogue` is set.
+fn finish(acc: vec4<f32>, row: u32, col: u32, res: vec4<f32>) -> vec4<f32> {
     var v = acc;
     if ((params.epilogue & 1u) != 0u) {
-        let c = select(row, col, params.axis == 1u);
-        let channels = select(params.m, params.n, params.axis == 1u);
-        v = affine[c] * v + affine[channels + c];
+        if (params.axis == 1u) {
+            let c = min(vec4(col) + vec4(0u, 1u, 2u, 3u), vec4(params.n - 1u));
+            let scale = vec4(affine[c.x], affine[c.y], affine[c.z], affine[c.w]);
+            let shift = vec4(affine[params.n + c.x], affine[params.n + c.y], affine[params.n + c.z], affine[params.n + c.w]);
+            v = fma(v, scale, shift);
+        } else {
+            v = fma(v, vec4(affine[row]), vec4(affine[params.m + row]));
+        }
     }
     if ((params.epilogue & 2u) != 0u) {
-        v += residual[idx];
+        v += res;
     }
     let act = params.epilogue >> 2u;
     if (act == 1u) {
-        v = max(v, 0.0);
+        v = max(v, vec4(0.0));
     } else if (act == 2u) {
         // Clamped so exp cannot overflow; sigmoid(+-88) is already 1 or 0 in f32.
-        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
     }
     return v;
 }
@@ -115,16 +126,38 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4(a * b.x, a * b.y, a * b.z, a * b.w);
 }
 
-// Applies the epilogue to a 4 x 4 block (column = output column) and stores
-// the elements inside the output.
+// Applies the epilogue to a 4 x 4 block (column = output column) and stores the elements inside
+// the output: one vec4 per row where the 4 columns are whole and aligned (n % 4 == 0), single
+// components otherwise.
 fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>) {
-    for (var j = 0u; j < 4u; j++) {
-        for (var i = 0u; i < 4u; i++) {
-            let row = r0 + i;
-            let col = c0 + j;
-            if (row < params.m && col < params.n) {
-                let idx = (bi * params.m + row) * params.n + col;
-                out[idx] = finish(acc[j][i], row, col, idx);
+    let n = params.n;
+    let whole = (n & 3u) == 0u && c0 + 3u < n;
+    let residual_on = (params.epilogue & 2u) != 0u;
+    for (var i = 0u; i < 4u; i++) {
+        let row = r0 + i;
+        if (row >= params.m) {
+            break;
+        }
+        let idx = (bi * params.m + row) * n + c0;
+        let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+        if (whole) {
+            var res = vec4(0.0);
+            if (residual_on) {
+                res = residual[idx / 4u];
+            }
+            out[idx / 4u] = finish(acc_row, row, c0, res);
+        } else {
+            var res = vec4(0.0);
+            for (var j = 0u; j < 4u; j++) {
+                if (residual_on && c0 + j < n) {
+                    res[j] = residual[(idx + j) / 4u][(idx + j) % 4u];
+                }
+            }
+            let v = finish(acc_row, row, c0, res);
+            for (var j = 0u; j < 4u; j++) {
+                if (c0 + j < n) {
+                    out[(idx + j) / 4u][(idx + j) % 4u] = v[j];
+                }
             }
         }
     }

@@ -1,23 +1,36 @@
 //! The convs suite: every distinct convolution (shapes and arguments) of timm.skresnet18 and
-//! timm.resnet50 at 1 x 3 x 224 x 224 and the requested batch, each timed alone on the kernel
-//! `Auto` picks, so each row's % of the compute ceiling is its share of the same run's best GEMM.
-//! The list is read from the networks' fused graphs (every `conv2d` node; stride-1 1 x 1 convs
-//! are GEMMs there, `matmul` nodes, and not listed). Rows are named `conv2d` with the shape
+//! timm.resnet50 at 1 x 3 x 224 x 224 and the requested batch, each on the kernel `Auto` picks,
+//! timed interleaved with the ceiling GEMM (512^3 matmul, alternating runs): each row's share of
+//! the GEMM compares the fastest run of each, measured under the same load.
+//! The list is read from the networks' fused graphs: every `conv2d` node, and every stride-1
+//! 1 x 1 conv, which the networks run as a GEMM (`matmul` node, [`Matmul::conv1x1`]) and which is
+//! listed as that GEMM. Rows are named `conv2d` (or `conv1x1` for the GEMM form) with the shape
 //! `NxCxHxW>Cout KHxKW/stride` (plus `g<groups>` and `d<dilation>` where not 1) and the networks
 //! holding the conv as the variant.
 
 use super::{OpInstance, Workload};
 use crate::ops::conv2d::Conv2d;
+use crate::ops::matmul::Matmul;
+use crate::ops::{Epilogue, Op};
 use crate::{Result, Shape, Tensor};
 use fastrand::Rng;
 
 /// (network short name, network row in the networks suite).
 const NETWORKS: [(&str, &str); 2] = [("skresnet18", "timm.skresnet18"), ("resnet50", "timm.resnet50")];
 
-/// One distinct convolution: the op and its x and weight shapes.
+/// How the network runs a conv: the conv2d op, or (stride-1 1 x 1, no groups) the GEMM
+/// weight [1, Cout, Cin] x x [N, Cin, H * W].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ConvOp {
+    Conv(Conv2d),
+    Gemm(Matmul),
+}
+
+/// One distinct convolution: the op and its x and weight shapes as a conv2d sees them
+/// (x [N, Cin, H * W, 1] and weight [Cout, Cin, 1, 1] for the GEMM form).
 #[derive(Clone, Debug, PartialEq)]
 struct ConvCase {
-    conv: Conv2d,
+    op: ConvOp,
     x: [usize; 4],
     weight: [usize; 4],
 }
@@ -26,14 +39,37 @@ impl ConvCase {
     fn label(&self) -> String {
         let [n, c, h, w] = self.x;
         let [co, _, kh, kw] = self.weight;
-        let mut s = format!("{n}x{c}x{h}x{w}>{co} {kh}x{kw}/{}", self.conv.stride[0]);
-        if self.conv.groups > 1 {
-            s += &format!(" g{}", self.conv.groups);
+        let conv = match self.op {
+            ConvOp::Conv(conv) => conv,
+            ConvOp::Gemm(_) => {
+                // H * W as H x W where the map is square (every map of these networks is).
+                let side = (h as f64).sqrt().round() as usize;
+                let map = if side * side == h { format!("{side}x{side}") } else { h.to_string() };
+                return format!("{n}x{c}x{map}>{co} 1x1/1");
+            }
+        };
+        let mut s = format!("{n}x{c}x{h}x{w}>{co} {kh}x{kw}/{}", conv.stride[0]);
+        if conv.groups > 1 {
+            s += &format!(" g{}", conv.groups);
         }
-        if self.conv.dilation != [1, 1] {
-            s += &format!(" d{}", self.conv.dilation[0]);
+        if conv.dilation != [1, 1] {
+            s += &format!(" d{}", conv.dilation[0]);
         }
         s
+    }
+
+    fn groups(&self) -> usize {
+        match self.op {
+            ConvOp::Conv(conv) => conv.groups,
+            ConvOp::Gemm(_) => 1,
+        }
+    }
+
+    fn epilogue(&self) -> Epilogue {
+        match self.op {
+            ConvOp::Conv(conv) => conv.epilogue,
+            ConvOp::Gemm(m) => m.epilogue,
+        }
     }
 
     /// The case with channels divided by `div` (groups kept; at least one channel per group)
@@ -42,12 +78,12 @@ impl ConvCase {
         if div == 1 {
             return self.clone();
         }
-        let g = self.conv.groups;
+        let g = self.groups();
         let per = |c: usize| (c / g / div).max(1) * g;
         let [_, c, h, w] = self.x;
         let [co, _, kh, kw] = self.weight;
         let (c, co) = (per(c), per(co));
-        ConvCase { conv: self.conv, x: [1, c, h, w], weight: [co, c / g, kh, kw] }
+        ConvCase { op: self.op, x: [1, c, h, w], weight: [co, c / g, kh, kw] }
     }
 
     /// Fresh inputs: x in [-1, 1], weights scaled by 1 / sqrt(fan_in), the epilogue's inputs.
@@ -56,8 +92,18 @@ impl ConvCase {
             Ok(Tensor::random(Shape::new(dims)?, rng, -bound, bound))
         };
         let fan_in = self.weight[1] * self.weight[2] * self.weight[3];
-        let mut inputs = vec![random(&self.x, rng, 1.0)?, random(&self.weight, rng, 1.0 / (fan_in as f32).sqrt())?];
-        let e = self.conv.epilogue;
+        let (x, weight) = match self.op {
+            ConvOp::Conv(_) => (self.x.to_vec(), self.weight.to_vec()),
+            ConvOp::Gemm(_) => (self.x[..3].to_vec(), vec![1, self.weight[0], self.weight[1]]),
+        };
+        let x = random(&x, rng, 1.0)?;
+        let weight = random(&weight, rng, 1.0 / (fan_in as f32).sqrt())?;
+        // The GEMM's operands are weight x x; the conv's x, weight.
+        let (op, mut inputs): (Box<dyn Op>, _) = match self.op {
+            ConvOp::Conv(conv) => (Box::new(conv), vec![x, weight]),
+            ConvOp::Gemm(m) => (Box::new(m), vec![weight, x]),
+        };
+        let e = self.epilogue();
         if e.affine {
             let c = self.weight[0];
             let mut data: Vec<f32> = (0..c).map(|_| 0.5 + rng.f32()).collect();
@@ -65,24 +111,36 @@ impl ConvCase {
             inputs.push(Tensor::from_vec(&[2, c], data)?);
         }
         if e.residual {
-            use crate::ops::Op;
+            // The output's shape: the op's own, from its operands alone (no epilogue inputs).
             let shapes = [inputs[0].shape(), inputs[1].shape()];
-            let bare = Conv2d { epilogue: crate::ops::Epilogue::NONE, ..self.conv };
-            let out = bare.output_shape(&shapes)?;
+            let out = match self.op {
+                ConvOp::Conv(conv) => Conv2d { epilogue: Epilogue::NONE, ..conv }.output_shape(&shapes)?,
+                ConvOp::Gemm(m) => Matmul { epilogue: Epilogue::NONE, ..m }.output_shape(&shapes)?,
+            };
             inputs.push(random(out.dims(), rng, 1.0)?);
         }
-        Ok(OpInstance { op: Box::new(self.conv), inputs })
+        Ok(OpInstance { op, inputs })
     }
 }
 
-/// The distinct convs of `network` at batch `n`, in first-use order.
+/// The distinct convs of `network` at batch `n`, in first-use order: every conv2d node, and every
+/// GEMM node of the 1 x 1 conv form (a broadcast [1, Cout, Cin] weight times x [N, Cin, H * W]).
 fn convs_of(network: &str, n: usize) -> Result<Vec<ConvCase>> {
     let (graph, _) = super::networks::build_named(network, n, 1, super::Scale::FULL, true)?;
     let mut list: Vec<ConvCase> = Vec::new();
     for (op, shapes) in graph.ops() {
-        let Some(&conv) = op.as_any().downcast_ref::<Conv2d>() else { continue };
         let dims = |s: &Shape| -> [usize; 4] { s.dims().try_into().expect("conv2d inputs are rank 4") };
-        let case = ConvCase { conv, x: dims(shapes[0]), weight: dims(shapes[1]) };
+        let case = if let Some(&conv) = op.as_any().downcast_ref::<Conv2d>() {
+            ConvCase { op: ConvOp::Conv(conv), x: dims(shapes[0]), weight: dims(shapes[1]) }
+        } else if let Some(&m) = op.as_any().downcast_ref::<Matmul>() {
+            let (&[1, co, ci], &[batch, ci2, hw]) = (shapes[0].dims(), shapes[1].dims()) else { continue };
+            if m != Matmul::conv1x1(m.epilogue) || ci != ci2 {
+                continue;
+            }
+            ConvCase { op: ConvOp::Gemm(m), x: [batch, ci, hw, 1], weight: [co, ci, 1, 1] }
+        } else {
+            continue;
+        };
         if !list.contains(&case) {
             list.push(case);
         }
@@ -115,7 +173,9 @@ pub fn workloads(batch: usize) -> Vec<Workload> {
         .into_iter()
         .map(|(case, names)| {
             let label = case.label();
-            Workload::op("convs", "conv2d", &label, &names.join("+"), move |rng, div| case.scaled(div).instance(rng))
+            let name = if matches!(case.op, ConvOp::Gemm(_)) { "conv1x1" } else { "conv2d" };
+            Workload::op("convs", name, &label, &names.join("+"), move |rng, div| case.scaled(div).instance(rng))
+                .against(super::ops::reference_gemm)
         })
         .collect();
     for (what, reason) in failures {
@@ -137,6 +197,8 @@ mod tests {
         assert!(labels.contains(&"1x3x224x224>64 7x7/2".to_string()), "{labels:?}");
         assert!(labels.iter().any(|l| l.ends_with(" 3x3/2")), "{labels:?}");
         assert!(labels.iter().any(|l| l.ends_with(" 1x1/2")), "{labels:?}");
+        // Stride-1 1 x 1 convs are listed in their GEMM form.
+        assert!(labels.contains(&"1x64x56x56>256 1x1/1".to_string()), "{labels:?}");
         let mut unique = convs.clone();
         unique.dedup();
         assert_eq!(unique.len(), convs.len());

@@ -24,6 +24,8 @@ const DIVISORS: [usize; 5] = [1, 2, 4, 8, 16];
 /// GPU seconds spent timing one variant of a workload, after the first timed
 /// run: big workloads get fewer repeats (never fewer than 3 unless asked).
 const TIME_BUDGET_S: f64 = 3.0;
+/// Most back-to-back repeats of an op in one timed run against the reference (see `time_against`).
+const MAX_REPEATS_PER_RUN: f64 = 64.0;
 
 fn reference_seconds(cost: Cost) -> f64 {
     cost.flops as f64 / REFERENCE_FLOPS_PER_S + cost.bytes as f64 / REFERENCE_BYTES_PER_S
@@ -143,7 +145,7 @@ fn ms_since(t: Instant) -> f64 {
 struct Bound {
     dispatches: Vec<Dispatch>,
     output: GpuTensor,
-    _inputs: Vec<GpuTensor>,
+    inputs: Vec<GpuTensor>,
 }
 
 fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Bound> {
@@ -153,19 +155,33 @@ fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Boun
     // Poisoned: an element the kernel forgets to write cannot pass the check.
     gpu.fill(&output, f32::NAN)?;
     let dispatches = op.encode(gpu, &refs, &output)?;
-    Ok(Bound { dispatches, output, _inputs: uploaded })
+    Ok(Bound { dispatches, output, inputs: uploaded })
 }
 
 /// Runs one single-op workload; never fails (errors become the row's status).
-pub(super) fn run_op(gpu: &Gpu, w: &Workload, variant: &str, make: &MakeOp, options: &Options) -> Row {
+pub(super) fn run_op(
+    gpu: &Gpu,
+    w: &Workload,
+    variant: &str,
+    make: &MakeOp,
+    reference: Option<&MakeOp>,
+    options: &Options,
+) -> Row {
     let row = w.row(variant);
-    match try_run_op(gpu, w, make, options, row.clone()) {
+    match try_run_op(gpu, w, make, reference, options, row.clone()) {
         Ok(row) => row,
         Err(e) => failed(row, &e),
     }
 }
 
-fn try_run_op(gpu: &Gpu, w: &Workload, make: &MakeOp, options: &Options, mut row: Row) -> Result<Row> {
+fn try_run_op(
+    gpu: &Gpu,
+    w: &Workload,
+    make: &MakeOp,
+    reference: Option<&MakeOp>,
+    options: &Options,
+    mut row: Row,
+) -> Result<Row> {
     let mut rng = w.rng(options.seed);
     let inst = make(&mut rng, 1)?;
     let cost = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>()));
@@ -210,12 +226,78 @@ fn try_run_op(gpu: &Gpu, w: &Workload, make: &MakeOp, options: &Options, mut row
 
     let mut samples = Samples::default();
     let run_ms = warm_estimate(gpu, &[&bound.dispatches], row.cold_ms.unwrap_or(0.0))?;
-    for _ in 0..repeats(options, run_ms) {
-        samples.add(time_once(gpu, &bound.dispatches)?);
+    match reference {
+        None => {
+            for _ in 0..repeats(options, run_ms) {
+                samples.add(time_once(gpu, &bound.dispatches)?);
+            }
+        }
+        Some(make_reference) => {
+            let (reference_samples, reference_flops) =
+                time_against(gpu, w, options, (inst.op.as_ref(), &bound), run_ms, make_reference, &mut samples)?;
+            let fastest_rate = |s: &Samples, flops: u64| {
+                let times = if s.gpu_ms.len() == s.wall_ms.len() { &s.gpu_ms } else { &s.wall_ms };
+                flops as f64 / (summary(times).1 / 1e3) / 1e9
+            };
+            let reference_gflops = fastest_rate(&reference_samples, reference_flops);
+            row.reference_gflops = Some(reference_gflops);
+            row.pct_reference = Some(100.0 * fastest_rate(&samples, row.flops) / reference_gflops);
+        }
     }
     samples.fill(&mut row);
     row.status = Status::Ok;
     Ok(row)
+}
+
+/// Times the bound op and the reference op interleaved, alternating which runs first in each
+/// round, so that both see the same load (this machine's load moves within seconds): the
+/// reference's samples and FLOPs per run. The reference (the run's GEMM ceiling kernel) is checked
+/// by its own ceiling row; here it is only timed, warmed once first. The shorter of the two is
+/// repeated back to back (in one submit) until both runs last about as long: a 30 ms GEMM would
+/// otherwise find a quiet moment between other processes' bursts more easily than a 400 ms conv
+/// (and a 3 ms conv more easily than the GEMM), and the fastest of a few runs would favour it.
+/// The row's samples are per single run of its op (a repeated run's time divided by the repeats).
+fn time_against(
+    gpu: &Gpu,
+    w: &Workload,
+    options: &Options,
+    (op, bound): (&dyn crate::ops::Op, &Bound),
+    run_ms: f64,
+    make_reference: &MakeOp,
+    samples: &mut Samples,
+) -> Result<(Samples, u64)> {
+    let inst = make_reference(&mut w.rng(options.seed), 1)?;
+    let flops = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>())).flops;
+    let reference = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
+    gpu.submit(&reference.dispatches)?;
+    let once_ms = warm_estimate(gpu, &[&reference.dispatches], 0.0)?;
+    let target_ms = run_ms.max(once_ms);
+    let times = |ms: f64| (target_ms / ms.max(1e-3)).round().clamp(1.0, MAX_REPEATS_PER_RUN) as usize;
+    let (reference_times, row_times) = (times(once_ms), times(run_ms));
+    let reference_run = repeated(gpu, inst.op.as_ref(), &reference, reference_times)?;
+    let row_run = repeated(gpu, op, bound, row_times)?;
+    let mut reference_samples = Samples::default();
+    for round in 0..repeats(options, 2.0 * target_ms) {
+        for turn in 0..2 {
+            if (round + turn) % 2 == 0 {
+                let (gpu_ms, wall_ms) = time_once(gpu, &row_run)?;
+                samples.add((gpu_ms.map(|t| t / row_times as f64), wall_ms / row_times as f64));
+            } else {
+                reference_samples.add(time_once(gpu, &reference_run)?);
+            }
+        }
+    }
+    Ok((reference_samples, flops * reference_times as u64))
+}
+
+/// The bound op's dispatches encoded `times` times over, for one submit.
+fn repeated(gpu: &Gpu, op: &dyn crate::ops::Op, bound: &Bound, times: usize) -> Result<Vec<Dispatch>> {
+    let inputs: Vec<&GpuTensor> = bound.inputs.iter().collect();
+    let mut run = Vec::new();
+    for _ in 0..times {
+        run.extend(op.encode(gpu, &inputs, &bound.output)?);
+    }
+    Ok(run)
 }
 
 fn shape_list(inputs: &[Tensor]) -> String {

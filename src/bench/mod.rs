@@ -87,8 +87,9 @@ type MakeOp = Box<dyn Fn(&mut fastrand::Rng, usize) -> Result<OpInstance>>;
 type MakeGraph = Box<dyn Fn(u64, Scale, bool) -> Result<(Graph, Tensors)>>;
 
 enum Kind {
-    /// A single op: built from an rng and a channel divisor.
-    Op { variant: String, make: MakeOp },
+    /// A single op: built from an rng and a channel divisor; with a reference op (the GEMM), the
+    /// two are timed interleaved and the row gets the op's rate as a share of the reference's.
+    Op { variant: String, make: MakeOp, reference: Option<MakeOp> },
     /// A fused / unfused pair: built from a seed, a scale and `fused`.
     Pair(MakeGraph),
 }
@@ -112,8 +113,16 @@ impl Workload {
         variant: &str,
         make: impl Fn(&mut fastrand::Rng, usize) -> Result<OpInstance> + 'static,
     ) -> Workload {
-        let kind = Kind::Op { variant: variant.to_string(), make: Box::new(make) };
+        let kind = Kind::Op { variant: variant.to_string(), make: Box::new(make), reference: None };
         Workload { suite, name: name.to_string(), shape: shape.to_string(), kind }
+    }
+
+    /// This single-op workload timed interleaved with `reference` (see [`Kind::Op`]).
+    fn against(mut self, reference: impl Fn(&mut fastrand::Rng, usize) -> Result<OpInstance> + 'static) -> Workload {
+        if let Kind::Op { reference: r, .. } = &mut self.kind {
+            *r = Some(Box::new(reference));
+        }
+        self
     }
 
     fn pair(
@@ -177,13 +186,17 @@ impl Workload {
             checked_on: String::new(),
             check_s: None,
             speedup_vs_unfused: None,
+            reference_gflops: None,
+            pct_reference: None,
         }
     }
 
     /// Checks and times every variant; errors become the rows' status.
     pub fn run(&self, gpu: &Gpu, options: &Options) -> Vec<Row> {
         match &self.kind {
-            Kind::Op { variant, make } => vec![measure::run_op(gpu, self, variant, make, options)],
+            Kind::Op { variant, make, reference } => {
+                vec![measure::run_op(gpu, self, variant, make, reference.as_ref(), options)]
+            }
             Kind::Pair(make) => measure::run_pair(gpu, self, make, options),
         }
     }

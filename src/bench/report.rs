@@ -117,6 +117,13 @@ pub struct Row {
     /// Unfused median over fused median (fused rows only).
     #[serde(default)]
     pub speedup_vs_unfused: Option<f64>,
+    /// The reference GEMM timed interleaved with this row (convs suite): its rate at its fastest
+    /// run, GFLOP/s.
+    #[serde(default)]
+    pub reference_gflops: Option<f64>,
+    /// This row's rate at its fastest run as a percentage of `reference_gflops`.
+    #[serde(default)]
+    pub pct_reference: Option<f64>,
 }
 
 /// What one pipeline cost to compile (see `Gpu::pipeline_compiles`).
@@ -379,12 +386,15 @@ pub fn table(report: &Report, other: Option<&Report>) -> String {
             format!("{:<22} {:<16} {:<8} {}: {}", r.name, r.shape, r.variant, status_word(r.status), r.reason)
         };
         s += &line;
+        if let (Some(pct), Some(reference)) = (r.pct_reference, r.reference_gflops) {
+            s += &format!("  {pct:.0}% of GEMM ({reference:.2} GFLOP/s interleaved)");
+        }
         if let Some(o) = other {
             s += &compare_cell(r, o);
         }
         s.push('\n');
     }
-    s + &compile_table(report)
+    s + &reference_summary(&report.workloads) + &compile_table(report)
 }
 
 /// Pipelines shown by [`compile_table`]: the slowest to compile.
@@ -424,6 +434,25 @@ fn compile_table(report: &Report) -> String {
         );
     }
     s
+}
+
+/// For rows timed against an interleaved GEMM (the convs suite): how many reach 80% of it, the
+/// lowest and the median share, and the same against the fastest GEMM of the whole run (a
+/// stricter yardstick: that GEMM ran in the run's quietest moment, not beside the row).
+fn reference_summary(rows: &[Row]) -> String {
+    let timed: Vec<&Row> = rows.iter().filter(|r| r.pct_reference.is_some()).collect();
+    if timed.is_empty() {
+        return String::new();
+    }
+    let best = timed.iter().filter_map(|r| r.reference_gflops).fold(0.0, f64::max);
+    let share = |pcts: Vec<f64>| {
+        let (median, min, _) = super::summary(&pcts);
+        let at_80 = pcts.iter().filter(|&&p| p >= 80.0).count();
+        format!("{at_80} of {} rows >= 80%, lowest {min:.0}%, median {median:.0}%", pcts.len())
+    };
+    let own = share(timed.iter().filter_map(|r| r.pct_reference).collect());
+    let strict = share(timed.iter().filter_map(|r| Some(r.pct_reference? * r.reference_gflops? / best)).collect());
+    format!("vs the GEMM interleaved with each row: {own}\nvs the run's fastest GEMM ({best:.2} GFLOP/s): {strict}\n")
 }
 
 fn short_tool(r: &Report) -> &str {

@@ -18,7 +18,8 @@ pub enum SuiteArg {
     Blocks,
     /// Whole timm networks (skresnet18, skresnext50_32x4d, resnet50 + CBAM) at 224 x 224.
     Networks,
-    /// Every distinct conv of timm.skresnet18 and timm.resnet50 at 224 x 224, alone (not in `all`)
+    /// Every distinct conv of timm.skresnet18 and timm.resnet50 at 224 x 224, each timed interleaved with
+    /// the 512^3 GEMM (not in `all`)
     Convs,
     /// All of them (but convs).
     All,

@@ -56,12 +56,15 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 }
 
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
-/// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; the
-/// register-tiled kernel for any other layout.
-pub fn matmul(profile: &DeviceProfile, vec4_fits: bool) -> Variant {
+/// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
+/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to conv2d's
+/// implicit GEMM on devices with subgroups (about 2x the tiled kernel on lavapipe, BENCHMARKS.md),
+/// anything else to the register-tiled kernel.
+pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::Vec4,
+        (false, true) if conv1x1 => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }
 }

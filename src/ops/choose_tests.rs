@@ -26,8 +26,9 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 1x1 stride 2", conv(512, 256, 1)),
         ("conv2d grouped 4 per group", conv(4, 4, 3)),
         ("conv2d depthwise", conv(1, 1, 3)),
-        ("matmul whole vec4 rows", format!("{:?}", matmul(p, true))),
-        ("matmul other rows", format!("{:?}", matmul(p, false))),
+        ("matmul whole vec4 rows", format!("{:?}", matmul(p, true, false))),
+        ("matmul other rows", format!("{:?}", matmul(p, false, false))),
+        ("matmul 1x1 conv, 7x7 map", format!("{:?}", matmul(p, false, true))),
         ("nonlocal attention", format!("{:?}", nonlocal_attention(p))),
         ("softmax row of 784", format!("{:?}", softmax(p, 1, 784))),
         ("softmax strided", format!("{:?}", softmax(p, 49, 784))),
@@ -41,7 +42,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 14] = [
+    let want: [(&str, [&str; 4]); 15] = [
         ("conv2d 3x3 256->256", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 7x7 stem 3->64", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 1x1 stride 2", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
@@ -49,6 +50,7 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("conv2d depthwise", ["Direct", "Direct", "Direct", "Direct"]),
         ("matmul whole vec4 rows", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul other rows", ["Tiled", "Tiled", "Tiled", "Tiled"]),
+        ("matmul 1x1 conv, 7x7 map", ["ConvGemm", "Tiled", "ConvGemm", "ConvGemm"]),
         ("nonlocal attention", ["Subgroup", "Portable", "Subgroup", "Subgroup"]),
         ("softmax row of 784", ["Serial", "Serial", "Serial", "Row"]),
         ("softmax strided", ["Serial", "Serial", "Serial", "Serial"]),

@@ -186,6 +186,11 @@ impl Conv2d {
         }
     }
 
+    /// The kernel this conv runs on a device with `profile` for x and weight of these shapes.
+    pub(crate) fn resolved_kernel(&self, profile: &DeviceProfile, [x, weight]: &[Shape; 2]) -> Result<ConvKernel> {
+        self.resolve(profile, &self.geometry(x, weight)?)
+    }
+
     /// Checks the arguments and x and weight against each other.
     fn geometry(&self, x: &Shape, weight: &Shape) -> Result<Geometry> {
         let name = self.name();
@@ -380,10 +385,12 @@ impl Op for Conv2d {
                 let (params, workgroups) = gemm::params(self, &g, width as usize)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
                 let subgroups = (kernel == ConvKernel::GemmSubgroup).then_some(width);
-                let constants = gemm::constants(&g, g.x[1] / self.groups, subgroups);
-                // The weights again as binding 6, read as vec4s where K allows.
-                let bindings = [x, weight, affine, residual, output, weight];
-                gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
+                let constants = gemm::constants(&g, g.x[1] / self.groups, self.stride[1], subgroups);
+                // conv2d_gemm reads the weights again as binding 6, as vec4s where K allows;
+                // conv2d_gemm_subgroup reads them as vec4s only.
+                let portable = [x, weight, affine, residual, output, weight];
+                let bindings = if subgroups.is_some() { &portable[..5] } else { &portable[..] };
+                gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
             }
             _ => {
                 let (params, workgroups) = self.params(&g, BLOCK_CO)?;
@@ -504,6 +511,38 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[18, 3, 3, 3],
         ),
         ("5x3 kernel pad [2, 1], 70 input channels", c.padding([2, 1]), &[1, 70, 10, 7], &[9, 70, 5, 3]),
+        // conv2d_gemm_subgroup's vec4 stores (output planes of whole vec4s, here 8 x 8 spanning two
+        // images in one column tile) with the residual read as vec4s, and its unaligned weight rows
+        // (K = 3 x 5 x 5 = 75) with them.
+        (
+            "1x1 stride 2, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 32, 16, 16],
+            &[24, 32, 1, 1],
+        ),
+        (
+            "5x5 pad 2, K = 75, 12x12 output, residual+sigmoid",
+            epi(false, Sigmoid, true).padding([2, 2]),
+            &[2, 3, 12, 12],
+            &[33, 3, 5, 5],
+        ),
+        // Output rows of whole quads (conv2d_gemm_subgroup's QUAD_STRIDE: 4 pixels 1 or 2 apart per
+        // staged vec4, masked at the padding on both sides; with the stride-2 1 x 1 and the stem
+        // cases above), groups and dilation too, and a stride-1 1 x 1 conv (ONE_TAP).
+        (
+            "groups 2 of 8 channels, dilation 2 pad 2, 10x12, batch 2, residual",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
+            &[2, 16, 10, 12],
+            &[16, 8, 3, 3],
+        ),
+        ("5x3 kernel pad [2, 1], 7x8, batch 2", c.padding([2, 1]), &[2, 9, 7, 8], &[12, 9, 5, 3]),
+        (
+            "3x3 stride 2 pad 1, groups 2 of 8, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).groups(2).stride([2, 2]).padding([1, 1]),
+            &[2, 16, 15, 16],
+            &[16, 8, 3, 3],
+        ),
+        ("1x1 stride 1, 4x12", epi(true, Activation::None, false), &[1, 20, 4, 12], &[16, 20, 1, 1]),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

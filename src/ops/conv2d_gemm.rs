@@ -27,11 +27,21 @@ pub struct Conv2dGemmParams {
 }
 
 /// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel).
-pub(super) fn constants(g: &Geometry, cin_per_group: usize, width: Option<u32>) -> Vec<(&'static str, f64)> {
+pub(super) fn constants(
+    g: &Geometry,
+    cin_per_group: usize,
+    stride_x: usize,
+    width: Option<u32>,
+) -> Vec<(&'static str, f64)> {
     let a_vec4 = (cin_per_group * g.k[1] * g.k[2]).is_multiple_of(4);
     let mut constants = vec![("A_VEC4", a_vec4 as u8 as f64)];
     if let Some(width) = width {
         constants.push(("SUBGROUP_WIDTH", width as f64));
+        // Column quads of 4 neighbouring pixels in one output row, read 1 or 2 input pixels apart
+        // (see the shader's QUAD_STRIDE), and 1 x 1 kernels without tap arithmetic.
+        let quad_stride = if g.out[1].is_multiple_of(4) && stride_x <= 2 { stride_x } else { 0 };
+        constants.push(("QUAD_STRIDE", quad_stride as f64));
+        constants.push(("ONE_TAP", (g.k[1] * g.k[2] == 1) as u8 as f64));
     }
     constants
 }

@@ -2,6 +2,7 @@
 //! transposes, a broadcast batch and a fused epilogue. 1x1 convolutions and
 //! linear layers run on it (see [`Matmul::conv1x1`] and [`Matmul::linear`]).
 
+use super::conv2d::Conv2d;
 use super::{expect_inputs, expect_output, random_input, shapes_of, to_u32, Case, Cost, Epilogue, Op};
 use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
@@ -30,6 +31,10 @@ pub enum Variant {
     /// The vec4 kernel that shares A across subgroup lanes (16 x 4 outputs per
     /// invocation): needs whole vec4 rows and subgroups of one fixed width from 4 to 64 lanes.
     Subgroup,
+    /// conv2d's implicit GEMM (the kernel [`crate::ops::choose::conv2d`] picks for a 1 x 1 conv):
+    /// for the stride-1 1 x 1 conv form only (see [`Matmul::conv1x1`]: a broadcast weight
+    /// [1, M, K], b [N, K, HW], affine per row), at any N.
+    ConvGemm,
 }
 
 /// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
@@ -183,10 +188,18 @@ impl Matmul {
         let subgroups = super::choose::matmul_subgroups(gpu.profile());
         let name = self.name();
         let variant = match self.variant {
-            Variant::Auto => super::choose::matmul(gpu.profile(), vec4),
+            Variant::Auto => super::choose::matmul(gpu.profile(), vec4, self.is_conv1x1(&d)),
             v => v,
         };
         Ok(match variant {
+            Variant::ConvGemm if !self.is_conv1x1(&d) => {
+                return Err(Error::invalid(
+                    name,
+                    "the ConvGemm kernel runs only the 1 x 1 conv form: a [1, M, K] weight times b [N, K, HW], \
+                     neither transposed, the affine per row",
+                ))
+            }
+            Variant::ConvGemm => self.as_conv().resolved_kernel(gpu.profile(), &self.conv_shapes(&d)?)?.kernel(),
             Variant::Naive => kernel!("matmul_naive"),
             Variant::Tiled | Variant::Auto => kernel!("matmul"),
             Variant::Vec4 | Variant::Subgroup if !vec4 => {
@@ -215,6 +228,22 @@ impl Matmul {
         let a_row = if self.trans_a { ("M", d.m) } else { ("K", d.k) };
         let b_row = if self.trans_b { ("K", d.k) } else { ("N", d.n) };
         format!("a's rows hold {} = {}, b's {} = {}", a_row.0, a_row.1, b_row.0, b_row.1)
+    }
+
+    /// Whether the product is a stride-1 1 x 1 conv's GEMM ([`Matmul::conv1x1`]): a broadcast
+    /// weight [1, M, K] times x [N, K, HW], nothing transposed, the affine per output row.
+    fn is_conv1x1(&self, d: &Dims) -> bool {
+        !self.trans_a && !self.trans_b && self.epilogue_axis == Axis::Rows && d.a_batch == 1
+    }
+
+    /// The 1 x 1 conv this product is (when `is_conv1x1`).
+    fn as_conv(&self) -> Conv2d {
+        Conv2d::new().epilogue(self.epilogue)
+    }
+
+    /// The conv's x [N, K, HW, 1] and weight [M, K, 1, 1].
+    fn conv_shapes(&self, d: &Dims) -> Result<[Shape; 2]> {
+        Ok([Shape::new(&[d.b_batch, d.k, d.n, 1])?, Shape::new(&[d.m, d.k, 1, 1])?])
     }
 
     /// Whether matmul_vec4 applies: each operand's contiguous rows (A: K, or M
@@ -301,6 +330,20 @@ impl Op for Matmul {
         let d = self.dims(&shapes)?;
         let kernel = self.kernel_for(gpu, &shapes)?;
         let (a, b) = (inputs[0], inputs[1]);
+        if kernel.name.starts_with("conv2d") {
+            // The ConvGemm variant: the same buffers viewed as the 1 x 1 conv's tensors.
+            let [x_shape, w_shape] = self.conv_shapes(&d)?;
+            let as_map = |t: &GpuTensor| t.reshape(&[d.batch, d.m, d.n, 1]);
+            let mut views = vec![b.reshape(x_shape.dims())?, a.reshape(w_shape.dims())?];
+            if self.epilogue.affine {
+                views.push(inputs[2].clone());
+            }
+            if self.epilogue.residual {
+                views.push(as_map(inputs[inputs.len() - 1])?);
+            }
+            let refs: Vec<&GpuTensor> = views.iter().collect();
+            return self.as_conv().encode(gpu, &refs, &as_map(output)?);
+        }
         // The epilogue reads affine and residual in the same pass (5 storage
         // buffers); an unused slot holds a stand-in that is never read.
         let affine = if self.epilogue.affine { inputs[2] } else { a };
@@ -355,13 +398,17 @@ fn case(rng: &mut fastrand::Rng, label: &str, op: Matmul, [ba, bb, m, n, k]: [us
     Case::new(label, op, inputs)
 }
 
-/// The variants that can run an M x N x K product of `op`'s layout: every kernel for
-/// any layout, Vec4 where rows are whole vec4s, and Auto (Subgroup on 8-lane devices).
-fn variants_for(op: Matmul, m: usize, n: usize, k: usize) -> Vec<Variant> {
-    let d = Dims { batch: 1, a_batch: 1, b_batch: 1, m, n, k };
+/// The variants that can run an M x N x K product of `op`'s layout (A's batch `a_batch`): every
+/// kernel for any layout, Vec4 where rows are whole vec4s, ConvGemm for the 1 x 1 conv form, and
+/// Auto (Subgroup on 8-lane devices).
+fn variants_for(op: Matmul, a_batch: usize, m: usize, n: usize, k: usize) -> Vec<Variant> {
+    let d = Dims { batch: 1, a_batch, b_batch: 1, m, n, k };
     let mut variants = vec![Variant::Naive, Variant::Tiled, Variant::Auto];
     if op.vec4_fits(&d) {
         variants.push(Variant::Vec4);
+    }
+    if op.is_conv1x1(&d) {
+        variants.push(Variant::ConvGemm);
     }
     variants
 }
@@ -377,7 +424,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let shapes = [(1, 1, 1), (3, 7, 13), (17, 65, 7), (65, 17, 257), (257, 13, 65), (13, 257, 3), (7, 3, 17)];
     for &(m, n, k) in &shapes {
         for &(ta, tb) in &transposes {
-            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
+            for variant in variants_for(Matmul::new(ta, tb), 1, m, n, k) {
                 let op = Matmul::new(ta, tb).with_variant(variant);
                 cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
             }
@@ -387,7 +434,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // kernels; K = 7 leaves a k tail, possible only with trans_a and not trans_b.
     for &(m, n, k) in &[(4, 4, 4), (20, 260, 12), (260, 12, 68), (36, 68, 7), (68, 132, 260)] {
         for &(ta, tb) in &transposes {
-            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
+            for variant in variants_for(Matmul::new(ta, tb), 1, m, n, k) {
                 let op = Matmul::new(ta, tb).with_variant(variant);
                 cases.push(case(rng, &format!("{m}x{n}x{k}"), op, [1, 1, m, n, k]));
             }
@@ -396,7 +443,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     for (i, &(ba, bb)) in [(3, 3), (1, 3), (3, 1)].iter().enumerate() {
         let (ta, tb) = transposes[i + 1];
         for [m, n, k] in [[13, 17, 7], [12, 20, 8]] {
-            for variant in variants_for(Matmul::new(ta, tb), m, n, k) {
+            for variant in variants_for(Matmul::new(ta, tb), ba, m, n, k) {
                 let op = Matmul::new(ta, tb).with_variant(variant);
                 cases.push(case(rng, &format!("batch {ba} x {bb}"), op, [ba, bb, m, n, k]));
             }
@@ -425,10 +472,20 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         for (ta, tb, [ba, bb]) in layouts {
             for [m, n, k] in [[17, 65, 13], [12, 68, 16]] {
                 let plain = Matmul { epilogue, epilogue_axis, ..Matmul::new(ta, tb) };
-                for variant in variants_for(plain, m, n, k) {
+                for variant in variants_for(plain, ba, m, n, k) {
                     cases.push(case(rng, label, plain.with_variant(variant), [ba, bb, m, n, k]));
                 }
             }
+        }
+    }
+    // The 1 x 1 conv form on maps whose pixel count is no multiple of 4 (7 x 7, 3 x 5): a broadcast
+    // weight over a batch of 3, with every epilogue input; 20 rows (ConvGemm's implicit GEMM) and
+    // 5 (fewer than its 8 rows per group: conv2d's direct kernel).
+    let full = Epilogue { affine: true, residual: true, activation: Activation::Relu };
+    for [m, n, k] in [[20, 49, 36], [5, 15, 7], [70, 49, 130]] {
+        let op = Matmul::conv1x1(full);
+        for variant in variants_for(op, 1, m, n, k) {
+            cases.push(case(rng, "1x1 conv form", op.with_variant(variant), [1, 3, m, n, k]));
         }
     }
     cases
