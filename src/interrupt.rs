@@ -27,7 +27,22 @@ pub fn exit_cleanly_on_interrupt() -> Result<(), String> {
         // Never released: no temporary file is started after this.
         let _writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
         eprintln!("\ninterrupted: stopped; every file written so far is complete");
-        std::process::exit(EXIT_INTERRUPTED);
+        exit_now(EXIT_INTERRUPTED);
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
+}
+
+/// Ends the process at once with `code`. Every file is complete (the lock above), and stderr
+/// is unbuffered. `std::process::exit` would run C atexit handlers, among them the GPU
+/// driver's, which tear down its state while the main thread may be inside a submit: on
+/// lavapipe that sometimes killed the process by a signal instead of exiting with `code`.
+#[cfg(unix)]
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes no pointers and never returns; nothing after it relies on cleanup.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(not(unix))]
+fn exit_now(code: i32) -> ! {
+    std::process::exit(code)
 }
