@@ -239,15 +239,20 @@ fn stage_b(cols: Columns, sq: u32, bk: u32, k0: u32, kt: u32, tcq: u32) {
         let ok = cols.live & (iy < vec4(params.h)) & (ix < vec4(params.w)) & vec4(kk < params.k);
         let plane_at = cols.base + vec4(min(ci, params.cin_per_group - 1u) * hw);
         if (QUAD_STRIDE != 0u) {
-            // ix.x may be "negative" (wrapped): first then wraps too, to an element before the
-            // row, whose value the mask drops (a read past the buffer is bounds-checked).
-            let first = plane_at.x + min(iy.x, params.h - 1u) * params.w + ix.x;
-            let q = first / 4u;
+            // ix.x is "negative" (wrapped) in the left padding, so the quad's first element is
+            // taken as signed: at the start of the buffer it lies before element 0. The vec4s
+            // are indexed by floor(first / 4) (an arithmetic shift) and a vec4 wholly before
+            // the buffer holds only padding, which the mask drops: its index is clamped to 0.
+            // (Unsigned, that index wrapped to about 2^30: a read past the end, which runtimes
+            // answer differently; Tint's clamping gave wrong pixels in the browser.)
+            let first = bitcast<i32>(plane_at.x + min(iy.x, params.h - 1u) * params.w) + bitcast<i32>(ix.x);
+            let q = first >> 2u;
+            let s = u32(first & 3);
             var v: vec4<f32>;
             if (QUAD_STRIDE == 1u) {
-                v = shifted(x4[q], x4[q + 1u], first % 4u);
+                v = shifted(x4[max(q, 0)], x4[max(q + 1, 0)], s);
             } else {
-                v = every_other(x4[q], x4[q + 1u], x4[q + 2u], first % 4u);
+                v = every_other(x4[max(q, 0)], x4[max(q + 1, 0)], x4[max(q + 2, 0)], s);
             }
             b_tile[kl * tcq + sq] = select(vec4(0.0), v, ok);
         } else {
