@@ -19,11 +19,13 @@ mod networks;
 mod ops;
 mod plot;
 mod report;
+mod table;
 
 pub use blocks::random_weights;
 pub use measure::summary;
 pub use plot::svg;
-pub use report::{format_ms, is_regression, table, Adapter, Ceilings, Compile, Report, Row, Status, SCHEMA};
+pub use report::{Adapter, Ceilings, Compile, Report, Row, Status, SCHEMA};
+pub use table::{format_ms, is_regression, table};
 
 use crate::gpu::Gpu;
 use crate::graph::{Graph, Tensors};

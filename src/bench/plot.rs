@@ -2,7 +2,8 @@
 //! the compared report's time beside each bar), and a roofline with every
 //! timed kernel as a point.
 
-use super::report::{format_ms, Report, Row, Status};
+use super::report::{Report, Row, Status};
+use super::table::format_ms;
 use std::fmt::Write;
 
 const WIDTH: f64 = 960.0;

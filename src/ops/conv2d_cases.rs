@@ -1,0 +1,157 @@
+//! conv2d's correctness cases: every kernel (Auto, Direct, Gemm) over awkward shapes,
+//! groups, dilation, strides, padding, epilogues and a folded grid.
+
+use super::{Conv2d, ConvKernel};
+use crate::ops::{random_input, Activation, Case, Epilogue, SMALL_GRID};
+
+/// A case with fresh inputs in [-1, 1] (affine and residual included when the
+/// epilogue asks for them).
+fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight: &[usize]) -> Case {
+    let mut random = |dims: &[usize]| random_input(rng, dims, -1.0, 1.0);
+    let mut inputs = vec![random(x), random(weight)];
+    let g = conv.geometry(inputs[0].shape(), inputs[1].shape()).expect("case geometry is valid");
+    if conv.epilogue.affine {
+        inputs.push(random(&[2, weight[0]]));
+    }
+    if conv.epilogue.residual {
+        inputs.push(random(&conv.output_dims(&g)));
+    }
+    Case::new(label, conv, inputs)
+}
+
+/// Correctness cases: odd sizes (no multiple of the 4 x 8 block or the 64-wide
+/// workgroup), every kernel path (sliding and reloaded taps), groups, depthwise,
+/// every epilogue (the fused residual on both tap paths, with groups and
+/// depthwise), and a batch whose grid folds (past [`SMALL_GRID`] workgroups).
+pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    use Activation::{Relu, Sigmoid};
+    let c = Conv2d::new();
+    let epi = |affine, activation, residual| c.epilogue(Epilogue { affine, activation, residual });
+    let table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+        ("1x1 input and kernel, affine+relu", epi(true, Relu, false), &[1, 3, 1, 1], &[65, 3, 1, 1]),
+        ("3x3 pad 1, batch 3", c.padding([1, 1]), &[3, 3, 7, 7], &[65, 3, 3, 3]),
+        ("56x56 3x3 pad 1, affine+relu", epi(true, Relu, false).padding([1, 1]), &[1, 65, 56, 56], &[65, 65, 3, 3]),
+        ("5x5 stride 2 pad 3", c.stride([2, 2]).padding([3, 3]), &[3, 3, 13, 17], &[3, 3, 5, 5]),
+        ("3x3 dilation 2, sigmoid", epi(false, Sigmoid, false).dilation([2, 2]), &[1, 65, 13, 17], &[3, 65, 3, 3]),
+        (
+            "3x3 stride 2 dilation 2 pad 2",
+            c.stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[1, 3, 13, 17],
+            &[65, 3, 3, 3],
+        ),
+        ("7x7 pad 3, affine+sigmoid", epi(true, Sigmoid, false).padding([3, 3]), &[3, 2, 13, 17], &[1, 2, 7, 7]),
+        ("3x1 kernel pad [1, 0]", c.padding([1, 0]), &[1, 3, 13, 17], &[65, 3, 3, 1]),
+        ("groups 2, pad 1", c.groups(2).padding([1, 1]), &[3, 6, 13, 17], &[10, 3, 3, 3]),
+        ("groups 4 (5 channels each)", c.groups(4), &[1, 12, 7, 7], &[20, 3, 3, 3]),
+        ("14x14, 3 channel blocks packed 2 per workgroup", c.padding([1, 1]), &[2, 16, 14, 14], &[20, 16, 3, 3]),
+        ("groups 2 (12 channels each), pad 1", c.groups(2).padding([1, 1]), &[1, 6, 13, 17], &[24, 3, 3, 3]),
+        (
+            "groups 3 (9 channels each), dilation 2 pad 2, residual",
+            epi(false, Activation::None, true).groups(3).dilation([2, 2]).padding([2, 2]),
+            &[3, 6, 13, 17],
+            &[27, 2, 3, 3],
+        ),
+        ("depthwise, affine+relu", epi(true, Relu, false).groups(65).padding([1, 1]), &[3, 65, 13, 17], &[65, 1, 3, 3]),
+        ("affine+residual+relu", epi(true, Relu, true).padding([1, 1]), &[3, 65, 7, 7], &[65, 65, 3, 3]),
+        ("residual+sigmoid, stride 2", epi(false, Sigmoid, true).stride([2, 2]), &[1, 3, 13, 17], &[3, 3, 3, 3]),
+        (
+            "56x56 3x3 pad 1, affine+residual+relu",
+            epi(true, Relu, true).padding([1, 1]),
+            &[1, 65, 56, 56],
+            &[65, 65, 3, 3],
+        ),
+        (
+            "residual only, groups 2, dilation 2 pad 2",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
+            &[3, 6, 13, 17],
+            &[10, 3, 3, 3],
+        ),
+        ("depthwise, residual+relu", epi(false, Relu, true).groups(65).padding([1, 1]), &[1, 65, 7, 9], &[65, 1, 3, 3]),
+        ("1x1 stride 2, affine", epi(true, Activation::None, false).stride([2, 2]), &[1, 65, 13, 17], &[3, 65, 1, 1]),
+        ("7x7 on a 1x1 input, pad 3", c.padding([3, 3]), &[1, 1, 1, 1], &[3, 1, 7, 7]),
+        ("1 channel, 5x5 pad 1", c.padding([1, 1]), &[3, 1, 13, 17], &[3, 1, 5, 5]),
+        // The implicit GEMM's edges: 130 channels (three row tiles, the last of 2), pixels spanning
+        // images in one column tile, K = 20 x 9 (a partial K slice), a 7 x 7 stride-2 stem (K = 147,
+        // no multiple of 4), a strided 1 x 1 downsample, grouped convs of 8 channels per group.
+        (
+            "130 channels, batch 2, affine+residual+relu",
+            epi(true, Relu, true).padding([1, 1]),
+            &[2, 20, 9, 11],
+            &[130, 20, 3, 3],
+        ),
+        (
+            "7x7 stem stride 2 pad 3, affine+relu",
+            epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
+            &[2, 3, 29, 31],
+            &[20, 3, 7, 7],
+        ),
+        (
+            "1x1 stride 2, batch 3, affine",
+            epi(true, Activation::None, false).stride([2, 2]),
+            &[3, 24, 13, 15],
+            &[40, 24, 1, 1],
+        ),
+        (
+            "groups 4 of 8 channels, stride 2 pad 1",
+            c.groups(4).stride([2, 2]).padding([1, 1]),
+            &[2, 32, 11, 13],
+            &[32, 8, 3, 3],
+        ),
+        (
+            "groups 2 of 9 channels, dilation 2 pad 2, stride 2, residual",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]).stride([2, 2]),
+            &[1, 6, 15, 14],
+            &[18, 3, 3, 3],
+        ),
+        ("5x3 kernel pad [2, 1], 70 input channels", c.padding([2, 1]), &[1, 70, 10, 7], &[9, 70, 5, 3]),
+        // conv2d_gemm_subgroup's vec4 stores (output planes of whole vec4s, here 8 x 8 spanning two
+        // images in one column tile) with the residual read as vec4s, and its unaligned weight rows
+        // (K = 3 x 5 x 5 = 75) with them.
+        (
+            "1x1 stride 2, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 32, 16, 16],
+            &[24, 32, 1, 1],
+        ),
+        (
+            "5x5 pad 2, K = 75, 12x12 output, residual+sigmoid",
+            epi(false, Sigmoid, true).padding([2, 2]),
+            &[2, 3, 12, 12],
+            &[33, 3, 5, 5],
+        ),
+        // Output rows of whole quads (conv2d_gemm_subgroup's QUAD_STRIDE: 4 pixels 1 or 2 apart per
+        // staged vec4, masked at the padding on both sides; with the stride-2 1 x 1 and the stem
+        // cases above), groups and dilation too, and a stride-1 1 x 1 conv (ONE_TAP).
+        (
+            "groups 2 of 8 channels, dilation 2 pad 2, 10x12, batch 2, residual",
+            epi(false, Activation::None, true).groups(2).dilation([2, 2]).padding([2, 2]),
+            &[2, 16, 10, 12],
+            &[16, 8, 3, 3],
+        ),
+        ("5x3 kernel pad [2, 1], 7x8, batch 2", c.padding([2, 1]), &[2, 9, 7, 8], &[12, 9, 5, 3]),
+        (
+            "3x3 stride 2 pad 1, groups 2 of 8, 8x8 output, batch 2, affine+residual+relu",
+            epi(true, Relu, true).groups(2).stride([2, 2]).padding([1, 1]),
+            &[2, 16, 15, 16],
+            &[16, 8, 3, 3],
+        ),
+        ("1x1 stride 1, 4x12", epi(true, Activation::None, false), &[1, 20, 4, 12], &[16, 20, 1, 1]),
+    ];
+    // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
+    // kernel for narrow groups) and on each portable kernel, with fresh inputs.
+    let mut cases = Vec::new();
+    for (label, conv, x, weight) in table {
+        for kernel in [ConvKernel::Direct, ConvKernel::Gemm] {
+            let forced = Conv2d { kernel, ..conv };
+            cases.push(case(rng, &format!("{label}, {kernel:?}"), forced, x, weight));
+        }
+        cases.push(case(rng, label, conv, x, weight));
+    }
+    // 17 images of 8 x 8: past SMALL_GRID workgroups every kernel's grid folds into y.
+    for kernel in [ConvKernel::Direct, ConvKernel::Gemm, ConvKernel::Auto] {
+        let folded =
+            case(rng, &format!("folded grid, {kernel:?}"), Conv2d { kernel, ..c }, &[17, 1, 8, 8], &[1, 1, 1, 1]);
+        cases.push(folded.with_grid_limit(SMALL_GRID));
+    }
+    cases
+}
