@@ -1,9 +1,9 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
 // nonlocal_attention_subgroup: nonlocal_attention (the narrow flash kernel: same grid, same 4 queries
-// per invocation, same online softmax and summation order) for devices whose subgroups have one fixed
-// power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it from the adapter), with up to 128
-// output channels per invocation instead of 32:
+// per invocation, same online softmax and summation order, a cheaper exp) for devices whose subgroups
+// have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it from the adapter),
+// with up to 128 output channels per invocation instead of 32:
 //   y[n, c, q] = sum_k f[q, k] * g[n, c, k],  f[q, :] = softmax_k(scale * sum_d theta[n, d, q] * phi[n, d, k]).
 // Why: every invocation needs the same phi and g values (key and channel indices are uniform), and on
 // lavapipe each storage-buffer load is a loop over the SIMD lanes. Here lane l of a subgroup loads
@@ -13,11 +13,12 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // lanes (SwiftShader), lane l loads keys k0 + 4 l .. k0 + 4 l + 3 instead. Both sum each score and
 // each output in the same order, so the width never changes a result.
 // With loads this cheap the score recomputation per channel chunk dominates, so a chunk is 128
-// channels: the accumulator spills on lavapipe, which cost less than recomputing the scores (measured
-// on NonLocal 1x256x56x56, Dv = 128: 255 ms at 32 channels, 169 at 64, 122 at 128, 131 at 256).
+// channels (measured with a register accumulator on NonLocal 1x256x56x56, Dv = 128: 255 ms at 32
+// channels, 169 at 64, 122 at 128, 131 at 256). The running sums of a chunk live in y itself, not in
+// registers: see the accumulation below.
 // Subgroup operations need every lane of the subgroup active, so no invocation returns early unless
 // its whole workgroup does: a query past the end is computed on a valid query and never stored.
-// Params, exp_nonpositive and theta_at repeat nonlocal_attention's: WGSL has no includes.
+// Params and theta_at repeat nonlocal_attention's: WGSL has no includes.
 // Grid: x = groups of WG * QPI queries from q_begin, y = channel chunks, z = images from n_begin.
 // Bindings: theta [N, D, Q], phi [N, D, K], g [N, Dv, K], y [N, Dv, Q], contiguous f32.
 
@@ -49,16 +50,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// exp(x) for x <= 0 to a few ulps at any x. Drivers may compute exp(x) as exp2(x * log2(e)), whose
-// rounding of the product costs up to |x| ulps (Vulkan allows 3 + 2|x|): at x = -10 an error of 1e-6,
-// over the tolerance once many such weights are summed. Cody-Waite reduction instead: x = n ln2 + r
-// with |r| <= ln2 / 2, ln2 = HI + LO where HI has 16 significant bits so n * HI is exact.
-// Clamping at -100 (exp = 4e-44) keeps 2^n within ldexp's range; such weights are 0 in f32 anyway.
+// exp(x) for x <= 0 as exp2(x log2(e)): the product's rounding costs up to |x| ulps of the result,
+// i.e. at most 0.53 ulps of the largest weight (|x| exp(x) <= 1 / e; 1.44 |x| ulps in log2 units).
+// Why not Cody-Waite reduction and ldexp (exact to a few ulps at any x), as nonlocal_attention does:
+// on lavapipe (Mesa 22.3, LLVM 15) that form made this pipeline's first dispatch (llvmpipe compiles
+// then) 4-6 s slower (in LLVM's coroutine frame builder), and each weight cost more to run.
 fn exp_nonpositive(x: vec4<f32>) -> vec4<f32> {
-    let xc = max(x, vec4<f32>(-100.0));
-    let n = round(xc * 1.4426950408889634);
-    let r = (xc - n * 0.693145751953125) - n * 1.4286068203094173e-6;
-    return ldexp(exp(r), vec4<i32>(n));
+    return exp2(x * 1.4426950408889634);
 }
 
 // theta at channel row `row` (the index of theta[n, d, 0]) for the 4 queries.
@@ -107,6 +105,41 @@ fn spread_quads(v: vec4<f32>) -> array<f32, KB> {
                           l2.x, l2.y, l2.z, l2.w, l3.x, l3.y, l3.z, l3.w);
 }
 
+// y at channel row `row` for the 4 queries, where valid (0 elsewhere): an invalid query is a copy of
+// q_begin, whose y another invocation owns.
+fn load_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (valid.x) {
+        v.x = y[row + qs.x];
+    }
+    if (valid.y) {
+        v.y = y[row + qs.y];
+    }
+    if (valid.z) {
+        v.z = y[row + qs.z];
+    }
+    if (valid.w) {
+        v.w = y[row + qs.w];
+    }
+    return v;
+}
+
+// Writes v to y at channel row `row` for the valid queries (see load_valid).
+fn store_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>, v: vec4<f32>) {
+    if (valid.x) {
+        y[row + qs.x] = v.x;
+    }
+    if (valid.y) {
+        y[row + qs.y] = v.y;
+    }
+    if (valid.z) {
+        y[row + qs.z] = v.z;
+    }
+    if (valid.w) {
+        y[row + qs.w] = v.w;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -124,7 +157,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let p_base = n * params.d * params.k;         // phi[n, 0, 0]; channel d at + d * K
     let g_base = (n * params.dv + c0) * params.k; // g[n, c0, 0]; channel c0 + i at + i * K
 
-    var acc: array<vec4<f32>, DVC>; // unnormalised sum_k exp(s - m) * g, zero-initialised
+    let y_base = (n * params.dv + c0) * params.q; // y[n, c0, 0]; channel c0 + i at + i * Q
     var m = vec4<f32>(0.0);         // running max, set from the first block
     var l = vec4<f32>(0.0);         // running sum of exp(s - m)
     for (var k0 = 0u; k0 < params.k; k0 += KB) {
@@ -274,27 +307,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     part += s[j] * gq[j];
                 }
             }
-            acc[i] = acc[i] * corr + part;
+            // The running sum of channel c0 + i lives in y itself, unnormalised until the end. A
+            // register array of DVC vec4 instead made llvmpipe's compile of this pipeline (at its first
+            // dispatch) 8 s longer (LLVM's coroutine frame builder again), and 512 floats per
+            // invocation are far past a GPU's registers too.
+            let row = y_base + i * params.q;
+            var acc = vec4<f32>(0.0);
+            if (k0 != 0u) {
+                acc = load_valid(row, qs, valid);
+            }
+            store_valid(row, qs, valid, acc * corr + part);
         }
     }
 
     // l >= 1: the key holding the final max contributes exp(0).
     let inv = 1.0 / l;
-    let y_base = (n * params.dv + c0) * params.q; // y[n, c0, 0]; channel c0 + i at + i * Q
     for (var i = 0u; i < dvn; i++) {
-        let v = acc[i] * inv;
         let row = y_base + i * params.q;
-        if (valid.x) {
-            y[row + qs.x] = v.x;
-        }
-        if (valid.y) {
-            y[row + qs.y] = v.y;
-        }
-        if (valid.z) {
-            y[row + qs.z] = v.z;
-        }
-        if (valid.w) {
-            y[row + qs.w] = v.w;
-        }
+        store_valid(row, qs, valid, load_valid(row, qs, valid) * inv);
     }
 }
