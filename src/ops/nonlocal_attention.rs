@@ -219,7 +219,9 @@ impl Op for NonLocalAttention {
         // With 8-lane subgroups, sharing the phi and g loads beat both at every Dv, and holding 128
         // channels per invocation beat 32 and 64 (fewer score recomputations outweigh the spills): at
         // 1x256x56x56, timm.NonLocalAttn (Dv = 32) 115 against 218 ms, NonLocal (Dv = 128) 122 against
-        // 280 ms; NonLocal 1x512x28x28 (Dv = 256) 52.7 against 85.5 ms.
+        // 280 ms; NonLocal 1x512x28x28 (Dv = 256) 52.7 against 85.5 ms. Its 128 running sums per
+        // query now live in y rather than in registers (the register array cost 8-14 s of llvmpipe
+        // compile at the first dispatch; see the shader).
         let subgroups = super::choose::flash_subgroups(gpu.profile());
         let subgroup = match self.kernel {
             FlashKernel::Auto => super::choose::nonlocal_attention(gpu.profile()) == FlashKernel::Subgroup,
