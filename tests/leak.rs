@@ -93,6 +93,21 @@ fn tiled_matmul_on_a_fresh_device(m: usize, k: usize, n: usize, rng: &mut fastra
     assert_flat(&format!("matmul (tiled) {m}x{k}x{n} with BatchNorm and ReLU"), || gpu.submit(&dispatches).unwrap());
 }
 
+/// A 512 x 512 x 512 matmul (the kernel `auto` picks: matmul_subgroup where the device has
+/// subgroups) as the first dispatch of its pipeline, on a device of its own: with a uniform,
+/// lavapipe 22.3 compiled it again at every submit (613 ms each without Mesa's shader cache,
+/// 4 extra compiles in `glimpse bench`'s calibration), though not when the first dispatch was
+/// smaller.
+fn matmul_512_on_a_fresh_device(rng: &mut fastrand::Rng) {
+    let gpu = Gpu::new().expect("the test device opened, so another opens");
+    let op = Matmul::new(false, false);
+    let a = gpu.upload(&Tensor::random(Shape::new(&[1, 512, 512]).unwrap(), rng, -1.0, 1.0)).unwrap();
+    let b = gpu.upload(&Tensor::random(Shape::new(&[1, 512, 512]).unwrap(), rng, -1.0, 1.0)).unwrap();
+    let out = gpu.empty(&op.output_shape(&[a.shape(), b.shape()]).unwrap()).unwrap();
+    let dispatches = op.encode(&gpu, &[&a, &b], &out).unwrap();
+    assert_flat("matmul (auto) 512x512x512", || gpu.submit(&dispatches).unwrap());
+}
+
 /// A kernel of the shape lavapipe inlines and keeps inlining (Mesa 22.3.6: one llvmpipe
 /// compile per submit at D = 1 to 16): a loop bounded by a parameter alone, with a constant
 /// start and step, inside a larger shader.
@@ -187,5 +202,6 @@ fn repeated_submits_of_the_same_plan_do_not_grow_memory() {
     for (m, k, n) in [(512, 2048, 49), (2048, 512, 49)] {
         tiled_matmul_on_a_fresh_device(m, k, n, &mut rng);
     }
+    matmul_512_on_a_fresh_device(&mut rng);
     a_kernel_of_the_leaking_shape(&mut rng);
 }

@@ -18,8 +18,9 @@
 //! gives up for good only when the first dispatch's copy shrank by less than half, so whether
 //! a kernel leaks depends on the values its first dispatch saw. attention_rows (480 KB per demo
 //! run) and the tiled matmul (1.1 MB per dispatch at full width) leaked this way until their
-//! loops were reshaped; newer Mesa caches the variants, which still costs a compile per new set
-//! of values. Only `load_ubo` loads (uniform buffers and push constants) are inlined, never
+//! loops were reshaped, and matmul_subgroup still did whenever its first dispatch was
+//! 512 x 512 x 512 (`glimpse bench`'s calibration GEMM); newer Mesa caches the variants, which
+//! still costs a compile per new set of values. Only `load_ubo` loads (uniform buffers and push constants) are inlined, never
 //! storage-buffer loads, and no environment variable turns it off.
 //!
 //! So on lavapipe [`ParamsBinding::apply`] rewrites the source before compiling: the
@@ -27,9 +28,10 @@
 //! private copy) and `main` begins by copying it, on the same lines (compile errors keep their
 //! line numbers). The copy matters for speed: reading a storage buffer where a kernel reads
 //! `params` in inner loops cost about 5% of a network's CPU time on lavapipe against the
-//! uniform, the private copy (loaded once per invocation) about 2-3% less than the uniform
+//! uniform, the private copy (loaded once per invocation) about 2% less than the uniform
 //! (BENCHMARKS.md, "Soak"). tests/leak.rs keeps a kernel of exactly the hazardous shape flat
-//! across submits.
+//! across submits, and matmul_subgroup at 512^3, which with a uniform still recompiled at
+//! every dispatch (1.3 MB and, without Mesa's shader cache, 0.6 s each).
 
 use std::borrow::Cow;
 
@@ -58,8 +60,9 @@ pub enum ParamsBinding {
 }
 
 impl ParamsBinding {
-    /// Storage on lavapipe (Vulkan on llvmpipe), uniform elsewhere: lavapipe is the driver
-    /// seen doing this (OpenGL on llvmpipe keeps the shipped uniform; not measured for inlining).
+    /// Storage on lavapipe (Vulkan on llvmpipe), uniform elsewhere. OpenGL on the same
+    /// llvmpipe does not inline: tests/leak.rs' kernel of the leaking shape stays flat there
+    /// with a uniform.
     pub fn for_adapter(backend: &str, driver: &str) -> ParamsBinding {
         if backend == "Vulkan" && driver.starts_with("llvmpipe") {
             ParamsBinding::ReadOnlyStorage
