@@ -4,16 +4,21 @@
 
 mod common;
 
-use glimpse::gpu::{Gpu, GpuOptions, Kernel};
+use glimpse::gpu::{Gpu, GpuOptions, Kernel, ParamsBinding, COPY_PARAMS, ENTRY_POINT, PARAMS_STORAGE, PARAMS_UNIFORM};
 use glimpse::ops::kernels;
 use std::collections::BTreeSet;
 
 /// Parses and validates `kernel` as wgpu will (with subgroup operations only for the
 /// kernels that declare `enable subgroups;`).
 fn parse(kernel: &Kernel) -> naga::Module {
-    let (name, source) = (kernel.name, kernel.naga_source());
+    parse_source(kernel, &kernel.naga_source())
+}
+
+/// [`parse`] for `source`, a form of `kernel`'s.
+fn parse_source(kernel: &Kernel, source: &str) -> naga::Module {
+    let name = kernel.name;
     let module =
-        naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&source)));
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
     let capabilities =
         if kernel.needs_subgroups() { naga::valid::Capabilities::SUBGROUP } else { naga::valid::Capabilities::empty() };
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
@@ -24,6 +29,11 @@ fn parse(kernel: &Kernel) -> naga::Module {
 
 /// Size in bytes of the uniform at @group(0) @binding(0).
 fn params_size(module: &naga::Module) -> u32 {
+    binding_zero(module, naga::AddressSpace::Uniform)
+}
+
+/// Size in bytes of the variable at @group(0) @binding(0), which must be in `space`.
+fn binding_zero(module: &naga::Module, space: naga::AddressSpace) -> u32 {
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).expect("layout should compute");
     let var = module
@@ -31,9 +41,32 @@ fn params_size(module: &naga::Module) -> u32 {
         .iter()
         .map(|(_, v)| v)
         .find(|v| v.binding.as_ref().is_some_and(|b| b.group == 0 && b.binding == 0))
-        .expect("binding 0 should be the Params uniform");
-    assert_eq!(var.space, naga::AddressSpace::Uniform, "binding 0 should be a uniform");
+        .expect("binding 0 should be the Params");
+    assert_eq!(var.space, space, "binding 0's address space");
     layouter[var.ty].size
+}
+
+/// The kernels' parameters are declared a uniform, in the one line lavapipe's storage form is
+/// made from (src/gpu/params.rs): a kernel declaring them otherwise would keep a uniform there,
+/// which lavapipe may recompile at every dispatch and keep (tests/leak.rs shows the leak).
+#[test]
+fn every_kernel_declares_its_params_in_the_line_lavapipe_rewrites() {
+    for (kernel, rust_size) in kernels() {
+        let source = kernel.naga_source();
+        let name = kernel.name;
+        assert_eq!(
+            source.matches(PARAMS_UNIFORM).count(),
+            1,
+            "{name}.wgsl must declare its parameters exactly once as `{PARAMS_UNIFORM}`"
+        );
+        assert_eq!(source.matches(ENTRY_POINT).count(), 1, "{name}.wgsl must have one `{ENTRY_POINT}`");
+        let storage = ParamsBinding::ReadOnlyStorage.apply(source.clone());
+        assert!(storage.contains(PARAMS_STORAGE) && storage.contains(COPY_PARAMS), "{name}: not rewritten");
+        assert_eq!(storage.lines().count(), source.lines().count(), "{name}: the rewrite moved lines");
+        let module = parse_source(&kernel, &storage);
+        let size = binding_zero(&module, naga::AddressSpace::Storage { access: naga::StorageAccess::LOAD });
+        assert_eq!(size as usize, rust_size, "{name}: storage Params vs Rust struct size");
+    }
 }
 
 #[test]

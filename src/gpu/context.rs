@@ -2,6 +2,7 @@
 
 use super::adapters::AdapterSummary;
 use super::compile::CompileEntry;
+use super::params::ParamsBinding;
 use super::profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -30,6 +31,10 @@ pub struct GpuOptions {
     /// Most bytes one compiled plan may allocate ([`crate::budget::GPU_BYTES`]). `None` takes
     /// it from the environment ([`crate::budget::gpu_bytes`]).
     pub plan_bytes: Option<u64>,
+    /// How kernels receive their `Params` ([`ParamsBinding`]). `None`: a read-only storage
+    /// buffer on lavapipe, which would otherwise compile a shader per set of uniform values,
+    /// and the shaders' uniform elsewhere.
+    pub params: Option<ParamsBinding>,
 }
 
 impl Default for GpuOptions {
@@ -40,6 +45,7 @@ impl Default for GpuOptions {
             subgroups: true,
             encode_for_subgroup_width: None,
             plan_bytes: None,
+            params: None,
         }
     }
 }
@@ -47,14 +53,19 @@ impl Default for GpuOptions {
 impl GpuOptions {
     /// The WebGPU defaults every browser guarantees (8 storage buffers per
     /// stage, 16 KiB workgroup memory, 256 invocations): glimpse's portability bar.
+    /// Parameters in uniforms, as browsers compile the shaders.
     pub fn webgpu_defaults() -> Self {
-        GpuOptions { limits: Some(wgpu::Limits::default()), ..Default::default() }
+        GpuOptions { limits: Some(wgpu::Limits::default()), params: Some(ParamsBinding::Uniform), ..Default::default() }
     }
 
     /// wgpu's downlevel baseline (only 4 storage buffers per stage): the most
-    /// limited devices, which most kernels also fit.
+    /// limited devices, which most kernels also fit. Parameters in uniforms.
     pub fn downlevel() -> Self {
-        GpuOptions { limits: Some(wgpu::Limits::downlevel_defaults()), ..Default::default() }
+        GpuOptions {
+            limits: Some(wgpu::Limits::downlevel_defaults()),
+            params: Some(ParamsBinding::Uniform),
+            ..Default::default()
+        }
     }
 }
 
@@ -77,6 +88,8 @@ pub struct Gpu {
     pub(super) subgroups_recorded_only: bool,
     timeout: Duration,
     plan_bytes: u64,
+    /// How binding 0 of every kernel is declared and bound here.
+    pub(super) params: ParamsBinding,
     /// Set by the device-lost callback; after loss every wgpu call is a silent no-op.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors raised outside any error scope (wgpu's default handler would panic).
@@ -151,6 +164,7 @@ impl Gpu {
             &limits,
             features.contains(wgpu::Features::TIMESTAMP_QUERY),
         );
+        let params = options.params.unwrap_or_else(|| ParamsBinding::for_adapter(&summary.backend, &summary.driver));
         Ok(Gpu {
             device,
             queue,
@@ -163,6 +177,7 @@ impl Gpu {
             profile,
             timeout: options.timeout,
             plan_bytes,
+            params,
             lost,
             uncaptured,
         })
@@ -176,6 +191,11 @@ impl Gpu {
     /// What kernel choice needs to know about this device (`ops::choose` reads it).
     pub fn profile(&self) -> &DeviceProfile {
         &self.profile
+    }
+
+    /// How kernels receive their `Params` on this device.
+    pub fn params_binding(&self) -> ParamsBinding {
+        self.params
     }
 
     /// Most bytes one compiled plan may allocate on this device (checked before it allocates).
@@ -217,6 +237,7 @@ impl Gpu {
             subgroups_recorded_only: self.subgroups_recorded_only,
             timeout: self.timeout,
             plan_bytes: self.plan_bytes,
+            params: self.params,
             lost: self.lost.clone(),
             uncaptured: self.uncaptured.clone(),
         })
@@ -233,6 +254,7 @@ impl Gpu {
             ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup.to_string()),
             ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension.to_string()),
             ("plan memory budget (GLIMPSE_GPU_BYTES)", crate::budget::size(self.plan_bytes)),
+            ("kernel parameters in", self.params.describe().to_string()),
             ("timestamp queries", self.has_timestamps().to_string()),
             (
                 "subgroups",

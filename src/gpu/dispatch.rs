@@ -7,8 +7,9 @@ use std::time::Instant;
 use wgpu::util::DeviceExt;
 
 /// A WGSL compute shader: `shaders/<name>.wgsl`, entry point `main`.
-/// Binding 0 is its `Params` uniform; bindings 1.. are storage buffers in the
-/// order the op passes them.
+/// Binding 0 is its `Params`, declared a uniform (bound as a read-only storage buffer on
+/// lavapipe: see [`super::ParamsBinding`]); bindings 1.. are storage buffers in the order the op
+/// passes them.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
     /// The op (or fused op) name; also the shader's file stem and the pipeline label.
@@ -78,7 +79,7 @@ pub struct Recipe {
     pub kernel: Kernel,
     /// Pipeline-overridable constants, by name.
     pub constants: Vec<(String, f64)>,
-    /// The `Params` uniform's bytes, unpadded.
+    /// The `Params` bytes (binding 0), unpadded.
     pub params: Vec<u8>,
     /// The tensors bound at bindings 1.., in order (views share their buffer).
     pub bindings: Vec<GpuTensor>,
@@ -130,7 +131,7 @@ impl Gpu {
         let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
             let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.naga_source()),
+                source: wgpu::ShaderSource::Wgsl(self.params.apply(kernel.naga_source())),
             });
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.name),
@@ -197,12 +198,12 @@ impl Gpu {
             // Uniform blocks are sized in 16-byte steps on some backends.
             let mut bytes = bytemuck::bytes_of(params).to_vec();
             bytes.resize(bytes.len().next_multiple_of(16), 0);
-            let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(kernel.name),
                 contents: &bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
+                usage: self.params.usage(),
             });
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
             for (i, t) in bindings.iter().enumerate() {
                 entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.buffer.as_entire_binding() });
             }

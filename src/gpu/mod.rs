@@ -9,6 +9,7 @@ mod buffer;
 mod compile;
 mod context;
 mod dispatch;
+mod params;
 mod profile;
 
 pub use adapters::{list_adapters, AdapterSummary};
@@ -17,4 +18,5 @@ pub use compile::PipelineCompile;
 pub use context::{Gpu, GpuOptions};
 pub use dispatch::Recipe; // what a Dispatch was made from (check --export)
 pub use dispatch::{Dispatch, Kernel};
+pub use params::{ParamsBinding, COPY_PARAMS, ENTRY_POINT, PARAMS_STORAGE, PARAMS_UNIFORM};
 pub use profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};
