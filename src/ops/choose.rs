@@ -24,6 +24,29 @@ pub struct ConvShape {
     pub k: usize,
     /// [KH, KW].
     pub kernel: [usize; 2],
+    /// Input channels per group.
+    pub cin_per_group: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// [y, x] stride, padding and dilation.
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+/// Whether conv2d_window_subgroup computes this conv: 3 x 3, stride 1, padding = dilation = 1 or 2
+/// on both axes (the output as large as the input: each lane's 4 pixels read consecutive elements
+/// of x at every tap), one group, input channels a multiple of 4 (36 k per loop step, whole vec4
+/// weight rows).
+pub fn window_fits(shape: &ConvShape) -> bool {
+    let d = shape.dilation[0];
+    shape.kernel == [3, 3]
+        && shape.stride == [1, 1]
+        && (d == 1 || d == 2)
+        && shape.dilation == [d, d]
+        && shape.padding == [d, d]
+        && shape.groups == 1
+        && shape.cin_per_group.is_multiple_of(4)
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
@@ -36,17 +59,21 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: the implicit GEMM wherever a group has enough output channels (and K is below
-/// [`MAX_K`]) and the device's limits hold its tiles and bindings, with subgroups where the device
-/// has them (any fixed width from 4 to 64); the direct kernel otherwise.
+/// conv2d: on devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMM for
+/// the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; TODO measured),
+/// else the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`]) and
+/// the device's limits hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
-    let gemm = fits && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP && shape.k < MAX_K;
-    match (gemm, profile.subgroup_width) {
-        (false, _) => ConvKernel::Direct,
-        (true, Some(_)) => ConvKernel::GemmSubgroup,
-        (true, None) => ConvKernel::Gemm,
+    let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
+    let gemm = fits && many_rows && shape.k < MAX_K;
+    let window = profile.cpu && many_rows && window_fits(&shape) && shape.k < MAX_K && profile.max_storage_buffers >= 5;
+    match (window, gemm, profile.subgroup_width) {
+        (true, _, Some(_)) => ConvKernel::WindowSubgroup,
+        (_, false, _) => ConvKernel::Direct,
+        (_, true, Some(_)) => ConvKernel::GemmSubgroup,
+        (_, true, None) => ConvKernel::Gemm,
     }
 }
 

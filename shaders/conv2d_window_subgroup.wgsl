@@ -1,0 +1,336 @@
+enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
+
+// conv2d_window_subgroup: a stride-1 "same" 3 x 3 convolution (padding = dilation = DIL, 1 or 2, one
+// group, C_in a multiple of 4) as an implicit GEMM with no workgroup memory, in matmul_subgroup's
+// structure, for devices whose subgroups have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
+//   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = C_in * 9, k = (ci, ky, kx) in order,
+// the same sums in the same order as conv2d, then the fused epilogue.
+//
+// Why: on lavapipe every storage-buffer and workgroup-memory access is a loop over the SIMD lanes,
+// and barriers switch coroutines; conv2d_gemm_subgroup staged both operands in workgroup memory and
+// ran at about 45% of matmul_subgroup's rate (BENCHMARKS.md). Here nothing is staged: the weights are
+// read as matmul_subgroup reads A (one vec4 per lane and 4 k, handed out by subgroupBroadcast), and X
+// straight from x. With stride 1 and the same width in and out (padding = dilation), the 4 pixels
+// p .. p + 3 of one image read 4 consecutive elements of x at every tap (flat offset p + (ky - 1) DIL W
+// + (kx - 1) DIL; the padding masked per pixel), so the 3 taps kx of one (ci, ky) lie in 3 aligned
+// vec4s: 3 loads serve 3 k, as matmul_subgroup's B loads serve one k each. Per 36 k (4 channels) a
+// lane issues 18 weight loads and 36 x loads: 1.5 per k, matmul_subgroup's count.
+//
+// Layout (64 invocations; shown for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output
+// channels by TC = max(64, 4 W) pixel slots, SC = TC / 4 W (64 x 64 for W <= 16), as matmul_subgroup.
+// A pixel slot belongs to one image: each image's H W pixels are ceil(H W / 4) segments of 4 (the
+// last one partial unless H W % 4 == 0). Subgroup s takes channels 16 (s / SC) .. + 15 and segments
+// W (s % SC) + lane: each invocation holds 16 x 4 outputs in four mat4x4 accumulators.
+// Subgroup operations need every invocation: none returns before the stores unless the whole
+// workgroup does; channels and pixels past the edge are clamped or masked and never stored.
+// The workgroup grid is 1-D over row tiles x column tiles, folded into y past 65535.
+// Bindings, contiguous row-major f32:
+//   1 x4       [N, C_in, H, W] as vec4s (padded to whole vec4s)
+//   2 weight4  [C_out, C_in, 3, 3] as vec4s: K = 9 C_in is a multiple of 4, so every row is whole vec4s
+//   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
+//   4 residual [N, C_out, H, W] (bound to x when unused)
+//   5 out      [N, C_out, H, W]
+// finish, store's epilogue and mad repeat conv2d_gemm_subgroup's: WGSL has no includes.
+
+override SUBGROUP_WIDTH: u32 = 8u;
+// Dilation and padding (equal: the output is as wide as the input).
+override DIL: u32 = 1u;
+// H W % 4 == 0: every segment is an aligned vec4 of x and out, so the element offset of each tap
+// inside its window is a constant (from W % 4 = ROW_PHASE) and folds to a swizzle, and the 4
+// outputs of a channel are stored as one vec4. Otherwise the offsets are per lane.
+override ALIGNED: bool = false;
+override ROW_PHASE: u32 = 0u;
+
+struct Params {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    plane: u32,    // h * w
+    segs: u32,     // ceil(plane / 4): segments per image
+    cols: u32,     // n * segs
+    tiles_m: u32,  // ceil(c_out / TR)
+    tiles_n: u32,  // ceil(cols * 4 / TC)
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+
+// The fused epilogue for 4 outputs of one channel: acc scaled and shifted (1 and 0 when bit 0 of
+// `epilogue` is clear), plus `res` (0 when bit 1 is clear), then the activation.
+fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
+    var v = fma(acc, vec4(scale), vec4(shift)) + res;
+    let act = params.epilogue >> 2u;
+    if (act == 1u) {
+        v = max(v, vec4(0.0));
+    } else if (act == 2u) {
+        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
+    }
+    return v;
+}
+
+// The 4 consecutive elements from element offset s (0..3) of the aligned pair lo, hi.
+fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return lo;
+        }
+        case 1u: {
+            return vec4(lo.yzw, hi.x);
+        }
+        case 2u: {
+            return vec4(lo.zw, hi.xy);
+        }
+        default: {
+            return vec4(lo.w, hi.xyz);
+        }
+    }
+}
+
+// Where this invocation's 4 pixels are: the element offset of (image, channel 0, first pixel) in x
+// and in out (per channel add c * plane), each pixel's row and column (as i32: taps subtract the
+// padding) and whether it exists.
+struct Pixels {
+    x_at: u32,
+    out_at: u32,
+    oy: vec4<i32>,
+    ox: vec4<i32>,
+    live: vec4<bool>,
+}
+
+fn pixels(seg: u32) -> Pixels {
+    var px: Pixels;
+    let s = min(seg, params.cols - 1u);
+    let n = s / params.segs;
+    let p0 = 4u * (s % params.segs);
+    px.x_at = n * params.c_in * params.plane + p0;
+    px.out_at = n * params.c_out * params.plane + p0;
+    for (var j = 0u; j < 4u; j++) {
+        let p = min(p0 + j, params.plane - 1u);
+        px.oy[j] = i32(p / params.w);
+        px.ox[j] = i32(p % params.w);
+        px.live[j] = seg < params.cols && p0 + j < params.plane;
+    }
+    return px;
+}
+
+// The tap rows of one (channel, ky): x at the 4 pixels for kx = 0, 1, 2, each 0 where the tap lies in
+// the padding (`ok`), from 3 aligned vec4 loads. `first` is the flat element offset of kx = 0 for
+// the first pixel (may be "negative" at the start of the buffer: those vec4s hold only padding and
+// their index is clamped to 0). With ALIGNED the offset inside the window is `phase`, a constant.
+struct Taps {
+    t0: vec4<f32>,
+    t1: vec4<f32>,
+    t2: vec4<f32>,
+}
+
+fn taps(first: i32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool>) -> Taps {
+    let q = first >> 2u;
+    let v0 = x4[max(q, 0)];
+    let v1 = x4[max(q + 1, 0)];
+    let v2 = x4[max(q + 2, 0)];
+    var s = u32(first & 3);
+    if (ALIGNED) {
+        s = phase;
+    }
+    // Offsets s, s + DIL, s + 2 DIL (at most 7) inside v0 v1 v2.
+    let o1 = s + DIL;
+    let o2 = s + 2u * DIL;
+    let a = shifted(v0, v1, s);
+    let b = select(shifted(v0, v1, o1), shifted(v1, v2, o1 - 4u), o1 >= 4u);
+    let c = select(shifted(v0, v1, o2), shifted(v1, v2, o2 - 4u), o2 >= 4u);
+    return Taps(select(vec4(0.0), a, ok0), select(vec4(0.0), b, ok1), select(vec4(0.0), c, ok2));
+}
+
+// Which of the 4 pixels' taps at (ky, kx) lie inside x: one mask per tap, computed once.
+struct Masks {
+    m: array<vec4<bool>, 9>,
+}
+
+fn masks(px: Pixels) -> Masks {
+    var ms: Masks;
+    let d = i32(DIL);
+    let h = i32(params.h);
+    let w = i32(params.w);
+    for (var ky = 0; ky < 3; ky++) {
+        let iy = px.oy + vec4((ky - 1) * d);
+        let row_ok = px.live & (iy >= vec4(0)) & (iy < vec4(h));
+        for (var kx = 0; kx < 3; kx++) {
+            let ix = px.ox + vec4((kx - 1) * d);
+            ms.m[ky * 3 + kx] = row_ok & (ix >= vec4(0)) & (ix < vec4(w));
+        }
+    }
+    return ms;
+}
+
+// The element offset of tap (ky, kx = 0) inside its window when ALIGNED: (ky - 1) DIL W - DIL mod 4,
+// with W = ROW_PHASE mod 4 (+ 16 keeps it non-negative).
+fn phase(ky: u32) -> u32 {
+    return (16u + ky * DIL * ROW_PHASE - DIL * ROW_PHASE - DIL) & 3u;
+}
+
+// a b + c as fused multiply-adds chained into the accumulator (column j of b: 4 k of pixel j;
+// column t of a: 4 rows at k t).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
+// Rows r0 .. r0 + 3 (lo) and r0 + 4 .. r0 + 7 (hi) of W at k = 4 kq .. + 3, each as a mat4x4 whose
+// column t holds the 4 rows at k 4 kq + t. With 8 or more lanes, lane l loads row r0 + l % 8 and
+// broadcasts from lanes 0 .. 7 hand the rows out; with 4 lanes, lane l loads rows r0 + l and
+// r0 + 4 + l. Rows past C_out repeat the last one (never stored).
+struct ABlocks {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+}
+
+fn a_row(r: u32, kq: u32) -> vec4<f32> {
+    return weight4[min(r, params.c_out - 1u) * (9u * params.c_in / 4u) + kq];
+}
+
+fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = a_row(r0 + (lane & 7u), kq);
+        let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                        subgroupBroadcast(v, 3u));
+        let hi = mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u),
+                        subgroupBroadcast(v, 7u));
+        return ABlocks(transpose(lo), transpose(hi));
+    }
+    let v = a_row(r0 + (lane & 3u), kq);
+    let u = a_row(r0 + 4u + (lane & 3u), kq);
+    let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                    subgroupBroadcast(v, 3u));
+    let hi = mat4x4(subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u), subgroupBroadcast(u, 2u),
+                    subgroupBroadcast(u, 3u));
+    return ABlocks(transpose(lo), transpose(hi));
+}
+
+// The 16 x 4 accumulators of one invocation: rows r0 + 0, 4, 8, 12 (.. + 3) by its 4 pixels.
+struct Acc {
+    c0: mat4x4<f32>,
+    c1: mat4x4<f32>,
+    c2: mat4x4<f32>,
+    c3: mat4x4<f32>,
+}
+
+// Accumulates the 4 k of step kq: b0 .. b3 are X at those k (4 pixels each).
+fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> Acc {
+    let b = transpose(mat4x4(b0, b1, b2, b3));
+    let top = a_blocks(r0, kq, lane);
+    let bottom = a_blocks(r0 + 8u, kq, lane);
+    return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
+}
+
+// Stores a 4 x 4 block (column j = pixel j, row i = channel r0 + i) through the epilogue, where
+// channels and pixels exist; each channel's scale and shift are loaded once.
+fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
+    let residual_on = (params.epilogue & 2u) != 0u;
+    let whole = ALIGNED && all(px.live);
+    for (var i = 0u; i < 4u; i++) {
+        let co = r0 + i;
+        if (co >= params.c_out) {
+            break;
+        }
+        var scale = 1.0;
+        var shift = 0.0;
+        if ((params.epilogue & 1u) != 0u) {
+            scale = affine[co];
+            shift = affine[params.c_out + co];
+        }
+        let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+        let at = px.out_at + co * params.plane;
+        var res = vec4(0.0);
+        if (whole) {
+            if (residual_on) {
+                res = residual[at / 4u];
+            }
+            out[at / 4u] = finish(acc_row, scale, shift, res);
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if (residual_on && px.live[j]) {
+                    res[j] = residual[(at + j) / 4u][(at + j) % 4u];
+                }
+            }
+            let v = finish(acc_row, scale, shift, res);
+            for (var j = 0u; j < 4u; j++) {
+                if (px.live[j]) {
+                    out[(at + j) / 4u][(at + j) % 4u] = v[j];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    let tile = wid.x + wid.y * nwg.x;
+    if (tile >= params.tiles_m * params.tiles_n) {
+        return; // the folded grid's tail: whole workgroups
+    }
+    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul_subgroup.
+    let width = SUBGROUP_WIDTH;
+    let tc = max(64u, 4u * width);
+    let sc = tc / (4u * width);
+    let tr = 16u * (64u / width) / sc;
+    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * 16u;
+    let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
+    let px = pixels(seg);
+    let ms = masks(px).m;
+
+    // Flat x offsets of tap (ky, kx = 0) for channel 0: first pixel + (ky - 1) DIL W - DIL.
+    let row = i32(DIL * params.w);
+    let f0 = i32(px.x_at) - row - i32(DIL);
+    let f1 = f0 + row;
+    let f2 = f1 + row;
+    let plane = i32(params.plane);
+    let p0 = phase(0u);
+    let p1 = phase(1u);
+    let p2 = phase(2u);
+
+    var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
+    // 4 channels = 36 k = 9 steps of 4 k per iteration; k = 9 c + 3 ky + kx inside it.
+    for (var ci = 0u; ci < params.c_in; ci += 4u) {
+        let at = i32(ci) * plane;
+        let a0 = taps(f0 + at, p0, ms[0], ms[1], ms[2]);
+        let a1 = taps(f1 + at, p1, ms[3], ms[4], ms[5]);
+        let a2 = taps(f2 + at, p2, ms[6], ms[7], ms[8]);
+        let b0 = taps(f0 + at + plane, p0, ms[0], ms[1], ms[2]);
+        let b1 = taps(f1 + at + plane, p1, ms[3], ms[4], ms[5]);
+        let b2 = taps(f2 + at + plane, p2, ms[6], ms[7], ms[8]);
+        let kq = 9u * ci / 4u;
+        acc = step(acc, r0, kq, lane, a0.t0, a0.t1, a0.t2, a1.t0);
+        acc = step(acc, r0, kq + 1u, lane, a1.t1, a1.t2, a2.t0, a2.t1);
+        acc = step(acc, r0, kq + 2u, lane, a2.t2, b0.t0, b0.t1, b0.t2);
+        acc = step(acc, r0, kq + 3u, lane, b1.t0, b1.t1, b1.t2, b2.t0);
+        let c0 = taps(f0 + at + 2 * plane, p0, ms[0], ms[1], ms[2]);
+        let c1 = taps(f1 + at + 2 * plane, p1, ms[3], ms[4], ms[5]);
+        let c2 = taps(f2 + at + 2 * plane, p2, ms[6], ms[7], ms[8]);
+        acc = step(acc, r0, kq + 4u, lane, b2.t1, b2.t2, c0.t0, c0.t1);
+        acc = step(acc, r0, kq + 5u, lane, c0.t2, c1.t0, c1.t1, c1.t2);
+        let d0 = taps(f0 + at + 3 * plane, p0, ms[0], ms[1], ms[2]);
+        let d1 = taps(f1 + at + 3 * plane, p1, ms[3], ms[4], ms[5]);
+        let d2 = taps(f2 + at + 3 * plane, p2, ms[6], ms[7], ms[8]);
+        acc = step(acc, r0, kq + 6u, lane, c2.t0, c2.t1, c2.t2, d0.t0);
+        acc = step(acc, r0, kq + 7u, lane, d0.t1, d0.t2, d1.t0, d1.t1);
+        acc = step(acc, r0, kq + 8u, lane, d1.t2, d2.t0, d2.t1, d2.t2);
+    }
+
+    store(r0, px, acc.c0);
+    store(r0 + 4u, px, acc.c1);
+    store(r0 + 8u, px, acc.c2);
+    store(r0 + 12u, px, acc.c3);
+}
