@@ -1,7 +1,7 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
-// conv2d_window_subgroup: a stride-1 "same" 3 x 3 convolution (padding = dilation = DIL, 1 or 2, one
-// group, C_in a multiple of 4) as an implicit GEMM with no workgroup memory, in matmul_subgroup's
+// conv2d_window_subgroup: a 3 x 3 convolution with stride 1 or 2 and padding = dilation (1 or 2),
+// one group, C_in a multiple of 4, as an implicit GEMM with no workgroup memory, in matmul_subgroup's
 // structure, for devices whose subgroups have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
 //   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = C_in * 9, k = (ci, ky, kx) in order,
 // the same sums in the same order as conv2d, then the fused epilogue.
@@ -10,17 +10,20 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // and barriers switch coroutines; conv2d_gemm_subgroup staged both operands in workgroup memory and
 // ran at about 45% of matmul_subgroup's rate (BENCHMARKS.md). Here nothing is staged: the weights are
 // read as matmul_subgroup reads A (one vec4 per lane and 4 k, handed out by subgroupBroadcast), and X
-// straight from x. With stride 1 and the same width in and out (padding = dilation), the 4 pixels
-// p .. p + 3 of one image read 4 consecutive elements of x at every tap (flat offset p + (ky - 1) DIL W
-// + (kx - 1) DIL; the padding masked per pixel), so the 3 taps kx of one (ci, ky) lie in 3 aligned
-// vec4s: 3 loads serve 3 k, as matmul_subgroup's B loads serve one k each. Per 36 k (4 channels) a
-// lane issues 18 weight loads and 36 x loads: 1.5 per k, matmul_subgroup's count.
+// straight from x. An invocation's 4 pixels (a segment) read, at kernel row ky, elements of one row
+// of x STRIDE apart: the 3 taps kx of one (ci, ky) lie in 3 aligned vec4s (4 with stride 2 and
+// dilation 2), so 3 loads serve 3 k, as matmul_subgroup's B loads serve one k each. Per 36 k (4
+// channels) a lane issues 18 weight loads and 36 x loads: 1.5 per k, matmul_subgroup's count.
+// Stride 1 (the output as large as x): a segment is 4 consecutive pixels of the plane, whose flat
+// offsets in x stay consecutive across rows (p + (ky - 1) DIL W + (kx - 1) DIL), the padding masked
+// per pixel. Stride 2: a segment is 4 consecutive pixels of one output row.
 //
 // Layout (64 invocations; shown for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output
 // channels by TC = max(64, 4 W) pixel slots, SC = TC / 4 W (64 x 64 for W <= 16), as matmul_subgroup.
-// A pixel slot belongs to one image: each image's H W pixels are ceil(H W / 4) segments of 4 (the
-// last one partial unless H W % 4 == 0). Subgroup s takes channels 16 (s / SC) .. + 15 and segments
-// W (s % SC) + lane: each invocation holds 16 x 4 outputs in four mat4x4 accumulators.
+// Pixel slots come in segments of 4 that never span two images (nor two rows with stride 2): the
+// last one of a plane (row) is partial unless its size is a multiple of 4. Subgroup s takes
+// channels 16 (s / SC) .. + 15 and segments W (s % SC) + lane: each invocation holds 16 x 4 outputs
+// in four mat4x4 accumulators.
 // Subgroup operations need every invocation: none returns before the stores unless the whole
 // workgroup does; channels and pixels past the edge are clamped or masked and never stored.
 // The workgroup grid is 1-D over row tiles x column tiles, folded into y past 65535.
@@ -28,18 +31,24 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   1 x4       [N, C_in, H, W] as vec4s (padded to whole vec4s)
 //   2 weight4  [C_out, C_in, 3, 3] as vec4s: K = 9 C_in is a multiple of 4, so every row is whole vec4s
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
-//   4 residual [N, C_out, H, W] (bound to x when unused)
-//   5 out      [N, C_out, H, W]
-// finish, store's epilogue and mad repeat conv2d_gemm_subgroup's: WGSL has no includes.
+//   4 residual [N, C_out, OH, OW] (bound to x when unused)
+//   5 out      [N, C_out, OH, OW]
+// finish, store's epilogue, shifted, every_other and mad repeat conv2d_gemm_subgroup's: WGSL has no
+// includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
-// Dilation and padding (equal: the output is as wide as the input).
+// Stride (1 or 2), dilation and padding (equal to the dilation, 1 or 2): see the header.
+override STRIDE: u32 = 1u;
 override DIL: u32 = 1u;
-// H W % 4 == 0: every segment is an aligned vec4 of x and out, so the element offset of each tap
-// inside its window is a constant (from W % 4 = ROW_PHASE) and folds to a swizzle, and the 4
-// outputs of a channel are stored as one vec4. Otherwise the offsets are per lane.
-override ALIGNED: bool = false;
-override ROW_PHASE: u32 = 0u;
+// PHASED: the element offset of every tap row's first element inside its aligned window is the
+// same for all lanes, PHASE0 .. PHASE2 for ky = 0 .. 2 (the host knows it from the shapes: x's
+// planes and rows are whole vec4s where it matters), so the tap extraction folds to swizzles; else
+// it is read per lane. OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out.
+override PHASED: bool = false;
+override PHASE0: u32 = 0u;
+override PHASE1: u32 = 0u;
+override PHASE2: u32 = 0u;
+override OUT_VEC4: bool = false;
 
 struct Params {
     n: u32,
@@ -47,8 +56,12 @@ struct Params {
     h: u32,
     w: u32,
     c_out: u32,
+    oh: u32,
+    ow: u32,
     plane: u32,    // h * w
-    segs: u32,     // ceil(plane / 4): segments per image
+    out_plane: u32,// oh * ow
+    seg_row: u32,  // STRIDE 1: 0 (segments run through the plane); 2: ceil(ow / 4) segments per row
+    segs: u32,     // segments per image
     cols: u32,     // n * segs
     tiles_m: u32,  // ceil(c_out / TR)
     tiles_n: u32,  // ceil(cols * 4 / TC)
@@ -95,11 +108,31 @@ fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
     }
 }
 
-// Where this invocation's 4 pixels are: the element offset of (image, channel 0, first pixel) in x
-// and in out (per channel add c * plane), each pixel's row and column (as i32: taps subtract the
-// padding) and whether it exists.
+// Elements s, s + 2, s + 4 and s + 6 (s = 0..3) of the aligned triple lo, mid, hi.
+fn every_other(lo: vec4<f32>, mid: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    switch s {
+        case 0u: {
+            return vec4(lo.xz, mid.xz);
+        }
+        case 1u: {
+            return vec4(lo.yw, mid.yw);
+        }
+        case 2u: {
+            return vec4(lo.z, mid.xz, hi.x);
+        }
+        default: {
+            return vec4(lo.w, mid.yw, hi.y);
+        }
+    }
+}
+
+// Where this invocation's segment of 4 output pixels is: the element offset of (image, channel 0,
+// pixel 0) in out, pixel 0's row and column, each pixel's row and column (as i32: taps subtract
+// the padding) and whether it exists. STRIDE 1: the segment is 4 consecutive pixels of the plane
+// (rows may change inside it: x's offsets stay consecutive, as the output is as wide as x);
+// STRIDE 2: 4 consecutive pixels of one output row (the last segment of a row may be partial).
 struct Pixels {
-    x_at: u32,
+    n: u32,
     out_at: u32,
     oy: vec4<i32>,
     ox: vec4<i32>,
@@ -109,27 +142,42 @@ struct Pixels {
 fn pixels(seg: u32) -> Pixels {
     var px: Pixels;
     let s = min(seg, params.cols - 1u);
-    let n = s / params.segs;
-    let p0 = 4u * (s % params.segs);
-    px.x_at = n * params.c_in * params.plane + p0;
-    px.out_at = n * params.c_out * params.plane + p0;
+    px.n = s / params.segs;
+    let r = s % params.segs;
+    var p0 = 4u * r; // pixel 0's index in the output plane
+    var ox_end = params.out_plane; // pixels of the segment lie before this index
+    if (STRIDE != 1u) {
+        let oy = r / params.seg_row;
+        let ox0 = 4u * (r % params.seg_row);
+        p0 = oy * params.ow + ox0;
+        ox_end = oy * params.ow + params.ow;
+    }
+    px.out_at = px.n * params.c_out * params.out_plane + p0;
     for (var j = 0u; j < 4u; j++) {
-        let p = min(p0 + j, params.plane - 1u);
-        px.oy[j] = i32(p / params.w);
-        px.ox[j] = i32(p % params.w);
-        px.live[j] = seg < params.cols && p0 + j < params.plane;
+        let p = min(p0 + j, ox_end - 1u);
+        px.oy[j] = i32(p / params.ow);
+        px.ox[j] = i32(p % params.ow);
+        px.live[j] = seg < params.cols && p0 + j < ox_end;
     }
     return px;
 }
 
 // The tap rows of one (channel, ky): x at the 4 pixels for kx = 0, 1, 2, each 0 where the tap lies in
-// the padding (`ok`), from 3 aligned vec4 loads. `first` is the flat element offset of kx = 0 for
-// the first pixel (may be "negative" at the start of the buffer: those vec4s hold only padding and
-// their index is clamped to 0). With ALIGNED the offset inside the window is `phase`, a constant.
+// the padding (`ok`), from 3 aligned vec4 loads (4 with stride 2 and dilation 2). `first` is the flat
+// element offset of tap kx = 0 for pixel 0 (pixel j's is STRIDE j further; may be "negative" at the
+// start of the buffer: those vec4s hold only padding and their index is clamped to 0), `phase` its
+// offset inside the window when PHASED.
 struct Taps {
     t0: vec4<f32>,
     t1: vec4<f32>,
     t2: vec4<f32>,
+}
+
+fn tap(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, o: u32) -> vec4<f32> {
+    if (STRIDE == 1u) {
+        return select(shifted(v0, v1, o), shifted(v1, v2, o - 4u), o >= 4u);
+    }
+    return select(every_other(v0, v1, v2, o), every_other(v1, v2, v3, o - 4u), o >= 4u);
 }
 
 fn taps(first: i32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool>) -> Taps {
@@ -137,16 +185,17 @@ fn taps(first: i32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool
     let v0 = x4[max(q, 0)];
     let v1 = x4[max(q + 1, 0)];
     let v2 = x4[max(q + 2, 0)];
+    var v3 = v2;
+    if (STRIDE == 2u && DIL == 2u) {
+        v3 = x4[max(q + 3, 0)];
+    }
     var s = u32(first & 3);
-    if (ALIGNED) {
+    if (PHASED) {
         s = phase;
     }
-    // Offsets s, s + DIL, s + 2 DIL (at most 7) inside v0 v1 v2.
-    let o1 = s + DIL;
-    let o2 = s + 2u * DIL;
-    let a = shifted(v0, v1, s);
-    let b = select(shifted(v0, v1, o1), shifted(v1, v2, o1 - 4u), o1 >= 4u);
-    let c = select(shifted(v0, v1, o2), shifted(v1, v2, o2 - 4u), o2 >= 4u);
+    let a = tap(v0, v1, v2, v3, s);
+    let b = tap(v0, v1, v2, v3, s + DIL);
+    let c = tap(v0, v1, v2, v3, s + 2u * DIL);
     return Taps(select(vec4(0.0), a, ok0), select(vec4(0.0), b, ok1), select(vec4(0.0), c, ok2));
 }
 
@@ -158,23 +207,18 @@ struct Masks {
 fn masks(px: Pixels) -> Masks {
     var ms: Masks;
     let d = i32(DIL);
+    let st = i32(STRIDE);
     let h = i32(params.h);
     let w = i32(params.w);
     for (var ky = 0; ky < 3; ky++) {
-        let iy = px.oy + vec4((ky - 1) * d);
+        let iy = st * px.oy + vec4((ky - 1) * d);
         let row_ok = px.live & (iy >= vec4(0)) & (iy < vec4(h));
         for (var kx = 0; kx < 3; kx++) {
-            let ix = px.ox + vec4((kx - 1) * d);
+            let ix = st * px.ox + vec4((kx - 1) * d);
             ms.m[ky * 3 + kx] = row_ok & (ix >= vec4(0)) & (ix < vec4(w));
         }
     }
     return ms;
-}
-
-// The element offset of tap (ky, kx = 0) inside its window when ALIGNED: (ky - 1) DIL W - DIL mod 4,
-// with W = ROW_PHASE mod 4 (+ 16 keeps it non-negative).
-fn phase(ky: u32) -> u32 {
-    return (16u + ky * DIL * ROW_PHASE - DIL * ROW_PHASE - DIL) & 3u;
 }
 
 // a b + c as fused multiply-adds chained into the accumulator (column j of b: 4 k of pixel j;
@@ -238,7 +282,7 @@ fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2:
 // channels and pixels exist; each channel's scale and shift are loaded once.
 fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
     let residual_on = (params.epilogue & 2u) != 0u;
-    let whole = ALIGNED && all(px.live);
+    let whole = OUT_VEC4 && all(px.live);
     for (var i = 0u; i < 4u; i++) {
         let co = r0 + i;
         if (co >= params.c_out) {
@@ -251,7 +295,7 @@ fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
             shift = affine[params.c_out + co];
         }
         let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
-        let at = px.out_at + co * params.plane;
+        let at = px.out_at + co * params.out_plane;
         var res = vec4(0.0);
         if (whole) {
             if (residual_on) {
@@ -291,15 +335,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let px = pixels(seg);
     let ms = masks(px).m;
 
-    // Flat x offsets of tap (ky, kx = 0) for channel 0: first pixel + (ky - 1) DIL W - DIL.
+    // Flat x offsets of tap (ky, kx = 0) for channel 0 and pixel 0:
+    // (n C_in) plane + (STRIDE oy - DIL + ky DIL) W + STRIDE ox - DIL.
     let row = i32(DIL * params.w);
-    let f0 = i32(px.x_at) - row - i32(DIL);
+    let f0 = i32(px.n * params.c_in * params.plane) + (i32(STRIDE) * px.oy.x - i32(DIL)) * i32(params.w)
+        + i32(STRIDE) * px.ox.x - i32(DIL);
     let f1 = f0 + row;
     let f2 = f1 + row;
     let plane = i32(params.plane);
-    let p0 = phase(0u);
-    let p1 = phase(1u);
-    let p2 = phase(2u);
+    let p0 = PHASE0;
+    let p1 = PHASE1;
+    let p2 = PHASE2;
 
     var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
     // 4 channels = 36 k = 9 steps of 4 k per iteration; k = 9 c + 3 ky + kx inside it.

@@ -34,14 +34,15 @@ pub struct ConvShape {
     pub dilation: [usize; 2],
 }
 
-/// Whether conv2d_window_subgroup computes this conv: 3 x 3, stride 1, padding = dilation = 1 or 2
-/// on both axes (the output as large as the input: each lane's 4 pixels read consecutive elements
-/// of x at every tap), one group, input channels a multiple of 4 (36 k per loop step, whole vec4
-/// weight rows).
+/// Whether conv2d_window_subgroup computes this conv: 3 x 3, stride 1 or 2 and padding = dilation =
+/// 1 or 2, the same on both axes (each lane's 4 pixels read elements of one row of x 1 or 2 apart
+/// at every tap), one group, input channels a multiple of 4 (36 k per loop step, whole vec4 weight
+/// rows).
 pub fn window_fits(shape: &ConvShape) -> bool {
-    let d = shape.dilation[0];
+    let (s, d) = (shape.stride[0], shape.dilation[0]);
     shape.kernel == [3, 3]
-        && shape.stride == [1, 1]
+        && (s == 1 || s == 2)
+        && shape.stride == [s, s]
         && (d == 1 || d == 2)
         && shape.dilation == [d, d]
         && shape.padding == [d, d]

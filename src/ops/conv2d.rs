@@ -38,8 +38,9 @@ pub enum ConvKernel {
     Gemm,
     /// conv2d_gemm_subgroup: implicit GEMM, any shape, subgroups of any width the profile accepts.
     GemmSubgroup,
-    /// conv2d_window_subgroup: implicit GEMM without workgroup memory for stride-1 "same" 3 x 3
-    /// convs ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
+    /// conv2d_window_subgroup: implicit GEMM without workgroup memory for 3 x 3 convs with stride 1
+    /// or 2 and padding = dilation ([`crate::ops::choose::window_fits`]), subgroups of any width the
+    /// profile accepts.
     WindowSubgroup,
 }
 
@@ -199,7 +200,7 @@ impl Conv2d {
             ConvKernel::WindowSubgroup if !super::choose::window_fits(&shape) => Err(Error::invalid(
                 name,
                 format!(
-                    "the WindowSubgroup kernel takes only 3 x 3 convs with stride 1, padding = dilation (1 or 2), \
+                    "the WindowSubgroup kernel takes only 3 x 3 convs with stride 1 or 2, padding = dilation (1 or 2), \
                      one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
                      groups {} with {} input channels per group",
                     shape.kernel[0],
@@ -425,7 +426,7 @@ impl Op for Conv2d {
                 let width = gpu.profile().subgroup_width.expect("resolve checked the width");
                 let (params, workgroups) = window::params(self, &g, width as usize)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
-                let constants = window::constants(&g, self.dilation[0], width);
+                let constants = window::constants(&g, self.stride[0], self.dilation[0], width);
                 gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
             }
             _ => {

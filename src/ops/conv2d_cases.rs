@@ -185,6 +185,27 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 32, 28, 28],
             &[64, 32, 3, 3],
         ),
+        // Stride 2: segments of one output row (whole vec4 rows of x: constant offsets; else per lane).
+        (
+            "window: stride 2, 16x16, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[2, 8, 16, 16],
+            &[20, 8, 3, 3],
+        ),
+        (
+            "window: stride 2 dilation 2, 12x12 (6-pixel output rows), residual",
+            epi(false, Activation::None, true).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[1, 8, 12, 12],
+            &[16, 8, 3, 3],
+        ),
+        ("window: stride 2, 14x14, batch 3", c.stride([2, 2]).padding([1, 1]), &[3, 12, 14, 14], &[24, 12, 3, 3]),
+        (
+            "window: stride 2 dilation 2, 13x11, batch 2, affine+sigmoid",
+            epi(true, Sigmoid, false).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[2, 4, 13, 11],
+            &[9, 4, 3, 3],
+        ),
+        ("window: stride 2, 7x7, 70 outputs", c.stride([2, 2]).padding([1, 1]), &[1, 12, 7, 7], &[70, 12, 3, 3]),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

@@ -1,6 +1,7 @@
-//! conv2d's windowed kernel (shaders/conv2d_window_subgroup.wgsl): a stride-1 "same" 3 x 3 conv as
-//! an implicit GEMM without workgroup memory, each lane reading its 4 pixels' taps from x as 3
-//! aligned vec4s per (channel, kernel row). Which convs it takes: [`crate::ops::choose::conv2d`].
+//! conv2d's windowed kernel (shaders/conv2d_window_subgroup.wgsl): a 3 x 3 conv with stride 1 or 2
+//! and padding = dilation as an implicit GEMM without workgroup memory, each lane reading its 4
+//! pixels' taps from x as 3 or 4 aligned vec4s per (channel, kernel row). Which convs it takes:
+//! [`crate::ops::choose::window_fits`].
 
 use super::{checked_product, Conv2d, Geometry};
 use crate::ops::{to_u32, Op};
@@ -15,7 +16,11 @@ pub struct Conv2dWindowParams {
     h: u32,
     w: u32,
     c_out: u32,
+    oh: u32,
+    ow: u32,
     plane: u32,
+    out_plane: u32,
+    seg_row: u32,
     segs: u32,
     cols: u32,
     tiles_m: u32,
@@ -24,14 +29,29 @@ pub struct Conv2dWindowParams {
     _pad: u32,
 }
 
-/// The override constants of a launch for subgroups of `width` lanes.
-pub(super) fn constants(g: &Geometry, dilation: usize, width: u32) -> Vec<(&'static str, f64)> {
-    let [_, _, h, w] = g.x;
+/// The override constants of a launch with `stride` and `dilation` (= padding) for subgroups of
+/// `width` lanes.
+pub(super) fn constants(g: &Geometry, stride: usize, dilation: usize, width: u32) -> Vec<(&'static str, f64)> {
+    let ([_, _, h, w], [oh, ow]) = (g.x, g.out);
+    // Where a tap row's first element (kx = 0, pixel 0) sits inside its aligned vec4, the same for
+    // every lane when x's planes are whole vec4s and so are the segments' starts: stride 1,
+    // (ky - 1) DIL W - DIL past the segment's first pixel (a multiple of 4); stride 2, with rows of
+    // whole vec4s too, -DIL past 2 ox (a multiple of 8).
+    let phased = (h * w).is_multiple_of(4) && (stride == 1 || w.is_multiple_of(4));
+    let phase = |ky: usize| {
+        let offset = if stride == 1 { (ky as isize - 1) * (dilation * w) as isize } else { 0 } - dilation as isize;
+        offset.rem_euclid(4) as f64
+    };
+    let out_vec4 = (oh * ow).is_multiple_of(4) && (stride == 1 || ow.is_multiple_of(4));
     vec![
         ("SUBGROUP_WIDTH", width as f64),
+        ("STRIDE", stride as f64),
         ("DIL", dilation as f64),
-        ("ALIGNED", (h * w).is_multiple_of(4) as u8 as f64),
-        ("ROW_PHASE", (w % 4) as f64),
+        ("PHASED", phased as u8 as f64),
+        ("PHASE0", phase(0)),
+        ("PHASE1", phase(1)),
+        ("PHASE2", phase(2)),
+        ("OUT_VEC4", out_vec4 as u8 as f64),
     ]
 }
 
@@ -40,10 +60,11 @@ pub(super) fn constants(g: &Geometry, dilation: usize, width: u32) -> Vec<(&'sta
 pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
-    let ([n, c_in, h, w], [c_out, _, _]) = (g.x, g.k);
+    let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
     conv.shape_params(g)?; // x, weight and out element counts fit u32
-    let plane = h * w;
-    let segs = plane.div_ceil(4);
+                           // Stride 1: segments of 4 run through the plane; stride 2: through each output row.
+    let seg_row = if conv.stride[0] == 1 { 0 } else { ow.div_ceil(4) };
+    let segs = if conv.stride[0] == 1 { (oh * ow).div_ceil(4) } else { oh * seg_row };
     let cols = n * segs;
     let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
@@ -57,7 +78,11 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
         h: u("height", h)?,
         w: u("width", w)?,
         c_out: u("output channels", c_out)?,
-        plane: u("pixels per image", plane)?,
+        oh: u("output height", oh)?,
+        ow: u("output width", ow)?,
+        plane: u("pixels per image", h * w)?,
+        out_plane: u("output pixels per image", oh * ow)?,
+        seg_row: u("segments per row", seg_row)?,
         segs: u("segments per image", segs)?,
         cols: u("segments", cols)?,
         tiles_m: u("output channel tiles", tiles_m)?,
