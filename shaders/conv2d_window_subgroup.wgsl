@@ -1,10 +1,11 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
-// conv2d_window_subgroup: a 3 x 3 convolution with stride 1 or 2 and padding = dilation (1 or 2),
-// one group, C_in a multiple of 4, as an implicit GEMM with no workgroup memory, in matmul_subgroup's
+// conv2d_window_subgroup: a 3 x 3 convolution with stride 1 or 2 and padding = dilation (1 or 2), or
+// a 1 x 1 one with stride 1 or 2, one group, C_in a multiple of 4, as an implicit GEMM with no
+// workgroup memory, in matmul_subgroup's
 // structure, for devices whose subgroups have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
 //   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = C_in * 9, k = (ci, ky, kx) in order,
-// the same sums in the same order as conv2d, then the fused epilogue.
+// (K = C_in for 1 x 1) the same sums in the same order as conv2d, then the fused epilogue.
 //
 // Why: on lavapipe every storage-buffer and workgroup-memory access is a loop over the SIMD lanes,
 // and barriers switch coroutines; conv2d_gemm_subgroup staged both operands in workgroup memory and
@@ -16,7 +17,10 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // channels) a lane issues 18 weight loads and 36 x loads: 1.5 per k, matmul_subgroup's count.
 // Stride 1 (the output as large as x): a segment is 4 consecutive pixels of the plane, whose flat
 // offsets in x stay consecutive across rows (p + (ky - 1) DIL W + (kx - 1) DIL), the padding masked
-// per pixel. Stride 2: a segment is 4 consecutive pixels of one output row.
+// per pixel. Stride 2: a segment is 4 consecutive pixels of one output row. A 1 x 1 conv reads one
+// tap per channel: 1 aligned vec4 where the segments are aligned in x (stride 1, planes of whole
+// vec4s), else 2, or 2-3 with stride 2 (every other element: a 1 x 1 / 2 downsample reads twice
+// what it uses).
 //
 // Layout (64 invocations; shown for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output
 // channels by TC = max(64, 4 W) pixel slots, SC = TC / 4 W (64 x 64 for W <= 16), as matmul_subgroup.
@@ -37,9 +41,12 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
-// Stride (1 or 2), dilation and padding (equal to the dilation, 1 or 2): see the header.
+// Kernel size (3, or 1 for a 1 x 1 conv), stride (1 or 2), dilation and padding (3 x 3: both equal,
+// 1 or 2; 1 x 1: dilation 1, padding 0): see the header.
+override KSIZE: u32 = 3u;
 override STRIDE: u32 = 1u;
 override DIL: u32 = 1u;
+override PAD: u32 = 1u;
 // PHASED: the element offset of every tap row's first element inside its aligned window is the
 // same for all lanes, PHASE0 .. PHASE2 for ky = 0 .. 2 (the host knows it from the shapes: x's
 // planes and rows are whole vec4s where it matters), so the tap extraction folds to swizzles; else
@@ -199,7 +206,31 @@ fn taps(first: i32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool
     return Taps(select(vec4(0.0), a, ok0), select(vec4(0.0), b, ok1), select(vec4(0.0), c, ok2));
 }
 
-// Which of the 4 pixels' taps at (ky, kx) lie inside x: one mask per tap, computed once.
+// A 1 x 1 conv's tap for one channel: x at the 4 pixels from `first` on (STRIDE apart), 0 where not
+// `ok`: 1 aligned vec4 load when the offset is a constant 0 (PHASED) and stride 1, else 2 or 3.
+fn one_tap(first: i32, phase: u32, ok: vec4<bool>) -> vec4<f32> {
+    let q = first >> 2u;
+    var s = u32(first & 3);
+    if (PHASED) {
+        s = phase;
+    }
+    let v0 = x4[max(q, 0)];
+    var v: vec4<f32>;
+    if (STRIDE == 1u && PHASED && phase == 0u) {
+        v = v0;
+    } else if (STRIDE == 1u) {
+        v = shifted(v0, x4[max(q + 1, 0)], s);
+    } else if (PHASED && phase == 0u) {
+        let v1 = x4[max(q + 1, 0)];
+        v = vec4(v0.xz, v1.xz);
+    } else {
+        v = every_other(v0, x4[max(q + 1, 0)], x4[max(q + 2, 0)], s);
+    }
+    return select(vec4(0.0), v, ok);
+}
+
+// Which of the 4 pixels' taps at (ky, kx) lie inside x: one mask per tap, computed once (a 1 x 1
+// conv uses the first only).
 struct Masks {
     m: array<vec4<bool>, 9>,
 }
@@ -207,14 +238,15 @@ struct Masks {
 fn masks(px: Pixels) -> Masks {
     var ms: Masks;
     let d = i32(DIL);
+    let pad = i32(PAD);
     let st = i32(STRIDE);
     let h = i32(params.h);
     let w = i32(params.w);
     for (var ky = 0; ky < 3; ky++) {
-        let iy = st * px.oy + vec4((ky - 1) * d);
+        let iy = st * px.oy + vec4(ky * d - pad);
         let row_ok = px.live & (iy >= vec4(0)) & (iy < vec4(h));
         for (var kx = 0; kx < 3; kx++) {
-            let ix = st * px.ox + vec4((kx - 1) * d);
+            let ix = st * px.ox + vec4(kx * d - pad);
             ms.m[ky * 3 + kx] = row_ok & (ix >= vec4(0)) & (ix < vec4(w));
         }
     }
@@ -241,7 +273,7 @@ struct ABlocks {
 }
 
 fn a_row(r: u32, kq: u32) -> vec4<f32> {
-    return weight4[min(r, params.c_out - 1u) * (9u * params.c_in / 4u) + kq];
+    return weight4[min(r, params.c_out - 1u) * (KSIZE * KSIZE * params.c_in / 4u) + kq];
 }
 
 fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
@@ -336,10 +368,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let ms = masks(px).m;
 
     // Flat x offsets of tap (ky, kx = 0) for channel 0 and pixel 0:
-    // (n C_in) plane + (STRIDE oy - DIL + ky DIL) W + STRIDE ox - DIL.
+    // (n C_in) plane + (STRIDE oy - PAD + ky DIL) W + STRIDE ox - PAD.
     let row = i32(DIL * params.w);
-    let f0 = i32(px.n * params.c_in * params.plane) + (i32(STRIDE) * px.oy.x - i32(DIL)) * i32(params.w)
-        + i32(STRIDE) * px.ox.x - i32(DIL);
+    let f0 = i32(px.n * params.c_in * params.plane) + (i32(STRIDE) * px.oy.x - i32(PAD)) * i32(params.w)
+        + i32(STRIDE) * px.ox.x - i32(PAD);
     let f1 = f0 + row;
     let f2 = f1 + row;
     let plane = i32(params.plane);
@@ -348,6 +380,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let p2 = PHASE2;
 
     var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
+    if (KSIZE == 1u) {
+        // 4 channels = 4 k per iteration.
+        for (var ci = 0u; ci < params.c_in; ci += 4u) {
+            let at = f0 + i32(ci) * plane;
+            acc = step(acc, r0, ci / 4u, lane, one_tap(at, p0, ms[0]), one_tap(at + plane, p0, ms[0]),
+                       one_tap(at + 2 * plane, p0, ms[0]), one_tap(at + 3 * plane, p0, ms[0]));
+        }
+        store(r0, px, acc.c0);
+        store(r0 + 4u, px, acc.c1);
+        store(r0 + 8u, px, acc.c2);
+        store(r0 + 12u, px, acc.c3);
+        return;
+    }
     // 4 channels = 36 k = 9 steps of 4 k per iteration; k = 9 c + 3 ky + kx inside it.
     for (var ci = 0u; ci < params.c_in; ci += 4u) {
         let at = i32(ci) * plane;

@@ -34,20 +34,18 @@ pub struct ConvShape {
     pub dilation: [usize; 2],
 }
 
-/// Whether conv2d_window_subgroup computes this conv: 3 x 3, stride 1 or 2 and padding = dilation =
-/// 1 or 2, the same on both axes (each lane's 4 pixels read elements of one row of x 1 or 2 apart
-/// at every tap), one group, input channels a multiple of 4 (36 k per loop step, whole vec4 weight
-/// rows).
+/// Whether conv2d_window_subgroup computes this conv: stride 1 or 2 on both axes (each lane's 4
+/// pixels read elements of one row of x 1 or 2 apart at every tap) and either 3 x 3 with padding =
+/// dilation = 1 or 2 on both axes, or 1 x 1 without padding; one group, input channels a multiple
+/// of 4 (whole vec4 weight rows; 4 channels per loop step).
 pub fn window_fits(shape: &ConvShape) -> bool {
     let (s, d) = (shape.stride[0], shape.dilation[0]);
-    shape.kernel == [3, 3]
-        && (s == 1 || s == 2)
-        && shape.stride == [s, s]
-        && (d == 1 || d == 2)
-        && shape.dilation == [d, d]
-        && shape.padding == [d, d]
-        && shape.groups == 1
-        && shape.cin_per_group.is_multiple_of(4)
+    let taps = match shape.kernel {
+        [3, 3] => (d == 1 || d == 2) && shape.dilation == [d, d] && shape.padding == [d, d],
+        [1, 1] => shape.padding == [0, 0],
+        _ => false,
+    };
+    taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup

@@ -426,7 +426,7 @@ impl Op for Conv2d {
                 let width = gpu.profile().subgroup_width.expect("resolve checked the width");
                 let (params, workgroups) = window::params(self, &g, width as usize)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
-                let constants = window::constants(&g, self.stride[0], self.dilation[0], width);
+                let constants = window::constants(self, &g, width);
                 gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
             }
             _ => {

@@ -206,6 +206,28 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[9, 4, 3, 3],
         ),
         ("window: stride 2, 7x7, 70 outputs", c.stride([2, 2]).padding([1, 1]), &[1, 12, 7, 7], &[70, 12, 3, 3]),
+        // 1 x 1 windows: one aligned load per channel (stride 1, planes of whole vec4s), two with a
+        // shift (7 x 7 planes), every other element (stride 2, constant or per-lane offsets).
+        ("window 1x1: 8x8, batch 2", epi(true, Relu, true), &[2, 8, 8, 8], &[20, 8, 1, 1]),
+        (
+            "window 1x1: 7x7 planes, batch 3, affine",
+            epi(true, Activation::None, false),
+            &[3, 12, 7, 7],
+            &[24, 12, 1, 1],
+        ),
+        (
+            "window 1x1: stride 2, 16x16, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 8, 16, 16],
+            &[24, 8, 1, 1],
+        ),
+        ("window 1x1: stride 2, 14x14, batch 2", c.stride([2, 2]), &[2, 16, 14, 14], &[17, 16, 1, 1]),
+        (
+            "window 1x1: stride 2, 13x11, sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]),
+            &[1, 4, 13, 11],
+            &[9, 4, 1, 1],
+        ),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

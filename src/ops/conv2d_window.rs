@@ -1,7 +1,7 @@
 //! conv2d's windowed kernel (shaders/conv2d_window_subgroup.wgsl): a 3 x 3 conv with stride 1 or 2
-//! and padding = dilation as an implicit GEMM without workgroup memory, each lane reading its 4
-//! pixels' taps from x as 3 or 4 aligned vec4s per (channel, kernel row). Which convs it takes:
-//! [`crate::ops::choose::window_fits`].
+//! and padding = dilation, or a 1 x 1 conv with stride 1 or 2, as an implicit GEMM without workgroup
+//! memory, each lane reading its 4 pixels' taps from x as 3 or 4 aligned vec4s per (channel, kernel
+//! row), 1 to 3 for a 1 x 1 conv. Which convs it takes: [`crate::ops::choose::window_fits`].
 
 use super::{checked_product, Conv2d, Geometry};
 use crate::ops::{to_u32, Op};
@@ -29,24 +29,32 @@ pub struct Conv2dWindowParams {
     _pad: u32,
 }
 
-/// The override constants of a launch with `stride` and `dilation` (= padding) for subgroups of
-/// `width` lanes.
-pub(super) fn constants(g: &Geometry, stride: usize, dilation: usize, width: u32) -> Vec<(&'static str, f64)> {
-    let ([_, _, h, w], [oh, ow]) = (g.x, g.out);
+/// The override constants of a launch of `conv` (stride, padding and dilation the same on both
+/// axes) for subgroups of `width` lanes.
+pub(super) fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'static str, f64)> {
+    let ([_, _, h, w], [_, ksize, _], [oh, ow]) = (g.x, g.k, g.out);
+    let (stride, pad, dilation) = (conv.stride[0], conv.padding[0], conv.dilation[0]);
     // Where a tap row's first element (kx = 0, pixel 0) sits inside its aligned vec4, the same for
     // every lane when x's planes are whole vec4s and so are the segments' starts: stride 1,
-    // (ky - 1) DIL W - DIL past the segment's first pixel (a multiple of 4); stride 2, with rows of
-    // whole vec4s too, -DIL past 2 ox (a multiple of 8).
+    // (ky DIL - PAD) W - PAD past the segment's first pixel (a multiple of 4); stride 2, with rows of
+    // whole vec4s too, -PAD past 2 ox (a multiple of 8).
     let phased = (h * w).is_multiple_of(4) && (stride == 1 || w.is_multiple_of(4));
+    // (0 where unused, so that launches running the same code share one pipeline.)
     let phase = |ky: usize| {
-        let offset = if stride == 1 { (ky as isize - 1) * (dilation * w) as isize } else { 0 } - dilation as isize;
+        if !phased || ky >= ksize {
+            return 0.0;
+        }
+        let row = (ky * dilation) as isize - pad as isize;
+        let offset = if stride == 1 { row * w as isize } else { 0 } - pad as isize;
         offset.rem_euclid(4) as f64
     };
     let out_vec4 = (oh * ow).is_multiple_of(4) && (stride == 1 || ow.is_multiple_of(4));
     vec![
         ("SUBGROUP_WIDTH", width as f64),
+        ("KSIZE", ksize as f64),
         ("STRIDE", stride as f64),
         ("DIL", dilation as f64),
+        ("PAD", pad as f64),
         ("PHASED", phased as u8 as f64),
         ("PHASE0", phase(0)),
         ("PHASE1", phase(1)),
