@@ -37,8 +37,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
-// finish, store's epilogue, shifted, every_other and mad repeat conv2d_gemm_subgroup's: WGSL has no
-// includes.
+// finish, store's epilogue and mad repeat conv2d_gemm_subgroup's (shifted and every_other its
+// element choice, as selects): WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 // Kernel size (3, or 1 for a 1 x 1 conv), stride (1 or 2), dilation and padding (3 x 3: both equal,
@@ -97,40 +97,21 @@ fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
     return v;
 }
 
-// The 4 consecutive elements from element offset s (0..3) of the aligned pair lo, hi.
+// The 4 consecutive elements from element offset s (0..3; larger is taken as 3) of the aligned pair
+// lo, hi. Selects, not a switch: s is per lane where the offsets are not constants, and Chromium's
+// SwiftShader lost its device running the switch form here (4 lanes); constant s folds either way.
 fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
-    switch s {
-        case 0u: {
-            return lo;
-        }
-        case 1u: {
-            return vec4(lo.yzw, hi.x);
-        }
-        case 2u: {
-            return vec4(lo.zw, hi.xy);
-        }
-        default: {
-            return vec4(lo.w, hi.xyz);
-        }
-    }
+    let one = select(lo, vec4(lo.yzw, hi.x), s == 1u);
+    let two = select(one, vec4(lo.zw, hi.xy), s == 2u);
+    return select(two, vec4(lo.w, hi.xyz), s >= 3u);
 }
 
-// Elements s, s + 2, s + 4 and s + 6 (s = 0..3) of the aligned triple lo, mid, hi.
+// Elements s, s + 2, s + 4 and s + 6 (s = 0..3; larger is taken as 3) of the aligned triple lo,
+// mid, hi (selects, as shifted).
 fn every_other(lo: vec4<f32>, mid: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
-    switch s {
-        case 0u: {
-            return vec4(lo.xz, mid.xz);
-        }
-        case 1u: {
-            return vec4(lo.yw, mid.yw);
-        }
-        case 2u: {
-            return vec4(lo.z, mid.xz, hi.x);
-        }
-        default: {
-            return vec4(lo.w, mid.yw, hi.y);
-        }
-    }
+    let one = select(vec4(lo.xz, mid.xz), vec4(lo.yw, mid.yw), s == 1u);
+    let two = select(one, vec4(lo.z, mid.xz, hi.x), s == 2u);
+    return select(two, vec4(lo.w, mid.yw, hi.y), s >= 3u);
 }
 
 // Where this invocation's segment of 4 output pixels is: the element offset of (image, channel 0,
