@@ -109,6 +109,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
         "input, weights (scalar and vec4 views), epilogue affine, residual and output; \
          its two 8 KiB tiles are also over downlevel's 16352 bytes",
     ),
+    ("conv2d_window_subgroup", "input, weights, epilogue affine, residual and output"),
     ("matmul", "a, b, epilogue affine, residual and output"),
     ("matmul_naive", "a, b, epilogue affine, residual and output"),
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),

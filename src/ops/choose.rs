@@ -4,7 +4,8 @@
 //! each op gets on lavapipe, GL, SwiftShader and a 32-lane discrete GPU).
 //!
 //! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup,
-//! matmul_subgroup and nonlocal_attention_subgroup any fixed power-of-two width from 4 to 64.
+//! conv2d_window_subgroup, matmul_subgroup and nonlocal_attention_subgroup any fixed power-of-two
+//! width from 4 to 64.
 //! (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
 //! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
@@ -24,6 +25,28 @@ pub struct ConvShape {
     pub k: usize,
     /// [KH, KW].
     pub kernel: [usize; 2],
+    /// Input channels per group.
+    pub cin_per_group: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// [y, x] stride, padding and dilation.
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+/// Whether conv2d_window_subgroup computes this conv: stride 1 or 2 on both axes (each lane's 4
+/// pixels read elements of one row of x 1 or 2 apart at every tap) and either 3 x 3 with padding =
+/// dilation = 1 or 2 on both axes, or 1 x 1 without padding; one group, input channels a multiple
+/// of 4 (whole vec4 weight rows; 4 channels per loop step).
+pub fn window_fits(shape: &ConvShape) -> bool {
+    let (s, d) = (shape.stride[0], shape.dilation[0]);
+    let taps = match shape.kernel {
+        [3, 3] => (d == 1 || d == 2) && shape.dilation == [d, d] && shape.padding == [d, d],
+        [1, 1] => shape.padding == [0, 0],
+        _ => false,
+    };
+    taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
@@ -36,17 +59,23 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: the implicit GEMM wherever a group has enough output channels (and K is below
-/// [`MAX_K`]) and the device's limits hold its tiles and bindings, with subgroups where the device
-/// has them (any fixed width from 4 to 64); the direct kernel otherwise.
+/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
+/// for the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
+/// 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass";
+/// unmeasured on GPUs, where the staged tiles are the textbook choice); else the implicit GEMM
+/// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
+/// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
-    let gemm = fits && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP && shape.k < MAX_K;
-    match (gemm, profile.subgroup_width) {
-        (false, _) => ConvKernel::Direct,
-        (true, Some(_)) => ConvKernel::GemmSubgroup,
-        (true, None) => ConvKernel::Gemm,
+    let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
+    let gemm = fits && many_rows && shape.k < MAX_K;
+    let window = profile.cpu && many_rows && window_fits(&shape) && shape.k < MAX_K && profile.max_storage_buffers >= 5;
+    match (window, gemm, profile.subgroup_width) {
+        (true, _, Some(_)) => ConvKernel::WindowSubgroup,
+        (_, false, _) => ConvKernel::Direct,
+        (_, true, Some(_)) => ConvKernel::GemmSubgroup,
+        (_, true, None) => ConvKernel::Gemm,
     }
 }
 
@@ -57,9 +86,10 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
-/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to conv2d's
-/// implicit GEMM on devices with subgroups (about 2x the tiled kernel on lavapipe, BENCHMARKS.md),
-/// anything else to the register-tiled kernel.
+/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to the kernel
+/// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: about 70%
+/// of the 512^3 GEMM's rate, where the staged implicit GEMM reached 32-36%, BENCHMARKS.md "third
+/// pass"), anything else to the register-tiled kernel.
 pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,

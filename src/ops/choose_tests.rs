@@ -14,18 +14,42 @@ fn devices() -> [DeviceProfile; 4] {
     ]
 }
 
+/// A conv's shape as conv2d's choice sees it (square kernel, the same stride, padding and dilation
+/// on both axes): output and input channels per group, kernel size, stride, padding, dilation, groups.
+fn shape(
+    cout_per_group: usize,
+    cin_per_group: usize,
+    k: usize,
+    [stride, pad, dilation, groups]: [usize; 4],
+) -> ConvShape {
+    ConvShape {
+        cout_per_group,
+        k: cin_per_group * k * k,
+        kernel: [k, k],
+        cin_per_group,
+        groups,
+        stride: [stride; 2],
+        padding: [pad; 2],
+        dilation: [dilation; 2],
+    }
+}
+
 /// One row per (op, situation): the kernel each device gets, in `devices()` order.
 fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
-    let conv = |cout_per_group, cin_per_group, k: usize| {
-        let shape = ConvShape { cout_per_group, k: cin_per_group * k * k, kernel: [k, k] };
-        format!("{:?}", conv2d(p, shape))
+    let conv = |cout_per_group, cin_per_group, k, args| {
+        format!("{:?}", conv2d(p, shape(cout_per_group, cin_per_group, k, args)))
     };
     vec![
-        ("conv2d 3x3 256->256", conv(256, 256, 3)),
-        ("conv2d 7x7 stem 3->64", conv(64, 3, 7)),
-        ("conv2d 1x1 stride 2", conv(512, 256, 1)),
-        ("conv2d grouped 4 per group", conv(4, 4, 3)),
-        ("conv2d depthwise", conv(1, 1, 3)),
+        ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
+        ("conv2d 3x3 dilation 2", conv(64, 32, 3, [1, 2, 2, 1])),
+        ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
+        ("conv2d 3x3 stride 3", conv(128, 64, 3, [3, 1, 1, 1])),
+        ("conv2d 3x3 3 input channels", conv(64, 3, 3, [1, 1, 1, 1])),
+        ("conv2d 7x7 stem 3->64", conv(64, 3, 7, [2, 3, 1, 1])),
+        ("conv2d 1x1 stride 2", conv(512, 256, 1, [2, 0, 1, 1])),
+        ("conv2d grouped 4 per group", conv(4, 4, 3, [1, 1, 1, 32])),
+        ("conv2d grouped 16 per group", conv(16, 16, 3, [1, 1, 1, 8])),
+        ("conv2d depthwise", conv(1, 1, 3, [1, 1, 1, 64])),
         ("matmul whole vec4 rows", format!("{:?}", matmul(p, true, false))),
         ("matmul other rows", format!("{:?}", matmul(p, false, false))),
         ("matmul 1x1 conv, 7x7 map", format!("{:?}", matmul(p, false, true))),
@@ -42,11 +66,16 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 15] = [
-        ("conv2d 3x3 256->256", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+    let want: [(&str, [&str; 4]); 20] = [
+        ("conv2d 3x3 256->256", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 dilation 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 3", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 3 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 7x7 stem 3->64", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
-        ("conv2d 1x1 stride 2", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 1x1 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d grouped 4 per group", ["Direct", "Direct", "Direct", "Direct"]),
+        ("conv2d grouped 16 per group", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d depthwise", ["Direct", "Direct", "Direct", "Direct"]),
         ("matmul whole vec4 rows", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul other rows", ["Tiled", "Tiled", "Tiled", "Tiled"]),
@@ -72,7 +101,7 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
 
 #[test]
 fn devices_below_the_gemm_limits_get_the_direct_conv() {
-    let shape = ConvShape { cout_per_group: 256, k: 256 * 9, kernel: [3, 3] };
+    let shape = shape(256, 256, 3, [2, 1, 1, 1]);
     // wgpu's downlevel limits: 16352 bytes of workgroup memory, 4 storage buffers.
     let mut p = DeviceProfile::described("downlevel", false, None);
     p.max_workgroup_storage = 16352;
@@ -87,6 +116,6 @@ fn devices_below_the_gemm_limits_get_the_direct_conv() {
 #[test]
 fn huge_k_goes_to_the_direct_kernel() {
     let p = DeviceProfile::described("lavapipe", true, Some(8));
-    let shape = ConvShape { cout_per_group: 64, k: MAX_K, kernel: [1, 1] };
+    let shape = ConvShape { k: MAX_K, ..shape(64, 64, 1, [1, 0, 1, 1]) };
     assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
 }

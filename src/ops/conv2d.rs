@@ -38,6 +38,10 @@ pub enum ConvKernel {
     Gemm,
     /// conv2d_gemm_subgroup: implicit GEMM, any shape, subgroups of any width the profile accepts.
     GemmSubgroup,
+    /// conv2d_window_subgroup: implicit GEMM without workgroup memory for 3 x 3 convs with stride 1
+    /// or 2 and padding = dilation ([`crate::ops::choose::window_fits`]), subgroups of any width the
+    /// profile accepts.
+    WindowSubgroup,
 }
 
 impl ConvKernel {
@@ -47,6 +51,7 @@ impl ConvKernel {
             ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
+            ConvKernel::WindowSubgroup => kernel!("conv2d_window_subgroup"),
         }
     }
 }
@@ -99,6 +104,9 @@ const WORKGROUP: usize = 64;
 #[path = "conv2d_gemm.rs"]
 mod gemm;
 pub use gemm::{Conv2dGemmParams, MAX_K};
+#[path = "conv2d_window.rs"]
+mod window;
+pub use window::Conv2dWindowParams;
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -164,6 +172,11 @@ impl Conv2d {
             cout_per_group: g.k[0] / self.groups,
             k: g.x[1] / self.groups * g.k[1] * g.k[2],
             kernel: [g.k[1], g.k[2]],
+            cin_per_group: g.x[1] / self.groups,
+            groups: self.groups,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
         };
         match self.kernel {
             ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
@@ -175,11 +188,28 @@ impl Conv2d {
                     shape.k
                 ),
             )),
-            ConvKernel::GemmSubgroup if profile.subgroup_width.is_none() => Err(Error::invalid(
+            ConvKernel::GemmSubgroup | ConvKernel::WindowSubgroup if profile.subgroup_width.is_none() => {
+                Err(Error::invalid(
+                    name,
+                    format!(
+                        "the {:?} kernel needs subgroups of one fixed width from 4 to 64, which {} lacks",
+                        self.kernel, profile.name
+                    ),
+                ))
+            }
+            ConvKernel::WindowSubgroup if !super::choose::window_fits(&shape) => Err(Error::invalid(
                 name,
                 format!(
-                    "the GemmSubgroup kernel needs subgroups of one fixed width from 4 to 64, which {} lacks",
-                    profile.name
+                    "the WindowSubgroup kernel takes only 3 x 3 convs with stride 1 or 2, padding = dilation (1 or 2), \
+                     one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
+                     groups {} with {} input channels per group",
+                    shape.kernel[0],
+                    shape.kernel[1],
+                    self.stride,
+                    self.padding,
+                    self.dilation,
+                    self.groups,
+                    shape.cin_per_group
                 ),
             )),
             k => Ok(k),
@@ -391,6 +421,13 @@ impl Op for Conv2d {
                 let portable = [x, weight, affine, residual, output, weight];
                 let bindings = if subgroups.is_some() { &portable[..5] } else { &portable[..] };
                 gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
+            }
+            ConvKernel::WindowSubgroup => {
+                let width = gpu.profile().subgroup_width.expect("resolve checked the width");
+                let (params, workgroups) = window::params(self, &g, width as usize)?;
+                let grid = gpu.grid_1d(self.name(), workgroups)?;
+                let constants = window::constants(self, &g, width);
+                gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
             }
             _ => {
                 let (params, workgroups) = self.params(&g, BLOCK_CO)?;

@@ -136,6 +136,98 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[16, 8, 3, 3],
         ),
         ("1x1 stride 1, 4x12", epi(true, Activation::None, false), &[1, 20, 4, 12], &[16, 20, 1, 1]),
+        // conv2d_window_subgroup (Auto on CPU devices with subgroups: 3 x 3, stride 1, padding =
+        // dilation = 1 or 2, one group, input channels a multiple of 4): planes of whole vec4s (the
+        // window offsets then constants) at every W % 4 and both dilations, planes that are not
+        // (per-lane offsets; segments of 4 pixels end with each image), one-row maps, output
+        // channels past a 16-row block and a 64-row tile, batches whose segments span column tiles.
+        (
+            "window: 12x12, batch 2, 20 -> 70 channels, affine+residual+relu",
+            epi(true, Relu, true).padding([1, 1]),
+            &[2, 20, 12, 12],
+            &[70, 20, 3, 3],
+        ),
+        (
+            "window: dilation 2, 10x14, batch 3, residual+sigmoid",
+            epi(false, Sigmoid, true).dilation([2, 2]).padding([2, 2]),
+            &[3, 8, 10, 14],
+            &[24, 8, 3, 3],
+        ),
+        ("window: 4x7 (W % 4 = 3), batch 2", c.padding([1, 1]), &[2, 4, 4, 7], &[9, 4, 3, 3]),
+        (
+            "window: dilation 2, 8x7",
+            epi(true, Activation::None, false).dilation([2, 2]).padding([2, 2]),
+            &[1, 8, 8, 7],
+            &[16, 8, 3, 3],
+        ),
+        (
+            "window: 4x13 (W % 4 = 1), affine+relu",
+            epi(true, Relu, false).padding([1, 1]),
+            &[1, 8, 4, 13],
+            &[17, 8, 3, 3],
+        ),
+        (
+            "window: 7x7 planes, batch 3, affine+relu",
+            epi(true, Relu, false).padding([1, 1]),
+            &[3, 12, 7, 7],
+            &[33, 12, 3, 3],
+        ),
+        (
+            "window: dilation 2, 5x9 planes, batch 2, residual",
+            epi(false, Activation::None, true).dilation([2, 2]).padding([2, 2]),
+            &[2, 4, 5, 9],
+            &[9, 4, 3, 3],
+        ),
+        ("window: one row of 13, batch 2", c.padding([1, 1]), &[2, 4, 1, 13], &[8, 4, 3, 3]),
+        (
+            "window: 28x28, 32 -> 64, affine+relu",
+            epi(true, Relu, false).padding([1, 1]),
+            &[1, 32, 28, 28],
+            &[64, 32, 3, 3],
+        ),
+        // Stride 2: segments of one output row (whole vec4 rows of x: constant offsets; else per lane).
+        (
+            "window: stride 2, 16x16, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[2, 8, 16, 16],
+            &[20, 8, 3, 3],
+        ),
+        (
+            "window: stride 2 dilation 2, 12x12 (6-pixel output rows), residual",
+            epi(false, Activation::None, true).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[1, 8, 12, 12],
+            &[16, 8, 3, 3],
+        ),
+        ("window: stride 2, 14x14, batch 3", c.stride([2, 2]).padding([1, 1]), &[3, 12, 14, 14], &[24, 12, 3, 3]),
+        (
+            "window: stride 2 dilation 2, 13x11, batch 2, affine+sigmoid",
+            epi(true, Sigmoid, false).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[2, 4, 13, 11],
+            &[9, 4, 3, 3],
+        ),
+        ("window: stride 2, 7x7, 70 outputs", c.stride([2, 2]).padding([1, 1]), &[1, 12, 7, 7], &[70, 12, 3, 3]),
+        // 1 x 1 windows: one aligned load per channel (stride 1, planes of whole vec4s), two with a
+        // shift (7 x 7 planes), every other element (stride 2, constant or per-lane offsets).
+        ("window 1x1: 8x8, batch 2", epi(true, Relu, true), &[2, 8, 8, 8], &[20, 8, 1, 1]),
+        (
+            "window 1x1: 7x7 planes, batch 3, affine",
+            epi(true, Activation::None, false),
+            &[3, 12, 7, 7],
+            &[24, 12, 1, 1],
+        ),
+        (
+            "window 1x1: stride 2, 16x16, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 8, 16, 16],
+            &[24, 8, 1, 1],
+        ),
+        ("window 1x1: stride 2, 14x14, batch 2", c.stride([2, 2]), &[2, 16, 14, 14], &[17, 16, 1, 1]),
+        (
+            "window 1x1: stride 2, 13x11, sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]),
+            &[1, 4, 13, 11],
+            &[9, 4, 1, 1],
+        ),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

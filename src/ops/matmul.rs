@@ -31,7 +31,7 @@ pub enum Variant {
     /// The vec4 kernel that shares A across subgroup lanes (16 x 4 outputs per
     /// invocation): needs whole vec4 rows and subgroups of one fixed width from 4 to 64 lanes.
     Subgroup,
-    /// conv2d's implicit GEMM (the kernel [`crate::ops::choose::conv2d`] picks for a 1 x 1 conv):
+    /// conv2d's kernel for the same 1 x 1 conv (the one [`crate::ops::choose::conv2d`] picks):
     /// for the stride-1 1 x 1 conv form only (see [`Matmul::conv1x1`]: a broadcast weight
     /// [1, M, K], b [N, K, HW], affine per row), at any N.
     ConvGemm,
