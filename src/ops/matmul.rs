@@ -480,9 +480,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     // The 1 x 1 conv form on maps whose pixel count is no multiple of 4 (7 x 7, 3 x 5): a broadcast
     // weight over a batch of 3, with every epilogue input; 20 rows (ConvGemm's implicit GEMM) and
-    // 5 (fewer than its 8 rows per group: conv2d's direct kernel).
+    // 5 (fewer than its 8 rows per group: conv2d's direct kernel). 68 and 36 rows (multiples of 4,
+    // no multiple of 16) take matmul_subgroup's aligned vec4 affine reads, the last 16-row block
+    // partly past m.
     let full = Epilogue { affine: true, residual: true, activation: Activation::Relu };
-    for [m, n, k] in [[20, 49, 36], [5, 15, 7], [70, 49, 130]] {
+    for [m, n, k] in [[20, 49, 36], [5, 15, 7], [70, 49, 130], [68, 36, 64], [36, 196, 8]] {
         let op = Matmul::conv1x1(full);
         for variant in variants_for(op, 1, m, n, k) {
             cases.push(case(rng, "1x1 conv form", op.with_variant(variant), [1, 3, m, n, k]));
