@@ -19,8 +19,9 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // mat4x4 accumulators (column = output column). Subgroup ids, not the local index, decide
 // the rows, so correctness needs only that every subgroup has SUBGROUP_WIDTH lanes.
 // Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
-// The workgroup grid is 1-D over batch x row tiles x column tiles, folded into y
-// past 65535: linear tile = wid.x + wid.y * nwg.x.
+// The workgroup grid is 1-D over batch x row tiles x column tiles (row tiles x column tiles of
+// the batch's columns side by side where FLAT, see main), folded into y past 65535: linear tile =
+// wid.x + wid.y * nwg.x.
 // Bindings (contiguous f32 viewed as vec4; batch strides a_sb, b_sb are 0 for a
 // broadcast operand and multiples of 4 otherwise):
 //   a4  = A: [batch, m, k], or [batch, k, m] when TRANS_A
@@ -55,7 +56,7 @@ struct Params {
     epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
     axis: u32,     // affine indexed by 0: row (m), 1: column (n)
     tiles_m: u32,  // ceil(m / 64)
-    tiles_n: u32,  // ceil(n / 64)
+    tiles_n: u32,  // ceil(n / 64); ceil(batch n / 64) where FLAT (see main)
     _pad0: u32,
     _pad1: u32,
 }
@@ -264,11 +265,20 @@ fn a_blocks(base: u32, r0: u32, kq: u32, lane: u32) -> ABlocks {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
     let tile = wid.x + wid.y * nwg.x;
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+    // Columns across images (FLAT): with A shared by the batch (a_sb = 0, a 1 x 1 conv's weight),
+    // B not transposed and n % 4 == 0, the column tiles run over the batch's batch x n columns
+    // (the host sets tiles_n to match), since a lane's 4 columns never straddle two images: a
+    // 196-column map no longer fills a fourth 64-column tile with 4 columns per image. Each lane
+    // then finds its own image.
+    let flat = !TRANS_B && params.a_sb == 0u && (n & 3u) == 0u;
     let per_batch = params.tiles_m * params.tiles_n;
-    if (tile >= per_batch * params.batch) {
+    if (tile >= per_batch * select(params.batch, 1u, flat)) {
         return;
     }
-    let bi = tile / per_batch;
+    var bi = tile / per_batch;
     let t = tile % per_batch;
     // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul::subgroup_tile.
     let width = SUBGROUP_WIDTH;
@@ -276,10 +286,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let sc = tc / (4u * width);
     let tr = 16u * (64u / width) / sc;
     let row0 = (t / params.tiles_n) * tr + (sg / sc) * 16u;
-    let col0 = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
-    let m = params.m;
-    let n = params.n;
-    let k = params.k;
+    let col_flat = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
+    // col0: the lane's first column within image bi; past the batch's columns, n (nothing stored,
+    // B's reads clamped).
+    var col0 = col_flat;
+    if (flat) {
+        if (col_flat < params.batch * n) {
+            bi = col_flat / n;
+            col0 = col_flat % n;
+        } else {
+            bi = params.batch - 1u;
+            col0 = n;
+        }
+    }
 
     // c0..c3: rows row0 + 0, 4, 8, 12 (.. + 3) by columns col0 .. col0 + 3.
     var c0 = mat4x4<f32>();
