@@ -257,7 +257,7 @@ impl Matmul {
     /// Whether matmul_subgroup's column tiles run across the batch's images (its FLAT: A shared by
     /// the batch, B not transposed, N a multiple of 4; the shader decides the same from Params).
     fn flat_columns(&self, d: &Dims) -> bool {
-        !self.trans_b && d.a_batch == 1 && d.n % 4 == 0
+        !self.trans_b && d.a_batch == 1 && d.n.is_multiple_of(4)
     }
 
     /// `tile` = [rows, columns] of output one workgroup covers; `flat`: column tiles over all
