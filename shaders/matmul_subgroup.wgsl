@@ -19,13 +19,14 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // mat4x4 accumulators (column = output column). Subgroup ids, not the local index, decide
 // the rows, so correctness needs only that every subgroup has SUBGROUP_WIDTH lanes.
 // Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
-// The workgroup grid is 1-D over batch x row tiles x column tiles, folded into y
-// past 65535: linear tile = wid.x + wid.y * nwg.x.
+// The workgroup grid is 1-D over batch x row tiles x column tiles (row tiles x column tiles of
+// the batch's columns side by side where FLAT, see main), folded into y past 65535: linear tile =
+// wid.x + wid.y * nwg.x.
 // Bindings (contiguous f32 viewed as vec4; batch strides a_sb, b_sb are 0 for a
 // broadcast operand and multiples of 4 otherwise):
 //   a4  = A: [batch, m, k], or [batch, k, m] when TRANS_A
 //   b4  = B: [batch, k, n], or [batch, n, k] when TRANS_B
-//   affine   = [2, C] (row 0 scale, row 1 shift), read when bit 0 of `epilogue` is set
+//   affine   = [2, C] (row 0 scale, row 1 shift) viewed as vec4s, read when bit 0 of `epilogue` is set
 //   residual = [batch, m, n], read when bit 1 is set
 //   out      = [batch, m, n]
 // residual and out are declared as vec4s (every tensor buffer is padded to whole vec4s): where
@@ -55,7 +56,7 @@ struct Params {
     epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
     axis: u32,     // affine indexed by 0: row (m), 1: column (n)
     tiles_m: u32,  // ceil(m / 64)
-    tiles_n: u32,  // ceil(n / 64)
+    tiles_n: u32,  // ceil(n / 64); ceil(batch n / 64) where FLAT (see main)
     _pad0: u32,
     _pad1: u32,
 }
@@ -63,22 +64,30 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-// The epilogue for 4 outputs of row `row`, columns col .. col + 3 (columns past n read a clamped
-// affine and are never stored); `res` holds their residuals when bit 1 of `epilogue` is set.
-fn finish(acc: vec4<f32>, row: u32, col: u32, res: vec4<f32>) -> vec4<f32> {
+// affine's element i (the buffer is padded to whole vec4s, so it is viewed as vec4s: the row-axis
+// epilogue reads 4 rows' scales or shifts in one access).
+fn affine_at(i: u32) -> f32 {
+    return affine[i / 4u][i % 4u];
+}
+
+// The epilogue for 4 outputs of one row, columns col .. col + 3 (columns past n read a clamped
+// affine and are never stored); `scale` and `shift` are the row's affine when it is indexed by row
+// (see row_affine), `res` the outputs' residuals when bit 1 of `epilogue` is set.
+fn finish(acc: vec4<f32>, col: u32, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
     var v = acc;
     if ((params.epilogue & 1u) != 0u) {
         if (params.axis == 1u) {
             let c = min(vec4(col) + vec4(0u, 1u, 2u, 3u), vec4(params.n - 1u));
-            let scale = vec4(affine[c.x], affine[c.y], affine[c.z], affine[c.w]);
-            let shift = vec4(affine[params.n + c.x], affine[params.n + c.y], affine[params.n + c.z], affine[params.n + c.w]);
-            v = fma(v, scale, shift);
+            let n = params.n;
+            let scale4 = vec4(affine_at(c.x), affine_at(c.y), affine_at(c.z), affine_at(c.w));
+            let shift4 = vec4(affine_at(n + c.x), affine_at(n + c.y), affine_at(n + c.z), affine_at(n + c.w));
+            v = fma(v, scale4, shift4);
         } else {
-            v = fma(v, vec4(affine[row]), vec4(affine[params.m + row]));
+            v = fma(v, vec4(scale), vec4(shift));
         }
     }
     if ((params.epilogue & 2u) != 0u) {
@@ -92,6 +101,44 @@ fn finish(acc: vec4<f32>, row: u32, col: u32, res: vec4<f32>) -> vec4<f32> {
         v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
     }
     return v;
+}
+
+// Part j (0 .. 7) of the row-indexed affine of rows r0 .. r0 + 15: j < 4 the scales of rows
+// r0 + 4 j .. + 3, j >= 4 the shifts of rows r0 + 4 (j - 4) .. + 3; one aligned vec4 where the 4
+// rows are whole and m % 4 == 0 (every ResNet conv), else 4 clamped elements (rows past m are never
+// stored).
+fn row_affine_part(r0: u32, j: u32) -> vec4<f32> {
+    let m = params.m;
+    let r = r0 + 4u * (j & 3u);
+    let base = select(0u, m, j >= 4u);
+    if ((m & 3u) == 0u && r + 3u < m) {
+        return affine[(base + r) / 4u];
+    }
+    let c = min(vec4(r) + vec4(0u, 1u, 2u, 3u), vec4(m - 1u));
+    return vec4(affine_at(base + c.x), affine_at(base + c.y), affine_at(base + c.z), affine_at(base + c.w));
+}
+
+// Scales (column i: rows r0 + 4 i .. + 3) and shifts of rows r0 .. r0 + 15, when the affine is
+// indexed by row. Those rows are the same for the whole subgroup, so, as with A, each lane loads one
+// part (with 4 lanes two) and broadcasts hand them out: 1 load per invocation instead of the 32
+// scalar loads (each a loop over the lanes on lavapipe) that reading per row in finish cost.
+struct RowAffine {
+    scale: mat4x4<f32>,
+    shift: mat4x4<f32>,
+}
+
+fn row_affine(r0: u32, lane: u32) -> RowAffine {
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = row_affine_part(r0, lane & 7u);
+        return RowAffine(
+            mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u)),
+            mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u)));
+    }
+    let v = row_affine_part(r0, lane & 3u);
+    let u = row_affine_part(r0, (lane & 3u) + 4u);
+    return RowAffine(
+        mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u)),
+        mat4x4(subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u), subgroupBroadcast(u, 2u), subgroupBroadcast(u, 3u)));
 }
 
 // B[k = 4 kq .. 4 kq + 3, columns c0 .. c0 + 3] as a mat4x4 whose column j is
@@ -126,10 +173,10 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4(a * b.x, a * b.y, a * b.z, a * b.w);
 }
 
-// Applies the epilogue to a 4 x 4 block (column = output column) and stores the elements inside
-// the output: one vec4 per row where the 4 columns are whole and aligned (n % 4 == 0), single
-// components otherwise.
-fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>) {
+// Applies the epilogue to a 4 x 4 block (column = output column; `scale` and `shift` hold its
+// rows' affine when indexed by row) and stores the elements inside the output: one vec4 per row
+// where the 4 columns are whole and aligned (n % 4 == 0), single components otherwise.
+fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f32>) {
     let n = params.n;
     let whole = (n & 3u) == 0u && c0 + 3u < n;
     let residual_on = (params.epilogue & 2u) != 0u;
@@ -145,7 +192,7 @@ fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>) {
             if (residual_on) {
                 res = residual[idx / 4u];
             }
-            out[idx / 4u] = finish(acc_row, row, c0, res);
+            out[idx / 4u] = finish(acc_row, c0, scale[i], shift[i], res);
         } else {
             var res = vec4(0.0);
             for (var j = 0u; j < 4u; j++) {
@@ -153,7 +200,7 @@ fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>) {
                     res[j] = residual[(idx + j) / 4u][(idx + j) % 4u];
                 }
             }
-            let v = finish(acc_row, row, c0, res);
+            let v = finish(acc_row, c0, scale[i], shift[i], res);
             for (var j = 0u; j < 4u; j++) {
                 if (c0 + j < n) {
                     out[(idx + j) / 4u][(idx + j) % 4u] = v[j];
@@ -218,11 +265,20 @@ fn a_blocks(base: u32, r0: u32, kq: u32, lane: u32) -> ABlocks {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
     let tile = wid.x + wid.y * nwg.x;
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+    // Columns across images (FLAT): with A shared by the batch (a_sb = 0, a 1 x 1 conv's weight),
+    // B not transposed and n % 4 == 0, the column tiles run over the batch's batch x n columns
+    // (the host sets tiles_n to match), since a lane's 4 columns never straddle two images: a
+    // 196-column map no longer fills a fourth 64-column tile with 4 columns per image. Each lane
+    // then finds its own image.
+    let flat = !TRANS_B && params.a_sb == 0u && (n & 3u) == 0u;
     let per_batch = params.tiles_m * params.tiles_n;
-    if (tile >= per_batch * params.batch) {
+    if (tile >= per_batch * select(params.batch, 1u, flat)) {
         return;
     }
-    let bi = tile / per_batch;
+    var bi = tile / per_batch;
     let t = tile % per_batch;
     // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul::subgroup_tile.
     let width = SUBGROUP_WIDTH;
@@ -230,10 +286,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let sc = tc / (4u * width);
     let tr = 16u * (64u / width) / sc;
     let row0 = (t / params.tiles_n) * tr + (sg / sc) * 16u;
-    let col0 = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
-    let m = params.m;
-    let n = params.n;
-    let k = params.k;
+    let col_flat = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
+    // col0: the lane's first column within image bi; past the batch's columns, n (nothing stored,
+    // B's reads clamped).
+    var col0 = col_flat;
+    if (flat) {
+        if (col_flat < params.batch * n) {
+            bi = col_flat / n;
+            col0 = col_flat % n;
+        } else {
+            bi = params.batch - 1u;
+            col0 = n;
+        }
+    }
 
     // c0..c3: rows row0 + 0, 4, 8, 12 (.. + 3) by columns col0 .. col0 + 3.
     var c0 = mat4x4<f32>();
@@ -263,8 +328,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         c3 += outer(a4[at + min(row0 + 12u, m - 4u) / 4u], b);
     }
 
-    store(bi, row0, col0, c0);
-    store(bi, row0 + 4u, col0, c1);
-    store(bi, row0 + 8u, col0, c2);
-    store(bi, row0 + 12u, col0, c3);
+    // Uniform over the subgroup (params and row0 are), as the broadcasts need.
+    var ra = RowAffine(mat4x4<f32>(), mat4x4<f32>());
+    if ((params.epilogue & 1u) != 0u && params.axis == 0u) {
+        ra = row_affine(row0, lane);
+    }
+    store(bi, row0, col0, c0, ra.scale[0], ra.shift[0]);
+    store(bi, row0 + 4u, col0, c1, ra.scale[1], ra.shift[1]);
+    store(bi, row0 + 8u, col0, c2, ra.scale[2], ra.shift[2]);
+    store(bi, row0 + 12u, col0, c3, ra.scale[3], ra.shift[3]);
 }

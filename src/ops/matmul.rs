@@ -254,8 +254,15 @@ impl Matmul {
         a_row % 4 == 0 && b_row % 4 == 0
     }
 
-    /// `tile` = [rows, columns] of output one workgroup covers.
-    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2]) -> Result<MatmulParams> {
+    /// Whether matmul_subgroup's column tiles run across the batch's images (its FLAT: A shared by
+    /// the batch, B not transposed, N a multiple of 4; the shader decides the same from Params).
+    fn flat_columns(&self, d: &Dims) -> bool {
+        !self.trans_b && d.a_batch == 1 && d.n.is_multiple_of(4)
+    }
+
+    /// `tile` = [rows, columns] of output one workgroup covers; `flat`: column tiles over all
+    /// batch x N columns (matmul_subgroup's FLAT), else per image.
+    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2], flat: bool) -> Result<MatmulParams> {
         let u = |what: &str, v: usize| to_u32(self.name(), what, v);
         let (m, n, k) = (d.m, d.n, d.k);
         // Element strides of A (b, m, k) and B (b, k, n); a batch of 1 broadcasts.
@@ -275,7 +282,7 @@ impl Matmul {
             epilogue,
             axis: (self.epilogue_axis == Axis::Cols) as u32,
             tiles_m: u("row tiles", m.div_ceil(tile[0]))?,
-            tiles_n: u("column tiles", n.div_ceil(tile[1]))?,
+            tiles_n: u("column tiles", if flat { d.batch * n } else { n }.div_ceil(tile[1]))?,
             _pad: [0; 2],
         })
     }
@@ -354,12 +361,14 @@ impl Op for Matmul {
             ("matmul_subgroup", Some(w)) => super::subgroup_tile(w as usize),
             _ => [TILE, TILE],
         };
-        let params = self.params(&d, self.epilogue.code(), tile)?;
+        let flat = kernel.name == "matmul_subgroup" && self.flat_columns(&d);
+        let params = self.params(&d, self.epilogue.code(), tile, flat)?;
         let numel = (d.batch * d.m * d.n) as u64;
         let grid = if kernel.name == "matmul_naive" {
             gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
         } else {
-            gpu.grid_1d(self.name(), (d.batch * d.m.div_ceil(tile[0]) * d.n.div_ceil(tile[1])) as u64)?
+            let images = if flat { 1 } else { d.batch };
+            gpu.grid_1d(self.name(), (images * (params.tiles_m * params.tiles_n) as usize) as u64)?
         };
         // The vec4 kernels are specialised per layout (and the subgroup one per width); the others
         // read the strides.
@@ -480,12 +489,22 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     // The 1 x 1 conv form on maps whose pixel count is no multiple of 4 (7 x 7, 3 x 5): a broadcast
     // weight over a batch of 3, with every epilogue input; 20 rows (ConvGemm's implicit GEMM) and
-    // 5 (fewer than its 8 rows per group: conv2d's direct kernel).
+    // 5 (fewer than its 8 rows per group: conv2d's direct kernel). 68 and 36 rows (multiples of 4,
+    // no multiple of 16) take matmul_subgroup's aligned vec4 affine reads, the last 16-row block
+    // partly past m.
     let full = Epilogue { affine: true, residual: true, activation: Activation::Relu };
-    for [m, n, k] in [[20, 49, 36], [5, 15, 7], [70, 49, 130]] {
+    for [m, n, k] in [[20, 49, 36], [5, 15, 7], [70, 49, 130], [68, 36, 64], [36, 196, 8]] {
         let op = Matmul::conv1x1(full);
         for variant in variants_for(op, 1, m, n, k) {
             cases.push(case(rng, "1x1 conv form", op.with_variant(variant), [1, 3, m, n, k]));
+        }
+    }
+    // matmul_subgroup's columns across images (A shared, N % 4 == 0) with A transposed, the last
+    // column tile partly past the batch's columns, and K = 7's tail.
+    for [m, n, k] in [[20, 12, 7], [8, 44, 12]] {
+        let op = Matmul::new(true, false).epilogue(full, Axis::Rows);
+        for variant in variants_for(op, 1, m, n, k) {
+            cases.push(case(rng, "shared A, columns across images", op.with_variant(variant), [1, 5, m, n, k]));
         }
     }
     cases
