@@ -19,7 +19,7 @@
 // coroutine frame builder spent most of this pipeline's compile (at its first dispatch) on a 32-vec4
 // array indexed in a loop: 2.5-3.2 s on OpenGL, 0.8-1.4 s with the sums in y (single-shader probe,
 // Mesa 22.3). The extra y traffic is 4 loads and 4 stores per channel per block of 16 keys; warm time
-// did not measurably change (BENCHMARKS.md, "Non-local kernels' first run").
+// did not measurably change (BENCHMARKS.md, "Non-local kernels' first run on OpenGL").
 //
 // Grid: x = groups of WG * QPI queries from q_begin, y = channel chunks, z = images from n_begin.
 // The host splits big problems into several dispatches (query ranges, image ranges) so no dispatch runs long.

@@ -21,6 +21,8 @@
 // not in a register array: llvmpipe builds compute shaders as coroutines, and with a 32-vec4 array
 // indexed in a loop (live across the barriers, so kept in the coroutine frame) LLVM's frame builder made
 // this pipeline's compile (at its first dispatch, OpenGL, D 16, Dv 128) 19-25 s instead of 1.0-1.6 s.
+// The cost: 4 scattered loads and stores per channel per block; warm 4-8 % slower at D = Dv = 128,
+// 56 x 56 (BENCHMARKS.md, "Non-local kernels' first run on OpenGL").
 //
 // Grid: x = blocks of QB queries from q_begin, y = channel chunks of CW, z = images from n_begin.
 // Bindings: theta [N, D, Q], phi [N, D, K], g [N, Dv, K], y [N, Dv, Q], contiguous f32.
