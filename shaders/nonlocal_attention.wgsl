@@ -12,8 +12,14 @@
 // Why no workgroup memory: lavapipe runs a workgroup on one CPU thread and each barrier is a coroutine
 // switch per 8 lanes; every invocation of a workgroup reads the same phi and g addresses at the same
 // time (key and channel indices are uniform), which caches serve as a broadcast on GPUs and CPUs alike.
-// Why channel chunks: a query's accumulator is Dv floats; 4 queries x 32 channels (128 floats) stay
-// private, and Dv > 32 is split over grid y, each chunk recomputing the scores (score work x ceil(Dv / 32)).
+// Why channel chunks: a query's accumulator is Dv floats; an invocation keeps 4 queries x 32 channels,
+// and Dv > 32 is split over grid y, each chunk recomputing the scores (score work x ceil(Dv / 32)).
+// Why the accumulators live in y (unnormalised until the end) and not in a register array: llvmpipe
+// (Mesa's CPU driver behind OpenGL and lavapipe) builds compute shaders as coroutines, and LLVM's
+// coroutine frame builder spent most of this pipeline's compile (at its first dispatch) on a 32-vec4
+// array indexed in a loop: 2.5-3.2 s on OpenGL, 0.8-1.4 s with the sums in y (single-shader probe,
+// Mesa 22.3). The extra y traffic is 4 loads and 4 stores per channel per block of 16 keys; warm time
+// did not measurably change (BENCHMARKS.md, "Non-local kernels' first run on OpenGL").
 //
 // Grid: x = groups of WG * QPI queries from q_begin, y = channel chunks, z = images from n_begin.
 // The host splits big problems into several dispatches (query ranges, image ranges) so no dispatch runs long.
@@ -62,6 +68,42 @@ fn theta_at(row: u32, qs: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(theta[row + qs.x], theta[row + qs.y], theta[row + qs.z], theta[row + qs.w]);
 }
 
+// y at channel row `row` (the index of y[n, c, 0]) for the valid queries, 0 for the others (queries
+// past the end repeat q_first): a clamped query belongs to another lane or invocation, which alone
+// reads and writes it.
+fn load_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (valid.x) {
+        v.x = y[row + qs.x];
+    }
+    if (valid.y) {
+        v.y = y[row + qs.y];
+    }
+    if (valid.z) {
+        v.z = y[row + qs.z];
+    }
+    if (valid.w) {
+        v.w = y[row + qs.w];
+    }
+    return v;
+}
+
+// Writes v to y at channel row `row` for the valid queries (see load_valid).
+fn store_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>, v: vec4<f32>) {
+    if (valid.x) {
+        y[row + qs.x] = v.x;
+    }
+    if (valid.y) {
+        y[row + qs.y] = v.y;
+    }
+    if (valid.z) {
+        y[row + qs.z] = v.z;
+    }
+    if (valid.w) {
+        y[row + qs.w] = v.w;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = params.n_begin + wid.z;
@@ -78,8 +120,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let p_base = n * params.d * params.k;         // phi[n, 0, 0]; channel d at + d * K
     let g_base = (n * params.dv + c0) * params.k; // g[n, c0, 0]; channel c0 + i at + i * K
     let last = params.k - 1u;
+    let y_base = (n * params.dv + c0) * params.q; // y[n, c0, 0]; channel c0 + i at + i * Q
 
-    var acc: array<vec4<f32>, DVC>; // unnormalised sum_k exp(s - m) * g, zero-initialised
     var m = vec4<f32>(0.0);         // running max, set from the first block
     var l = vec4<f32>(0.0);         // running sum of exp(s - m)
     for (var k0 = 0u; k0 < params.k; k0 += KB) {
@@ -146,25 +188,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var j = 0u; j < KB; j++) {
                 part += s[j] * g[g_row + min(k0 + j, last)];
             }
-            acc[i] = acc[i] * corr + part;
+            let row = y_base + i * params.q; // this channel's running sum (see the top)
+            var acc = vec4<f32>(0.0);
+            if (k0 != 0u) {
+                acc = load_valid(row, qs, valid);
+            }
+            store_valid(row, qs, valid, acc * corr + part);
         }
     }
 
     // l >= 1: the key holding the final max contributes exp(0).
     let inv = 1.0 / l;
-    let y_base = (n * params.dv + c0) * params.q; // y[n, c0, 0]; channel c0 + i at + i * Q
     for (var i = 0u; i < dvn; i++) {
-        let v = acc[i] * inv;
         let row = y_base + i * params.q;
-        y[row + qs.x] = v.x;
-        if (valid.y) {
-            y[row + qs.y] = v.y;
-        }
-        if (valid.z) {
-            y[row + qs.z] = v.z;
-        }
-        if (valid.w) {
-            y[row + qs.w] = v.w;
-        }
+        store_valid(row, qs, valid, load_valid(row, qs, valid) * inv);
     }
 }

@@ -17,6 +17,12 @@
 // The online softmax is the one of nonlocal_attention.wgsl: when a block raises the max, acc and l are
 // rescaled by exp(m_old - m_new) <= 1, every exp argument is <= 0, so logits above 300 cannot overflow.
 // Barriers are coroutine switches on lavapipe: 32 keys x 64 queries x 128 channels of work amortise them.
+// Each invocation's running sums of its 4 queries x 32 channels live in y (unnormalised until the end),
+// not in a register array: llvmpipe builds compute shaders as coroutines, and with a 32-vec4 array
+// indexed in a loop (live across the barriers, so kept in the coroutine frame) LLVM's frame builder made
+// this pipeline's compile (at its first dispatch, OpenGL, D 16, Dv 128) 19-25 s instead of 1.0-1.6 s.
+// The cost: 4 scattered loads and stores per channel per block; warm 4-8 % slower at D = Dv = 128,
+// 56 x 56 (BENCHMARKS.md, "Non-local kernels' first run on OpenGL").
 //
 // Grid: x = blocks of QB queries from q_begin, y = channel chunks of CW, z = images from n_begin.
 // Bindings: theta [N, D, Q], phi [N, D, K], g [N, Dv, K], y [N, Dv, Q], contiguous f32.
@@ -65,6 +71,42 @@ fn theta_at(row: u32, qs: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(theta[row + qs.x], theta[row + qs.y], theta[row + qs.z], theta[row + qs.w]);
 }
 
+// y at channel row `row` (the index of y[n, c, 0]) for the valid queries, 0 for the others (queries
+// and images past the end are clamped to the last): a clamped query belongs to another lane or
+// invocation, which alone reads and writes it.
+fn load_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (valid.x) {
+        v.x = y[row + qs.x];
+    }
+    if (valid.y) {
+        v.y = y[row + qs.y];
+    }
+    if (valid.z) {
+        v.z = y[row + qs.z];
+    }
+    if (valid.w) {
+        v.w = y[row + qs.w];
+    }
+    return v;
+}
+
+// Writes v to y at channel row `row` for the valid queries (see load_valid).
+fn store_valid(row: u32, qs: vec4<u32>, valid: vec4<bool>, v: vec4<f32>) {
+    if (valid.x) {
+        y[row + qs.x] = v.x;
+    }
+    if (valid.y) {
+        y[row + qs.y] = v.y;
+    }
+    if (valid.z) {
+        y[row + qs.z] = v.z;
+    }
+    if (valid.w) {
+        y[row + qs.w] = v.w;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // No early return: every invocation must reach the barriers. Out-of-range queries, channels and
@@ -73,14 +115,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let qg = lid % QG;
     let cg = lid / QG;
     let q_lanes = vec4<u32>(params.q_begin + wid.x * QB + qg) + vec4<u32>(0u, 1u, 2u, 3u) * QG;
-    let valid = q_lanes < vec4<u32>(params.q_end);
+    // Stored lanes: queries in range of an image in range.
+    let valid = (q_lanes < vec4<u32>(params.q_end)) & vec4<bool>(params.n_begin + wid.z < params.n_end);
     let qs = min(q_lanes, vec4<u32>(params.q_end - 1u));
     let c_first = wid.y * (4u * CI) + cg * CI; // first channel of this invocation; may be >= dv
     let t_base = n * params.d * params.q; // theta[n, 0, 0]; channel d at + d * Q
     let p_base = n * params.d * params.k; // phi[n, 0, 0]; channel d at + d * K
     let last = params.k - 1u;
 
-    var acc: array<vec4<f32>, CI>; // unnormalised sum_k exp(s - m) * g, zero-initialised
     var m = vec4<f32>(0.0);        // running max, set from the first block
     var l = vec4<f32>(0.0);        // running sum of exp(s - m)
     for (var k0 = 0u; k0 < params.k; k0 += KB) {
@@ -149,33 +191,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var j = 0u; j < KB; j++) {
                 part += p[j] * g[g_row + min(k0 + j, last)];
             }
-            acc[i] = acc[i] * corr + part;
+            let c = c_first + i;
+            if (c < params.dv) {
+                let row = (n * params.dv + c) * params.q; // y[n, c, 0]: this channel's running sum
+                var acc = vec4<f32>(0.0);
+                if (k0 != 0u) {
+                    acc = load_valid(row, qs, valid);
+                }
+                store_valid(row, qs, valid, acc * corr + part);
+            }
         }
     }
 
     // l >= 1: the key holding the final max contributes exp(0).
     let inv = 1.0 / l;
-    if (params.n_begin + wid.z >= params.n_end) {
-        return;
-    }
     for (var i = 0u; i < CI; i++) {
         let c = c_first + i;
         if (c >= params.dv) {
             break;
         }
-        let v = acc[i] * inv;
         let row = (n * params.dv + c) * params.q; // y[n, c, 0]
-        if (valid.x) {
-            y[row + qs.x] = v.x;
-        }
-        if (valid.y) {
-            y[row + qs.y] = v.y;
-        }
-        if (valid.z) {
-            y[row + qs.z] = v.z;
-        }
-        if (valid.w) {
-            y[row + qs.w] = v.w;
-        }
+        store_valid(row, qs, valid, load_valid(row, qs, valid) * inv);
     }
 }
