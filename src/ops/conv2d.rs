@@ -39,8 +39,8 @@ pub enum ConvKernel {
     /// conv2d_gemm_subgroup: implicit GEMM, any shape, subgroups of any width the profile accepts.
     GemmSubgroup,
     /// conv2d_window_subgroup: implicit GEMM without workgroup memory for 3 x 3 convs with stride 1
-    /// or 2 and padding = dilation ([`crate::ops::choose::window_fits`]), subgroups of any width the
-    /// profile accepts.
+    /// or 2 and padding = dilation, and 1 x 1 convs with stride 1 or 2 and no padding
+    /// ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
     WindowSubgroup,
 }
 
@@ -200,8 +200,8 @@ impl Conv2d {
             ConvKernel::WindowSubgroup if !super::choose::window_fits(&shape) => Err(Error::invalid(
                 name,
                 format!(
-                    "the WindowSubgroup kernel takes only 3 x 3 convs with stride 1 or 2, padding = dilation (1 or 2), \
-                     one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
+                    "the WindowSubgroup kernel takes only 3 x 3 convs with padding = dilation (1 or 2) or 1 x 1 convs \
+                     without padding, stride 1 or 2, one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
                      groups {} with {} input channels per group",
                     shape.kernel[0],
                     shape.kernel[1],
