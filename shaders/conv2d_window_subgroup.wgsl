@@ -33,7 +33,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // The workgroup grid is 1-D over row tiles x column tiles, folded into y past 65535.
 // Bindings, contiguous row-major f32:
 //   1 x4       [N, C_in, H, W] as vec4s (padded to whole vec4s)
-//   2 weight4  [C_out, C_in, 3, 3] as vec4s: K = 9 C_in is a multiple of 4, so every row is whole vec4s
+//   2 weight4  [C_out, C_in, KSIZE, KSIZE] as vec4s: K = KSIZE^2 C_in is a multiple of 4 (C_in is), so
+//              every row is whole vec4s
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
@@ -153,8 +154,10 @@ fn pixels(seg: u32) -> Pixels {
 // The tap rows of one (channel, ky): x at the 4 pixels for kx = 0, 1, 2, each 0 where the tap lies in
 // the padding (`ok`), from 3 aligned vec4 loads (4 with stride 2 and dilation 2). `first` is the flat
 // element offset of tap kx = 0 for pixel 0 (pixel j's is STRIDE j further; may be "negative" at the
-// start of the buffer: those vec4s hold only padding and their index is clamped to 0), `phase` its
-// offset inside the window when PHASED.
+// start of the buffer: those vec4s hold only padding and their index is clamped to 0; at the end of
+// the buffer a window may likewise reach past x's last vec4, for taps in the bottom padding only:
+// those reads are left to WGSL's bounds-checked access, which returns a value from inside the buffer
+// or 0, and `select` discards them), `phase` its offset inside the window when PHASED.
 struct Taps {
     t0: vec4<f32>,
     t1: vec4<f32>,

@@ -64,6 +64,18 @@ fn every_kernel_declares_its_params_in_the_line_lavapipe_rewrites() {
         assert!(storage.contains(PARAMS_STORAGE) && storage.contains(COPY_PARAMS), "{name}: not rewritten");
         assert_eq!(storage.lines().count(), source.lines().count(), "{name}: the rewrite moved lines");
         let module = parse_source(&kernel, &storage);
+        // The copy must be main's first statement, not text inside a comment or another block:
+        // otherwise `params` would stay zero on lavapipe alone, and still validate.
+        let main = module.entry_points.iter().find(|e| e.name == "main").expect("an entry point named main");
+        let first = main.function.body.iter().find(|s| !matches!(s, naga::Statement::Emit(_)));
+        let copies_params = match first {
+            Some(naga::Statement::Store { pointer, .. }) => match main.function.expressions[*pointer] {
+                naga::Expression::GlobalVariable(g) => module.global_variables[g].name.as_deref() == Some("params"),
+                _ => false,
+            },
+            _ => false,
+        };
+        assert!(copies_params, "{name}: main must begin with `{COPY_PARAMS}` in the storage form");
         let size = binding_zero(&module, naga::AddressSpace::Storage { access: naga::StorageAccess::LOAD });
         assert_eq!(size as usize, rust_size, "{name}: storage Params vs Rust struct size");
     }

@@ -32,6 +32,12 @@
 //! (BENCHMARKS.md, "Soak"). tests/leak.rs keeps a kernel of exactly the hazardous shape flat
 //! across submits, and matmul_subgroup at 512^3, which with a uniform still recompiled at
 //! every dispatch (1.3 MB and, without Mesa's shader cache, 0.6 s each).
+//!
+//! The storage form is for naga alone (wgpu's front end on native Vulkan): WGSL's uniformity rules
+//! count a private variable as non-uniform, and naga accepts a barrier in a loop bounded by
+//! `params` where Tint (browsers) would refuse it (nonlocal_attention_wide has one). The values
+//! are the same in every invocation, so control flow is uniform in fact; never hand this form to
+//! a browser.
 
 use std::borrow::Cow;
 

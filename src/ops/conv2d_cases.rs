@@ -136,8 +136,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[16, 8, 3, 3],
         ),
         ("1x1 stride 1, 4x12", epi(true, Activation::None, false), &[1, 20, 4, 12], &[16, 20, 1, 1]),
-        // conv2d_window_subgroup (Auto on CPU devices with subgroups: 3 x 3, stride 1, padding =
-        // dilation = 1 or 2, one group, input channels a multiple of 4): planes of whole vec4s (the
+        // conv2d_window_subgroup (Auto on CPU devices with subgroups: 3 x 3 with padding = dilation
+        // = 1 or 2, or 1 x 1 without padding, stride 1 or 2, one group, input channels a multiple of
+        // 4; `choose::window_fits`): planes of whole vec4s (the
         // window offsets then constants) at every W % 4 and both dilations, planes that are not
         // (per-lane offsets; segments of 4 pixels end with each image), one-row maps, output
         // channels past a 16-row block and a 64-row tile, batches whose segments span column tiles.

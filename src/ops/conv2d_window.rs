@@ -53,7 +53,8 @@ pub(super) fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'stati
         ("SUBGROUP_WIDTH", width as f64),
         ("KSIZE", ksize as f64),
         ("STRIDE", stride as f64),
-        ("DIL", dilation as f64),
+        // (A 1 x 1 conv never reads DIL: 1 keeps its dilation from making another pipeline.)
+        ("DIL", if ksize == 1 { 1.0 } else { dilation as f64 }),
         ("PAD", pad as f64),
         ("PHASED", phased as u8 as f64),
         ("PHASE0", phase(0)),
