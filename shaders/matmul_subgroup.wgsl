@@ -33,7 +33,10 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // n % 4 == 0 an invocation's 4 columns of a row are one aligned vec4, stored (and their residual
 // read) in one access instead of four; elsewhere single components. On lavapipe each access is a
 // loop over the lanes, and with K = 64 (ResNet's 1 x 1 convs) the scalar stores cost about as much
-// as the multiply-adds.
+// as the multiply-adds. OUT_VEC4 (the host sets it where n % 4 == 0) compiles the scalar path out:
+// lavapipe runs both sides of an `if` it cannot prove uniform under a lane mask, and the unused
+// scalar path alone cost the K = 64 GEMMs about 40% of their time (BENCHMARKS.md, "Small-K 1x1
+// GEMMs").
 // An unused affine or residual slot holds a stand-in (A) that is never read.
 // Params, b_block, mad and outer repeat matmul_vec4's (finish and store take vec4s here): WGSL
 // has no includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
@@ -41,6 +44,12 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 override TRANS_A: bool = false;
 override SUBGROUP_WIDTH: u32 = 8u; // lanes per subgroup, a power of two from 4 to 64 (the host sets it)
 override TRANS_B: bool = false;
+override OUT_VEC4: bool = false; // n % 4 == 0: every stored row segment is one aligned vec4
+// The epilogue (Params' `epilogue` and `axis`, which this kernel does not read), fixed at pipeline
+// creation for the reason OUT_VEC4 is: the column-indexed affine's 8 scalar loads and the sigmoid,
+// never used by a 1 x 1 conv, slowed it as much as its scalar stores did.
+override EPILOGUE: u32 = 0u;
+override AXIS: u32 = 0u;
 
 struct Params {
     m: u32,
@@ -53,8 +62,9 @@ struct Params {
     b_sb: u32,     // B strides; b_sb = 0 broadcasts B
     b_sk: u32,
     b_sn: u32,
-    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
-    axis: u32,     // affine indexed by 0: row (m), 1: column (n)
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid);
+                   // unread here: the override EPILOGUE holds it
+    axis: u32,     // affine indexed by 0: row (m), 1: column (n); unread here (AXIS)
     tiles_m: u32,  // ceil(m / 64)
     tiles_n: u32,  // ceil(n / 64); ceil(batch n / 64) where FLAT (see main)
     _pad0: u32,
@@ -79,8 +89,8 @@ fn affine_at(i: u32) -> f32 {
 // (see row_affine), `res` the outputs' residuals when bit 1 of `epilogue` is set.
 fn finish(acc: vec4<f32>, col: u32, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
     var v = acc;
-    if ((params.epilogue & 1u) != 0u) {
-        if (params.axis == 1u) {
+    if ((EPILOGUE & 1u) != 0u) {
+        if (AXIS == 1u) {
             let c = min(vec4(col) + vec4(0u, 1u, 2u, 3u), vec4(params.n - 1u));
             let n = params.n;
             let scale4 = vec4(affine_at(c.x), affine_at(c.y), affine_at(c.z), affine_at(c.w));
@@ -90,10 +100,10 @@ fn finish(acc: vec4<f32>, col: u32, scale: f32, shift: f32, res: vec4<f32>) -> v
             v = fma(v, vec4(scale), vec4(shift));
         }
     }
-    if ((params.epilogue & 2u) != 0u) {
+    if ((EPILOGUE & 2u) != 0u) {
         v += res;
     }
-    let act = params.epilogue >> 2u;
+    let act = EPILOGUE >> 2u;
     if (act == 1u) {
         v = max(v, vec4(0.0));
     } else if (act == 2u) {
@@ -175,11 +185,12 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
 
 // Applies the epilogue to a 4 x 4 block (column = output column; `scale` and `shift` hold its
 // rows' affine when indexed by row) and stores the elements inside the output: one vec4 per row
-// where the 4 columns are whole and aligned (n % 4 == 0), single components otherwise.
+// where the 4 columns are whole and aligned (n % 4 == 0), single components otherwise (never
+// where OUT_VEC4: there c0 is a multiple of 4, so a block is whole or wholly past n).
 fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f32>) {
     let n = params.n;
     let whole = (n & 3u) == 0u && c0 + 3u < n;
-    let residual_on = (params.epilogue & 2u) != 0u;
+    let residual_on = (EPILOGUE & 2u) != 0u;
     for (var i = 0u; i < 4u; i++) {
         let row = r0 + i;
         if (row >= params.m) {
@@ -193,7 +204,7 @@ fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>, scale: vec4<f32>, shift: v
                 res = residual[idx / 4u];
             }
             out[idx / 4u] = finish(acc_row, c0, scale[i], shift[i], res);
-        } else {
+        } else if (!OUT_VEC4) {
             var res = vec4(0.0);
             for (var j = 0u; j < 4u; j++) {
                 if (residual_on && c0 + j < n) {
@@ -330,7 +341,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     // Uniform over the subgroup (params and row0 are), as the broadcasts need.
     var ra = RowAffine(mat4x4<f32>(), mat4x4<f32>());
-    if ((params.epilogue & 1u) != 0u && params.axis == 0u) {
+    if ((EPILOGUE & 1u) != 0u && AXIS == 0u) {
         ra = row_affine(row0, lane);
     }
     store(bi, row0, col0, c0, ra.scale[0], ra.shift[0]);

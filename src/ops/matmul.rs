@@ -377,7 +377,13 @@ impl Op for Matmul {
             constants.extend([("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)]);
         }
         if let ("matmul_subgroup", Some(w)) = (kernel.name, width) {
-            constants.push(("SUBGROUP_WIDTH", w as f64));
+            // The store's layout and the epilogue too: lavapipe runs the unused branches otherwise.
+            constants.extend([
+                ("SUBGROUP_WIDTH", w as f64),
+                ("OUT_VEC4", (d.n % 4 == 0) as u8 as f64),
+                ("EPILOGUE", params.epilogue as f64),
+                ("AXIS", params.axis as f64),
+            ]);
         }
         Ok(vec![gpu.prepare(&kernel, &constants, &params, &[a, b, affine, residual, output], grid)?])
     }
