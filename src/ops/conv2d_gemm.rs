@@ -86,39 +86,17 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
 mod tests {
     use crate::ops::subgroup_tile as tile;
 
-    /// The shaders' layout for subgroups of `width` lanes, replayed on the CPU (the index
-    /// arithmetic of `main`, `stage_a`, `stage_b` and `a_blocks` in conv2d_gemm_subgroup.wgsl; only
-    /// 8 lanes run on this repository's devices): every output of the tile is held by exactly one
-    /// invocation, both staged slices are written exactly once per step, within their 512-vec4
-    /// arrays, and the rows each subgroup's broadcasts hand out are the 8 rows it needs.
+    /// The shaders' layout for subgroups of `width` lanes, replayed on the CPU: the outputs and
+    /// broadcasts as every subgroup GEMM holds them (crate::ops::check_subgroup_layout), and, from
+    /// `stage_a` and `stage_b` in conv2d_gemm_subgroup.wgsl, both staged slices written exactly once
+    /// per step, within their 512-vec4 arrays.
     fn check_layout(width: usize) {
         let [tr, tc] = tile(width);
         let (sc, kt) = (tc / (4 * width), 2048 / tc);
         let (tcq, ktq) = (tc / 4, kt / 4);
         assert_eq!(tr, 16 * (64 / width) / sc, "width {width}");
         assert!(tr * ktq <= 512 && kt * tcq <= 512 && kt % 4 == 0, "width {width}: tiles fit");
-        let mut held = vec![0u8; tr * tc];
-        for sg in 0..64 / width {
-            for lane in 0..width {
-                let (row0, colq) = ((sg / sc) * 16, (sg % sc) * width + lane);
-                for r in row0..row0 + 16 {
-                    for c in 4 * colq..4 * colq + 4 {
-                        held[r * tc + c] += 1;
-                    }
-                }
-            }
-            // a_blocks: the lanes broadcast from and the rows they read, for each row octet.
-            for r0 in [(sg / sc) * 16, (sg / sc) * 16 + 8] {
-                let mut rows: Vec<usize> = if width >= 8 {
-                    (0..8).map(|lane: usize| r0 + (lane & 7)).collect()
-                } else {
-                    (0..4).flat_map(|lane: usize| [r0 + (lane & 3), r0 + 4 + (lane & 3)]).collect()
-                };
-                rows.sort();
-                assert_eq!(rows, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
-            }
-        }
-        assert!(held.iter().all(|&n| n == 1), "width {width}: each output held once");
+        crate::ops::check_subgroup_layout(width);
         let mut a = vec![0u8; tr * ktq];
         let mut b = vec![0u8; kt * tcq];
         for lid in 0..64 {

@@ -104,41 +104,12 @@ pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::subgroup_tile as tile;
-
-    /// The shader's layout for subgroups of `width` lanes, replayed on the CPU (the index arithmetic
-    /// of `main` and `a_blocks` in conv2d_window_subgroup.wgsl; only 4, 8 and 16 lanes run on this
-    /// repository's devices): every (channel, segment) of a tile is held by exactly one invocation,
-    /// and the rows each subgroup's broadcasts hand out are the 8 rows of each octet it needs.
-    fn check_layout(width: usize) {
-        let [tr, tc] = tile(width);
-        let sc = tc / (4 * width);
-        assert_eq!(tr, 16 * (64 / width) / sc, "width {width}");
-        let mut held = vec![0u8; tr * (tc / 4)];
-        for sg in 0..64 / width {
-            for lane in 0..width {
-                let (r0, seg) = ((sg / sc) * 16, (sg % sc) * width + lane);
-                for r in r0..r0 + 16 {
-                    held[r * (tc / 4) + seg] += 1;
-                }
-            }
-            for r0 in [(sg / sc) * 16, (sg / sc) * 16 + 8] {
-                let mut rows: Vec<usize> = if width >= 8 {
-                    (0..8).map(|lane: usize| r0 + (lane & 7)).collect()
-                } else {
-                    (0..4).flat_map(|lane: usize| [r0 + (lane & 3), r0 + 4 + (lane & 3)]).collect()
-                };
-                rows.sort();
-                assert_eq!(rows, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
-            }
-        }
-        assert!(held.iter().all(|&n| n == 1), "width {width}: each output held once");
-    }
-
+    /// The windowed kernel holds its outputs as the other subgroup kernels do, a segment of 4
+    /// pixels in place of a column quad (crate::ops::check_subgroup_layout).
     #[test]
     fn the_window_layout_covers_every_output_once_for_every_width() {
         for width in [4, 8, 16, 32, 64] {
-            check_layout(width);
+            crate::ops::check_subgroup_layout(width);
         }
     }
 }

@@ -292,6 +292,37 @@ pub fn subgroup_tile(width: usize) -> [usize; 2] {
     [16 * (64 / width) / col_groups, cols]
 }
 
+/// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
+/// conv2d_window_subgroup, replayed on the CPU for subgroups of `width` lanes (the index arithmetic
+/// of their `main` and `a_blocks`; only 4, 8 and 16 lanes run on this repository's devices): every
+/// 4-column quad of the [`subgroup_tile`] is held by exactly one invocation (16 rows each), and the
+/// rows each subgroup's broadcasts hand out are the 8 rows of each octet it needs.
+#[cfg(test)]
+pub(crate) fn check_subgroup_layout(width: usize) {
+    let [tr, tc] = subgroup_tile(width);
+    let sc = tc / (4 * width);
+    assert_eq!(tr, 16 * (64 / width) / sc, "width {width}");
+    let mut held = vec![0u8; tr * (tc / 4)];
+    for sg in 0..64 / width {
+        for lane in 0..width {
+            let (r0, quad) = ((sg / sc) * 16, (sg % sc) * width + lane);
+            for r in r0..r0 + 16 {
+                held[r * (tc / 4) + quad] += 1;
+            }
+        }
+        for r0 in [(sg / sc) * 16, (sg / sc) * 16 + 8] {
+            let mut rows: Vec<usize> = if width >= 8 {
+                (0..8).map(|lane: usize| r0 + (lane & 7)).collect()
+            } else {
+                (0..4).flat_map(|lane: usize| [r0 + (lane & 3), r0 + 4 + (lane & 3)]).collect()
+            };
+            rows.sort();
+            assert_eq!(rows, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
+        }
+    }
+    assert!(held.iter().all(|&n| n == 1), "width {width}: each output held once");
+}
+
 /// Every shader with the size of the Rust `Params` struct it is given, so a
 /// test can hold each pair together and compile every pipeline.
 pub fn kernels() -> Vec<(Kernel, usize)> {
