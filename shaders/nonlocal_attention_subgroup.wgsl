@@ -18,7 +18,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // registers: see the accumulation below.
 // Subgroup operations need every lane of the subgroup active, so no invocation returns early unless
 // its whole workgroup does: a query past the end is computed on a valid query and never stored.
-// Params and theta_at repeat nonlocal_attention's: WGSL has no includes.
+// Params, theta_at, load_valid and store_valid repeat nonlocal_attention's: WGSL has no includes.
 // Grid: x = groups of WG * QPI queries from q_begin, y = channel chunks, z = images from n_begin.
 // Bindings: theta [N, D, Q], phi [N, D, K], g [N, Dv, K], y [N, Dv, Q], contiguous f32.
 

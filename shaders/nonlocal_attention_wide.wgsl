@@ -26,6 +26,8 @@
 //
 // Grid: x = blocks of QB queries from q_begin, y = channel chunks of CW, z = images from n_begin.
 // Bindings: theta [N, D, Q], phi [N, D, K], g [N, Dv, K], y [N, Dv, Q], contiguous f32.
+// Params, exp_nonpositive, theta_at, load_valid and store_valid repeat nonlocal_attention's: WGSL has no
+// includes.
 
 const QB: u32 = 64u; // queries per workgroup: 16 query groups x 4
 const QG: u32 = 16u; // query groups
