@@ -87,9 +87,9 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
 /// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to the kernel
-/// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: about 70%
-/// of the 512^3 GEMM's rate, where the staged implicit GEMM reached 32-36%, BENCHMARKS.md "third
-/// pass"), anything else to the register-tiled kernel.
+/// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: a median
+/// 62% of the GEMM timed beside it, lowest 46%, where the staged implicit GEMM reached 29-40%;
+/// BENCHMARKS.md "third pass"), anything else to the register-tiled kernel.
 pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
