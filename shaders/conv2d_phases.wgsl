@@ -1,0 +1,64 @@
+// conv2d_phases: a gather pass that lays x out so that a strided conv reads it like a stride-1 one.
+//   out[plane, p, i, j] = x[plane, STEP (i - by) + a, STEP (j - bx) + b], 0 outside x,
+// for each of the N C planes of x, with phase p = 2 a + b (PHASES = 4: a, b = row and column parity;
+// PHASES = 1: a = b = 0). Each phase plane is ph x pw (pw a multiple of 4 where a conv reads it as
+// vec4s), bordered by `by` rows and `bx` columns of zeros before x's first (the padding the conv
+// would otherwise mask per tap).
+//
+// Why: a stride-2 conv's 4 consecutive outputs read every other element of x; in a phase plane they
+// read 4 consecutive elements of one aligned vec4 window, so the conv's taps become stride-1 taps at
+// constant offsets (conv2d_phased_subgroup), and a stride-2 dilation-2 3 x 3 conv, which reads only
+// x's even rows and columns, becomes a stride-1 3 x 3 conv over the even phase alone
+// (conv2d_window_subgroup). The pass costs one read and one write per element of out, against C_out
+// multiply-adds per tap of the conv it feeds. STEP = 1 with PHASES = 1 pads a plane's rows
+// (a conv weight's rows of K taps to whole vec4s).
+//
+// Bindings, contiguous row-major f32:
+//   1 x   [planes, h, w]
+//   2 out [planes, PHASES, ph, pw]
+// One invocation per element of out; the workgroup grid is 1-D, folded into y past 65535.
+
+override STEP: u32 = 2u;
+override PHASES: u32 = 4u;
+
+struct Params {
+    h: u32,
+    w: u32,
+    ph: u32,
+    pw: u32,
+    by: u32,
+    bx: u32,
+    total: u32, // elements of out
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (e >= params.total) {
+        return;
+    }
+    let j = e % params.pw;
+    let i = e / params.pw % params.ph;
+    let p = e / (params.pw * params.ph) % PHASES;
+    let plane = e / (params.pw * params.ph * PHASES);
+    var a = 0u;
+    var b = 0u;
+    if (PHASES == 4u) {
+        a = p / 2u;
+        b = p % 2u;
+    }
+    // i - by may be negative (the border): signed arithmetic, then one range test.
+    let y = i32(STEP) * (i32(i) - i32(params.by)) + i32(a);
+    let xx = i32(STEP) * (i32(j) - i32(params.bx)) + i32(b);
+    var v = 0.0;
+    if (y >= 0 && y < i32(params.h) && xx >= 0 && xx < i32(params.w)) {
+        v = x[(plane * params.h + u32(y)) * params.w + u32(xx)];
+    }
+    out[e] = v;
+}
