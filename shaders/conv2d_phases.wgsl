@@ -16,7 +16,10 @@
 // Bindings, contiguous row-major f32:
 //   1 x   [planes, h, w]
 //   2 out [planes, PHASES, ph, pw]
-// One invocation per element of out; the workgroup grid is 1-D, folded into y past 65535.
+// One invocation per 4 consecutive elements of out, stored as one vec4 (a store costs as much as
+// a load on lavapipe, and so does each invocation's index arithmetic: a scalar pass ran the stem's
+// planes at about a tenth of the conv's time); the buffer holds whole vec4s (16-byte allocations),
+// so the last one may write past `total`. The workgroup grid is 1-D, folded into y past 65535.
 
 override STEP: u32 = 2u;
 override PHASES: u32 = 4u;
@@ -34,15 +37,24 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let e = (wid.x + wid.y * nwg.x) * 64u + li;
-    if (e >= params.total) {
+    let q = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (4u * q >= params.total) {
         return;
     }
+    var v = vec4(0.0);
+    for (var t = 0u; t < 4u; t++) {
+        v[t] = element(4u * q + t);
+    }
+    out[q] = v;
+}
+
+// Element e of out (0 past `total`).
+fn element(e: u32) -> f32 {
     let j = e % params.pw;
     let i = e / params.pw % params.ph;
     let p = e / (params.pw * params.ph) % PHASES;
@@ -56,9 +68,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // i - by may be negative (the border): signed arithmetic, then one range test.
     let y = i32(STEP) * (i32(i) - i32(params.by)) + i32(a);
     let xx = i32(STEP) * (i32(j) - i32(params.bx)) + i32(b);
-    var v = 0.0;
-    if (y >= 0 && y < i32(params.h) && xx >= 0 && xx < i32(params.w)) {
-        v = x[(plane * params.h + u32(y)) * params.w + u32(xx)];
+    if (e >= params.total || y < 0 || y >= i32(params.h) || xx < 0 || xx >= i32(params.w)) {
+        return 0.0;
     }
-    out[e] = v;
+    return x[(plane * params.h + u32(y)) * params.w + u32(xx)];
 }

@@ -74,6 +74,17 @@ pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
         && window_fits(&ConvShape { stride: [1, 1], padding: [1, 1], dilation: [1, 1], ..*shape })
 }
 
+/// Whether a 3 x 3 / 2 conv with padding 1 runs as conv2d_window_subgroup's stride-1 PLANES4 form
+/// over x's 4 phase planes: [`window_fits`] (input channels a multiple of 4, one group) and
+/// dilation 1.
+pub fn window_planes_fits(shape: &ConvShape) -> bool {
+    shape.kernel == [3, 3]
+        && shape.stride == [2, 2]
+        && shape.padding == [1, 1]
+        && shape.dilation == [1, 1]
+        && window_fits(shape)
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -105,6 +116,9 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         && profile.max_storage_buffers >= 5;
     if windowed && subsampled_window_fits(&shape) {
         return ConvKernel::WindowSubsampled;
+    }
+    if windowed && window_planes_fits(&shape) {
+        return ConvKernel::WindowPlanes;
     }
     if windowed && window_fits(&shape) {
         return ConvKernel::WindowSubgroup;

@@ -49,6 +49,9 @@ pub enum ConvKernel {
     /// conv2d_phases, then conv2d_window_subgroup: 3 x 3 / 2 convs with dilation 2 as stride-1 convs
     /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
     WindowSubsampled,
+    /// conv2d_phases, then conv2d_window_subgroup over x's 4 phase planes as a stride-1 conv:
+    /// 3 x 3 / 2 convs with padding 1 ([`crate::ops::choose::window_planes_fits`]).
+    WindowPlanes,
 }
 
 impl ConvKernel {
@@ -58,7 +61,9 @@ impl ConvKernel {
             ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
-            ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled => kernel!("conv2d_window_subgroup"),
+            ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled | ConvKernel::WindowPlanes => {
+                kernel!("conv2d_window_subgroup")
+            }
             ConvKernel::PhasedSubgroup => kernel!("conv2d_phased_subgroup"),
         }
     }
@@ -203,6 +208,7 @@ impl Conv2d {
             | ConvKernel::WindowSubgroup
             | ConvKernel::PhasedSubgroup
             | ConvKernel::WindowSubsampled
+            | ConvKernel::WindowPlanes
                 if profile.subgroup_width.is_none() =>
             {
                 Err(Error::invalid(
@@ -240,6 +246,21 @@ impl Conv2d {
                 name,
                 format!(
                     "the WindowSubsampled kernel takes only 3 x 3 convs with stride 2, padding 2, dilation 2, one group \
+                     and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
+                     with {} input channels per group",
+                    shape.kernel[0],
+                    shape.kernel[1],
+                    self.stride,
+                    self.padding,
+                    self.dilation,
+                    self.groups,
+                    shape.cin_per_group
+                ),
+            )),
+            ConvKernel::WindowPlanes if !super::choose::window_planes_fits(&shape) => Err(Error::invalid(
+                name,
+                format!(
+                    "the WindowPlanes kernel takes only 3 x 3 convs with stride 2, padding 1, dilation 1, one group \
                      and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
                      with {} input channels per group",
                     shape.kernel[0],
@@ -447,6 +468,7 @@ impl Op for Conv2d {
         let dispatch = match kernel {
             ConvKernel::PhasedSubgroup => return phased::encode_phased(self, gpu, &g, bindings),
             ConvKernel::WindowSubsampled => return phased::encode_subsampled(self, gpu, &g, bindings),
+            ConvKernel::WindowPlanes => return phased::encode_planes(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {

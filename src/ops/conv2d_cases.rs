@@ -258,6 +258,29 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 3, 8, 15],
             &[9, 3, 3, 3],
         ),
+        // The windowed kernel over x's 4 phase planes (3 x 3 / 2, padding 1, C_in a multiple of 4):
+        // odd maps (zero last odd row and column), phase planes padded by rows to whole vec4s (7 x 7
+        // and 3 x 5 outputs), OW % 4 = 0, 1, 2, 3 (each ky = 0 offset), one row, batches.
+        (
+            "window planes: 13x13 (7x7 output), batch 3, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[3, 8, 13, 13],
+            &[20, 8, 3, 3],
+        ),
+        ("window planes: 6x10 (3x5 output), batch 2", c.stride([2, 2]).padding([1, 1]), &[2, 4, 6, 10], &[9, 4, 3, 3]),
+        (
+            "window planes: 9x12 (5x6 output), sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]).padding([1, 1]),
+            &[1, 12, 9, 12],
+            &[70, 12, 3, 3],
+        ),
+        ("window planes: one row of 15", c.stride([2, 2]).padding([1, 1]), &[2, 4, 1, 15], &[8, 4, 3, 3]),
+        (
+            "window planes: 16x16, affine",
+            epi(true, Activation::None, false).stride([2, 2]).padding([1, 1]),
+            &[1, 16, 16, 16],
+            &[24, 16, 3, 3],
+        ),
         // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
         // kernel over x's even rows and columns): odd maps (a last even row and column), 7 x 7
         // (a 4 x 4 even phase) and a 2 x 2 map (1 x 1 phase), one row, batches.

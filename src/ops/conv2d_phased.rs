@@ -4,6 +4,9 @@
 //!   the 7 x 7 / 2 stem) runs shaders/conv2d_phased_subgroup.wgsl over the 4 phase planes (even and
 //!   odd rows x columns, bordered with zeros) of every channel, its weights padded to rows of whole
 //!   vec4s by the same pass;
+//! - [`ConvKernel::WindowPlanes`]: a 3 x 3 / 2 conv (padding 1, C_in a multiple of 4) runs
+//!   conv2d_window_subgroup's PLANES4 form over the 4 phase planes of every channel (no border: each
+//!   OH x OW, padded by whole rows to whole vec4s), as a stride-1 conv;
 //! - [`ConvKernel::WindowSubsampled`]: a 3 x 3 / 2 conv with dilation 2 (padding 2), which reads only
 //!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
 //!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).
@@ -87,7 +90,7 @@ fn gather(conv: &Conv2d, gpu: &Gpu, input: &GpuTensor, layout: &Layout) -> Resul
         total,
         _pad: 0,
     };
-    let grid = gpu.grid_1d(name, (total as u64).div_ceil(64))?;
+    let grid = gpu.grid_1d(name, (total as u64).div_ceil(4 * 64))?;
     let constants = [("STEP", layout.step as f64), ("PHASES", layout.phases as f64)];
     let dispatch = gpu.prepare(&kernel!("conv2d_phases"), &constants, &params, &[input, &out], grid)?;
     Ok((out, dispatch))
@@ -170,5 +173,31 @@ pub(super) fn encode_subsampled(
     let constants = window::constants(&dense, &dense_g, width);
     let bindings = [&xe, weight, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants, &params, &bindings, grid)?;
+    Ok(vec![x_pass, conv_pass])
+}
+
+/// The dispatches of a [`ConvKernel::WindowPlanes`] conv: x's 4 phase planes, each OH x OW (OH
+/// padded so that a plane is whole vec4s: the kernel's tap offsets are then constants), then the
+/// windowed kernel's PLANES4 form.
+pub(super) fn encode_planes(
+    conv: &Conv2d,
+    gpu: &Gpu,
+    g: &Geometry,
+    [x, weight, affine, residual, output]: [&GpuTensor; 5],
+) -> Result<Vec<Dispatch>> {
+    let ([n, c_in, h, w], [oh, ow]) = (g.x, g.out);
+    let ph = (oh..).find(|rows| (rows * ow).is_multiple_of(4)).expect("4 rows always make whole vec4s");
+    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph, pw: ow, border: 0 };
+    let (xp, x_pass) = gather(conv, gpu, x, &planes)?;
+    // Params as for a stride-1 conv over [n, c_in, ph, ow]: `plane` is a phase plane's pitch.
+    let dense =
+        Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
+    let dense_g = Geometry { x: [n, c_in, ph, ow], k: g.k, out: g.out };
+    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
+    let (params, workgroups) = window::params(&dense, &dense_g, width as usize)?;
+    let grid = gpu.grid_1d(conv.name(), workgroups)?;
+    let constants = window::planes4_constants(ow, oh, width);
+    let bindings = [&xp, weight, affine, residual, output];
+    let conv_pass = gpu.prepare(&ConvKernel::WindowPlanes.kernel(), &constants, &params, &bindings, grid)?;
     Ok(vec![x_pass, conv_pass])
 }
