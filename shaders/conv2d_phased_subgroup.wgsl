@@ -1,30 +1,26 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
-// conv2d_phased_subgroup: a K x K convolution (K = 3, 5 or 7) with stride 2, padding (K - 1) / 2,
-// dilation 1, one group and any number of input channels (the 7 x 7 / 2 stem has 3), as an implicit
-// GEMM without workgroup memory in conv2d_window_subgroup's structure, over x laid out by
-// conv2d_phases as 4 phase planes per channel (even and odd rows x even and odd columns, bordered
-// with zeros), for devices whose subgroups have one fixed power-of-two width SUBGROUP_WIDTH, 4 to 64:
-//   out[n, co, pixels] = W' [C_out x K'] x X [K' x pixels],  k' = (ci, ky, kx) with kx padded to
-// TAPS_ROW = 4 ceil(K / 4) (weights laid out so by conv2d_phases, the padding taps 0), the same sums
-// in the same order as conv2d, then the fused epilogue.
+// conv2d_phased_subgroup: the 7 x 7 / 2 stem (stride 2, padding 3, dilation 1, one group, any
+// number of input channels: the stem has 3) as an implicit GEMM without workgroup memory in
+// conv2d_window_subgroup's structure, over x laid out by conv2d_phases as 4 phase planes per channel
+// (even and odd rows x even and odd columns, bordered with zeros), for devices whose subgroups have
+// one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
+//   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = 49 C_in, k = (ci, ky, kx) in order,
+// W's rows padded to whole vec4s (by conv2d_phases, with zeros), the same sums in the same order as
+// conv2d, then the fused epilogue.
 //
 // Why: conv2d_gemm_subgroup ran the stem at 27-28% of the GEMM on lavapipe (BENCHMARKS.md), and the
 // windowed kernel needs C_in a multiple of 4 and 3 x 3 taps. In the phase planes an invocation's 4
 // output pixels (a segment: 4 consecutive pixels of one output row) read, at tap (ky, kx), 4
-// consecutive elements of one row of one plane; the taps of one (channel, ky) with even kx lie in 2
-// aligned vec4s of one plane and those with odd kx in 2 of the other, at offsets known when the
-// pipeline is created, so 4 loads serve K taps (7 of the stem's, with constant swizzles), and the
-// border replaces every padding mask. Per 4 k a lane issues 2 weight loads (broadcast across lanes)
-// and 2 x loads with TAPS_ROW = 8; the GEMM issues 6.
+// consecutive elements of one row of one plane: the 4 even-kx taps of one (channel, ky) lie in 2
+// aligned vec4s of one plane and the 3 odd-kx ones in 2 of the other, at constant offsets, so 4
+// loads and constant swizzles serve 7 k, and the zero border replaces every padding mask. 4 tap
+// rows (28 k) make 7 steps of 4 k with no padding tap (row length 8 instead cost 1/8 of the
+// multiply-adds); per 4 k a lane issues 2 weight loads (broadcast across lanes) and 16/7 x loads.
 //
-// Phase planes (host: conv2d_phased.rs): x's row 2 oy - PAD + ky has parity a = (ky + 2 BY - PAD)
-// mod 2 and sits at row oy + (ky + 2 BY - PAD - a) / 2 of the planes of parity a, BY = ceil(PAD / 2)
-// border rows above x's first; columns likewise (BX = BY columns), so that tap kx = 0 of a segment
-// starting at output column ox0 (a multiple of 4) is element ox0 of its plane row: the even-kx taps
-// are elements ox0 + kx / 2, the odd-kx ones ox0 + O1 + (kx - 1) / 2 of the other plane, O1 =
-// (1 + 2 BX - PAD - B1) / 2 with B1 the odd taps' column parity. Every plane is ph x pw, pw a
-// multiple of 4 reaching 2 vec4s past the last segment's start, so no read leaves its row.
+// Phase planes (host: conv2d_phased.rs): plane 2 a + b of channel ci holds x[ci, 2 (i - 2) + a,
+// 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
+// of 4 reaching 2 vec4s past the last segment's start, ph = OH + 3, so no read leaves its plane.
 //
 // Layout (64 invocations; for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output channels
 // by TC = max(64, 4 W) pixel slots, as conv2d_window_subgroup with stride 2 (segments never span two
@@ -33,7 +29,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // pixels past the edge are clamped or masked and never stored.
 // Bindings, contiguous row-major f32:
 //   1 xp4      [N, C_in, 4, ph, pw] as vec4s
-//   2 weight4  [C_out, C_in, K, TAPS_ROW] as vec4s (padding taps 0)
+//   2 weight4  [C_out, ceil(49 C_in / 4)] as vec4s (the padding 0)
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
@@ -41,8 +37,6 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
-override KSIZE: u32 = 7u;
-override PAD: u32 = 3u;
 // OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out (OW a multiple of 4).
 override OUT_VEC4: bool = false;
 
@@ -109,7 +103,7 @@ struct ABlocks {
 }
 
 fn a_row(r: u32, kq: u32) -> vec4<f32> {
-    return weight4[min(r, params.c_out - 1u) * (params.c_in * KSIZE * taps_row() / 4u) + kq];
+    return weight4[min(r, params.c_out - 1u) * weight_steps() + kq];
 }
 
 fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
@@ -146,9 +140,43 @@ fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2:
     return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
 }
 
-// Taps per kernel row in W' (K padded to whole vec4s).
-fn taps_row() -> u32 {
-    return 4u * ((KSIZE + 3u) / 4u);
+// Steps of 4 k in a row of W': K = 49 C_in padded to whole vec4s.
+fn weight_steps() -> u32 {
+    return (49u * params.c_in + 3u) / 4u;
+}
+
+// The 7 taps kx = 0 .. 6 of tap row `row` = 7 ci + ky for the segment whose (channel 0, plane 0,
+// row oy, column ox0) is vec4 `base` of xp4; 0 past the last row. With PAD = 3 (BY = BX = 2), x's
+// row 2 oy - 3 + ky is row oy + (ky + 1 - a) / 2 of the planes of row parity a = (ky + 1) % 2, and
+// the even-kx taps lie in the odd-column plane from element ox0 on, the odd-kx taps in the
+// even-column plane from ox0 + 1 on (the header's B1 = 0, O1 = 1).
+struct Row7 {
+    t0: vec4<f32>,
+    t1: vec4<f32>,
+    t2: vec4<f32>,
+    t3: vec4<f32>,
+    t4: vec4<f32>,
+    t5: vec4<f32>,
+    t6: vec4<f32>,
+}
+
+fn tap_row(base: u32, row: u32) -> Row7 {
+    if (row >= 7u * params.c_in) {
+        let z = vec4(0.0);
+        return Row7(z, z, z, z, z, z, z);
+    }
+    let ci = row / 7u;
+    let ky = row % 7u;
+    let a = (ky + 1u) % 2u;
+    let at = base + ci * 4u * params.plane4 + (ky + 1u - a) / 2u * params.row4;
+    let odd_cols = at + (2u * a + 1u) * params.plane4;
+    let even_cols = at + 2u * a * params.plane4;
+    let e0 = xp4[odd_cols];
+    let e1 = xp4[odd_cols + 1u];
+    let o0 = xp4[even_cols];
+    let o1 = xp4[even_cols + 1u];
+    return Row7(e0, shifted(o0, o1, 1u), shifted(e0, e1, 1u), shifted(o0, o1, 2u), shifted(e0, e1, 2u),
+                shifted(o0, o1, 3u), shifted(e0, e1, 3u));
 }
 
 // Where this invocation's segment of 4 output pixels is: image, output row, first column, the
@@ -231,47 +259,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
     let px = pixels(seg);
 
-    // The phase-plane geometry of the header, constant per pipeline.
-    let by = (PAD + 1u) / 2u;
-    let b0 = (2u * by - PAD) % 2u; // column parity of the even-kx taps (kx = 0)
-    let b1 = 1u - b0;
-    let o1 = (1u + 2u * by - PAD - b1) / 2u;
-    let steps_row = taps_row() / 4u;
     // Vec4 index of (image, channel 0, plane 0, row oy, column ox0).
     let base = px.n * params.c_in * 4u * params.plane4 + px.oy * params.row4 + px.ox0 / 4u;
-
+    let rows = params.c_in * 7u;
+    let steps = weight_steps();
     var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
-    for (var ci = 0u; ci < params.c_in; ci++) {
-        let at = base + ci * 4u * params.plane4;
-        for (var ky = 0u; ky < KSIZE; ky++) {
-            let a = (ky + 2u * by - PAD) % 2u;
-            let row = at + (ky + 2u * by - PAD - a) / 2u * params.row4;
-            let even = row + (2u * a + b0) * params.plane4;
-            let odd = row + (2u * a + b1) * params.plane4;
-            let e0 = xp4[even];
-            let e1 = xp4[even + 1u];
-            let o0 = xp4[odd];
-            let o1v = xp4[odd + 1u];
-            // Tap kx: even kx at element kx / 2 of (e0, e1), odd kx at o1 + (kx - 1) / 2 of (o0, o1v).
-            let t0 = e0;
-            let t1 = shifted(o0, o1v, o1);
-            let t2 = shifted(e0, e1, 1u);
-            var t3 = vec4(0.0);
-            if (KSIZE > 3u) {
-                t3 = shifted(o0, o1v, o1 + 1u);
-            }
-            let kq = (ci * KSIZE + ky) * steps_row;
-            acc = step(acc, r0, kq, lane, t0, t1, t2, t3);
-            if (KSIZE > 4u) {
-                let t4 = shifted(e0, e1, 2u);
-                var t5 = vec4(0.0);
-                var t6 = vec4(0.0);
-                if (KSIZE > 5u) {
-                    t5 = shifted(o0, o1v, o1 + 2u);
-                    t6 = shifted(e0, e1, 3u);
-                }
-                acc = step(acc, r0, kq + 1u, lane, t4, t5, t6, vec4(0.0));
-            }
+    // 4 tap rows = 28 k = 7 steps; past the last row the taps are 0 and the steps skipped (a
+    // uniform branch: no lane runs them).
+    for (var g = 0u; g < rows; g += 4u) {
+        let kq = g / 4u * 7u;
+        let u = tap_row(base, g);
+        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
+        let v = tap_row(base, g + 1u);
+        if (kq + 1u < steps) {
+            acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
+        }
+        if (kq + 2u < steps) {
+            acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
+        }
+        let w = tap_row(base, g + 2u);
+        if (kq + 3u < steps) {
+            acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
+        }
+        if (kq + 4u < steps) {
+            acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
+        }
+        let z = tap_row(base, g + 3u);
+        if (kq + 5u < steps) {
+            acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
+        }
+        if (kq + 6u < steps) {
+            acc = step(acc, r0, kq + 6u, lane, z.t3, z.t4, z.t5, z.t6);
         }
     }
 

@@ -1,7 +1,7 @@
 // conv2d_phases: a gather pass that lays x out so that a strided conv reads it like a stride-1 one.
 //   out[plane, p, i, j] = x[plane, STEP (i - by) + a, STEP (j - bx) + b], 0 outside x,
 // for each of the N C planes of x, with phase p = 2 a + b (PHASES = 4: a, b = row and column parity;
-// PHASES = 1: a = b = 0). Each phase plane is ph x pw (pw a multiple of 4 where a conv reads it as
+// PHASES = 1: a = b = 0). Each phase plane is PH x PW (PW a multiple of 4 where a conv reads it as
 // vec4s), bordered by `by` rows and `bx` columns of zeros before x's first (the padding the conv
 // would otherwise mask per tap).
 //
@@ -15,7 +15,7 @@
 //
 // Bindings, contiguous row-major f32:
 //   1 x   [planes, h, w]
-//   2 out [planes, PHASES, ph, pw]
+//   2 out [planes, PHASES, PH, PW]
 // One invocation per 4 consecutive elements of out, stored as one vec4 (a store costs as much as
 // a load on lavapipe, and so does each invocation's index arithmetic: a scalar pass ran the stem's
 // planes at about a tenth of the conv's time); the buffer holds whole vec4s (16-byte allocations),
@@ -23,16 +23,20 @@
 
 override STEP: u32 = 2u;
 override PHASES: u32 = 4u;
+// A phase plane's height and width: constants, so that splitting an element index into plane, row
+// and column divides by constants (multiply and shift; lavapipe runs integer division lane by lane).
+override PH: u32 = 1u;
+override PW: u32 = 4u;
 
 struct Params {
     h: u32,
     w: u32,
-    ph: u32,
-    pw: u32,
     by: u32,
     bx: u32,
     total: u32, // elements of out
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -55,10 +59,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 // Element e of out (0 past `total`).
 fn element(e: u32) -> f32 {
-    let j = e % params.pw;
-    let i = e / params.pw % params.ph;
-    let p = e / (params.pw * params.ph) % PHASES;
-    let plane = e / (params.pw * params.ph * PHASES);
+    let j = e % PW;
+    let i = e / PW % PH;
+    let p = e / (PW * PH) % PHASES;
+    let plane = e / (PW * PH * PHASES);
     var a = 0u;
     var b = 0u;
     if (PHASES == 4u) {

@@ -57,14 +57,6 @@ override PHASE0: u32 = 0u;
 override PHASE1: u32 = 0u;
 override PHASE2: u32 = 0u;
 override OUT_VEC4: bool = false;
-// PLANES4: a 3 x 3 / 2 conv (padding 1, dilation 1) run as STRIDE 1 over x laid out by conv2d_phases
-// as 4 planes per channel (even and odd rows x columns, each OH x OW padded to whole vec4s, `plane`
-// apart): tap (ky, kx) of output (oy, ox) is element (oy - [ky == 0], ox - [kx == 0]) of plane
-// (row parity [ky != 1], column parity [kx != 1]), so a segment's taps sit at constant offsets
-// from its first pixel as in a stride-1 conv (PHASE0: the odd-column window's offset in its vec4
-// for ky = 0, (-OW - 1) mod 4; 3 for ky = 1, 2), only the top row and left column are padding, and
-// segments run through the whole output plane (no partly empty segment at each row's end).
-override PLANES4: bool = false;
 
 struct Params {
     n: u32,
@@ -198,36 +190,6 @@ fn taps(first: i32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool
     return Taps(select(vec4(0.0), a, ok0), select(vec4(0.0), b, ok1), select(vec4(0.0), c, ok2));
 }
 
-// PLANES4's tap row ky of one channel: `first` is the flat offset of (image, channel, plane 0,
-// pixel 0); the odd-column plane's 2 aligned vec4s hold taps kx = 0, 2, the even one's first vec4
-// tap kx = 1 (ky = 1, 2: offset 0, one load; ky = 0: PHASE0 + 1 mod 4).
-fn plane_taps(first: i32, ky: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool>) -> Taps {
-    let a = i32(ky != 1u);
-    let plane = i32(params.plane);
-    let dy = select(0, -i32(params.ow), ky == 0u);
-    let s = select(3u, PHASE0, ky == 0u);
-    let q = (first + (2 * a + 1) * plane + dy - 1) >> 2u;
-    let v0 = x4[max(q, 0)];
-    let v1 = x4[max(q + 1, 0)];
-    let t0 = shifted(v0, v1, s);
-    let t2 = select(shifted(v0, v1, s + 1u), v1, s == 3u);
-    let qe = (first + 2 * a * plane + dy) >> 2u;
-    let e0 = x4[max(qe, 0)];
-    var t1 = e0;
-    if (s != 3u) {
-        t1 = shifted(e0, x4[max(qe + 1, 0)], s + 1u);
-    }
-    return Taps(select(vec4(0.0), t0, ok0), select(vec4(0.0), t1, ok1), select(vec4(0.0), t2, ok2));
-}
-
-// Tap row ky of one channel, from x itself (taps) or from its phase planes (plane_taps).
-fn row_taps(first: i32, ky: u32, phase: u32, ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec4<bool>) -> Taps {
-    if (PLANES4) {
-        return plane_taps(first, ky, ok0, ok1, ok2);
-    }
-    return taps(first, phase, ok0, ok1, ok2);
-}
-
 // A 1 x 1 conv's tap for one channel: x at the 4 pixels from `first` on (STRIDE apart), 0 where not
 // `ok`: 1 aligned vec4 load when the offset is a constant 0 (PHASED) and stride 1, else 2 or 3.
 fn one_tap(first: i32, phase: u32, ok: vec4<bool>) -> vec4<f32> {
@@ -264,13 +226,6 @@ fn masks(px: Pixels) -> Masks {
     let st = i32(STRIDE);
     let h = i32(params.h);
     let w = i32(params.w);
-    if (PLANES4) {
-        // Only tap row 0 (the row above) and column 0 (the column left) can lie in the padding.
-        for (var t = 0; t < 9; t++) {
-            ms.m[t] = px.live & ((px.oy >= vec4(1)) | vec4(t >= 3)) & ((px.ox >= vec4(1)) | vec4(t % 3 != 0));
-        }
-        return ms;
-    }
     for (var ky = 0; ky < 3; ky++) {
         let iy = st * px.oy + vec4(ky * d - pad);
         let row_ok = px.live & (iy >= vec4(0)) & (iy < vec4(h));
@@ -398,20 +353,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     // Flat x offsets of tap (ky, kx = 0) for channel 0 and pixel 0:
     // (n C_in) plane + (STRIDE oy - PAD + ky DIL) W + STRIDE ox - PAD.
-    // PLANES4: every row's taps start from (image, channel 0, plane 0, pixel 0); channels are 4
-    // planes apart.
     let row = i32(DIL * params.w);
-    var f0 = i32(px.n * params.c_in * params.plane) + (i32(STRIDE) * px.oy.x - i32(PAD)) * i32(params.w)
+    let f0 = i32(px.n * params.c_in * params.plane) + (i32(STRIDE) * px.oy.x - i32(PAD)) * i32(params.w)
         + i32(STRIDE) * px.ox.x - i32(PAD);
-    var f1 = f0 + row;
-    var f2 = f1 + row;
-    var plane = i32(params.plane);
-    if (PLANES4) {
-        f0 = i32(4u * px.n * params.c_in * params.plane) + px.oy.x * i32(params.ow) + px.ox.x;
-        f1 = f0;
-        f2 = f0;
-        plane = 4 * plane;
-    }
+    let f1 = f0 + row;
+    let f2 = f1 + row;
+    let plane = i32(params.plane);
     let p0 = PHASE0;
     let p1 = PHASE1;
     let p2 = PHASE2;
@@ -433,25 +380,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // 4 channels = 36 k = 9 steps of 4 k per iteration; k = 9 c + 3 ky + kx inside it.
     for (var ci = 0u; ci < params.c_in; ci += 4u) {
         let at = i32(ci) * plane;
-        let a0 = row_taps(f0 + at, 0u, p0, ms[0], ms[1], ms[2]);
-        let a1 = row_taps(f1 + at, 1u, p1, ms[3], ms[4], ms[5]);
-        let a2 = row_taps(f2 + at, 2u, p2, ms[6], ms[7], ms[8]);
-        let b0 = row_taps(f0 + at + plane, 0u, p0, ms[0], ms[1], ms[2]);
-        let b1 = row_taps(f1 + at + plane, 1u, p1, ms[3], ms[4], ms[5]);
-        let b2 = row_taps(f2 + at + plane, 2u, p2, ms[6], ms[7], ms[8]);
+        let a0 = taps(f0 + at, p0, ms[0], ms[1], ms[2]);
+        let a1 = taps(f1 + at, p1, ms[3], ms[4], ms[5]);
+        let a2 = taps(f2 + at, p2, ms[6], ms[7], ms[8]);
+        let b0 = taps(f0 + at + plane, p0, ms[0], ms[1], ms[2]);
+        let b1 = taps(f1 + at + plane, p1, ms[3], ms[4], ms[5]);
+        let b2 = taps(f2 + at + plane, p2, ms[6], ms[7], ms[8]);
         let kq = 9u * ci / 4u;
         acc = step(acc, r0, kq, lane, a0.t0, a0.t1, a0.t2, a1.t0);
         acc = step(acc, r0, kq + 1u, lane, a1.t1, a1.t2, a2.t0, a2.t1);
         acc = step(acc, r0, kq + 2u, lane, a2.t2, b0.t0, b0.t1, b0.t2);
         acc = step(acc, r0, kq + 3u, lane, b1.t0, b1.t1, b1.t2, b2.t0);
-        let c0 = row_taps(f0 + at + 2 * plane, 0u, p0, ms[0], ms[1], ms[2]);
-        let c1 = row_taps(f1 + at + 2 * plane, 1u, p1, ms[3], ms[4], ms[5]);
-        let c2 = row_taps(f2 + at + 2 * plane, 2u, p2, ms[6], ms[7], ms[8]);
+        let c0 = taps(f0 + at + 2 * plane, p0, ms[0], ms[1], ms[2]);
+        let c1 = taps(f1 + at + 2 * plane, p1, ms[3], ms[4], ms[5]);
+        let c2 = taps(f2 + at + 2 * plane, p2, ms[6], ms[7], ms[8]);
         acc = step(acc, r0, kq + 4u, lane, b2.t1, b2.t2, c0.t0, c0.t1);
         acc = step(acc, r0, kq + 5u, lane, c0.t2, c1.t0, c1.t1, c1.t2);
-        let d0 = row_taps(f0 + at + 3 * plane, 0u, p0, ms[0], ms[1], ms[2]);
-        let d1 = row_taps(f1 + at + 3 * plane, 1u, p1, ms[3], ms[4], ms[5]);
-        let d2 = row_taps(f2 + at + 3 * plane, 2u, p2, ms[6], ms[7], ms[8]);
+        let d0 = taps(f0 + at + 3 * plane, p0, ms[0], ms[1], ms[2]);
+        let d1 = taps(f1 + at + 3 * plane, p1, ms[3], ms[4], ms[5]);
+        let d2 = taps(f2 + at + 3 * plane, p2, ms[6], ms[7], ms[8]);
         acc = step(acc, r0, kq + 6u, lane, c2.t0, c2.t1, c2.t2, d0.t0);
         acc = step(acc, r0, kq + 7u, lane, d0.t1, d0.t2, d1.t0, d1.t1);
         acc = step(acc, r0, kq + 8u, lane, d1.t2, d2.t0, d2.t1, d2.t2);

@@ -49,16 +49,13 @@ pub fn window_fits(shape: &ConvShape) -> bool {
     taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
-/// Whether conv2d_phased_subgroup computes this conv: a square K x K kernel with K = 3, 5 or 7,
-/// stride 2, padding (K - 1) / 2 and dilation 1 on both axes, one group, any input channel count
-/// (the taps of one kernel row sit in 2 vec4s of each of 2 column phases; its weight rows are padded
-/// to whole vec4s, so C_in needs no multiple of 4).
+/// Whether conv2d_phased_subgroup computes this conv: 7 x 7 with stride 2, padding 3 and dilation
+/// 1 on both axes (the stem), one group, any input channel count (its weight rows are padded to
+/// whole vec4s, so C_in needs no multiple of 4).
 pub fn phased_fits(shape: &ConvShape) -> bool {
-    let k = shape.kernel[0];
-    matches!(k, 3 | 5 | 7)
-        && shape.kernel == [k, k]
+    shape.kernel == [7, 7]
         && shape.stride == [2, 2]
-        && shape.padding == [(k - 1) / 2; 2]
+        && shape.padding == [3, 3]
         && shape.dilation == [1, 1]
         && shape.groups == 1
 }
@@ -72,17 +69,6 @@ pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
         && shape.padding == [2, 2]
         && shape.dilation == [2, 2]
         && window_fits(&ConvShape { stride: [1, 1], padding: [1, 1], dilation: [1, 1], ..*shape })
-}
-
-/// Whether a 3 x 3 / 2 conv with padding 1 runs as conv2d_window_subgroup's stride-1 PLANES4 form
-/// over x's 4 phase planes: [`window_fits`] (input channels a multiple of 4, one group) and
-/// dilation 1.
-pub fn window_planes_fits(shape: &ConvShape) -> bool {
-    shape.kernel == [3, 3]
-        && shape.stride == [2, 2]
-        && shape.padding == [1, 1]
-        && shape.dilation == [1, 1]
-        && window_fits(shape)
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
@@ -100,7 +86,7 @@ pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 /// textbook choice): a 3 x 3 / 2 conv with dilation 2 over x's even phase ([`subsampled_window_fits`];
 /// on lavapipe FIXME), the windowed kernel for the convs it takes ([`window_fits`]; 2x the staged
 /// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"), the phased one
-/// for other K x K / 2 convs ([`phased_fits`]: the 7 x 7 / 2 stem, FIXME); else the implicit GEMM
+/// for the 7 x 7 / 2 stem ([`phased_fits`]: FIXME); else the implicit GEMM
 /// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
 /// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
@@ -116,9 +102,6 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         && profile.max_storage_buffers >= 5;
     if windowed && subsampled_window_fits(&shape) {
         return ConvKernel::WindowSubsampled;
-    }
-    if windowed && window_planes_fits(&shape) {
-        return ConvKernel::WindowPlanes;
     }
     if windowed && window_fits(&shape) {
         return ConvKernel::WindowSubgroup;

@@ -42,16 +42,13 @@ pub enum ConvKernel {
     /// or 2 and padding = dilation, and 1 x 1 convs with stride 1 or 2 and no padding
     /// ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
     WindowSubgroup,
-    /// conv2d_phases, then conv2d_phased_subgroup: K x K / 2 convs (K = 3, 5, 7, padding (K - 1) / 2)
-    /// with any input channel count, the 7 x 7 / 2 stem among them, over x's phase planes
+    /// conv2d_phases, then conv2d_phased_subgroup: the 7 x 7 / 2 stem (padding 3, any input channel
+    /// count) over x's phase planes
     /// ([`crate::ops::choose::phased_fits`]), subgroups of any width the profile accepts.
     PhasedSubgroup,
     /// conv2d_phases, then conv2d_window_subgroup: 3 x 3 / 2 convs with dilation 2 as stride-1 convs
     /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
     WindowSubsampled,
-    /// conv2d_phases, then conv2d_window_subgroup over x's 4 phase planes as a stride-1 conv:
-    /// 3 x 3 / 2 convs with padding 1 ([`crate::ops::choose::window_planes_fits`]).
-    WindowPlanes,
 }
 
 impl ConvKernel {
@@ -61,9 +58,7 @@ impl ConvKernel {
             ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
-            ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled | ConvKernel::WindowPlanes => {
-                kernel!("conv2d_window_subgroup")
-            }
+            ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled => kernel!("conv2d_window_subgroup"),
             ConvKernel::PhasedSubgroup => kernel!("conv2d_phased_subgroup"),
         }
     }
@@ -208,7 +203,6 @@ impl Conv2d {
             | ConvKernel::WindowSubgroup
             | ConvKernel::PhasedSubgroup
             | ConvKernel::WindowSubsampled
-            | ConvKernel::WindowPlanes
                 if profile.subgroup_width.is_none() =>
             {
                 Err(Error::invalid(
@@ -237,8 +231,8 @@ impl Conv2d {
             ConvKernel::PhasedSubgroup if !super::choose::phased_fits(&shape) => Err(Error::invalid(
                 name,
                 format!(
-                    "the PhasedSubgroup kernel takes only K x K convs with K = 3, 5 or 7, stride 2, padding (K - 1) / 2, \
-                     dilation 1 and one group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
+                    "the PhasedSubgroup kernel takes only 7 x 7 convs with stride 2, padding 3, dilation 1 and one \
+                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
                     shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
                 ),
             )),
@@ -246,21 +240,6 @@ impl Conv2d {
                 name,
                 format!(
                     "the WindowSubsampled kernel takes only 3 x 3 convs with stride 2, padding 2, dilation 2, one group \
-                     and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
-                     with {} input channels per group",
-                    shape.kernel[0],
-                    shape.kernel[1],
-                    self.stride,
-                    self.padding,
-                    self.dilation,
-                    self.groups,
-                    shape.cin_per_group
-                ),
-            )),
-            ConvKernel::WindowPlanes if !super::choose::window_planes_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the WindowPlanes kernel takes only 3 x 3 convs with stride 2, padding 1, dilation 1, one group \
                      and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
                      with {} input channels per group",
                     shape.kernel[0],
@@ -468,7 +447,6 @@ impl Op for Conv2d {
         let dispatch = match kernel {
             ConvKernel::PhasedSubgroup => return phased::encode_phased(self, gpu, &g, bindings),
             ConvKernel::WindowSubsampled => return phased::encode_subsampled(self, gpu, &g, bindings),
-            ConvKernel::WindowPlanes => return phased::encode_planes(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {

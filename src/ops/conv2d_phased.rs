@@ -1,18 +1,15 @@
 //! conv2d's stride-2 kernels over phase planes: a gather pass (shaders/conv2d_phases.wgsl) lays x
 //! out so that a stride-2 conv reads it at stride 1, then
-//! - [`ConvKernel::PhasedSubgroup`]: a K x K / 2 conv (K = 3, 5, 7, padding (K - 1) / 2, any C_in;
-//!   the 7 x 7 / 2 stem) runs shaders/conv2d_phased_subgroup.wgsl over the 4 phase planes (even and
-//!   odd rows x columns, bordered with zeros) of every channel, its weights padded to rows of whole
-//!   vec4s by the same pass;
-//! - [`ConvKernel::WindowPlanes`]: a 3 x 3 / 2 conv (padding 1, C_in a multiple of 4) runs
-//!   conv2d_window_subgroup's PLANES4 form over the 4 phase planes of every channel (no border: each
-//!   OH x OW, padded by whole rows to whole vec4s), as a stride-1 conv;
+//! - [`ConvKernel::PhasedSubgroup`]: the 7 x 7 / 2 stem (padding 3, any C_in) runs
+//!   shaders/conv2d_phased_subgroup.wgsl over the 4 phase planes (even and odd rows x columns,
+//!   bordered with zeros) of every channel, its weights padded to rows of whole vec4s by the same
+//!   pass;
 //! - [`ConvKernel::WindowSubsampled`]: a 3 x 3 / 2 conv with dilation 2 (padding 2), which reads only
 //!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
 //!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).
 //!
-//! Scratch: each encode allocates its phase planes (held by the bind groups): 4 (ceil(H / 2) + 3)
-//! (OW + 4) elements per input channel and image for the stem, a quarter of x for the subsampled
+//! Scratch: each encode allocates its phase planes (held by the bind groups): 4 (OH + 3)
+//! (4 ceil(OW / 4) + 4) elements per input channel and image for the stem, a quarter of x for the subsampled
 //! window, and the padded weights. Which convs each takes: [`crate::ops::choose::phased_fits`] and
 //! [`crate::ops::choose::subsampled_window_fits`].
 
@@ -27,12 +24,10 @@ use crate::{kernel, Result, Shape};
 pub struct PhasesParams {
     h: u32,
     w: u32,
-    ph: u32,
-    pw: u32,
     by: u32,
     bx: u32,
     total: u32,
-    _pad: u32,
+    _pad: [u32; 3],
 }
 
 /// Mirrors `struct Params` in shaders/conv2d_phased_subgroup.wgsl.
@@ -83,15 +78,18 @@ fn gather(conv: &Conv2d, gpu: &Gpu, input: &GpuTensor, layout: &Layout) -> Resul
     let params = PhasesParams {
         h: u("phase source height", layout.h)?,
         w: u("phase source width", layout.w)?,
-        ph: u("phase plane height", layout.ph)?,
-        pw: u("phase plane width", layout.pw)?,
         by: u("phase plane border", layout.border)?,
         bx: u("phase plane border", layout.border)?,
         total,
-        _pad: 0,
+        _pad: [0; 3],
     };
     let grid = gpu.grid_1d(name, (total as u64).div_ceil(4 * 64))?;
-    let constants = [("STEP", layout.step as f64), ("PHASES", layout.phases as f64)];
+    let constants = [
+        ("STEP", layout.step as f64),
+        ("PHASES", layout.phases as f64),
+        ("PH", u("phase plane height", layout.ph)? as f64),
+        ("PW", u("phase plane width", layout.pw)? as f64),
+    ];
     let dispatch = gpu.prepare(&kernel!("conv2d_phases"), &constants, &params, &[input, &out], grid)?;
     Ok((out, dispatch))
 }
@@ -106,16 +104,15 @@ pub(super) fn encode_phased(
 ) -> Result<Vec<Dispatch>> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
-    let ([n, c_in, h, w], [c_out, k, _], [oh, ow]) = (g.x, g.k, g.out);
+    let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
     conv.shape_params(g)?; // x, weight and out element counts fit u32
-    let pad = conv.padding[0];
-    let border = pad.div_ceil(2);
-    // The lowest phase-plane row a segment's taps reach below its output row (header of the shader).
-    let below = (0..k).map(|ky| (ky + 2 * border - pad) / 2).max().unwrap_or(0);
+                           // The shader's phase planes: 2 border rows and columns (padding 3 at stride 2), 3 rows below
+                           // the last output row's, 2 vec4s past the last segment's start.
     let seg_row = ow.div_ceil(4);
-    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + below, pw: 4 * seg_row + 4, border };
-    let taps_row = 4 * k.div_ceil(4);
-    let weights = Layout { planes: c_out * c_in, h: k, w: k, step: 1, phases: 1, ph: k, pw: taps_row, border: 0 };
+    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
+    // W's rows [C_in x 7 x 7] padded to whole vec4s.
+    let k = checked_product(&[c_in, 49]);
+    let weights = Layout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
     let (xp, x_pass) = gather(conv, gpu, x, &planes)?;
     let (wp, w_pass) = gather(conv, gpu, weight, &weights)?;
 
@@ -140,12 +137,7 @@ pub(super) fn encode_phased(
         plane4: u("phase plane", planes.ph * planes.pw / 4)?,
         epilogue: conv.epilogue.code(),
     };
-    let constants = [
-        ("SUBGROUP_WIDTH", width as f64),
-        ("KSIZE", k as f64),
-        ("PAD", pad as f64),
-        ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
-    ];
+    let constants = [("SUBGROUP_WIDTH", width as f64), ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64)];
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::PhasedSubgroup.kernel(), &constants, &params, &bindings, grid)?;
@@ -173,31 +165,5 @@ pub(super) fn encode_subsampled(
     let constants = window::constants(&dense, &dense_g, width);
     let bindings = [&xe, weight, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants, &params, &bindings, grid)?;
-    Ok(vec![x_pass, conv_pass])
-}
-
-/// The dispatches of a [`ConvKernel::WindowPlanes`] conv: x's 4 phase planes, each OH x OW (OH
-/// padded so that a plane is whole vec4s: the kernel's tap offsets are then constants), then the
-/// windowed kernel's PLANES4 form.
-pub(super) fn encode_planes(
-    conv: &Conv2d,
-    gpu: &Gpu,
-    g: &Geometry,
-    [x, weight, affine, residual, output]: [&GpuTensor; 5],
-) -> Result<Vec<Dispatch>> {
-    let ([n, c_in, h, w], [oh, ow]) = (g.x, g.out);
-    let ph = (oh..).find(|rows| (rows * ow).is_multiple_of(4)).expect("4 rows always make whole vec4s");
-    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph, pw: ow, border: 0 };
-    let (xp, x_pass) = gather(conv, gpu, x, &planes)?;
-    // Params as for a stride-1 conv over [n, c_in, ph, ow]: `plane` is a phase plane's pitch.
-    let dense =
-        Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
-    let dense_g = Geometry { x: [n, c_in, ph, ow], k: g.k, out: g.out };
-    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
-    let (params, workgroups) = window::params(&dense, &dense_g, width as usize)?;
-    let grid = gpu.grid_1d(conv.name(), workgroups)?;
-    let constants = window::planes4_constants(ow, oh, width);
-    let bindings = [&xp, weight, affine, residual, output];
-    let conv_pass = gpu.prepare(&ConvKernel::WindowPlanes.kernel(), &constants, &params, &bindings, grid)?;
     Ok(vec![x_pass, conv_pass])
 }

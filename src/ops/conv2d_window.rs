@@ -64,24 +64,6 @@ pub(super) fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'stati
     ]
 }
 
-/// The override constants of a PLANES4 launch (a 3 x 3 / 2 conv over x's phase planes, run as
-/// stride 1 with the output's width `ow`; see the shader's header) for subgroups of `width` lanes.
-pub(super) fn planes4_constants(ow: usize, oh: usize, width: u32) -> Vec<(&'static str, f64)> {
-    vec![
-        ("SUBGROUP_WIDTH", width as f64),
-        ("KSIZE", 3.0),
-        ("STRIDE", 1.0),
-        ("DIL", 1.0),
-        ("PAD", 1.0),
-        ("PHASED", 1.0),
-        ("PHASE0", (-(ow as isize) - 1).rem_euclid(4) as f64),
-        ("PHASE1", 0.0),
-        ("PHASE2", 0.0),
-        ("OUT_VEC4", (oh * ow).is_multiple_of(4) as u8 as f64),
-        ("PLANES4", 1.0),
-    ]
-}
-
 /// The shader's parameters, every index range checked against u32, and the workgroup count for
 /// subgroups of `width` lanes.
 pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64)> {
