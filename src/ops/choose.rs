@@ -83,12 +83,14 @@ pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
 /// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMMs
 /// (no workgroup memory, X read straight from x; unmeasured on GPUs, where the staged tiles are the
-/// textbook choice): a 3 x 3 / 2 conv with dilation 2 over x's even phase ([`subsampled_window_fits`];
-/// on lavapipe FIXME), the windowed kernel for the convs it takes ([`window_fits`]; 2x the staged
-/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"), the phased one
-/// for the 7 x 7 / 2 stem ([`phased_fits`]: FIXME); else the implicit GEMM
-/// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
-/// hold its tiles and bindings; the direct kernel otherwise.
+/// textbook choice): a 3 x 3 / 2 conv with dilation 2 as a stride-1 conv over x's even phase
+/// ([`subsampled_window_fits`]; on lavapipe its six skresnet18 rows' median 58 -> 68-70% of the GEMM
+/// timed beside each, BENCHMARKS.md "strided"), the windowed kernel for the convs it takes
+/// ([`window_fits`]; 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md
+/// "third pass"; its 3x3 / 2 convs stay on it: over 4 phase planes they ran 5-10% slower), the
+/// phased one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster);
+/// else the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`])
+/// and the device's limits hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
