@@ -228,29 +228,7 @@ impl Conv2d {
                     shape.cin_per_group
                 ),
             )),
-            ConvKernel::PhasedSubgroup if !super::choose::phased_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the PhasedSubgroup kernel takes only 7 x 7 convs with stride 2, padding 3, dilation 1 and one \
-                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
-                    shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
-                ),
-            )),
-            ConvKernel::WindowSubsampled if !super::choose::subsampled_window_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the WindowSubsampled kernel takes only 3 x 3 convs with stride 2, padding 2, dilation 2, one group \
-                     and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
-                     with {} input channels per group",
-                    shape.kernel[0],
-                    shape.kernel[1],
-                    self.stride,
-                    self.padding,
-                    self.dilation,
-                    self.groups,
-                    shape.cin_per_group
-                ),
-            )),
+            ConvKernel::PhasedSubgroup | ConvKernel::WindowSubsampled => phased::check_fits(self, &shape),
             k => Ok(k),
         }
     }

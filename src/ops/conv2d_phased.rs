@@ -15,8 +15,9 @@
 
 use super::{checked_product, window, Conv2d, ConvKernel, Geometry};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
+use crate::ops::choose::{phased_fits, subsampled_window_fits, ConvShape};
 use crate::ops::{to_u32, Op};
-use crate::{kernel, Result, Shape};
+use crate::{kernel, Error, Result, Shape};
 
 /// Mirrors `struct Params` in shaders/conv2d_phases.wgsl.
 #[repr(C)]
@@ -46,6 +47,33 @@ pub struct Conv2dPhasedParams {
     row4: u32,
     plane4: u32,
     epilogue: u32,
+}
+
+/// `conv`'s forced kernel (PhasedSubgroup or WindowSubsampled) if it takes `shape`, else an error
+/// saying what it takes.
+pub(super) fn check_fits(conv: &Conv2d, shape: &ConvShape) -> Result<ConvKernel> {
+    let (fits, takes) = match conv.kernel {
+        ConvKernel::PhasedSubgroup => (phased_fits(shape), "7 x 7 convs with stride 2, padding 3, dilation 1"),
+        _ => (subsampled_window_fits(shape), "3 x 3 convs with stride 2, padding 2, dilation 2, C_in a multiple of 4"),
+    };
+    if fits {
+        return Ok(conv.kernel);
+    }
+    Err(Error::invalid(
+        conv.name(),
+        format!(
+            "the {:?} kernel takes only {takes} and one group, got {}x{} stride {:?} padding {:?} dilation {:?} \
+             groups {} with {} input channels per group",
+            conv.kernel,
+            shape.kernel[0],
+            shape.kernel[1],
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            shape.cin_per_group
+        ),
+    ))
 }
 
 /// How conv2d_phases lays out one tensor: `planes` planes of [h, w] become `phases` (1 or 4) planes
