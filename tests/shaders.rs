@@ -122,6 +122,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
          its two 8 KiB tiles are also over downlevel's 16352 bytes",
     ),
     ("conv2d_window_subgroup", "input, weights, epilogue affine, residual and output"),
+    ("conv2d_phased_subgroup", "phase planes, padded weights, epilogue affine, residual and output"),
     ("matmul", "a, b, epilogue affine, residual and output"),
     ("matmul_naive", "a, b, epilogue affine, residual and output"),
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),

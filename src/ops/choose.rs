@@ -49,6 +49,28 @@ pub fn window_fits(shape: &ConvShape) -> bool {
     taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
+/// Whether conv2d_phased_subgroup computes this conv: 7 x 7 with stride 2, padding 3 and dilation
+/// 1 on both axes (the stem), one group, any input channel count (its weight rows are padded to
+/// whole vec4s, so C_in needs no multiple of 4).
+pub fn phased_fits(shape: &ConvShape) -> bool {
+    shape.kernel == [7, 7]
+        && shape.stride == [2, 2]
+        && shape.padding == [3, 3]
+        && shape.dilation == [1, 1]
+        && shape.groups == 1
+}
+
+/// Whether a 3 x 3 conv with stride 2, padding 2 and dilation 2 runs as conv2d_window_subgroup's
+/// stride-1 conv over x's even rows and columns (the only ones it reads): [`window_fits`] for that
+/// conv (input channels a multiple of 4, one group).
+pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
+    shape.kernel == [3, 3]
+        && shape.stride == [2, 2]
+        && shape.padding == [2, 2]
+        && shape.dilation == [2, 2]
+        && window_fits(&ConvShape { stride: [1, 1], padding: [1, 1], dilation: [1, 1], ..*shape })
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -59,23 +81,40 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
-/// for the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
-/// 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass";
-/// unmeasured on GPUs, where the staged tiles are the textbook choice); else the implicit GEMM
-/// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
-/// hold its tiles and bindings; the direct kernel otherwise.
+/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMMs
+/// (no workgroup memory, X read straight from x; unmeasured on GPUs, where the staged tiles are the
+/// textbook choice): a 3 x 3 / 2 conv with dilation 2 as a stride-1 conv over x's even phase
+/// ([`subsampled_window_fits`]; on lavapipe its six skresnet18 rows' median 58 -> 68-70% of the GEMM
+/// timed beside each, BENCHMARKS.md "strided"), the windowed kernel for the convs it takes
+/// ([`window_fits`]; 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md
+/// "third pass"; its 3x3 / 2 convs stay on it: over 4 phase planes they ran 5-10% slower), the
+/// phased one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster);
+/// else the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`])
+/// and the device's limits hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
-    let window = profile.cpu && many_rows && window_fits(&shape) && shape.k < MAX_K && profile.max_storage_buffers >= 5;
-    match (window, gemm, profile.subgroup_width) {
-        (true, _, Some(_)) => ConvKernel::WindowSubgroup,
-        (_, false, _) => ConvKernel::Direct,
-        (_, true, Some(_)) => ConvKernel::GemmSubgroup,
-        (_, true, None) => ConvKernel::Gemm,
+    // The windowed kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
+    let windowed = profile.cpu
+        && profile.subgroup_width.is_some()
+        && many_rows
+        && shape.k < MAX_K
+        && profile.max_storage_buffers >= 5;
+    if windowed && subsampled_window_fits(&shape) {
+        return ConvKernel::WindowSubsampled;
+    }
+    if windowed && window_fits(&shape) {
+        return ConvKernel::WindowSubgroup;
+    }
+    if windowed && phased_fits(&shape) {
+        return ConvKernel::PhasedSubgroup;
+    }
+    match (gemm, profile.subgroup_width) {
+        (false, _) => ConvKernel::Direct,
+        (true, Some(_)) => ConvKernel::GemmSubgroup,
+        (true, None) => ConvKernel::Gemm,
     }
 }
 

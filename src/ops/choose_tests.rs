@@ -43,6 +43,9 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
         ("conv2d 3x3 dilation 2", conv(64, 32, 3, [1, 2, 2, 1])),
         ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
+        ("conv2d 3x3 stride 2 dilation 2", conv(128, 64, 3, [2, 2, 2, 1])),
+        ("conv2d 3x3 stride 2 dilation 2, 6 input channels", conv(128, 6, 3, [2, 2, 2, 1])),
+        ("conv2d 3x3 stride 2, 3 input channels", conv(64, 3, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 3", conv(128, 64, 3, [3, 1, 1, 1])),
         ("conv2d 3x3 3 input channels", conv(64, 3, 3, [1, 1, 1, 1])),
         ("conv2d 7x7 stem 3->64", conv(64, 3, 7, [2, 3, 1, 1])),
@@ -66,13 +69,16 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 20] = [
+    let want: [(&str, [&str; 4]); 23] = [
         ("conv2d 3x3 256->256", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 dilation 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 dilation 2", ["WindowSubsampled", "Gemm", "WindowSubsampled", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 dilation 2, 6 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2, 3 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 3", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 3 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
-        ("conv2d 7x7 stem 3->64", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
+        ("conv2d 7x7 stem 3->64", ["PhasedSubgroup", "Gemm", "PhasedSubgroup", "GemmSubgroup"]),
         ("conv2d 1x1 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d grouped 4 per group", ["Direct", "Direct", "Direct", "Direct"]),
         ("conv2d grouped 16 per group", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),

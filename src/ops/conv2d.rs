@@ -42,6 +42,13 @@ pub enum ConvKernel {
     /// or 2 and padding = dilation, and 1 x 1 convs with stride 1 or 2 and no padding
     /// ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
     WindowSubgroup,
+    /// conv2d_phases, then conv2d_phased_subgroup: the 7 x 7 / 2 stem (padding 3, any input channel
+    /// count) over x's phase planes
+    /// ([`crate::ops::choose::phased_fits`]), subgroups of any width the profile accepts.
+    PhasedSubgroup,
+    /// conv2d_phases, then conv2d_window_subgroup: 3 x 3 / 2 convs with dilation 2 as stride-1 convs
+    /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
+    WindowSubsampled,
 }
 
 impl ConvKernel {
@@ -51,7 +58,8 @@ impl ConvKernel {
             ConvKernel::Auto | ConvKernel::Direct => kernel!("conv2d"),
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
-            ConvKernel::WindowSubgroup => kernel!("conv2d_window_subgroup"),
+            ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled => kernel!("conv2d_window_subgroup"),
+            ConvKernel::PhasedSubgroup => kernel!("conv2d_phased_subgroup"),
         }
     }
 }
@@ -107,6 +115,9 @@ pub use gemm::{Conv2dGemmParams, MAX_K};
 #[path = "conv2d_window.rs"]
 mod window;
 pub use window::Conv2dWindowParams;
+#[path = "conv2d_phased.rs"]
+mod phased;
+pub use phased::{Conv2dPhasedParams, PhasesParams};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -188,7 +199,12 @@ impl Conv2d {
                     shape.k
                 ),
             )),
-            ConvKernel::GemmSubgroup | ConvKernel::WindowSubgroup if profile.subgroup_width.is_none() => {
+            ConvKernel::GemmSubgroup
+            | ConvKernel::WindowSubgroup
+            | ConvKernel::PhasedSubgroup
+            | ConvKernel::WindowSubsampled
+                if profile.subgroup_width.is_none() =>
+            {
                 Err(Error::invalid(
                     name,
                     format!(
@@ -212,6 +228,7 @@ impl Conv2d {
                     shape.cin_per_group
                 ),
             )),
+            ConvKernel::PhasedSubgroup | ConvKernel::WindowSubsampled => phased::check_fits(self, &shape),
             k => Ok(k),
         }
     }
@@ -406,6 +423,8 @@ impl Op for Conv2d {
         let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { x };
         let bindings = [x, weight, affine, residual, output];
         let dispatch = match kernel {
+            ConvKernel::PhasedSubgroup => return phased::encode_phased(self, gpu, &g, bindings),
+            ConvKernel::WindowSubsampled => return phased::encode_subsampled(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {

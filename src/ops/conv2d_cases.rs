@@ -229,6 +229,63 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 4, 13, 11],
             &[9, 4, 1, 1],
         ),
+        // conv2d_phased_subgroup (Auto on CPU devices with subgroups: the 7 x 7 / 2 stem, padding 3,
+        // any C_in; `choose::phased_fits`): odd maps, a 1 x 1 input (every tap but the centre in the
+        // border), 70 outputs (a partial 64-row tile), C_in = 1, 3 (a last group of 1 tap row), 4
+        // (4 rows: none) and 5, output rows of whole vec4s (vec4 stores) and not, every epilogue.
+        (
+            "phased: 7x7/2 stem, 23x19, batch 3, residual+sigmoid",
+            epi(false, Sigmoid, true).stride([2, 2]).padding([3, 3]),
+            &[3, 3, 23, 19],
+            &[70, 3, 7, 7],
+        ),
+        ("phased: 7x7/2 on a 1x1 input", c.stride([2, 2]).padding([3, 3]), &[2, 3, 1, 1], &[8, 3, 7, 7]),
+        (
+            "phased: 7x7/2 stem, 16x32 (4-pixel output rows), affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([3, 3]),
+            &[2, 3, 16, 32],
+            &[16, 3, 7, 7],
+        ),
+        (
+            "phased: 7x7/2, 1 channel, 9x14, affine",
+            epi(true, Activation::None, false).stride([2, 2]).padding([3, 3]),
+            &[2, 1, 9, 14],
+            &[12, 1, 7, 7],
+        ),
+        (
+            "phased: 7x7/2, 4 channels, 12x8, affine+relu",
+            epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
+            &[1, 4, 12, 8],
+            &[9, 4, 7, 7],
+        ),
+        ("phased: 7x7/2, 5 channels, 6x5", c.stride([2, 2]).padding([3, 3]), &[1, 5, 6, 5], &[20, 5, 7, 7]),
+        // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
+        // kernel over x's even rows and columns): odd maps (a last even row and column), 7 x 7
+        // (a 4 x 4 even phase) and a 2 x 2 map (1 x 1 phase), one row, batches.
+        (
+            "subsampled window: 15x9, batch 3, affine+relu",
+            epi(true, Relu, false).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[3, 8, 15, 9],
+            &[20, 8, 3, 3],
+        ),
+        (
+            "subsampled window: 7x7, 70 outputs, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[2, 12, 7, 7],
+            &[70, 12, 3, 3],
+        ),
+        (
+            "subsampled window: 2x2, batch 2",
+            c.stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[2, 4, 2, 2],
+            &[8, 4, 3, 3],
+        ),
+        (
+            "subsampled window: one row of 17, sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
+            &[1, 4, 1, 17],
+            &[9, 4, 3, 3],
+        ),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.

@@ -116,3 +116,24 @@ fn cost_counts_multiply_adds_and_bytes() {
     assert_eq!(cost.flops, 2 * 6 * 25 * 2 * 9);
     assert_eq!(cost.bytes, 4 * (100 + 108 + 150));
 }
+
+#[test]
+fn forced_strided_kernels_reject_convs_they_do_not_take() {
+    let lavapipe = DeviceProfile::described("lavapipe", true, Some(8));
+    let x_w = [shape(&[1, 8, 9, 9]), shape(&[16, 8, 3, 3])];
+    let s2 = Conv2d::new().stride([2, 2]).padding([1, 1]);
+    let phased = Conv2d { kernel: ConvKernel::PhasedSubgroup, ..s2 };
+    let err = phased.resolved_kernel(&lavapipe, &x_w).unwrap_err().to_string();
+    assert_mentions(&err, &["PhasedSubgroup", "7 x 7 convs with stride 2, padding 3", "got 3x3"]);
+    let subsampled = Conv2d { kernel: ConvKernel::WindowSubsampled, ..s2 };
+    let err = subsampled.resolved_kernel(&lavapipe, &x_w).unwrap_err().to_string();
+    assert_mentions(&err, &["WindowSubsampled", "dilation 2", "dilation [1, 1]"]);
+    // Taken: the stem, and the dilation-2 conv; without subgroups neither.
+    let stem = Conv2d { kernel: ConvKernel::PhasedSubgroup, ..Conv2d::new().stride([2, 2]).padding([3, 3]) };
+    let stem_shapes = [shape(&[1, 3, 32, 32]), shape(&[64, 3, 7, 7])];
+    assert_eq!(stem.resolved_kernel(&lavapipe, &stem_shapes).unwrap(), ConvKernel::PhasedSubgroup);
+    let d2 = Conv2d { kernel: ConvKernel::WindowSubsampled, ..s2.dilation([2, 2]).padding([2, 2]) };
+    assert_eq!(d2.resolved_kernel(&lavapipe, &x_w).unwrap(), ConvKernel::WindowSubsampled);
+    let gl = DeviceProfile::described("gl", true, None);
+    assert_mentions(&stem.resolved_kernel(&gl, &stem_shapes).unwrap_err().to_string(), &["needs subgroups"]);
+}

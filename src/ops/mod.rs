@@ -346,6 +346,8 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("conv2d_gemm"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("conv2d_gemm_subgroup"), size_of::<conv2d::Conv2dGemmParams>()),
         (kernel!("conv2d_window_subgroup"), size_of::<conv2d::Conv2dWindowParams>()),
+        (kernel!("conv2d_phases"), size_of::<conv2d::PhasesParams>()),
+        (kernel!("conv2d_phased_subgroup"), size_of::<conv2d::Conv2dPhasedParams>()),
         (kernel!("matmul"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),

@@ -1,0 +1,300 @@
+enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
+
+// conv2d_phased_subgroup: the 7 x 7 / 2 stem (stride 2, padding 3, dilation 1, one group, any
+// number of input channels: the stem has 3) as an implicit GEMM without workgroup memory in
+// conv2d_window_subgroup's structure, over x laid out by conv2d_phases as 4 phase planes per channel
+// (even and odd rows x even and odd columns, bordered with zeros), for devices whose subgroups have
+// one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
+//   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = 49 C_in, k = (ci, ky, kx) in order,
+// W's rows padded to whole vec4s (by conv2d_phases, with zeros), the same sums in the same order as
+// conv2d, then the fused epilogue.
+//
+// Why: conv2d_gemm_subgroup ran the stem at 27-28% of the GEMM on lavapipe (BENCHMARKS.md), and the
+// windowed kernel needs C_in a multiple of 4 and 3 x 3 taps. In the phase planes an invocation's 4
+// output pixels (a segment: 4 consecutive pixels of one output row) read, at tap (ky, kx), 4
+// consecutive elements of one row of one plane: the 4 even-kx taps of one (channel, ky) lie in 2
+// aligned vec4s of one plane and the 3 odd-kx ones in 2 of the other, at constant offsets, so 4
+// loads and constant swizzles serve 7 k, and the zero border replaces every padding mask. 4 tap
+// rows (28 k) make 7 steps of 4 k with no padding tap (row length 8 instead cost 1/8 of the
+// multiply-adds); per 4 k a lane issues 2 weight loads (broadcast across lanes) and 16/7 x loads.
+//
+// Phase planes (host: conv2d_phased.rs): plane 2 a + b of channel ci holds x[ci, 2 (i - 2) + a,
+// 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
+// of 4 reaching 2 vec4s past the last segment's start, ph = OH + 3, so no read leaves its plane.
+//
+// Layout (64 invocations; for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output channels
+// by TC = max(64, 4 W) pixel slots, as conv2d_window_subgroup with stride 2 (segments never span two
+// output rows: the last of a row is partial unless OW is a multiple of 4). Subgroup operations need
+// every invocation: none returns before the stores unless the whole workgroup does; channels and
+// pixels past the edge are clamped or masked and never stored.
+// Bindings, contiguous row-major f32:
+//   1 xp4      [N, C_in, 4, ph, pw] as vec4s
+//   2 weight4  [C_out, ceil(49 C_in / 4)] as vec4s (the padding 0)
+//   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
+//   4 residual [N, C_out, OH, OW] (bound to x when unused)
+//   5 out      [N, C_out, OH, OW]
+// finish, shifted, mad, a_blocks, step and store repeat conv2d_window_subgroup's: WGSL has no
+// includes.
+
+override SUBGROUP_WIDTH: u32 = 8u;
+// OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out (OW a multiple of 4).
+override OUT_VEC4: bool = false;
+
+struct Params {
+    c_in: u32,
+    c_out: u32,
+    ow: u32,
+    out_plane: u32, // oh * ow
+    seg_row: u32,   // ceil(ow / 4) segments per output row
+    segs: u32,      // segments per image
+    cols: u32,      // n * segs
+    tiles_m: u32,   // ceil(c_out / TR)
+    tiles_n: u32,   // ceil(cols * 4 / TC)
+    row4: u32,      // pw / 4: vec4s per phase-plane row
+    plane4: u32,    // ph * pw / 4: vec4s per phase plane
+    epilogue: u32,  // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> xp4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+
+// The fused epilogue for 4 outputs of one channel: acc scaled and shifted (1 and 0 when bit 0 of
+// `epilogue` is clear), plus `res` (0 when bit 1 is clear), then the activation.
+fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
+    var v = fma(acc, vec4(scale), vec4(shift)) + res;
+    let act = params.epilogue >> 2u;
+    if (act == 1u) {
+        v = max(v, vec4(0.0));
+    } else if (act == 2u) {
+        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
+    }
+    return v;
+}
+
+// The 4 consecutive elements from element offset s (0..3, a constant here) of the aligned pair lo, hi.
+fn shifted(lo: vec4<f32>, hi: vec4<f32>, s: u32) -> vec4<f32> {
+    let one = select(lo, vec4(lo.yzw, hi.x), s == 1u);
+    let two = select(one, vec4(lo.zw, hi.xy), s == 2u);
+    return select(two, vec4(lo.w, hi.xyz), s >= 3u);
+}
+
+// a b + c as fused multiply-adds chained into the accumulator (column j of b: 4 k of pixel j;
+// column t of a: 4 rows at k t).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
+// Rows r0 .. r0 + 3 (lo) and r0 + 4 .. r0 + 7 (hi) of W' at k' = 4 kq .. + 3, each as a mat4x4 whose
+// column t holds the 4 rows at k' 4 kq + t. With 8 or more lanes, lane l loads row r0 + l % 8 and
+// broadcasts from lanes 0 .. 7 hand the rows out; with 4 lanes, lane l loads rows r0 + l and
+// r0 + 4 + l. Rows past C_out repeat the last one (never stored).
+struct ABlocks {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+}
+
+fn a_row(r: u32, kq: u32) -> vec4<f32> {
+    return weight4[min(r, params.c_out - 1u) * weight_steps() + kq];
+}
+
+fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = a_row(r0 + (lane & 7u), kq);
+        let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                        subgroupBroadcast(v, 3u));
+        let hi = mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u),
+                        subgroupBroadcast(v, 7u));
+        return ABlocks(transpose(lo), transpose(hi));
+    }
+    let v = a_row(r0 + (lane & 3u), kq);
+    let u = a_row(r0 + 4u + (lane & 3u), kq);
+    let lo = mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                    subgroupBroadcast(v, 3u));
+    let hi = mat4x4(subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u), subgroupBroadcast(u, 2u),
+                    subgroupBroadcast(u, 3u));
+    return ABlocks(transpose(lo), transpose(hi));
+}
+
+// The 16 x 4 accumulators of one invocation: rows r0 + 0, 4, 8, 12 (.. + 3) by its 4 pixels.
+struct Acc {
+    c0: mat4x4<f32>,
+    c1: mat4x4<f32>,
+    c2: mat4x4<f32>,
+    c3: mat4x4<f32>,
+}
+
+// Accumulates the 4 k' of step kq: b0 .. b3 are X at those k' (4 pixels each).
+fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> Acc {
+    let b = transpose(mat4x4(b0, b1, b2, b3));
+    let top = a_blocks(r0, kq, lane);
+    let bottom = a_blocks(r0 + 8u, kq, lane);
+    return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
+}
+
+// Steps of 4 k in a row of W': K = 49 C_in padded to whole vec4s.
+fn weight_steps() -> u32 {
+    return (49u * params.c_in + 3u) / 4u;
+}
+
+// The 7 taps kx = 0 .. 6 of tap row `row` = 7 ci + ky for the segment whose (channel 0, plane 0,
+// row oy, column ox0) is vec4 `base` of xp4; 0 past the last row. With PAD = 3 (BY = BX = 2), x's
+// row 2 oy - 3 + ky is row oy + (ky + 1 - a) / 2 of the planes of row parity a = (ky + 1) % 2, and
+// the even-kx taps lie in the odd-column plane from element ox0 on, the odd-kx taps in the
+// even-column plane from ox0 + 1 on (the header's B1 = 0, O1 = 1).
+struct Row7 {
+    t0: vec4<f32>,
+    t1: vec4<f32>,
+    t2: vec4<f32>,
+    t3: vec4<f32>,
+    t4: vec4<f32>,
+    t5: vec4<f32>,
+    t6: vec4<f32>,
+}
+
+fn tap_row(base: u32, row: u32) -> Row7 {
+    if (row >= 7u * params.c_in) {
+        let z = vec4(0.0);
+        return Row7(z, z, z, z, z, z, z);
+    }
+    let ci = row / 7u;
+    let ky = row % 7u;
+    let a = (ky + 1u) % 2u;
+    let at = base + ci * 4u * params.plane4 + (ky + 1u - a) / 2u * params.row4;
+    let odd_cols = at + (2u * a + 1u) * params.plane4;
+    let even_cols = at + 2u * a * params.plane4;
+    let e0 = xp4[odd_cols];
+    let e1 = xp4[odd_cols + 1u];
+    let o0 = xp4[even_cols];
+    let o1 = xp4[even_cols + 1u];
+    return Row7(e0, shifted(o0, o1, 1u), shifted(e0, e1, 1u), shifted(o0, o1, 2u), shifted(e0, e1, 2u),
+                shifted(o0, o1, 3u), shifted(e0, e1, 3u));
+}
+
+// Where this invocation's segment of 4 output pixels is: image, output row, first column, the
+// element offset of (image, channel 0, pixel 0) in out, and which of the 4 pixels exist.
+struct Pixels {
+    n: u32,
+    oy: u32,
+    ox0: u32,
+    out_at: u32,
+    live: vec4<bool>,
+}
+
+fn pixels(seg: u32) -> Pixels {
+    var px: Pixels;
+    let s = min(seg, params.cols - 1u);
+    px.n = s / params.segs;
+    let r = s % params.segs;
+    px.oy = r / params.seg_row;
+    px.ox0 = 4u * (r % params.seg_row);
+    px.out_at = px.n * params.c_out * params.out_plane + px.oy * params.ow + px.ox0;
+    for (var j = 0u; j < 4u; j++) {
+        px.live[j] = seg < params.cols && px.ox0 + j < params.ow;
+    }
+    return px;
+}
+
+// Stores a 4 x 4 block (column j = pixel j, row i = channel r0 + i) through the epilogue, where
+// channels and pixels exist; each channel's scale and shift are loaded once.
+fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
+    let residual_on = (params.epilogue & 2u) != 0u;
+    let whole = OUT_VEC4 && all(px.live);
+    for (var i = 0u; i < 4u; i++) {
+        let co = r0 + i;
+        if (co >= params.c_out) {
+            break;
+        }
+        var scale = 1.0;
+        var shift = 0.0;
+        if ((params.epilogue & 1u) != 0u) {
+            scale = affine[co];
+            shift = affine[params.c_out + co];
+        }
+        let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
+        let at = px.out_at + co * params.out_plane;
+        var res = vec4(0.0);
+        if (whole) {
+            if (residual_on) {
+                res = residual[at / 4u];
+            }
+            out[at / 4u] = finish(acc_row, scale, shift, res);
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if (residual_on && px.live[j]) {
+                    res[j] = residual[(at + j) / 4u][(at + j) % 4u];
+                }
+            }
+            let v = finish(acc_row, scale, shift, res);
+            for (var j = 0u; j < 4u; j++) {
+                if (px.live[j]) {
+                    out[(at + j) / 4u][(at + j) % 4u] = v[j];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    let tile = wid.x + wid.y * nwg.x;
+    if (tile >= params.tiles_m * params.tiles_n) {
+        return; // the folded grid's tail: whole workgroups
+    }
+    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul_subgroup.
+    let width = SUBGROUP_WIDTH;
+    let tc = max(64u, 4u * width);
+    let sc = tc / (4u * width);
+    let tr = 16u * (64u / width) / sc;
+    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * 16u;
+    let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
+    let px = pixels(seg);
+
+    // Vec4 index of (image, channel 0, plane 0, row oy, column ox0).
+    let base = px.n * params.c_in * 4u * params.plane4 + px.oy * params.row4 + px.ox0 / 4u;
+    let rows = params.c_in * 7u;
+    let steps = weight_steps();
+    var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
+    // 4 tap rows = 28 k = 7 steps; past the last row the taps are 0 and the steps skipped (a
+    // uniform branch: no lane runs them).
+    for (var g = 0u; g < rows; g += 4u) {
+        let kq = g / 4u * 7u;
+        let u = tap_row(base, g);
+        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
+        let v = tap_row(base, g + 1u);
+        if (kq + 1u < steps) {
+            acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
+        }
+        if (kq + 2u < steps) {
+            acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
+        }
+        let w = tap_row(base, g + 2u);
+        if (kq + 3u < steps) {
+            acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
+        }
+        if (kq + 4u < steps) {
+            acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
+        }
+        let z = tap_row(base, g + 3u);
+        if (kq + 5u < steps) {
+            acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
+        }
+        if (kq + 6u < steps) {
+            acc = step(acc, r0, kq + 6u, lane, z.t3, z.t4, z.t5, z.t6);
+        }
+    }
+
+    store(r0, px, acc.c0);
+    store(r0 + 4u, px, acc.c1);
+    store(r0 + 8u, px, acc.c2);
+    store(r0 + 12u, px, acc.c3);
+}

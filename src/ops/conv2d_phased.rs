@@ -1,0 +1,197 @@
+//! conv2d's stride-2 kernels over phase planes: a gather pass (shaders/conv2d_phases.wgsl) lays x
+//! out so that a stride-2 conv reads it at stride 1, then
+//! - [`ConvKernel::PhasedSubgroup`]: the 7 x 7 / 2 stem (padding 3, any C_in) runs
+//!   shaders/conv2d_phased_subgroup.wgsl over the 4 phase planes (even and odd rows x columns,
+//!   bordered with zeros) of every channel, its weights padded to rows of whole vec4s by the same
+//!   pass;
+//! - [`ConvKernel::WindowSubsampled`]: a 3 x 3 / 2 conv with dilation 2 (padding 2), which reads only
+//!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
+//!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).
+//!
+//! Scratch: each encode allocates its phase planes (held by the bind groups): 4 (OH + 3)
+//! (4 ceil(OW / 4) + 4) elements per input channel and image for the stem, a quarter of x for the subsampled
+//! window, and the padded weights. Which convs each takes: [`crate::ops::choose::phased_fits`] and
+//! [`crate::ops::choose::subsampled_window_fits`].
+
+use super::{checked_product, window, Conv2d, ConvKernel, Geometry};
+use crate::gpu::{Dispatch, Gpu, GpuTensor};
+use crate::ops::choose::{phased_fits, subsampled_window_fits, ConvShape};
+use crate::ops::{to_u32, Op};
+use crate::{kernel, Error, Result, Shape};
+
+/// Mirrors `struct Params` in shaders/conv2d_phases.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PhasesParams {
+    h: u32,
+    w: u32,
+    by: u32,
+    bx: u32,
+    total: u32,
+    _pad: [u32; 3],
+}
+
+/// Mirrors `struct Params` in shaders/conv2d_phased_subgroup.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Conv2dPhasedParams {
+    c_in: u32,
+    c_out: u32,
+    ow: u32,
+    out_plane: u32,
+    seg_row: u32,
+    segs: u32,
+    cols: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    row4: u32,
+    plane4: u32,
+    epilogue: u32,
+}
+
+/// `conv`'s forced kernel (PhasedSubgroup or WindowSubsampled) if it takes `shape`, else an error
+/// saying what it takes.
+pub(super) fn check_fits(conv: &Conv2d, shape: &ConvShape) -> Result<ConvKernel> {
+    let (fits, takes) = match conv.kernel {
+        ConvKernel::PhasedSubgroup => (phased_fits(shape), "7 x 7 convs with stride 2, padding 3, dilation 1"),
+        _ => (subsampled_window_fits(shape), "3 x 3 convs with stride 2, padding 2, dilation 2, C_in a multiple of 4"),
+    };
+    if fits {
+        return Ok(conv.kernel);
+    }
+    Err(Error::invalid(
+        conv.name(),
+        format!(
+            "the {:?} kernel takes only {takes} and one group, got {}x{} stride {:?} padding {:?} dilation {:?} \
+             groups {} with {} input channels per group",
+            conv.kernel,
+            shape.kernel[0],
+            shape.kernel[1],
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            shape.cin_per_group
+        ),
+    ))
+}
+
+/// How conv2d_phases lays out one tensor: `planes` planes of [h, w] become `phases` (1 or 4) planes
+/// each of [ph, pw], element (i, j) of phase (a, b) holding the plane's (step (i - border) + a,
+/// step (j - border) + b), 0 outside it.
+struct Layout {
+    planes: usize,
+    h: usize,
+    w: usize,
+    step: usize,
+    phases: usize,
+    ph: usize,
+    pw: usize,
+    border: usize,
+}
+
+impl Layout {
+    fn dims(&self) -> [usize; 4] {
+        [self.planes, self.phases, self.ph, self.pw]
+    }
+}
+
+/// Allocates `layout`'s output and records the gather pass from `input` into it.
+fn gather(conv: &Conv2d, gpu: &Gpu, input: &GpuTensor, layout: &Layout) -> Result<(GpuTensor, Dispatch)> {
+    let name = conv.name();
+    let u = |what: &str, v: usize| to_u32(name, what, v);
+    let dims = layout.dims();
+    let total = u("phase plane elements", checked_product(&dims))?;
+    let out = gpu.empty(&Shape::new(&dims)?)?;
+    let params = PhasesParams {
+        h: u("phase source height", layout.h)?,
+        w: u("phase source width", layout.w)?,
+        by: u("phase plane border", layout.border)?,
+        bx: u("phase plane border", layout.border)?,
+        total,
+        _pad: [0; 3],
+    };
+    let grid = gpu.grid_1d(name, (total as u64).div_ceil(4 * 64))?;
+    let constants = [
+        ("STEP", layout.step as f64),
+        ("PHASES", layout.phases as f64),
+        ("PH", u("phase plane height", layout.ph)? as f64),
+        ("PW", u("phase plane width", layout.pw)? as f64),
+    ];
+    let dispatch = gpu.prepare(&kernel!("conv2d_phases"), &constants, &params, &[input, &out], grid)?;
+    Ok((out, dispatch))
+}
+
+/// The dispatches of a [`ConvKernel::PhasedSubgroup`] conv: x's phase planes, the padded weights,
+/// the conv.
+pub(super) fn encode_phased(
+    conv: &Conv2d,
+    gpu: &Gpu,
+    g: &Geometry,
+    [x, weight, affine, residual, output]: [&GpuTensor; 5],
+) -> Result<Vec<Dispatch>> {
+    let name = conv.name();
+    let u = |what: &str, v: usize| to_u32(name, what, v);
+    let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
+    conv.shape_params(g)?; // x, weight and out element counts fit u32
+                           // The shader's phase planes: 2 border rows and columns (padding 3 at stride 2), 3 rows below
+                           // the last output row's, 2 vec4s past the last segment's start.
+    let seg_row = ow.div_ceil(4);
+    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
+    // W's rows [C_in x 7 x 7] padded to whole vec4s.
+    let k = checked_product(&[c_in, 49]);
+    let weights = Layout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
+    let (xp, x_pass) = gather(conv, gpu, x, &planes)?;
+    let (wp, w_pass) = gather(conv, gpu, weight, &weights)?;
+
+    let width = gpu.profile().subgroup_width.expect("resolve checked the width") as usize;
+    let segs = oh * seg_row;
+    let cols = n * segs;
+    let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
+    let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
+    u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
+    u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;
+    let params = Conv2dPhasedParams {
+        c_in: u("input channels", c_in)?,
+        c_out: u("output channels", c_out)?,
+        ow: u("output width", ow)?,
+        out_plane: u("output pixels per image", oh * ow)?,
+        seg_row: u("segments per row", seg_row)?,
+        segs: u("segments per image", segs)?,
+        cols: u("segments", cols)?,
+        tiles_m: u("output channel tiles", tiles_m)?,
+        tiles_n: u("pixel segment tiles", tiles_n)?,
+        row4: u("phase plane row", planes.pw / 4)?,
+        plane4: u("phase plane", planes.ph * planes.pw / 4)?,
+        epilogue: conv.epilogue.code(),
+    };
+    let constants = [("SUBGROUP_WIDTH", width as f64), ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64)];
+    let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
+    let bindings = [&xp, &wp, affine, residual, output];
+    let conv_pass = gpu.prepare(&ConvKernel::PhasedSubgroup.kernel(), &constants, &params, &bindings, grid)?;
+    Ok(vec![x_pass, w_pass, conv_pass])
+}
+
+/// The dispatches of a [`ConvKernel::WindowSubsampled`] conv: x's even rows and columns, then the
+/// windowed kernel's stride-1 dilation-1 3 x 3 conv over them (padding 1 there is padding 2 in x).
+pub(super) fn encode_subsampled(
+    conv: &Conv2d,
+    gpu: &Gpu,
+    g: &Geometry,
+    [x, weight, affine, residual, output]: [&GpuTensor; 5],
+) -> Result<Vec<Dispatch>> {
+    let [n, c_in, h, w] = g.x;
+    let even = Layout { planes: n * c_in, h, w, step: 2, phases: 1, ph: h.div_ceil(2), pw: w.div_ceil(2), border: 0 };
+    let (xe, x_pass) = gather(conv, gpu, x, &even)?;
+    let dense =
+        Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
+    let dense_g = Geometry { x: [n, c_in, even.ph, even.pw], k: g.k, out: g.out };
+    debug_assert_eq!(dense_g.out, [even.ph, even.pw], "the subsampled conv keeps the output size");
+    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
+    let (params, workgroups) = window::params(&dense, &dense_g, width as usize)?;
+    let grid = gpu.grid_1d(conv.name(), workgroups)?;
+    let constants = window::constants(&dense, &dense_g, width);
+    let bindings = [&xe, weight, affine, residual, output];
+    let conv_pass = gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants, &params, &bindings, grid)?;
+    Ok(vec![x_pass, conv_pass])
+}
