@@ -49,6 +49,13 @@ pub fn window_fits(shape: &ConvShape) -> bool {
     taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
+/// Whether repack_pixels + matmul_subgroup (conv2d's RepackSubgroup) computes this conv: 1 x 1
+/// without padding (any stride: the repack subsamples), one group, input channels a multiple of 4
+/// (the weight's rows are the GEMM's A, read as whole vec4s).
+pub fn repack_fits(shape: &ConvShape) -> bool {
+    shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -70,7 +77,12 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
-    let window = profile.cpu && many_rows && window_fits(&shape) && shape.k < MAX_K && profile.max_storage_buffers >= 5;
+    let cpu_subgroups = profile.cpu && profile.subgroup_width.is_some() && profile.max_storage_buffers >= 5;
+    let window = cpu_subgroups && many_rows && window_fits(&shape) && shape.k < MAX_K;
+    // Strided 1 x 1 convs (the downsamples) on CPU devices: the repacked GEMM (see repack_fits' doc).
+    if cpu_subgroups && many_rows && repack_fits(&shape) && shape.stride != [1, 1] {
+        return ConvKernel::RepackSubgroup;
+    }
     match (window, gemm, profile.subgroup_width) {
         (true, _, Some(_)) => ConvKernel::WindowSubgroup,
         (_, false, _) => ConvKernel::Direct,
@@ -90,10 +102,11 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 /// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: a median
 /// 62% of the GEMM timed beside it, lowest 46%, where the staged implicit GEMM reached 29-40%;
 /// BENCHMARKS.md "third pass"), anything else to the register-tiled kernel.
-pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool) -> Variant {
+pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::Vec4,
+        (false, true) if conv1x1 && k_vec4 && profile.cpu => Variant::Repack,
         (false, true) if conv1x1 => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }

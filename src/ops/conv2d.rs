@@ -42,6 +42,10 @@ pub enum ConvKernel {
     /// or 2 and padding = dilation, and 1 x 1 convs with stride 1 or 2 and no padding
     /// ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
     WindowSubgroup,
+    /// repack_pixels then matmul_subgroup (matmul_repack.rs): 1 x 1 convs without padding, any
+    /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
+    /// subgroups of any width the profile accepts.
+    RepackSubgroup,
 }
 
 impl ConvKernel {
@@ -52,6 +56,8 @@ impl ConvKernel {
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
             ConvKernel::WindowSubgroup => kernel!("conv2d_window_subgroup"),
+            // The GEMM, after its repack pass.
+            ConvKernel::RepackSubgroup => kernel!("matmul_subgroup"),
         }
     }
 }
@@ -188,7 +194,9 @@ impl Conv2d {
                     shape.k
                 ),
             )),
-            ConvKernel::GemmSubgroup | ConvKernel::WindowSubgroup if profile.subgroup_width.is_none() => {
+            ConvKernel::GemmSubgroup | ConvKernel::WindowSubgroup | ConvKernel::RepackSubgroup
+                if profile.subgroup_width.is_none() =>
+            {
                 Err(Error::invalid(
                     name,
                     format!(
@@ -210,6 +218,14 @@ impl Conv2d {
                     self.dilation,
                     self.groups,
                     shape.cin_per_group
+                ),
+            )),
+            ConvKernel::RepackSubgroup if !super::choose::repack_fits(&shape) => Err(Error::invalid(
+                name,
+                format!(
+                    "the RepackSubgroup kernel takes only 1 x 1 convs without padding, one group and input channels \
+                     a multiple of 4, got {}x{} padding {:?} groups {} with {} input channels per group",
+                    shape.kernel[0], shape.kernel[1], self.padding, self.groups, shape.cin_per_group
                 ),
             )),
             k => Ok(k),
@@ -421,6 +437,12 @@ impl Op for Conv2d {
                 let portable = [x, weight, affine, residual, output, weight];
                 let bindings = if subgroups.is_some() { &portable[..5] } else { &portable[..] };
                 gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
+            }
+            ConvKernel::RepackSubgroup => {
+                let conv = super::matmul::repack::Conv1x1 { epilogue: self.epilogue, stride: self.stride };
+                let affine = self.epilogue.affine.then_some(affine);
+                let residual = self.epilogue.residual.then_some(residual);
+                return conv.encode(gpu, self.name(), x, weight, affine, residual, output);
             }
             ConvKernel::WindowSubgroup => {
                 let width = gpu.profile().subgroup_width.expect("resolve checked the width");
