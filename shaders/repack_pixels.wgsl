@@ -6,9 +6,16 @@
 // from x loads twice the elements it uses (conv2d_window_subgroup's 1 x 1 / 2), and a 7 x 7 map's
 // 49 pixels straddle vec4s (2 loads per k in the windowed kernel); this pass copies C x pixels
 // elements once so the GEMM's Cout x C x pixels multiply-adds run at matmul_subgroup's rate.
-// One invocation writes one vec4 (4 packed pixels of one plane): 4 scalar loads, 1 vector store.
+// One invocation writes one vec4 (4 packed pixels of one plane). Its pixels' coordinates step from
+// the first's (one division instead of eight: lavapipe has no vector integer division and runs
+// each lane's in turn). PAIRS (the host sets it for stride 2 along x with output rows of whole quads
+// and input rows of whole vec4 pairs: 56 x 56 maps) reads the 4 pixels as 2 aligned vec4s of x
+// instead of 4 single elements (on lavapipe each load, of either size, is a loop over the lanes).
 // The workgroup grid is 1-D, folded into y past 65535: linear workgroup = wid.x + wid.y * nwg.x.
-// Bindings: x = [N, C, h, w] (scalar), out = [N, C, packed] viewed as vec4s.
+// Bindings: x = [N, C, h, w] (viewed as vec4s: every tensor buffer is padded to whole vec4s),
+// out = [N, C, packed] viewed as vec4s.
+
+override PAIRS: bool = false; // stride_x = 2, ow % 4 == 0 and w % 8 == 0
 
 struct Params {
     planes: u32,   // N x C
@@ -22,7 +29,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
@@ -34,13 +41,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let plane = i / quads;
-    let p0 = (i % quads) * 4u;
-    let base = plane * params.h * params.w;
+    let p0 = (i - plane * quads) * 4u;
+    let w = params.w;
+    let row_step = params.stride_y * w;
+    var oy = p0 / params.ow;
+    var ox = p0 - oy * params.ow;
+    let base = plane * params.h * w;
+    if (PAIRS) {
+        // The quad is one output row's columns ox .. ox + 3 (ow % 4 == 0): x's columns 2 ox .. 2 ox + 7,
+        // aligned (w % 8 == 0, ox % 4 == 0).
+        let at = (base + oy * row_step + 2u * ox) / 4u;
+        let lo = x[at];
+        let hi = x[at + 1u];
+        out[i] = vec4(lo.x, lo.z, hi.x, hi.z);
+        return;
+    }
     var v = vec4(0.0);
     for (var j = 0u; j < 4u; j++) {
-        let p = p0 + j;
-        if (p < params.pixels) {
-            v[j] = x[base + (p / params.ow) * params.stride_y * params.w + (p % params.ow) * params.stride_x];
+        if (p0 + j < params.pixels) {
+            let e = base + oy * row_step + ox * params.stride_x;
+            v[j] = x[e / 4u][e % 4u];
+        }
+        ox += 1u;
+        if (ox == params.ow) {
+            ox = 0u;
+            oy += 1u;
         }
     }
     out[i] = v;

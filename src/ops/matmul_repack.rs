@@ -101,7 +101,10 @@ impl Conv1x1 {
         };
         let scratch = gpu.empty(&Shape::new(&[n, c, packed])?)?;
         let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
-        let repack = gpu.prepare(&kernel!("repack_pixels"), &[], &params, &[x, &scratch], grid)?;
+        // Two aligned vec4 loads per quad where a quad is 4 columns of one output row, 2 apart in x.
+        let pairs = sx == 2 && ow.is_multiple_of(4) && w.is_multiple_of(8);
+        let constants = [("PAIRS", pairs as u8 as f64)];
+        let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
         // The GEMM: the weight as A [1, M, C], the scratch as B [N, C, P]; its output rows are the
         // real OH x OW pixels.
         let matmul = Matmul::conv1x1(self.epilogue);
