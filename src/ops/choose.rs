@@ -66,8 +66,10 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
-/// for the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
+/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), strided 1 x 1 convs (the
+/// downsamples, [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median
+/// share of the GEMM timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs";
+/// unmeasured on GPUs), and the windowed implicit GEMM for the other convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
 /// 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass";
 /// unmeasured on GPUs, where the staged tiles are the textbook choice); else the implicit GEMM
 /// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
@@ -79,7 +81,6 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let gemm = fits && many_rows && shape.k < MAX_K;
     let cpu_subgroups = profile.cpu && profile.subgroup_width.is_some() && profile.max_storage_buffers >= 5;
     let window = cpu_subgroups && many_rows && window_fits(&shape) && shape.k < MAX_K;
-    // Strided 1 x 1 convs (the downsamples) on CPU devices: the repacked GEMM (see repack_fits' doc).
     if cpu_subgroups && many_rows && repack_fits(&shape) && shape.stride != [1, 1] {
         return ConvKernel::RepackSubgroup;
     }
@@ -98,10 +99,14 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
-/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to the kernel
-/// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: a median
-/// 62% of the GEMM timed beside it, lowest 46%, where the staged implicit GEMM reached 29-40%;
-/// BENCHMARKS.md "third pass"), anything else to the register-tiled kernel.
+/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) with K a multiple
+/// of 4 (`k_vec4`) runs on CPU devices with subgroups as `Repack` (B's rows padded to 52 by
+/// repack_pixels, then matmul_subgroup: on lavapipe a median share of the GEMM beside them of 68%
+/// against the windowed conv kernel's 61% in the same alternated runs, BENCHMARKS.md "Repacked 1x1
+/// GEMMs"); other such GEMMs (and all on GPUs, unmeasured) go to
+/// the kernel [`conv2d`] picks for that conv (on lavapipe the windowed one: a median 62% of the
+/// GEMM timed beside it, where the staged implicit GEMM reached 29-40%; BENCHMARKS.md "third
+/// pass"), anything else to the register-tiled kernel.
 pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
