@@ -89,7 +89,10 @@ impl Conv1x1 {
         let packed = pixels.next_multiple_of(4);
         let m = weight.shape().numel() / c;
         let u = |what: &str, v: usize| to_u32(op, what, v);
+        // The shaders index x, the scratch and the output with u32.
+        u("x element count", x.shape().numel())?;
         u("repacked input's element count", n * c * packed)?;
+        u("output element count", n * m * pixels)?;
         let params = RepackPixelsParams {
             planes: u("planes (batch x channels)", n * c)?,
             h: u("height", h)?,
