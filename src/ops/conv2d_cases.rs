@@ -287,5 +287,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             case(rng, &format!("folded grid, {kernel:?}"), Conv2d { kernel, ..c }, &[17, 1, 8, 8], &[1, 1, 1, 1]);
         cases.push(folded.with_grid_limit(SMALL_GRID));
     }
+    // A strided 1 x 1 conv (the repacked path on CPU devices with subgroups: both its launches fold).
+    let strided = c.stride([2, 2]).epilogue(Epilogue { affine: true, activation: Relu, residual: true });
+    let folded = case(rng, "folded grid, 1x1 stride 2, Auto", strided, &[17, 8, 16, 16], &[16, 8, 1, 1]);
+    cases.push(folded.with_grid_limit(SMALL_GRID));
     cases
 }
