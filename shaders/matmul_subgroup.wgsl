@@ -38,13 +38,15 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // scalar path alone cost the K = 64 GEMMs about 40% of their time (BENCHMARKS.md, "Small-K 1x1
 // GEMMs").
 // An unused affine or residual slot holds a stand-in (A) that is never read.
+// B's rows may be longer than out's (n > n_out): matmul_repack pads a 7 x 7 map's 49 pixels to 52 so
+// that B's rows are whole vec4s; the padding columns are computed and never stored.
 // Params, b_block, mad and outer repeat matmul_vec4's (finish and store take vec4s here): WGSL
 // has no includes, and one Rust struct (MatmulParams) mirrors every matmul kernel's Params.
 
 override TRANS_A: bool = false;
 override SUBGROUP_WIDTH: u32 = 8u; // lanes per subgroup, a power of two from 4 to 64 (the host sets it)
 override TRANS_B: bool = false;
-override OUT_VEC4: bool = false; // n % 4 == 0: every stored row segment is one aligned vec4
+override OUT_VEC4: bool = false; // n_out % 4 == 0: every stored row segment is one aligned vec4
 // The epilogue (Params' `epilogue` and `axis`, which this kernel does not read), fixed at pipeline
 // creation for the reason OUT_VEC4 is: the column-indexed affine's 8 scalar loads and the sigmoid,
 // never used by a 1 x 1 conv, slowed it as much as its scalar stores did.
@@ -67,7 +69,8 @@ struct Params {
     axis: u32,     // affine indexed by 0: row (m), 1: column (n); unread here (AXIS)
     tiles_m: u32,  // ceil(m / 64)
     tiles_n: u32,  // ceil(n / 64); ceil(batch n / 64) where FLAT (see main)
-    _pad0: u32,
+    n_out: u32,    // out's and residual's row length: n, or fewer where the host padded B's rows
+                   // to whole vec4s (matmul_repack: columns n_out .. n - 1 are computed, not stored)
     _pad1: u32,
 }
 
@@ -91,8 +94,8 @@ fn finish(acc: vec4<f32>, col: u32, scale: f32, shift: f32, res: vec4<f32>) -> v
     var v = acc;
     if ((EPILOGUE & 1u) != 0u) {
         if (AXIS == 1u) {
-            let c = min(vec4(col) + vec4(0u, 1u, 2u, 3u), vec4(params.n - 1u));
-            let n = params.n;
+            let c = min(vec4(col) + vec4(0u, 1u, 2u, 3u), vec4(params.n_out - 1u));
+            let n = params.n_out;
             let scale4 = vec4(affine_at(c.x), affine_at(c.y), affine_at(c.z), affine_at(c.w));
             let shift4 = vec4(affine_at(n + c.x), affine_at(n + c.y), affine_at(n + c.z), affine_at(n + c.w));
             v = fma(v, scale4, shift4);
@@ -185,10 +188,11 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
 
 // Applies the epilogue to a 4 x 4 block (column = output column; `scale` and `shift` hold its
 // rows' affine when indexed by row) and stores the elements inside the output: one vec4 per row
-// where the 4 columns are whole and aligned (n % 4 == 0), single components otherwise (never
-// where OUT_VEC4: there c0 is a multiple of 4, so a block is whole or wholly past n).
+// where the 4 columns are whole and aligned (n_out % 4 == 0), single components otherwise (never
+// where OUT_VEC4: there n_out = n and c0 is a multiple of 4, so a block is whole or wholly past n).
+// Rows of out and residual are n_out long: columns n_out .. n - 1 (B's padding) are dropped.
 fn store(bi: u32, r0: u32, c0: u32, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f32>) {
-    let n = params.n;
+    let n = params.n_out;
     let whole = (n & 3u) == 0u && c0 + 3u < n;
     let residual_on = (EPILOGUE & 2u) != 0u;
     for (var i = 0u; i < 4u; i++) {

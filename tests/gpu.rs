@@ -123,6 +123,43 @@ fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_a_fixed_width() {
     assert!(e.to_string().contains("whole vec4s: a's rows hold K = 64, b's N = 63"), "{e}");
 }
 
+/// A 1 x 1 conv's GEMM on a 7 x 7 map (49 columns) takes the repacked path (repack_pixels, then
+/// matmul_subgroup) where choose says so: CPU devices with subgroups (lavapipe), K a multiple of 4;
+/// a forced Repack that the device, K or the layout cannot take is an error saying which; a forced
+/// RepackSubgroup conv with padding is too.
+#[test]
+fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misuse_says_why() {
+    use glimpse::ops::conv2d::{Conv2d, ConvKernel};
+    let gpu = gpu_or_skip!();
+    let shape = |d: &[usize]| Shape::new(d).unwrap();
+    let (w, x) = (shape(&[1, 64, 64]), shape(&[2, 64, 49]));
+    let conv1x1 = Matmul::conv1x1(glimpse::ops::Epilogue::NONE);
+    let kernel = |op: Matmul, a: &Shape, b: &Shape| op.kernel_for(gpu, &[a, b]);
+    let subgroups = gpu.subgroup_size().is_some();
+    if subgroups && gpu.profile().cpu {
+        assert_eq!(kernel(conv1x1, &w, &x).unwrap().name, "matmul_subgroup");
+    }
+    let repack = conv1x1.with_variant(Variant::Repack);
+    if subgroups {
+        assert_eq!(kernel(repack, &w, &x).unwrap().name, "matmul_subgroup");
+        let e = kernel(repack, &shape(&[1, 64, 63]), &shape(&[2, 63, 49])).unwrap_err().to_string();
+        assert!(e.contains("input channels (K) a multiple of 4") && e.contains("got 63"), "{e}");
+    } else {
+        let e = kernel(repack, &w, &x).unwrap_err().to_string();
+        assert!(e.contains("needs subgroups of one fixed width"), "{e}");
+    }
+    let e = kernel(Matmul::new(false, true).with_variant(Variant::Repack), &w, &shape(&[2, 49, 64])).unwrap_err();
+    assert!(e.to_string().contains("the Repack kernel runs only the 1 x 1 conv form"), "{e}");
+
+    let padded = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new().stride([2, 2]).padding([1, 1]) };
+    let x = gpu.empty(&shape(&[1, 8, 9, 9])).unwrap();
+    let weight = gpu.empty(&shape(&[16, 8, 1, 1])).unwrap();
+    let out = gpu.empty(&padded.output_shape(&[x.shape(), weight.shape()]).unwrap()).unwrap();
+    let e = padded.encode(gpu, &[&x, &weight], &out).unwrap_err().to_string();
+    let why = if subgroups { "takes only 1 x 1 convs without padding" } else { "needs subgroups" };
+    assert!(e.contains(why), "{e}");
+}
+
 /// A wait past the limit is a Timeout error that says how long it really waited.
 #[test]
 fn a_wait_past_the_limit_is_a_timeout_naming_the_time_waited() {

@@ -71,6 +71,13 @@ pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
         && window_fits(&ConvShape { stride: [1, 1], padding: [1, 1], dilation: [1, 1], ..*shape })
 }
 
+/// Whether repack_pixels + matmul_subgroup (conv2d's RepackSubgroup) computes this conv: 1 x 1
+/// without padding (any stride: the repack subsamples), one group, input channels a multiple of 4
+/// (the weight's rows are the GEMM's A, read as whole vec4s).
+pub fn repack_fits(shape: &ConvShape) -> bool {
+    shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -81,27 +88,30 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMMs
-/// (no workgroup memory, X read straight from x; unmeasured on GPUs, where the staged tiles are the
-/// textbook choice): a 3 x 3 / 2 conv with dilation 2 as a stride-1 conv over x's even phase
-/// ([`subsampled_window_fits`]; on lavapipe its six skresnet18 rows' median 58 -> 68-70% of the GEMM
-/// timed beside each, BENCHMARKS.md "strided"), the windowed kernel for the convs it takes
-/// ([`window_fits`]; 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md
-/// "third pass"; its 3x3 / 2 convs stay on it: over 4 phase planes they ran 5-10% slower), the
-/// phased one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster);
-/// else the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`])
-/// and the device's limits hold its tiles and bindings; the direct kernel otherwise.
+/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
+/// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
+/// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
+/// timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs"); a 3 x 3 / 2 conv
+/// with dilation 2 as a stride-1 conv over x's even phase ([`subsampled_window_fits`]; its six
+/// skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md "strided"); the windowed implicit GEMM for
+/// the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
+/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; its 3 x 3 / 2
+/// convs stay on it: over 4 phase planes they ran 5-10% slower); the phased one for the 7 x 7 / 2
+/// stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
+/// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
+/// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
-    // The windowed kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
-    let windowed = profile.cpu
-        && profile.subgroup_width.is_some()
-        && many_rows
-        && shape.k < MAX_K
-        && profile.max_storage_buffers >= 5;
+    // These kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
+    let cpu_subgroups =
+        profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
+    let windowed = cpu_subgroups && shape.k < MAX_K;
+    if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] {
+        return ConvKernel::RepackSubgroup;
+    }
     if windowed && subsampled_window_fits(&shape) {
         return ConvKernel::WindowSubsampled;
     }
@@ -125,14 +135,19 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
-/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) goes to the kernel
-/// [`conv2d`] picks for that conv on devices with subgroups (on lavapipe the windowed one: a median
-/// 62% of the GEMM timed beside it, lowest 46%, where the staged implicit GEMM reached 29-40%;
-/// BENCHMARKS.md "third pass"), anything else to the register-tiled kernel.
-pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool) -> Variant {
+/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) with K a multiple
+/// of 4 (`k_vec4`) runs on CPU devices with subgroups as `Repack` (B's rows padded to 52 by
+/// repack_pixels, then matmul_subgroup: on lavapipe a median share of the GEMM beside them of 68%
+/// against the windowed conv kernel's 61% in the same alternated runs, BENCHMARKS.md "Repacked 1x1
+/// GEMMs"); other such GEMMs (and all on GPUs, unmeasured) go to
+/// the kernel [`conv2d`] picks for that conv (on lavapipe the windowed one: a median 62% of the
+/// GEMM timed beside it, where the staged implicit GEMM reached 29-40%; BENCHMARKS.md "third
+/// pass"), anything else to the register-tiled kernel.
+pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: bool) -> Variant {
     match (vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::Vec4,
+        (false, true) if conv1x1 && k_vec4 && profile.cpu => Variant::Repack,
         (false, true) if conv1x1 => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }

@@ -49,6 +49,10 @@ pub enum ConvKernel {
     /// conv2d_phases, then conv2d_window_subgroup: 3 x 3 / 2 convs with dilation 2 as stride-1 convs
     /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
     WindowSubsampled,
+    /// repack_pixels then matmul_subgroup (matmul_repack.rs): 1 x 1 convs without padding, any
+    /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
+    /// subgroups of any width the profile accepts.
+    RepackSubgroup,
 }
 
 impl ConvKernel {
@@ -60,6 +64,8 @@ impl ConvKernel {
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
             ConvKernel::WindowSubgroup | ConvKernel::WindowSubsampled => kernel!("conv2d_window_subgroup"),
             ConvKernel::PhasedSubgroup => kernel!("conv2d_phased_subgroup"),
+            // The GEMM, after its repack pass.
+            ConvKernel::RepackSubgroup => kernel!("matmul_subgroup"),
         }
     }
 }
@@ -203,6 +209,7 @@ impl Conv2d {
             | ConvKernel::WindowSubgroup
             | ConvKernel::PhasedSubgroup
             | ConvKernel::WindowSubsampled
+            | ConvKernel::RepackSubgroup
                 if profile.subgroup_width.is_none() =>
             {
                 Err(Error::invalid(
@@ -229,6 +236,14 @@ impl Conv2d {
                 ),
             )),
             ConvKernel::PhasedSubgroup | ConvKernel::WindowSubsampled => phased::check_fits(self, &shape),
+            ConvKernel::RepackSubgroup if !super::choose::repack_fits(&shape) => Err(Error::invalid(
+                name,
+                format!(
+                    "the RepackSubgroup kernel takes only 1 x 1 convs without padding, one group and input channels \
+                     a multiple of 4, got {}x{} padding {:?} groups {} with {} input channels per group",
+                    shape.kernel[0], shape.kernel[1], self.padding, self.groups, shape.cin_per_group
+                ),
+            )),
             k => Ok(k),
         }
     }
@@ -440,6 +455,12 @@ impl Op for Conv2d {
                 let portable = [x, weight, affine, residual, output, weight];
                 let bindings = if subgroups.is_some() { &portable[..5] } else { &portable[..] };
                 gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
+            }
+            ConvKernel::RepackSubgroup => {
+                let conv = super::matmul::repack::Conv1x1 { epilogue: self.epilogue, stride: self.stride };
+                let affine = self.epilogue.affine.then_some(affine);
+                let residual = self.epilogue.residual.then_some(residual);
+                return conv.encode(gpu, self.name(), x, weight, affine, residual, output);
             }
             ConvKernel::WindowSubgroup => {
                 let width = gpu.profile().subgroup_width.expect("resolve checked the width");

@@ -286,6 +286,47 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 4, 1, 17],
             &[9, 4, 3, 3],
         ),
+        // repack_pixels + matmul_subgroup (Auto for strided 1 x 1 convs on CPU devices with
+        // subgroups, `choose::repack_fits`; it also takes the stride-2 1 x 1 windows above): output
+        // maps of 1, 4, 42 (padded to 44), 45 (to 48) and 49 (to 52) pixels, aligned 8 x 8, stride 3
+        // and [1, 2], batches, every epilogue.
+        (
+            "repack: stride 2, 2x2 input, batch 3, affine+relu",
+            epi(true, Relu, false).stride([2, 2]),
+            &[3, 8, 2, 2],
+            &[20, 8, 1, 1],
+        ),
+        (
+            "repack: stride 2, 3x3 input, batch 2, sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]),
+            &[2, 4, 3, 3],
+            &[9, 4, 1, 1],
+        ),
+        (
+            "repack: stride 2, 14x14 (49 pixels), batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]),
+            &[2, 16, 14, 14],
+            &[70, 16, 1, 1],
+        ),
+        (
+            "repack: stride 2, 13x11, residual+sigmoid",
+            epi(false, Sigmoid, true).stride([2, 2]),
+            &[1, 12, 13, 11],
+            &[24, 12, 1, 1],
+        ),
+        ("repack: stride 2, 16x16, batch 2", c.stride([2, 2]), &[2, 20, 16, 16], &[36, 20, 1, 1]),
+        (
+            "repack: stride 3, 1x1 input, affine",
+            epi(true, Activation::None, false).stride([3, 3]),
+            &[1, 4, 1, 1],
+            &[8, 4, 1, 1],
+        ),
+        (
+            "repack: stride [1, 2], 9x10, batch 2, residual",
+            epi(false, Activation::None, true).stride([1, 2]),
+            &[2, 8, 9, 10],
+            &[16, 8, 1, 1],
+        ),
     ];
     // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
     // kernel for narrow groups) and on each portable kernel, with fresh inputs.
@@ -303,5 +344,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             case(rng, &format!("folded grid, {kernel:?}"), Conv2d { kernel, ..c }, &[17, 1, 8, 8], &[1, 1, 1, 1]);
         cases.push(folded.with_grid_limit(SMALL_GRID));
     }
+    // A strided 1 x 1 conv (the repacked path on CPU devices with subgroups: both its launches fold).
+    let strided = c.stride([2, 2]).epilogue(Epilogue { affine: true, activation: Relu, residual: true });
+    let folded = case(rng, "folded grid, 1x1 stride 2, Auto", strided, &[17, 8, 16, 16], &[16, 8, 1, 1]);
+    cases.push(folded.with_grid_limit(SMALL_GRID));
     cases
 }

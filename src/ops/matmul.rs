@@ -35,6 +35,10 @@ pub enum Variant {
     /// for the stride-1 1 x 1 conv form only (see [`Matmul::conv1x1`]: a broadcast weight
     /// [1, M, K], b [N, K, HW], affine per row), at any N.
     ConvGemm,
+    /// The 1 x 1 conv form with B's rows padded to whole vec4s by a repack pass (repack_pixels,
+    /// into scratch) and the Subgroup kernel storing the real rows (matmul_repack.rs): any N, K a
+    /// multiple of 4, subgroups as for Subgroup.
+    Repack,
 }
 
 /// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
@@ -74,7 +78,10 @@ pub struct MatmulParams {
     axis: u32,
     tiles_m: u32,
     tiles_n: u32,
-    _pad: [u32; 2],
+    /// The output's row length: n, or fewer where B's rows were padded (matmul_subgroup reads it;
+    /// the other kernels' Params call it _pad0).
+    n_out: u32,
+    _pad: u32,
 }
 
 /// Output rows and columns one workgroup of the tiled kernels covers.
@@ -180,6 +187,17 @@ impl Matmul {
         Ok(dims)
     }
 
+    /// The variant this configuration runs on `gpu` (Auto resolved as choose::matmul picks).
+    fn resolved_variant(&self, gpu: &Gpu, d: &Dims) -> Variant {
+        match self.variant {
+            Variant::Auto => {
+                let k_vec4 = d.k.is_multiple_of(4);
+                super::choose::matmul(gpu.profile(), self.vec4_fits(d), self.is_conv1x1(d), k_vec4)
+            }
+            v => v,
+        }
+    }
+
     /// The kernel this configuration runs on `gpu` for these input shapes; a forced
     /// variant the shapes or the device cannot take is an error that says why.
     pub fn kernel_for(&self, gpu: &Gpu, inputs: &[&Shape]) -> Result<Kernel> {
@@ -187,18 +205,18 @@ impl Matmul {
         let vec4 = self.vec4_fits(&d);
         let subgroups = super::choose::matmul_subgroups(gpu.profile());
         let name = self.name();
-        let variant = match self.variant {
-            Variant::Auto => super::choose::matmul(gpu.profile(), vec4, self.is_conv1x1(&d)),
-            v => v,
-        };
+        let variant = self.resolved_variant(gpu, &d);
         Ok(match variant {
-            Variant::ConvGemm if !self.is_conv1x1(&d) => {
+            Variant::ConvGemm | Variant::Repack if !self.is_conv1x1(&d) => {
                 return Err(Error::invalid(
                     name,
-                    "the ConvGemm kernel runs only the 1 x 1 conv form: a [1, M, K] weight times b [N, K, HW], \
-                     neither transposed, the affine per row",
+                    format!(
+                        "the {variant:?} kernel runs only the 1 x 1 conv form: a [1, M, K] weight times b [N, K, HW], \
+                         neither transposed, the affine per row"
+                    ),
                 ))
             }
+            Variant::Repack => repack::check(name, gpu.profile(), d.k)?,
             Variant::ConvGemm => self.as_conv().resolved_kernel(gpu.profile(), &self.conv_shapes(&d)?)?.kernel(),
             Variant::Naive => kernel!("matmul_naive"),
             Variant::Tiled | Variant::Auto => kernel!("matmul"),
@@ -261,8 +279,8 @@ impl Matmul {
     }
 
     /// `tile` = [rows, columns] of output one workgroup covers; `flat`: column tiles over all
-    /// batch x N columns (matmul_subgroup's FLAT), else per image.
-    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2], flat: bool) -> Result<MatmulParams> {
+    /// batch x N columns (matmul_subgroup's FLAT), else per image; `n_out`: the output's rows' length.
+    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2], flat: bool, n_out: usize) -> Result<MatmulParams> {
         let u = |what: &str, v: usize| to_u32(self.name(), what, v);
         let (m, n, k) = (d.m, d.n, d.k);
         // Element strides of A (b, m, k) and B (b, k, n); a batch of 1 broadcasts.
@@ -283,8 +301,53 @@ impl Matmul {
             axis: (self.epilogue_axis == Axis::Cols) as u32,
             tiles_m: u("row tiles", m.div_ceil(tile[0]))?,
             tiles_n: u("column tiles", if flat { d.batch * n } else { n }.div_ceil(tile[1]))?,
-            _pad: [0; 2],
+            n_out: u("output row length", n_out)?,
+            _pad: 0,
         })
+    }
+
+    /// One dispatch of a tiled kernel (`kernel`: matmul, matmul_vec4 or matmul_subgroup; or
+    /// matmul_naive) over `bindings` = [a, b, affine, residual, output], the output's rows `n_out`
+    /// long (d.n, or fewer where matmul_repack padded B's rows: matmul_subgroup only).
+    fn encode_tiled(
+        &self,
+        gpu: &Gpu,
+        d: &Dims,
+        kernel: &Kernel,
+        bindings: [&GpuTensor; 5],
+        n_out: usize,
+    ) -> Result<Dispatch> {
+        // matmul_subgroup's tile follows the subgroup width; the other tiled kernels cover 64 x 64.
+        let width = gpu.profile().subgroup_width;
+        let tile = match (kernel.name, width) {
+            ("matmul_subgroup", Some(w)) => super::subgroup_tile(w as usize),
+            _ => [TILE, TILE],
+        };
+        let flat = kernel.name == "matmul_subgroup" && self.flat_columns(d);
+        let params = self.params(d, self.epilogue.code(), tile, flat, n_out)?;
+        let numel = (d.batch * d.m * d.n) as u64;
+        let grid = if kernel.name == "matmul_naive" {
+            gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
+        } else {
+            let images = if flat { 1 } else { d.batch };
+            gpu.grid_1d(self.name(), (images * (params.tiles_m * params.tiles_n) as usize) as u64)?
+        };
+        // The vec4 kernels are specialised per layout (and the subgroup one per width); the others
+        // read the strides.
+        let mut constants = Vec::new();
+        if matches!(kernel.name, "matmul_vec4" | "matmul_subgroup") {
+            constants.extend([("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)]);
+        }
+        if let ("matmul_subgroup", Some(w)) = (kernel.name, width) {
+            // The store's layout and the epilogue too: lavapipe runs the unused branches otherwise.
+            constants.extend([
+                ("SUBGROUP_WIDTH", w as f64),
+                ("OUT_VEC4", n_out.is_multiple_of(4) as u8 as f64),
+                ("EPILOGUE", params.epilogue as f64),
+                ("AXIS", params.axis as f64),
+            ]);
+        }
+        gpu.prepare(kernel, &constants, &params, &bindings, grid)
     }
 }
 
@@ -337,55 +400,30 @@ impl Op for Matmul {
         let d = self.dims(&shapes)?;
         let kernel = self.kernel_for(gpu, &shapes)?;
         let (a, b) = (inputs[0], inputs[1]);
+        let affine = self.epilogue.affine.then(|| inputs[2]);
+        let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1]);
         if kernel.name.starts_with("conv2d") {
             // The ConvGemm variant: the same buffers viewed as the 1 x 1 conv's tensors.
             let [x_shape, w_shape] = self.conv_shapes(&d)?;
             let as_map = |t: &GpuTensor| t.reshape(&[d.batch, d.m, d.n, 1]);
             let mut views = vec![b.reshape(x_shape.dims())?, a.reshape(w_shape.dims())?];
-            if self.epilogue.affine {
-                views.push(inputs[2].clone());
-            }
-            if self.epilogue.residual {
-                views.push(as_map(inputs[inputs.len() - 1])?);
+            views.extend(affine.cloned());
+            if let Some(r) = residual {
+                views.push(as_map(r)?);
             }
             let refs: Vec<&GpuTensor> = views.iter().collect();
             return self.as_conv().encode(gpu, &refs, &as_map(output)?);
         }
+        if self.resolved_variant(gpu, &d) == Variant::Repack {
+            // b [N, K, HW] viewed as x [N, K, HW, 1]: a stride-1 1 x 1 conv over an HW x 1 map.
+            let x = b.reshape(&[d.b_batch, d.k, d.n, 1])?;
+            let conv = repack::Conv1x1 { epilogue: self.epilogue, stride: [1, 1] };
+            return conv.encode(gpu, self.name(), &x, a, affine, residual, output);
+        }
         // The epilogue reads affine and residual in the same pass (5 storage
-        // buffers); an unused slot holds a stand-in that is never read.
-        let affine = if self.epilogue.affine { inputs[2] } else { a };
-        let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { a };
-        // matmul_subgroup's tile follows the subgroup width; the other tiled kernels cover 64 x 64.
-        let width = gpu.profile().subgroup_width;
-        let tile = match (kernel.name, width) {
-            ("matmul_subgroup", Some(w)) => super::subgroup_tile(w as usize),
-            _ => [TILE, TILE],
-        };
-        let flat = kernel.name == "matmul_subgroup" && self.flat_columns(&d);
-        let params = self.params(&d, self.epilogue.code(), tile, flat)?;
-        let numel = (d.batch * d.m * d.n) as u64;
-        let grid = if kernel.name == "matmul_naive" {
-            gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
-        } else {
-            let images = if flat { 1 } else { d.batch };
-            gpu.grid_1d(self.name(), (images * (params.tiles_m * params.tiles_n) as usize) as u64)?
-        };
-        // The vec4 kernels are specialised per layout (and the subgroup one per width); the others
-        // read the strides.
-        let mut constants = Vec::new();
-        if matches!(kernel.name, "matmul_vec4" | "matmul_subgroup") {
-            constants.extend([("TRANS_A", self.trans_a as u8 as f64), ("TRANS_B", self.trans_b as u8 as f64)]);
-        }
-        if let ("matmul_subgroup", Some(w)) = (kernel.name, width) {
-            // The store's layout and the epilogue too: lavapipe runs the unused branches otherwise.
-            constants.extend([
-                ("SUBGROUP_WIDTH", w as f64),
-                ("OUT_VEC4", (d.n % 4 == 0) as u8 as f64),
-                ("EPILOGUE", params.epilogue as f64),
-                ("AXIS", params.axis as f64),
-            ]);
-        }
-        Ok(vec![gpu.prepare(&kernel, &constants, &params, &[a, b, affine, residual, output], grid)?])
+        // buffers); an unused slot holds a stand-in (A) that is never read.
+        let bindings = [a, b, affine.unwrap_or(a), residual.unwrap_or(a), output];
+        Ok(vec![self.encode_tiled(gpu, &d, &kernel, bindings, d.n)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -395,6 +433,9 @@ impl Op for Matmul {
         Cost { flops: 2 * outputs * d.k as u64, bytes: read + 4 * outputs }
     }
 }
+
+#[path = "matmul_repack.rs"]
+pub(crate) mod repack;
 
 #[path = "matmul_cases.rs"]
 mod cases;

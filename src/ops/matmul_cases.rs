@@ -1,4 +1,5 @@
-//! matmul's correctness cases: every kernel (Naive, Tiled, Vec4, Subgroup through Auto, ConvGemm)
+//! matmul's correctness cases: every kernel (Naive, Tiled, Vec4, Subgroup and Repack through Auto,
+//! ConvGemm)
 //! over awkward M, N, K, every transpose, broadcast and full batches and each epilogue.
 
 use super::{Axis, Dims, Matmul, Variant};
@@ -110,6 +111,26 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let op = Matmul::conv1x1(full);
         for variant in variants_for(op, 1, m, n, k) {
             cases.push(case(rng, "1x1 conv form", op.with_variant(variant), [1, 3, m, n, k]));
+        }
+    }
+    // The repacked path (Auto on CPU devices with subgroups: the 1 x 1 conv form with N % 4 != 0
+    // and K % 4 == 0, see matmul_repack.rs): maps of 1, 2, 9, 13 and 49 pixels (padded to 4, 4,
+    // 12, 16 and 52), M past a 16-row block, batches of 1 to 3, each epilogue.
+    let affine = Epilogue { affine: true, ..Epilogue::NONE };
+    let sigmoid = Epilogue { activation: Activation::Sigmoid, ..Epilogue::NONE };
+    let residual_relu = Epilogue { residual: true, activation: Activation::Relu, ..Epilogue::NONE };
+    let full_sigmoid = Epilogue { activation: Activation::Sigmoid, ..full };
+    for (label, epilogue, [m, n, k], bb) in [
+        ("repack, no epilogue", Epilogue::NONE, [17, 49, 12], 3),
+        ("repack, affine, 1 pixel", affine, [70, 1, 8], 2),
+        ("repack, sigmoid, 3x3 map", sigmoid, [9, 9, 4], 1),
+        ("repack, residual+relu, 13 pixels", residual_relu, [24, 13, 16], 2),
+        ("repack, affine+residual+relu", full, [33, 49, 20], 3),
+        ("repack, affine+residual+sigmoid, 1x2 map", full_sigmoid, [16, 2, 4], 2),
+    ] {
+        let op = Matmul::conv1x1(epilogue);
+        for variant in variants_for(op, 1, m, n, k) {
+            cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
         }
     }
     // matmul_subgroup's columns across images (A shared, N % 4 == 0) with A transposed, the last

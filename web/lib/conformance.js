@@ -157,7 +157,8 @@ export class Runner {
       const entries = [{ binding: 0, resource: { buffer: uniform } }];
       // A binding is an input's index, 'output', or { scratch: bytes, id }: a buffer the encoder made
       // for a slot the kernel must have but this case does not read (a fused kernel's unused side
-      // output), or one that passes data from one launch to a later one (conv2d_phases' planes):
+      // output), or one that passes data from one launch to a later one (conv2d_phases' planes,
+      // repack_pixels' rows):
       // one buffer per id across the variant's launches.
       const scratchOf = (b) => (scratch[b.id] ??= make(padded(b.scratch), storage));
       const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? scratchOf(b) : inputs[b]);

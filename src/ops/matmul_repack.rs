@@ -1,0 +1,119 @@
+//! A 1 x 1 convolution (no padding, one group, any stride) as repack_pixels + matmul_subgroup:
+//! the first pass copies x, subsampled by the stride, into scratch [N, C, P] whose rows are whole
+//! vec4s (P = OH x OW rounded up to a multiple of 4), the second is the GEMM weight [M, C] x that
+//! B per image with the conv's epilogue, storing only the OH x OW real columns of each row.
+//!
+//! Why: matmul_subgroup needs B's rows in whole aligned vec4s and reaches 80-100% of the 512^3
+//! GEMM on lavapipe for 1 x 1 convs on 14 x 14 to 56 x 56 maps, while the kernels that took the rest
+//! stayed far below: stride-2 downsamples through conv2d_window_subgroup (each lane loads twice the
+//! elements it uses) and stride-1 convs on 7 x 7 maps (49 pixels per row straddle vec4s) through it
+//! too. The copy is C x P elements against the GEMM's M x C x P multiply-adds (M >= 64 in every
+//! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs".
+//!
+//! Scratch: one buffer of N x C x P floats per conv, allocated at encode and kept alive by the bind
+//! groups for as long as the plan holds the dispatches (a network's sum is in BENCHMARKS.md).
+
+use super::{Dims, Matmul};
+use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
+use crate::ops::{to_u32, Epilogue};
+use crate::{kernel, Error, Result, Shape};
+
+/// Mirrors `struct Params` in shaders/repack_pixels.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RepackPixelsParams {
+    planes: u32,
+    h: u32,
+    w: u32,
+    ow: u32,
+    pixels: u32,
+    packed: u32,
+    stride: [u32; 2],
+}
+
+/// Invocations per workgroup of repack_pixels (each writes one vec4).
+const WORKGROUP: usize = 64;
+
+/// The GEMM kernel the repacked path runs, where the device and K allow it: subgroups of one fixed
+/// width (matmul_subgroup's) and K (input channels) a multiple of 4 (the weight's rows are A's, read
+/// as whole vec4s); else an error naming what is missing.
+pub(crate) fn check(op: &str, profile: &DeviceProfile, k: usize) -> Result<Kernel> {
+    if profile.subgroup_width.is_none() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the repacked 1 x 1 GEMM needs subgroups of one fixed width from 4 to 64; {} has none",
+                profile.name
+            ),
+        ));
+    }
+    if !k.is_multiple_of(4) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the repacked 1 x 1 GEMM needs input channels (K) a multiple of 4 (whole vec4 weight rows), got {k}"
+            ),
+        ));
+    }
+    Ok(kernel!("matmul_subgroup"))
+}
+
+/// A 1 x 1 conv without padding: its epilogue and its [y, x] stride.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Conv1x1 {
+    pub epilogue: Epilogue,
+    pub stride: [usize; 2],
+}
+
+impl Conv1x1 {
+    /// The two dispatches for x [N, C, H, W] and the weight (M x C elements, row-major: [M, C, 1, 1]
+    /// or [1, M, C]), affine [2, M] and residual shaped like `output` [N, M, OH, OW] (or [N, M, OH x
+    /// OW]) where the epilogue has them. The caller has checked the shapes against each other; `op`
+    /// names it in errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &self,
+        gpu: &Gpu,
+        op: &'static str,
+        x: &GpuTensor,
+        weight: &GpuTensor,
+        affine: Option<&GpuTensor>,
+        residual: Option<&GpuTensor>,
+        output: &GpuTensor,
+    ) -> Result<Vec<Dispatch>> {
+        let [n, c, h, w] = x.shape().nchw(op, "x")?;
+        let gemm = check(op, gpu.profile(), c)?;
+        let [sy, sx] = self.stride;
+        let (oh, ow) = ((h - 1) / sy + 1, (w - 1) / sx + 1);
+        let pixels = oh * ow;
+        let packed = pixels.next_multiple_of(4);
+        let m = weight.shape().numel() / c;
+        let u = |what: &str, v: usize| to_u32(op, what, v);
+        // The shaders index x, the scratch and the output with u32.
+        u("x element count", x.shape().numel())?;
+        u("repacked input's element count", n * c * packed)?;
+        u("output element count", n * m * pixels)?;
+        let params = RepackPixelsParams {
+            planes: u("planes (batch x channels)", n * c)?,
+            h: u("height", h)?,
+            w: u("width", w)?,
+            ow: u("output width", ow)?,
+            pixels: u("output pixels", pixels)?,
+            packed: u("packed pixels", packed)?,
+            stride: [u("stride", sy)?, u("stride", sx)?],
+        };
+        let scratch = gpu.empty(&Shape::new(&[n, c, packed])?)?;
+        let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
+        // Two aligned vec4 loads per quad where a quad is 4 columns of one output row, 2 apart in x.
+        let pairs = sx == 2 && ow.is_multiple_of(4) && w.is_multiple_of(8);
+        let constants = [("PAIRS", pairs as u8 as f64)];
+        let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
+        // The GEMM: the weight as A [1, M, C], the scratch as B [N, C, P]; its output rows are the
+        // real OH x OW pixels.
+        let matmul = Matmul::conv1x1(self.epilogue);
+        let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k: c };
+        let bindings = [weight, &scratch, affine.unwrap_or(weight), residual.unwrap_or(weight), output];
+        let product = matmul.encode_tiled(gpu, &d, &gemm, bindings, pixels)?;
+        Ok(vec![repack, product])
+    }
+}
