@@ -72,7 +72,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 23] = [
+    let want: [(&str, [&str; 4]); 26] = [
         ("conv2d 3x3 256->256", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 dilation 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
