@@ -33,6 +33,8 @@ pub struct ConvShape {
     pub stride: [usize; 2],
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
+    /// [N, OH, OW]: the batch and the output map.
+    pub out: [usize; 3],
 }
 
 /// Whether conv2d_window_subgroup computes this conv: stride 1 or 2 on both axes (each lane's 4
@@ -47,6 +49,18 @@ pub fn window_fits(shape: &ConvShape) -> bool {
         _ => false,
     };
     taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
+}
+
+/// Whether conv2d's Winograd kernel computes this conv: 3 x 3, stride 1, padding = dilation = 1 or
+/// 2 on both axes (tiles of 2 x 2 outputs d apart read 4 x 4 inputs d apart), one group.
+pub fn winograd_fits(shape: &ConvShape) -> bool {
+    let d = shape.dilation[0];
+    shape.kernel == [3, 3]
+        && shape.stride == [1, 1]
+        && (d == 1 || d == 2)
+        && shape.dilation == [d, d]
+        && shape.padding == [d, d]
+        && shape.groups == 1
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup

@@ -31,6 +31,7 @@ fn shape(
         stride: [stride; 2],
         padding: [pad; 2],
         dilation: [dilation; 2],
+        out: [1, 56, 56],
     }
 }
 

@@ -42,6 +42,9 @@ pub enum ConvKernel {
     /// or 2 and padding = dilation, and 1 x 1 convs with stride 1 or 2 and no padding
     /// ([`crate::ops::choose::window_fits`]), subgroups of any width the profile accepts.
     WindowSubgroup,
+    /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), one group
+    /// ([`crate::ops::choose::winograd_fits`]); transforms plus 16 batched matmuls, any device.
+    Winograd,
 }
 
 impl ConvKernel {
@@ -52,6 +55,8 @@ impl ConvKernel {
             ConvKernel::Gemm => kernel!("conv2d_gemm"),
             ConvKernel::GemmSubgroup => kernel!("conv2d_gemm_subgroup"),
             ConvKernel::WindowSubgroup => kernel!("conv2d_window_subgroup"),
+            // The output transform: the launch that writes the conv's output.
+            ConvKernel::Winograd => kernel!("conv2d_winograd_output"),
         }
     }
 }
@@ -107,6 +112,9 @@ pub use gemm::{Conv2dGemmParams, MAX_K};
 #[path = "conv2d_window.rs"]
 mod window;
 pub use window::Conv2dWindowParams;
+#[path = "conv2d_winograd.rs"]
+mod winograd;
+pub use winograd::{WinogradParams, WinogradSizes};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -177,6 +185,7 @@ impl Conv2d {
             stride: self.stride,
             padding: self.padding,
             dilation: self.dilation,
+            out: [g.x[0], g.out[0], g.out[1]],
         };
         match self.kernel {
             ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
@@ -210,6 +219,14 @@ impl Conv2d {
                     self.dilation,
                     self.groups,
                     shape.cin_per_group
+                ),
+            )),
+            ConvKernel::Winograd if !super::choose::winograd_fits(&shape) => Err(Error::invalid(
+                name,
+                format!(
+                    "the Winograd kernel takes only 3 x 3 convs with stride 1, padding = dilation (1 or 2) and one \
+                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
+                    shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
                 ),
             )),
             k => Ok(k),
@@ -406,6 +423,7 @@ impl Op for Conv2d {
         let residual = if self.epilogue.residual { inputs[inputs.len() - 1] } else { x };
         let bindings = [x, weight, affine, residual, output];
         let dispatch = match kernel {
+            ConvKernel::Winograd => return winograd::encode(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {
