@@ -9,7 +9,7 @@
 //! (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
 //! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
-use super::conv2d::{ConvKernel, MAX_K};
+use super::conv2d::{ConvKernel, WinogradSizes, MAX_K};
 use super::global_pool::PoolVariant;
 use super::matmul::Variant;
 use super::nonlocal_attention::FlashKernel;
@@ -63,6 +63,40 @@ pub fn winograd_fits(shape: &ConvShape) -> bool {
         && shape.groups == 1
 }
 
+/// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
+/// tiles, in 64-column workgroup tiles, so fewer leave most of each tile idle. On lavapipe
+/// (`glimpse bench --suite convs --filter 3x3/1`, BENCHMARKS.md "Winograd"): 16 tiles
+/// (1 x 512 x 7 x 7) ran 3.2x slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster.
+pub const WINOGRAD_MIN_TILES: usize = 48;
+
+/// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
+/// writing and reading M (16 values per tile and output channel) outweighs the multiply-adds
+/// saved. On lavapipe (`cargo run --release --example` timing each launch, 1 x C x 56 x 56 > 64):
+/// 3 channels 4.2 ms against the implicit GEMM's 3.8, 8 channels 4.5 against 6.8.
+pub const WINOGRAD_MIN_CIN: usize = 8;
+
+/// Most scratch (bytes) one Winograd conv allocates (its GEMMs' operands U, V and M, f32, see
+/// [`WinogradSizes::scratch_bytes`]): above it the conv takes another kernel. 64 MiB keeps each
+/// buffer within WebGPU's default 128 MiB binding and holds batch 8 of the networks' largest
+/// (8 x 64 x 56 x 56 > 64: 51.6 MB).
+pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
+
+/// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices with subgroups
+/// (the GEMMs run on matmul_subgroup), [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input
+/// channels, at least [`WINOGRAD_MIN_TILES`] tiles
+/// and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on GPUs: unmeasured there.
+fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
+    let [n, oh, ow] = shape.out;
+    let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.dilation[0]);
+    profile.cpu
+        && profile.subgroup_width.is_some()
+        && profile.max_storage_buffers >= 5
+        && winograd_fits(shape)
+        && shape.cin_per_group >= WINOGRAD_MIN_CIN
+        && sizes.tiles >= WINOGRAD_MIN_TILES
+        && sizes.scratch_bytes(shape.cout_per_group) <= WINOGRAD_MAX_SCRATCH_BYTES
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -73,7 +107,9 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
+/// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (on lavapipe 1.5-2x the windowed kernel's
+/// effective rate on the stride-1 3 x 3 convs; BENCHMARKS.md "Winograd"); else on CPU devices with
+/// subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
 /// for the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
 /// 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass";
 /// unmeasured on GPUs, where the staged tiles are the textbook choice); else the implicit GEMM
@@ -86,6 +122,7 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let gemm = fits && many_rows && shape.k < MAX_K;
     let window = profile.cpu && many_rows && window_fits(&shape) && shape.k < MAX_K && profile.max_storage_buffers >= 5;
     match (window, gemm, profile.subgroup_width) {
+        _ if winograd(profile, &shape) => ConvKernel::Winograd,
         (true, _, Some(_)) => ConvKernel::WindowSubgroup,
         (_, false, _) => ConvKernel::Direct,
         (_, true, Some(_)) => ConvKernel::GemmSubgroup,

@@ -120,15 +120,16 @@ pub(super) fn encode(
     let (u_t, v_t, m_t) = (scratch(&[16, c_out, k_pad])?, scratch(&[16, k_pad, t_pad])?, scratch(&[16, c_out, t_pad])?);
 
     let mut dispatches = Vec::with_capacity(4);
-    let total = c_out * k_pad;
+    let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_weight"), &[], &p, &[weight, &u_t], grid(total)?)?);
-    let total = k_pad * t_pad;
+    let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
+    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, &u_t], grid(total)?)?);
+    let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, &v_t], grid(total)?)?);
     // The 16 products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
     dispatches.extend(Matmul::new(false, false).encode(gpu, &[&u_t, &v_t], &m_t)?);
-    let total = c_out * tiles;
+    let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     let constants = [("EPILOGUE", conv.epilogue.code() as f64)];
     let bindings = [&m_t, affine, residual, output];
