@@ -207,6 +207,7 @@ fn record_variant(
     let mut launches = Vec::new();
     let mut names: Vec<&'static str> = Vec::new();
     let mut subgroup_size = None;
+    let mut scratch = Vec::new();
     for d in &dispatches {
         let recipe = d.recipe();
         kernels.entry(recipe.kernel.name).or_insert_with(|| kernel_json(&recipe.kernel));
@@ -216,7 +217,7 @@ fn record_variant(
         if names.last() != Some(&recipe.kernel.name) {
             names.push(recipe.kernel.name);
         }
-        launches.push(dispatch_json(d, recipe, &bound, &output)?);
+        launches.push(dispatch_json(d, recipe, &bound, &output, &mut scratch)?);
     }
     let json = json!({
         "subgroup_size": subgroup_size,
@@ -232,8 +233,15 @@ fn run_once(gpu: &Gpu, dispatches: &[Dispatch], output: &GpuTensor) -> Result<Te
     Ok(gpu.run(dispatches, &[output])?.remove(0))
 }
 
-/// One launch: which tensor each binding is (input i or the output), the rest verbatim.
-fn dispatch_json(d: &Dispatch, recipe: &Recipe, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Value> {
+/// One launch: which tensor each binding is (input i, the output, or scratch the encoder made,
+/// numbered in order of first use across the case's launches in `scratch`), the rest verbatim.
+fn dispatch_json(
+    d: &Dispatch,
+    recipe: &Recipe,
+    inputs: &[&GpuTensor],
+    output: &GpuTensor,
+    scratch: &mut Vec<GpuTensor>,
+) -> Result<Value> {
     let bindings = recipe
         .bindings
         .iter()
@@ -244,8 +252,14 @@ fn dispatch_json(d: &Dispatch, recipe: &Recipe, inputs: &[&GpuTensor], output: &
                 Ok(json!(i))
             } else {
                 // A buffer the encoder made itself: a slot the kernel declares but this case does
-                // not read back (cbam_spatial_gate's side output with the map off).
-                Ok(json!({ "scratch": t.capacity() }))
+                // not read back (cbam_spatial_gate's side output with the map off), or scratch one
+                // launch writes and a later one reads (conv2d's Winograd transforms): the same id
+                // is the same buffer.
+                let id = scratch.iter().position(|x| x.shares_buffer(t)).unwrap_or_else(|| {
+                    scratch.push(t.clone());
+                    scratch.len() - 1
+                });
+                Ok(json!({ "scratch": t.capacity(), "id": id }))
             }
         })
         .collect::<Result<Vec<_>>>()?;

@@ -114,7 +114,7 @@ mod window;
 pub use window::Conv2dWindowParams;
 #[path = "conv2d_winograd.rs"]
 mod winograd;
-pub use winograd::{WinogradParams, WinogradSizes};
+pub use winograd::{WinogradParams, WinogradSizes, SCRATCH_SLOTS};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {

@@ -65,18 +65,28 @@ impl WinogradSizes {
         WinogradSizes { tiles_yx, tiles, t_pad: tiles.next_multiple_of(4), k_pad: c_in.next_multiple_of(4) }
     }
 
-    /// Bytes of scratch for `c_out` output channels: U [16, c_out, k_pad], V [16, k_pad, t_pad] and
-    /// M [16, c_out, t_pad] (f32); usize::MAX where that overflows.
+    /// The scratch tensors' dims for `c_out` output channels, in [`SCRATCH_SLOTS`] order:
+    /// U [16, c_out, k_pad], V [16, k_pad, t_pad] and M [16, c_out, t_pad] (f32).
+    pub fn scratch_dims(&self, c_out: usize) -> [[usize; 3]; 3] {
+        [[16, c_out, self.k_pad], [16, self.k_pad, self.t_pad], [16, c_out, self.t_pad]]
+    }
+
+    /// Bytes of scratch for `c_out` output channels (the three of [`Self::scratch_dims`]);
+    /// usize::MAX where that overflows.
     pub fn scratch_bytes(&self, c_out: usize) -> usize {
-        let elements = [[c_out, self.k_pad], [self.k_pad, self.t_pad], [c_out, self.t_pad]]
+        self.scratch_dims(c_out)
             .iter()
-            .try_fold(0usize, |sum, dims| sum.checked_add(checked_product(&[64, dims[0], dims[1]])));
-        elements.unwrap_or(usize::MAX)
+            .try_fold(0usize, |sum, dims| sum.checked_add(checked_product(&[4, dims[0], dims[1], dims[2]])))
+            .unwrap_or(usize::MAX)
     }
 }
 
-/// The four launches of `conv` (already resolved to Winograd) on `gpu`: scratch allocated here,
-/// kept alive by the launches' bind groups.
+/// The device scratch slots ([`Gpu::scratch`]) of U, V and M: every Winograd conv of a network
+/// shares them (each conv's four launches write before they read).
+pub const SCRATCH_SLOTS: [&str; 3] = ["winograd U", "winograd V", "winograd M"];
+
+/// The four launches of `conv` (already resolved to Winograd) on `gpu`, through the device's
+/// scratch slots [`SCRATCH_SLOTS`].
 pub(super) fn encode(
     conv: &Conv2d,
     gpu: &Gpu,
@@ -116,23 +126,26 @@ pub(super) fn encode(
         _pad: 0,
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
-    let scratch = |dims: &[usize]| gpu.empty(&Shape::new(dims)?);
-    let (u_t, v_t, m_t) = (scratch(&[16, c_out, k_pad])?, scratch(&[16, k_pad, t_pad])?, scratch(&[16, c_out, t_pad])?);
+    let mut scratch = Vec::with_capacity(3);
+    for (slot, dims) in SCRATCH_SLOTS.into_iter().zip(sizes.scratch_dims(c_out)) {
+        scratch.push(gpu.scratch(slot, &Shape::new(&dims)?)?);
+    }
+    let [u_t, v_t, m_t] = [&scratch[0], &scratch[1], &scratch[2]];
 
     let mut dispatches = Vec::with_capacity(4);
     let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
     let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, &u_t], grid(total)?)?);
+    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, u_t], grid(total)?)?);
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, &v_t], grid(total)?)?);
+    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, v_t], grid(total)?)?);
     // The 16 products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
-    dispatches.extend(Matmul::new(false, false).encode(gpu, &[&u_t, &v_t], &m_t)?);
+    dispatches.extend(Matmul::new(false, false).encode(gpu, &[u_t, v_t], m_t)?);
     let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     let constants = [("EPILOGUE", conv.epilogue.code() as f64)];
-    let bindings = [&m_t, affine, residual, output];
+    let bindings = [m_t, affine, residual, output];
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
 }

@@ -148,15 +148,22 @@ export class Runner {
     const output = make(padded(outBytes), storage);
     device.queue.writeBuffer(output, 0, new Float32Array(outBytes / 4).fill(NaN)); // unwritten elements fail
     const encoder = device.createCommandEncoder();
+    const scratch = new Map();
     variant.dispatches.forEach((d, i) => {
       const params = new Uint8Array(Math.ceil(d.params.length / 16) * 16);
       params.set(d.params);
       const uniform = make(params.length, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       device.queue.writeBuffer(uniform, 0, params);
       const entries = [{ binding: 0, resource: { buffer: uniform } }];
-      // A binding is an input's index, 'output', or { scratch: bytes }: a buffer the encoder made
-      // for a slot the kernel must have but this case does not read (a fused kernel's unused side output).
-      const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? make(padded(b.scratch), storage) : inputs[b]);
+      // A binding is an input's index, 'output', or { scratch: bytes, id }: a buffer the encoder made
+      // for a slot the kernel must have but this case does not read (a fused kernel's unused side
+      // output), or that one launch writes and a later one reads (conv2d's Winograd transforms):
+      // one buffer per id across the case's launches.
+      const scratchBuffer = (b) => {
+        if (!scratch.has(b.id)) scratch.set(b.id, make(padded(b.scratch), storage));
+        return scratch.get(b.id);
+      };
+      const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? scratchBuffer(b) : inputs[b]);
       d.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffer(b) } }));
       const group = device.createBindGroup({ layout: pipelines[i].getBindGroupLayout(0), entries });
       const pass = encoder.beginComputePass({ label: d.kernel });
