@@ -66,7 +66,9 @@ pub fn winograd_fits(shape: &ConvShape) -> bool {
 /// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
 /// tiles, in 64-column workgroup tiles, so fewer leave most of each tile idle. On lavapipe
 /// (`glimpse bench --suite convs --filter 3x3/1`, BENCHMARKS.md "Winograd"): 16 tiles
-/// (1 x 512 x 7 x 7) ran 3.2x slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster.
+/// (1 x 512 x 7 x 7) ran 3.2x slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster
+/// (on OpenGL / llvmpipe the 16 tiles were still 1.7x faster than conv2d_gemm: one bound for both
+/// keeps the rule simple, and those are the batch-1 7 x 7 convs only).
 pub const WINOGRAD_MIN_TILES: usize = 48;
 
 /// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
@@ -81,15 +83,16 @@ pub const WINOGRAD_MIN_CIN: usize = 8;
 /// (8 x 64 x 56 x 56 > 64: 51.6 MB).
 pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
 
-/// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices with subgroups
-/// (the GEMMs run on matmul_subgroup), [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input
-/// channels, at least [`WINOGRAD_MIN_TILES`] tiles
-/// and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on GPUs: unmeasured there.
+/// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices (the GEMMs run
+/// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe, timing each launch,
+/// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
+/// [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input channels, at least
+/// [`WINOGRAD_MIN_TILES`] tiles and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on
+/// GPUs: unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.dilation[0]);
     profile.cpu
-        && profile.subgroup_width.is_some()
         && profile.max_storage_buffers >= 5
         && winograd_fits(shape)
         && shape.cin_per_group >= WINOGRAD_MIN_CIN
@@ -107,8 +110,8 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (on lavapipe 1.5-2x the windowed kernel's
-/// effective rate on the stride-1 3 x 3 convs; BENCHMARKS.md "Winograd"); else on CPU devices with
+/// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
+/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"); else on CPU devices with
 /// subgroups (any fixed width from 4 to 64), the windowed implicit GEMM
 /// for the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; on lavapipe
 /// 2x the staged implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass";
