@@ -65,26 +65,27 @@ pub fn winograd_fits(shape: &ConvShape) -> bool {
 
 /// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
 /// tiles, in 64-column workgroup tiles, so fewer leave most of each tile idle. On lavapipe
-/// (`glimpse bench --suite convs --filter 3x3/1`, BENCHMARKS.md "Winograd"): 16 tiles
-/// (1 x 512 x 7 x 7) ran 3.2x slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster
-/// (on OpenGL / llvmpipe the 16 tiles were still 1.7x faster than conv2d_gemm: one bound for both
-/// keeps the rule simple, and those are the batch-1 7 x 7 convs only).
+/// (`cargo run --release --example winograd -- 1 C HW C 1`): 16 tiles (1 x 512 x 7 x 7) ran 3.2x
+/// slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster (on OpenGL / llvmpipe the
+/// 16 tiles were still 1.7x faster than conv2d_gemm: one bound for both keeps the rule simple,
+/// and those are the batch-1 7 x 7 convs only).
 pub const WINOGRAD_MIN_TILES: usize = 48;
 
 /// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
 /// writing and reading M (16 values per tile and output channel) outweighs the multiply-adds
-/// saved. On lavapipe (`cargo run --release --example` timing each launch, 1 x C x 56 x 56 > 64):
+/// saved. On lavapipe (`cargo run --release --example winograd -- 1 C 56 64 1 gemm-subgroup`):
 /// 3 channels 4.2 ms against the implicit GEMM's 3.8, 8 channels 4.5 against 6.8.
 pub const WINOGRAD_MIN_CIN: usize = 8;
 
-/// Most scratch (bytes) one Winograd conv allocates (its GEMMs' operands U, V and M, f32, see
-/// [`WinogradSizes::scratch_bytes`]): above it the conv takes another kernel. 64 MiB keeps each
-/// buffer within WebGPU's default 128 MiB binding and holds batch 8 of the networks' largest
-/// (8 x 64 x 56 x 56 > 64: 51.6 MB).
+/// Most scratch (bytes) one Winograd conv may need (its GEMMs' operands U, V and M, f32, see
+/// [`WinogradSizes::scratch_bytes`]; the device's scratch slots hold the largest conv's, shared by
+/// all): above it the conv takes another kernel. 64 MiB keeps each buffer within WebGPU's default
+/// 128 MiB binding and holds batch 8 of the networks' largest (8 x 64 x 56 x 56 > 64: 51.6 MB).
 pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
 
 /// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices (the GEMMs run
-/// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe, timing each launch,
+/// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe (`WGPU_BACKEND=gl
+/// cargo run --release --example winograd -- N 64 56 64 1 gemm`),
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
 /// [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input channels, at least
 /// [`WINOGRAD_MIN_TILES`] tiles and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on
