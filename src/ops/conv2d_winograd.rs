@@ -160,7 +160,7 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
     let c = Conv2d { kernel: super::ConvKernel::Winograd, ..Conv2d::new() };
     let epi = |affine, activation, residual| c.epilogue(Epilogue { affine, activation, residual });
     let (d1, d2) = ([1, 1], [2, 2]);
-    let table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+    let mut table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
         ("1x1 map, 3 -> 5, batch 2, affine+relu", epi(true, Relu, false).padding(d1), &[2, 3, 1, 1], &[5, 3, 3, 3]),
         (
             "2x2 map, 5 -> 7, batch 3, residual",
@@ -202,6 +202,19 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[20, 32, 3, 3],
         ),
     ];
+    // 7 x 7 maps at both dilations: a tile row of 4 tiles whose last reaches past the right edge.
+    table.push((
+        "7x7, 8 -> 12, batch 2, residual+relu",
+        epi(false, Relu, true).padding(d1),
+        &[2, 8, 7, 7],
+        &[12, 8, 3, 3],
+    ));
+    table.push((
+        "dilation 2, 7x7, 6 -> 12, batch 2, affine",
+        epi(true, Activation::None, false).padding(d2).dilation(d2),
+        &[2, 6, 7, 7],
+        &[12, 6, 3, 3],
+    ));
     let mut cases: Vec<_> = table
         .into_iter()
         .map(|(label, conv, x, weight)| super::cases::case(rng, &format!("winograd: {label}"), conv, x, weight))
