@@ -220,3 +220,18 @@ fn weighted_sum_should_match_reference() {
     let gpu = gpu_or_skip!();
     common::check_cases(gpu, ops::weighted_sum::cases(&mut common::rng()));
 }
+
+/// The device's scratch slots (conv2d's Winograd transforms share them): a request that fits reuses
+/// the slot's buffer, viewed as the new shape; a larger one gets a new buffer, which the slot keeps.
+#[test]
+fn scratch_slots_reuse_a_buffer_that_fits_and_grow_past_it() {
+    let gpu = gpu_or_skip!();
+    let shape = |dims: &[usize]| Shape::new(dims).unwrap();
+    let big = gpu.scratch("test slot", &shape(&[16, 64])).unwrap();
+    let small = gpu.scratch("test slot", &shape(&[8, 8])).unwrap();
+    assert!(small.shares_buffer(&big) && small.shape() == &shape(&[8, 8]));
+    let bigger = gpu.scratch("test slot", &shape(&[32, 64])).unwrap();
+    assert!(!bigger.shares_buffer(&big));
+    assert!(gpu.scratch("test slot", &shape(&[16, 64])).unwrap().shares_buffer(&bigger));
+    assert!(!gpu.scratch("another slot", &shape(&[8, 8])).unwrap().shares_buffer(&bigger));
+}

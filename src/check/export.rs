@@ -235,7 +235,7 @@ fn run_once(gpu: &Gpu, dispatches: &[Dispatch], output: &GpuTensor) -> Result<Te
 
 /// One launch: which tensor each binding is (input i, the output, or a buffer the encoder made,
 /// numbered in `scratch` across the variant's launches: one launch may write what a later one reads,
-/// as conv2d_phases' planes or repack_pixels' rows), the rest verbatim.
+/// as conv2d_phases' planes, repack_pixels' rows or Winograd's transforms), the rest verbatim.
 fn dispatch_json<'a>(
     d: &Dispatch,
     recipe: &'a Recipe,
@@ -254,8 +254,8 @@ fn dispatch_json<'a>(
             } else {
                 // A buffer the encoder made itself: a slot the kernel declares but this case does
                 // not read back (cbam_spatial_gate's side output with the map off), or one that
-                // passes data between launches (conv2d_phases' planes, repack_pixels' rows): the same id, the
-                // same buffer.
+                // passes data between launches (conv2d_phases' planes, repack_pixels' rows, Winograd's transforms): the
+                // same id, the same buffer.
                 let id = match scratch.iter().position(|s| s.shares_buffer(t)) {
                     Some(id) => id,
                     None => {

@@ -81,6 +81,8 @@ pub struct Gpu {
     /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]); shared
     /// with the views too, so a pipeline is logged once whichever view compiled it.
     pub(super) compiles: Arc<Mutex<Vec<CompileEntry>>>,
+    /// The scratch slots ([`Gpu::scratch`]); shared with the views too.
+    pub(super) scratch: Arc<Mutex<HashMap<&'static str, super::GpuTensor>>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
     /// The adapter's own subgroup width differs from the profile's
@@ -172,6 +174,7 @@ impl Gpu {
             features,
             pipelines: Arc::default(),
             compiles: Arc::default(),
+            scratch: Arc::default(),
             adapter: summary,
             subgroups_recorded_only: width != own_width,
             profile,
@@ -232,6 +235,7 @@ impl Gpu {
             features: self.features,
             pipelines: self.pipelines.clone(),
             compiles: self.compiles.clone(),
+            scratch: self.scratch.clone(),
             adapter: self.adapter.clone(),
             profile: self.profile.clone(),
             subgroups_recorded_only: self.subgroups_recorded_only,

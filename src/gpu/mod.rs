@@ -11,6 +11,7 @@ mod context;
 mod dispatch;
 mod params;
 mod profile;
+mod scratch;
 
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;

@@ -9,7 +9,7 @@
 //! (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
 //! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
-use super::conv2d::{ConvKernel, MAX_K};
+use super::conv2d::{ConvKernel, WinogradSizes, MAX_K};
 use super::global_pool::PoolVariant;
 use super::matmul::Variant;
 use super::nonlocal_attention::FlashKernel;
@@ -33,6 +33,8 @@ pub struct ConvShape {
     pub stride: [usize; 2],
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
+    /// [N, OH, OW]: the batch and the output map.
+    pub out: [usize; 3],
 }
 
 /// Whether conv2d_window_subgroup computes this conv: stride 1 or 2 on both axes (each lane's 4
@@ -78,6 +80,56 @@ pub fn repack_fits(shape: &ConvShape) -> bool {
     shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
+/// Whether conv2d's Winograd kernel computes this conv: 3 x 3, stride 1, padding = dilation = 1 or
+/// 2 on both axes (tiles of 2 x 2 outputs d apart read 4 x 4 inputs d apart), one group.
+pub fn winograd_fits(shape: &ConvShape) -> bool {
+    let d = shape.dilation[0];
+    shape.kernel == [3, 3]
+        && shape.stride == [1, 1]
+        && (d == 1 || d == 2)
+        && shape.dilation == [d, d]
+        && shape.padding == [d, d]
+        && shape.groups == 1
+}
+
+/// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
+/// tiles, in 64-column workgroup tiles, so fewer leave most of each tile idle. On lavapipe
+/// (`cargo run --release --example winograd -- 1 C HW C 1`): 16 tiles (1 x 512 x 7 x 7) ran 3.2x
+/// slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster (on OpenGL / llvmpipe the
+/// 16 tiles were still 1.7x faster than conv2d_gemm: one bound for both keeps the rule simple,
+/// and those are the batch-1 7 x 7 convs only).
+pub const WINOGRAD_MIN_TILES: usize = 48;
+
+/// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
+/// writing and reading M (16 values per tile and output channel) outweighs the multiply-adds
+/// saved. On lavapipe (`cargo run --release --example winograd -- 1 C 56 64 1 gemm-subgroup`):
+/// 3 channels 4.2 ms against the implicit GEMM's 3.8, 8 channels 4.5 against 6.8.
+pub const WINOGRAD_MIN_CIN: usize = 8;
+
+/// Most scratch (bytes) one Winograd conv may need (its GEMMs' operands U, V and M, f32, see
+/// [`WinogradSizes::scratch_bytes`]; the device's scratch slots hold the largest conv's, shared by
+/// all): above it the conv takes another kernel. 64 MiB keeps each buffer within WebGPU's default
+/// 128 MiB binding and holds batch 8 of the networks' largest (8 x 64 x 56 x 56 > 64: 51.6 MB).
+pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
+
+/// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices (the GEMMs run
+/// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe (`WGPU_BACKEND=gl
+/// cargo run --release --example winograd -- N 64 56 64 1 gemm`),
+/// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
+/// [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input channels, at least
+/// [`WINOGRAD_MIN_TILES`] tiles and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on
+/// GPUs: unmeasured there.
+fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
+    let [n, oh, ow] = shape.out;
+    let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.dilation[0]);
+    profile.cpu
+        && profile.max_storage_buffers >= 5
+        && winograd_fits(shape)
+        && shape.cin_per_group >= WINOGRAD_MIN_CIN
+        && sizes.tiles >= WINOGRAD_MIN_TILES
+        && sizes.scratch_bytes(shape.cout_per_group) <= WINOGRAD_MAX_SCRATCH_BYTES
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -88,7 +140,9 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: on CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
+/// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
+/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"); else on
+/// CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
 /// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
 /// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
 /// timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs"); a 3 x 3 / 2 conv
@@ -105,6 +159,9 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
+    if winograd(profile, &shape) {
+        return ConvKernel::Winograd;
+    }
     // These kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
     let cpu_subgroups =
         profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;

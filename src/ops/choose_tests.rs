@@ -31,6 +31,7 @@ fn shape(
         stride: [stride; 2],
         padding: [pad; 2],
         dilation: [dilation; 2],
+        out: [1, 56, 56],
     }
 }
 
@@ -39,8 +40,16 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
     let conv = |cout_per_group, cin_per_group, k, args| {
         format!("{:?}", conv2d(p, shape(cout_per_group, cin_per_group, k, args)))
     };
+    // A stride-1 3 x 3 conv on [N, OH, OW] outputs (Winograd's tiles and scratch depend on them).
+    let conv3x3_at = |channels, dilation, out| {
+        format!("{:?}", conv2d(p, ConvShape { out, ..shape(channels, channels, 3, [1, dilation, dilation, 1]) }))
+    };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
+        ("conv2d 3x3 512->512 1x7x7 (16 tiles)", conv3x3_at(512, 1, [1, 7, 7])),
+        ("conv2d 3x3 512->512 8x7x7", conv3x3_at(512, 1, [8, 7, 7])),
+        ("conv2d 3x3 256->256 1x14x14 dilation 2", conv3x3_at(256, 2, [1, 14, 14])),
+        ("conv2d 3x3 64->64 16x56x56 (103 MB scratch)", conv3x3_at(64, 1, [16, 56, 56])),
         ("conv2d 3x3 dilation 2", conv(64, 32, 3, [1, 2, 2, 1])),
         ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 dilation 2", conv(128, 64, 3, [2, 2, 2, 1])),
@@ -72,9 +81,13 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 26] = [
-        ("conv2d 3x3 256->256", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
-        ("conv2d 3x3 dilation 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+    let want: [(&str, [&str; 4]); 30] = [
+        ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
+        ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
+        ("conv2d 3x3 256->256 1x14x14 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
+        ("conv2d 3x3 64->64 16x56x56 (103 MB scratch)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2", ["WindowSubsampled", "Gemm", "WindowSubsampled", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2, 6 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),

@@ -53,6 +53,9 @@ pub enum ConvKernel {
     /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
     /// subgroups of any width the profile accepts.
     RepackSubgroup,
+    /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), one group
+    /// ([`crate::ops::choose::winograd_fits`]); transforms plus 16 batched matmuls, any device.
+    Winograd,
 }
 
 impl ConvKernel {
@@ -66,6 +69,8 @@ impl ConvKernel {
             ConvKernel::PhasedSubgroup => kernel!("conv2d_phased_subgroup"),
             // The GEMM, after its repack pass.
             ConvKernel::RepackSubgroup => kernel!("matmul_subgroup"),
+            // The output transform: the launch that writes the conv's output.
+            ConvKernel::Winograd => kernel!("conv2d_winograd_output"),
         }
     }
 }
@@ -124,6 +129,9 @@ pub use window::Conv2dWindowParams;
 #[path = "conv2d_phased.rs"]
 mod phased;
 pub use phased::{Conv2dPhasedParams, PhasesParams};
+#[path = "conv2d_winograd.rs"]
+mod winograd;
+pub use winograd::{WinogradParams, WinogradSizes, SCRATCH_SLOTS};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -194,6 +202,7 @@ impl Conv2d {
             stride: self.stride,
             padding: self.padding,
             dilation: self.dilation,
+            out: [g.x[0], g.out[0], g.out[1]],
         };
         match self.kernel {
             ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
@@ -242,6 +251,14 @@ impl Conv2d {
                     "the RepackSubgroup kernel takes only 1 x 1 convs without padding, one group and input channels \
                      a multiple of 4, got {}x{} padding {:?} groups {} with {} input channels per group",
                     shape.kernel[0], shape.kernel[1], self.padding, self.groups, shape.cin_per_group
+                ),
+            )),
+            ConvKernel::Winograd if !super::choose::winograd_fits(&shape) => Err(Error::invalid(
+                name,
+                format!(
+                    "the Winograd kernel takes only 3 x 3 convs with stride 1, padding = dilation (1 or 2) and one \
+                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
+                    shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
                 ),
             )),
             k => Ok(k),
@@ -440,6 +457,7 @@ impl Op for Conv2d {
         let dispatch = match kernel {
             ConvKernel::PhasedSubgroup => return phased::encode_phased(self, gpu, &g, bindings),
             ConvKernel::WindowSubsampled => return phased::encode_subsampled(self, gpu, &g, bindings),
+            ConvKernel::Winograd => return winograd::encode(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {

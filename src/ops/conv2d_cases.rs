@@ -6,7 +6,7 @@ use crate::ops::{random_input, Activation, Case, Epilogue, SMALL_GRID};
 
 /// A case with fresh inputs in [-1, 1] (affine and residual included when the
 /// epilogue asks for them).
-fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight: &[usize]) -> Case {
+pub(super) fn case(rng: &mut fastrand::Rng, label: &str, conv: Conv2d, x: &[usize], weight: &[usize]) -> Case {
     let mut random = |dims: &[usize]| random_input(rng, dims, -1.0, 1.0);
     let mut inputs = vec![random(x), random(weight)];
     let g = conv.geometry(inputs[0].shape(), inputs[1].shape()).expect("case geometry is valid");
@@ -348,5 +348,6 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let strided = c.stride([2, 2]).epilogue(Epilogue { affine: true, activation: Relu, residual: true });
     let folded = case(rng, "folded grid, 1x1 stride 2, Auto", strided, &[17, 8, 16, 16], &[16, 8, 1, 1]);
     cases.push(folded.with_grid_limit(SMALL_GRID));
+    cases.extend(super::winograd::cases(rng));
     cases
 }

@@ -158,7 +158,7 @@ export class Runner {
       // A binding is an input's index, 'output', or { scratch: bytes, id }: a buffer the encoder made
       // for a slot the kernel must have but this case does not read (a fused kernel's unused side
       // output), or one that passes data from one launch to a later one (conv2d_phases' planes,
-      // repack_pixels' rows):
+      // repack_pixels' rows, Winograd's transforms):
       // one buffer per id across the variant's launches.
       const scratchOf = (b) => (scratch[b.id] ??= make(padded(b.scratch), storage));
       const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? scratchOf(b) : inputs[b]);

@@ -1,0 +1,115 @@
+// conv2d_winograd_input: the input transform of Winograd F(2x2, 3x3), for a 3 x 3 conv with stride
+// 1 and padding = dilation = d (1 or 2), one group.
+//
+// The scheme (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): the
+// output splits into tiles of 2 x 2 pixels d apart; a tile needs the 4 x 4 input pixels d apart
+// from (oy0 - d, ox0 - d), and per (input channel, output channel) its 4 outputs are
+// Y = A^T [(G g G^T) .* (B^T x B)] A, 16 multiplies where the direct sum takes 36. Summed over
+// input channels, element e of the 4 x 4 product is a GEMM: M[e] = U[e] V[e], U[e] [c_out, c_in]
+// (conv2d_winograd_weight), V[e] [c_in, tiles] (this kernel); matmul runs the 16 as one batch and
+// conv2d_winograd_output applies A^T . A and the conv's epilogue.
+//
+// Tiles: per image tiles_y x tiles_x, tiles_y = ceil(oh / 2d) d (row blocks of 2d output rows, d
+// tiles each, interleaved), tile row ty starting at output row (ty / d) 2 d + ty % d; likewise x.
+// Pixels outside x read as zeros (the conv's padding; tiles partly past the output's edge too).
+//
+// Invocations run through (input channel, 4 tiles), tiles fastest: neighbouring lanes read
+// neighbouring pixels and write neighbouring V elements. Rows past c_in and columns past the
+// tiles are written as zeros: the GEMMs' K and N are padded to multiples of 4 (matmul's vec4
+// rows) and the padding must add nothing.
+//
+//   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+//
+// Bindings: 1 x [n, c_in, h, w]; 2 v [16, k_pad, t_pad] (as vec4s).
+// Params (one Rust struct for the three Winograd kernels, WinogradParams):
+
+struct Params {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    oh: u32,
+    ow: u32,
+    dil: u32,
+    tiles_y: u32, // per image
+    tiles_x: u32,
+    tiles: u32,   // n tiles_y tiles_x
+    t_pad: u32,   // tiles rounded up to a multiple of 4: the GEMMs' N
+    k_pad: u32,   // c_in rounded up to a multiple of 4: the GEMMs' K
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (conv2d_winograd_output)
+    total: u32,   // invocations this launch needs
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
+
+// B^T applied to 4 values per tile (components: 4 tiles side by side).
+fn bt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4(d0 - d2, d1 + d2, d2 - d1, d1 - d3);
+}
+
+// Input pixel (row r, column c) of the 4 x 4 window of tile t (0 past the tiles, the channels or
+// the map: the padding).
+fn pixel(t: u32, ci: u32, r: i32, c: i32) -> f32 {
+    if (t >= params.tiles || ci >= params.c_in) {
+        return 0.0;
+    }
+    let per_image = params.tiles_y * params.tiles_x;
+    let ty = t % per_image / params.tiles_x;
+    let tx = t % params.tiles_x;
+    let dil = params.dil;
+    // Signed: the window starts d before the tile's first output.
+    let iy = i32((ty / dil) * 2u * dil + ty % dil) + (r - 1) * i32(dil);
+    let ix = i32((tx / dil) * 2u * dil + tx % dil) + (c - 1) * i32(dil);
+    if (iy < 0 || iy >= i32(params.h) || ix < 0 || ix >= i32(params.w)) {
+        return 0.0;
+    }
+    return x[((t / per_image * params.c_in + ci) * params.h + u32(iy)) * params.w + u32(ix)];
+}
+
+// Row r of the windows of tiles t0 .. t0 + 3, column c of each as component k of element c.
+fn window_row(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
+    var row = mat4x4<f32>();
+    for (var c = 0; c < 4; c++) {
+        row[c] = vec4(pixel(t0, ci, r, c), pixel(t0 + 1u, ci, r, c), pixel(t0 + 2u, ci, r, c), pixel(t0 + 3u, ci, r, c));
+    }
+    return row;
+}
+
+// One invocation per (input channel ci < k_pad, 4 tiles t0 .. t0 + 3 < t_pad): its 16 outputs
+// are 16 aligned vec4s of V (t_pad is a multiple of 4), one store each where single tiles took
+// four (on lavapipe every access is a loop over the lanes: 64 scalar stores cost about 4x the 16).
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (i >= params.total) {
+        return;
+    }
+    let quads = params.t_pad / 4u;
+    let t0 = 4u * (i % quads);
+    let ci = i / quads;
+    // B^T along each window column: column c of rows r = 0..3, then rows' = B^T rows.
+    let w0 = window_row(t0, ci, 0);
+    let w1 = window_row(t0, ci, 1);
+    let w2 = window_row(t0, ci, 2);
+    let w3 = window_row(t0, ci, 3);
+    // bt(...)[r'] for column c: (B^T d)[r'][c].
+    let c0 = bt(w0[0], w1[0], w2[0], w3[0]);
+    let c1 = bt(w0[1], w1[1], w2[1], w3[1]);
+    let c2 = bt(w0[2], w1[2], w2[2], w3[2]);
+    let c3 = bt(w0[3], w1[3], w2[3], w3[3]);
+    let plane = params.k_pad * quads;
+    let at = ci * quads + t0 / 4u;
+    for (var r = 0u; r < 4u; r++) {
+        // Then B^T along row r' of B^T d: element (r', j) at e = 4 r' + j.
+        let e = bt(c0[r], c1[r], c2[r], c3[r]);
+        v4[(4u * r) * plane + at] = e[0];
+        v4[(4u * r + 1u) * plane + at] = e[1];
+        v4[(4u * r + 2u) * plane + at] = e[2];
+        v4[(4u * r + 3u) * plane + at] = e[3];
+    }
+}

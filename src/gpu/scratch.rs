@@ -1,0 +1,31 @@
+//! Scratch shared by the launches of every op on one device: buffers an op's first launch writes
+//! and its later launches read (conv2d's Winograd transforms and their GEMMs), never holding
+//! anything from one op to the next. One buffer per named slot, replaced by a larger one when an
+//! op needs more (the launches encoded earlier keep theirs through their bind groups): a network
+//! of 18 Winograd convs allocates about its largest conv's scratch, not 18 convs' (BENCHMARKS.md
+//! "Winograd F(2x2, 3x3)").
+//!
+//! Sharing is safe because runs on a device are one at a time and an op's launches run back to
+//! back inside one run (a plan records its ops' launches in order; `execute` submits them in
+//! order, waiting between submits): no other op's launch can come between a slot's write and its
+//! read.
+
+use super::{Gpu, GpuTensor};
+use crate::{Result, Shape};
+
+impl Gpu {
+    /// A tensor of `shape` in this device's scratch slot `slot`: the slot's buffer where it is large
+    /// enough, else a new one that becomes the slot's. Its contents are undefined: write before
+    /// reading, within the same op's launches.
+    pub fn scratch(&self, slot: &'static str, shape: &Shape) -> Result<GpuTensor> {
+        let mut slots = self.scratch.lock().expect("the scratch slots should not be poisoned");
+        if let Some(t) = slots.get(slot) {
+            if t.capacity() >= GpuTensor::buffer_bytes(shape) {
+                return t.reuse_as(shape);
+            }
+        }
+        let t = self.empty(shape)?;
+        slots.insert(slot, t.clone());
+        Ok(t)
+    }
+}
