@@ -254,8 +254,8 @@ fn dispatch_json<'a>(
             } else {
                 // A buffer the encoder made itself: a slot the kernel declares but this case does
                 // not read back (cbam_spatial_gate's side output with the map off), or one that
-                // passes data between launches (conv2d_phases' planes, repack_pixels' rows, Winograd's transforms): the
-                // same id, the same buffer.
+                // passes data between launches (conv2d_phases' planes, repack_pixels' rows,
+                // Winograd's transforms): the same id, the same buffer.
                 let id = match scratch.iter().position(|s| s.shares_buffer(t)) {
                     Some(id) => id,
                     None => {

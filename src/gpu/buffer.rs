@@ -176,6 +176,10 @@ impl Gpu {
                 ));
             }
         }
+        // One run at a time per device, first-use submits included: an op's launches share the
+        // device's scratch slots (gpu/scratch.rs), so another thread's run must not come between them.
+        // The lock guards no data: a panic elsewhere while holding it leaves nothing to repair.
+        let _one_run = self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // A pipeline's first dispatch runs alone, timed (timed submits keep their
         // queries in one pass: the benchmark runs a plan untimed first).
         let dispatches = if timing.is_none() { self.run_first_uses(dispatches, context)? } else { dispatches };

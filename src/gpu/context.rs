@@ -83,6 +83,10 @@ pub struct Gpu {
     pub(super) compiles: Arc<Mutex<Vec<CompileEntry>>>,
     /// The scratch slots ([`Gpu::scratch`]); shared with the views too.
     pub(super) scratch: Arc<Mutex<HashMap<&'static str, super::GpuTensor>>>,
+    /// Held through each run (`execute`: its first-use submits, the main submit and the read), so
+    /// runs on one device are one at a time even from several threads, as the scratch slots need;
+    /// shared with the views too.
+    pub(super) runs: Arc<Mutex<()>>,
     adapter: AdapterSummary,
     profile: DeviceProfile,
     /// The adapter's own subgroup width differs from the profile's
@@ -175,6 +179,7 @@ impl Gpu {
             pipelines: Arc::default(),
             compiles: Arc::default(),
             scratch: Arc::default(),
+            runs: Arc::default(),
             adapter: summary,
             subgroups_recorded_only: width != own_width,
             profile,
@@ -236,6 +241,7 @@ impl Gpu {
             pipelines: self.pipelines.clone(),
             compiles: self.compiles.clone(),
             scratch: self.scratch.clone(),
+            runs: self.runs.clone(),
             adapter: self.adapter.clone(),
             profile: self.profile.clone(),
             subgroups_recorded_only: self.subgroups_recorded_only,

@@ -5,10 +5,11 @@
 //! of 18 Winograd convs allocates about its largest conv's scratch, not 18 convs' (BENCHMARKS.md
 //! "Winograd F(2x2, 3x3)").
 //!
-//! Sharing is safe because runs on a device are one at a time and an op's launches run back to
-//! back inside one run (a plan records its ops' launches in order; `execute` submits them in
-//! order, waiting between submits): no other op's launch can come between a slot's write and its
-//! read.
+//! Sharing is safe because runs on a device are one at a time (`execute` holds the device's run
+//! lock, whichever thread calls it) and an op's launches run back to back inside one run (a plan
+//! records its ops' launches in order; `execute` submits them in order, waiting between submits):
+//! no other op's launch can come between a slot's write and its read. The slots live as long as
+//! the device and are not counted in a plan's memory budget (budget.rs).
 
 use super::{Gpu, GpuTensor};
 use crate::{Result, Shape};

@@ -8,9 +8,10 @@
 //!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
 //!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).
 //!
-//! Scratch: each encode allocates its phase planes (held by the bind groups): 4 (OH + 3)
-//! (4 ceil(OW / 4) + 4) elements per input channel and image for the stem, a quarter of x for the subsampled
-//! window, and the padded weights. Which convs each takes: [`crate::ops::choose::phased_fits`] and
+//! Scratch: the phase planes and the padded weights, in the device's "conv2d_phases" slot
+//! ([`Gpu::scratch`], shared by every such conv: a network holds its largest): 4 (OH + 3)
+//! (4 ceil(OW / 4) + 4) elements per input channel and image for the stem, a quarter of x for the
+//! subsampled window. Which convs each takes: [`crate::ops::choose::phased_fits`] and
 //! [`crate::ops::choose::subsampled_window_fits`].
 
 use super::{checked_product, window, Conv2d, ConvKernel, Geometry};
@@ -102,7 +103,8 @@ fn gather(conv: &Conv2d, gpu: &Gpu, input: &GpuTensor, layout: &Layout) -> Resul
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let dims = layout.dims();
     let total = u("phase plane elements", checked_product(&dims))?;
-    let out = gpu.empty(&Shape::new(&dims)?)?;
+    // The device scratch slot (gpu/scratch.rs): every phased conv of a plan shares one buffer.
+    let out = gpu.scratch("conv2d_phases", &Shape::new(&dims)?)?;
     let params = PhasesParams {
         h: u("phase source height", layout.h)?,
         w: u("phase source width", layout.w)?,

@@ -10,8 +10,9 @@
 //! too. The copy is C x P elements against the GEMM's M x C x P multiply-adds (M >= 64 in every
 //! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs".
 //!
-//! Scratch: one buffer of N x C x P floats per conv, allocated at encode and kept alive by the bind
-//! groups for as long as the plan holds the dispatches (a network's sum is in BENCHMARKS.md).
+//! Scratch: N x C x P floats in the device's "repack_pixels" slot ([`Gpu::scratch`]), shared by
+//! every repacked GEMM: a network holds its largest one (resnet50 at batch 8: 6.1 MiB, where one
+//! buffer per conv summed to 19.8 MiB; BENCHMARKS.md).
 
 use super::{Dims, Matmul};
 use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
@@ -102,7 +103,8 @@ impl Conv1x1 {
             packed: u("packed pixels", packed)?,
             stride: [u("stride", sy)?, u("stride", sx)?],
         };
-        let scratch = gpu.empty(&Shape::new(&[n, c, packed])?)?;
+        // The device scratch slot (gpu/scratch.rs): every repacked GEMM of a plan shares one buffer.
+        let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, c, packed])?)?;
         let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
         // Two aligned vec4 loads per quad where a quad is 4 columns of one output row, 2 apart in x.
         let pairs = sx == 2 && ow.is_multiple_of(4) && w.is_multiple_of(8);
