@@ -8,7 +8,7 @@
 //!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
 //!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).
 //!
-//! Scratch: the phase planes and the padded weights, in the device's "conv2d_phases" slot
+//! Scratch: the phase planes and the padded weights, in two device scratch slots
 //! ([`Gpu::scratch`], shared by every such conv: a network holds its largest): 4 (OH + 3)
 //! (4 ceil(OW / 4) + 4) elements per input channel and image for the stem, a quarter of x for the
 //! subsampled window. Which convs each takes: [`crate::ops::choose::phased_fits`] and
@@ -97,14 +97,25 @@ impl Layout {
     }
 }
 
-/// Allocates `layout`'s output and records the gather pass from `input` into it.
-fn gather(conv: &Conv2d, gpu: &Gpu, input: &GpuTensor, layout: &Layout) -> Result<(GpuTensor, Dispatch)> {
+/// The device scratch slots of x's phase planes and of the padded weights: two, as one conv reads
+/// both at once.
+const SLOT_X: &str = "conv2d_phases x";
+const SLOT_WEIGHT: &str = "conv2d_phases weight";
+
+/// Takes `layout`'s output from the scratch `slot` and records the gather pass from `input` into it.
+fn gather(
+    conv: &Conv2d,
+    gpu: &Gpu,
+    input: &GpuTensor,
+    layout: &Layout,
+    slot: &'static str,
+) -> Result<(GpuTensor, Dispatch)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let dims = layout.dims();
     let total = u("phase plane elements", checked_product(&dims))?;
-    // The device scratch slot (gpu/scratch.rs): every phased conv of a plan shares one buffer.
-    let out = gpu.scratch("conv2d_phases", &Shape::new(&dims)?)?;
+    // A device scratch slot (gpu/scratch.rs): every phased conv of a plan shares one buffer per slot.
+    let out = gpu.scratch(slot, &Shape::new(&dims)?)?;
     let params = PhasesParams {
         h: u("phase source height", layout.h)?,
         w: u("phase source width", layout.w)?,
@@ -143,8 +154,8 @@ pub(super) fn encode_phased(
     // W's rows [C_in x 7 x 7] padded to whole vec4s.
     let k = checked_product(&[c_in, 49]);
     let weights = Layout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
-    let (xp, x_pass) = gather(conv, gpu, x, &planes)?;
-    let (wp, w_pass) = gather(conv, gpu, weight, &weights)?;
+    let (xp, x_pass) = gather(conv, gpu, x, &planes, SLOT_X)?;
+    let (wp, w_pass) = gather(conv, gpu, weight, &weights, SLOT_WEIGHT)?;
 
     let width = gpu.profile().subgroup_width.expect("resolve checked the width") as usize;
     let segs = oh * seg_row;
@@ -184,7 +195,7 @@ pub(super) fn encode_subsampled(
 ) -> Result<Vec<Dispatch>> {
     let [n, c_in, h, w] = g.x;
     let even = Layout { planes: n * c_in, h, w, step: 2, phases: 1, ph: h.div_ceil(2), pw: w.div_ceil(2), border: 0 };
-    let (xe, x_pass) = gather(conv, gpu, x, &even)?;
+    let (xe, x_pass) = gather(conv, gpu, x, &even, SLOT_X)?;
     let dense =
         Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
     let dense_g = Geometry { x: [n, c_in, even.ph, even.pw], k: g.k, out: g.out };
