@@ -129,6 +129,8 @@ pub use window::Conv2dWindowParams;
 #[path = "conv2d_phased.rs"]
 mod phased;
 pub use phased::{Conv2dPhasedParams, PhasesParams};
+#[path = "conv2d_resolve.rs"]
+mod resolve;
 #[path = "conv2d_winograd.rs"]
 mod winograd;
 pub use winograd::{WinogradParams, WinogradSizes, SCRATCH_SLOTS};
@@ -187,82 +189,6 @@ impl Conv2d {
     pub fn epilogue(mut self, epilogue: Epilogue) -> Conv2d {
         self.epilogue = epilogue;
         self
-    }
-
-    /// The kernel this conv runs on a device with `profile`: `Auto` as [`crate::ops::choose::conv2d`]
-    /// picks it; a forced kernel the device or the shapes cannot take is an error that says why.
-    fn resolve(&self, profile: &DeviceProfile, g: &Geometry) -> Result<ConvKernel> {
-        let name = self.name();
-        let shape = super::choose::ConvShape {
-            cout_per_group: g.k[0] / self.groups,
-            k: g.x[1] / self.groups * g.k[1] * g.k[2],
-            kernel: [g.k[1], g.k[2]],
-            cin_per_group: g.x[1] / self.groups,
-            groups: self.groups,
-            stride: self.stride,
-            padding: self.padding,
-            dilation: self.dilation,
-            out: [g.x[0], g.out[0], g.out[1]],
-        };
-        match self.kernel {
-            ConvKernel::Auto => Ok(super::choose::conv2d(profile, shape)),
-            ConvKernel::Gemm | ConvKernel::GemmSubgroup if shape.k >= gemm::MAX_K => Err(Error::invalid(
-                name,
-                format!(
-                    "the implicit GEMM takes K (input channels per group x taps) below {}, got {}",
-                    gemm::MAX_K,
-                    shape.k
-                ),
-            )),
-            ConvKernel::GemmSubgroup
-            | ConvKernel::WindowSubgroup
-            | ConvKernel::PhasedSubgroup
-            | ConvKernel::WindowSubsampled
-            | ConvKernel::RepackSubgroup
-                if profile.subgroup_width.is_none() =>
-            {
-                Err(Error::invalid(
-                    name,
-                    format!(
-                        "the {:?} kernel needs subgroups of one fixed width from 4 to 64, which {} lacks",
-                        self.kernel, profile.name
-                    ),
-                ))
-            }
-            ConvKernel::WindowSubgroup if !super::choose::window_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the WindowSubgroup kernel takes only 3 x 3 convs with padding = dilation (1 or 2) or 1 x 1 convs \
-                     without padding, stride 1 or 2, one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
-                     groups {} with {} input channels per group",
-                    shape.kernel[0],
-                    shape.kernel[1],
-                    self.stride,
-                    self.padding,
-                    self.dilation,
-                    self.groups,
-                    shape.cin_per_group
-                ),
-            )),
-            ConvKernel::PhasedSubgroup | ConvKernel::WindowSubsampled => phased::check_fits(self, &shape),
-            ConvKernel::RepackSubgroup if !super::choose::repack_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the RepackSubgroup kernel takes only 1 x 1 convs without padding, one group and input channels \
-                     a multiple of 4, got {}x{} padding {:?} groups {} with {} input channels per group",
-                    shape.kernel[0], shape.kernel[1], self.padding, self.groups, shape.cin_per_group
-                ),
-            )),
-            ConvKernel::Winograd if !super::choose::winograd_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the Winograd kernel takes only 3 x 3 convs with stride 1, padding = dilation (1 or 2) and one \
-                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
-                    shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
-                ),
-            )),
-            k => Ok(k),
-        }
     }
 
     /// The kernel this conv runs on a device with `profile` for x and weight of these shapes.
