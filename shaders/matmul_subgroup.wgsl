@@ -30,10 +30,10 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   residual = [batch, m, n], read when bit 1 is set
 //   out      = [batch, m, n]
 // residual and out are declared as vec4s (every tensor buffer is padded to whole vec4s): where
-// n % 4 == 0 an invocation's 4 columns of a row are one aligned vec4, stored (and their residual
+// n_out % 4 == 0 an invocation's 4 columns of a row are one aligned vec4, stored (and their residual
 // read) in one access instead of four; elsewhere single components. On lavapipe each access is a
 // loop over the lanes, and with K = 64 (ResNet's 1 x 1 convs) the scalar stores cost about as much
-// as the multiply-adds. OUT_VEC4 (the host sets it where n % 4 == 0) compiles the scalar path out:
+// as the multiply-adds. OUT_VEC4 (the host sets it where n_out % 4 == 0) compiles the scalar path out:
 // lavapipe runs both sides of an `if` it cannot prove uniform under a lane mask, and the unused
 // scalar path alone cost the K = 64 GEMMs about 40% of their time (BENCHMARKS.md, "Small-K 1x1
 // GEMMs").

@@ -1,9 +1,11 @@
 //! Scratch shared by the launches of every op on one device: buffers an op's first launch writes
-//! and its later launches read (conv2d's Winograd transforms and their GEMMs), never holding
-//! anything from one op to the next. One buffer per named slot, replaced by a larger one when an
-//! op needs more (the launches encoded earlier keep theirs through their bind groups): a network
-//! of 18 Winograd convs allocates about its largest conv's scratch, not 18 convs' (BENCHMARKS.md
-//! "Winograd F(2x2, 3x3)").
+//! and its later launches read (conv2d's Winograd transforms and their GEMMs, repack_pixels' rows
+//! for matmul_subgroup, conv2d_phases' planes and padded weights), never holding anything from one
+//! op to the next. One buffer per named slot, replaced by a larger one when an op needs more (the
+//! launches encoded earlier keep theirs through their bind groups, so a plan holds every size a
+//! slot grew through, not only the largest): a network of 18 Winograd convs allocates a few of its
+//! convs' scratch, not 18 (BENCHMARKS.md "Winograd F(2x2, 3x3)"; `cargo test --lib
+//! winograd_scratch -- --nocapture` prints the totals).
 //!
 //! Sharing is safe because runs on a device are one at a time (`execute` holds the device's run
 //! lock, whichever thread calls it) and an op's launches run back to back inside one run (a plan
@@ -19,7 +21,8 @@ impl Gpu {
     /// enough, else a new one that becomes the slot's. Its contents are undefined: write before
     /// reading, within the same op's launches.
     pub fn scratch(&self, slot: &'static str, shape: &Shape) -> Result<GpuTensor> {
-        let mut slots = self.scratch.lock().expect("the scratch slots should not be poisoned");
+        // No invariant spans the map's entries: a panic while it was held leaves nothing to repair.
+        let mut slots = self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(t) = slots.get(slot) {
             if t.capacity() >= GpuTensor::buffer_bytes(shape) {
                 return t.reuse_as(shape);

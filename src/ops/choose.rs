@@ -4,8 +4,8 @@
 //! each op gets on lavapipe, GL, SwiftShader and a 32-lane discrete GPU).
 //!
 //! The subgroup kernels take the width from the profile: conv2d_gemm_subgroup,
-//! conv2d_window_subgroup, matmul_subgroup and nonlocal_attention_subgroup any fixed power-of-two
-//! width from 4 to 64.
+//! conv2d_window_subgroup, conv2d_phased_subgroup, matmul_subgroup and nonlocal_attention_subgroup
+//! any fixed power-of-two width from 4 to 64.
 //! (conv2d_3x3_subgroup, a direct 3 x 3 kernel for 8 lanes only, is gone:
 //! the implicit GEMM ran the same convs 2-3x faster on lavapipe, see BENCHMARKS.md.)
 
@@ -37,17 +37,21 @@ pub struct ConvShape {
     pub out: [usize; 3],
 }
 
+/// Whether this is a 3 x 3 conv with padding = dilation = 1 or 2 on both axes (the output map is
+/// the input's divided by the stride): the taps the windowed and Winograd kernels take.
+fn same_padded_3x3(shape: &ConvShape) -> bool {
+    let d = shape.dilation[0];
+    shape.kernel == [3, 3] && (d == 1 || d == 2) && shape.dilation == [d, d] && shape.padding == [d, d]
+}
+
 /// Whether conv2d_window_subgroup computes this conv: stride 1 or 2 on both axes (each lane's 4
 /// pixels read elements of one row of x 1 or 2 apart at every tap) and either 3 x 3 with padding =
 /// dilation = 1 or 2 on both axes, or 1 x 1 without padding; one group, input channels a multiple
-/// of 4 (whole vec4 weight rows; 4 channels per loop step).
+/// of 4 (whole vec4 weight rows; 4 channels per loop step). (Its 1 x 1 stride-2 path is no longer
+/// chosen where [`repack_fits`] holds, which measured faster; it stays reachable when forced.)
 pub fn window_fits(shape: &ConvShape) -> bool {
-    let (s, d) = (shape.stride[0], shape.dilation[0]);
-    let taps = match shape.kernel {
-        [3, 3] => (d == 1 || d == 2) && shape.dilation == [d, d] && shape.padding == [d, d],
-        [1, 1] => shape.padding == [0, 0],
-        _ => false,
-    };
+    let s = shape.stride[0];
+    let taps = same_padded_3x3(shape) || (shape.kernel == [1, 1] && shape.padding == [0, 0]);
     taps && (s == 1 || s == 2) && shape.stride == [s, s] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
@@ -83,13 +87,7 @@ pub fn repack_fits(shape: &ConvShape) -> bool {
 /// Whether conv2d's Winograd kernel computes this conv: 3 x 3, stride 1, padding = dilation = 1 or
 /// 2 on both axes (tiles of 2 x 2 outputs d apart read 4 x 4 inputs d apart), one group.
 pub fn winograd_fits(shape: &ConvShape) -> bool {
-    let d = shape.dilation[0];
-    shape.kernel == [3, 3]
-        && shape.stride == [1, 1]
-        && (d == 1 || d == 2)
-        && shape.dilation == [d, d]
-        && shape.padding == [d, d]
-        && shape.groups == 1
+    same_padded_3x3(shape) && shape.stride == [1, 1] && shape.groups == 1
 }
 
 /// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the

@@ -133,7 +133,7 @@ pub use phased::{Conv2dPhasedParams, PhasesParams};
 mod resolve;
 #[path = "conv2d_winograd.rs"]
 mod winograd;
-pub use winograd::{WinogradParams, WinogradSizes, SCRATCH_SLOTS};
+pub use winograd::{WinogradParams, WinogradSizes};
 
 /// Sizes checked against each other: [n, c_in, h, w], [c_out, kh, kw], [oh, ow].
 struct Geometry {
@@ -406,13 +406,7 @@ impl Op for Conv2d {
                 let residual = self.epilogue.residual.then_some(residual);
                 return conv.encode(gpu, self.name(), x, weight, affine, residual, output);
             }
-            ConvKernel::WindowSubgroup => {
-                let width = gpu.profile().subgroup_width.expect("resolve checked the width");
-                let (params, workgroups) = window::params(self, &g, width as usize)?;
-                let grid = gpu.grid_1d(self.name(), workgroups)?;
-                let constants = window::constants(self, &g, width);
-                gpu.prepare(&kernel.kernel(), &constants, &params, &bindings, grid)?
-            }
+            ConvKernel::WindowSubgroup => window::dispatch(self, gpu, &g, bindings)?,
             _ => {
                 let (params, workgroups) = self.params(&g, BLOCK_CO)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;

@@ -328,8 +328,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[16, 8, 1, 1],
         ),
     ];
-    // Every case runs on Auto (the implicit GEMM with subgroups where the device has them, the direct
-    // kernel for narrow groups) and on each portable kernel, with fresh inputs.
+    // Every case runs on Auto (whatever choose::conv2d picks for the device: on CPU devices Winograd,
+    // the windowed, phased or repacked kernels; the implicit GEMM on GPUs; the direct kernel for
+    // narrow groups) and on each portable kernel, with fresh inputs.
     let mut cases = Vec::new();
     for (label, conv, x, weight) in table {
         for kernel in [ConvKernel::Direct, ConvKernel::Gemm] {

@@ -16,9 +16,8 @@
 
 use super::{checked_product, window, Conv2d, ConvKernel, Geometry};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
-use crate::ops::choose::{phased_fits, subsampled_window_fits, ConvShape};
 use crate::ops::{to_u32, Op};
-use crate::{kernel, Error, Result, Shape};
+use crate::{kernel, Result, Shape};
 
 /// Mirrors `struct Params` in shaders/conv2d_phases.wgsl.
 #[repr(C)]
@@ -50,37 +49,10 @@ pub struct Conv2dPhasedParams {
     epilogue: u32,
 }
 
-/// `conv`'s forced kernel (PhasedSubgroup or WindowSubsampled) if it takes `shape`, else an error
-/// saying what it takes.
-pub(super) fn check_fits(conv: &Conv2d, shape: &ConvShape) -> Result<ConvKernel> {
-    let (fits, takes) = match conv.kernel {
-        ConvKernel::PhasedSubgroup => (phased_fits(shape), "7 x 7 convs with stride 2, padding 3, dilation 1"),
-        _ => (subsampled_window_fits(shape), "3 x 3 convs with stride 2, padding 2, dilation 2, C_in a multiple of 4"),
-    };
-    if fits {
-        return Ok(conv.kernel);
-    }
-    Err(Error::invalid(
-        conv.name(),
-        format!(
-            "the {:?} kernel takes only {takes} and one group, got {}x{} stride {:?} padding {:?} dilation {:?} \
-             groups {} with {} input channels per group",
-            conv.kernel,
-            shape.kernel[0],
-            shape.kernel[1],
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-            shape.cin_per_group
-        ),
-    ))
-}
-
 /// How conv2d_phases lays out one tensor: `planes` planes of [h, w] become `phases` (1 or 4) planes
 /// each of [ph, pw], element (i, j) of phase (a, b) holding the plane's (step (i - border) + a,
 /// step (j - border) + b), 0 outside it.
-struct Layout {
+struct PhaseLayout {
     planes: usize,
     h: usize,
     w: usize,
@@ -91,7 +63,7 @@ struct Layout {
     border: usize,
 }
 
-impl Layout {
+impl PhaseLayout {
     fn dims(&self) -> [usize; 4] {
         [self.planes, self.phases, self.ph, self.pw]
     }
@@ -107,7 +79,7 @@ fn gather(
     conv: &Conv2d,
     gpu: &Gpu,
     input: &GpuTensor,
-    layout: &Layout,
+    layout: &PhaseLayout,
     slot: &'static str,
 ) -> Result<(GpuTensor, Dispatch)> {
     let name = conv.name();
@@ -150,10 +122,11 @@ pub(super) fn encode_phased(
                            // The shader's phase planes: 2 border rows and columns (padding 3 at stride 2), 3 rows below
                            // the last output row's, 2 vec4s past the last segment's start.
     let seg_row = ow.div_ceil(4);
-    let planes = Layout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
+    let planes = PhaseLayout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
     // W's rows [C_in x 7 x 7] padded to whole vec4s.
     let k = checked_product(&[c_in, 49]);
-    let weights = Layout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
+    let weights =
+        PhaseLayout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
     let (xp, x_pass) = gather(conv, gpu, x, &planes, SLOT_X)?;
     let (wp, w_pass) = gather(conv, gpu, weight, &weights, SLOT_WEIGHT)?;
 
@@ -193,18 +166,15 @@ pub(super) fn encode_subsampled(
     g: &Geometry,
     [x, weight, affine, residual, output]: [&GpuTensor; 5],
 ) -> Result<Vec<Dispatch>> {
+    conv.shape_params(g)?; // x, weight and out element counts fit u32 (conv2d_phases indexes x)
     let [n, c_in, h, w] = g.x;
-    let even = Layout { planes: n * c_in, h, w, step: 2, phases: 1, ph: h.div_ceil(2), pw: w.div_ceil(2), border: 0 };
+    let even =
+        PhaseLayout { planes: n * c_in, h, w, step: 2, phases: 1, ph: h.div_ceil(2), pw: w.div_ceil(2), border: 0 };
     let (xe, x_pass) = gather(conv, gpu, x, &even, SLOT_X)?;
     let dense =
         Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
     let dense_g = Geometry { x: [n, c_in, even.ph, even.pw], k: g.k, out: g.out };
     debug_assert_eq!(dense_g.out, [even.ph, even.pw], "the subsampled conv keeps the output size");
-    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
-    let (params, workgroups) = window::params(&dense, &dense_g, width as usize)?;
-    let grid = gpu.grid_1d(conv.name(), workgroups)?;
-    let constants = window::constants(&dense, &dense_g, width);
-    let bindings = [&xe, weight, affine, residual, output];
-    let conv_pass = gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants, &params, &bindings, grid)?;
+    let conv_pass = window::dispatch(&dense, gpu, &dense_g, [&xe, weight, affine, residual, output])?;
     Ok(vec![x_pass, conv_pass])
 }

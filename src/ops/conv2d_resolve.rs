@@ -2,7 +2,7 @@
 //! turn a forced kernel the device or the shapes cannot take into an error saying why (one arm per
 //! kernel, so conv2d.rs stays the op itself).
 
-use super::{phased, Conv2d, ConvKernel, Geometry, MAX_K};
+use super::{Conv2d, ConvKernel, Geometry, MAX_K};
 use crate::gpu::DeviceProfile;
 use crate::ops::choose;
 use crate::ops::Op;
@@ -49,39 +49,52 @@ impl Conv2d {
                     ),
                 ))
             }
-            ConvKernel::WindowSubgroup if !choose::window_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the WindowSubgroup kernel takes only 3 x 3 convs with padding = dilation (1 or 2) or 1 x 1 convs \
-                     without padding, stride 1 or 2, one group and input channels a multiple of 4, got {}x{} stride {:?} padding {:?} dilation {:?} \
-                     groups {} with {} input channels per group",
-                    shape.kernel[0],
-                    shape.kernel[1],
-                    self.stride,
-                    self.padding,
-                    self.dilation,
-                    self.groups,
-                    shape.cin_per_group
-                ),
-            )),
-            ConvKernel::PhasedSubgroup | ConvKernel::WindowSubsampled => phased::check_fits(self, &shape),
-            ConvKernel::RepackSubgroup if !choose::repack_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the RepackSubgroup kernel takes only 1 x 1 convs without padding, one group and input channels \
-                     a multiple of 4, got {}x{} padding {:?} groups {} with {} input channels per group",
-                    shape.kernel[0], shape.kernel[1], self.padding, self.groups, shape.cin_per_group
-                ),
-            )),
-            ConvKernel::Winograd if !choose::winograd_fits(&shape) => Err(Error::invalid(
-                name,
-                format!(
-                    "the Winograd kernel takes only 3 x 3 convs with stride 1, padding = dilation (1 or 2) and one \
-                     group, got {}x{} stride {:?} padding {:?} dilation {:?} groups {}",
-                    shape.kernel[0], shape.kernel[1], self.stride, self.padding, self.dilation, self.groups
-                ),
-            )),
-            k => Ok(k),
+            k => match takes(k) {
+                Some((fits, what)) if !fits(&shape) => Err(Error::invalid(
+                    name,
+                    format!(
+                        "the {k:?} kernel takes only {what}, got {}x{} stride {:?} padding {:?} dilation {:?} groups {} \
+                         with {} input channels per group",
+                        shape.kernel[0],
+                        shape.kernel[1],
+                        self.stride,
+                        self.padding,
+                        self.dilation,
+                        self.groups,
+                        shape.cin_per_group
+                    ),
+                )),
+                _ => Ok(k),
+            },
         }
     }
+}
+
+/// Whether a kernel takes a conv of this shape: one of [`choose`]'s `*_fits` predicates.
+type Fits = fn(&choose::ConvShape) -> bool;
+
+/// The convs a kernel made for some shapes only takes ([`choose`]'s predicate) and how an error
+/// says so; `None` for the kernels that take any conv.
+fn takes(kernel: ConvKernel) -> Option<(Fits, &'static str)> {
+    Some(match kernel {
+        ConvKernel::WindowSubgroup => (
+            choose::window_fits,
+            "3 x 3 convs with padding = dilation (1 or 2) or 1 x 1 convs without padding, stride 1 or 2, one group \
+             and input channels a multiple of 4",
+        ),
+        ConvKernel::PhasedSubgroup => {
+            (choose::phased_fits, "7 x 7 convs with stride 2, padding 3, dilation 1 and one group")
+        }
+        ConvKernel::WindowSubsampled => (
+            choose::subsampled_window_fits,
+            "3 x 3 convs with stride 2, padding 2, dilation 2, one group and input channels a multiple of 4",
+        ),
+        ConvKernel::RepackSubgroup => {
+            (choose::repack_fits, "1 x 1 convs without padding, one group and input channels a multiple of 4")
+        }
+        ConvKernel::Winograd => {
+            (choose::winograd_fits, "3 x 3 convs with stride 1, padding = dilation (1 or 2) and one group")
+        }
+        _ => return None,
+    })
 }

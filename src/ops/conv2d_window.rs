@@ -3,9 +3,19 @@
 //! memory, each lane reading its 4 pixels' taps from x as 3 or 4 aligned vec4s per (channel, kernel
 //! row), 1 to 3 for a 1 x 1 conv. Which convs it takes: [`crate::ops::choose::window_fits`].
 
-use super::{checked_product, Conv2d, Geometry};
+use super::{checked_product, Conv2d, ConvKernel, Geometry};
+use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::ops::{to_u32, Op};
 use crate::Result;
+
+/// The launch of `conv` on the windowed kernel over x, weight, affine, residual and output
+/// `bindings` (conv2d's own, or conv2d_phased's even phase of x with the stride-1 conv `conv`).
+pub(super) fn dispatch(conv: &Conv2d, gpu: &Gpu, g: &Geometry, bindings: [&GpuTensor; 5]) -> Result<Dispatch> {
+    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
+    let (params, workgroups) = params(conv, g, width as usize)?;
+    let grid = gpu.grid_1d(conv.name(), workgroups)?;
+    gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants(conv, g, width), &params, &bindings, grid)
+}
 
 /// Mirrors `struct Params` in shaders/conv2d_window_subgroup.wgsl.
 #[repr(C)]
@@ -31,7 +41,7 @@ pub struct Conv2dWindowParams {
 
 /// The override constants of a launch of `conv` (stride, padding and dilation the same on both
 /// axes) for subgroups of `width` lanes.
-pub(super) fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'static str, f64)> {
+fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'static str, f64)> {
     let ([_, _, h, w], [_, ksize, _], [oh, ow]) = (g.x, g.k, g.out);
     let (stride, pad, dilation) = (conv.stride[0], conv.padding[0], conv.dilation[0]);
     // Where a tap row's first element (kx = 0, pixel 0) sits inside its aligned vec4, the same for
@@ -66,7 +76,7 @@ pub(super) fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'stati
 
 /// The shader's parameters, every index range checked against u32, and the workgroup count for
 /// subgroups of `width` lanes.
-pub(super) fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64)> {
+fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);

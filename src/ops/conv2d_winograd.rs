@@ -83,7 +83,7 @@ impl WinogradSizes {
 
 /// The device scratch slots ([`Gpu::scratch`]) of U, V and M: every Winograd conv of a network
 /// shares them (each conv's four launches write before they read).
-pub const SCRATCH_SLOTS: [&str; 3] = ["winograd U", "winograd V", "winograd M"];
+const SCRATCH_SLOTS: [&str; 3] = ["winograd U", "winograd V", "winograd M"];
 
 /// The four launches of `conv` (already resolved to Winograd) on `gpu`, through the device's
 /// scratch slots [`SCRATCH_SLOTS`].
@@ -103,9 +103,12 @@ pub(super) fn encode(
     // Every scratch element index fits u32 (the shaders index with u32), and with it every launch's
     // invocation count (each at most a sixteenth of V's or M's elements).
     u("Winograd scratch element count", sizes.scratch_bytes(c_out) / 4)?;
-    // Signed input coordinates reach dil before and 3 dil past the map.
-    u("padded height", h.saturating_add(4 * dil))?;
-    u("padded width", w.saturating_add(4 * dil))?;
+    // Signed input coordinates (i32 in the shaders) reach dil before and 3 dil past the map.
+    let signed = |what: &str, v: usize| {
+        i32::try_from(v).map(|_| ()).map_err(|_| crate::Error::invalid(name, format!("{what} {v} is over i32::MAX")))
+    };
+    signed("padded height", h.saturating_add(4 * dil))?;
+    signed("padded width", w.saturating_add(4 * dil))?;
     // `total`, the invocations each launch needs, is set per launch below.
     let mut p = WinogradParams {
         n: u("batch", n)?,

@@ -201,12 +201,18 @@ impl Matmul {
     /// The kernel this configuration runs on `gpu` for these input shapes; a forced
     /// variant the shapes or the device cannot take is an error that says why.
     pub fn kernel_for(&self, gpu: &Gpu, inputs: &[&Shape]) -> Result<Kernel> {
-        let d = self.dims(inputs)?;
+        Ok(self.checked_variant(gpu, &self.dims(inputs)?)?.1)
+    }
+
+    /// The variant this configuration runs on `gpu` for dims `d`, and its kernel (the shader
+    /// that writes the output); a forced variant the shapes or the device cannot take is an error.
+    fn checked_variant(&self, gpu: &Gpu, d: &Dims) -> Result<(Variant, Kernel)> {
+        let d = *d;
         let vec4 = self.vec4_fits(&d);
         let subgroups = super::choose::matmul_subgroups(gpu.profile());
         let name = self.name();
         let variant = self.resolved_variant(gpu, &d);
-        Ok(match variant {
+        let kernel = match variant {
             Variant::ConvGemm | Variant::Repack if !self.is_conv1x1(&d) => {
                 return Err(Error::invalid(
                     name,
@@ -238,7 +244,8 @@ impl Matmul {
                 ))
             }
             Variant::Subgroup => kernel!("matmul_subgroup"),
-        })
+        };
+        Ok((variant, kernel))
     }
 
     /// The operands' contiguous row lengths, for errors.
@@ -398,11 +405,11 @@ impl Op for Matmul {
         expect_output(self, inputs, output)?;
         let shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
         let d = self.dims(&shapes)?;
-        let kernel = self.kernel_for(gpu, &shapes)?;
+        let (variant, kernel) = self.checked_variant(gpu, &d)?;
         let (a, b) = (inputs[0], inputs[1]);
         let affine = self.epilogue.affine.then(|| inputs[2]);
         let residual = self.epilogue.residual.then(|| inputs[inputs.len() - 1]);
-        if kernel.name.starts_with("conv2d") {
+        if variant == Variant::ConvGemm {
             // The ConvGemm variant: the same buffers viewed as the 1 x 1 conv's tensors.
             let [x_shape, w_shape] = self.conv_shapes(&d)?;
             let as_map = |t: &GpuTensor| t.reshape(&[d.batch, d.m, d.n, 1]);
@@ -414,7 +421,7 @@ impl Op for Matmul {
             let refs: Vec<&GpuTensor> = views.iter().collect();
             return self.as_conv().encode(gpu, &refs, &as_map(output)?);
         }
-        if self.resolved_variant(gpu, &d) == Variant::Repack {
+        if variant == Variant::Repack {
             // b [N, K, HW] viewed as x [N, K, HW, 1]: a stride-1 1 x 1 conv over an HW x 1 map.
             let x = b.reshape(&[d.b_batch, d.k, d.n, 1])?;
             let conv = repack::Conv1x1 { epilogue: self.epilogue, stride: [1, 1] };
