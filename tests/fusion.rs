@@ -318,17 +318,11 @@ fn cbam_spatial_gate_writes_a_requested_map_as_a_side_output() {
     assert_eq!((report.fired(rule), before - after), (1, 2), "{report}");
 }
 
-/// The passes a conv or GEMM kernel runs around its main launch, chosen per device with the
-/// kernel: that kernel's cost, not a fusion's, so the dispatch counts below leave them out
-/// (conv2d_phases: the phase planes and padded weights of the stem's and the stride-2 dilation-2
-/// convs' kernels; repack_pixels: B's padded rows for strided 1 x 1 convs and 7 x 7-map 1 x 1
-/// GEMMs; a Winograd conv's weight and input transforms, and its batched GEMM, one per
-/// conv2d_winograd_output, counted below).
-const KERNEL_LAYOUT_PASSES: [&str; 4] =
-    ["conv2d_phases", "repack_pixels", "conv2d_winograd_weight", "conv2d_winograd_input"];
-
 /// Dispatches of the fused plan (maps off, maps on) for `arch` on `input` with random weights,
-/// not counting a kernel's own extra passes ([`KERNEL_LAYOUT_PASSES`]).
+/// not counting a kernel's auxiliary launches ([`Dispatch::auxiliary`]: layout passes, Winograd's
+/// transforms and GEMMs), which kernel choice adds per device, not fusion.
+///
+/// [`Dispatch::auxiliary`]: glimpse::gpu::Dispatch::auxiliary
 fn fused_dispatches(gpu: &glimpse::gpu::Gpu, arch: &str, args: &[&str], input: &[usize]) -> [usize; 2] {
     use glimpse::blocks::{self, BuildOptions};
     use glimpse::weights::Weights;
@@ -344,9 +338,7 @@ fn fused_dispatches(gpu: &glimpse::gpu::Gpu, arch: &str, args: &[&str], input: &
         let options = BuildOptions { fusion: Fusion::all(), maps, queries: vec![] };
         let graph = blocks::build(arch, &shape, Weights::new(file.clone(), "random"), &args, options).unwrap();
         let plan = Plan::compile(gpu, &graph).unwrap();
-        let labels: Vec<&str> = plan.dispatches().iter().map(|d| d.label()).collect();
-        let winograd_gemms = labels.iter().filter(|&&l| l == "conv2d_winograd_output").count();
-        labels.iter().filter(|l| !KERNEL_LAYOUT_PASSES.contains(l)).count() - winograd_gemms
+        plan.dispatches().iter().filter(|d| !d.auxiliary()).count()
     })
 }
 

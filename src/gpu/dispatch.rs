@@ -69,6 +69,10 @@ pub struct Dispatch {
     recipe: Recipe,
     /// The pipeline's entry in the device's compile log (its first run is timed).
     pub(super) compile: CompileEntry,
+    /// A launch a kernel runs besides the one that writes the op's output (a layout pass, a
+    /// transform, Winograd's GEMMs): part of that kernel's cost, not a separate op (see
+    /// [`Dispatch::auxiliary`]).
+    auxiliary: bool,
 }
 
 /// What a [`Dispatch`] was made from, kept so that another WebGPU runtime can replay it
@@ -99,6 +103,19 @@ impl Dispatch {
     /// The kernel, constants, parameters and buffers it was prepared with.
     pub fn recipe(&self) -> &Recipe {
         &self.recipe
+    }
+
+    /// This launch marked as one of a kernel's auxiliary launches (it writes scratch another launch
+    /// of the same op reads): counted with that op, e.g. when fusion's dispatch counts are compared.
+    pub fn into_auxiliary(mut self) -> Dispatch {
+        self.auxiliary = true;
+        self
+    }
+
+    /// Whether this launch is one of a kernel's auxiliary launches ([`Dispatch::into_auxiliary`]):
+    /// passes a per-device kernel choice adds before the launch that writes the op's output.
+    pub fn auxiliary(&self) -> bool {
+        self.auxiliary
     }
 }
 
@@ -219,7 +236,7 @@ impl Gpu {
             params: bytemuck::bytes_of(params).to_vec(),
             bindings: bindings.iter().map(|&t| t.clone()).collect(),
         };
-        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe, compile })
+        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe, compile, auxiliary: false })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and

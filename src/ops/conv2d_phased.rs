@@ -155,7 +155,7 @@ pub(super) fn encode_phased(
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::PhasedSubgroup.kernel(), &constants, &params, &bindings, grid)?;
-    Ok(vec![x_pass, w_pass, conv_pass])
+    Ok(vec![x_pass.into_auxiliary(), w_pass.into_auxiliary(), conv_pass])
 }
 
 /// The dispatches of a [`ConvKernel::WindowSubsampled`] conv: x's even rows and columns, then the
@@ -176,5 +176,5 @@ pub(super) fn encode_subsampled(
     let dense_g = Geometry { x: [n, c_in, even.ph, even.pw], k: g.k, out: g.out };
     debug_assert_eq!(dense_g.out, [even.ph, even.pw], "the subsampled conv keeps the output size");
     let conv_pass = window::dispatch(&dense, gpu, &dense_g, [&xe, weight, affine, residual, output])?;
-    Ok(vec![x_pass, conv_pass])
+    Ok(vec![x_pass.into_auxiliary(), conv_pass])
 }

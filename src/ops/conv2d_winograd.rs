@@ -139,12 +139,14 @@ pub(super) fn encode(
     let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
     let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, u_t], grid(total)?)?);
+    let weight_pass = gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, u_t], grid(total)?)?;
+    dispatches.push(weight_pass.into_auxiliary());
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, v_t], grid(total)?)?);
+    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
     // The 16 products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
-    dispatches.extend(Matmul::new(false, false).encode(gpu, &[u_t, v_t], m_t)?);
+    let products = Matmul::new(false, false).encode(gpu, &[u_t, v_t], m_t)?;
+    dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     let constants = [("EPILOGUE", conv.epilogue.code() as f64)];

@@ -116,6 +116,6 @@ impl Conv1x1 {
         let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k: c };
         let bindings = [weight, &scratch, affine.unwrap_or(weight), residual.unwrap_or(weight), output];
         let product = matmul.encode_tiled(gpu, &d, &gemm, bindings, pixels)?;
-        Ok(vec![repack, product])
+        Ok(vec![repack.into_auxiliary(), product])
     }
 }
