@@ -263,7 +263,10 @@ fn dispatch_json<'a>(
                         scratch.len() - 1
                     }
                 };
-                Ok(json!({ "scratch": t.capacity(), "id": id }))
+                // The bound view's bytes, not the buffer's capacity: a device scratch slot's capacity
+                // depends on what ran before in this process; the runner sizes each id's buffer to
+                // the largest view of it.
+                Ok(json!({ "scratch": t.shape().bytes(), "id": id }))
             }
         })
         .collect::<Result<Vec<_>>>()?;

@@ -148,7 +148,14 @@ export class Runner {
     const output = make(padded(outBytes), storage);
     device.queue.writeBuffer(output, 0, new Float32Array(outBytes / 4).fill(NaN)); // unwritten elements fail
     const encoder = device.createCommandEncoder();
+    // One buffer per scratch id, as large as the largest view of it any launch binds.
     const scratch = [];
+    const scratchBytes = [];
+    for (const d of variant.dispatches) {
+      for (const b of d.bindings) {
+        if (typeof b === 'object') scratchBytes[b.id] = Math.max(scratchBytes[b.id] ?? 0, b.scratch);
+      }
+    }
     variant.dispatches.forEach((d, i) => {
       const params = new Uint8Array(Math.ceil(d.params.length / 16) * 16);
       params.set(d.params);
@@ -160,7 +167,7 @@ export class Runner {
       // output), or one that passes data from one launch to a later one (conv2d_phases' planes,
       // repack_pixels' rows, Winograd's transforms):
       // one buffer per id across the variant's launches.
-      const scratchOf = (b) => (scratch[b.id] ??= make(padded(b.scratch), storage));
+      const scratchOf = (b) => (scratch[b.id] ??= make(padded(scratchBytes[b.id]), storage));
       const buffer = (b) => (b === 'output' ? output : typeof b === 'object' ? scratchOf(b) : inputs[b]);
       d.bindings.forEach((b, j) => entries.push({ binding: j + 1, resource: { buffer: buffer(b) } }));
       const group = device.createBindGroup({ layout: pipelines[i].getBindGroupLayout(0), entries });
