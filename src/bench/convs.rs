@@ -219,7 +219,7 @@ mod tests {
         for (network, most_mib) in [("timm.skresnet18", 96), ("timm.resnet50", 96)] {
             let (graph, _) =
                 super::super::networks::build_named(network, 8, 1, super::super::Scale::FULL, true).unwrap();
-            let (mut convs, mut slots, mut allocated) = (0, [0usize; 3], 0);
+            let (mut convs, mut slots, mut allocated) = (0, [0u64; 3], 0);
             for (op, shapes) in graph.ops() {
                 let Some(conv) = op.as_any().downcast_ref::<Conv2d>() else { continue };
                 let kernel = conv.resolved_kernel(&lavapipe, &[shapes[0].clone(), shapes[1].clone()]).unwrap();
@@ -231,9 +231,9 @@ mod tests {
                 let sizes = WinogradSizes::new(n, shapes[0].dims()[1], [oh, ow], conv.dilation[0]);
                 convs += 1;
                 for (slot, dims) in slots.iter_mut().zip(sizes.scratch_dims(c_out)) {
-                    let bytes = 4 * dims.iter().product::<usize>();
-                    if bytes > *slot {
-                        (*slot, allocated) = (bytes, allocated + bytes);
+                    let after = crate::gpu::slot_bytes_after(*slot, &Shape::new(&dims).unwrap());
+                    if after > *slot {
+                        (*slot, allocated) = (after, allocated + after);
                     }
                 }
             }

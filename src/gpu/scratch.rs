@@ -16,6 +16,13 @@
 use super::{Gpu, GpuTensor};
 use crate::{Result, Shape};
 
+/// The bytes a slot holds after a request for `shape` when it held `held` (0: no buffer yet): the
+/// same where that is enough, else a new buffer's. The one growth rule, shared with the figures
+/// that predict a network's scratch (bench/convs.rs).
+pub fn slot_bytes_after(held: u64, shape: &Shape) -> u64 {
+    held.max(GpuTensor::buffer_bytes(shape))
+}
+
 impl Gpu {
     /// A tensor of `shape` in this device's scratch slot `slot`: the slot's buffer where it is large
     /// enough, else a new one that becomes the slot's. Its contents are undefined: write before
@@ -24,7 +31,7 @@ impl Gpu {
         // No invariant spans the map's entries: a panic while it was held leaves nothing to repair.
         let mut slots = self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(t) = slots.get(slot) {
-            if t.capacity() >= GpuTensor::buffer_bytes(shape) {
+            if slot_bytes_after(t.capacity(), shape) == t.capacity() {
                 return t.reuse_as(shape);
             }
         }

@@ -118,9 +118,10 @@ pub(super) fn encode_phased(
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
-    conv.shape_params(g)?; // x, weight and out element counts fit u32
-                           // The shader's phase planes: 2 border rows and columns (padding 3 at stride 2), 3 rows below
-                           // the last output row's, 2 vec4s past the last segment's start.
+    // x, weight and out element counts fit u32.
+    conv.shape_params(g)?;
+    // The shader's phase planes: 2 border rows and columns (padding 3 at stride 2), 3 rows below
+    // the last output row's, 2 vec4s past the last segment's start.
     let seg_row = ow.div_ceil(4);
     let planes = PhaseLayout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
     // W's rows [C_in x 7 x 7] padded to whole vec4s.

@@ -11,8 +11,9 @@
 //! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs".
 //!
 //! Scratch: N x C x P floats in the device's "repack_pixels" slot ([`Gpu::scratch`]), shared by
-//! every repacked GEMM: a network holds its largest one (resnet50 at batch 8: 6.1 MiB, where one
-//! buffer per conv summed to 19.8 MiB; BENCHMARKS.md).
+//! every repacked GEMM: a plan holds the few sizes the slot grew through, not a buffer per conv
+//! (resnet50 at batch 8: one buffer per conv summed to 19.8 MiB, its largest is 6.1 MiB;
+//! BENCHMARKS.md).
 
 use super::{Dims, Matmul};
 use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
