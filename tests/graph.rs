@@ -106,3 +106,59 @@ fn shape_errors_surface_while_building() {
     assert!(err.contains("eltwise"), "{err}");
     assert!(g.view(a, &[7]).is_err());
 }
+
+/// What kernels compute from the weights alone runs once, when the plan is compiled: a Winograd
+/// conv's weight transform leaves the per-run launches, its buffer counts with the weights, and
+/// the plan stays right run after run, also after another conv (weights not constant) has run
+/// its own transform through the device's shared scratch slot.
+#[test]
+fn weight_transforms_run_once_when_a_plan_is_compiled() {
+    use glimpse::gpu::GpuTensor;
+    use glimpse::ops::conv2d::{Conv2d, ConvKernel};
+    use glimpse::ops::Op;
+    let gpu = gpu_or_skip!();
+    let mut rng = common::rng();
+    let conv = Conv2d { kernel: ConvKernel::Winograd, ..Conv2d::new() }.padding([1, 1]);
+    let (x_shape, w_shape) = (Shape::new(&[2, 8, 9, 9]).unwrap(), Shape::new(&[12, 8, 3, 3]).unwrap());
+    let mut g = Graph::new();
+    let x = g.input("x", x_shape.clone());
+    let w = g.constant(Tensor::random(w_shape.clone(), &mut rng, -0.3, 0.3));
+    let y = g.add(conv, &[x, w]).unwrap();
+    g.output("y", y);
+    let plan = Plan::compile(gpu, &g).unwrap();
+
+    let labels: Vec<&str> = plan.dispatches().iter().map(|d| d.label()).collect();
+    assert!(!labels.contains(&"conv2d_winograd_weight"), "{labels:?}");
+    assert!(labels.contains(&"conv2d_winograd_input"), "{labels:?}");
+    // The weights, and U: 16 x 12 output x 8 input channels.
+    let u_shape = Shape::new(&[16, 12, 8]).unwrap();
+    assert_eq!(plan.weight_bytes(), GpuTensor::buffer_bytes(&w_shape) + GpuTensor::buffer_bytes(&u_shape));
+
+    // The same conv with other, non-constant weights: its transform runs with it, into scratch.
+    let (other_x, other_w) =
+        (Tensor::random(x_shape.clone(), &mut rng, -1.0, 1.0), Tensor::random(w_shape, &mut rng, -0.3, 0.3));
+    let (gx, gw) = (gpu.upload(&other_x).unwrap(), gpu.upload(&other_w).unwrap());
+    let out = gpu.empty(&conv.output_shape(&[gx.shape(), gw.shape()]).unwrap()).unwrap();
+    let launches = conv.encode(gpu, &[&gx, &gw], &out).unwrap();
+    assert!(launches.iter().any(|d| d.label() == "conv2d_winograd_weight" && d.prepared_bytes().is_none()));
+    for round in 0..3 {
+        let feed = Tensors::from([("x".to_string(), Tensor::random(x_shape.clone(), &mut rng, -1.0, 1.0))]);
+        let c = compare(&plan.run(gpu, &feed).unwrap()["y"], &g.run_cpu(&feed).unwrap()["y"], OP_TOLERANCE);
+        assert!(c.passed, "run {round}: {c:?}");
+        let got = gpu.run(&launches, &[&out]).unwrap().remove(0);
+        let c = compare(&got, &conv.reference(&[&other_x, &other_w]).unwrap(), OP_TOLERANCE);
+        assert!(c.passed, "the other conv, run {round}: {c:?}");
+    }
+}
+
+/// A plan's weights are constants: writing one is refused (what was computed from it would go stale).
+#[test]
+fn constant_tensors_refuse_writes() {
+    let gpu = gpu_or_skip!();
+    let t = Tensor::zeros(Shape::new(&[3]).unwrap());
+    let c = gpu.upload_constant(&t).unwrap();
+    let e = gpu.write(&c, &t).unwrap_err().to_string();
+    assert!(e.contains("constant"), "{e}");
+    assert!(gpu.fill(&c, 1.0).unwrap_err().to_string().contains("constant"));
+    assert!(gpu.write(&gpu.upload(&t).unwrap(), &t).is_ok());
+}

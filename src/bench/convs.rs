@@ -99,12 +99,13 @@ impl ConvCase {
         let x = random(&x, rng, 1.0)?;
         let weight = random(&weight, rng, 1.0 / (fan_in as f32).sqrt())?;
         // The GEMM's operands are weight x x; the conv's x, weight.
-        let (op, mut inputs): (Box<dyn Op>, _) = match self.op {
-            ConvOp::Conv(conv) => (Box::new(conv), vec![x, weight]),
-            ConvOp::Gemm(m) => (Box::new(m), vec![weight, x]),
+        let (op, mut inputs, mut weights): (Box<dyn Op>, _, _) = match self.op {
+            ConvOp::Conv(conv) => (Box::new(conv), vec![x, weight], vec![1]),
+            ConvOp::Gemm(m) => (Box::new(m), vec![weight, x], vec![0]),
         };
         let e = self.epilogue();
         if e.affine {
+            weights.push(inputs.len());
             let c = self.weight[0];
             let mut data: Vec<f32> = (0..c).map(|_| 0.5 + rng.f32()).collect();
             data.extend((0..c).map(|_| 0.2 * (rng.f32() - 0.5)));
@@ -119,7 +120,7 @@ impl ConvCase {
             };
             inputs.push(random(out.dims(), rng, 1.0)?);
         }
-        Ok(OpInstance { op, inputs })
+        Ok(OpInstance { op, inputs, weights })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::cold::{compiled_so_far, record_compiles};
 use super::report::{Row, Status};
-use super::{MakeGraph, MakeOp, Options, Scale, Workload};
+use super::{MakeGraph, MakeOp, OpInstance, Options, Scale, Workload};
 use crate::check::{compare, BLOCK_REL_L2, OP_TOLERANCE};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::graph::{Plan, Tensors};
@@ -141,21 +141,32 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// A single op on GPU tensors, ready to run.
+/// A single op on GPU tensors, ready to run: its launches per run (prepared launches, which
+/// compute from weights alone, already ran once, as a plan runs them) and its output.
 struct Bound {
     dispatches: Vec<Dispatch>,
     output: GpuTensor,
-    inputs: Vec<GpuTensor>,
+    /// The distinct kernel names, the prepared ones marked "(once)".
+    kernels: String,
 }
 
-fn bind_op(gpu: &Gpu, op: &dyn crate::ops::Op, inputs: &[Tensor]) -> Result<Bound> {
-    let uploaded = inputs.iter().map(|t| gpu.upload(t)).collect::<Result<Vec<_>>>()?;
+fn bind_op(gpu: &Gpu, inst: &OpInstance) -> Result<Bound> {
+    let uploaded = inst
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if inst.is_weight(i) { gpu.upload_constant(t) } else { gpu.upload(t) })
+        .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&GpuTensor> = uploaded.iter().collect();
-    let output = gpu.empty(&op.output_shape(&gpu_shapes_of(&refs))?)?;
+    let output = gpu.empty(&inst.op.output_shape(&gpu_shapes_of(&refs))?)?;
     // Poisoned: an element the kernel forgets to write cannot pass the check.
     gpu.fill(&output, f32::NAN)?;
-    let dispatches = op.encode(gpu, &refs, &output)?;
-    Ok(Bound { dispatches, output, inputs: uploaded })
+    let all = inst.op.encode(gpu, &refs, &output)?;
+    let kernels = kernel_names(&all);
+    let (prepared, dispatches): (Vec<Dispatch>, Vec<Dispatch>) =
+        all.into_iter().partition(|d| d.prepared_bytes().is_some());
+    gpu.submit(&prepared)?;
+    Ok(Bound { dispatches, output, kernels })
 }
 
 /// Runs one single-op workload; never fails (errors become the row's status).
@@ -192,12 +203,12 @@ fn try_run_op(
     })?;
 
     let (cold, compiled) = (Instant::now(), compiled_so_far(gpu));
-    let bound = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
+    let bound = bind_op(gpu, &inst)?;
     gpu.submit(&bound.dispatches)?;
     row.cold_ms = Some(ms_since(cold));
     record_compiles(&mut row, gpu, compiled);
     row.dispatches = Some(bound.dispatches.len());
-    row.kernels = kernel_names(&bound.dispatches);
+    row.kernels = bound.kernels.clone();
 
     // Check first, on these inputs or on the smaller instance of the same kernels.
     let checking = Instant::now();
@@ -206,7 +217,7 @@ fn try_run_op(
         (gpu.read(&bound.output)?, want, "full".to_string())
     } else {
         let small = make(&mut w.rng(options.seed), check.div)?;
-        let b = bind_op(gpu, small.op.as_ref(), &small.inputs)?;
+        let b = bind_op(gpu, &small)?;
         gpu.submit(&b.dispatches)?;
         let want = small.op.reference(&small.inputs.iter().collect::<Vec<_>>())?;
         (gpu.read(&b.output)?, want, format!("reduced: {}", shape_list(&small.inputs)))
@@ -234,7 +245,7 @@ fn try_run_op(
         }
         Some(make_reference) => {
             let (reference_samples, reference_flops) =
-                time_against(gpu, w, options, (inst.op.as_ref(), &bound), run_ms, make_reference, &mut samples)?;
+                time_against(gpu, w, options, &bound, run_ms, make_reference, &mut samples)?;
             let fastest_rate = |s: &Samples, flops: u64| {
                 let times = if s.gpu_ms.len() == s.wall_ms.len() { &s.gpu_ms } else { &s.wall_ms };
                 flops as f64 / (summary(times).1 / 1e3) / 1e9
@@ -261,21 +272,20 @@ fn time_against(
     gpu: &Gpu,
     w: &Workload,
     options: &Options,
-    (op, bound): (&dyn crate::ops::Op, &Bound),
+    bound: &Bound,
     run_ms: f64,
     make_reference: &MakeOp,
     samples: &mut Samples,
 ) -> Result<(Samples, u64)> {
     let inst = make_reference(&mut w.rng(options.seed), 1)?;
     let flops = inst.op.cost(&shapes_of(&inst.inputs.iter().collect::<Vec<_>>())).flops;
-    let reference = bind_op(gpu, inst.op.as_ref(), &inst.inputs)?;
+    let reference = bind_op(gpu, &inst)?;
     gpu.submit(&reference.dispatches)?;
     let once_ms = warm_estimate(gpu, &[&reference.dispatches], 0.0)?;
     let target_ms = run_ms.max(once_ms);
     let times = |ms: f64| (target_ms / ms.max(1e-3)).round().clamp(1.0, MAX_REPEATS_PER_RUN) as usize;
     let (reference_times, row_times) = (times(once_ms), times(run_ms));
-    let reference_run = repeated(gpu, inst.op.as_ref(), &reference, reference_times)?;
-    let row_run = repeated(gpu, op, bound, row_times)?;
+    let (reference_run, row_run) = (repeated(&reference, reference_times), repeated(bound, row_times));
     let mut reference_samples = Samples::default();
     for round in 0..repeats(options, 2.0 * target_ms) {
         for turn in 0..2 {
@@ -290,26 +300,23 @@ fn time_against(
     Ok((reference_samples, flops * reference_times as u64))
 }
 
-/// The bound op's dispatches encoded `times` times over, for one submit.
-fn repeated(gpu: &Gpu, op: &dyn crate::ops::Op, bound: &Bound, times: usize) -> Result<Vec<Dispatch>> {
-    let inputs: Vec<&GpuTensor> = bound.inputs.iter().collect();
-    let mut run = Vec::new();
-    for _ in 0..times {
-        run.extend(op.encode(gpu, &inputs, &bound.output)?);
-    }
-    Ok(run)
+/// The bound op's dispatches `times` over, for one submit.
+fn repeated(bound: &Bound, times: usize) -> Vec<Dispatch> {
+    (0..times).flat_map(|_| bound.dispatches.iter().cloned()).collect()
 }
 
 fn shape_list(inputs: &[Tensor]) -> String {
     inputs.iter().map(|t| t.shape().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// The distinct kernel names of `dispatches`, in order.
+/// The distinct kernel names of `dispatches`, in order; a prepared launch's (run once, not timed:
+/// [`Dispatch::into_prepared`]) marked "(once)".
 fn kernel_names(dispatches: &[Dispatch]) -> String {
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for d in dispatches {
-        if !names.contains(&d.label()) {
-            names.push(d.label());
+        let name = if d.prepared_bytes().is_some() { format!("{} (once)", d.label()) } else { d.label().to_string() };
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     names.join("+")

@@ -83,6 +83,21 @@ pub struct OpInstance {
     pub op: Box<dyn Op>,
     /// Its inputs, in `input_names` order.
     pub inputs: Vec<Tensor>,
+    /// The indices of the inputs a network holds as weights: uploaded as constants, as a plan
+    /// does, so that launches computing from them alone run once, untimed.
+    pub weights: Vec<usize>,
+}
+
+impl OpInstance {
+    /// An instance whose inputs are all activations (timed with everything they feed).
+    pub fn new(op: Box<dyn Op>, inputs: Vec<Tensor>) -> OpInstance {
+        OpInstance { op, inputs, weights: Vec::new() }
+    }
+
+    /// Whether input `i` is a weight.
+    pub fn is_weight(&self, i: usize) -> bool {
+        self.weights.contains(&i)
+    }
 }
 
 type MakeOp = Box<dyn Fn(&mut fastrand::Rng, usize) -> Result<OpInstance>>;

@@ -52,7 +52,7 @@ fn affine(c: usize, rng: &mut Rng) -> Result<Tensor> {
 }
 
 fn instance(op: impl Op + 'static, inputs: Vec<Tensor>) -> Result<OpInstance> {
-    Ok(OpInstance { op: Box::new(op), inputs })
+    Ok(OpInstance::new(Box::new(op), inputs))
 }
 
 /// A single-op workload of the ops suite.

@@ -10,6 +10,9 @@ use wgpu::util::DeviceExt;
 pub struct GpuTensor {
     pub(super) buffer: wgpu::Buffer,
     shape: Shape,
+    /// Uploaded by [`Gpu::upload_constant`]: nothing writes it again, so what is computed from it
+    /// alone may be computed once ([`Gpu::derived`]).
+    constant: bool,
 }
 
 impl GpuTensor {
@@ -25,7 +28,12 @@ impl GpuTensor {
         if shape.numel() != self.shape.numel() {
             return Err(Error::invalid("reshape", format!("cannot view {} as {shape}", self.shape)));
         }
-        Ok(GpuTensor { buffer: self.buffer.clone(), shape })
+        Ok(GpuTensor { buffer: self.buffer.clone(), shape, constant: self.constant })
+    }
+
+    /// Whether nothing writes this tensor after its upload ([`Gpu::upload_constant`]).
+    pub fn is_constant(&self) -> bool {
+        self.constant
     }
 
     /// Whether both are views of one buffer.
@@ -44,7 +52,7 @@ impl GpuTensor {
         if shape.bytes() > self.capacity() {
             return Err(Error::invalid("reuse", format!("{shape} does not fit in a {} byte buffer", self.capacity())));
         }
-        Ok(GpuTensor { buffer: self.buffer.clone(), shape: shape.clone() })
+        Ok(GpuTensor { buffer: self.buffer.clone(), shape: shape.clone(), constant: self.constant })
     }
 }
 
@@ -63,6 +71,15 @@ impl GpuTensor {
     pub fn buffer_bytes(shape: &Shape) -> u64 {
         buffer_size(shape)
     }
+}
+
+/// Fails for a constant tensor ([`Gpu::upload_constant`]): what was computed once from it would
+/// go stale.
+fn writable(context: &str, tensor: &GpuTensor) -> Result<()> {
+    if tensor.constant {
+        return Err(Error::invalid(context, format!("the GPU tensor {} is a constant", tensor.shape())));
+    }
+    Ok(())
 }
 
 const STORAGE: wgpu::BufferUsages =
@@ -101,7 +118,14 @@ impl Gpu {
                 usage: STORAGE,
             })
         })?;
-        Ok(GpuTensor { buffer, shape: tensor.shape().clone() })
+        Ok(GpuTensor { buffer, shape: tensor.shape().clone(), constant: false })
+    }
+
+    /// Copies a CPU tensor that nothing will write again (a plan's weights) to a new GPU tensor
+    /// marked constant: launches computing from constants alone may then run once
+    /// ([`Gpu::derived`]). Writing it later ([`Gpu::write`]) is refused.
+    pub fn upload_constant(&self, tensor: &Tensor) -> Result<GpuTensor> {
+        Ok(GpuTensor { constant: true, ..self.upload(tensor)? })
     }
 
     /// A new GPU tensor with unspecified contents (zeroed by wgpu).
@@ -115,12 +139,13 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })?;
-        Ok(GpuTensor { buffer, shape: shape.clone() })
+        Ok(GpuTensor { buffer, shape: shape.clone(), constant: false })
     }
 
     /// Overwrites every element with `value` (tests poison outputs with NaN so
     /// an element a kernel forgot to write cannot pass).
     pub fn fill(&self, tensor: &GpuTensor, value: f32) -> Result<()> {
+        writable("fill", tensor)?;
         let data = vec![value; tensor.shape().numel()];
         self.scoped("fill", || self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(&data)))?;
         Ok(())
@@ -128,6 +153,7 @@ impl Gpu {
 
     /// Copies new contents into an existing GPU tensor of the same shape.
     pub fn write(&self, tensor: &GpuTensor, data: &Tensor) -> Result<()> {
+        writable("write", tensor)?;
         if tensor.shape() != data.shape() {
             return Err(Error::invalid(
                 "write",

@@ -59,8 +59,8 @@ macro_rules! kernel {
 }
 
 /// One recorded kernel launch: pipeline, bound buffers and grid, created once
-/// and replayable by any number of submits.
-#[derive(Debug)]
+/// and replayable by any number of submits (a clone replays the same launch).
+#[derive(Clone, Debug)]
 pub struct Dispatch {
     label: &'static str,
     pipeline: wgpu::ComputePipeline,
@@ -73,6 +73,8 @@ pub struct Dispatch {
     /// transform, Winograd's GEMMs): part of that kernel's cost, not a separate op (see
     /// [`Dispatch::auxiliary`]).
     auxiliary: bool,
+    /// Set by [`Dispatch::into_prepared`]: the bytes of the buffer it fills from constants alone.
+    prepared: Option<u64>,
 }
 
 /// What a [`Dispatch`] was made from, kept so that another WebGPU runtime can replay it
@@ -116,6 +118,22 @@ impl Dispatch {
     /// passes a per-device kernel choice adds before the launch that writes the op's output.
     pub fn auxiliary(&self) -> bool {
         self.auxiliary
+    }
+
+    /// This launch marked as computing, from constant tensors alone, `held`: a buffer of its own
+    /// that no other launch writes ([`Gpu::derived`]). Running it again changes nothing, so a plan
+    /// runs it once, when compiled, and keeps only the other launches; `held` counts as weights in
+    /// the plan's memory. Also auxiliary.
+    pub fn into_prepared(mut self, held: &GpuTensor) -> Dispatch {
+        self.auxiliary = true;
+        self.prepared = Some(held.capacity());
+        self
+    }
+
+    /// The bytes of the buffer this launch fills once ([`Dispatch::into_prepared`]); None for a
+    /// launch that runs on every run.
+    pub fn prepared_bytes(&self) -> Option<u64> {
+        self.prepared
     }
 }
 
@@ -236,7 +254,16 @@ impl Gpu {
             params: bytemuck::bytes_of(params).to_vec(),
             bindings: bindings.iter().map(|&t| t.clone()).collect(),
         };
-        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe, compile, auxiliary: false })
+        Ok(Dispatch {
+            label: kernel.name,
+            pipeline,
+            bind_group,
+            workgroups,
+            recipe,
+            compile,
+            auxiliary: false,
+            prepared: None,
+        })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and

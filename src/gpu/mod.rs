@@ -12,7 +12,7 @@ mod dispatch;
 mod params;
 mod profile;
 mod scratch;
-pub use scratch::slot_bytes_after;
+pub use scratch::{slot_bytes_after, Derived};
 
 pub use adapters::{list_adapters, AdapterSummary};
 pub use buffer::GpuTensor;

@@ -12,8 +12,12 @@
 //! records its ops' launches in order; `execute` submits them in order, waiting between submits):
 //! no other op's launch can come between a slot's write and its read. The slots live as long as
 //! the device and are not counted in a plan's memory budget (budget.rs).
+//!
+//! What an op computes from constants alone (its weights in another layout: Winograd's U, the
+//! stem's padded rows) is the exception: [`Gpu::derived`] gives it a buffer of its own, which a
+//! plan fills once when compiled and counts with its weights.
 
-use super::{Gpu, GpuTensor};
+use super::{Dispatch, Gpu, GpuTensor};
 use crate::{Result, Shape};
 
 /// The bytes a slot holds after a request for `shape` when it held `held` (0: no buffer yet): the
@@ -38,5 +42,39 @@ impl Gpu {
         let t = self.empty(shape)?;
         slots.insert(slot, t.clone());
         Ok(t)
+    }
+}
+
+/// Where a launch reading only `sources` writes: see [`Gpu::derived`].
+#[derive(Debug)]
+pub struct Derived {
+    /// The tensor the launch writes and later launches read.
+    pub tensor: GpuTensor,
+    /// Whether `tensor` is a buffer of its own, filled from constants alone.
+    once: bool,
+}
+
+impl Derived {
+    /// `launch` (the one writing [`Derived::tensor`]) marked for what it is: prepared (run once by a
+    /// plan) where every source is constant, else auxiliary (run on every run, as scratch is).
+    pub fn mark(&self, launch: Dispatch) -> Dispatch {
+        if self.once {
+            launch.into_prepared(&self.tensor)
+        } else {
+            launch.into_auxiliary()
+        }
+    }
+}
+
+impl Gpu {
+    /// A tensor of `shape` that one launch computes from `sources` alone (an op's weights in the
+    /// layout its kernel reads). Where every source is constant ([`Gpu::upload_constant`]: a plan's
+    /// weights) the result never changes: a buffer of its own, and [`Derived::mark`] makes the
+    /// launch prepared, which a plan runs once. Otherwise the scratch slot `slot`, written on every
+    /// run like any scratch.
+    pub fn derived(&self, slot: &'static str, shape: &Shape, sources: &[&GpuTensor]) -> Result<Derived> {
+        let once = !sources.is_empty() && sources.iter().all(|t| t.is_constant());
+        let tensor = if once { self.empty(shape)? } else { self.scratch(slot, shape)? };
+        Ok(Derived { tensor, once })
     }
 }

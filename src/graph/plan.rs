@@ -1,7 +1,9 @@
 //! A graph compiled for the GPU: every buffer allocated once (dead
 //! intermediates reused), weights uploaded once, pipelines and bind groups
-//! created once; each run writes the inputs, submits every dispatch in one
-//! command buffer and reads the outputs back in one mapping.
+//! created once, what kernels compute from the weights alone computed once
+//! (prepared launches: Winograd's transformed weights, padded weight rows);
+//! each run writes the inputs, submits every other dispatch in one command
+//! buffer and reads the outputs back in one mapping.
 
 use super::layout::Layout;
 use super::{Graph, Source, Tensors, ValueId};
@@ -20,7 +22,10 @@ pub struct Plan {
 
 impl Plan {
     /// Compiles `graph` for `gpu`. The whole plan's memory is laid out and checked against
-    /// the device's plan budget ([`Gpu::plan_bytes`]) before any buffer is allocated.
+    /// the device's plan budget ([`Gpu::plan_bytes`]) before any buffer is allocated; the
+    /// buffers that prepared launches fill ([`Dispatch::into_prepared`]: 16/9 of a Winograd
+    /// conv's weights at most) are known only once the ops are encoded, and checked then, before
+    /// anything runs.
     pub fn compile(gpu: &Gpu, graph: &Graph) -> Result<Plan> {
         let layout = Layout::of(gpu, graph)?;
         budget::check_gpu_plan(layout.weight_bytes, layout.activation_bytes, gpu.plan_bytes())?;
@@ -35,7 +40,7 @@ impl Plan {
                     inputs.push((name.clone(), t.clone()));
                     t
                 }
-                Source::Const(c) => gpu.upload(c)?,
+                Source::Const(c) => gpu.upload_constant(c)?,
                 Source::Node | Source::View(_) => continue,
             };
             buffers[layout.home[i].expect("inputs and weights have buffers")] = Some(t);
@@ -48,7 +53,7 @@ impl Plan {
         let home =
             |id: ValueId| buffers[layout.home[id.0].expect("every root is laid out")].as_ref().expect("allocated");
 
-        let mut dispatches = Vec::new();
+        let mut all = Vec::new();
         for node in &graph.nodes {
             let bound = node
                 .inputs
@@ -61,7 +66,7 @@ impl Plan {
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&GpuTensor> = bound.iter().collect();
             let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
-            dispatches.extend(node.op.encode_all(gpu, &refs, &out_refs)?);
+            all.extend(node.op.encode_all(gpu, &refs, &out_refs)?);
         }
 
         let outputs = graph
@@ -69,7 +74,12 @@ impl Plan {
             .iter()
             .map(|(name, id)| Ok((name.clone(), home(graph.root(*id)).reuse_as(graph.shape(*id))?)))
             .collect::<Result<Vec<_>>>()?;
-        let (activation_bytes, weight_bytes) = (layout.activation_bytes, layout.weight_bytes);
+        let (prepared, dispatches): (Vec<Dispatch>, Vec<Dispatch>) =
+            all.into_iter().partition(|d| d.prepared_bytes().is_some());
+        let prepared_bytes: u64 = prepared.iter().filter_map(Dispatch::prepared_bytes).sum();
+        let (activation_bytes, weight_bytes) = (layout.activation_bytes, layout.weight_bytes + prepared_bytes);
+        budget::check_gpu_plan(weight_bytes, activation_bytes, gpu.plan_bytes())?;
+        gpu.submit(&prepared)?;
         Ok(Plan { inputs, outputs, dispatches, activation_bytes, weight_bytes })
     }
 
@@ -96,7 +106,8 @@ impl Plan {
         &self.dispatches
     }
 
-    /// Number of dispatches per run.
+    /// Number of dispatches per run (prepared launches ran once, at compile time, and are not
+    /// counted).
     pub fn dispatch_count(&self) -> usize {
         self.dispatches.len()
     }
@@ -106,7 +117,7 @@ impl Plan {
         self.activation_bytes
     }
 
-    /// Bytes of GPU memory for weights.
+    /// Bytes of GPU memory for weights and what prepared launches computed from them.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes
     }

@@ -74,20 +74,22 @@ impl PhaseLayout {
 const SLOT_X: &str = "conv2d_phases x";
 const SLOT_WEIGHT: &str = "conv2d_phases weight";
 
-/// Takes `layout`'s output from the scratch `slot` and records the gather pass from `input` into it.
+/// Records the gather pass from `input` into `layout`'s output (marked by [`Gpu::derived`]: prepared
+/// for a constant input, else auxiliary, writing the scratch `slot`); the pass and its output.
 fn gather(
     conv: &Conv2d,
     gpu: &Gpu,
     input: &GpuTensor,
     layout: &PhaseLayout,
     slot: &'static str,
-) -> Result<(GpuTensor, Dispatch)> {
+) -> Result<(Dispatch, GpuTensor)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let dims = layout.dims();
     let total = u("phase plane elements", checked_product(&dims))?;
-    // A device scratch slot (gpu/scratch.rs): every phased conv of a plan shares one buffer per slot.
-    let out = gpu.scratch(slot, &Shape::new(&dims)?)?;
+    // A device scratch slot (gpu/scratch.rs): every phased conv of a plan shares one buffer per
+    // slot; the padded weights of a plan's constant weights get their own, filled once.
+    let out = gpu.derived(slot, &Shape::new(&dims)?, &[input])?;
     let params = PhasesParams {
         h: u("phase source height", layout.h)?,
         w: u("phase source width", layout.w)?,
@@ -103,8 +105,8 @@ fn gather(
         ("PH", u("phase plane height", layout.ph)? as f64),
         ("PW", u("phase plane width", layout.pw)? as f64),
     ];
-    let dispatch = gpu.prepare(&kernel!("conv2d_phases"), &constants, &params, &[input, &out], grid)?;
-    Ok((out, dispatch))
+    let dispatch = gpu.prepare(&kernel!("conv2d_phases"), &constants, &params, &[input, &out.tensor], grid)?;
+    Ok((out.mark(dispatch), out.tensor))
 }
 
 /// The dispatches of a [`ConvKernel::PhasedSubgroup`] conv: x's phase planes, the padded weights,
@@ -128,8 +130,8 @@ pub(super) fn encode_phased(
     let k = checked_product(&[c_in, 49]);
     let weights =
         PhaseLayout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
-    let (xp, x_pass) = gather(conv, gpu, x, &planes, SLOT_X)?;
-    let (wp, w_pass) = gather(conv, gpu, weight, &weights, SLOT_WEIGHT)?;
+    let (x_pass, xp) = gather(conv, gpu, x, &planes, SLOT_X)?;
+    let (w_pass, wp) = gather(conv, gpu, weight, &weights, SLOT_WEIGHT)?;
 
     let width = gpu.profile().subgroup_width.expect("resolve checked the width") as usize;
     let segs = oh * seg_row;
@@ -156,7 +158,7 @@ pub(super) fn encode_phased(
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::PhasedSubgroup.kernel(), &constants, &params, &bindings, grid)?;
-    Ok(vec![x_pass.into_auxiliary(), w_pass.into_auxiliary(), conv_pass])
+    Ok(vec![x_pass, w_pass, conv_pass])
 }
 
 /// The dispatches of a [`ConvKernel::WindowSubsampled`] conv: x's even rows and columns, then the
@@ -171,11 +173,11 @@ pub(super) fn encode_subsampled(
     let [n, c_in, h, w] = g.x;
     let even =
         PhaseLayout { planes: n * c_in, h, w, step: 2, phases: 1, ph: h.div_ceil(2), pw: w.div_ceil(2), border: 0 };
-    let (xe, x_pass) = gather(conv, gpu, x, &even, SLOT_X)?;
+    let (x_pass, xe) = gather(conv, gpu, x, &even, SLOT_X)?;
     let dense =
         Conv2d { stride: [1, 1], padding: [1, 1], dilation: [1, 1], kernel: ConvKernel::WindowSubgroup, ..*conv };
     let dense_g = Geometry { x: [n, c_in, even.ph, even.pw], k: g.k, out: g.out };
     debug_assert_eq!(dense_g.out, [even.ph, even.pw], "the subsampled conv keeps the output size");
     let conv_pass = window::dispatch(&dense, gpu, &dense_g, [&xe, weight, affine, residual, output])?;
-    Ok(vec![x_pass.into_auxiliary(), conv_pass])
+    Ok(vec![x_pass, conv_pass])
 }

@@ -129,23 +129,24 @@ pub(super) fn encode(
         _pad: 0,
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
-    let mut scratch = Vec::with_capacity(3);
-    for (slot, dims) in SCRATCH_SLOTS.into_iter().zip(sizes.scratch_dims(c_out)) {
-        scratch.push(gpu.scratch(slot, &Shape::new(&dims)?)?);
-    }
-    let [u_t, v_t, m_t] = [&scratch[0], &scratch[1], &scratch[2]];
+    let [u_dims, v_dims, m_dims] = sizes.scratch_dims(c_out);
+    // U depends on the weights alone: computed once by a plan whose weights are constant.
+    let u_t = gpu.derived(SCRATCH_SLOTS[0], &Shape::new(&u_dims)?, &[weight])?;
+    let v_t = &gpu.scratch(SCRATCH_SLOTS[1], &Shape::new(&v_dims)?)?;
+    let m_t = &gpu.scratch(SCRATCH_SLOTS[2], &Shape::new(&m_dims)?)?;
 
     let mut dispatches = Vec::with_capacity(4);
     let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
     let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
-    let weight_pass = gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, u_t], grid(total)?)?;
-    dispatches.push(weight_pass.into_auxiliary());
+    let weight_pass =
+        gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, &u_t.tensor], grid(total)?)?;
+    dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
     // The 16 products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
-    let products = Matmul::new(false, false).encode(gpu, &[u_t, v_t], m_t)?;
+    let products = Matmul::new(false, false).encode(gpu, &[&u_t.tensor, v_t], m_t)?;
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
