@@ -66,18 +66,23 @@ pub fn check(what: &str, bytes: u64, budget: u64) -> Result<()> {
     Err(Error::invalid("memory budget", over_budget(what, bytes, budget)))
 }
 
-/// [`check`] for a GPU plan of `weight_bytes` and `activation_bytes` (inputs, intermediates,
-/// outputs) against the GPU budget, saying how to raise it.
-pub fn check_gpu_plan(weight_bytes: u64, activation_bytes: u64, budget: u64) -> Result<()> {
-    let bytes = weight_bytes.saturating_add(activation_bytes);
+/// [`check`] for a GPU plan of `weight_bytes`, `activation_bytes` (inputs, intermediates,
+/// outputs) and `scratch_bytes` (the device's scratch its kernels bind) against the GPU budget,
+/// saying how to raise it.
+pub fn check_gpu_plan(weight_bytes: u64, activation_bytes: u64, scratch_bytes: u64, budget: u64) -> Result<()> {
+    let bytes = weight_bytes.saturating_add(activation_bytes).saturating_add(scratch_bytes);
     if bytes <= budget {
         return Ok(());
     }
-    let what = format!(
-        "the GPU plan ({} of weights, {} of inputs, intermediates and outputs)",
+    let mut what = format!(
+        "the GPU plan ({} of weights, {} of inputs, intermediates and outputs",
         size(weight_bytes),
         size(activation_bytes)
     );
+    if scratch_bytes > 0 {
+        what += &format!(", {} of kernel scratch", size(scratch_bytes));
+    }
+    what += ")";
     Err(Error::invalid(
         "memory budget",
         format!(
@@ -119,9 +124,11 @@ mod tests {
         assert_eq!(f32_bytes(&[3, 8192, 8192]), 805_306_368);
         assert_eq!(f32_bytes(&[usize::MAX, 4]), u64::MAX);
         assert_eq!(size(300 << 20), "300 MiB");
-        check_gpu_plan(1 << 30, 3 << 30, GPU_BYTES).unwrap();
-        let e = check_gpu_plan(1 << 30, 4 << 30, GPU_BYTES).unwrap_err().to_string();
+        check_gpu_plan(1 << 30, 2 << 30, 1 << 30, GPU_BYTES).unwrap();
+        let e = check_gpu_plan(1 << 30, 4 << 30, 0, GPU_BYTES).unwrap_err().to_string();
         assert!(e.contains("(1.0 GiB of weights, 4.0 GiB of inputs, intermediates and outputs) needs 5.0 GiB"), "{e}");
+        let e = check_gpu_plan(1 << 30, 3 << 30, 1 << 30, GPU_BYTES).unwrap_err().to_string();
+        assert!(e.contains("outputs, 1.0 GiB of kernel scratch) needs 5.0 GiB"), "{e}");
         assert!(e.contains("set GLIMPSE_GPU_BYTES=SIZE"), "{e}");
     }
 

@@ -133,6 +133,11 @@ fn weight_transforms_run_once_when_a_plan_is_compiled() {
     // The weights, and U: 16 x 12 output x 8 input channels.
     let u_shape = Shape::new(&[16, 12, 8]).unwrap();
     assert_eq!(plan.weight_bytes(), GpuTensor::buffer_bytes(&w_shape) + GpuTensor::buffer_bytes(&u_shape));
+    // V and M, in the device's scratch slots (which may have grown larger for other tests): 5 x 5
+    // tiles of 2 x 2 per image, 50 in all, padded to 52.
+    let (v, m) = (16 * 8 * 52 * 4, 16 * 12 * 52 * 4);
+    assert!(plan.scratch_bytes() >= v + m, "{} bytes of scratch", plan.scratch_bytes());
+    assert_eq!(plan.bytes(), plan.weight_bytes() + plan.activation_bytes() + plan.scratch_bytes());
 
     // The same conv with other, non-constant weights: its transform runs with it, into scratch.
     let (other_x, other_w) =

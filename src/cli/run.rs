@@ -153,12 +153,13 @@ pub fn run(a: RunArgs, out: super::Output) -> Result<()> {
             }
             let plan = Plan::compile(&gpu, &graph)?;
             out.note(format_args!(
-                "{} on {}: {} dispatches, {:.1} MiB activations, {:.1} MiB weights",
+                "{} on {}: {} dispatches, {:.1} MiB activations, {:.1} MiB weights, {:.1} MiB kernel scratch",
                 a.arch,
                 gpu.adapter(),
                 plan.dispatch_count(),
                 plan.activation_bytes() as f64 / 1048576.0,
-                plan.weight_bytes() as f64 / 1048576.0
+                plan.weight_bytes() as f64 / 1048576.0,
+                plan.scratch_bytes() as f64 / 1048576.0
             ));
             plan.run(&gpu, &feed)?
         }

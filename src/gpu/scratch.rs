@@ -11,7 +11,8 @@
 //! lock, whichever thread calls it) and an op's launches run back to back inside one run (a plan
 //! records its ops' launches in order; `execute` submits them in order, waiting between submits):
 //! no other op's launch can come between a slot's write and its read. The slots live as long as
-//! the device and are not counted in a plan's memory budget (budget.rs).
+//! the device; a plan counts every slot buffer its launches bind in its memory budget
+//! (`Plan::scratch_bytes`).
 //!
 //! What an op computes from constants alone (its weights in another layout: Winograd's U, the
 //! stem's padded rows) is the exception: [`Gpu::derived`] gives it a buffer of its own, which a

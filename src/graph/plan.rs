@@ -18,6 +18,7 @@ pub struct Plan {
     dispatches: Vec<Dispatch>,
     activation_bytes: u64,
     weight_bytes: u64,
+    scratch_bytes: u64,
 }
 
 impl Plan {
@@ -28,7 +29,7 @@ impl Plan {
     /// anything runs.
     pub fn compile(gpu: &Gpu, graph: &Graph) -> Result<Plan> {
         let layout = Layout::of(gpu, graph)?;
-        budget::check_gpu_plan(layout.weight_bytes, layout.activation_bytes, gpu.plan_bytes())?;
+        budget::check_gpu_plan(layout.weight_bytes, layout.activation_bytes, 0, gpu.plan_bytes())?;
 
         // Inputs and weights first, in value order, then the intermediates' buffers.
         let mut buffers: Vec<Option<GpuTensor>> = vec![None; layout.sizes.len()];
@@ -74,13 +75,18 @@ impl Plan {
             .iter()
             .map(|(name, id)| Ok((name.clone(), home(graph.root(*id)).reuse_as(graph.shape(*id))?)))
             .collect::<Result<Vec<_>>>()?;
+        let own: Vec<GpuTensor> = buffers.into_iter().flatten().collect();
+        let elsewhere = bound_elsewhere(&all, &own);
         let (prepared, dispatches): (Vec<Dispatch>, Vec<Dispatch>) =
             all.into_iter().partition(|d| d.prepared_bytes().is_some());
         let prepared_bytes: u64 = prepared.iter().filter_map(Dispatch::prepared_bytes).sum();
         let (activation_bytes, weight_bytes) = (layout.activation_bytes, layout.weight_bytes + prepared_bytes);
-        budget::check_gpu_plan(weight_bytes, activation_bytes, gpu.plan_bytes())?;
-        gpu.submit(&prepared)?;
-        Ok(Plan { inputs, outputs, dispatches, activation_bytes, weight_bytes })
+        let scratch_bytes = elsewhere - prepared_bytes;
+        budget::check_gpu_plan(weight_bytes, activation_bytes, scratch_bytes, gpu.plan_bytes())?;
+        if !prepared.is_empty() {
+            gpu.submit(&prepared)?;
+        }
+        Ok(Plan { inputs, outputs, dispatches, activation_bytes, weight_bytes, scratch_bytes })
     }
 
     /// Writes `feed` into the input buffers, runs every dispatch, and reads the outputs.
@@ -121,4 +127,28 @@ impl Plan {
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes
     }
+
+    /// Bytes of the device's scratch buffers this plan's launches bind ([`Gpu::scratch`]: shared
+    /// with the device's other plans, so two plans' figures may count one buffer twice).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.scratch_bytes
+    }
+
+    /// Every byte of GPU memory the plan holds or binds: weights, activations and scratch (what
+    /// the budget check adds up).
+    pub fn bytes(&self) -> u64 {
+        self.weight_bytes + self.activation_bytes + self.scratch_bytes
+    }
+}
+
+/// Bytes of the distinct buffers `dispatches` bind that are none of `own`: the device's scratch
+/// slots and the buffers prepared launches fill.
+fn bound_elsewhere(dispatches: &[Dispatch], own: &[GpuTensor]) -> u64 {
+    let mut seen: Vec<&GpuTensor> = Vec::new();
+    for t in dispatches.iter().flat_map(|d| &d.recipe().bindings) {
+        if !own.iter().chain(seen.iter().copied()).any(|o| o.shares_buffer(t)) {
+            seen.push(t);
+        }
+    }
+    seen.iter().map(|t| t.capacity()).sum()
 }
