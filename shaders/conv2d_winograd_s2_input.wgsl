@@ -96,7 +96,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // B^T along each window row first: rows[r] holds (X B)[r][0..5].
     var rows: array<Five, 5>;
     for (var r = 0; r < 5; r++) {
-        rows[r] = bt(quad(t0, ci, r, 0), quad(t0, ci, r, 1), quad(t0, ci, r, 2), quad(t0, ci, r, 3), quad(t0, ci, r, 4));
+        rows[r] = bt(quad(t0, ci, r, 0), quad(t0, ci, r, 1), quad(t0, ci, r, 2), quad(t0, ci, r, 3),
+                     quad(t0, ci, r, 4));
     }
     // Then B^T along each column j of X B: element (i', j) at e = 5 i' + j.
     let plane = params.k_pad * quads;

@@ -156,17 +156,20 @@ pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
 /// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
-/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"); else on
+/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"; also the
+/// stride-2 dilation-2 convs over x's even phase), and the stride-2 Winograd scheme for the
+/// stride-2 dilation-1 ones (WinogradStride2; both BENCHMARKS.md "stride-2 convs on Winograd"); else on
 /// CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
 /// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
 /// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
 /// timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs"); a 3 x 3 / 2 conv
-/// with dilation 2 as a stride-1 conv over x's even phase ([`subsampled_window_fits`]; its six
-/// skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md "strided"); the windowed implicit GEMM for
+/// with dilation 2 too small for Winograd (batch-1 7 x 7 outputs) as a stride-1 conv over x's even
+/// phase ([`subsampled_window_fits`]; its six skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md
+/// "strided"); the windowed implicit GEMM for
 /// the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
-/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; its 3 x 3 / 2
-/// convs stay on it: over 4 phase planes they ran 5-10% slower); the phased one for the 7 x 7 / 2
-/// stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
+/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; the 3 x 3 / 2
+/// convs Winograd does not take stay on it: over 4 phase planes they ran 5-10% slower); the phased
+/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
 /// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
 /// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {

@@ -12,8 +12,9 @@
 //!
 //! The GEMMs do 16 multiply-adds per 2 x 2 output tile per (input, output channel), the direct
 //! sum 36: 2.25x fewer where the tiles fill the map (even sizes; a 7 x 7 map is 16 tiles for 49
-//! pixels, 1.7x fewer); the stride-2 scheme does 25, 1.44x fewer. The bench's GFLOP/s for a conv stays the direct conv's count over the time
-//! (the effective rate, the standard way convs are compared), so Winograd rows can pass the GEMM.
+//! pixels, 1.7x fewer); the stride-2 scheme does 25, 1.44x fewer. The bench's GFLOP/s for a conv
+//! stays the direct conv's count over the time (the effective rate, the standard way convs are
+//! compared), so Winograd rows can pass the GEMM.
 
 use super::{checked_product, Conv2d, Geometry};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
