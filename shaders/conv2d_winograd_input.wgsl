@@ -12,6 +12,8 @@
 // Tiles: per image tiles_y x tiles_x, tiles_y = ceil(oh / 2d) d (row blocks of 2d output rows, d
 // tiles each, interleaved), tile row ty starting at output row (ty / d) 2 d + ty % d; likewise x.
 // Pixels outside x read as zeros (the conv's padding; tiles partly past the output's edge too).
+// With step 2 the window's pixels are x's rows and columns 2 i (a 3 x 3 / 2 conv with padding =
+// dilation = 2 reads only x's even phase, where it is a stride-1 conv with padding = dilation = 1).
 //
 // Invocations run through (input channel, 4 tiles), tiles fastest: neighbouring lanes read
 // neighbouring pixels and write neighbouring V elements. Rows past c_in and columns past the
@@ -39,7 +41,8 @@ struct Params {
     k_pad: u32,   // c_in rounded up to a multiple of 4: the GEMMs' K
     epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (conv2d_winograd_output)
     total: u32,   // invocations this launch needs
-    _pad: u32,
+    step: u32,    // x's rows and columns read: every one (1), or the even ones (2, a 3 x 3 / 2 conv
+                  // with dilation 2 as this stride-1 conv over x's even phase)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -61,9 +64,11 @@ fn pixel(t: u32, ci: u32, r: i32, c: i32) -> f32 {
     let ty = t % per_image / params.tiles_x;
     let tx = t % params.tiles_x;
     let dil = params.dil;
-    // Signed: the window starts d before the tile's first output.
-    let iy = i32((ty / dil) * 2u * dil + ty % dil) + (r - 1) * i32(dil);
-    let ix = i32((tx / dil) * 2u * dil + tx % dil) + (c - 1) * i32(dil);
+    // Signed: the window starts d before the tile's first output (step rows and columns of x per
+    // window row and column).
+    let step = i32(params.step);
+    let iy = step * (i32((ty / dil) * 2u * dil + ty % dil) + (r - 1) * i32(dil));
+    let ix = step * (i32((tx / dil) * 2u * dil + tx % dil) + (c - 1) * i32(dil));
     if (iy < 0 || iy >= i32(params.h) || ix < 0 || ix >= i32(params.w)) {
         return 0.0;
     }

@@ -35,7 +35,7 @@ struct Params {
     k_pad: u32,
     epilogue: u32, // unread here: EPILOGUE holds it
     total: u32,    // c_out t_pad / 4
-    _pad: u32,
+    step: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

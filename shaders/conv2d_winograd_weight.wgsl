@@ -29,7 +29,7 @@ struct Params {
     k_pad: u32,
     epilogue: u32,
     total: u32,
-    _pad: u32,
+    step: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

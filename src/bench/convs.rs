@@ -226,12 +226,12 @@ mod tests {
             for (op, shapes) in graph.ops() {
                 let Some(conv) = op.as_any().downcast_ref::<Conv2d>() else { continue };
                 let kernel = conv.resolved_kernel(&lavapipe, &[shapes[0].clone(), shapes[1].clone()]).unwrap();
-                if kernel != ConvKernel::Winograd {
+                if !matches!(kernel, ConvKernel::Winograd | ConvKernel::WinogradStride2) {
                     continue;
                 }
                 let out = conv.output_shape(&shapes).unwrap();
                 let [n, c_out, oh, ow] = out.dims().try_into().unwrap();
-                let sizes = WinogradSizes::new(n, shapes[0].dims()[1], [oh, ow], conv.dilation[0]);
+                let sizes = WinogradSizes::new(n, shapes[0].dims()[1], [oh, ow], conv.stride[0], conv.dilation[0]);
                 convs += 1;
                 let [u, v, m] = sizes.scratch_dims(c_out).map(|dims| Shape::new(&dims).unwrap());
                 prepared += crate::gpu::GpuTensor::buffer_bytes(&u);

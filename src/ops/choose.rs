@@ -84,10 +84,18 @@ pub fn repack_fits(shape: &ConvShape) -> bool {
     shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
-/// Whether conv2d's Winograd kernel computes this conv: 3 x 3, stride 1, padding = dilation = 1 or
-/// 2 on both axes (tiles of 2 x 2 outputs d apart read 4 x 4 inputs d apart), one group.
+/// Whether conv2d's Winograd kernel computes this conv: 3 x 3, padding = dilation = 1 or 2 on both
+/// axes (tiles of 2 x 2 outputs d apart read 4 x 4 inputs d apart), one group, stride 1; or stride
+/// 2 with dilation 2 (a stride-1 dilation-1 conv over x's even phase, the only pixels it reads).
 pub fn winograd_fits(shape: &ConvShape) -> bool {
-    same_padded_3x3(shape) && shape.stride == [1, 1] && shape.groups == 1
+    let even_phase = shape.stride == [2, 2] && shape.dilation == [2, 2];
+    same_padded_3x3(shape) && (shape.stride == [1, 1] || even_phase) && shape.groups == 1
+}
+
+/// Whether conv2d's stride-2 Winograd scheme (25 points per 2 x 2 output tile) computes this conv:
+/// 3 x 3, stride 2, padding 1, dilation 1 on both axes, one group.
+pub fn winograd_s2_fits(shape: &ConvShape) -> bool {
+    same_padded_3x3(shape) && shape.dilation == [1, 1] && shape.stride == [2, 2] && shape.groups == 1
 }
 
 /// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
@@ -104,6 +112,13 @@ pub const WINOGRAD_MIN_TILES: usize = 48;
 /// 3 channels 4.2 ms against the implicit GEMM's 3.8, 8 channels 4.5 against 6.8.
 pub const WINOGRAD_MIN_CIN: usize = 8;
 
+/// Fewest input channels given to the stride-2 Winograd scheme: its 25 GEMMs write and read 6.25
+/// values of M per output pixel and channel (F(2x2, 3x3): 4), which a K of 32 does not pay for. On
+/// lavapipe (`cargo run --release --example winograd -- N C HW COUT 1 window 2`, loaded machine):
+/// 8 x 32 x 56 x 56 > 128 86 ms against the windowed kernel's 65 (1 x ...: 6.5 against 5.3), 8 x 64
+/// x 28 x 28 > 256 33 against 52, 1 x 256 x 28 x 28 > 256 15 against 26.
+pub const WINOGRAD_S2_MIN_CIN: usize = 64;
+
 /// Most scratch (bytes) one Winograd conv may need (its GEMMs' operands U, V and M, f32, see
 /// [`WinogradSizes::scratch_bytes`]; the device's scratch slots hold the largest conv's, shared by
 /// all): above it the conv takes another kernel. 64 MiB keeps each buffer within WebGPU's default
@@ -114,16 +129,18 @@ pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe (`WGPU_BACKEND=gl
 /// cargo run --release --example winograd -- N 64 56 64 1 gemm`),
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
-/// [`winograd_fits`], at least [`WINOGRAD_MIN_CIN`] input channels, at least
+/// [`winograd_fits`] or [`winograd_s2_fits`], at least [`WINOGRAD_MIN_CIN`] input channels
+/// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least
 /// [`WINOGRAD_MIN_TILES`] tiles and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on
 /// GPUs: unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
-    let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.dilation[0]);
+    let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
     profile.cpu
         && profile.max_storage_buffers >= 5
-        && winograd_fits(shape)
+        && (winograd_fits(shape) || winograd_s2_fits(shape))
         && shape.cin_per_group >= WINOGRAD_MIN_CIN
+        && (shape.cin_per_group >= WINOGRAD_S2_MIN_CIN || !winograd_s2_fits(shape))
         && sizes.tiles >= WINOGRAD_MIN_TILES
         && sizes.scratch_bytes(shape.cout_per_group) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
@@ -139,17 +156,20 @@ pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
 /// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
-/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"); else on
+/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"; also the
+/// stride-2 dilation-2 convs over x's even phase), and the stride-2 Winograd scheme for the
+/// stride-2 dilation-1 ones (WinogradStride2; both BENCHMARKS.md "stride-2 convs on Winograd"); else on
 /// CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
 /// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
 /// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
 /// timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs"); a 3 x 3 / 2 conv
-/// with dilation 2 as a stride-1 conv over x's even phase ([`subsampled_window_fits`]; its six
-/// skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md "strided"); the windowed implicit GEMM for
+/// with dilation 2 too small for Winograd (batch-1 7 x 7 outputs) as a stride-1 conv over x's even
+/// phase ([`subsampled_window_fits`]; its six skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md
+/// "strided"); the windowed implicit GEMM for
 /// the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
-/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; its 3 x 3 / 2
-/// convs stay on it: over 4 phase planes they ran 5-10% slower); the phased one for the 7 x 7 / 2
-/// stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
+/// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; the 3 x 3 / 2
+/// convs Winograd does not take stay on it: over 4 phase planes they ran 5-10% slower); the phased
+/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
 /// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
 /// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
@@ -158,7 +178,10 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
     if winograd(profile, &shape) {
-        return ConvKernel::Winograd;
+        return match winograd_s2_fits(&shape) {
+            true => ConvKernel::WinogradStride2,
+            false => ConvKernel::Winograd,
+        };
     }
     // These kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
     let cpu_subgroups =

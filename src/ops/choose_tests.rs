@@ -44,6 +44,10 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
     let conv3x3_at = |channels, dilation, out| {
         format!("{:?}", conv2d(p, ConvShape { out, ..shape(channels, channels, 3, [1, dilation, dilation, 1]) }))
     };
+    // A stride-2 3 x 3 conv with `cin` input channels, 512 output, on [N, OH, OW] outputs.
+    let strided_at = |cin, dilation, out| {
+        format!("{:?}", conv2d(p, ConvShape { out, ..shape(512, cin, 3, [2, dilation, dilation, 1]) }))
+    };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", conv3x3_at(512, 1, [1, 7, 7])),
@@ -53,6 +57,9 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 dilation 2", conv(64, 32, 3, [1, 2, 2, 1])),
         ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 dilation 2", conv(128, 64, 3, [2, 2, 2, 1])),
+        ("conv2d 3x3 stride 2, 32 input channels", conv(128, 32, 3, [2, 1, 1, 1])),
+        ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", strided_at(512, 1, [1, 7, 7])),
+        ("conv2d 3x3 stride 2 dilation 2 128->512 1x7x7", strided_at(128, 2, [1, 7, 7])),
         ("conv2d 3x3 stride 2 dilation 2, 6 input channels", conv(128, 6, 3, [2, 2, 2, 1])),
         ("conv2d 3x3 stride 2, 3 input channels", conv(64, 3, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 3", conv(128, 64, 3, [3, 1, 1, 1])),
@@ -81,15 +88,21 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 30] = [
+    let want: [(&str, [&str; 4]); 33] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 256->256 1x14x14 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 64->64 16x56x56 (103 MB scratch)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
-        ("conv2d 3x3 stride 2", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
-        ("conv2d 3x3 stride 2 dilation 2", ["WindowSubsampled", "Gemm", "WindowSubsampled", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2", ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2, 32 input channels", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        (
+            "conv2d 3x3 stride 2 dilation 2 128->512 1x7x7",
+            ["WindowSubsampled", "Gemm", "WindowSubsampled", "GemmSubgroup"],
+        ),
         ("conv2d 3x3 stride 2 dilation 2, 6 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2, 3 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 stride 3", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),

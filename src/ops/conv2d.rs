@@ -53,9 +53,14 @@ pub enum ConvKernel {
     /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
     /// subgroups of any width the profile accepts.
     RepackSubgroup,
-    /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), one group
+    /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), or stride 2
+    /// with padding = dilation = 2 (over x's even phase), one group
     /// ([`crate::ops::choose::winograd_fits`]); transforms plus 16 batched matmuls, any device.
     Winograd,
+    /// The stride-2 Winograd scheme (conv2d_winograd_s2_*): 3 x 3 convs with stride 2, padding 1,
+    /// dilation 1, one group ([`crate::ops::choose::winograd_s2_fits`]); transforms plus 25 batched
+    /// matmuls, any device.
+    WinogradStride2,
 }
 
 impl ConvKernel {
@@ -71,6 +76,7 @@ impl ConvKernel {
             ConvKernel::RepackSubgroup => kernel!("matmul_subgroup"),
             // The output transform: the launch that writes the conv's output.
             ConvKernel::Winograd => kernel!("conv2d_winograd_output"),
+            ConvKernel::WinogradStride2 => kernel!("conv2d_winograd_s2_output"),
         }
     }
 }
@@ -383,7 +389,7 @@ impl Op for Conv2d {
         let dispatch = match kernel {
             ConvKernel::PhasedSubgroup => return phased::encode_phased(self, gpu, &g, bindings),
             ConvKernel::WindowSubsampled => return phased::encode_subsampled(self, gpu, &g, bindings),
-            ConvKernel::Winograd => return winograd::encode(self, gpu, &g, bindings),
+            ConvKernel::Winograd | ConvKernel::WinogradStride2 => return winograd::encode(self, gpu, &g, bindings),
             ConvKernel::Gemm | ConvKernel::GemmSubgroup => {
                 // The portable kernel lays its invocations out as 8-lane groups.
                 let width = match kernel {

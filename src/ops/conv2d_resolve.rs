@@ -92,8 +92,13 @@ fn takes(kernel: ConvKernel) -> Option<(Fits, &'static str)> {
         ConvKernel::RepackSubgroup => {
             (choose::repack_fits, "1 x 1 convs without padding, one group and input channels a multiple of 4")
         }
-        ConvKernel::Winograd => {
-            (choose::winograd_fits, "3 x 3 convs with stride 1, padding = dilation (1 or 2) and one group")
+        ConvKernel::Winograd => (
+            choose::winograd_fits,
+            "3 x 3 convs with stride 1 and padding = dilation (1 or 2), or stride 2 and padding = dilation = 2, \
+             and one group",
+        ),
+        ConvKernel::WinogradStride2 => {
+            (choose::winograd_s2_fits, "3 x 3 convs with stride 2, padding 1, dilation 1 and one group")
         }
         _ => return None,
     })

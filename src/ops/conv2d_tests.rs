@@ -136,4 +136,14 @@ fn forced_strided_kernels_reject_convs_they_do_not_take() {
     assert_eq!(d2.resolved_kernel(&lavapipe, &x_w).unwrap(), ConvKernel::WindowSubsampled);
     let gl = DeviceProfile::described("gl", true, None);
     assert_mentions(&stem.resolved_kernel(&gl, &stem_shapes).unwrap_err().to_string(), &["needs subgroups"]);
+    // The stride-2 Winograd scheme takes padding 1 and dilation 1 only, on any device; F(2x2, 3x3)
+    // takes the stride-2 dilation-2 conv (x's even phase) but no stride-2 dilation-1 one.
+    let s2_winograd = Conv2d { kernel: ConvKernel::WinogradStride2, ..s2 };
+    assert_eq!(s2_winograd.resolved_kernel(&gl, &x_w).unwrap(), ConvKernel::WinogradStride2);
+    let err = Conv2d { kernel: ConvKernel::WinogradStride2, ..d2 }.resolved_kernel(&gl, &x_w).unwrap_err();
+    assert_mentions(&err.to_string(), &["WinogradStride2", "padding 1, dilation 1", "dilation [2, 2]"]);
+    let f2x2 = Conv2d { kernel: ConvKernel::Winograd, ..d2 };
+    assert_eq!(f2x2.resolved_kernel(&gl, &x_w).unwrap(), ConvKernel::Winograd);
+    let err = Conv2d { kernel: ConvKernel::Winograd, ..s2 }.resolved_kernel(&gl, &x_w).unwrap_err();
+    assert_mentions(&err.to_string(), &["Winograd", "stride 2 and padding = dilation = 2", "stride [2, 2]"]);
 }

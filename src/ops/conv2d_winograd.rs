@@ -1,5 +1,9 @@
-//! conv2d's Winograd F(2x2, 3x3) kernel for 3 x 3 convs with stride 1, padding = dilation (1 or 2)
-//! and one group ([`crate::ops::choose::winograd_fits`]): four launches, the weight transform
+//! conv2d's Winograd kernels for 3 x 3 convs with one group, F(2x2, 3x3) for stride 1, padding =
+//! dilation (1 or 2) ([`crate::ops::choose::winograd_fits`]; also a 3 x 3 / 2 conv with padding =
+//! dilation = 2, as that conv over x's even phase: the input transform reads every second row and
+//! column), and a 25-point scheme for stride 2, padding 1, dilation 1
+//! ([`crate::ops::choose::winograd_s2_fits`], the conv2d_winograd_s2_* shaders, the scheme in
+//! conv2d_winograd_s2_input.wgsl's header). Four launches, the weight transform
 //! (shaders/conv2d_winograd_weight.wgsl), the input transform into a scratch V
 //! (conv2d_winograd_input), the 16 GEMMs M[e] = U[e] V[e] as one batched [`Matmul`] (the kernel
 //! `choose::matmul` picks for whole vec4 rows: matmul_subgroup, or matmul_vec4 without subgroups),
@@ -8,8 +12,9 @@
 //!
 //! The GEMMs do 16 multiply-adds per 2 x 2 output tile per (input, output channel), the direct
 //! sum 36: 2.25x fewer where the tiles fill the map (even sizes; a 7 x 7 map is 16 tiles for 49
-//! pixels, 1.7x fewer). The bench's GFLOP/s for a conv stays the direct conv's count over the time
-//! (the effective rate, the standard way convs are compared), so Winograd rows can pass the GEMM.
+//! pixels, 1.7x fewer); the stride-2 scheme does 25, 1.44x fewer. The bench's GFLOP/s for a conv
+//! stays the direct conv's count over the time (the effective rate, the standard way convs are
+//! compared), so Winograd rows can pass the GEMM.
 
 use super::{checked_product, Conv2d, Geometry};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
@@ -36,7 +41,9 @@ pub struct WinogradParams {
     k_pad: u32,
     epilogue: u32,
     total: u32,
-    _pad: u32,
+    /// x's rows and columns per window row and column: 2 for a 3 x 3 / 2 conv with dilation 2 (x's
+    /// even phase), else 1.
+    step: u32,
 }
 
 /// Invocations per workgroup of the three transform kernels.
@@ -54,21 +61,32 @@ pub struct WinogradSizes {
     pub t_pad: usize,
     /// Input channels rounded up to a multiple of 4.
     pub k_pad: usize,
+    /// Elements of a transformed tile, the GEMMs: 16 (F(2x2, 3x3)) or 25 (the stride-2 scheme).
+    pub points: usize,
 }
 
 impl WinogradSizes {
-    /// The tiles of `n` output maps of `out` = [OH, OW] with dilation `dil`: per axis,
-    /// ceil(size / 2 dil) blocks of 2 dil outputs, each `dil` interleaved tiles of 2.
-    pub fn new(n: usize, c_in: usize, out: [usize; 2], dil: usize) -> WinogradSizes {
+    /// The tiles of `n` output maps of `out` = [OH, OW] of a conv with `stride` and dilation
+    /// `dil`: per axis, ceil(size / 2 dil) blocks of 2 dil outputs, each `dil` interleaved tiles of
+    /// 2 (stride 1); tiles of 2 outputs with stride 2 (dilation 2 runs as dilation 1 over x's even
+    /// phase), whose stride-2 scheme (dilation 1) transforms each into 25 points.
+    pub fn new(n: usize, c_in: usize, out: [usize; 2], stride: usize, dil: usize) -> WinogradSizes {
+        let (dil, points) = match stride {
+            1 => (dil, 16),
+            _ if dil == 2 => (1, 16),
+            _ => (1, 25),
+        };
         let tiles_yx = out.map(|size| size.div_ceil(2 * dil) * dil);
         let tiles = n.saturating_mul(tiles_yx[0]).saturating_mul(tiles_yx[1]);
-        WinogradSizes { tiles_yx, tiles, t_pad: tiles.next_multiple_of(4), k_pad: c_in.next_multiple_of(4) }
+        let (t_pad, k_pad) = (tiles.next_multiple_of(4), c_in.next_multiple_of(4));
+        WinogradSizes { tiles_yx, tiles, t_pad, k_pad, points }
     }
 
     /// The scratch tensors' dims for `c_out` output channels, in [`SCRATCH_SLOTS`] order:
-    /// U [16, c_out, k_pad], V [16, k_pad, t_pad] and M [16, c_out, t_pad] (f32).
+    /// U [points, c_out, k_pad], V [points, k_pad, t_pad] and M [points, c_out, t_pad] (f32).
     pub fn scratch_dims(&self, c_out: usize) -> [[usize; 3]; 3] {
-        [[16, c_out, self.k_pad], [16, self.k_pad, self.t_pad], [16, c_out, self.t_pad]]
+        let p = self.points;
+        [[p, c_out, self.k_pad], [p, self.k_pad, self.t_pad], [p, c_out, self.t_pad]]
     }
 
     /// Bytes of scratch for `c_out` output channels (the three of [`Self::scratch_dims`]);
@@ -85,8 +103,8 @@ impl WinogradSizes {
 /// shares them (each conv's four launches write before they read).
 const SCRATCH_SLOTS: [&str; 3] = ["winograd U", "winograd V", "winograd M"];
 
-/// The four launches of `conv` (already resolved to Winograd) on `gpu`, through the device's
-/// scratch slots [`SCRATCH_SLOTS`].
+/// The four launches of `conv` (already resolved to Winograd or WinogradStride2) on `gpu`, through
+/// the device's scratch slots [`SCRATCH_SLOTS`].
 pub(super) fn encode(
     conv: &Conv2d,
     gpu: &Gpu,
@@ -97,18 +115,31 @@ pub(super) fn encode(
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
     conv.shape_params(g)?; // x, weight and out element counts fit u32
-    let dil = conv.dilation[0];
-    let sizes = WinogradSizes::new(n, c_in, [oh, ow], dil);
-    let WinogradSizes { tiles_yx: [tiles_y, tiles_x], tiles, t_pad, k_pad } = sizes;
+    let sizes = WinogradSizes::new(n, c_in, [oh, ow], conv.stride[0], conv.dilation[0]);
+    let WinogradSizes { tiles_yx: [tiles_y, tiles_x], tiles, t_pad, k_pad, points } = sizes;
+    // Stride 2 with dilation 2: F(2x2, 3x3) at dilation 1 over x's even phase (step 2).
+    let (dil, step) = match conv.stride[0] {
+        1 => (conv.dilation[0], 1),
+        _ => (1, conv.dilation[0]),
+    };
+    let [weight_kernel, input_kernel, output_kernel] = match points {
+        16 => [kernel!("conv2d_winograd_weight"), kernel!("conv2d_winograd_input"), kernel!("conv2d_winograd_output")],
+        _ => [
+            kernel!("conv2d_winograd_s2_weight"),
+            kernel!("conv2d_winograd_s2_input"),
+            kernel!("conv2d_winograd_s2_output"),
+        ],
+    };
     // Every scratch element index fits u32 (the shaders index with u32), and with it every launch's
     // invocation count (each at most a sixteenth of V's or M's elements).
     u("Winograd scratch element count", sizes.scratch_bytes(c_out) / 4)?;
-    // Signed input coordinates (i32 in the shaders) reach dil before and 3 dil past the map.
+    // Signed input coordinates (i32 in the shaders) reach 2 dil before and under 8 dil past the
+    // map (F(2x2, 3x3) at step 2 the most; the stride-2 scheme 1 before and under 7 past).
     let signed = |what: &str, v: usize| {
         i32::try_from(v).map(|_| ()).map_err(|_| crate::Error::invalid(name, format!("{what} {v} is over i32::MAX")))
     };
-    signed("padded height", h.saturating_add(4 * dil))?;
-    signed("padded width", w.saturating_add(4 * dil))?;
+    signed("padded height", h.saturating_add(8 * dil))?;
+    signed("padded width", w.saturating_add(8 * dil))?;
     // `total`, the invocations each launch needs, is set per launch below.
     let mut p = WinogradParams {
         n: u("batch", n)?,
@@ -126,7 +157,7 @@ pub(super) fn encode(
         k_pad: u("input channels", k_pad)?,
         epilogue: conv.epilogue.code(),
         total: 0,
-        _pad: 0,
+        step: u("step", step)?,
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
     let [u_dims, v_dims, m_dims] = sizes.scratch_dims(c_out);
@@ -139,27 +170,26 @@ pub(super) fn encode(
     let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
     let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
-    let weight_pass =
-        gpu.prepare(&kernel!("conv2d_winograd_weight"), &aligned, &p, &[weight, &u_t.tensor], grid(total)?)?;
+    let weight_pass = gpu.prepare(&weight_kernel, &aligned, &p, &[weight, &u_t.tensor], grid(total)?)?;
     dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_input"), &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
-    // The 16 products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
+    dispatches.push(gpu.prepare(&input_kernel, &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
+    // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
     let products = Matmul::new(false, false).encode(gpu, &[&u_t.tensor, v_t], m_t)?;
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     let constants = [("EPILOGUE", conv.epilogue.code() as f64)];
     let bindings = [m_t, affine, residual, output];
-    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
+    dispatches.push(gpu.prepare(&output_kernel, &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
 }
 
-/// Cases forced onto the Winograd kernel (conv2d's own reference checks them): maps of 1 x 1 and
-/// 2 x 2 (tiles mostly past the edge), odd sizes at both dilations, channel counts that are no
-/// multiple of 4 (K and N padded), more than one 64-row tile of output channels, batches, every
-/// epilogue, and a folded grid.
+/// Cases forced onto the Winograd kernels (conv2d's own reference checks them): maps of 1 x 1 and
+/// 2 x 2 (tiles mostly past the edge), odd sizes at both dilations and at stride 2 (both schemes),
+/// channel counts that are no multiple of 4 (K and N padded), more than one 64-row tile of output
+/// channels, batches, every epilogue, and folded grids.
 pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
     use crate::ops::{Activation, Epilogue, SMALL_GRID};
     use Activation::{Relu, Sigmoid};
@@ -221,10 +251,64 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         &[2, 6, 7, 7],
         &[12, 6, 3, 3],
     ));
+    // Stride 2 with dilation 2: F(2x2, 3x3) over x's even phase (odd sizes: the phase keeps the
+    // last row and column).
+    let d2s2 = c.stride([2, 2]).padding(d2).dilation(d2);
+    let s2 = Conv2d { kernel: super::ConvKernel::WinogradStride2, ..c.stride([2, 2]).padding(d1) };
+    table.push(("stride 2 dilation 2, 1x1 map, 3 -> 5", d2s2, &[1, 3, 1, 1], &[5, 3, 3, 3]));
+    table.push((
+        "stride 2 dilation 2, 13x9, 6 -> 12, batch 2, affine+residual+relu",
+        d2s2.epilogue(Epilogue { affine: true, activation: Relu, residual: true }),
+        &[2, 6, 13, 9],
+        &[12, 6, 3, 3],
+    ));
+    table.push(("stride 2 dilation 2, 28x28, 32 -> 70", d2s2, &[1, 32, 28, 28], &[70, 32, 3, 3]));
+    // The stride-2 scheme (25 points): maps of 1 x 1 and 2 x 2, odd sizes (a last tile with one
+    // output row or column), 7 x 7 and 14 x 14 outputs, channels no multiple of 4, every epilogue.
+    let s2_table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+        (
+            "1x1 map, 3 -> 5, batch 2, affine+relu",
+            s2.epilogue(Epilogue { affine: true, activation: Relu, residual: false }),
+            &[2, 3, 1, 1],
+            &[5, 3, 3, 3],
+        ),
+        (
+            "2x2 map, 5 -> 7, batch 3, residual",
+            s2.epilogue(Epilogue { affine: false, activation: Activation::None, residual: true }),
+            &[3, 5, 2, 2],
+            &[7, 5, 3, 3],
+        ),
+        (
+            "13x17, 65 -> 70, sigmoid",
+            s2.epilogue(Epilogue { affine: false, activation: Sigmoid, residual: false }),
+            &[1, 65, 13, 17],
+            &[70, 65, 3, 3],
+        ),
+        (
+            "14x14 (7x7 out), 8 -> 12, batch 2, affine+residual+relu",
+            s2.epilogue(Epilogue { affine: true, activation: Relu, residual: true }),
+            &[2, 8, 14, 14],
+            &[12, 8, 3, 3],
+        ),
+        (
+            "28x28, 24 -> 130, batch 3, affine",
+            s2.epilogue(Epilogue { affine: true, activation: Activation::None, residual: false }),
+            &[3, 24, 28, 28],
+            &[130, 24, 3, 3],
+        ),
+        ("15x6, 4 -> 9", s2, &[1, 4, 15, 6], &[9, 4, 3, 3]),
+        ("56x56, 16 -> 20", s2, &[1, 16, 56, 56], &[20, 16, 3, 3]),
+    ];
     let mut cases: Vec<_> = table
         .into_iter()
         .map(|(label, conv, x, weight)| super::cases::case(rng, &format!("winograd: {label}"), conv, x, weight))
         .collect();
+    for (label, conv, x, weight) in s2_table {
+        cases.push(super::cases::case(rng, &format!("winograd stride 2: {label}"), conv, x, weight));
+    }
+    // 9 images of 32 x 32 (16 x 16 outputs), 8 channels: 576 tiles, past SMALL_GRID workgroups.
+    let folded = super::cases::case(rng, "winograd stride 2: folded grid", s2, &[9, 8, 32, 32], &[8, 8, 3, 3]);
+    cases.push(folded.with_grid_limit(SMALL_GRID));
     // 9 images of 16 x 16, 8 channels: 576 tiles, past SMALL_GRID workgroups in the input and output
     // transforms and the GEMMs.
     let folded = super::cases::case(rng, "winograd: folded grid", c.padding(d1), &[9, 8, 16, 16], &[8, 8, 3, 3]);

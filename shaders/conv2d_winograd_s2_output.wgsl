@@ -1,0 +1,121 @@
+// conv2d_winograd_s2_output: the output transform of the stride-2 Winograd scheme (see
+// conv2d_winograd_s2_input) fused with the conv's epilogue: for each (output channel, tile) the
+// 2 x 2 outputs Y = A^T M A from the 25 GEMM results M[e][co][t], then
+// y = act(scale[co] Y + shift[co] + residual), stored where inside the output (edge tiles reach
+// past it).
+//
+//   A^T = [[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]]
+//
+// Invocations as conv2d_winograd_output: one per (co, 4 tiles), tiles fastest, 25 aligned vec4
+// loads of M, the 4 tiles as the components of vec4s.
+//
+// Bindings: 1 m [25, c_out, t_pad] (as vec4s); 2 affine [2, c_out] (bound to m when unused); 3
+// residual [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow].
+// Params: conv2d_winograd_input's (one Rust struct, WinogradParams).
+
+// The epilogue (Params' bits), fixed at pipeline creation (as in conv2d_winograd_output).
+override EPILOGUE: u32 = 0u;
+
+struct Params {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    oh: u32,
+    ow: u32,
+    dil: u32,
+    tiles_y: u32,
+    tiles_x: u32,
+    tiles: u32,
+    t_pad: u32,
+    k_pad: u32,
+    epilogue: u32, // unread here: EPILOGUE holds it
+    total: u32,    // c_out t_pad / 4
+    step: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> m4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> affine: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// The epilogue of one output.
+fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
+    var v = fma(acc, scale, shift);
+    if ((EPILOGUE & 2u) != 0u) {
+        v += residual[idx];
+    }
+    let act = EPILOGUE >> 2u;
+    if (act == 1u) {
+        v = max(v, 0.0);
+    } else if (act == 2u) {
+        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
+    }
+    return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (i >= params.total) {
+        return;
+    }
+    let quads = params.t_pad / 4u;
+    let t0 = 4u * (i % quads);
+    let co = i / quads;
+    let plane = params.c_out * quads;
+    let at0 = co * quads + t0 / 4u;
+    // M's rows transformed along j, 4 tiles per vec4: s0[r] = (M A)[r][0], s1[r] = (M A)[r][1].
+    var s0: array<vec4<f32>, 5>;
+    var s1: array<vec4<f32>, 5>;
+    for (var r = 0u; r < 5u; r++) {
+        let e = 5u * r * plane + at0;
+        let m0 = m4[e];
+        let m1 = m4[e + plane];
+        let m2 = m4[e + 2u * plane];
+        let m3 = m4[e + 3u * plane];
+        let m5 = m4[e + 4u * plane];
+        s0[r] = m0 + m1 + m3;
+        s1[r] = m1 + m2 + m5;
+    }
+    // A^T along r: y_ab = output (a, b) of the 4 tiles.
+    let y00 = s0[0] + s0[1] + s0[3];
+    let y01 = s1[0] + s1[1] + s1[3];
+    let y10 = s0[1] + s0[2] + s0[4];
+    let y11 = s1[1] + s1[2] + s1[4];
+
+    var scale = 1.0;
+    var shift = 0.0;
+    if ((EPILOGUE & 1u) != 0u) {
+        scale = affine[co];
+        shift = affine[params.c_out + co];
+    }
+    let per_image = params.tiles_y * params.tiles_x;
+    for (var k = 0u; k < 4u; k++) {
+        let t = t0 + k;
+        if (t >= params.tiles) {
+            break;
+        }
+        let oy = 2u * (t % per_image / params.tiles_x);
+        let ox = 2u * (t % params.tiles_x);
+        let idx = ((t / per_image * params.c_out + co) * params.oh + oy) * params.ow + ox;
+        // Outputs past the map's bottom or right edge are not stored (edge tiles).
+        let down = oy + 1u < params.oh;
+        let right = ox + 1u < params.ow;
+        out[idx] = finish(y00[k], scale, shift, idx);
+        if (right) {
+            out[idx + 1u] = finish(y01[k], scale, shift, idx + 1u);
+        }
+        if (down) {
+            let below = idx + params.ow;
+            out[below] = finish(y10[k], scale, shift, below);
+            if (right) {
+                out[below + 1u] = finish(y11[k], scale, shift, below + 1u);
+            }
+        }
+    }
+}
