@@ -6,13 +6,9 @@
 // from x loads twice the elements it uses (conv2d_window_subgroup's 1 x 1 / 2), and a 7 x 7 map's
 // 49 pixels straddle vec4s (2 loads per k in the windowed kernel); this pass copies C x pixels
 // elements once so the GEMM's Cout x C x pixels multiply-adds run at matmul_subgroup's rate.
-// One invocation writes one vec4 (4 packed pixels of one plane); a workgroup's 64 invocations lie in
-// one plane (`groups` workgroups per plane), so the plane is one division per workgroup. lavapipe
-// has no vector integer division and runs each lane's in turn: the first pixel's row comes from a
-// float estimate corrected twice (exact below 2^21 output rows; the host checks), and the other
-// pixels' coordinates step from the first's. Both took the pass from 0.28 to 0.17 ms (28 x 28 -> 14 x
-// 14, 128 channels) and 0.16 to 0.10 ms (14 x 14 -> 7 x 7, 256 channels) on one lavapipe thread,
-// where per-lane divisions had been a third of its time. PAIRS (the host sets it for stride 2 along x with output rows of whole quads
+// One invocation writes one vec4 (4 packed pixels of one plane). Its pixels' coordinates step from
+// the first's (one division instead of eight: lavapipe has no vector integer division and runs
+// each lane's in turn). PAIRS (the host sets it for stride 2 along x with output rows of whole quads
 // and input rows of whole vec4 pairs: 56 x 56 maps) reads the 4 pixels as 2 aligned vec4s of x
 // instead of 4 single elements (on lavapipe each load, of either size, is a loop over the lanes).
 // The workgroup grid is 1-D, folded into y past 65535: linear workgroup = wid.x + wid.y * nwg.x.
@@ -30,10 +26,6 @@ struct Params {
     packed: u32,   // pixels rounded up to a multiple of 4: out's row length
     stride_y: u32,
     stride_x: u32,
-    groups: u32,   // workgroups per plane: ceil(packed / 4 / 64)
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -43,25 +35,17 @@ struct Params {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let g = wid.x + wid.y * nwg.x;
-    let plane = g / params.groups;
-    let quad = (g - plane * params.groups) * 64u + li;
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
     let quads = params.packed / 4u;
-    if (plane >= params.planes || quad >= quads) {
+    if (i >= params.planes * quads) {
         return;
     }
-    let i = plane * quads + quad;
-    let p0 = quad * 4u;
+    let plane = i / quads;
+    let p0 = (i - plane * quads) * 4u;
     let w = params.w;
     let row_step = params.stride_y * w;
-    // p0 / ow: the estimate is off by at most 2 rows below 2^21 rows (f32's 24-bit significand).
-    let ow = params.ow;
-    var oy = u32(f32(p0) * (1.0 / f32(ow)));
-    for (var fix = 0u; fix < 2u; fix++) {
-        oy = select(oy, oy - 1u, oy * ow > p0);
-        oy = select(oy, oy + 1u, (oy + 1u) * ow <= p0);
-    }
-    var ox = p0 - oy * ow;
+    var oy = p0 / params.ow;
+    var ox = p0 - oy * params.ow;
     let base = plane * params.h * w;
     if (PAIRS) {
         // The quad is one output row's columns ox .. ox + 3 (ow % 4 == 0): x's columns 2 ox .. 2 ox + 7,

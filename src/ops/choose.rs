@@ -11,7 +11,6 @@
 
 use super::conv2d::{ConvKernel, WinogradSizes, MAX_K};
 use super::global_pool::PoolVariant;
-use super::matmul::repack::MAX_ROWS;
 use super::matmul::Variant;
 use super::nonlocal_attention::FlashKernel;
 use super::softmax::SoftmaxKernel;
@@ -81,14 +80,9 @@ pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
 
 /// Whether repack_pixels + matmul_subgroup (conv2d's RepackSubgroup) computes this conv: 1 x 1
 /// without padding (any stride: the repack subsamples), one group, input channels a multiple of 4
-/// (the weight's rows are the GEMM's A, read as whole vec4s), fewer output rows than
-/// repack_pixels' float row estimate holds for ([`MAX_ROWS`]).
+/// (the weight's rows are the GEMM's A, read as whole vec4s).
 pub fn repack_fits(shape: &ConvShape) -> bool {
-    shape.kernel == [1, 1]
-        && shape.padding == [0, 0]
-        && shape.groups == 1
-        && shape.cin_per_group.is_multiple_of(4)
-        && shape.out[1] < MAX_ROWS
+    shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
 }
 
 /// Whether conv2d's Winograd kernel computes this conv: 3 x 3, stride 1, padding = dilation = 1 or

@@ -157,11 +157,3 @@ fn huge_k_goes_to_the_direct_kernel() {
     let shape = ConvShape { k: MAX_K, ..shape(64, 64, 1, [1, 0, 1, 1]) };
     assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
 }
-
-#[test]
-fn maps_past_the_repack_row_estimate_leave_the_repacked_path() {
-    let p = DeviceProfile::described("lavapipe", true, Some(8));
-    let at = |rows| conv2d(&p, ConvShape { out: [1, rows, 1], ..shape(512, 256, 1, [2, 0, 1, 1]) });
-    assert_eq!(at(MAX_ROWS - 1), ConvKernel::RepackSubgroup);
-    assert_eq!(at(MAX_ROWS), ConvKernel::WindowSubgroup);
-}

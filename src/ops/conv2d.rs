@@ -50,8 +50,7 @@ pub enum ConvKernel {
     /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
     WindowSubsampled,
     /// repack_pixels then matmul_subgroup (matmul_repack.rs): 1 x 1 convs without padding, any
-    /// stride, one group, input channels a multiple of 4, output maps under 2^21 rows
-    /// ([`crate::ops::choose::repack_fits`]),
+    /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
     /// subgroups of any width the profile accepts.
     RepackSubgroup,
     /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), one group

@@ -321,7 +321,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 4, 1, 1],
             &[8, 4, 1, 1],
         ),
-        // 41-wide output rows: repack_pixels' f32 row estimate for pixel 164 is one short (corrected).
+        // 41-wide output rows (odd, no vec4 quads: each pixel stepped on its own across rows).
         (
             "repack: stride 2, 10x82 (41-wide rows), affine",
             epi(true, Activation::None, false).stride([2, 2]),

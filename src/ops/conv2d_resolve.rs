@@ -89,10 +89,9 @@ fn takes(kernel: ConvKernel) -> Option<(Fits, &'static str)> {
             choose::subsampled_window_fits,
             "3 x 3 convs with stride 2, padding 2, dilation 2, one group and input channels a multiple of 4",
         ),
-        ConvKernel::RepackSubgroup => (
-            choose::repack_fits,
-            "1 x 1 convs without padding, one group, input channels a multiple of 4 and fewer than 2^21 output rows",
-        ),
+        ConvKernel::RepackSubgroup => {
+            (choose::repack_fits, "1 x 1 convs without padding, one group and input channels a multiple of 4")
+        }
         ConvKernel::Winograd => {
             (choose::winograd_fits, "3 x 3 convs with stride 1, padding = dilation (1 or 2) and one group")
         }

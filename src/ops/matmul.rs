@@ -425,9 +425,8 @@ impl Op for Matmul {
             return self.as_conv().encode(gpu, &refs, &as_map(output)?);
         }
         if variant == Variant::Repack {
-            // b [N, K, HW] viewed as x [N, K, 1, HW]: a stride-1 1 x 1 conv over a 1 x HW map (one
-            // row: repack_pixels' row estimate holds for any HW).
-            let x = b.reshape(&[d.b_batch, d.k, 1, d.n])?;
+            // b [N, K, HW] viewed as x [N, K, HW, 1]: a stride-1 1 x 1 conv over an HW x 1 map.
+            let x = b.reshape(&[d.b_batch, d.k, d.n, 1])?;
             let conv = repack::Conv1x1 { epilogue: self.epilogue, stride: [1, 1] };
             return conv.encode(gpu, self.name(), &x, a, affine, residual, output);
         }

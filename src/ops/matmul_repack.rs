@@ -31,16 +31,10 @@ pub struct RepackPixelsParams {
     pixels: u32,
     packed: u32,
     stride: [u32; 2],
-    groups: u32,
-    _pad: [u32; 3],
 }
 
 /// Invocations per workgroup of repack_pixels (each writes one vec4).
 const WORKGROUP: usize = 64;
-
-/// Output rows repack_pixels can take: it divides by the row length through f32 (exact below;
-/// choose::repack_fits keeps taller maps off this path).
-pub const MAX_ROWS: usize = 1 << 21;
 
 /// The GEMM kernel the repacked path runs, where the device and K allow it: subgroups of one fixed
 /// width (matmul_subgroup's) and K (input channels) a multiple of 4 (the weight's rows are A's, read
@@ -101,14 +95,6 @@ impl Conv1x1 {
         u("x element count", x.shape().numel())?;
         u("repacked input's element count", n * c * packed)?;
         u("output element count", n * m * pixels)?;
-        // repack_pixels finds a pixel's row from a float estimate, exact below 2^21 rows.
-        if oh >= MAX_ROWS {
-            return Err(Error::invalid(
-                op,
-                format!("the repacked 1 x 1 GEMM takes output maps of fewer than {MAX_ROWS} rows, got {oh}"),
-            ));
-        }
-        let groups = (packed / 4).div_ceil(WORKGROUP);
         let params = RepackPixelsParams {
             planes: u("planes (batch x channels)", n * c)?,
             h: u("height", h)?,
@@ -117,13 +103,10 @@ impl Conv1x1 {
             pixels: u("output pixels", pixels)?,
             packed: u("packed pixels", packed)?,
             stride: [u("stride", sy)?, u("stride", sx)?],
-            groups: u("workgroups per plane", groups)?,
-            _pad: [0; 3],
         };
         // The device scratch slot (gpu/scratch.rs): every repacked GEMM of a plan shares one buffer.
         let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, c, packed])?)?;
-        // Each workgroup within one plane (its first pixel's plane is one division per workgroup).
-        let grid = gpu.grid_1d(op, (n * c * groups) as u64)?;
+        let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
         // Two aligned vec4 loads per quad where a quad is 4 columns of one output row, 2 apart in x.
         let pairs = sx == 2 && ow.is_multiple_of(4) && w.is_multiple_of(8);
         let constants = [("PAIRS", pairs as u8 as f64)];
