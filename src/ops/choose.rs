@@ -211,7 +211,7 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
 
 /// matmul_subgroup's tiles on CPU devices, most preferred first (rows x columns per workgroup, 64
 /// outputs per invocation in each): where several leave the same padding, 32 x 128 ran the K = 64
-/// GEMMs on 56 x 56 maps at 79-84% of the 512^3 GEMM against 66-79% for 64 x 64 on lavapipe (one
+/// GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86% for 64 x 64 on lavapipe (one
 /// thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and 16 x 256 was never
 /// the fastest (BENCHMARKS.md "Tiles by shape").
 pub const CPU_MATMUL_TILES: [[usize; 2]; 3] = [[32, 128], [64, 64], [128, 32]];
@@ -226,7 +226,7 @@ pub const MATMUL_TILE_SLACK: f64 = 0.03;
 /// subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the shader can take at this
 /// width ([`subgroup_tiles`]), the first whose padded output (rows and columns rounded up to whole
 /// tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less in 32-column tiles
-/// (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows ran 10-15% faster),
+/// (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows ran 10-16% faster),
 /// the rest prefer 32 x 128. Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
 pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize) -> [usize; 2] {
     let valid = subgroup_tiles(width);
