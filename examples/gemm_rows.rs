@@ -4,7 +4,8 @@
 //! the GEMM, and the same share in process CPU time (less moved by other load on a shared machine).
 //! Where a row's time goes (repack_pixels against matmul_subgroup) is what `glimpse bench` cannot
 //! show. A row is "N,C,HW,Cout,stride,epilogue": an HW x HW map (or "pP": P pixels, stride 1), the
-//! epilogue n (none), a (affine), ar (affine + relu) or arr (affine + residual + relu).
+//! epilogue n (none), a (affine), ar (affine + relu) or arr (affine + residual + relu); a seventh
+//! field "k3" makes it a 3 x 3 conv with padding 1 (Winograd's transforms and GEMMs where chosen).
 //! `cargo run --release --example gemm_rows -- 8,64,56,256,1,arr 1,64,56,128,2,arr`
 //! (`LP_NUM_THREADS=1` on lavapipe: one worker thread, steadier under load).
 //! On a CPU adapter (lavapipe) these times measure the driver on this CPU, not GPU speed.
@@ -47,8 +48,9 @@ fn main() -> Result<()> {
     let gemm = Matmul::new(false, false).encode(&gpu, &[&ga, &gb], &gout)?;
     for spec in &args {
         let v: Vec<&str> = spec.split(',').collect();
-        if v.len() != 6 {
-            bail!("row {spec}: want N,C,HW,Cout,stride,epilogue (e.g. 8,64,56,256,1,arr)");
+        let k3 = v.len() == 7 && v[6] == "k3";
+        if v.len() != 6 && !k3 {
+            bail!("row {spec}: want N,C,HW,Cout,stride,epilogue[,k3] (e.g. 8,64,56,256,1,arr)");
         }
         let p = |i: usize| -> Result<usize> {
             match v[i].parse::<usize>() {
@@ -74,19 +76,29 @@ fn main() -> Result<()> {
         };
         let ohw = (hw - 1) / stride + 1;
         let mut inputs = Vec::new();
-        let op: Box<dyn Op> = if stride == 1 {
+        let op: Box<dyn Op> = if stride == 1 && !k3 {
             inputs.push(Tensor::random(Shape::new(&[1, co, c])?, &mut rng, -0.1, 0.1));
             inputs.push(Tensor::random(Shape::new(&[n, c, pixels])?, &mut rng, -1.0, 1.0));
             Box::new(Matmul::conv1x1(epilogue))
         } else {
             inputs.push(Tensor::random(Shape::new(&[n, c, hw, hw])?, &mut rng, -1.0, 1.0));
-            inputs.push(Tensor::random(Shape::new(&[co, c, 1, 1])?, &mut rng, -0.1, 0.1));
-            Box::new(Conv2d::new().stride([stride, stride]).epilogue(epilogue))
+            inputs.push(Tensor::random(
+                Shape::new(&[co, c, if k3 { 3 } else { 1 }, if k3 { 3 } else { 1 }])?,
+                &mut rng,
+                -0.1,
+                0.1,
+            ));
+            Box::new(Conv2d::new().stride([stride, stride]).epilogue(epilogue).padding(if k3 {
+                [1, 1]
+            } else {
+                [0, 0]
+            }))
         };
         if epilogue.affine {
             inputs.push(Tensor::random(Shape::new(&[2, co])?, &mut rng, 0.5, 1.5));
         }
-        let out_shape = if stride == 1 { Shape::new(&[n, co, pixels])? } else { Shape::new(&[n, co, ohw, ohw])? };
+        let out_shape =
+            if stride == 1 && !k3 { Shape::new(&[n, co, pixels])? } else { Shape::new(&[n, co, ohw, ohw])? };
         if epilogue.residual {
             inputs.push(Tensor::random(out_shape.clone(), &mut rng, -1.0, 1.0));
         }
