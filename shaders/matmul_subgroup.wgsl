@@ -298,7 +298,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     var bi = tile / per_batch;
     let t = tile % per_batch;
-    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul::subgroup_tile.
+    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors ops::subgroup_tiles (the host's
+    // tiles_m and tiles_n count tiles of the same size).
     let width = SUBGROUP_WIDTH;
     let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
     let tc = 4u * width * sc;

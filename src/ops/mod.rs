@@ -283,9 +283,11 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 }
 
 /// Output rows x columns one 64-invocation workgroup of the register-tiled subgroup GEMMs
-/// (matmul_subgroup, conv2d_gemm*) covers with subgroups of `width` lanes: each subgroup holds 16
-/// rows by 4 columns per lane, and a workgroup is at least 64 columns wide (64 x 64 up to 16 lanes,
-/// 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those shaders.
+/// (conv2d_gemm*, conv2d_window_subgroup, conv2d_phased_subgroup; matmul_subgroup on GPUs, while
+/// on CPU devices it picks among [`subgroup_tiles`] by shape) covers with subgroups of `width`
+/// lanes: each subgroup holds 16 rows by 4 columns per lane, and a workgroup is at least 64 columns
+/// wide (64 x 64 up to 16 lanes, 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those
+/// shaders.
 pub fn subgroup_tile(width: usize) -> [usize; 2] {
     let cols = (4 * width).max(64);
     let col_groups = cols / (4 * width);
