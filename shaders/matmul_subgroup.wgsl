@@ -12,8 +12,10 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // it to the others. Per step of 4 k a lane issues 2 A loads and 4 B loads for 256
 // multiply-adds, against 16 loads for 256 in matmul_vec4 (measured: 1.5-1.8x faster).
 // Layout: a workgroup is 64 invocations = 64 / W subgroups of W lanes and covers a TR x TC
-// output tile, TC = max(64, 4 W) columns and TR = 16 * (64 / W) / SC rows (SC = TC / 4 W
-// column groups): 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256 for W = 64.
+// output tile of SC column groups side by side (COLUMN_GROUPS, from 1 to 64 / W; the host picks it
+// by the product's shape, see choose::matmul_tile): TC = 4 W SC columns and TR = 16 * (64 / W) / SC
+// rows. Unset (0), SC = max(64, 4 W) / 4 W: 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256
+// for W = 64; with 8 lanes the host also picks 128 x 32 and 32 x 128.
 // Subgroup s takes rows 16 (s / SC) .. +15 and columns 4 W (s % SC) ..; its lane l takes
 // columns 4 l .. 4 l + 3 of those, so each invocation holds 16 x 4 outputs in four
 // mat4x4 accumulators (column = output column). Subgroup ids, not the local index, decide
@@ -52,6 +54,7 @@ override OUT_VEC4: bool = false; // n_out % 4 == 0: every stored row segment is 
 // never used by a 1 x 1 conv, slowed it as much as its scalar stores did.
 override EPILOGUE: u32 = 0u;
 override AXIS: u32 = 0u;
+override COLUMN_GROUPS: u32 = 0u; // SC (see Layout); 0: max(64, 4 W) / 4 W
 
 struct Params {
     m: u32,
@@ -67,8 +70,8 @@ struct Params {
     epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid);
                    // unread here: the override EPILOGUE holds it
     axis: u32,     // affine indexed by 0: row (m), 1: column (n); unread here (AXIS)
-    tiles_m: u32,  // ceil(m / 64)
-    tiles_n: u32,  // ceil(n / 64); ceil(batch n / 64) where FLAT (see main)
+    tiles_m: u32,  // ceil(m / TR)
+    tiles_n: u32,  // ceil(n / TC); ceil(batch n / TC) where FLAT (see main)
     n_out: u32,    // out's and residual's row length: n, or fewer where the host padded B's rows
                    // to whole vec4s (matmul_repack: columns n_out .. n - 1 are computed, not stored)
     _pad1: u32,
@@ -295,10 +298,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     var bi = tile / per_batch;
     let t = tile % per_batch;
-    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul::subgroup_tile.
+    // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors ops::subgroup_tiles (the host's
+    // tiles_m and tiles_n count tiles of the same size).
     let width = SUBGROUP_WIDTH;
-    let tc = max(64u, 4u * width);
-    let sc = tc / (4u * width);
+    let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
+    let tc = 4u * width * sc;
     let tr = 16u * (64u / width) / sc;
     let row0 = (t / params.tiles_n) * tr + (sg / sc) * 16u;
     let col_flat = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;

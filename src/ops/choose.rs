@@ -14,6 +14,7 @@ use super::global_pool::PoolVariant;
 use super::matmul::Variant;
 use super::nonlocal_attention::FlashKernel;
 use super::softmax::SoftmaxKernel;
+use super::{subgroup_tile, subgroup_tiles};
 use crate::gpu::DeviceProfile;
 
 /// What conv2d's choice depends on besides the device.
@@ -229,6 +230,36 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
         (false, true) if conv1x1 => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }
+}
+
+/// matmul_subgroup's tiles on CPU devices, most preferred first (rows x columns per workgroup, 64
+/// outputs per invocation in each): where several leave the same padding, 32 x 128 ran the K = 64
+/// GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86% for 64 x 64 on lavapipe (one
+/// thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and 16 x 256 was never
+/// the fastest (BENCHMARKS.md "Tiles by shape").
+pub const CPU_MATMUL_TILES: [[usize; 2]; 3] = [[32, 128], [64, 64], [128, 32]];
+
+/// How far (a fraction) a tile's padded output may exceed the least padded tile's and still be
+/// taken for its place in [`CPU_MATMUL_TILES`]: 3136 columns (a 56 x 56 map) fill 25 tiles of
+/// 128 with 2% padding, where 64 fit 49 times exactly, and ran faster.
+pub const MATMUL_TILE_SLACK: f64 = 0.03;
+
+/// matmul_subgroup's output tile [rows, columns] for an `m` x `columns` product (its columns as the
+/// kernel tiles them: batch x N where the column tiles run across the images, else N) with
+/// subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the shader can take at this
+/// width ([`subgroup_tiles`]), the first whose padded output (rows and columns rounded up to whole
+/// tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less in 32-column tiles
+/// (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows ran 10-16% faster),
+/// the rest prefer 32 x 128. Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
+pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize) -> [usize; 2] {
+    let valid = subgroup_tiles(width);
+    let candidates: Vec<[usize; 2]> = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t)).collect();
+    if !profile.cpu || candidates.is_empty() {
+        return subgroup_tile(width);
+    }
+    let padded = |[tr, tc]: [usize; 2]| (m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc) as f64;
+    let least = candidates.iter().map(|&t| padded(t)).fold(f64::INFINITY, f64::min);
+    candidates.into_iter().find(|&t| padded(t) <= least * (1.0 + MATMUL_TILE_SLACK)).expect("the least is a candidate")
 }
 
 /// Whether nonlocal_attention_subgroup runs with subgroups of this device: any fixed width from

@@ -48,6 +48,11 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
     let strided_at = |cin, dilation, out| {
         format!("{:?}", conv2d(p, ConvShape { out, ..shape(512, cin, 3, [2, dilation, dilation, 1]) }))
     };
+    // matmul_subgroup's tile for M rows by that many columns (none without subgroups).
+    let tile = |m, columns| match p.subgroup_width {
+        Some(w) => format!("{:?}", matmul_tile(p, w as usize, m, columns)),
+        None => "-".to_string(),
+    };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", conv3x3_at(512, 1, [1, 7, 7])),
@@ -75,6 +80,10 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("matmul other rows", format!("{:?}", matmul(p, false, false, true))),
         ("matmul 1x1 conv, 7x7 map", format!("{:?}", matmul(p, false, true, true))),
         ("matmul 1x1 conv, 7x7 map, K = 130", format!("{:?}", matmul(p, false, true, false))),
+        ("matmul tile 512^3", tile(512, 512)),
+        ("matmul tile 1x1 conv 1024 x 14x14", tile(1024, 196)),
+        ("matmul tile 1x1 conv 64 x 56x56", tile(64, 3136)),
+        ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", tile(2048, 8 * 52)),
         ("nonlocal attention", format!("{:?}", nonlocal_attention(p))),
         ("softmax row of 784", format!("{:?}", softmax(p, 1, 784))),
         ("softmax strided", format!("{:?}", softmax(p, 49, 784))),
@@ -88,7 +97,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 33] = [
+    let want: [(&str, [&str; 4]); 37] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -118,6 +127,10 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("matmul other rows", ["Tiled", "Tiled", "Tiled", "Tiled"]),
         ("matmul 1x1 conv, 7x7 map", ["Repack", "Tiled", "Repack", "ConvGemm"]),
         ("matmul 1x1 conv, 7x7 map, K = 130", ["ConvGemm", "Tiled", "ConvGemm", "ConvGemm"]),
+        ("matmul tile 512^3", ["[32, 128]", "-", "[32, 128]", "[32, 128]"]),
+        ("matmul tile 1x1 conv 1024 x 14x14", ["[128, 32]", "-", "[128, 32]", "[32, 128]"]),
+        ("matmul tile 1x1 conv 64 x 56x56", ["[32, 128]", "-", "[32, 128]", "[32, 128]"]),
+        ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", ["[128, 32]", "-", "[128, 32]", "[32, 128]"]),
         ("nonlocal attention", ["Subgroup", "Portable", "Subgroup", "Subgroup"]),
         ("softmax row of 784", ["Serial", "Serial", "Serial", "Row"]),
         ("softmax strided", ["Serial", "Serial", "Serial", "Serial"]),

@@ -321,6 +321,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[1, 4, 1, 1],
             &[8, 4, 1, 1],
         ),
+        // 41-wide output rows (odd, no vec4 quads: each pixel stepped on its own across rows).
+        (
+            "repack: stride 2, 10x82 (41-wide rows), affine",
+            epi(true, Activation::None, false).stride([2, 2]),
+            &[1, 4, 10, 82],
+            &[12, 4, 1, 1],
+        ),
         (
             "repack: stride [1, 2], 9x10, batch 2, residual",
             epi(false, Activation::None, true).stride([1, 2]),

@@ -324,13 +324,15 @@ impl Matmul {
         bindings: [&GpuTensor; 5],
         n_out: usize,
     ) -> Result<Dispatch> {
-        // matmul_subgroup's tile follows the subgroup width; the other tiled kernels cover 64 x 64.
+        // matmul_subgroup's tile follows the subgroup width and the product's shape (choose.rs);
+        // the other tiled kernels cover 64 x 64.
         let width = gpu.profile().subgroup_width;
+        let flat = kernel.name == "matmul_subgroup" && self.flat_columns(d);
+        let columns = if flat { d.batch * d.n } else { d.n };
         let tile = match (kernel.name, width) {
-            ("matmul_subgroup", Some(w)) => super::subgroup_tile(w as usize),
+            ("matmul_subgroup", Some(w)) => super::choose::matmul_tile(gpu.profile(), w as usize, d.m, columns),
             _ => [TILE, TILE],
         };
-        let flat = kernel.name == "matmul_subgroup" && self.flat_columns(d);
         let params = self.params(d, self.epilogue.code(), tile, flat, n_out)?;
         let numel = (d.batch * d.m * d.n) as u64;
         let grid = if kernel.name == "matmul_naive" {
@@ -352,6 +354,7 @@ impl Matmul {
                 ("OUT_VEC4", n_out.is_multiple_of(4) as u8 as f64),
                 ("EPILOGUE", params.epilogue as f64),
                 ("AXIS", params.axis as f64),
+                ("COLUMN_GROUPS", (tile[1] / (4 * w as usize)) as f64),
             ]);
         }
         gpu.prepare(kernel, &constants, &params, &bindings, grid)

@@ -127,3 +127,32 @@ fn cost_counts_flops_and_bytes() {
     let c = Matmul::new(false, false).cost(&[&shape(&[1, 2, 3]), &shape(&[4, 3, 5])]);
     assert_eq!(c, Cost { flops: 2 * 4 * 2 * 5 * 3, bytes: 4 * (6 + 60 + 40) });
 }
+
+#[test]
+fn tile_cases_reach_every_cpu_tile() {
+    use crate::gpu::DeviceProfile;
+    use crate::ops::choose::{matmul_tile, CPU_MATMUL_TILES};
+    use crate::ops::subgroup_tiles;
+    let p = DeviceProfile::described("lavapipe", true, Some(8));
+    for width in [4, 8, 16] {
+        let mut reached: Vec<[usize; 2]> = cases::TILE_CASES
+            .iter()
+            .map(|&(_, [ba, bb, m, n, _])| matmul_tile(&p, width, m, if ba == 1 { bb * n } else { n }))
+            .collect();
+        reached.sort();
+        reached.dedup();
+        let mut want: Vec<[usize; 2]> =
+            CPU_MATMUL_TILES.into_iter().filter(|t| subgroup_tiles(width).contains(t)).collect();
+        want.sort();
+        assert_eq!(reached, want, "{width} lanes");
+    }
+}
+
+#[test]
+fn every_subgroup_tile_holds_each_output_once() {
+    for width in [4, 8, 16, 32, 64] {
+        for tile in crate::ops::subgroup_tiles(width) {
+            crate::ops::check_tile_layout(width, tile);
+        }
+    }
+}

@@ -283,13 +283,27 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
 }
 
 /// Output rows x columns one 64-invocation workgroup of the register-tiled subgroup GEMMs
-/// (matmul_subgroup, conv2d_gemm*) covers with subgroups of `width` lanes: each subgroup holds 16
-/// rows by 4 columns per lane, and a workgroup is at least 64 columns wide (64 x 64 up to 16 lanes,
-/// 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those shaders.
+/// (conv2d_gemm*, conv2d_window_subgroup, conv2d_phased_subgroup; matmul_subgroup on GPUs, while
+/// on CPU devices it picks among [`subgroup_tiles`] by shape) covers with subgroups of `width`
+/// lanes: each subgroup holds 16 rows by 4 columns per lane, and a workgroup is at least 64 columns
+/// wide (64 x 64 up to 16 lanes, 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those
+/// shaders.
 pub fn subgroup_tile(width: usize) -> [usize; 2] {
     let cols = (4 * width).max(64);
     let col_groups = cols / (4 * width);
     [16 * (64 / width) / col_groups, cols]
+}
+
+/// Every tile matmul_subgroup can cover with subgroups of `width` lanes: `col_groups` subgroups
+/// side by side (1 to 64 / width, its COLUMN_GROUPS), each 4 x width columns wide, and 16 rows per
+/// subgroup stacked below: [16 x (64 / width) / col_groups, 4 x width x col_groups], widest last
+/// (8 lanes: 128 x 32, 64 x 64, 32 x 128, 16 x 256). [`subgroup_tile`] is one of them.
+pub fn subgroup_tiles(width: usize) -> Vec<[usize; 2]> {
+    (0..)
+        .map(|i| 1usize << i)
+        .take_while(|&col_groups| col_groups <= 64 / width)
+        .map(|col_groups| [16 * (64 / width) / col_groups, 4 * width * col_groups])
+        .collect()
 }
 
 /// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
@@ -299,7 +313,12 @@ pub fn subgroup_tile(width: usize) -> [usize; 2] {
 /// rows each subgroup's broadcasts hand out are the 8 rows of each octet it needs.
 #[cfg(test)]
 pub(crate) fn check_subgroup_layout(width: usize) {
-    let [tr, tc] = subgroup_tile(width);
+    check_tile_layout(width, subgroup_tile(width));
+}
+
+/// [`check_subgroup_layout`] for any tile of [`subgroup_tiles`] (matmul_subgroup's COLUMN_GROUPS).
+#[cfg(test)]
+pub(crate) fn check_tile_layout(width: usize, [tr, tc]: [usize; 2]) {
     let sc = tc / (4 * width);
     assert_eq!(tr, 16 * (64 / width) / sc, "width {width}");
     let mut held = vec![0u8; tr * (tc / 4)];
