@@ -99,13 +99,22 @@ pub fn winograd_s2_fits(shape: &ConvShape) -> bool {
     same_padded_3x3(shape) && shape.dilation == [1, 1] && shape.stride == [2, 2] && shape.groups == 1
 }
 
-/// Fewest 2 x 2 tiles (over the batch) given to the Winograd kernel: its GEMMs' columns are the
-/// tiles, in 64-column workgroup tiles, so fewer leave most of each tile idle. On lavapipe
-/// (`cargo run --release --example winograd -- 1 C HW C 1`): 16 tiles (1 x 512 x 7 x 7) ran 3.2x
-/// slower than the windowed kernel, 49 (1 x 256 x 14 x 14) 2x faster (on OpenGL / llvmpipe the
-/// 16 tiles were still 1.7x faster than conv2d_gemm: one bound for both keeps the rule simple,
-/// and those are the batch-1 7 x 7 convs only).
-pub const WINOGRAD_MIN_TILES: usize = 48;
+/// Fewest 2 x 2 tiles (over the batch) given to the Winograd F(2x2, 3x3) kernel: its GEMMs'
+/// columns are the tiles, so fewer leave most of each workgroup tile idle. 16 is a batch-1 7 x 7
+/// output. There, with the weight transform run once per plan (a prepared launch) and the GEMM on
+/// a 32-column tile ([`matmul_tile`]), Winograd beat the windowed kernel on lavapipe
+/// (`cargo run --release --example winograd -- 1 512 7 512 1`, the transforms of x and M plus the
+/// GEMM: 9.6 ms against 13.3; `-- 1 256 7 512 2`: 5.2 against 6.7; the stride-2 dilation-2
+/// `-- 1 128 14 512 2 window 2`: 3.7 against 5.1), where with the weight transform on every run and
+/// 64-column tiles it had been 3.2x slower. (On OpenGL / llvmpipe the 16 tiles were 1.7x faster
+/// than conv2d_gemm.)
+pub const WINOGRAD_MIN_TILES: usize = 16;
+
+/// Fewest tiles given to the stride-2 scheme: its 25 GEMMs on a batch-1 7 x 7 output (16 tiles)
+/// lost to the windowed kernel even without the weight transform (`cargo run --release --example
+/// winograd -- 1 512 14 512 1 window 2`: 14.7 ms against 13.0; `-- 1 128 14 512 1 window 2`: 4.1
+/// against 4.0); 49 tiles (a 14 x 14 output) win.
+pub const WINOGRAD_S2_MIN_TILES: usize = 48;
 
 /// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
 /// writing and reading M (16 values per tile and output channel) outweighs the multiply-adds
@@ -131,9 +140,9 @@ pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// cargo run --release --example winograd -- N 64 56 64 1 gemm`),
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
 /// [`winograd_fits`] or [`winograd_s2_fits`], at least [`WINOGRAD_MIN_CIN`] input channels
-/// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least
-/// [`WINOGRAD_MIN_TILES`] tiles and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on
-/// GPUs: unmeasured there.
+/// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least [`WINOGRAD_MIN_TILES`] tiles
+/// ([`WINOGRAD_S2_MIN_TILES`]) and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on GPUs:
+/// unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
@@ -142,7 +151,7 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
         && (winograd_fits(shape) || winograd_s2_fits(shape))
         && shape.cin_per_group >= WINOGRAD_MIN_CIN
         && (shape.cin_per_group >= WINOGRAD_S2_MIN_CIN || !winograd_s2_fits(shape))
-        && sizes.tiles >= WINOGRAD_MIN_TILES
+        && sizes.tiles >= if winograd_s2_fits(shape) { WINOGRAD_S2_MIN_TILES } else { WINOGRAD_MIN_TILES }
         && sizes.scratch_bytes(shape.cout_per_group) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
 

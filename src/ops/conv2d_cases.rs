@@ -260,12 +260,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ),
         ("phased: 7x7/2, 5 channels, 6x5", c.stride([2, 2]).padding([3, 3]), &[1, 5, 6, 5], &[20, 5, 7, 7]),
         // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
-        // kernel over x's even rows and columns): odd maps (a last even row and column), 7 x 7
-        // (a 4 x 4 even phase) and a 2 x 2 map (1 x 1 phase), one row, batches.
+        // kernel over x's even rows and columns; Auto takes it on CPU devices below Winograd's 16
+        // tiles or 8 input channels): odd maps (a last even row and column), 7 x 7 (a 4 x 4 even
+        // phase) and a 2 x 2 map (1 x 1 phase), one row, batches.
         (
-            "subsampled window: 15x9, batch 3, affine+relu",
+            "subsampled window: 15x9 (12 tiles), affine+relu",
             epi(true, Relu, false).stride([2, 2]).dilation([2, 2]).padding([2, 2]),
-            &[3, 8, 15, 9],
+            &[1, 8, 15, 9],
             &[20, 8, 3, 3],
         ),
         (
