@@ -129,11 +129,19 @@ pub const WINOGRAD_MIN_CIN: usize = 8;
 /// x 28 x 28 > 256 33 against 52, 1 x 256 x 28 x 28 > 256 15 against 26.
 pub const WINOGRAD_S2_MIN_CIN: usize = 64;
 
-/// Most scratch (bytes) one Winograd conv may need (its GEMMs' operands U, V and M, f32, see
-/// [`WinogradSizes::scratch_bytes`]; the device's scratch slots hold the largest conv's, shared by
-/// all): above it the conv takes another kernel. 64 MiB keeps each buffer within WebGPU's default
-/// 128 MiB binding and holds batch 8 of the networks' largest (8 x 64 x 56 x 56 > 64: 51.6 MB).
+/// Most bytes of the scratch one Winograd conv writes on every run, its GEMMs' operands V and M
+/// (f32, [`WinogradSizes::buffer_bytes`]; the device's scratch slots hold the largest conv's,
+/// shared by all): above it the conv takes another kernel. 64 MiB keeps each buffer within
+/// WebGPU's default 128 MiB binding and holds batch 8 of the networks' largest (8 x 64 x 56 x 56 >
+/// 64: 51.4 MB).
 pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
+
+/// Most bytes of U, the transformed weights (16/9 of the weights; a plan holds one per conv,
+/// counted with its weights): 64 MiB, within WebGPU's default binding, takes 1024 -> 1024
+/// channels (BasicBlock at 1 x 1024 x 14 x 14: `cargo run --release --example winograd -- 1 1024
+/// 14 1024 1`, 88.8 ms with the weight transform, 72.5 without, against the windowed kernel's
+/// 181.5).
+pub const WINOGRAD_MAX_WEIGHT_BYTES: usize = 64 << 20;
 
 /// Whether conv2d on this device takes the Winograd kernel for `shape`: CPU devices (the GEMMs run
 /// on matmul_subgroup with subgroups, matmul_vec4 without; on OpenGL / llvmpipe (`WGPU_BACKEND=gl
@@ -141,18 +149,20 @@ pub const WINOGRAD_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
 /// [`winograd_fits`] or [`winograd_s2_fits`], at least [`WINOGRAD_MIN_CIN`] input channels
 /// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least [`WINOGRAD_MIN_TILES`] tiles
-/// ([`WINOGRAD_S2_MIN_TILES`]) and at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch. Not on GPUs:
-/// unmeasured there.
+/// ([`WINOGRAD_S2_MIN_TILES`]), at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch and
+/// [`WINOGRAD_MAX_WEIGHT_BYTES`] of transformed weights. Not on GPUs: unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
+    let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
     profile.cpu
         && profile.max_storage_buffers >= 5
         && (winograd_fits(shape) || winograd_s2_fits(shape))
         && shape.cin_per_group >= WINOGRAD_MIN_CIN
         && (shape.cin_per_group >= WINOGRAD_S2_MIN_CIN || !winograd_s2_fits(shape))
         && sizes.tiles >= if winograd_s2_fits(shape) { WINOGRAD_S2_MIN_TILES } else { WINOGRAD_MIN_TILES }
-        && sizes.scratch_bytes(shape.cout_per_group) <= WINOGRAD_MAX_SCRATCH_BYTES
+        && u_bytes <= WINOGRAD_MAX_WEIGHT_BYTES
+        && v_bytes.saturating_add(m_bytes) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup

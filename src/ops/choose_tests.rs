@@ -59,6 +59,8 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 512->512 8x7x7", conv3x3_at(512, 1, [8, 7, 7])),
         ("conv2d 3x3 256->256 1x14x14 dilation 2", conv3x3_at(256, 2, [1, 14, 14])),
         ("conv2d 3x3 64->64 16x56x56 (103 MB scratch)", conv3x3_at(64, 1, [16, 56, 56])),
+        ("conv2d 3x3 1024->1024 1x14x14 (U 64 MiB)", conv3x3_at(1024, 1, [1, 14, 14])),
+        ("conv2d 3x3 2048->2048 1x14x14 (U 256 MiB)", conv3x3_at(2048, 1, [1, 14, 14])),
         ("conv2d 3x3 dilation 2", conv(64, 32, 3, [1, 2, 2, 1])),
         ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 dilation 2", conv(128, 64, 3, [2, 2, 2, 1])),
@@ -98,12 +100,14 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 38] = [
+    let want: [(&str, [&str; 4]); 40] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 256->256 1x14x14 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 64->64 16x56x56 (103 MB scratch)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 1024->1024 1x14x14 (U 64 MiB)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
+        ("conv2d 3x3 2048->2048 1x14x14 (U 256 MiB)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
         ("conv2d 3x3 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2", ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),

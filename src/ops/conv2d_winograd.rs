@@ -89,13 +89,15 @@ impl WinogradSizes {
         [[p, c_out, self.k_pad], [p, self.k_pad, self.t_pad], [p, c_out, self.t_pad]]
     }
 
-    /// Bytes of scratch for `c_out` output channels (the three of [`Self::scratch_dims`]);
-    /// usize::MAX where that overflows.
+    /// Bytes of U, V and M for `c_out` output channels (f32, [`Self::scratch_dims`]); usize::MAX
+    /// for one that overflows.
+    pub fn buffer_bytes(&self, c_out: usize) -> [usize; 3] {
+        self.scratch_dims(c_out).map(|[p, rows, cols]| checked_product(&[4, p, rows, cols]))
+    }
+
+    /// Bytes of the three together; usize::MAX where that overflows.
     pub fn scratch_bytes(&self, c_out: usize) -> usize {
-        self.scratch_dims(c_out)
-            .iter()
-            .try_fold(0usize, |sum, dims| sum.checked_add(checked_product(&[4, dims[0], dims[1], dims[2]])))
-            .unwrap_or(usize::MAX)
+        self.buffer_bytes(c_out).iter().try_fold(0usize, |sum, &b| sum.checked_add(b)).unwrap_or(usize::MAX)
     }
 }
 
