@@ -1,20 +1,23 @@
-// conv2d_winograd_output: the output transform of Winograd F(2x2, 3x3) (the scheme: see
-// conv2d_winograd_input) fused with the conv's epilogue: for each (output channel, tile) the
-// 2 x 2 outputs Y = A^T M A from the 16 GEMM results M[e][co][t], then
-// y = act(scale[co] Y + shift[co] + residual), stored where inside the output (edge tiles reach
-// past it).
+// conv2d_winograd_output: the output transform of both Winograd schemes fused with the conv's
+// epilogue: for each (output channel, tile) the 2 x 2 outputs Y = A^T M A from the GEMM results
+// M[e][co][t] (POINTS^2 of them), then y = act(scale[co] Y + shift[co] + residual), stored where
+// inside the output (edge tiles reach past it).
 //
-//   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+//   POINTS 4, F(2x2, 3x3) (the scheme: conv2d_winograd_input):   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+//   POINTS 5, the stride-2 scheme (conv2d_winograd_s2_input):    A^T = [[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]]
 //
 // One invocation per (co, 4 tiles t0 .. t0 + 3 of the t_pad columns), tiles fastest: it reads its
-// 16 elements of M as 16 aligned vec4s (t_pad is a multiple of 4) and transforms the 4 tiles as the
-// components of vec4s (on lavapipe every access is a loop over the lanes: 64 scalar loads cost
+// POINTS^2 elements of M as aligned vec4s (t_pad is a multiple of 4) and transforms the 4 tiles as
+// the components of vec4s (on lavapipe every access is a loop over the lanes: 64 scalar loads cost
 // about 4x the 16); neighbouring lanes read neighbouring vec4s.
 //
-// Bindings: 1 m [16, c_out, t_pad] (as vec4s); 2 affine [2, c_out] (bound to m when unused); 3 residual
-// [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow].
-// Params: conv2d_winograd_input's (one Rust struct, WinogradParams).
+// Bindings: 1 m [POINTS^2, c_out, t_pad] (as vec4s); 2 affine [2, c_out] (bound to m when unused);
+// 3 residual [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow].
+// Params: conv2d_winograd_input's (one Rust struct, WinogradParams); the stride-2 scheme runs with
+// dilation 1, so both place tile (ty, tx) the same way.
 
+// Points per axis of the scheme: 4 (F(2x2, 3x3)) or 5 (stride 2).
+override POINTS: u32 = 4u;
 // The epilogue (Params' bits), fixed at pipeline creation: lavapipe runs both sides of a branch it
 // cannot prove uniform, and unused epilogue code would cost every store (as in matmul_subgroup).
 override EPILOGUE: u32 = 0u;
@@ -73,22 +76,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let plane = params.c_out * quads;
     let at0 = co * quads + t0 / 4u;
     // M's rows transformed along j, 4 tiles per vec4: s0[r] = (M A)[r][0], s1[r] = (M A)[r][1].
-    var s0: array<vec4<f32>, 4>;
-    var s1: array<vec4<f32>, 4>;
-    for (var r = 0u; r < 4u; r++) {
-        let e = 4u * r * plane + at0;
+    var s0: array<vec4<f32>, 5>;
+    var s1: array<vec4<f32>, 5>;
+    for (var r = 0u; r < POINTS; r++) {
+        let e = POINTS * r * plane + at0;
         let m0 = m4[e];
         let m1 = m4[e + plane];
         let m2 = m4[e + 2u * plane];
         let m3 = m4[e + 3u * plane];
-        s0[r] = m0 + m1 + m2;
-        s1[r] = m1 - m2 - m3;
+        if (POINTS == 4u) {
+            s0[r] = m0 + m1 + m2;
+            s1[r] = m1 - m2 - m3;
+        } else {
+            s0[r] = m0 + m1 + m3;
+            s1[r] = m1 + m2 + m4[e + 4u * plane];
+        }
     }
     // A^T along r: y_ab = output (a, b) of the 4 tiles.
-    let y00 = s0[0] + s0[1] + s0[2];
-    let y01 = s1[0] + s1[1] + s1[2];
-    let y10 = s0[1] - s0[2] - s0[3];
-    let y11 = s1[1] - s1[2] - s1[3];
+    var y00 = s0[0] + s0[1] + s0[2];
+    var y01 = s1[0] + s1[1] + s1[2];
+    var y10 = s0[1] - s0[2] - s0[3];
+    var y11 = s1[1] - s1[2] - s1[3];
+    if (POINTS == 5u) {
+        y00 = s0[0] + s0[1] + s0[3];
+        y01 = s1[0] + s1[1] + s1[3];
+        y10 = s0[1] + s0[2] + s0[4];
+        y11 = s1[1] + s1[2] + s1[4];
+    }
 
     var scale = 1.0;
     var shift = 0.0;

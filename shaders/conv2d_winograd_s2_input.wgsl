@@ -7,8 +7,8 @@
 // F(2, 2) takes the even part in 3 multiplies, the odd part takes 2: 5 where the direct sum takes 6,
 // 25 per 2 x 2 output tile where it takes 36 (1.44x fewer). With the window p0 .. p4:
 //   B^T p = (p0 - p2, p2, p4 - p2, p1, p3)        (the input, this kernel)
-//   G w   = (w0, w0 + w2, w2, w1, w1)             (the weights, conv2d_winograd_s2_weight)
-//   A^T m = (m0 + m1 + m3, m1 + m2 + m4)          (the output, conv2d_winograd_s2_output)
+//   G w   = (w0, w0 + w2, w2, w1, w1)             (the weights, conv2d_winograd_weight with POINTS 5)
+//   A^T m = (m0 + m1 + m3, m1 + m2 + m4)          (the output, conv2d_winograd_output with POINTS 5)
 // (y0 = w0 (p0 - p2) + (w0 + w2) p2 + w1 p1, y1 = (w0 + w2) p2 + w2 (p4 - p2) + w1 p3: exact, no
 // fractions.) In 2-D the 5 x 5 window of a tile is transformed along both axes, V = B^T X B; summed
 // over input channels, element e = 5 i + j of the 5 x 5 product is a GEMM M[e] = U[e] V[e], run by

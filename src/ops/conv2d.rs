@@ -57,7 +57,8 @@ pub enum ConvKernel {
     /// with padding = dilation = 2 (over x's even phase), one group
     /// ([`crate::ops::choose::winograd_fits`]); transforms plus 16 batched matmuls, any device.
     Winograd,
-    /// The stride-2 Winograd scheme (conv2d_winograd_s2_*): 3 x 3 convs with stride 2, padding 1,
+    /// The stride-2 Winograd scheme (conv2d_winograd_s2_input, the shared weight and output
+    /// transforms with 5 points per axis): 3 x 3 convs with stride 2, padding 1,
     /// dilation 1, one group ([`crate::ops::choose::winograd_s2_fits`]); transforms plus 25 batched
     /// matmuls, any device.
     WinogradStride2,
@@ -75,8 +76,7 @@ impl ConvKernel {
             // The GEMM, after its repack pass.
             ConvKernel::RepackSubgroup => kernel!("matmul_subgroup"),
             // The output transform: the launch that writes the conv's output.
-            ConvKernel::Winograd => kernel!("conv2d_winograd_output"),
-            ConvKernel::WinogradStride2 => kernel!("conv2d_winograd_s2_output"),
+            ConvKernel::Winograd | ConvKernel::WinogradStride2 => kernel!("conv2d_winograd_output"),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! dilation (1 or 2) ([`crate::ops::choose::winograd_fits`]; also a 3 x 3 / 2 conv with padding =
 //! dilation = 2, as that conv over x's even phase: the input transform reads every second row and
 //! column), and a 25-point scheme for stride 2, padding 1, dilation 1
-//! ([`crate::ops::choose::winograd_s2_fits`], the conv2d_winograd_s2_* shaders, the scheme in
-//! conv2d_winograd_s2_input.wgsl's header). Four launches, the weight transform
+//! ([`crate::ops::choose::winograd_s2_fits`], its own input transform conv2d_winograd_s2_input,
+//! the scheme in its header; the weight and output transforms serve both, POINTS 4 or 5 per axis).
+//! Four launches, the weight transform
 //! (shaders/conv2d_winograd_weight.wgsl), the input transform into a scratch V
 //! (conv2d_winograd_input), the 16 GEMMs M[e] = U[e] V[e] as one batched [`Matmul`] (the kernel
 //! `choose::matmul` picks for whole vec4 rows: matmul_subgroup, or matmul_vec4 without subgroups),
@@ -124,14 +125,10 @@ pub(super) fn encode(
         1 => (conv.dilation[0], 1),
         _ => (1, conv.dilation[0]),
     };
-    let [weight_kernel, input_kernel, output_kernel] = match points {
-        16 => [kernel!("conv2d_winograd_weight"), kernel!("conv2d_winograd_input"), kernel!("conv2d_winograd_output")],
-        _ => [
-            kernel!("conv2d_winograd_s2_weight"),
-            kernel!("conv2d_winograd_s2_input"),
-            kernel!("conv2d_winograd_s2_output"),
-        ],
-    };
+    // The weight and output transforms serve both schemes (POINTS per axis); the input transforms differ.
+    let input_kernel =
+        if points == 16 { kernel!("conv2d_winograd_input") } else { kernel!("conv2d_winograd_s2_input") };
+    let per_axis = ("POINTS", if points == 16 { 4.0 } else { 5.0 });
     // Every scratch element index fits u32 (the shaders index with u32), and with it every launch's
     // invocation count (each at most a sixteenth of V's or M's elements).
     u("Winograd scratch element count", sizes.scratch_bytes(c_out) / 4)?;
@@ -171,8 +168,9 @@ pub(super) fn encode(
     let mut dispatches = Vec::with_capacity(4);
     let total = c_out * k_pad / 4; // 4 input channels per invocation
     p.total = u("invocations", total)?;
-    let aligned = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64)];
-    let weight_pass = gpu.prepare(&weight_kernel, &aligned, &p, &[weight, &u_t.tensor], grid(total)?)?;
+    let constants = [("ALIGNED", c_in.is_multiple_of(4) as u8 as f64), per_axis];
+    let weight_pass =
+        gpu.prepare(&kernel!("conv2d_winograd_weight"), &constants, &p, &[weight, &u_t.tensor], grid(total)?)?;
     dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
@@ -182,9 +180,9 @@ pub(super) fn encode(
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    let constants = [("EPILOGUE", conv.epilogue.code() as f64)];
+    let constants = [("EPILOGUE", conv.epilogue.code() as f64), per_axis];
     let bindings = [m_t, affine, residual, output];
-    dispatches.push(gpu.prepare(&output_kernel, &constants, &p, &bindings, grid(total)?)?);
+    dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
 }
 
