@@ -183,14 +183,14 @@ pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 /// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
 /// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
 /// timed beside them rose from 46% to 71%, BENCHMARKS.md "Repacked 1x1 GEMMs"); a 3 x 3 / 2 conv
-/// with dilation 2 too small for Winograd (batch-1 7 x 7 outputs) as a stride-1 conv over x's even
-/// phase ([`subsampled_window_fits`]; its six skresnet18 rows' median 58 -> 68-70%, BENCHMARKS.md
-/// "strided"); the windowed implicit GEMM for
-/// the convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
+/// with dilation 2 that Winograd does not take (under 16 tiles or 8 input channels) as a stride-1
+/// conv over x's even phase ([`subsampled_window_fits`]; its six skresnet18 rows' median 58 ->
+/// 68-70% before Winograd took them, BENCHMARKS.md "strided"); the windowed implicit GEMM for the
+/// convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
 /// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; the 3 x 3 / 2
 /// convs Winograd does not take stay on it: over 4 phase planes they ran 5-10% slower); the phased
-/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else the implicit GEMM
-/// wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
+/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else
+/// the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
 /// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let fits =
