@@ -64,6 +64,11 @@ pub struct WinogradSizes {
     pub k_pad: usize,
     /// Elements of a transformed tile, the GEMMs: 16 (F(2x2, 3x3)) or 25 (the stride-2 scheme).
     pub points: usize,
+    /// The dilation the transforms work at, and the rows and columns of x per step of their
+    /// window: (the conv's dilation, 1) at stride 1; (1, 2) for stride 2 with dilation 2 (x's even
+    /// phase); (1, 1) for the stride-2 scheme.
+    pub dil: usize,
+    pub step: usize,
 }
 
 impl WinogradSizes {
@@ -72,15 +77,15 @@ impl WinogradSizes {
     /// 2 (stride 1); tiles of 2 outputs with stride 2 (dilation 2 runs as dilation 1 over x's even
     /// phase), whose stride-2 scheme (dilation 1) transforms each into 25 points.
     pub fn new(n: usize, c_in: usize, out: [usize; 2], stride: usize, dil: usize) -> WinogradSizes {
-        let (dil, points) = match stride {
-            1 => (dil, 16),
-            _ if dil == 2 => (1, 16),
-            _ => (1, 25),
+        let (dil, step, points) = match stride {
+            1 => (dil, 1, 16),
+            _ if dil == 2 => (1, 2, 16),
+            _ => (1, 1, 25),
         };
         let tiles_yx = out.map(|size| size.div_ceil(2 * dil) * dil);
         let tiles = n.saturating_mul(tiles_yx[0]).saturating_mul(tiles_yx[1]);
         let (t_pad, k_pad) = (tiles.next_multiple_of(4), c_in.next_multiple_of(4));
-        WinogradSizes { tiles_yx, tiles, t_pad, k_pad, points }
+        WinogradSizes { tiles_yx, tiles, t_pad, k_pad, points, dil, step }
     }
 
     /// The scratch tensors' dims for `c_out` output channels, in [`SCRATCH_SLOTS`] order:
@@ -103,7 +108,9 @@ impl WinogradSizes {
 }
 
 /// The device scratch slots ([`Gpu::scratch`]) of U, V and M: every Winograd conv of a network
-/// shares them (each conv's four launches write before they read).
+/// shares them (each conv's four launches write before they read). U takes its slot only where
+/// the weights are not constant; a plan's get a buffer of their own, filled once
+/// ([`Gpu::derived`]).
 const SCRATCH_SLOTS: [&str; 3] = ["winograd U", "winograd V", "winograd M"];
 
 /// The four launches of `conv` (already resolved to Winograd or WinogradStride2) on `gpu`, through
@@ -119,12 +126,7 @@ pub(super) fn encode(
     let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
     conv.shape_params(g)?; // x, weight and out element counts fit u32
     let sizes = WinogradSizes::new(n, c_in, [oh, ow], conv.stride[0], conv.dilation[0]);
-    let WinogradSizes { tiles_yx: [tiles_y, tiles_x], tiles, t_pad, k_pad, points } = sizes;
-    // Stride 2 with dilation 2: F(2x2, 3x3) at dilation 1 over x's even phase (step 2).
-    let (dil, step) = match conv.stride[0] {
-        1 => (conv.dilation[0], 1),
-        _ => (1, conv.dilation[0]),
-    };
+    let WinogradSizes { tiles_yx: [tiles_y, tiles_x], tiles, t_pad, k_pad, points, dil, step } = sizes;
     // The weight and output transforms serve both schemes (POINTS per axis); the input transforms differ.
     let input_kernel =
         if points == 16 { kernel!("conv2d_winograd_input") } else { kernel!("conv2d_winograd_s2_input") };
