@@ -155,12 +155,16 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
     let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
+    let (min_cin, min_tiles) = if winograd_s2_fits(shape) {
+        (WINOGRAD_S2_MIN_CIN, WINOGRAD_S2_MIN_TILES)
+    } else {
+        (WINOGRAD_MIN_CIN, WINOGRAD_MIN_TILES)
+    };
     profile.cpu
         && profile.max_storage_buffers >= 5
         && (winograd_fits(shape) || winograd_s2_fits(shape))
-        && shape.cin_per_group >= WINOGRAD_MIN_CIN
-        && (shape.cin_per_group >= WINOGRAD_S2_MIN_CIN || !winograd_s2_fits(shape))
-        && sizes.tiles >= if winograd_s2_fits(shape) { WINOGRAD_S2_MIN_TILES } else { WINOGRAD_MIN_TILES }
+        && shape.cin_per_group >= min_cin
+        && sizes.tiles >= min_tiles
         && u_bytes <= WINOGRAD_MAX_WEIGHT_BYTES
         && v_bytes.saturating_add(m_bytes) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
