@@ -17,6 +17,9 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // loads and constant swizzles serve 7 k, and the zero border replaces every padding mask. 4 tap
 // rows (28 k) make 7 steps of 4 k with no padding tap (row length 8 instead cost 1/8 of the
 // multiply-adds); per 4 k a lane issues 2 weight loads (broadcast across lanes) and 16/7 x loads.
+// Only the last group of 4 tap rows checks which of its steps lie inside K: with those checks in
+// every group (lavapipe masks each accumulator update under a branch it cannot prove uniform) the
+// stem ran at 52-55% of the GEMM beside it, without them at 57-61% (BENCHMARKS.md).
 //
 // Phase planes (host: conv2d_phased.rs): plane 2 a + b of channel ci holds x[ci, 2 (i - 2) + a,
 // 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
@@ -165,6 +168,11 @@ fn tap_row(base: u32, row: u32) -> Row7 {
         let z = vec4(0.0);
         return Row7(z, z, z, z, z, z, z);
     }
+    return taps(base, row);
+}
+
+// tap_row for a row inside x (row < 7 C_in).
+fn taps(base: u32, row: u32) -> Row7 {
     let ci = row / 7u;
     let ky = row % 7u;
     let a = (ky + 1u) % 2u;
@@ -264,27 +272,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let rows = params.c_in * 7u;
     let steps = weight_steps();
     var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
-    // 4 tap rows = 28 k = 7 steps; past the last row the taps are 0 and the steps skipped (a
-    // uniform branch: no lane runs them).
-    for (var g = 0u; g < rows; g += 4u) {
+    // 4 tap rows = 28 k = 7 steps. Groups whose 7 steps all lie inside K run without a branch
+    // (lavapipe masks every accumulator update inside an `if` it cannot prove uniform); the last
+    // group's steps past K are skipped (a uniform branch: no lane runs them) and its taps past the
+    // last row are 0.
+    var g = 0u;
+    for (; g / 4u * 7u + 6u < steps; g += 4u) {
+        let kq = g / 4u * 7u;
+        let u = taps(base, g);
+        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
+        let v = taps(base, g + 1u);
+        acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
+        acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
+        let w = taps(base, g + 2u);
+        acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
+        acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
+        let z = taps(base, g + 3u);
+        acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
+        acc = step(acc, r0, kq + 6u, lane, z.t3, z.t4, z.t5, z.t6);
+    }
+    if (g < rows) {
         let kq = g / 4u * 7u;
         let u = tap_row(base, g);
-        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
         let v = tap_row(base, g + 1u);
+        let w = tap_row(base, g + 2u);
+        let z = tap_row(base, g + 3u);
+        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
         if (kq + 1u < steps) {
             acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
         }
         if (kq + 2u < steps) {
             acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
         }
-        let w = tap_row(base, g + 2u);
         if (kq + 3u < steps) {
             acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
         }
         if (kq + 4u < steps) {
             acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
         }
-        let z = tap_row(base, g + 3u);
         if (kq + 5u < steps) {
             acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
         }
