@@ -11,7 +11,14 @@
 // the components of vec4s (on lavapipe every access is a loop over the lanes: 64 scalar loads cost
 // about 4x the 16); neighbouring lanes read neighbouring vec4s.
 //
-// Bindings: 1 m [POINTS^2, c_out, t_pad] (as vec4s); 2 affine [2, c_out] (bound to m when unused);
+// TRANSPOSED (the host sets it where few tiles would fill a GEMM tile's columns poorly:
+// choose::winograd_transposed) reads M^T [POINTS^2, t_pad, c_out] instead, the GEMMs' output when
+// they ran as M[e]^T = V[e]^T U[e]^T (tiles as rows): one invocation per (tile, 4 channels co ..
+// co + 3), channels fastest, transforming the 4 channels as the components (c_out is a multiple of
+// 4); element (e, i) of an invocation is vec4 e c_out t_pad / 4 + i of M either way.
+//
+// Bindings: 1 m [POINTS^2, c_out, t_pad] (as vec4s; [POINTS^2, t_pad, c_out] where TRANSPOSED);
+// 2 affine [2, c_out] (bound to m when unused);
 // 3 residual [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow].
 // Params: conv2d_winograd_input's (one Rust struct, WinogradParams); the stride-2 scheme runs with
 // dilation 1, so both place tile (ty, tx) the same way.
@@ -21,6 +28,8 @@ override POINTS: u32 = 4u;
 // The epilogue (Params' bits), fixed at pipeline creation: lavapipe runs both sides of a branch it
 // cannot prove uniform, and unused epilogue code would cost every store (as in matmul_subgroup).
 override EPILOGUE: u32 = 0u;
+// M is the transposed GEMMs' output [POINTS^2, t_pad, c_out] (see the header).
+override TRANSPOSED: bool = false;
 
 struct Params {
     n: u32,
@@ -63,6 +72,51 @@ fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
     return v;
 }
 
+// Output tile t's first output: .x its column, .y its row (with dilation 2 a tile's first output
+// can lie past the map too: a 1 x 1 map has 2 x 2 tiles, 3 of them wholly outside).
+fn tile_origin(t: u32) -> vec2<u32> {
+    let per_image = params.tiles_y * params.tiles_x;
+    let ty = t % per_image / params.tiles_x;
+    let tx = t % params.tiles_x;
+    let dil = params.dil;
+    return vec2((tx / dil) * 2u * dil + tx % dil, (ty / dil) * 2u * dil + ty % dil);
+}
+
+// TRANSPOSED: the 2 x 2 outputs y_ab of tile t for channels co .. co + 3 (the components), through
+// the epilogue, stored where inside the map.
+fn store_channels(t: u32, co: u32, y00: vec4<f32>, y01: vec4<f32>, y10: vec4<f32>, y11: vec4<f32>) {
+    let o = tile_origin(t);
+    if (t >= params.tiles || o.y >= params.oh || o.x >= params.ow) {
+        return;
+    }
+    var scale = vec4(1.0);
+    var shift = vec4(0.0);
+    if ((EPILOGUE & 1u) != 0u) {
+        let c = params.c_out;
+        scale = vec4(affine[co], affine[co + 1u], affine[co + 2u], affine[co + 3u]);
+        shift = vec4(affine[c + co], affine[c + co + 1u], affine[c + co + 2u], affine[c + co + 3u]);
+    }
+    let dil = params.dil;
+    let plane = params.oh * params.ow;
+    let first = ((t / (params.tiles_y * params.tiles_x) * params.c_out + co) * params.oh + o.y) * params.ow + o.x;
+    let down = o.y + dil < params.oh;
+    let right = o.x + dil < params.ow;
+    for (var k = 0u; k < 4u; k++) {
+        let idx = first + k * plane;
+        out[idx] = finish(y00[k], scale[k], shift[k], idx);
+        if (right) {
+            out[idx + dil] = finish(y01[k], scale[k], shift[k], idx + dil);
+        }
+        if (down) {
+            let below = idx + dil * params.ow;
+            out[below] = finish(y10[k], scale[k], shift[k], below);
+            if (right) {
+                out[below + dil] = finish(y11[k], scale[k], shift[k], below + dil);
+            }
+        }
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -71,10 +125,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let quads = params.t_pad / 4u;
-    let t0 = 4u * (i % quads);
-    let co = i / quads;
+    var t0 = 4u * (i % quads);
+    var co = i / quads;
+    var at0 = co * quads + t0 / 4u;
+    if (TRANSPOSED) {
+        let channel_quads = params.c_out / 4u;
+        t0 = i / channel_quads;
+        co = 4u * (i % channel_quads);
+        at0 = i;
+    }
     let plane = params.c_out * quads;
-    let at0 = co * quads + t0 / 4u;
     // M's rows transformed along j, 4 tiles per vec4: s0[r] = (M A)[r][0], s1[r] = (M A)[r][1].
     var s0: array<vec4<f32>, 5>;
     var s1: array<vec4<f32>, 5>;
@@ -104,6 +164,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         y11 = s1[1] + s1[2] + s1[4];
     }
 
+    if (TRANSPOSED) {
+        store_channels(t0, co, y00, y01, y10, y11);
+        return;
+    }
     var scale = 1.0;
     var shift = 0.0;
     if ((EPILOGUE & 1u) != 0u) {
@@ -117,15 +181,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (t >= params.tiles) {
             break;
         }
-        let ty = t % per_image / params.tiles_x;
-        let tx = t % params.tiles_x;
-        let oy = (ty / dil) * 2u * dil + ty % dil;
-        let ox = (tx / dil) * 2u * dil + tx % dil;
-        // With dilation 2 a tile's first output can lie past the map too (a 1 x 1 map has 2 x 2
-        // tiles, 3 of them wholly outside).
-        if (oy >= params.oh || ox >= params.ow) {
+        let o = tile_origin(t);
+        if (o.y >= params.oh || o.x >= params.ow) {
             continue;
         }
+        let oy = o.y;
+        let ox = o.x;
         let idx = ((t / per_image * params.c_out + co) * params.oh + oy) * params.ow + ox;
         // Outputs past the map's bottom or right edge are not stored (edge tiles).
         let down = oy + dil < params.oh;

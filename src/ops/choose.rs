@@ -259,8 +259,9 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
 /// outputs per invocation in each): where several leave the same padding, 32 x 128 ran the K = 64
 /// GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86% for 64 x 64 on lavapipe (one
 /// thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and 16 x 256 was never
-/// the fastest (BENCHMARKS.md "Tiles by shape").
-pub const CPU_MATMUL_TILES: [[usize; 2]; 3] = [[32, 128], [64, 64], [128, 32]];
+/// the fastest there (BENCHMARKS.md "Tiles by shape"): it comes last, taken where it pads least
+/// (16 rows or fewer: Winograd's transposed GEMMs, [`winograd_transposed`]).
+pub const CPU_MATMUL_TILES: [[usize; 2]; 4] = [[32, 128], [64, 64], [128, 32], [16, 256]];
 
 /// How far (a fraction) a tile's padded output may exceed the least padded tile's and still be
 /// taken for its place in [`CPU_MATMUL_TILES`]: 3136 columns (a 56 x 56 map) fill 25 tiles of
@@ -283,6 +284,23 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
     let padded = |[tr, tc]: [usize; 2]| (m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc) as f64;
     let least = candidates.iter().map(|&t| padded(t)).fold(f64::INFINITY, f64::min);
     candidates.into_iter().find(|&t| padded(t) <= least * (1.0 + MATMUL_TILE_SLACK)).expect("the least is a candidate")
+}
+
+/// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's
+/// rows, output channels as its columns (conv2d_winograd_output's TRANSPOSED reads that M). On CPU
+/// devices with subgroups, where that pads the product's output less than [c_out, tiles] does with
+/// the tiles [`matmul_tile`] picks for each (a batch-1 7 x 7 output is 16 tiles: half of a
+/// 32-column tile, all of a 16-row one), and c_out a multiple of 4 (the transposed output transform
+/// reads 4 channels as one vec4).
+pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize) -> bool {
+    let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
+        return false;
+    };
+    let padded = |m: usize, n: usize| {
+        let [tr, tc] = matmul_tile(profile, width, m, n);
+        m.div_ceil(tr) * tr * n.div_ceil(tc) * tc
+    };
+    profile.cpu && c_out.is_multiple_of(4) && padded(t_pad, c_out) < padded(c_out, t_pad)
 }
 
 /// Whether nonlocal_attention_subgroup runs with subgroups of this device: any fixed width from

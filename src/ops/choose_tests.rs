@@ -87,6 +87,9 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("matmul tile 1x1 conv 1024 x 14x14", tile(1024, 196)),
         ("matmul tile 1x1 conv 64 x 56x56", tile(64, 3136)),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", tile(2048, 8 * 52)),
+        ("winograd GEMMs transposed, 512 x 16 tiles", format!("{}", winograd_transposed(p, 512, 16))),
+        ("winograd GEMMs transposed, 256 x 64 tiles", format!("{}", winograd_transposed(p, 256, 64))),
+        ("winograd GEMMs transposed, 130 x 16 tiles", format!("{}", winograd_transposed(p, 130, 16))),
         ("nonlocal attention", format!("{:?}", nonlocal_attention(p))),
         ("softmax row of 784", format!("{:?}", softmax(p, 1, 784))),
         ("softmax strided", format!("{:?}", softmax(p, 49, 784))),
@@ -100,7 +103,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 40] = [
+    let want: [(&str, [&str; 4]); 43] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -137,6 +140,9 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("matmul tile 1x1 conv 1024 x 14x14", ["[128, 32]", "-", "[128, 32]", "[32, 128]"]),
         ("matmul tile 1x1 conv 64 x 56x56", ["[32, 128]", "-", "[32, 128]", "[32, 128]"]),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", ["[128, 32]", "-", "[128, 32]", "[32, 128]"]),
+        ("winograd GEMMs transposed, 512 x 16 tiles", ["true", "false", "true", "false"]),
+        ("winograd GEMMs transposed, 256 x 64 tiles", ["false", "false", "false", "false"]),
+        ("winograd GEMMs transposed, 130 x 16 tiles", ["false", "false", "false", "false"]),
         ("nonlocal attention", ["Subgroup", "Portable", "Subgroup", "Subgroup"]),
         ("softmax row of 784", ["Serial", "Serial", "Serial", "Row"]),
         ("softmax strided", ["Serial", "Serial", "Serial", "Serial"]),

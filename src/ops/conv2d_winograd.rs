@@ -9,7 +9,10 @@
 //! (conv2d_winograd_input), the 16 GEMMs M[e] = U[e] V[e] as one batched [`Matmul`] (the kernel
 //! `choose::matmul` picks for whole vec4 rows: matmul_subgroup, or matmul_vec4 without subgroups),
 //! and the output transform fused with the epilogue (conv2d_winograd_output). The scheme and the
-//! tile layout: the header of conv2d_winograd_input.wgsl.
+//! tile layout: the header of conv2d_winograd_input.wgsl. Where the tiles are few (a batch-1 7 x 7
+//! output: 16), the GEMMs run transposed, M[e]^T = V[e]^T U[e]^T, tiles as rows in 16 x 256 output
+//! tiles instead of half-empty 32-column ones ([`crate::ops::choose::winograd_transposed`]; on
+//! lavapipe the batch-1 7 x 7 rows went from 78-82% of the GEMM beside them to 125-149%).
 //!
 //! The GEMMs do 16 multiply-adds per 2 x 2 output tile per (input, output channel), the direct
 //! sum 36: 2.25x fewer where the tiles fill the map (even sizes; a 7 x 7 map is 16 tiles for 49
@@ -161,7 +164,10 @@ pub(super) fn encode(
         step: u("step", step)?,
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
-    let [u_dims, v_dims, m_dims] = sizes.scratch_dims(c_out);
+    let [u_dims, v_dims, [points, rows, cols]] = sizes.scratch_dims(c_out);
+    // Few tiles: the GEMMs run as M^T = V^T U^T, tiles as rows (choose::winograd_transposed).
+    let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad);
+    let m_dims = if transposed { [points, cols, rows] } else { [points, rows, cols] };
     // U depends on the weights alone: computed once by a plan whose weights are constant.
     let u_t = gpu.derived(SCRATCH_SLOTS[0], &Shape::new(&u_dims)?, &[weight])?;
     let v_t = &gpu.scratch(SCRATCH_SLOTS[1], &Shape::new(&v_dims)?)?;
@@ -177,12 +183,17 @@ pub(super) fn encode(
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
     dispatches.push(gpu.prepare(&input_kernel, &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
-    // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad]: whole vec4 rows on both sides.
-    let products = Matmul::new(false, false).encode(gpu, &[&u_t.tensor, v_t], m_t)?;
+    // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad], or transposed [t_pad, k_pad] x
+    // [k_pad, c_out] from the same V and U: whole vec4 rows on both sides.
+    let products = if transposed {
+        Matmul::new(true, true).encode(gpu, &[v_t, &u_t.tensor], m_t)?
+    } else {
+        Matmul::new(false, false).encode(gpu, &[&u_t.tensor, v_t], m_t)?
+    };
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
-    let total = c_out * t_pad / 4; // 4 tiles per invocation
+    let total = c_out * t_pad / 4; // 4 tiles (transposed: 4 channels) per invocation
     p.total = u("invocations", total)?;
-    let constants = [("EPILOGUE", conv.epilogue.code() as f64), per_axis];
+    let constants = [("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
     let bindings = [m_t, affine, residual, output];
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
@@ -240,6 +251,27 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[20, 32, 3, 3],
         ),
     ];
+    // Few tiles and many output channels (a multiple of 4): on CPU devices with subgroups the GEMMs
+    // run transposed (choose::winograd_transposed; its table test lists these sizes), at both
+    // dilations, on a 1 x 1 map (1 tile) and with the stride-2 scheme below.
+    table.push((
+        "7x7, 12 -> 260 (transposed GEMMs), affine+residual+relu",
+        epi(true, Relu, true).padding(d1),
+        &[1, 12, 7, 7],
+        &[260, 12, 3, 3],
+    ));
+    table.push((
+        "dilation 2, 5x6, 6 -> 264 (transposed GEMMs), sigmoid",
+        epi(false, Sigmoid, false).padding(d2).dilation(d2),
+        &[1, 6, 5, 6],
+        &[264, 6, 3, 3],
+    ));
+    table.push((
+        "1x1 map, 3 -> 256 (transposed GEMMs), residual",
+        epi(false, Activation::None, true).padding(d1),
+        &[1, 3, 1, 1],
+        &[256, 3, 3, 3],
+    ));
     // 7 x 7 maps at both dilations: a tile row of 4 tiles whose last reaches past the right edge.
     table.push((
         "7x7, 8 -> 12, batch 2, residual+relu",
@@ -299,6 +331,12 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[130, 24, 3, 3],
         ),
         ("15x6, 4 -> 9", s2, &[1, 4, 15, 6], &[9, 4, 3, 3]),
+        (
+            "14x14 (7x7 out), 8 -> 260 (transposed GEMMs), affine+relu",
+            s2.epilogue(Epilogue { affine: true, activation: Relu, residual: false }),
+            &[1, 8, 14, 14],
+            &[260, 8, 3, 3],
+        ),
         ("56x56, 16 -> 20", s2, &[1, 16, 56, 56], &[20, 16, 3, 3]),
     ];
     let mut cases: Vec<_> = table

@@ -7,12 +7,14 @@ use crate::ops::{random_input, Activation, Case, Epilogue};
 
 /// Shapes [a batch, b batch, M, N, K] whose output tile on 8-lane CPU devices (choose::matmul_tile)
 /// is the one named: 128 x 32 where it pads least (250 rows, 88 or 28 columns), 64 x 64 where it
-/// ties with 128 x 32 (100 x 60), 32 x 128 where it ties with 64 x 64 (40 x 252).
+/// ties with 128 x 32 (100 x 60), 32 x 128 where it ties with 64 x 64 and 16 x 256 (64 x 252),
+/// 16 x 256 for 12 rows.
 pub(super) const TILE_CASES: &[(&str, [usize; 5])] = &[
     ("tile 128x32, columns across 2 images", [1, 2, 250, 44, 20]),
     ("tile 128x32, per image", [3, 3, 250, 28, 12]),
     ("tile 64x64", [1, 1, 100, 60, 36]),
-    ("tile 32x128", [1, 1, 40, 252, 8]),
+    ("tile 32x128", [1, 1, 64, 252, 8]),
+    ("tile 16x256", [1, 1, 12, 500, 8]),
 ];
 
 /// A case of `op` on fresh inputs: `a` with batch `ba` and `b` with batch `bb` (M x N x K),
@@ -143,8 +145,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
         }
     }
-    // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of 128 x 32, 64 x 64
-    // and 32 x 128 at 4, 8 and 16 lanes (16 lanes: no 128 x 32), across images and per image
+    // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of 128 x 32, 64 x 64,
+    // 32 x 128 and 16 x 256 at 4, 8 and 16 lanes (16 lanes: no 128 x 32), across images and per image
     // (A batched), the last row and column tiles partly past M and N (matmul_tests checks that these
     // shapes reach every tile).
     for &(label, [ba, bb, m, n, k]) in TILE_CASES {
@@ -152,6 +154,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         let op = if ba == 1 { op } else { Matmul::new(false, false).epilogue(full, Axis::Rows) };
         cases.push(case(rng, label, op, [ba, bb, m, n, k]));
     }
+    // Winograd's transposed GEMMs (both operands transposed, batched): 16 x 256 tiles, the last
+    // partly past N, K = 20.
+    let op = Matmul::new(true, true).epilogue(full, Axis::Rows);
+    cases.push(case(rng, "tile 16x256, A and B transposed", op, [3, 3, 12, 252, 20]));
     // matmul_subgroup's columns across images (A shared, N % 4 == 0) with A transposed, the last
     // column tile partly past the batch's columns, and K = 7's tail.
     for [m, n, k] in [[20, 12, 7], [8, 44, 12]] {
