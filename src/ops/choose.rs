@@ -110,10 +110,14 @@ pub fn winograd_s2_fits(shape: &ConvShape) -> bool {
 /// than conv2d_gemm.)
 pub const WINOGRAD_MIN_TILES: usize = 16;
 
-/// Fewest tiles given to the stride-2 scheme: its 25 GEMMs on a batch-1 7 x 7 output (16 tiles)
-/// lost to the windowed kernel even without the weight transform (`cargo run --release --example
-/// winograd -- 1 512 14 512 1 window 2`: 14.7 ms against 13.0; `-- 1 128 14 512 1 window 2`: 4.1
-/// against 4.0); 49 tiles (a 14 x 14 output) win.
+/// Fewest tiles given to the stride-2 scheme where its GEMMs do not run transposed
+/// ([`winograd_transposed`]; where they do, [`WINOGRAD_MIN_TILES`]): on a batch-1 7 x 7 output (16
+/// tiles) its 25 GEMMs in 32-column tiles lost to the windowed kernel even without the weight
+/// transform (`cargo run --release --example winograd -- 1 512 14 512 1 window 2`: 14.7 ms against
+/// 13.0; `-- 1 128 14 512 1 window 2`: 4.1 against 4.0), and on OpenGL / llvmpipe to conv2d_gemm
+/// (`WGPU_BACKEND=gl ... -- 1 512 14 512 1 gemm 2`: 64 ms without the weight transform against
+/// 45); transposed they win on lavapipe (8.7 ms against 12.9; 2.4 against 3.4). 49 tiles (a
+/// 14 x 14 output) win either way.
 pub const WINOGRAD_S2_MIN_TILES: usize = 48;
 
 /// Fewest input channels given to the Winograd kernel: with fewer, its GEMMs' K is tiny and
@@ -149,14 +153,15 @@ pub const WINOGRAD_MAX_WEIGHT_BYTES: usize = 64 << 20;
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
 /// [`winograd_fits`] or [`winograd_s2_fits`], at least [`WINOGRAD_MIN_CIN`] input channels
 /// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least [`WINOGRAD_MIN_TILES`] tiles
-/// ([`WINOGRAD_S2_MIN_TILES`]), at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch and
+/// ([`WINOGRAD_S2_MIN_TILES`] for the stride-2 scheme unless its GEMMs run transposed), at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch and
 /// [`WINOGRAD_MAX_WEIGHT_BYTES`] of transformed weights. Not on GPUs: unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
     let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
     let (min_cin, min_tiles) = if winograd_s2_fits(shape) {
-        (WINOGRAD_S2_MIN_CIN, WINOGRAD_S2_MIN_TILES)
+        let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.t_pad);
+        (WINOGRAD_S2_MIN_CIN, if transposed { WINOGRAD_MIN_TILES } else { WINOGRAD_S2_MIN_TILES })
     } else {
         (WINOGRAD_MIN_CIN, WINOGRAD_MIN_TILES)
     };
