@@ -5,7 +5,8 @@
 //! Where a row's time goes (repack_pixels against matmul_subgroup) is what `glimpse bench` cannot
 //! show. A row is "N,C,HW,Cout,stride,epilogue": an HW x HW map (or "pP": P pixels, stride 1), the
 //! epilogue n (none), a (affine), ar (affine + relu) or arr (affine + residual + relu); a seventh
-//! field "k3" makes it a 3 x 3 conv with padding 1 (Winograd's transforms and GEMMs where chosen).
+//! field "kK" (K odd) makes it a K x K conv with padding K / 2: "k3" (Winograd's transforms and
+//! GEMMs where chosen), "k7" with stride 2 and 3 channels the stem (`8,3,224,64,2,ar,k7`).
 //! `cargo run --release --example gemm_rows -- 8,64,56,256,1,arr 1,64,56,128,2,arr`
 //! (`LP_NUM_THREADS=1` on lavapipe: one worker thread, steadier under load).
 //! On a CPU adapter (lavapipe) these times measure the driver on this CPU, not GPU speed.
@@ -48,10 +49,11 @@ fn main() -> Result<()> {
     let gemm = Matmul::new(false, false).encode(&gpu, &[&ga, &gb], &gout)?;
     for spec in &args {
         let v: Vec<&str> = spec.split(',').collect();
-        let k3 = v.len() == 7 && v[6] == "k3";
-        if v.len() != 6 && !k3 {
-            bail!("row {spec}: want N,C,HW,Cout,stride,epilogue[,k3] (e.g. 8,64,56,256,1,arr)");
-        }
+        let taps = match v.get(6).map(|f| f.strip_prefix('k').map(str::parse::<usize>)) {
+            None if v.len() == 6 => 1,
+            Some(Some(Ok(k))) if v.len() == 7 && k % 2 == 1 => k,
+            _ => bail!("row {spec}: want N,C,HW,Cout,stride,epilogue[,kK with K odd] (e.g. 8,64,56,256,1,arr)"),
+        };
         let p = |i: usize| -> Result<usize> {
             match v[i].parse::<usize>() {
                 Ok(x) if x > 0 => Ok(x),
@@ -75,30 +77,21 @@ fn main() -> Result<()> {
             e => bail!("row {spec}: epilogue {e} is none of n, a, ar, arr"),
         };
         let ohw = (hw - 1) / stride + 1;
+        let gemm_form = stride == 1 && taps == 1;
         let mut inputs = Vec::new();
-        let op: Box<dyn Op> = if stride == 1 && !k3 {
+        let op: Box<dyn Op> = if gemm_form {
             inputs.push(Tensor::random(Shape::new(&[1, co, c])?, &mut rng, -0.1, 0.1));
             inputs.push(Tensor::random(Shape::new(&[n, c, pixels])?, &mut rng, -1.0, 1.0));
             Box::new(Matmul::conv1x1(epilogue))
         } else {
             inputs.push(Tensor::random(Shape::new(&[n, c, hw, hw])?, &mut rng, -1.0, 1.0));
-            inputs.push(Tensor::random(
-                Shape::new(&[co, c, if k3 { 3 } else { 1 }, if k3 { 3 } else { 1 }])?,
-                &mut rng,
-                -0.1,
-                0.1,
-            ));
-            Box::new(Conv2d::new().stride([stride, stride]).epilogue(epilogue).padding(if k3 {
-                [1, 1]
-            } else {
-                [0, 0]
-            }))
+            inputs.push(Tensor::random(Shape::new(&[co, c, taps, taps])?, &mut rng, -0.1, 0.1));
+            Box::new(Conv2d::new().stride([stride, stride]).epilogue(epilogue).padding([taps / 2, taps / 2]))
         };
         if epilogue.affine {
             inputs.push(Tensor::random(Shape::new(&[2, co])?, &mut rng, 0.5, 1.5));
         }
-        let out_shape =
-            if stride == 1 && !k3 { Shape::new(&[n, co, pixels])? } else { Shape::new(&[n, co, ohw, ohw])? };
+        let out_shape = if gemm_form { Shape::new(&[n, co, pixels])? } else { Shape::new(&[n, co, ohw, ohw])? };
         if epilogue.residual {
             inputs.push(Tensor::random(out_shape.clone(), &mut rng, -1.0, 1.0));
         }

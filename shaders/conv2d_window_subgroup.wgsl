@@ -35,11 +35,11 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   1 x4       [N, C_in, H, W] as vec4s (padded to whole vec4s)
 //   2 weight4  [C_out, C_in, KSIZE, KSIZE] as vec4s: K = KSIZE^2 C_in is a multiple of 4 (C_in is), so
 //              every row is whole vec4s
-//   3 affine   [2, C_out]: row 0 scale, row 1 shift (bound to x when unused)
+//   3 affine   [2, C_out]: row 0 scale, row 1 shift, as vec4s (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
-// finish, store's epilogue and mad repeat conv2d_gemm_subgroup's (shifted and every_other its
-// element choice, as selects): WGSL has no includes.
+// mad repeats conv2d_gemm_subgroup's (shifted and every_other its element choice, as selects),
+// affine_part and channel_affine matmul_subgroup's row_affine: WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 // Kernel size (3, or 1 for a 1 x 1 conv), stride (1 or 2), dilation and padding (3 x 3: both equal,
@@ -57,6 +57,10 @@ override PHASE0: u32 = 0u;
 override PHASE1: u32 = 0u;
 override PHASE2: u32 = 0u;
 override OUT_VEC4: bool = false;
+// The epilogue (Params' `epilogue` bits, which this kernel does not read), fixed at pipeline
+// creation: lavapipe runs both sides of a branch it cannot prove uniform, so unused epilogue code
+// costs every store (as in matmul_subgroup).
+override EPILOGUE: u32 = 0u;
 
 struct Params {
     n: u32,
@@ -73,22 +77,27 @@ struct Params {
     cols: u32,     // n * segs
     tiles_m: u32,  // ceil(c_out / TR)
     tiles_n: u32,  // ceil(cols * 4 / TC)
-    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid);
+                   // unread here: the override EPILOGUE holds it
     _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> affine: array<f32>;
+@group(0) @binding(3) var<storage, read> affine: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-// The fused epilogue for 4 outputs of one channel: acc scaled and shifted (1 and 0 when bit 0 of
-// `epilogue` is clear), plus `res` (0 when bit 1 is clear), then the activation.
+// The fused epilogue for 4 outputs of one channel: acc scaled and shifted where bit 0 of EPILOGUE
+// is set, plus `res` (0 when bit 1 is clear), then the activation.
 fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
-    var v = fma(acc, vec4(scale), vec4(shift)) + res;
-    let act = params.epilogue >> 2u;
+    var v = acc;
+    if ((EPILOGUE & 1u) != 0u) {
+        v = fma(v, vec4(scale), vec4(shift));
+    }
+    v += res;
+    let act = EPILOGUE >> 2u;
     if (act == 1u) {
         v = max(v, vec4(0.0));
     } else if (act == 2u) {
@@ -294,37 +303,75 @@ fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2:
     return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
 }
 
-// Stores a 4 x 4 block (column j = pixel j, row i = channel r0 + i) through the epilogue, where
-// channels and pixels exist; each channel's scale and shift are loaded once.
-fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
-    let residual_on = (params.epilogue & 2u) != 0u;
-    let whole = OUT_VEC4 && all(px.live);
+// Part j (0 .. 7) of the affine of channels r0 .. r0 + 15: j < 4 the scales of channels r0 + 4 j ..
+// + 3, j >= 4 the shifts of channels r0 + 4 (j - 4) .. + 3; one aligned vec4 where the 4 channels
+// are whole and C_out % 4 == 0, else 4 clamped elements (channels past C_out are never stored).
+fn affine_part(r0: u32, j: u32) -> vec4<f32> {
+    let m = params.c_out;
+    let r = r0 + 4u * (j & 3u);
+    let base = select(0u, m, j >= 4u);
+    if ((m & 3u) == 0u && r + 3u < m) {
+        return affine[(base + r) / 4u];
+    }
+    let c = min(vec4(r) + vec4(0u, 1u, 2u, 3u), vec4(m - 1u)) + vec4(base);
+    return vec4(affine[c.x / 4u][c.x % 4u], affine[c.y / 4u][c.y % 4u], affine[c.z / 4u][c.z % 4u],
+                affine[c.w / 4u][c.w % 4u]);
+}
+
+// Scales (column i: channels r0 + 4 i .. + 3) and shifts of channels r0 .. r0 + 15. They are the
+// same for the whole subgroup (r0 is), so each lane loads one part (with 4 lanes two) and
+// broadcasts hand them out: 1 load per invocation where reading per channel in the stores cost 32
+// scalar loads, each a loop over the lanes on lavapipe (matmul_subgroup's row_affine).
+struct ChannelAffine {
+    scale: mat4x4<f32>,
+    shift: mat4x4<f32>,
+}
+
+fn channel_affine(r0: u32, lane: u32) -> ChannelAffine {
+    if ((EPILOGUE & 1u) == 0u) {
+        return ChannelAffine(mat4x4<f32>(), mat4x4<f32>());
+    }
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = affine_part(r0, lane & 7u);
+        return ChannelAffine(
+            mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u)),
+            mat4x4(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u)));
+    }
+    let v = affine_part(r0, lane & 3u);
+    let u = affine_part(r0, (lane & 3u) + 4u);
+    return ChannelAffine(
+        mat4x4(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u)),
+        mat4x4(subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u), subgroupBroadcast(u, 2u), subgroupBroadcast(u, 3u)));
+}
+
+// Stores a 4 x 4 block (column j = pixel j, row i = channel r0 + i) through the epilogue (`scale`
+// and `shift`: its channels' affine), where channels and pixels exist. Where OUT_VEC4 a segment's
+// pixels are all live or none, stored as one aligned vec4 per channel; the per-pixel path is
+// compiled out there (lavapipe would run it under a mask for every store).
+fn store(r0: u32, px: Pixels, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f32>) {
+    let residual_on = (EPILOGUE & 2u) != 0u;
     for (var i = 0u; i < 4u; i++) {
         let co = r0 + i;
         if (co >= params.c_out) {
             break;
         }
-        var scale = 1.0;
-        var shift = 0.0;
-        if ((params.epilogue & 1u) != 0u) {
-            scale = affine[co];
-            shift = affine[params.c_out + co];
-        }
         let acc_row = vec4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]);
         let at = px.out_at + co * params.out_plane;
         var res = vec4(0.0);
-        if (whole) {
-            if (residual_on) {
-                res = residual[at / 4u];
+        if (OUT_VEC4) {
+            if (all(px.live)) {
+                if (residual_on) {
+                    res = residual[at / 4u];
+                }
+                out[at / 4u] = finish(acc_row, scale[i], shift[i], res);
             }
-            out[at / 4u] = finish(acc_row, scale, shift, res);
         } else {
             for (var j = 0u; j < 4u; j++) {
                 if (residual_on && px.live[j]) {
                     res[j] = residual[(at + j) / 4u][(at + j) % 4u];
                 }
             }
-            let v = finish(acc_row, scale, shift, res);
+            let v = finish(acc_row, scale[i], shift[i], res);
             for (var j = 0u; j < 4u; j++) {
                 if (px.live[j]) {
                     out[(at + j) / 4u][(at + j) % 4u] = v[j];
@@ -332,6 +379,16 @@ fn store(r0: u32, px: Pixels, acc: mat4x4<f32>) {
             }
         }
     }
+}
+
+// The invocation's 16 x 4 outputs through the epilogue (in uniform control flow: the affine's
+// broadcasts need every lane).
+fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
+    let ca = channel_affine(r0, lane);
+    store(r0, px, acc.c0, ca.scale[0], ca.shift[0]);
+    store(r0 + 4u, px, acc.c1, ca.scale[1], ca.shift[1]);
+    store(r0 + 8u, px, acc.c2, ca.scale[2], ca.shift[2]);
+    store(r0 + 12u, px, acc.c3, ca.scale[3], ca.shift[3]);
 }
 
 @compute @workgroup_size(64)
@@ -371,10 +428,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             acc = step(acc, r0, ci / 4u, lane, one_tap(at, p0, ms[0]), one_tap(at + plane, p0, ms[0]),
                        one_tap(at + 2 * plane, p0, ms[0]), one_tap(at + 3 * plane, p0, ms[0]));
         }
-        store(r0, px, acc.c0);
-        store(r0 + 4u, px, acc.c1);
-        store(r0 + 8u, px, acc.c2);
-        store(r0 + 12u, px, acc.c3);
+        store_all(r0, px, acc, lane);
         return;
     }
     // 4 channels = 36 k = 9 steps of 4 k per iteration; k = 9 c + 3 ky + kx inside it.
@@ -404,8 +458,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         acc = step(acc, r0, kq + 8u, lane, d1.t2, d2.t0, d2.t1, d2.t2);
     }
 
-    store(r0, px, acc.c0);
-    store(r0 + 4u, px, acc.c1);
-    store(r0 + 8u, px, acc.c2);
-    store(r0 + 12u, px, acc.c3);
+    store_all(r0, px, acc, lane);
 }

@@ -154,7 +154,11 @@ pub(super) fn encode_phased(
         plane4: u("phase plane", planes.ph * planes.pw / 4)?,
         epilogue: conv.epilogue.code(),
     };
-    let constants = [("SUBGROUP_WIDTH", width as f64), ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64)];
+    let constants = [
+        ("SUBGROUP_WIDTH", width as f64),
+        ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
+        ("EPILOGUE", conv.epilogue.code() as f64),
+    ];
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];
     let conv_pass = gpu.prepare(&ConvKernel::PhasedSubgroup.kernel(), &constants, &params, &bindings, grid)?;

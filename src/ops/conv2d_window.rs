@@ -71,6 +71,7 @@ fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'static str, f64)
         ("PHASE1", phase(1)),
         ("PHASE2", phase(2)),
         ("OUT_VEC4", out_vec4 as u8 as f64),
+        ("EPILOGUE", conv.epilogue.code() as f64),
     ]
 }
 
