@@ -153,8 +153,9 @@ pub const WINOGRAD_MAX_WEIGHT_BYTES: usize = 64 << 20;
 /// 1 x 64 x 56 x 56 > 64 took 30 ms against conv2d_gemm's 100, 8 x 64 x 56 x 56 275 against 527),
 /// [`winograd_fits`] or [`winograd_s2_fits`], at least [`WINOGRAD_MIN_CIN`] input channels
 /// ([`WINOGRAD_S2_MIN_CIN`] for the stride-2 scheme), at least [`WINOGRAD_MIN_TILES`] tiles
-/// ([`WINOGRAD_S2_MIN_TILES`] for the stride-2 scheme unless its GEMMs run transposed), at most [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch and
-/// [`WINOGRAD_MAX_WEIGHT_BYTES`] of transformed weights. Not on GPUs: unmeasured there.
+/// ([`WINOGRAD_S2_MIN_TILES`] for the stride-2 scheme unless its GEMMs run transposed), at most
+/// [`WINOGRAD_MAX_SCRATCH_BYTES`] of scratch and [`WINOGRAD_MAX_WEIGHT_BYTES`] of transformed
+/// weights. Not on GPUs: unmeasured there.
 fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);

@@ -252,8 +252,8 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         ),
     ];
     // Few tiles and many output channels (a multiple of 4): on CPU devices with subgroups the GEMMs
-    // run transposed (choose::winograd_transposed; its table test lists these sizes), at both
-    // dilations, on a 1 x 1 map (1 tile) and with the stride-2 scheme below.
+    // run transposed (choose::winograd_transposed: these pad less as the rows of 16 x 256 output
+    // tiles), at both dilations, on a 1 x 1 map (1 tile) and with the stride-2 scheme below.
     table.push((
         "7x7, 12 -> 260 (transposed GEMMs), affine+residual+relu",
         epi(true, Relu, true).padding(d1),
