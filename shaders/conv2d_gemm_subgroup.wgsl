@@ -65,7 +65,8 @@ struct Params {
     cols: u32,     // n * oh * ow
     tiles_m: u32,  // ceil(cout_per_group / TR)
     tiles_n: u32,  // ceil(cols / TC)
-    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid);
+                   // unread here: the override EPILOGUE holds it
     _pad: u32,
     inv_taps: f32, // 1 / (kh * kw) and 1 / kw, for divisions without integer division (see split)
     inv_kw: f32,
@@ -91,6 +92,10 @@ override A_VEC4: bool = false;
 override QUAD_STRIDE: u32 = 0u;
 // Whether the kernel is 1 x 1: k is the input channel, no tap arithmetic.
 override ONE_TAP: bool = false;
+// The epilogue (Params' `epilogue` bits, which this kernel does not read), fixed at pipeline
+// creation: lavapipe runs both sides of a branch it cannot prove uniform, so unused epilogue code
+// costs every store (as in matmul_subgroup).
+override EPILOGUE: u32 = 0u;
 
 // a_tile[r * KT / 4 + q] holds rows r, k = 4 q .. 4 q + 3 of the staged A slice;
 // b_tile[k * TC / 4 + c] holds k, columns 4 c .. 4 c + 3 of the staged X slice.
@@ -98,11 +103,11 @@ var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 512>;
 
 // The fused epilogue for 4 outputs of one channel: acc scaled and shifted (scale and shift are the
-// channel's, 1 and 0 when bit 0 of `epilogue` is clear), plus `res`, their residuals (0 when bit 1
+// channel's, 1 and 0 when bit 0 of EPILOGUE is clear), plus `res`, their residuals (0 when bit 1
 // is clear), then the activation.
 fn finish(acc: vec4<f32>, scale: f32, shift: f32, res: vec4<f32>) -> vec4<f32> {
     var v = fma(acc, vec4(scale), vec4(shift)) + res;
-    let act = params.epilogue >> 2u;
+    let act = EPILOGUE >> 2u;
     if (act == 1u) {
         v = max(v, vec4(0.0));
     } else if (act == 2u) {
@@ -326,7 +331,7 @@ fn out_columns(p0: u32) -> OutColumns {
 // the 4 columns are one aligned vec4 of one image (see the bindings), stored at once.
 fn store(g: u32, r0: u32, cols: OutColumns, whole: bool, acc: mat4x4<f32>) {
     let plane = params.oh * params.ow;
-    let residual_on = (params.epilogue & 2u) != 0u;
+    let residual_on = (EPILOGUE & 2u) != 0u;
     for (var i = 0u; i < 4u; i++) {
         if (r0 + i >= params.cout_per_group) {
             break;
@@ -334,7 +339,7 @@ fn store(g: u32, r0: u32, cols: OutColumns, whole: bool, acc: mat4x4<f32>) {
         let co = g * params.cout_per_group + r0 + i;
         var scale = 1.0;
         var shift = 0.0;
-        if ((params.epilogue & 1u) != 0u) {
+        if ((EPILOGUE & 1u) != 0u) {
             scale = affine[co];
             shift = affine[params.c_out + co];
         }

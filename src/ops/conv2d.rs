@@ -399,7 +399,8 @@ impl Op for Conv2d {
                 let (params, workgroups) = gemm::params(self, &g, width as usize)?;
                 let grid = gpu.grid_1d(self.name(), workgroups)?;
                 let subgroups = (kernel == ConvKernel::GemmSubgroup).then_some(width);
-                let constants = gemm::constants(&g, g.x[1] / self.groups, self.stride[1], subgroups);
+                let constants =
+                    gemm::constants(&g, g.x[1] / self.groups, self.stride[1], subgroups, self.epilogue.code());
                 // conv2d_gemm reads the weights again as binding 6, as vec4s where K allows;
                 // conv2d_gemm_subgroup reads them as vec4s only.
                 let portable = [x, weight, affine, residual, output, weight];

@@ -26,12 +26,14 @@ pub struct Conv2dGemmParams {
     _pad2: [u32; 2],
 }
 
-/// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel).
+/// The override constants of a launch for subgroups of `width` lanes (`None`: the portable kernel)
+/// with epilogue bits `epilogue` (the subgroup kernel's EPILOGUE).
 pub(super) fn constants(
     g: &Geometry,
     cin_per_group: usize,
     stride_x: usize,
     width: Option<u32>,
+    epilogue: u32,
 ) -> Vec<(&'static str, f64)> {
     let a_vec4 = (cin_per_group * g.k[1] * g.k[2]).is_multiple_of(4);
     let mut constants = vec![("A_VEC4", a_vec4 as u8 as f64)];
@@ -42,6 +44,7 @@ pub(super) fn constants(
         let quad_stride = if g.out[1].is_multiple_of(4) && stride_x <= 2 { stride_x } else { 0 };
         constants.push(("QUAD_STRIDE", quad_stride as f64));
         constants.push(("ONE_TAP", (g.k[1] * g.k[2] == 1) as u8 as f64));
+        constants.push(("EPILOGUE", epilogue as f64));
     }
     constants
 }
