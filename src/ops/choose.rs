@@ -266,7 +266,8 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
 /// GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86% for 64 x 64 on lavapipe (one
 /// thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and 16 x 256 was never
 /// the fastest there (BENCHMARKS.md "Tiles by shape"): it comes last, taken where it pads least
-/// (16 rows or fewer: Winograd's transposed GEMMs, [`winograd_transposed`]).
+/// (16 rows or fewer: Winograd's transposed GEMMs, [`winograd_transposed`], measured; a linear
+/// layer's few rows too, unmeasured).
 pub const CPU_MATMUL_TILES: [[usize; 2]; 4] = [[32, 128], [64, 64], [128, 32], [16, 256]];
 
 /// How far (a fraction) a tile's padded output may exceed the least padded tile's and still be
