@@ -7,15 +7,19 @@
 // 49 pixels straddle vec4s (2 loads per k in the windowed kernel); this pass copies C x pixels
 // elements once so the GEMM's Cout x C x pixels multiply-adds run at matmul_subgroup's rate.
 // One invocation writes one vec4 (4 packed pixels of one plane). Its pixels' coordinates step from
-// the first's (one division instead of eight: lavapipe has no vector integer division and runs
-// each lane's in turn). PAIRS (the host sets it for stride 2 along x with output rows of whole quads
-// and input rows of whole vec4 pairs: 56 x 56 maps) reads the 4 pixels as 2 aligned vec4s of x
+// the first's (one division instead of eight), and the two divisions left divide by override
+// constants (OW, QUADS: the host sets both), which the driver's compiler turns into a multiply and a
+// shift: lavapipe has no vector integer division and divides by a runtime value one lane at a time.
+// PAIRS (the host sets it for stride 2 along x with an even output width, input rows of whole vec4s
+// and no padding: ResNet's 56 x 56 and 28 x 28 inputs) reads the 4 pixels as 2 aligned vec4s of x
 // instead of 4 single elements (on lavapipe each load, of either size, is a loop over the lanes).
 // The workgroup grid is 1-D, folded into y past 65535: linear workgroup = wid.x + wid.y * nwg.x.
 // Bindings: x = [N, C, h, w] (viewed as vec4s: every tensor buffer is padded to whole vec4s),
 // out = [N, C, packed] viewed as vec4s.
 
-override PAIRS: bool = false; // stride_x = 2, ow % 4 == 0 and w % 8 == 0
+override PAIRS: bool = false; // stride_x = 2, ow even, w % 4 == 0 and pixels % 4 == 0
+override OW: u32 = 1u;        // params.ow
+override QUADS: u32 = 1u;     // params.packed / 4: vec4s per plane of out
 
 struct Params {
     planes: u32,   // N x C
@@ -36,24 +40,25 @@ struct Params {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let i = (wid.x + wid.y * nwg.x) * 64u + li;
-    let quads = params.packed / 4u;
-    if (i >= params.planes * quads) {
+    if (i >= params.planes * QUADS) {
         return;
     }
-    let plane = i / quads;
-    let p0 = (i - plane * quads) * 4u;
+    let plane = i / QUADS;
+    let p0 = (i - plane * QUADS) * 4u;
     let w = params.w;
     let row_step = params.stride_y * w;
-    var oy = p0 / params.ow;
-    var ox = p0 - oy * params.ow;
+    var oy = p0 / OW;
+    var ox = p0 - oy * OW;
     let base = plane * params.h * w;
     if (PAIRS) {
-        // The quad is one output row's columns ox .. ox + 3 (ow % 4 == 0): x's columns 2 ox .. 2 ox + 7,
-        // aligned (w % 8 == 0, ox % 4 == 0).
-        let at = (base + oy * row_step + 2u * ox) / 4u;
-        let lo = x[at];
-        let hi = x[at + 1u];
-        out[i] = vec4(lo.x, lo.z, hi.x, hi.z);
+        // Columns ox, ox + 1 and the next two (on this output row, or the next row's first two) are
+        // x's columns 2 ox, 2 ox + 2 and 2 ox + 4, 2 ox + 6 (or 0, 2 of the next row): the .x and .z
+        // of two aligned vec4s (w % 4 == 0, ox and ow even: a pair never straddles two rows).
+        let lo = base + oy * row_step + 2u * ox;
+        let hi = select(base + (oy + 1u) * row_step, lo + 4u, ox + 2u < OW);
+        let a = x[lo / 4u];
+        let b = x[hi / 4u];
+        out[i] = vec4(a.x, a.z, b.x, b.z);
         return;
     }
     var v = vec4(0.0);
@@ -63,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             v[j] = x[e / 4u][e % 4u];
         }
         ox += 1u;
-        if (ox == params.ow) {
+        if (ox == OW) {
             ox = 0u;
             oy += 1u;
         }

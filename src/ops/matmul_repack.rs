@@ -107,9 +107,10 @@ impl Conv1x1 {
         // The device scratch slot (gpu/scratch.rs): every repacked GEMM of a plan shares one buffer.
         let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, c, packed])?)?;
         let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
-        // Two aligned vec4 loads per quad where a quad is 4 columns of one output row, 2 apart in x.
-        let pairs = sx == 2 && ow.is_multiple_of(4) && w.is_multiple_of(8);
-        let constants = [("PAIRS", pairs as u8 as f64)];
+        // Two aligned vec4 loads per quad where its pixels are two pairs, each 2 apart on one row of x.
+        let pairs = sx == 2 && ow.is_multiple_of(2) && w.is_multiple_of(4) && pixels == packed;
+        // The shader divides by OW and QUADS as override constants (a multiply and a shift there).
+        let constants = [("PAIRS", pairs as u8 as f64), ("OW", ow as f64), ("QUADS", (packed / 4) as f64)];
         let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
         // The GEMM: the weight as A [1, M, C], the scratch as B [N, C, P]; its output rows are the
         // real OH x OW pixels.
