@@ -25,9 +25,12 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
 // of 4 reaching 2 vec4s past the last segment's start, ph = OH + 3, so no read leaves its plane.
 //
-// Layout (64 invocations; for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output channels
-// by TC = max(64, 4 W) pixel slots, as conv2d_window_subgroup with stride 2 (segments never span two
-// output rows: the last of a row is partial unless OW is a multiple of 4). Subgroup operations need
+// Layout (64 invocations, as matmul_subgroup's): a workgroup covers TR = R (64 / W) / SC output
+// channels by TC = 4 W SC pixel slots, R = SUBGROUP_ROWS (16, 32 or 64) channels per subgroup and SC
+// = COLUMN_GROUPS subgroups side by side (unset: R = 16, TC = max(64, 4 W)); the host picks both
+// with choose::matmul_tile (the stem on 8 lanes: 64 x 256, R = 64; on lavapipe the batch-8 stem
+// took 73-76 ms against 85 with R = 16, BENCHMARKS.md "Taller subgroup tiles"). Segments never
+// span two output rows: the last of a row is partial unless OW is a multiple of 4. Subgroup operations need
 // every invocation: none returns before the stores unless the whole workgroup does; channels and
 // pixels past the edge are clamped or masked and never stored.
 // Bindings, contiguous row-major f32:
@@ -40,6 +43,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // conv2d_window_subgroup's: WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
+override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64
+override COLUMN_GROUPS: u32 = 0u;   // SC (see Layout); 0: max(64, 4 W) / 4 W
 // OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out (OW a multiple of 4).
 override OUT_VEC4: bool = false;
 // The epilogue (Params' `epilogue` bits, which this kernel does not read), fixed at pipeline
@@ -135,20 +140,48 @@ fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
     return ABlocks(transpose(lo), transpose(hi));
 }
 
-// The 16 x 4 accumulators of one invocation: rows r0 + 0, 4, 8, 12 (.. + 3) by its 4 pixels.
+// The R x 4 accumulators of one invocation: c_i holds channels r0 + 4 i .. + 3 by its 4 pixels,
+// i < R / 4 (the rest stay unused and compile out: R is an override constant).
 struct Acc {
-    c0: mat4x4<f32>,
-    c1: mat4x4<f32>,
-    c2: mat4x4<f32>,
-    c3: mat4x4<f32>,
+    c0: mat4x4<f32>, c1: mat4x4<f32>, c2: mat4x4<f32>, c3: mat4x4<f32>,
+    c4: mat4x4<f32>, c5: mat4x4<f32>, c6: mat4x4<f32>, c7: mat4x4<f32>,
+    c8: mat4x4<f32>, c9: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32>,
+    c12: mat4x4<f32>, c13: mat4x4<f32>, c14: mat4x4<f32>, c15: mat4x4<f32>,
 }
 
 // Accumulates the 4 k' of step kq: b0 .. b3 are X at those k' (4 pixels each).
 fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> Acc {
     let b = transpose(mat4x4(b0, b1, b2, b3));
-    let top = a_blocks(r0, kq, lane);
-    let bottom = a_blocks(r0 + 8u, kq, lane);
-    return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
+    var a = acc;
+    let r0_ = a_blocks(r0, kq, lane);
+    let r8 = a_blocks(r0 + 8u, kq, lane);
+    a.c0 = mad(r0_.lo, b, a.c0);
+    a.c1 = mad(r0_.hi, b, a.c1);
+    a.c2 = mad(r8.lo, b, a.c2);
+    a.c3 = mad(r8.hi, b, a.c3);
+    if (SUBGROUP_ROWS >= 32u) {
+        let r16 = a_blocks(r0 + 16u, kq, lane);
+        let r24 = a_blocks(r0 + 24u, kq, lane);
+        a.c4 = mad(r16.lo, b, a.c4);
+        a.c5 = mad(r16.hi, b, a.c5);
+        a.c6 = mad(r24.lo, b, a.c6);
+        a.c7 = mad(r24.hi, b, a.c7);
+    }
+    if (SUBGROUP_ROWS >= 64u) {
+        let r32 = a_blocks(r0 + 32u, kq, lane);
+        let r40 = a_blocks(r0 + 40u, kq, lane);
+        let r48 = a_blocks(r0 + 48u, kq, lane);
+        let r56 = a_blocks(r0 + 56u, kq, lane);
+        a.c8 = mad(r32.lo, b, a.c8);
+        a.c9 = mad(r32.hi, b, a.c9);
+        a.c10 = mad(r40.lo, b, a.c10);
+        a.c11 = mad(r40.hi, b, a.c11);
+        a.c12 = mad(r48.lo, b, a.c12);
+        a.c13 = mad(r48.hi, b, a.c13);
+        a.c14 = mad(r56.lo, b, a.c14);
+        a.c15 = mad(r56.hi, b, a.c15);
+    }
+    return a;
 }
 
 // Steps of 4 k in a row of W': K = 49 C_in padded to whole vec4s.
@@ -297,14 +330,26 @@ fn store(r0: u32, px: Pixels, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f3
     }
 }
 
-// The invocation's 16 x 4 outputs through the epilogue (in uniform control flow: the affine's
+// 16 channels' outputs from r0 through the epilogue (in uniform control flow: the affine's
 // broadcasts need every lane).
-fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
+fn store16(r0: u32, px: Pixels, lane: u32, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>) {
     let ca = channel_affine(r0, lane);
-    store(r0, px, acc.c0, ca.scale[0], ca.shift[0]);
-    store(r0 + 4u, px, acc.c1, ca.scale[1], ca.shift[1]);
-    store(r0 + 8u, px, acc.c2, ca.scale[2], ca.shift[2]);
-    store(r0 + 12u, px, acc.c3, ca.scale[3], ca.shift[3]);
+    store(r0, px, a0, ca.scale[0], ca.shift[0]);
+    store(r0 + 4u, px, a1, ca.scale[1], ca.shift[1]);
+    store(r0 + 8u, px, a2, ca.scale[2], ca.shift[2]);
+    store(r0 + 12u, px, a3, ca.scale[3], ca.shift[3]);
+}
+
+// The invocation's R x 4 outputs.
+fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
+    store16(r0, px, lane, acc.c0, acc.c1, acc.c2, acc.c3);
+    if (SUBGROUP_ROWS >= 32u) {
+        store16(r0 + 16u, px, lane, acc.c4, acc.c5, acc.c6, acc.c7);
+    }
+    if (SUBGROUP_ROWS >= 64u) {
+        store16(r0 + 32u, px, lane, acc.c8, acc.c9, acc.c10, acc.c11);
+        store16(r0 + 48u, px, lane, acc.c12, acc.c13, acc.c14, acc.c15);
+    }
 }
 
 @compute @workgroup_size(64)
@@ -316,10 +361,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul_subgroup.
     let width = SUBGROUP_WIDTH;
-    let tc = max(64u, 4u * width);
-    let sc = tc / (4u * width);
-    let tr = 16u * (64u / width) / sc;
-    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * 16u;
+    let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
+    let tc = 4u * width * sc;
+    let tr = SUBGROUP_ROWS * (64u / width) / sc;
+    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
     let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
     let px = pixels(seg);
 
@@ -327,7 +372,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let base = px.n * params.c_in * 4u * params.plane4 + px.oy * params.row4 + px.ox0 / 4u;
     let rows = params.c_in * 7u;
     let steps = weight_steps();
-    var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
+    var acc: Acc;
     // 4 tap rows = 28 k = 7 steps. Groups whose 7 steps all lie inside K run without a branch
     // (lavapipe masks every accumulator update inside an `if` it cannot prove uniform); the last
     // group's steps past K are skipped (a uniform branch: no lane runs them) and its taps past the

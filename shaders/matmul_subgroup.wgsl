@@ -10,16 +10,23 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // rows. Here the 8 lanes of a subgroup share their rows: each lane loads one vec4 of A
 // per row octet and k step, and subgroupBroadcast (a register extract on lavapipe) hands
 // it to the others. Per step of 4 k a lane issues 2 A loads and 4 B loads for 256
-// multiply-adds, against 16 loads for 256 in matmul_vec4 (measured: 1.5-1.8x faster).
+// multiply-adds with 16 rows per subgroup, against 16 loads for 256 in matmul_vec4 (measured:
+// 1.5-1.8x faster).
 // Layout: a workgroup is 64 invocations = 64 / W subgroups of W lanes and covers a TR x TC
 // output tile of SC column groups side by side (COLUMN_GROUPS, from 1 to 64 / W; the host picks it
-// by the product's shape, see choose::matmul_tile): TC = 4 W SC columns and TR = 16 * (64 / W) / SC
-// rows. Unset (0), SC = max(64, 4 W) / 4 W: 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256
-// for W = 64; with 8 lanes the host also picks 128 x 32 and 32 x 128.
-// Subgroup s takes rows 16 (s / SC) .. +15 and columns 4 W (s % SC) ..; its lane l takes
-// columns 4 l .. 4 l + 3 of those, so each invocation holds 16 x 4 outputs in four
-// mat4x4 accumulators (column = output column). Subgroup ids, not the local index, decide
+// by the product's shape, see choose::matmul_tile): TC = 4 W SC columns and TR = R * (64 / W) / SC
+// rows, R = SUBGROUP_ROWS (16, 32 or 64) rows per subgroup. Unset (0), SC = max(64, 4 W) / 4 W:
+// with R = 16, 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256 for W = 64; on CPU devices the
+// host picks among every SC and R (ops::subgroup_tiles).
+// Subgroup s takes rows R (s / SC) .. + R - 1 and columns 4 W (s % SC) ..; its lane l takes
+// columns 4 l .. 4 l + 3 of those, so each invocation holds R x 4 outputs in R / 4 mat4x4
+// accumulators (column = output column). Subgroup ids, not the local index, decide
 // the rows, so correctness needs only that every subgroup has SUBGROUP_WIDTH lanes.
+// Why taller subgroups: a lane's 4 B loads per k step feed R x 16 multiply-adds while its A loads
+// (R / 8, shared) grow with R, so loads per multiply-add fall from 6 / 256 (R = 16) to 8 / 512 and
+// 12 / 1024; on lavapipe, where loads bound this loop, the 512^3 GEMM ran about 1.2x faster at each
+// step (R = 128 was slower again: BENCHMARKS.md, "Taller subgroup tiles"). Products whose rows pad
+// less in shorter tiles keep them (Winograd's transposed GEMMs over 16 tiles).
 // Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
 // The workgroup grid is 1-D over batch x row tiles x column tiles (row tiles x column tiles of
 // the batch's columns side by side where FLAT, see main), folded into y past 65535: linear tile =
@@ -55,6 +62,7 @@ override OUT_VEC4: bool = false; // n_out % 4 == 0: every stored row segment is 
 override EPILOGUE: u32 = 0u;
 override AXIS: u32 = 0u;
 override COLUMN_GROUPS: u32 = 0u; // SC (see Layout); 0: max(64, 4 W) / 4 W
+override SUBGROUP_ROWS: u32 = 16u; // R (see Layout): 16, 32 or 64
 
 struct Params {
     m: u32,
@@ -279,6 +287,25 @@ fn a_blocks(base: u32, r0: u32, kq: u32, lane: u32) -> ABlocks {
     return broadcast_blocks(a_lane(base, r0, kq, lane & 3u), a_lane(base, r0, kq, (lane & 3u) + 4u));
 }
 
+// A[rows r .. r + 3, k] for TRANS_A (at: k's row of A), clamped like a_lane.
+fn a_col(at: u32, r: u32) -> vec4<f32> {
+    return a4[at + min(r, params.m - 4u) / 4u];
+}
+
+// The epilogue and stores of rows r0 .. r0 + 15 (a0 .. a3: rows r0 + 4 i .. + 3), in uniform
+// control flow (params and r0 are uniform over the subgroup, as row_affine's broadcasts need).
+fn store16(bi: u32, r0: u32, col0: u32, lane: u32, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>,
+           a3: mat4x4<f32>) {
+    var ra = RowAffine(mat4x4<f32>(), mat4x4<f32>());
+    if ((EPILOGUE & 1u) != 0u && AXIS == 0u) {
+        ra = row_affine(r0, lane);
+    }
+    store(bi, r0, col0, a0, ra.scale[0], ra.shift[0]);
+    store(bi, r0 + 4u, col0, a1, ra.scale[1], ra.shift[1]);
+    store(bi, r0 + 8u, col0, a2, ra.scale[2], ra.shift[2]);
+    store(bi, r0 + 12u, col0, a3, ra.scale[3], ra.shift[3]);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -303,8 +330,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let width = SUBGROUP_WIDTH;
     let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
     let tc = 4u * width * sc;
-    let tr = 16u * (64u / width) / sc;
-    let row0 = (t / params.tiles_n) * tr + (sg / sc) * 16u;
+    let tr = SUBGROUP_ROWS * (64u / width) / sc;
+    let row0 = (t / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
     let col_flat = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
     // col0: the lane's first column within image bi; past the batch's columns, n (nothing stored,
     // B's reads clamped).
@@ -319,41 +346,92 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 
-    // c0..c3: rows row0 + 0, 4, 8, 12 (.. + 3) by columns col0 .. col0 + 3.
+    // c0..c15: rows row0 + 4 i .. + 3 (c_i) by columns col0 .. col0 + 3; those past SUBGROUP_ROWS
+    // are never touched (the override constant is known when the pipeline is built, so the
+    // branches on it and the unused accumulators compile out).
     var c0 = mat4x4<f32>();
     var c1 = mat4x4<f32>();
     var c2 = mat4x4<f32>();
     var c3 = mat4x4<f32>();
+    var c4 = mat4x4<f32>();
+    var c5 = mat4x4<f32>();
+    var c6 = mat4x4<f32>();
+    var c7 = mat4x4<f32>();
+    var c8 = mat4x4<f32>();
+    var c9 = mat4x4<f32>();
+    var c10 = mat4x4<f32>();
+    var c11 = mat4x4<f32>();
+    var c12 = mat4x4<f32>();
+    var c13 = mat4x4<f32>();
+    var c14 = mat4x4<f32>();
+    var c15 = mat4x4<f32>();
     let a_base = bi * params.a_sb / 4u;
     let b_base = bi * params.b_sb / 4u;
     let k4 = k / 4u;
     for (var kq = 0u; kq < k4; kq++) {
-        let top = a_blocks(a_base, row0, kq, lane);
-        let bottom = a_blocks(a_base, row0 + 8u, kq, lane);
         let b = b_block(b_base, col0, kq);
-        c0 = mad(top.lo, b, c0);
-        c1 = mad(top.hi, b, c1);
-        c2 = mad(bottom.lo, b, c2);
-        c3 = mad(bottom.hi, b, c3);
+        let r0 = a_blocks(a_base, row0, kq, lane);
+        let r8 = a_blocks(a_base, row0 + 8u, kq, lane);
+        c0 = mad(r0.lo, b, c0);
+        c1 = mad(r0.hi, b, c1);
+        c2 = mad(r8.lo, b, c2);
+        c3 = mad(r8.hi, b, c3);
+        if (SUBGROUP_ROWS >= 32u) {
+            let r16 = a_blocks(a_base, row0 + 16u, kq, lane);
+            let r24 = a_blocks(a_base, row0 + 24u, kq, lane);
+            c4 = mad(r16.lo, b, c4);
+            c5 = mad(r16.hi, b, c5);
+            c6 = mad(r24.lo, b, c6);
+            c7 = mad(r24.hi, b, c7);
+        }
+        if (SUBGROUP_ROWS >= 64u) {
+            let r32 = a_blocks(a_base, row0 + 32u, kq, lane);
+            let r40 = a_blocks(a_base, row0 + 40u, kq, lane);
+            let r48 = a_blocks(a_base, row0 + 48u, kq, lane);
+            let r56 = a_blocks(a_base, row0 + 56u, kq, lane);
+            c8 = mad(r32.lo, b, c8);
+            c9 = mad(r32.hi, b, c9);
+            c10 = mad(r40.lo, b, c10);
+            c11 = mad(r40.hi, b, c11);
+            c12 = mad(r48.lo, b, c12);
+            c13 = mad(r48.hi, b, c13);
+            c14 = mad(r56.lo, b, c14);
+            c15 = mad(r56.hi, b, c15);
+        }
     }
     // The last k % 4 steps, possible only when k is contiguous in neither operand
     // (TRANS_A without TRANS_B): one k at a time, as outer products of direct loads.
     for (var kk = 4u * k4; kk < k; kk++) {
         let at = a_base + kk * (m / 4u);
         let b = b4[b_base + kk * (n / 4u) + min(col0, n - 4u) / 4u];
-        c0 += outer(a4[at + min(row0, m - 4u) / 4u], b);
-        c1 += outer(a4[at + min(row0 + 4u, m - 4u) / 4u], b);
-        c2 += outer(a4[at + min(row0 + 8u, m - 4u) / 4u], b);
-        c3 += outer(a4[at + min(row0 + 12u, m - 4u) / 4u], b);
+        c0 += outer(a_col(at, row0), b);
+        c1 += outer(a_col(at, row0 + 4u), b);
+        c2 += outer(a_col(at, row0 + 8u), b);
+        c3 += outer(a_col(at, row0 + 12u), b);
+        if (SUBGROUP_ROWS >= 32u) {
+            c4 += outer(a_col(at, row0 + 16u), b);
+            c5 += outer(a_col(at, row0 + 20u), b);
+            c6 += outer(a_col(at, row0 + 24u), b);
+            c7 += outer(a_col(at, row0 + 28u), b);
+        }
+        if (SUBGROUP_ROWS >= 64u) {
+            c8 += outer(a_col(at, row0 + 32u), b);
+            c9 += outer(a_col(at, row0 + 36u), b);
+            c10 += outer(a_col(at, row0 + 40u), b);
+            c11 += outer(a_col(at, row0 + 44u), b);
+            c12 += outer(a_col(at, row0 + 48u), b);
+            c13 += outer(a_col(at, row0 + 52u), b);
+            c14 += outer(a_col(at, row0 + 56u), b);
+            c15 += outer(a_col(at, row0 + 60u), b);
+        }
     }
 
-    // Uniform over the subgroup (params and row0 are), as the broadcasts need.
-    var ra = RowAffine(mat4x4<f32>(), mat4x4<f32>());
-    if ((EPILOGUE & 1u) != 0u && AXIS == 0u) {
-        ra = row_affine(row0, lane);
+    store16(bi, row0, col0, lane, c0, c1, c2, c3);
+    if (SUBGROUP_ROWS >= 32u) {
+        store16(bi, row0 + 16u, col0, lane, c4, c5, c6, c7);
     }
-    store(bi, row0, col0, c0, ra.scale[0], ra.shift[0]);
-    store(bi, row0 + 4u, col0, c1, ra.scale[1], ra.shift[1]);
-    store(bi, row0 + 8u, col0, c2, ra.scale[2], ra.shift[2]);
-    store(bi, row0 + 12u, col0, c3, ra.scale[3], ra.shift[3]);
+    if (SUBGROUP_ROWS >= 64u) {
+        store16(bi, row0 + 32u, col0, lane, c8, c9, c10, c11);
+        store16(bi, row0 + 48u, col0, lane, c12, c13, c14, c15);
+    }
 }

@@ -213,7 +213,7 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
             false => ConvKernel::Winograd,
         };
     }
-    // These kernels hold 16 rows per subgroup as the implicit GEMM does and bind 5 buffers.
+    // These kernels hold 16 rows or more per subgroup (the implicit GEMM 16) and bind 5 buffers.
     let cpu_subgroups =
         profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
     let windowed = cpu_subgroups && shape.k < MAX_K;
@@ -261,14 +261,30 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
     }
 }
 
-/// matmul_subgroup's tiles on CPU devices, most preferred first (rows x columns per workgroup, 64
-/// outputs per invocation in each): where several leave the same padding, 32 x 128 ran the K = 64
-/// GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86% for 64 x 64 on lavapipe (one
-/// thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and 16 x 256 was never
-/// the fastest there (BENCHMARKS.md "Tiles by shape"): it comes last, taken where it pads least
-/// (16 rows or fewer: Winograd's transposed GEMMs, [`winograd_transposed`], measured; a linear
-/// layer's few rows too, unmeasured).
-pub const CPU_MATMUL_TILES: [[usize; 2]; 4] = [[32, 128], [64, 64], [128, 32], [16, 256]];
+/// matmul_subgroup's tiles on CPU devices, most preferred first (rows x columns per workgroup):
+/// those of 64-row subgroups (256 outputs per invocation), then 32-row (128) and 16-row (64) ones,
+/// as on lavapipe each step up ran the large GEMMs about 1.2x faster (512^3: 30, 37 and 43 GFLOP/s;
+/// 128 rows per subgroup fell back to 33; BENCHMARKS.md, "Taller subgroup tiles"). Within each
+/// height, where several leave the same padding, the 4-column-group tile first: among the 16-row
+/// tiles 32 x 128 ran the K = 64 GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM against 66-86%
+/// for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and
+/// the 8-group one (16 x 256 there) was never the fastest (BENCHMARKS.md "Tiles by shape"): it
+/// comes last, taken where it pads least (16 rows or fewer: Winograd's transposed GEMMs,
+/// [`winograd_transposed`], measured; a linear layer's few rows too, unmeasured).
+pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
+    [128, 128],
+    [256, 64],
+    [512, 32],
+    [64, 256],
+    [64, 128],
+    [128, 64],
+    [256, 32],
+    [32, 256],
+    [32, 128],
+    [64, 64],
+    [128, 32],
+    [16, 256],
+];
 
 /// How far (a fraction) a tile's padded output may exceed the least padded tile's and still be
 /// taken for its place in [`CPU_MATMUL_TILES`]: 3136 columns (a 56 x 56 map) fill 25 tiles of
@@ -281,7 +297,7 @@ pub const MATMUL_TILE_SLACK: f64 = 0.03;
 /// width ([`subgroup_tiles`]), the first whose padded output (rows and columns rounded up to whole
 /// tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less in 32-column tiles
 /// (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows ran 10-16% faster),
-/// the rest prefer 32 x 128. Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
+/// and the taller subgroups go first. Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
 pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize) -> [usize; 2] {
     let valid = subgroup_tiles(width);
     let candidates: Vec<[usize; 2]> = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t)).collect();

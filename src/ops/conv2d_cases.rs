@@ -207,6 +207,20 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[9, 4, 3, 3],
         ),
         ("window: stride 2, 7x7, 70 outputs", c.stride([2, 2]).padding([1, 1]), &[1, 12, 7, 7], &[70, 12, 3, 3]),
+        // Taller subgroups (choose::matmul_tile on 8 lanes: 64 x 256 tiles of 64-row subgroups for
+        // 60 outputs, 32 x 256 of 32-row ones for 30; 4 input channels keep Winograd away).
+        (
+            "window: stride 2, 16x16, batch 4, 4 -> 60, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[4, 4, 16, 16],
+            &[60, 4, 3, 3],
+        ),
+        (
+            "window: stride 2, 16x16, batch 4, 4 -> 30, affine",
+            epi(true, Activation::None, false).stride([2, 2]).padding([1, 1]),
+            &[4, 4, 16, 16],
+            &[30, 4, 3, 3],
+        ),
         // 1 x 1 windows: one aligned load per channel (stride 1, planes of whole vec4s), two with a
         // shift (7 x 7 planes), every other element (stride 2, constant or per-lane offsets).
         ("window 1x1: 8x8, batch 2", epi(true, Relu, true), &[2, 8, 8, 8], &[20, 8, 1, 1]),
@@ -232,7 +246,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         // conv2d_phased_subgroup (Auto on CPU devices with subgroups: the 7 x 7 / 2 stem, padding 3,
         // any C_in; `choose::phased_fits`): odd maps, a 1 x 1 input (every tap but the centre in the
         // border), 70 outputs (a partial 64-row tile), C_in = 1, 3 (a last group of 1 tap row), 4
-        // (4 rows: none) and 5, output rows of whole vec4s (vec4 stores) and not, every epilogue.
+        // (4 rows: none) and 5, output rows of whole vec4s (vec4 stores) and not, every epilogue,
+        // and tiles of each subgroup height.
         (
             "phased: 7x7/2 stem, 23x19, batch 3, residual+sigmoid",
             epi(false, Sigmoid, true).stride([2, 2]).padding([3, 3]),
@@ -259,6 +274,20 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[9, 4, 7, 7],
         ),
         ("phased: 7x7/2, 5 channels, 6x5", c.stride([2, 2]).padding([3, 3]), &[1, 5, 6, 5], &[20, 5, 7, 7]),
+        // Taller subgroups (choose::matmul_tile on 8 lanes: 64 x 256 tiles of 64-row subgroups for 60
+        // outputs, 32 x 256 of 32-row ones for 30).
+        (
+            "phased: 7x7/2 stem, 32x32, 60 outputs, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([3, 3]),
+            &[1, 3, 32, 32],
+            &[60, 3, 7, 7],
+        ),
+        (
+            "phased: 7x7/2 stem, 32x32, batch 2, 30 outputs, affine",
+            epi(true, Activation::None, false).stride([2, 2]).padding([3, 3]),
+            &[2, 3, 32, 32],
+            &[30, 3, 7, 7],
+        ),
         // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
         // kernel over x's even rows and columns; Auto takes it on CPU devices below Winograd's 16
         // tiles or 8 input channels): odd maps (a last even row and column), 7 x 7 (a 4 x 4 even

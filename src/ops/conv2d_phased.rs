@@ -136,7 +136,9 @@ pub(super) fn encode_phased(
     let width = gpu.profile().subgroup_width.expect("resolve checked the width") as usize;
     let segs = oh * seg_row;
     let cols = n * segs;
-    let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
+    // The tile as matmul_subgroup's for a C_out x (4 x segments) product: its subgroups' height and
+    // column groups (the kernel's SUBGROUP_ROWS and COLUMN_GROUPS).
+    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols);
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
     u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
     u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;
@@ -156,6 +158,8 @@ pub(super) fn encode_phased(
     };
     let constants = [
         ("SUBGROUP_WIDTH", width as f64),
+        ("SUBGROUP_ROWS", crate::ops::subgroup_rows(tile) as f64),
+        ("COLUMN_GROUPS", (tile_cols / (4 * width)) as f64),
         ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
         ("EPILOGUE", conv.epilogue.code() as f64),
     ];

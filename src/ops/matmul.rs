@@ -28,7 +28,7 @@ pub enum Variant {
     /// The vec4 register-tiled kernel (8 x 8 outputs per invocation): needs operand
     /// rows of whole vec4s.
     Vec4,
-    /// The vec4 kernel that shares A across subgroup lanes (16 x 4 outputs per
+    /// The vec4 kernel that shares A across subgroup lanes (16, 32 or 64 x 4 outputs per
     /// invocation): needs whole vec4 rows and subgroups of one fixed width from 4 to 64 lanes.
     Subgroup,
     /// conv2d's kernel for the same 1 x 1 conv (the one [`crate::ops::choose::conv2d`] picks):
@@ -355,6 +355,7 @@ impl Matmul {
                 ("EPILOGUE", params.epilogue as f64),
                 ("AXIS", params.axis as f64),
                 ("COLUMN_GROUPS", (tile[1] / (4 * w as usize)) as f64),
+                ("SUBGROUP_ROWS", super::subgroup_rows(tile) as f64),
             ]);
         }
         gpu.prepare(kernel, &constants, &params, &bindings, grid)

@@ -6,14 +6,22 @@ use super::{Axis, Dims, Matmul, Variant};
 use crate::ops::{random_input, Activation, Case, Epilogue};
 
 /// Shapes [a batch, b batch, M, N, K] whose output tile on 8-lane CPU devices (choose::matmul_tile)
-/// is the one named: 128 x 32 where it pads least (250 rows, 88 or 28 columns), 64 x 64 where it
-/// ties with 128 x 32 (100 x 60), 32 x 128 where it ties with 64 x 64 and 16 x 256 (64 x 252),
-/// 16 x 256 for 12 rows.
+/// is the one named (each pads least there, or ties with tiles later in CPU_MATMUL_TILES), the last
+/// row and column tiles partly past M and N: the 64-, 32- and 16-row-subgroup tiles, each height's
+/// where M is too short for the taller ones.
 pub(super) const TILE_CASES: &[(&str, [usize; 5])] = &[
-    ("tile 128x32, columns across 2 images", [1, 2, 250, 44, 20]),
-    ("tile 128x32, per image", [3, 3, 250, 28, 12]),
-    ("tile 64x64", [1, 1, 100, 60, 36]),
-    ("tile 32x128", [1, 1, 64, 252, 8]),
+    ("tile 128x128", [1, 1, 120, 252, 12]),
+    ("tile 256x64", [1, 1, 250, 60, 36]),
+    ("tile 512x32, columns across 2 images", [1, 2, 500, 44, 20]),
+    ("tile 512x32, per image", [3, 3, 500, 28, 12]),
+    ("tile 64x256", [1, 1, 60, 500, 8]),
+    ("tile 64x128", [1, 1, 60, 120, 8]),
+    ("tile 128x64", [1, 1, 120, 60, 20]),
+    ("tile 256x32", [1, 1, 250, 28, 12]),
+    ("tile 32x256", [1, 1, 20, 500, 8]),
+    ("tile 32x128", [1, 1, 30, 120, 8]),
+    ("tile 64x64", [1, 1, 40, 60, 36]),
+    ("tile 128x32", [1, 1, 100, 28, 20]),
     ("tile 16x256", [1, 1, 12, 500, 8]),
 ];
 
@@ -145,10 +153,10 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
         }
     }
-    // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of 128 x 32, 64 x 64,
-    // 32 x 128 and 16 x 256 at 4, 8 and 16 lanes (16 lanes: no 128 x 32), across images and per image
-    // (A batched), the last row and column tiles partly past M and N (matmul_tests checks that these
-    // shapes reach every tile).
+    // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of CPU_MATMUL_TILES
+    // the shader takes at 4, 8 and 16 lanes (16 lanes: none 32 columns wide), across images and
+    // per image (A batched), the last row and column tiles partly past M and N (matmul_tests checks
+    // that these shapes reach every tile).
     for &(label, [ba, bb, m, n, k]) in TILE_CASES {
         let op = Matmul::conv1x1(full);
         let op = if ba == 1 { op } else { Matmul::new(false, false).epilogue(full, Axis::Rows) };
@@ -159,8 +167,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let op = Matmul::new(true, true).epilogue(full, Axis::Rows);
     cases.push(case(rng, "tile 16x256, A and B transposed", op, [3, 3, 12, 252, 20]));
     // matmul_subgroup's columns across images (A shared, N % 4 == 0) with A transposed, the last
-    // column tile partly past the batch's columns, and K = 7's tail.
-    for [m, n, k] in [[20, 12, 7], [8, 44, 12]] {
+    // column tile partly past the batch's columns, and K = 7's tail (over 16- and, at 248 rows,
+    // 64-row subgroups).
+    for [m, n, k] in [[20, 12, 7], [8, 44, 12], [248, 12, 7]] {
         let op = Matmul::new(true, false).epilogue(full, Axis::Rows);
         for variant in variants_for(op, 1, m, n, k) {
             cases.push(case(rng, "shared A, columns across images", op.with_variant(variant), [1, 5, m, n, k]));

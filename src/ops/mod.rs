@@ -294,16 +294,31 @@ pub fn subgroup_tile(width: usize) -> [usize; 2] {
     [16 * (64 / width) / col_groups, cols]
 }
 
+/// Rows per subgroup matmul_subgroup can hold (its SUBGROUP_ROWS): each lane holds that many rows
+/// by 4 columns. The other subgroup GEMMs hold 16.
+pub const SUBGROUP_ROWS: [usize; 3] = [16, 32, 64];
+
 /// Every tile matmul_subgroup can cover with subgroups of `width` lanes: `col_groups` subgroups
-/// side by side (1 to 64 / width, its COLUMN_GROUPS), each 4 x width columns wide, and 16 rows per
-/// subgroup stacked below: [16 x (64 / width) / col_groups, 4 x width x col_groups], widest last
-/// (8 lanes: 128 x 32, 64 x 64, 32 x 128, 16 x 256). [`subgroup_tile`] is one of them.
+/// side by side (1 to 64 / width, its COLUMN_GROUPS), each 4 x width columns wide, and R rows per
+/// subgroup ([`SUBGROUP_ROWS`]) stacked below: [R x (64 / width) / col_groups, 4 x width x
+/// col_groups], widest last for each R (8 lanes: 128 x 32, 64 x 64, 32 x 128, 16 x 256, then
+/// 256 x 32 .. 32 x 256 and 512 x 32 .. 64 x 256). [`subgroup_tile`] is one of them.
 pub fn subgroup_tiles(width: usize) -> Vec<[usize; 2]> {
-    (0..)
-        .map(|i| 1usize << i)
-        .take_while(|&col_groups| col_groups <= 64 / width)
-        .map(|col_groups| [16 * (64 / width) / col_groups, 4 * width * col_groups])
+    SUBGROUP_ROWS
+        .into_iter()
+        .flat_map(|rows| {
+            (0..)
+                .map(|i| 1usize << i)
+                .take_while(|&col_groups| col_groups <= 64 / width)
+                .map(move |col_groups| [rows * (64 / width) / col_groups, 4 * width * col_groups])
+        })
         .collect()
+}
+
+/// The rows per subgroup (SUBGROUP_ROWS) of one of [`subgroup_tiles`]: its 64 invocations hold 4
+/// columns by that many rows each.
+pub fn subgroup_rows([rows, cols]: [usize; 2]) -> usize {
+    rows * cols / (64 * 4)
 }
 
 /// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
@@ -316,27 +331,30 @@ pub(crate) fn check_subgroup_layout(width: usize) {
     check_tile_layout(width, subgroup_tile(width));
 }
 
-/// [`check_subgroup_layout`] for any tile of [`subgroup_tiles`] (matmul_subgroup's COLUMN_GROUPS).
+/// [`check_subgroup_layout`] for any tile of [`subgroup_tiles`] (matmul_subgroup's COLUMN_GROUPS
+/// and SUBGROUP_ROWS).
 #[cfg(test)]
-pub(crate) fn check_tile_layout(width: usize, [tr, tc]: [usize; 2]) {
+pub(crate) fn check_tile_layout(width: usize, tile @ [tr, tc]: [usize; 2]) {
     let sc = tc / (4 * width);
-    assert_eq!(tr, 16 * (64 / width) / sc, "width {width}");
+    let rows = subgroup_rows(tile);
+    assert!(SUBGROUP_ROWS.contains(&rows), "width {width}, tile {tile:?}");
+    assert_eq!(tr, rows * (64 / width) / sc, "width {width}");
     let mut held = vec![0u8; tr * (tc / 4)];
     for sg in 0..64 / width {
         for lane in 0..width {
-            let (r0, quad) = ((sg / sc) * 16, (sg % sc) * width + lane);
-            for r in r0..r0 + 16 {
+            let (r0, quad) = ((sg / sc) * rows, (sg % sc) * width + lane);
+            for r in r0..r0 + rows {
                 held[r * (tc / 4) + quad] += 1;
             }
         }
-        for r0 in [(sg / sc) * 16, (sg / sc) * 16 + 8] {
-            let mut rows: Vec<usize> = if width >= 8 {
+        for r0 in ((sg / sc) * rows..(sg / sc + 1) * rows).step_by(8) {
+            let mut got: Vec<usize> = if width >= 8 {
                 (0..8).map(|lane: usize| r0 + (lane & 7)).collect()
             } else {
                 (0..4).flat_map(|lane: usize| [r0 + (lane & 3), r0 + 4 + (lane & 3)]).collect()
             };
-            rows.sort();
-            assert_eq!(rows, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
+            got.sort();
+            assert_eq!(got, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
         }
     }
     assert!(held.iter().all(|&n| n == 1), "width {width}: each output held once");
