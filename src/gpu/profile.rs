@@ -22,6 +22,17 @@ pub struct DeviceProfile {
     pub max_storage_buffers: u32,
     /// Whether compute passes can carry GPU timestamps.
     pub timestamps: bool,
+    /// Threads a CPU device runs workgroups on (lavapipe: `LP_NUM_THREADS` where set, else one per
+    /// host core; taken as the same for the other CPU devices); 1 on GPUs, where nothing reads it.
+    /// choose::matmul_tile keeps at least this many workgroups where it can.
+    pub cpu_threads: usize,
+}
+
+/// The threads a CPU device on this host runs workgroups on: `LP_NUM_THREADS` where it holds a
+/// number (lavapipe and llvmpipe read it), else the host's available parallelism.
+pub fn host_cpu_threads() -> usize {
+    let from_env = std::env::var("LP_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    from_env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
 }
 
 /// The subgroup widths the `*_subgroup` kernels are written for.
@@ -50,11 +61,13 @@ impl DeviceProfile {
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers: limits.max_storage_buffers_per_shader_stage,
             timestamps,
+            cpu_threads: if cpu { host_cpu_threads() } else { 1 },
         }
     }
 
     /// A described device with WebGPU's default limits (16 KiB workgroup memory, 256 invocations,
-    /// 8 storage buffers): what the kernel-choice table test lists.
+    /// 8 storage buffers) and, if a CPU device, 2 threads (this repository's CI host): what the
+    /// kernel-choice table test lists.
     pub fn described(name: &str, cpu: bool, subgroup_width: Option<u32>) -> DeviceProfile {
         DeviceProfile {
             name: name.to_string(),
@@ -64,6 +77,7 @@ impl DeviceProfile {
             max_invocations_per_workgroup: 256,
             max_storage_buffers: 8,
             timestamps: false,
+            cpu_threads: if cpu { 2 } else { 1 },
         }
     }
 }

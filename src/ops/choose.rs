@@ -291,14 +291,18 @@ pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
 /// 128 with 2% padding, where 64 fit 49 times exactly, and ran faster.
 pub const MATMUL_TILE_SLACK: f64 = 0.03;
 
-/// matmul_subgroup's output tile [rows, columns] for an `m` x `columns` product (its columns as the
-/// kernel tiles them: batch x N where the column tiles run across the images, else N) with
-/// subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the shader can take at this
-/// width ([`subgroup_tiles`]), the first whose padded output (rows and columns rounded up to whole
-/// tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less in 32-column tiles
-/// (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows ran 10-16% faster),
-/// and the taller subgroups go first. Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
-pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize) -> [usize; 2] {
+/// matmul_subgroup's output tile [rows, columns] for `batches` products of `m` x `columns` (its
+/// columns as the kernel tiles them: batch x N where the column tiles run across the images, with
+/// `batches` 1, else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the
+/// shader can take at this width ([`subgroup_tiles`]), those whose padded output (rows and columns
+/// rounded up to whole tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less
+/// in 32-column tiles (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows
+/// ran 10-16% faster), and the taller subgroups go first. Of those, the first that makes at least
+/// one workgroup per device thread ([`DeviceProfile::cpu_threads`]), else the one that makes the
+/// most: tall tiles leave a batch-1 7 x 7 map's 1x1 conv with 512 outputs 2 workgroups, which would
+/// idle most of a many-core CPU (unmeasured: this host has 2 cores). Elsewhere (unmeasured on GPUs)
+/// [`subgroup_tile`].
+pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> [usize; 2] {
     let valid = subgroup_tiles(width);
     let candidates: Vec<[usize; 2]> = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t)).collect();
     if !profile.cpu || candidates.is_empty() {
@@ -306,7 +310,14 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
     }
     let padded = |[tr, tc]: [usize; 2]| (m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc) as f64;
     let least = candidates.iter().map(|&t| padded(t)).fold(f64::INFINITY, f64::min);
-    candidates.into_iter().find(|&t| padded(t) <= least * (1.0 + MATMUL_TILE_SLACK)).expect("the least is a candidate")
+    let close: Vec<[usize; 2]> =
+        candidates.into_iter().filter(|&t| padded(t) <= least * (1.0 + MATMUL_TILE_SLACK)).collect();
+    let workgroups = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * columns.div_ceil(tc) * batches;
+    let enough = close.iter().copied().find(|&t| workgroups(t) >= profile.cpu_threads);
+    // min_by_key keeps the first of equals: the most workgroups, in the list's order.
+    enough
+        .or_else(|| close.iter().copied().min_by_key(|&t| std::cmp::Reverse(workgroups(t))))
+        .expect("the least padded is close")
 }
 
 /// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's
@@ -319,8 +330,9 @@ pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize) 
     let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
         return false;
     };
+    // The products are batched over the scheme's 16 or 25 elements (16: the fewer workgroups).
     let padded = |m: usize, n: usize| {
-        let [tr, tc] = matmul_tile(profile, width, m, n);
+        let [tr, tc] = matmul_tile(profile, width, m, n, 16);
         m.div_ceil(tr) * tr * n.div_ceil(tc) * tc
     };
     profile.cpu && c_out.is_multiple_of(4) && padded(t_pad, c_out) < padded(c_out, t_pad)

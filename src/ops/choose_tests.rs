@@ -52,7 +52,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
     let strided_510 = |cin, out| format!("{:?}", conv2d(p, ConvShape { out, ..shape(510, cin, 3, [2, 1, 1, 1]) }));
     // matmul_subgroup's tile for M rows by that many columns (none without subgroups).
     let tile = |m, columns| match p.subgroup_width {
-        Some(w) => format!("{:?}", matmul_tile(p, w as usize, m, columns)),
+        Some(w) => format!("{:?}", matmul_tile(p, w as usize, m, columns, 1)),
         None => "-".to_string(),
     };
     vec![
@@ -188,4 +188,17 @@ fn huge_k_goes_to_the_direct_kernel() {
     let p = DeviceProfile::described("lavapipe", true, Some(8));
     let shape = ConvShape { k: MAX_K, ..shape(64, 64, 1, [1, 0, 1, 1]) };
     assert_eq!(conv2d(&p, shape), ConvKernel::Direct);
+}
+
+#[test]
+fn matmul_tiles_keep_a_workgroup_per_cpu_thread_where_they_can() {
+    let mut p = DeviceProfile::described("lavapipe", true, Some(8));
+    // A batch-1 7 x 7 map's 1x1 conv with 512 outputs (52 columns, repacked): 2 workgroups of
+    // 64-row subgroups are enough for 2 threads ...
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), [256, 64]);
+    // ... while 16 threads get the close tile with the most workgroups (8), not 2 of them busy.
+    p.cpu_threads = 16;
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), [64, 64]);
+    // Batches count: 16 Winograd elements of the same product fill 16 threads with the tall tile.
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 16), [256, 64]);
 }

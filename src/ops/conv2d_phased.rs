@@ -138,7 +138,7 @@ pub(super) fn encode_phased(
     let cols = n * segs;
     // The tile as matmul_subgroup's for a C_out x (4 x segments) product: its subgroups' height and
     // column groups (the kernel's SUBGROUP_ROWS and COLUMN_GROUPS).
-    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols);
+    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols, 1);
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
     u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
     u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;

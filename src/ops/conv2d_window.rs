@@ -93,7 +93,7 @@ fn params(conv: &Conv2d, gpu: &Gpu, g: &Geometry, width: usize) -> Result<(Conv2
     let segs = if conv.stride[0] == 1 { (oh * ow).div_ceil(4) } else { oh * seg_row };
     let cols = n * segs;
     // The tile as matmul_subgroup's for a C_out x (4 x segments) product.
-    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols);
+    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols, 1);
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
     u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
     u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;

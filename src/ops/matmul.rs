@@ -330,7 +330,9 @@ impl Matmul {
         let flat = kernel.name == "matmul_subgroup" && self.flat_columns(d);
         let columns = if flat { d.batch * d.n } else { d.n };
         let tile = match (kernel.name, width) {
-            ("matmul_subgroup", Some(w)) => super::choose::matmul_tile(gpu.profile(), w as usize, d.m, columns),
+            ("matmul_subgroup", Some(w)) => {
+                super::choose::matmul_tile(gpu.profile(), w as usize, d.m, columns, if flat { 1 } else { d.batch })
+            }
             _ => [TILE, TILE],
         };
         let params = self.params(d, self.epilogue.code(), tile, flat, n_out)?;

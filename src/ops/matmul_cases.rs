@@ -6,18 +6,19 @@ use super::{Axis, Dims, Matmul, Variant};
 use crate::ops::{random_input, Activation, Case, Epilogue};
 
 /// Shapes [a batch, b batch, M, N, K] whose output tile on 8-lane CPU devices (choose::matmul_tile)
-/// is the one named (each pads least there, or ties with tiles later in CPU_MATMUL_TILES), the last
-/// row and column tiles partly past M and N: the 64-, 32- and 16-row-subgroup tiles, each height's
-/// where M is too short for the taller ones.
+/// (2 threads, as choose_tests describes it) is the one named (each pads least there, or ties with
+/// tiles later in CPU_MATMUL_TILES, and makes at least 2 workgroups), the last row and column tiles
+/// partly past M and N: the 64-, 32- and 16-row-subgroup tiles, each height's where M is too short
+/// for the taller ones.
 pub(super) const TILE_CASES: &[(&str, [usize; 5])] = &[
     ("tile 128x128", [1, 1, 120, 252, 12]),
-    ("tile 256x64", [1, 1, 250, 60, 36]),
+    ("tile 256x64, per image", [2, 2, 250, 60, 36]),
     ("tile 512x32, columns across 2 images", [1, 2, 500, 44, 20]),
     ("tile 512x32, per image", [3, 3, 500, 28, 12]),
     ("tile 64x256", [1, 1, 60, 500, 8]),
-    ("tile 64x128", [1, 1, 60, 120, 8]),
-    ("tile 128x64", [1, 1, 120, 60, 20]),
-    ("tile 256x32", [1, 1, 250, 28, 12]),
+    ("tile 64x128, per image", [2, 2, 60, 120, 8]),
+    ("tile 128x64, per image", [2, 2, 120, 60, 20]),
+    ("tile 256x32, per image", [2, 2, 250, 28, 12]),
     ("tile 32x256", [1, 1, 20, 500, 8]),
     ("tile 32x128", [1, 1, 30, 120, 8]),
     ("tile 64x64", [1, 1, 40, 60, 36]),

@@ -137,7 +137,10 @@ fn tile_cases_reach_every_cpu_tile() {
     for width in [4, 8, 16] {
         let mut reached: Vec<[usize; 2]> = cases::TILE_CASES
             .iter()
-            .map(|&(_, [ba, bb, m, n, _])| matmul_tile(&p, width, m, if ba == 1 { bb * n } else { n }))
+            .map(|&(_, [ba, bb, m, n, _])| {
+                let (columns, batches) = if ba == 1 { (bb * n, 1) } else { (n, ba) };
+                matmul_tile(&p, width, m, columns, batches)
+            })
             .collect();
         reached.sort();
         reached.dedup();
