@@ -22,13 +22,12 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // vec4s), else 2, or 2-3 with stride 2 (every other element: a 1 x 1 / 2 downsample reads twice
 // what it uses).
 //
-// Layout (64 invocations, as matmul_subgroup's): a workgroup covers TR = R (64 / W) / SC output
-// channels by TC = 4 W SC pixel slots, R = SUBGROUP_ROWS (16, 32 or 64) channels per subgroup and
-// SC = COLUMN_GROUPS subgroups side by side (unset: R = 16, TC = max(64, 4 W)); the host picks both
-// with choose::matmul_tile. Pixel slots come in segments of 4 that never span two images (nor two
-// rows with stride 2): the last one of a plane (row) is partial unless its size is a multiple of 4.
-// Subgroup s takes channels R (s / SC) .. + R - 1 and segments W (s % SC) + lane: each invocation
-// holds R x 4 outputs in R / 4 mat4x4 accumulators.
+// Layout (64 invocations; shown for W = 8 lanes): a workgroup covers TR = 16 (64 / W) / SC output
+// channels by TC = max(64, 4 W) pixel slots, SC = TC / 4 W (64 x 64 for W <= 16), as matmul_subgroup.
+// Pixel slots come in segments of 4 that never span two images (nor two rows with stride 2): the
+// last one of a plane (row) is partial unless its size is a multiple of 4. Subgroup s takes
+// channels 16 (s / SC) .. + 15 and segments W (s % SC) + lane: each invocation holds 16 x 4 outputs
+// in four mat4x4 accumulators.
 // Subgroup operations need every invocation: none returns before the stores unless the whole
 // workgroup does; channels and pixels past the edge are clamped or masked and never stored.
 // The workgroup grid is 1-D over row tiles x column tiles, folded into y past 65535.
@@ -43,8 +42,6 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // affine_part and channel_affine matmul_subgroup's row_affine: WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
-override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64
-override COLUMN_GROUPS: u32 = 0u;   // SC (see Layout); 0: max(64, 4 W) / 4 W
 // Kernel size (3, or 1 for a 1 x 1 conv), stride (1 or 2), dilation and padding (3 x 3: both equal,
 // 1 or 2; 1 x 1: dilation 1, padding 0): see the header.
 override KSIZE: u32 = 3u;
@@ -290,48 +287,20 @@ fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
     return ABlocks(transpose(lo), transpose(hi));
 }
 
-// The R x 4 accumulators of one invocation: c_i holds channels r0 + 4 i .. + 3 by its 4 pixels,
-// i < R / 4 (the rest stay unused and compile out: R is an override constant).
+// The 16 x 4 accumulators of one invocation: rows r0 + 0, 4, 8, 12 (.. + 3) by its 4 pixels.
 struct Acc {
-    c0: mat4x4<f32>, c1: mat4x4<f32>, c2: mat4x4<f32>, c3: mat4x4<f32>,
-    c4: mat4x4<f32>, c5: mat4x4<f32>, c6: mat4x4<f32>, c7: mat4x4<f32>,
-    c8: mat4x4<f32>, c9: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32>,
-    c12: mat4x4<f32>, c13: mat4x4<f32>, c14: mat4x4<f32>, c15: mat4x4<f32>,
+    c0: mat4x4<f32>,
+    c1: mat4x4<f32>,
+    c2: mat4x4<f32>,
+    c3: mat4x4<f32>,
 }
 
 // Accumulates the 4 k of step kq: b0 .. b3 are X at those k (4 pixels each).
 fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> Acc {
     let b = transpose(mat4x4(b0, b1, b2, b3));
-    var a = acc;
-    let r0_ = a_blocks(r0, kq, lane);
-    let r8 = a_blocks(r0 + 8u, kq, lane);
-    a.c0 = mad(r0_.lo, b, a.c0);
-    a.c1 = mad(r0_.hi, b, a.c1);
-    a.c2 = mad(r8.lo, b, a.c2);
-    a.c3 = mad(r8.hi, b, a.c3);
-    if (SUBGROUP_ROWS >= 32u) {
-        let r16 = a_blocks(r0 + 16u, kq, lane);
-        let r24 = a_blocks(r0 + 24u, kq, lane);
-        a.c4 = mad(r16.lo, b, a.c4);
-        a.c5 = mad(r16.hi, b, a.c5);
-        a.c6 = mad(r24.lo, b, a.c6);
-        a.c7 = mad(r24.hi, b, a.c7);
-    }
-    if (SUBGROUP_ROWS >= 64u) {
-        let r32 = a_blocks(r0 + 32u, kq, lane);
-        let r40 = a_blocks(r0 + 40u, kq, lane);
-        let r48 = a_blocks(r0 + 48u, kq, lane);
-        let r56 = a_blocks(r0 + 56u, kq, lane);
-        a.c8 = mad(r32.lo, b, a.c8);
-        a.c9 = mad(r32.hi, b, a.c9);
-        a.c10 = mad(r40.lo, b, a.c10);
-        a.c11 = mad(r40.hi, b, a.c11);
-        a.c12 = mad(r48.lo, b, a.c12);
-        a.c13 = mad(r48.hi, b, a.c13);
-        a.c14 = mad(r56.lo, b, a.c14);
-        a.c15 = mad(r56.hi, b, a.c15);
-    }
-    return a;
+    let top = a_blocks(r0, kq, lane);
+    let bottom = a_blocks(r0 + 8u, kq, lane);
+    return Acc(mad(top.lo, b, acc.c0), mad(top.hi, b, acc.c1), mad(bottom.lo, b, acc.c2), mad(bottom.hi, b, acc.c3));
 }
 
 // Part j (0 .. 7) of the affine of channels r0 .. r0 + 15: j < 4 the scales of channels r0 + 4 j ..
@@ -412,26 +381,14 @@ fn store(r0: u32, px: Pixels, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f3
     }
 }
 
-// 16 channels' outputs from r0 through the epilogue (in uniform control flow: the affine's
+// The invocation's 16 x 4 outputs through the epilogue (in uniform control flow: the affine's
 // broadcasts need every lane).
-fn store16(r0: u32, px: Pixels, lane: u32, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>) {
-    let ca = channel_affine(r0, lane);
-    store(r0, px, a0, ca.scale[0], ca.shift[0]);
-    store(r0 + 4u, px, a1, ca.scale[1], ca.shift[1]);
-    store(r0 + 8u, px, a2, ca.scale[2], ca.shift[2]);
-    store(r0 + 12u, px, a3, ca.scale[3], ca.shift[3]);
-}
-
-// The invocation's R x 4 outputs.
 fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
-    store16(r0, px, lane, acc.c0, acc.c1, acc.c2, acc.c3);
-    if (SUBGROUP_ROWS >= 32u) {
-        store16(r0 + 16u, px, lane, acc.c4, acc.c5, acc.c6, acc.c7);
-    }
-    if (SUBGROUP_ROWS >= 64u) {
-        store16(r0 + 32u, px, lane, acc.c8, acc.c9, acc.c10, acc.c11);
-        store16(r0 + 48u, px, lane, acc.c12, acc.c13, acc.c14, acc.c15);
-    }
+    let ca = channel_affine(r0, lane);
+    store(r0, px, acc.c0, ca.scale[0], ca.shift[0]);
+    store(r0 + 4u, px, acc.c1, ca.scale[1], ca.shift[1]);
+    store(r0 + 8u, px, acc.c2, ca.scale[2], ca.shift[2]);
+    store(r0 + 12u, px, acc.c3, ca.scale[3], ca.shift[3]);
 }
 
 @compute @workgroup_size(64)
@@ -443,10 +400,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     // Tile and subgroup layout for SUBGROUP_WIDTH lanes: mirrors matmul_subgroup.
     let width = SUBGROUP_WIDTH;
-    let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
-    let tc = 4u * width * sc;
-    let tr = SUBGROUP_ROWS * (64u / width) / sc;
-    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
+    let tc = max(64u, 4u * width);
+    let sc = tc / (4u * width);
+    let tr = 16u * (64u / width) / sc;
+    let r0 = (tile / params.tiles_n) * tr + (sg / sc) * 16u;
     let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
     let px = pixels(seg);
     let ms = masks(px).m;
@@ -463,7 +420,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let p1 = PHASE1;
     let p2 = PHASE2;
 
-    var acc: Acc;
+    var acc = Acc(mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
     if (KSIZE == 1u) {
         // 4 channels = 4 k per iteration.
         for (var ci = 0u; ci < params.c_in; ci += 4u) {

@@ -207,20 +207,6 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[9, 4, 3, 3],
         ),
         ("window: stride 2, 7x7, 70 outputs", c.stride([2, 2]).padding([1, 1]), &[1, 12, 7, 7], &[70, 12, 3, 3]),
-        // Taller subgroups (choose::matmul_tile on 8 lanes: 64 x 256 tiles of 64-row subgroups for
-        // 60 outputs, 32 x 256 of 32-row ones for 30; 4 input channels keep Winograd away).
-        (
-            "window: stride 2, 16x16, batch 4, 4 -> 60, affine+residual+relu",
-            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
-            &[4, 4, 16, 16],
-            &[60, 4, 3, 3],
-        ),
-        (
-            "window: stride 2, 16x16, batch 4, 4 -> 30, affine",
-            epi(true, Activation::None, false).stride([2, 2]).padding([1, 1]),
-            &[4, 4, 16, 16],
-            &[30, 4, 3, 3],
-        ),
         // 1 x 1 windows: one aligned load per channel (stride 1, planes of whole vec4s), two with a
         // shift (7 x 7 planes), every other element (stride 2, constant or per-lane offsets).
         ("window 1x1: 8x8, batch 2", epi(true, Relu, true), &[2, 8, 8, 8], &[20, 8, 1, 1]),

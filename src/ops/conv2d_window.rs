@@ -11,16 +11,10 @@ use crate::Result;
 /// The launch of `conv` on the windowed kernel over x, weight, affine, residual and output
 /// `bindings` (conv2d's own, or conv2d_phased's even phase of x with the stride-1 conv `conv`).
 pub(super) fn dispatch(conv: &Conv2d, gpu: &Gpu, g: &Geometry, bindings: [&GpuTensor; 5]) -> Result<Dispatch> {
-    let width = gpu.profile().subgroup_width.expect("resolve checked the width") as usize;
-    let (params, workgroups, tile) = params(conv, gpu, g, width)?;
+    let width = gpu.profile().subgroup_width.expect("resolve checked the width");
+    let (params, workgroups) = params(conv, g, width as usize)?;
     let grid = gpu.grid_1d(conv.name(), workgroups)?;
-    let mut constants = constants(conv, g, width as u32);
-    // The tile's subgroup height and column groups (as matmul_subgroup's).
-    constants.extend([
-        ("SUBGROUP_ROWS", crate::ops::subgroup_rows(tile) as f64),
-        ("COLUMN_GROUPS", (tile[1] / (4 * width)) as f64),
-    ]);
-    gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants, &params, &bindings, grid)
+    gpu.prepare(&ConvKernel::WindowSubgroup.kernel(), &constants(conv, g, width), &params, &bindings, grid)
 }
 
 /// Mirrors `struct Params` in shaders/conv2d_window_subgroup.wgsl.
@@ -81,9 +75,9 @@ fn constants(conv: &Conv2d, g: &Geometry, width: u32) -> Vec<(&'static str, f64)
     ]
 }
 
-/// The shader's parameters, every index range checked against u32, the workgroup count and the
-/// output tile (choose::matmul_tile) for subgroups of `width` lanes.
-fn params(conv: &Conv2d, gpu: &Gpu, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64, [usize; 2])> {
+/// The shader's parameters, every index range checked against u32, and the workgroup count for
+/// subgroups of `width` lanes.
+fn params(conv: &Conv2d, g: &Geometry, width: usize) -> Result<(Conv2dWindowParams, u64)> {
     let name = conv.name();
     let u = |what: &str, v: usize| to_u32(name, what, v);
     let ([n, c_in, h, w], [c_out, _, _], [oh, ow]) = (g.x, g.k, g.out);
@@ -92,8 +86,7 @@ fn params(conv: &Conv2d, gpu: &Gpu, g: &Geometry, width: usize) -> Result<(Conv2
     let seg_row = if conv.stride[0] == 1 { 0 } else { ow.div_ceil(4) };
     let segs = if conv.stride[0] == 1 { (oh * ow).div_ceil(4) } else { oh * seg_row };
     let cols = n * segs;
-    // The tile as matmul_subgroup's for a C_out x (4 x segments) product.
-    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols, 1);
+    let [tile_rows, tile_cols] = crate::ops::subgroup_tile(width);
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
     u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
     u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;
@@ -117,7 +110,7 @@ fn params(conv: &Conv2d, gpu: &Gpu, g: &Geometry, width: usize) -> Result<(Conv2
         epilogue: conv.epilogue.code(),
         _pad: 0,
     };
-    Ok((params, (tiles_m as u64) * (tiles_n as u64), tile))
+    Ok((params, (tiles_m as u64) * (tiles_n as u64)))
 }
 
 #[cfg(test)]
