@@ -39,8 +39,9 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift, as vec4s (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
-// finish, shifted, mad, a_blocks, step, affine_part, channel_affine, store and store_all repeat
-// conv2d_window_subgroup's: WGSL has no includes.
+// finish, shifted, mad, a_blocks, affine_part, channel_affine and store repeat
+// conv2d_window_subgroup's (step and store_all are its 16-row ones taken to R rows, Rows16 and mad16
+// matmul_subgroup's): WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64
@@ -140,46 +141,43 @@ fn a_blocks(r0: u32, kq: u32, lane: u32) -> ABlocks {
     return ABlocks(transpose(lo), transpose(hi));
 }
 
-// The R x 4 accumulators of one invocation: c_i holds channels r0 + 4 i .. + 3 by its 4 pixels,
-// i < R / 4 (the rest stay unused and compile out: R is an override constant).
+// One invocation's accumulators for 16 channels r .. r + 15: a_i holds channels r + 4 i .. + 3 by
+// its 4 pixels.
+struct Rows16 {
+    a0: mat4x4<f32>,
+    a1: mat4x4<f32>,
+    a2: mat4x4<f32>,
+    a3: mat4x4<f32>,
+}
+
+// acc plus W'[channels r .. r + 15, k' step kq] times b (X's 4 k' by the lane's 4 pixels).
+fn mad16(acc: Rows16, r: u32, kq: u32, lane: u32, b: mat4x4<f32>) -> Rows16 {
+    let top = a_blocks(r, kq, lane);
+    let bottom = a_blocks(r + 8u, kq, lane);
+    return Rows16(mad(top.lo, b, acc.a0), mad(top.hi, b, acc.a1), mad(bottom.lo, b, acc.a2),
+                  mad(bottom.hi, b, acc.a3));
+}
+
+// The R x 4 accumulators of one invocation: c_i holds channels r0 + 16 i .. + 15, i < R / 16 (the
+// rest stay unused and compile out: R is an override constant).
 struct Acc {
-    c0: mat4x4<f32>, c1: mat4x4<f32>, c2: mat4x4<f32>, c3: mat4x4<f32>,
-    c4: mat4x4<f32>, c5: mat4x4<f32>, c6: mat4x4<f32>, c7: mat4x4<f32>,
-    c8: mat4x4<f32>, c9: mat4x4<f32>, c10: mat4x4<f32>, c11: mat4x4<f32>,
-    c12: mat4x4<f32>, c13: mat4x4<f32>, c14: mat4x4<f32>, c15: mat4x4<f32>,
+    c0: Rows16,
+    c1: Rows16,
+    c2: Rows16,
+    c3: Rows16,
 }
 
 // Accumulates the 4 k' of step kq: b0 .. b3 are X at those k' (4 pixels each).
 fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> Acc {
     let b = transpose(mat4x4(b0, b1, b2, b3));
     var a = acc;
-    let r0_ = a_blocks(r0, kq, lane);
-    let r8 = a_blocks(r0 + 8u, kq, lane);
-    a.c0 = mad(r0_.lo, b, a.c0);
-    a.c1 = mad(r0_.hi, b, a.c1);
-    a.c2 = mad(r8.lo, b, a.c2);
-    a.c3 = mad(r8.hi, b, a.c3);
+    a.c0 = mad16(a.c0, r0, kq, lane, b);
     if (SUBGROUP_ROWS >= 32u) {
-        let r16 = a_blocks(r0 + 16u, kq, lane);
-        let r24 = a_blocks(r0 + 24u, kq, lane);
-        a.c4 = mad(r16.lo, b, a.c4);
-        a.c5 = mad(r16.hi, b, a.c5);
-        a.c6 = mad(r24.lo, b, a.c6);
-        a.c7 = mad(r24.hi, b, a.c7);
+        a.c1 = mad16(a.c1, r0 + 16u, kq, lane, b);
     }
     if (SUBGROUP_ROWS >= 64u) {
-        let r32 = a_blocks(r0 + 32u, kq, lane);
-        let r40 = a_blocks(r0 + 40u, kq, lane);
-        let r48 = a_blocks(r0 + 48u, kq, lane);
-        let r56 = a_blocks(r0 + 56u, kq, lane);
-        a.c8 = mad(r32.lo, b, a.c8);
-        a.c9 = mad(r32.hi, b, a.c9);
-        a.c10 = mad(r40.lo, b, a.c10);
-        a.c11 = mad(r40.hi, b, a.c11);
-        a.c12 = mad(r48.lo, b, a.c12);
-        a.c13 = mad(r48.hi, b, a.c13);
-        a.c14 = mad(r56.lo, b, a.c14);
-        a.c15 = mad(r56.hi, b, a.c15);
+        a.c2 = mad16(a.c2, r0 + 32u, kq, lane, b);
+        a.c3 = mad16(a.c3, r0 + 48u, kq, lane, b);
     }
     return a;
 }
@@ -332,23 +330,23 @@ fn store(r0: u32, px: Pixels, acc: mat4x4<f32>, scale: vec4<f32>, shift: vec4<f3
 
 // 16 channels' outputs from r0 through the epilogue (in uniform control flow: the affine's
 // broadcasts need every lane).
-fn store16(r0: u32, px: Pixels, lane: u32, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>) {
+fn store16(r0: u32, px: Pixels, lane: u32, acc: Rows16) {
     let ca = channel_affine(r0, lane);
-    store(r0, px, a0, ca.scale[0], ca.shift[0]);
-    store(r0 + 4u, px, a1, ca.scale[1], ca.shift[1]);
-    store(r0 + 8u, px, a2, ca.scale[2], ca.shift[2]);
-    store(r0 + 12u, px, a3, ca.scale[3], ca.shift[3]);
+    store(r0, px, acc.a0, ca.scale[0], ca.shift[0]);
+    store(r0 + 4u, px, acc.a1, ca.scale[1], ca.shift[1]);
+    store(r0 + 8u, px, acc.a2, ca.scale[2], ca.shift[2]);
+    store(r0 + 12u, px, acc.a3, ca.scale[3], ca.shift[3]);
 }
 
 // The invocation's R x 4 outputs.
 fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
-    store16(r0, px, lane, acc.c0, acc.c1, acc.c2, acc.c3);
+    store16(r0, px, lane, acc.c0);
     if (SUBGROUP_ROWS >= 32u) {
-        store16(r0 + 16u, px, lane, acc.c4, acc.c5, acc.c6, acc.c7);
+        store16(r0 + 16u, px, lane, acc.c1);
     }
     if (SUBGROUP_ROWS >= 64u) {
-        store16(r0 + 32u, px, lane, acc.c8, acc.c9, acc.c10, acc.c11);
-        store16(r0 + 48u, px, lane, acc.c12, acc.c13, acc.c14, acc.c15);
+        store16(r0 + 32u, px, lane, acc.c2);
+        store16(r0 + 48u, px, lane, acc.c3);
     }
 }
 

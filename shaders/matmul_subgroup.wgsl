@@ -287,23 +287,44 @@ fn a_blocks(base: u32, r0: u32, kq: u32, lane: u32) -> ABlocks {
     return broadcast_blocks(a_lane(base, r0, kq, lane & 3u), a_lane(base, r0, kq, (lane & 3u) + 4u));
 }
 
-// A[rows r .. r + 3, k] for TRANS_A (at: k's row of A), clamped like a_lane.
-fn a_col(at: u32, r: u32) -> vec4<f32> {
-    return a4[at + min(r, params.m - 4u) / 4u];
+// One invocation's accumulators for 16 rows r .. r + 15 of a subgroup: a_i holds rows r + 4 i .. + 3
+// by its 4 columns.
+struct Rows16 {
+    a0: mat4x4<f32>,
+    a1: mat4x4<f32>,
+    a2: mat4x4<f32>,
+    a3: mat4x4<f32>,
 }
 
-// The epilogue and stores of rows r0 .. r0 + 15 (a0 .. a3: rows r0 + 4 i .. + 3), in uniform
-// control flow (params and r0 are uniform over the subgroup, as row_affine's broadcasts need).
-fn store16(bi: u32, r0: u32, col0: u32, lane: u32, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>,
-           a3: mat4x4<f32>) {
+// acc plus A[rows r .. r + 15, k step kq] times b (B's 4 k by the lane's 4 columns).
+fn mad16(acc: Rows16, a_base: u32, r: u32, kq: u32, lane: u32, b: mat4x4<f32>) -> Rows16 {
+    let top = a_blocks(a_base, r, kq, lane);
+    let bottom = a_blocks(a_base, r + 8u, kq, lane);
+    return Rows16(mad(top.lo, b, acc.a0), mad(top.hi, b, acc.a1), mad(bottom.lo, b, acc.a2),
+                  mad(bottom.hi, b, acc.a3));
+}
+
+// acc plus A[rows r .. r + 15, one k] (TRANS_A; at: that k's row of A, rows clamped like a_lane)
+// times b (B at that k, the lane's 4 columns), as outer products.
+fn outer16(acc: Rows16, at: u32, r: u32, b: vec4<f32>) -> Rows16 {
+    let last = params.m - 4u;
+    return Rows16(acc.a0 + outer(a4[at + min(r, last) / 4u], b),
+                  acc.a1 + outer(a4[at + min(r + 4u, last) / 4u], b),
+                  acc.a2 + outer(a4[at + min(r + 8u, last) / 4u], b),
+                  acc.a3 + outer(a4[at + min(r + 12u, last) / 4u], b));
+}
+
+// The epilogue and stores of rows r0 .. r0 + 15, in uniform control flow (params and r0 are
+// uniform over the subgroup, as row_affine's broadcasts need).
+fn store16(bi: u32, r0: u32, col0: u32, lane: u32, acc: Rows16) {
     var ra = RowAffine(mat4x4<f32>(), mat4x4<f32>());
     if ((EPILOGUE & 1u) != 0u && AXIS == 0u) {
         ra = row_affine(r0, lane);
     }
-    store(bi, r0, col0, a0, ra.scale[0], ra.shift[0]);
-    store(bi, r0 + 4u, col0, a1, ra.scale[1], ra.shift[1]);
-    store(bi, r0 + 8u, col0, a2, ra.scale[2], ra.shift[2]);
-    store(bi, r0 + 12u, col0, a3, ra.scale[3], ra.shift[3]);
+    store(bi, r0, col0, acc.a0, ra.scale[0], ra.shift[0]);
+    store(bi, r0 + 4u, col0, acc.a1, ra.scale[1], ra.shift[1]);
+    store(bi, r0 + 8u, col0, acc.a2, ra.scale[2], ra.shift[2]);
+    store(bi, r0 + 12u, col0, acc.a3, ra.scale[3], ra.shift[3]);
 }
 
 @compute @workgroup_size(64)
@@ -346,57 +367,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 
-    // c0..c15: rows row0 + 4 i .. + 3 (c_i) by columns col0 .. col0 + 3; those past SUBGROUP_ROWS
-    // are never touched (the override constant is known when the pipeline is built, so the
-    // branches on it and the unused accumulators compile out).
-    var c0 = mat4x4<f32>();
-    var c1 = mat4x4<f32>();
-    var c2 = mat4x4<f32>();
-    var c3 = mat4x4<f32>();
-    var c4 = mat4x4<f32>();
-    var c5 = mat4x4<f32>();
-    var c6 = mat4x4<f32>();
-    var c7 = mat4x4<f32>();
-    var c8 = mat4x4<f32>();
-    var c9 = mat4x4<f32>();
-    var c10 = mat4x4<f32>();
-    var c11 = mat4x4<f32>();
-    var c12 = mat4x4<f32>();
-    var c13 = mat4x4<f32>();
-    var c14 = mat4x4<f32>();
-    var c15 = mat4x4<f32>();
+    // c0..c3: rows row0 + 16 i .. + 15 by columns col0 .. col0 + 3; those past SUBGROUP_ROWS are
+    // never touched (the override constant is known when the pipeline is built, so the branches
+    // on it and the unused accumulators compile out).
+    var c0: Rows16;
+    var c1: Rows16;
+    var c2: Rows16;
+    var c3: Rows16;
     let a_base = bi * params.a_sb / 4u;
     let b_base = bi * params.b_sb / 4u;
     let k4 = k / 4u;
     for (var kq = 0u; kq < k4; kq++) {
         let b = b_block(b_base, col0, kq);
-        let r0 = a_blocks(a_base, row0, kq, lane);
-        let r8 = a_blocks(a_base, row0 + 8u, kq, lane);
-        c0 = mad(r0.lo, b, c0);
-        c1 = mad(r0.hi, b, c1);
-        c2 = mad(r8.lo, b, c2);
-        c3 = mad(r8.hi, b, c3);
+        c0 = mad16(c0, a_base, row0, kq, lane, b);
         if (SUBGROUP_ROWS >= 32u) {
-            let r16 = a_blocks(a_base, row0 + 16u, kq, lane);
-            let r24 = a_blocks(a_base, row0 + 24u, kq, lane);
-            c4 = mad(r16.lo, b, c4);
-            c5 = mad(r16.hi, b, c5);
-            c6 = mad(r24.lo, b, c6);
-            c7 = mad(r24.hi, b, c7);
+            c1 = mad16(c1, a_base, row0 + 16u, kq, lane, b);
         }
         if (SUBGROUP_ROWS >= 64u) {
-            let r32 = a_blocks(a_base, row0 + 32u, kq, lane);
-            let r40 = a_blocks(a_base, row0 + 40u, kq, lane);
-            let r48 = a_blocks(a_base, row0 + 48u, kq, lane);
-            let r56 = a_blocks(a_base, row0 + 56u, kq, lane);
-            c8 = mad(r32.lo, b, c8);
-            c9 = mad(r32.hi, b, c9);
-            c10 = mad(r40.lo, b, c10);
-            c11 = mad(r40.hi, b, c11);
-            c12 = mad(r48.lo, b, c12);
-            c13 = mad(r48.hi, b, c13);
-            c14 = mad(r56.lo, b, c14);
-            c15 = mad(r56.hi, b, c15);
+            c2 = mad16(c2, a_base, row0 + 32u, kq, lane, b);
+            c3 = mad16(c3, a_base, row0 + 48u, kq, lane, b);
         }
     }
     // The last k % 4 steps, possible only when k is contiguous in neither operand
@@ -404,34 +393,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var kk = 4u * k4; kk < k; kk++) {
         let at = a_base + kk * (m / 4u);
         let b = b4[b_base + kk * (n / 4u) + min(col0, n - 4u) / 4u];
-        c0 += outer(a_col(at, row0), b);
-        c1 += outer(a_col(at, row0 + 4u), b);
-        c2 += outer(a_col(at, row0 + 8u), b);
-        c3 += outer(a_col(at, row0 + 12u), b);
+        c0 = outer16(c0, at, row0, b);
         if (SUBGROUP_ROWS >= 32u) {
-            c4 += outer(a_col(at, row0 + 16u), b);
-            c5 += outer(a_col(at, row0 + 20u), b);
-            c6 += outer(a_col(at, row0 + 24u), b);
-            c7 += outer(a_col(at, row0 + 28u), b);
+            c1 = outer16(c1, at, row0 + 16u, b);
         }
         if (SUBGROUP_ROWS >= 64u) {
-            c8 += outer(a_col(at, row0 + 32u), b);
-            c9 += outer(a_col(at, row0 + 36u), b);
-            c10 += outer(a_col(at, row0 + 40u), b);
-            c11 += outer(a_col(at, row0 + 44u), b);
-            c12 += outer(a_col(at, row0 + 48u), b);
-            c13 += outer(a_col(at, row0 + 52u), b);
-            c14 += outer(a_col(at, row0 + 56u), b);
-            c15 += outer(a_col(at, row0 + 60u), b);
+            c2 = outer16(c2, at, row0 + 32u, b);
+            c3 = outer16(c3, at, row0 + 48u, b);
         }
     }
 
-    store16(bi, row0, col0, lane, c0, c1, c2, c3);
+    store16(bi, row0, col0, lane, c0);
     if (SUBGROUP_ROWS >= 32u) {
-        store16(bi, row0 + 16u, col0, lane, c4, c5, c6, c7);
+        store16(bi, row0 + 16u, col0, lane, c1);
     }
     if (SUBGROUP_ROWS >= 64u) {
-        store16(bi, row0 + 32u, col0, lane, c8, c9, c10, c11);
-        store16(bi, row0 + 48u, col0, lane, c12, c13, c14, c15);
+        store16(bi, row0 + 32u, col0, lane, c2);
+        store16(bi, row0 + 48u, col0, lane, c3);
     }
 }

@@ -269,12 +269,15 @@ fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut 
 /// Correctness cases: every flag combination over C in 1, 3, 65, spatial
 /// 1 x 1, 7 x 7, 13 x 17 (scalar kernel), 56 x 56, 2 x 6, 2 x 2 and 4 x 1
 /// (vec4 kernel: groups of 4 pixels that straddle rows, k larger than the
-/// image), batch 1 and 3, k = 3 and 7, and saturating sigmoids.
+/// image), batch 1 to 3, k = 3 and 7, and saturating sigmoids. The 1 x 1 map
+/// has 2 images: with one output element, x * gate + residual could cancel to
+/// near 0, where no f32 result meets a tolerance relative to the output (it
+/// happened: seed 6709908688870895294, err/tol 1.114 on 4.4e-9).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     // The last four shapes have 4 | H * W and run the vec4 kernel.
     let shapes = [
-        ([1, 1, 1, 1], 3),
+        ([2, 1, 1, 1], 3),
         ([3, 3, 7, 7], 7),
         ([1, 65, 13, 17], 7),
         ([3, 3, 13, 17], 3),

@@ -260,12 +260,12 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[9, 4, 7, 7],
         ),
         ("phased: 7x7/2, 5 channels, 6x5", c.stride([2, 2]).padding([3, 3]), &[1, 5, 6, 5], &[20, 5, 7, 7]),
-        // Taller subgroups (choose::matmul_tile on 8 lanes: 64 x 256 tiles of 64-row subgroups for 60
-        // outputs, 32 x 256 of 32-row ones for 30).
+        // Taller subgroups (choose::matmul_tile on 8 lanes and 2 threads: 64 x 256 tiles of 64-row
+        // subgroups for 60 outputs, 32 x 256 of 32-row ones for 30; 2 workgroups each).
         (
-            "phased: 7x7/2 stem, 32x32, 60 outputs, affine+residual+relu",
+            "phased: 7x7/2 stem, 32x32, batch 2, 60 outputs, affine+residual+relu",
             epi(true, Relu, true).stride([2, 2]).padding([3, 3]),
-            &[1, 3, 32, 32],
+            &[2, 3, 32, 32],
             &[60, 3, 7, 7],
         ),
         (
