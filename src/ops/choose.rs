@@ -267,10 +267,11 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
 /// 40-51 GFLOP/s; 128 rows per subgroup fell back to 32-35; BENCHMARKS.md, "Taller subgroup
 /// tiles"). Within each height, where several leave the same padding, the 4-column-group tile
 /// first: among the 16-row tiles 32 x 128 ran the K = 64 GEMMs on 56 x 56 maps at 79-86% of the
-/// 512^3 GEMM against 66-86% for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on all four), and
-/// the 8-group one (16 x 256 there) was never the fastest (BENCHMARKS.md "Tiles by shape"): it
-/// comes last, taken where it pads least (16 rows or fewer: Winograd's transposed GEMMs,
-/// [`winograd_transposed`], measured; a linear layer's few rows too, unmeasured).
+/// 512^3 GEMM against 66-86% for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself
+/// within 2% on all four), and the 8-group one (16 x 256 there) was never the fastest
+/// (BENCHMARKS.md "Tiles by shape"): it comes last, taken where it pads least (16 rows or fewer:
+/// Winograd's transposed GEMMs, [`winograd_transposed`], measured; a linear layer's few rows too,
+/// unmeasured).
 pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
     [128, 128],
     [256, 64],

@@ -294,8 +294,8 @@ pub fn subgroup_tile(width: usize) -> [usize; 2] {
     [16 * (64 / width) / col_groups, cols]
 }
 
-/// Rows per subgroup matmul_subgroup can hold (its SUBGROUP_ROWS): each lane holds that many rows
-/// by 4 columns. The other subgroup GEMMs hold 16.
+/// Rows per subgroup matmul_subgroup and conv2d_phased_subgroup can hold (their SUBGROUP_ROWS):
+/// each lane holds that many rows by 4 columns. The other subgroup GEMMs hold 16.
 pub const SUBGROUP_ROWS: [usize; 3] = [16, 32, 64];
 
 /// Every tile matmul_subgroup can cover with subgroups of `width` lanes: `col_groups` subgroups
