@@ -4,6 +4,9 @@
 //!     cargo run --release --example network_kernels -- [ARCH] [KEY=VALUE...]
 //!
 //! (default timm.skresnet18; random weights with timm's key set, 1 x 3 x 224 x 224).
+//! With `EACH=KERNEL` in the environment it also lists every dispatch of that kernel (its index in
+//! the plan and its time), for comparing two builds dispatch by dispatch over repeated runs:
+//! `EACH=matmul_subgroup cargo run --release --example network_kernels`.
 
 use glimpse::blocks::{self, BuildOptions};
 use glimpse::gpu::Gpu;
@@ -36,6 +39,12 @@ fn main() -> anyhow::Result<()> {
         }
         let total: f64 = times.iter().sum();
         println!("{arch} {mode}: {} dispatches, {total:.1} ms (GPU timestamps, one run)", times.len());
+        if let Ok(each) = std::env::var("EACH") {
+            for (i, (d, ms)) in plan.dispatches().iter().zip(&times).enumerate().filter(|(_, (d, _))| d.label() == each)
+            {
+                println!("  {mode} dispatch {i:>4} {:<28} {ms:>9.3} ms", d.label());
+            }
+        }
         let mut rows: Vec<_> = by_kernel.into_iter().collect();
         rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
         for (kernel, (count, ms)) in rows {

@@ -161,7 +161,7 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
     let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
     let (min_cin, min_tiles) = if winograd_s2_fits(shape) {
-        let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.t_pad);
+        let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.t_pad, sizes.points);
         (WINOGRAD_S2_MIN_CIN, if transposed { WINOGRAD_MIN_TILES } else { WINOGRAD_S2_MIN_TILES })
     } else {
         (WINOGRAD_MIN_CIN, WINOGRAD_MIN_TILES)
@@ -326,14 +326,14 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
 /// devices with subgroups, where that pads the product's output less than [c_out, tiles] does with
 /// the tiles [`matmul_tile`] picks for each (a batch-1 7 x 7 output is 16 tiles: half of a
 /// 32-column tile, all of a 16-row one), and c_out a multiple of 4 (the transposed output transform
-/// reads 4 channels as one vec4).
-pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize) -> bool {
+/// reads 4 channels as one vec4). `elements`: the scheme's batch of products (16 or 25), as the GEMM
+/// dispatch passes it to [`matmul_tile`].
+pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize, elements: usize) -> bool {
     let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
         return false;
     };
-    // The products are batched over the scheme's 16 or 25 elements (16: the fewer workgroups).
     let padded = |m: usize, n: usize| {
-        let [tr, tc] = matmul_tile(profile, width, m, n, 16);
+        let [tr, tc] = matmul_tile(profile, width, m, n, elements);
         m.div_ceil(tr) * tr * n.div_ceil(tc) * tc
     };
     profile.cpu && c_out.is_multiple_of(4) && padded(t_pad, c_out) < padded(c_out, t_pad)

@@ -166,7 +166,7 @@ pub(super) fn encode(
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
     let [u_dims, v_dims, [points, rows, cols]] = sizes.scratch_dims(c_out);
     // Few tiles: the GEMMs run as M^T = V^T U^T, tiles as rows (choose::winograd_transposed).
-    let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad);
+    let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad, points);
     let m_dims = if transposed { [points, cols, rows] } else { [points, rows, cols] };
     // U depends on the weights alone: computed once by a plan whose weights are constant.
     let u_t = gpu.derived(SCRATCH_SLOTS[0], &Shape::new(&u_dims)?, &[weight])?;
