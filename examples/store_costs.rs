@@ -1,0 +1,141 @@
+//! What storing costs on the default adapter, apart from any kernel's arithmetic: 4 Mi vec4 stores
+//! (64 MiB) laid out the way matmul_subgroup's store phase lays them out (each subgroup of 8 lanes
+//! writes 64 rows, one vec4 per lane and row, so 128 bytes per row), over rows of each given length
+//! in vec4s (at least 8; a 56 x 56 map's 3136 floats are 784, a 28 x 28 map's 196), against each subgroup writing its 64 x 128 bytes
+//! contiguously, and against a rgba32float storage texture (a texel per store) plus the copy of
+//! that texture into a buffer. Wall time per dispatch, the fastest of 5 after a warm-up.
+//! `LP_NUM_THREADS=1 cargo run --release --example store_costs -- 196 256 768 784 800 1024`
+//! On lavapipe this measures the driver's store loops on the host CPU, not GPU speed (BENCHMARKS.md,
+//! "What bounds the rows still under the line").
+
+use anyhow::{anyhow, Context, Result};
+use std::time::Instant;
+
+const N_VEC4: u32 = 1 << 22;
+const TEXTURE_WIDTH: u32 = 8192;
+
+// Invocation i of subgroup sg (8 lanes) stores vec4 index `at` for its rows r = 0 .. 63.
+const STORES: &str = r#"
+override ROW: u32 = 0u; // row length in vec4s; 0: each subgroup's 64 x 8 vec4s contiguous
+override TEXTURE: bool = false;
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var tex: texture_storage_2d<rgba32float, write>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    let sg = g.x / 8u;
+    let lane = g.x % 8u;
+    for (var r = 0u; r < 64u; r++) {
+        var at = (sg * 64u + r) * 8u + lane;
+        if (ROW != 0u) {
+            // Subgroups side by side along a row (a row's last ROW % 8 vec4s stay unwritten; max:
+            // ROW = 0 never gets here, but the constant is folded).
+            let per_row = max(ROW / 8u, 1u);
+            at = ((sg / per_row) * 64u + r) * ROW + (sg % per_row) * 8u + lane;
+        }
+        let v = vec4(f32(at), f32(r), 1.0, 2.0);
+        if (TEXTURE) {
+            textureStore(tex, vec2(at % 8192u, at / 8192u), v);
+        } else {
+            out[at] = v;
+        }
+    }
+}
+"#;
+
+fn main() -> Result<()> {
+    let rows: Vec<u32> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            a.parse::<u32>().ok().filter(|r| *r >= 8).ok_or_else(|| anyhow!("row length {a:?}: at least 8 (vec4s)"))
+        })
+        .collect::<Result<_>>()?;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).context("no adapter")?;
+    println!("{} ({:?})", adapter.get_info().name, adapter.get_info().device_type);
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))?;
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("out"),
+        size: N_VEC4 as u64 * 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let extent = wgpu::Extent3d { width: TEXTURE_WIDTH, height: N_VEC4 / TEXTURE_WIDTH, depth_or_array_layers: 1 };
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("out texture"),
+        size: extent,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("stores"),
+        source: wgpu::ShaderSource::Wgsl(STORES.into()),
+    });
+    let time = |what: &str, encode: &dyn Fn(&mut wgpu::CommandEncoder)| -> Result<()> {
+        let mut best = f64::INFINITY;
+        for round in 0..6 {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            encode(&mut encoder);
+            let start = Instant::now();
+            queue.submit([encoder.finish()]);
+            device.poll(wgpu::PollType::wait_indefinitely())?;
+            if round > 0 {
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        println!("{what:<36} {best:8.2} ms");
+        Ok(())
+    };
+    let mut patterns: Vec<(String, u32, bool)> = vec![("contiguous per subgroup".into(), 0, false)];
+    patterns.extend(rows.iter().map(|&r| (format!("rows of {r} vec4s ({} bytes)", r * 16), r, false)));
+    patterns.push(("texture, contiguous per subgroup".into(), 0, true));
+    for (what, row, to_texture) in patterns {
+        let constants = [("ROW", row as f64), ("TEXTURE", if to_texture { 1.0 } else { 0.0 })];
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("stores"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+            cache: None,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+            ],
+        });
+        time(&what, &|encoder| {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(N_VEC4 / 64 / 64, 1, 1);
+        })?;
+    }
+    time("copy texture -> buffer", &|encoder| {
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(TEXTURE_WIDTH * 16),
+                    rows_per_image: None,
+                },
+            },
+            extent,
+        );
+    })
+}
