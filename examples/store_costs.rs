@@ -1,10 +1,11 @@
 //! What storing costs on the default adapter, apart from any kernel's arithmetic: 4 Mi vec4 stores
-//! (64 MiB) laid out the way matmul_subgroup's store phase lays them out (each subgroup of 8 lanes
-//! writes 64 rows, one vec4 per lane and row, so 128 bytes per row), over rows of each given length
-//! in vec4s (at least 8; a 56 x 56 map's 3136 floats are 784, a 28 x 28 map's 196), against each subgroup writing its 64 x 128 bytes
-//! contiguously, and against a rgba32float storage texture (a texel per store) plus the copy of
-//! that texture into a buffer. Wall time per dispatch, the fastest of 5 after a warm-up.
-//! `LP_NUM_THREADS=1 cargo run --release --example store_costs -- 196 256 768 784 800 1024`
+//! (64 MiB) laid out as matmul_subgroup's store phase lays them out: each subgroup of 8 lanes writes
+//! SUBGROUP_ROWS rows (default 64, its R), one vec4 per lane and row (128 bytes per row), over rows
+//! of each given length in vec4s (at least 8; a 56 x 56 map's 3136 floats are 784, a 28 x 28
+//! map's 196). Beside them: each subgroup's stores contiguous, and the same stores as rgba32float
+//! storage-texture texels plus the copy of that texture into a buffer. Wall time per dispatch, the
+//! fastest of 5 after a warm-up.
+//! `LP_NUM_THREADS=1 SUBGROUP_ROWS=16 cargo run --release --example store_costs -- 196 784 1024`
 //! On lavapipe this measures the driver's store loops on the host CPU, not GPU speed (BENCHMARKS.md,
 //! "What bounds the rows still under the line").
 
@@ -18,19 +19,20 @@ const TEXTURE_WIDTH: u32 = 8192;
 const STORES: &str = r#"
 override ROW: u32 = 0u; // row length in vec4s; 0: each subgroup's 64 x 8 vec4s contiguous
 override TEXTURE: bool = false;
+override SUBGROUP_ROWS: u32 = 64u; // rows each subgroup writes (matmul_subgroup: its R)
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(1) var tex: texture_storage_2d<rgba32float, write>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     let sg = g.x / 8u;
     let lane = g.x % 8u;
-    for (var r = 0u; r < 64u; r++) {
-        var at = (sg * 64u + r) * 8u + lane;
+    for (var r = 0u; r < SUBGROUP_ROWS; r++) {
+        var at = (sg * SUBGROUP_ROWS + r) * 8u + lane;
         if (ROW != 0u) {
             // Subgroups side by side along a row (a row's last ROW % 8 vec4s stay unwritten; max:
             // ROW = 0 never gets here, but the constant is folded).
             let per_row = max(ROW / 8u, 1u);
-            at = ((sg / per_row) * 64u + r) * ROW + (sg % per_row) * 8u + lane;
+            at = ((sg / per_row) * SUBGROUP_ROWS + r) * ROW + (sg % per_row) * 8u + lane;
         }
         let v = vec4(f32(at), f32(r), 1.0, 2.0);
         if (TEXTURE) {
@@ -49,6 +51,11 @@ fn main() -> Result<()> {
             a.parse::<u32>().ok().filter(|r| *r >= 8).ok_or_else(|| anyhow!("row length {a:?}: at least 8 (vec4s)"))
         })
         .collect::<Result<_>>()?;
+    let subgroup_rows = match std::env::var("SUBGROUP_ROWS") {
+        Ok(v) => v.parse::<u32>().ok().filter(|r| [1, 2, 4, 8, 16, 32, 64].contains(r)),
+        Err(_) => Some(64),
+    }
+    .ok_or_else(|| anyhow!("SUBGROUP_ROWS: a power of two from 1 to 64"))?;
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter =
         pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).context("no adapter")?;
@@ -95,7 +102,11 @@ fn main() -> Result<()> {
     patterns.extend(rows.iter().map(|&r| (format!("rows of {r} vec4s ({} bytes)", r * 16), r, false)));
     patterns.push(("texture, contiguous per subgroup".into(), 0, true));
     for (what, row, to_texture) in patterns {
-        let constants = [("ROW", row as f64), ("TEXTURE", if to_texture { 1.0 } else { 0.0 })];
+        let constants = [
+            ("ROW", row as f64),
+            ("TEXTURE", if to_texture { 1.0 } else { 0.0 }),
+            ("SUBGROUP_ROWS", subgroup_rows as f64),
+        ];
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("stores"),
             layout: None,
@@ -116,7 +127,7 @@ fn main() -> Result<()> {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(N_VEC4 / 64 / 64, 1, 1);
+            pass.dispatch_workgroups(N_VEC4 / 64 / subgroup_rows, 1, 1);
         })?;
     }
     time("copy texture -> buffer", &|encoder| {
