@@ -2,9 +2,9 @@
 //! (64 MiB) laid out as matmul_subgroup's store phase lays them out: each subgroup of 8 lanes writes
 //! SUBGROUP_ROWS rows (default 64, its R), one vec4 per lane and row (128 bytes per row), over rows
 //! of each given length in vec4s (at least 8; a 56 x 56 map's 3136 floats are 784, a 28 x 28
-//! map's 196). Beside them: each subgroup's stores contiguous, and the same stores as rgba32float
-//! storage-texture texels plus the copy of that texture into a buffer. Wall time per dispatch, the
-//! fastest of 5 after a warm-up.
+//! map's 196). Beside them: each subgroup's stores contiguous, loads in the same patterns (summed,
+//! one store per invocation), and the same stores as rgba32float storage-texture texels plus the
+//! copy of that texture into a buffer. Wall time per dispatch, the fastest of 5 after a warm-up.
 //! `LP_NUM_THREADS=1 SUBGROUP_ROWS=16 cargo run --release --example store_costs -- 196 784 1024`
 //! On lavapipe this measures the driver's store loops on the host CPU, not GPU speed (BENCHMARKS.md,
 //! "What bounds the rows still under the line").
@@ -15,10 +15,10 @@ use std::time::Instant;
 const N_VEC4: u32 = 1 << 22;
 const TEXTURE_WIDTH: u32 = 8192;
 
-// Invocation i of subgroup sg (8 lanes) stores vec4 index `at` for its rows r = 0 .. 63.
+// Invocation `lane` of subgroup sg (8 lanes) accesses vec4 index `at` for its rows r.
 const STORES: &str = r#"
-override ROW: u32 = 0u; // row length in vec4s; 0: each subgroup's 64 x 8 vec4s contiguous
-override TEXTURE: bool = false;
+override ROW: u32 = 0u; // row length in vec4s; 0: each subgroup's rows contiguous
+override MODE: u32 = 0u; // 0: buffer stores, 1: texture stores, 2: buffer loads (summed, one store)
 override SUBGROUP_ROWS: u32 = 64u; // rows each subgroup writes (matmul_subgroup: its R)
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(1) var tex: texture_storage_2d<rgba32float, write>;
@@ -26,6 +26,7 @@ override SUBGROUP_ROWS: u32 = 64u; // rows each subgroup writes (matmul_subgroup
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     let sg = g.x / 8u;
     let lane = g.x % 8u;
+    var sum = vec4(0.0);
     for (var r = 0u; r < SUBGROUP_ROWS; r++) {
         var at = (sg * SUBGROUP_ROWS + r) * 8u + lane;
         if (ROW != 0u) {
@@ -35,11 +36,16 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
             at = ((sg / per_row) * SUBGROUP_ROWS + r) * ROW + (sg % per_row) * 8u + lane;
         }
         let v = vec4(f32(at), f32(r), 1.0, 2.0);
-        if (TEXTURE) {
+        if (MODE == 1u) {
             textureStore(tex, vec2(at % 8192u, at / 8192u), v);
+        } else if (MODE == 2u) {
+            sum += out[at];
         } else {
             out[at] = v;
         }
+    }
+    if (MODE == 2u) {
+        out[g.x] = sum; // keeps the loads; the values do not matter
     }
 }
 "#;
@@ -95,18 +101,17 @@ fn main() -> Result<()> {
                 best = best.min(start.elapsed().as_secs_f64() * 1e3);
             }
         }
-        println!("{what:<36} {best:8.2} ms");
+        println!("{what:<42} {best:8.2} ms");
         Ok(())
     };
-    let mut patterns: Vec<(String, u32, bool)> = vec![("contiguous per subgroup".into(), 0, false)];
-    patterns.extend(rows.iter().map(|&r| (format!("rows of {r} vec4s ({} bytes)", r * 16), r, false)));
-    patterns.push(("texture, contiguous per subgroup".into(), 0, true));
-    for (what, row, to_texture) in patterns {
-        let constants = [
-            ("ROW", row as f64),
-            ("TEXTURE", if to_texture { 1.0 } else { 0.0 }),
-            ("SUBGROUP_ROWS", subgroup_rows as f64),
-        ];
+    let (stores, texels, loads) = (0, 1, 2);
+    let mut patterns: Vec<(String, u32, u32)> = vec![("stores, contiguous per subgroup".into(), 0, stores)];
+    patterns.extend(rows.iter().map(|&r| (format!("stores, rows of {r} vec4s ({} bytes)", r * 16), r, stores)));
+    patterns.push(("loads, contiguous per subgroup".into(), 0, loads));
+    patterns.extend(rows.iter().map(|&r| (format!("loads, rows of {r} vec4s"), r, loads)));
+    patterns.push(("texel stores, contiguous per subgroup".into(), 0, texels));
+    for (what, row, mode) in patterns {
+        let constants = [("ROW", row as f64), ("MODE", mode as f64), ("SUBGROUP_ROWS", subgroup_rows as f64)];
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("stores"),
             layout: None,
