@@ -18,18 +18,18 @@
 // out = [N, C, packed] viewed as vec4s.
 
 override PAIRS: bool = false; // stride_x = 2, ow even, w % 4 == 0 and pixels % 4 == 0
-override OW: u32 = 1u;        // params.ow
-override QUADS: u32 = 1u;     // params.packed / 4: vec4s per plane of out
+override OW: u32 = 1u;        // output columns: (w - 1) / stride_x + 1
+override QUADS: u32 = 1u;     // vec4s per plane of out: output pixels rounded up to a multiple of 4, / 4
 
 struct Params {
     planes: u32,   // N x C
     h: u32,
     w: u32,
-    ow: u32,       // output columns: (w - 1) / stride_x + 1
     pixels: u32,   // output pixels per plane: oh x ow
-    packed: u32,   // pixels rounded up to a multiple of 4: out's row length
     stride_y: u32,
     stride_x: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

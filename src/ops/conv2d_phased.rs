@@ -156,10 +156,11 @@ pub(super) fn encode_phased(
         plane4: u("phase plane", planes.ph * planes.pw / 4)?,
         epilogue: conv.epilogue.code(),
     };
+    let [rows, column_groups] = crate::ops::subgroup_tile_constants(tile, width);
     let constants = [
         ("SUBGROUP_WIDTH", width as f64),
-        ("SUBGROUP_ROWS", crate::ops::subgroup_rows(tile) as f64),
-        ("COLUMN_GROUPS", (tile_cols / (4 * width)) as f64),
+        rows,
+        column_groups,
         ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
         ("EPILOGUE", conv.epilogue.code() as f64),
     ];

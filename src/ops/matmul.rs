@@ -356,9 +356,8 @@ impl Matmul {
                 ("OUT_VEC4", n_out.is_multiple_of(4) as u8 as f64),
                 ("EPILOGUE", params.epilogue as f64),
                 ("AXIS", params.axis as f64),
-                ("COLUMN_GROUPS", (tile[1] / (4 * w as usize)) as f64),
-                ("SUBGROUP_ROWS", super::subgroup_rows(tile) as f64),
             ]);
+            constants.extend(super::subgroup_tile_constants(tile, w as usize));
         }
         gpu.prepare(kernel, &constants, &params, &bindings, grid)
     }

@@ -27,10 +27,9 @@ pub struct RepackPixelsParams {
     planes: u32,
     h: u32,
     w: u32,
-    ow: u32,
     pixels: u32,
-    packed: u32,
     stride: [u32; 2],
+    _pad: [u32; 2],
 }
 
 /// Invocations per workgroup of repack_pixels (each writes one vec4).
@@ -99,10 +98,9 @@ impl Conv1x1 {
             planes: u("planes (batch x channels)", n * c)?,
             h: u("height", h)?,
             w: u("width", w)?,
-            ow: u("output width", ow)?,
             pixels: u("output pixels", pixels)?,
-            packed: u("packed pixels", packed)?,
             stride: [u("stride", sy)?, u("stride", sx)?],
+            _pad: [0; 2],
         };
         // The device scratch slot (gpu/scratch.rs): every repacked GEMM of a plan shares one buffer.
         let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, c, packed])?)?;
@@ -110,6 +108,7 @@ impl Conv1x1 {
         // Two aligned vec4 loads per quad where its pixels are two pairs, each 2 apart on one row of x.
         let pairs = sx == 2 && ow.is_multiple_of(2) && w.is_multiple_of(4) && pixels == packed;
         // The shader divides by OW and QUADS as override constants (a multiply and a shift there).
+        // (Both fit in u32: ow <= w, packed / 4 <= the repacked element count, checked above.)
         let constants = [("PAIRS", pairs as u8 as f64), ("OW", ow as f64), ("QUADS", (packed / 4) as f64)];
         let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
         // The GEMM: the weight as A [1, M, C], the scratch as B [N, C, P]; its output rows are the

@@ -321,6 +321,12 @@ pub fn subgroup_rows([rows, cols]: [usize; 2]) -> usize {
     rows * cols / (64 * 4)
 }
 
+/// The override constants that give matmul_subgroup and conv2d_phased_subgroup one of
+/// [`subgroup_tiles`] for subgroups of `width` lanes: its rows per subgroup and column groups.
+pub fn subgroup_tile_constants(tile @ [_, cols]: [usize; 2], width: usize) -> [(&'static str, f64); 2] {
+    [("SUBGROUP_ROWS", subgroup_rows(tile) as f64), ("COLUMN_GROUPS", (cols / (4 * width)) as f64)]
+}
+
 /// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
 /// conv2d_window_subgroup, replayed on the CPU for subgroups of `width` lanes (the index arithmetic
 /// of their `main` and `a_blocks`; only 4, 8 and 16 lanes run on this repository's devices): every
