@@ -48,6 +48,7 @@ override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64
 override COLUMN_GROUPS: u32 = 0u;   // SC (see Layout); 0: max(64, 4 W) / 4 W
 // OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out (OW a multiple of 4).
 override OUT_VEC4: bool = false;
+override TOUCH_OUT: bool = false; // load the output lines before the loop (CPU devices: touch_rows)
 // The epilogue (Params' `epilogue` bits, which this kernel does not read), fixed at pipeline
 // creation: lavapipe runs both sides of a branch it cannot prove uniform, so unused epilogue code
 // costs every store (as in matmul_subgroup).
@@ -66,6 +67,10 @@ struct Params {
     row4: u32,      // pw / 4: vec4s per phase-plane row
     plane4: u32,    // ph * pw / 4: vec4s per phase plane
     epilogue: u32,  // bit 0 affine, bit 1 residual, bits 2.. activation (0 none, 1 relu, 2 sigmoid)
+    zero: u32,      // always 0 (see touch_rows)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -338,6 +343,18 @@ fn store16(r0: u32, px: Pixels, lane: u32, acc: Rows16) {
     store(r0 + 12u, px, acc.a3, ca.scale[3], ca.shift[3]);
 }
 
+// One load of each output row (channel) this lane will store, OR-ed into a value the caller ANDs
+// with params.zero (0) so the compiler keeps the loads: on CPU devices (TOUCH_OUT) the lines' misses
+// then overlap the multiply-adds instead of stalling the stores (matmul_subgroup's touch_rows).
+fn touch_rows(r0: u32, px: Pixels) -> u32 {
+    var touch = 0u;
+    for (var r = 0u; r < SUBGROUP_ROWS; r++) {
+        let co = min(r0 + r, params.c_out - 1u);
+        touch |= bitcast<u32>(out[(px.out_at + co * params.out_plane) / 4u].x);
+    }
+    return touch;
+}
+
 // The invocation's R x 4 outputs.
 fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
     store16(r0, px, lane, acc.c0);
@@ -364,7 +381,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let tr = SUBGROUP_ROWS * (64u / width) / sc;
     let r0 = (tile / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
     let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
-    let px = pixels(seg);
+    var px = pixels(seg);
+    if (TOUCH_OUT) {
+        px.out_at += touch_rows(r0, px) & params.zero; // adds 0, keeps the loads
+    }
 
     // Vec4 index of (image, channel 0, plane 0, row oy, column ox0).
     let base = px.n * params.c_in * 4u * params.plane4 + px.oy * params.row4 + px.ox0 / 4u;

@@ -63,6 +63,7 @@ override EPILOGUE: u32 = 0u;
 override AXIS: u32 = 0u;
 override COLUMN_GROUPS: u32 = 0u; // SC (see Layout); 0: max(64, 4 W) / 4 W
 override SUBGROUP_ROWS: u32 = 16u; // R (see Layout): 16, 32 or 64
+override TOUCH_OUT: bool = false; // load the output lines before the loop (CPU devices: touch_rows)
 
 struct Params {
     m: u32,
@@ -82,7 +83,7 @@ struct Params {
     tiles_n: u32,  // ceil(n / TC); ceil(batch n / TC) where FLAT (see main)
     n_out: u32,    // out's and residual's row length: n, or fewer where the host padded B's rows
                    // to whole vec4s (matmul_repack: columns n_out .. n - 1 are computed, not stored)
-    _pad1: u32,
+    zero: u32,     // always 0 (see touch_rows)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -327,6 +328,21 @@ fn store16(bi: u32, r0: u32, col0: u32, lane: u32, acc: Rows16) {
     store(bi, r0 + 12u, col0, acc.a3, ra.scale[3], ra.shift[3]);
 }
 
+// One load of each output row this lane will store (its column col, row clamped), OR-ed into a
+// value the caller ANDs with params.zero (0) so the compiler keeps the loads. Why (TOUCH_OUT, set on
+// CPU devices): on lavapipe a subgroup's stores at the end walk R rows a map apart, each a store
+// stream, more than the host CPU's prefetchers follow, and each line missed stalls the stores; a
+// load of the same lines before the multiply-adds overlaps those misses with them (1 x 1 conv,
+// 8 x 64 x 56 x 56 > 256, one thread: 76 -> 50 ms; BENCHMARKS.md, "Output lines touched first").
+fn touch_rows(bi: u32, row0: u32, col: u32) -> u32 {
+    var touch = 0u;
+    for (var r = 0u; r < SUBGROUP_ROWS; r++) {
+        let row = min(row0 + r, params.m - 1u);
+        touch |= bitcast<u32>(out[((bi * params.m + row) * params.n_out + col) / 4u].x);
+    }
+    return touch;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -377,6 +393,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let a_base = bi * params.a_sb / 4u;
     let b_base = bi * params.b_sb / 4u;
     let k4 = k / 4u;
+    // Always 0 (params.zero is 0), but it reads the touched values, which keeps their loads.
+    var guard = 0u;
+    if (TOUCH_OUT) {
+        guard = touch_rows(bi, row0, min(col0, params.n_out - 1u)) & params.zero;
+    }
     for (var kq = 0u; kq < k4; kq++) {
         let b = b_block(b_base, col0, kq);
         c0 = mad16(c0, a_base, row0, kq, lane, b);
@@ -403,12 +424,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 
-    store16(bi, row0, col0, lane, c0);
+    store16(bi + guard, row0, col0, lane, c0);
     if (SUBGROUP_ROWS >= 32u) {
-        store16(bi, row0 + 16u, col0, lane, c1);
+        store16(bi + guard, row0 + 16u, col0, lane, c1);
     }
     if (SUBGROUP_ROWS >= 64u) {
-        store16(bi, row0 + 32u, col0, lane, c2);
-        store16(bi, row0 + 48u, col0, lane, c3);
+        store16(bi + guard, row0 + 32u, col0, lane, c2);
+        store16(bi + guard, row0 + 48u, col0, lane, c3);
     }
 }

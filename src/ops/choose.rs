@@ -241,6 +241,15 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
     profile.subgroup_width.is_some()
 }
 
+/// Whether the GEMM kernels that store a tall tile at the end (matmul_subgroup) load one element of
+/// each output row first: on CPU devices, where the stores of R rows a map apart are more streams
+/// than the host's prefetchers follow, the loads overlap the misses with the multiply-adds (on
+/// lavapipe the 1 x 1 conv 8 x 64 x 56 x 56 > 256, one thread, 76 -> 50 ms: BENCHMARKS.md, "Output
+/// lines touched first"); on GPUs they would be a wasted read of the output.
+pub fn touch_outputs_first(profile: &DeviceProfile) -> bool {
+    profile.cpu
+}
+
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
 /// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) with K a multiple

@@ -47,6 +47,9 @@ pub struct Conv2dPhasedParams {
     row4: u32,
     plane4: u32,
     epilogue: u32,
+    /// Always 0: the kernel ANDs the output lines it touches first with it (its touch_rows).
+    zero: u32,
+    _pad: [u32; 3],
 }
 
 /// How conv2d_phases lays out one tensor: `planes` planes of [h, w] become `phases` (1 or 4) planes
@@ -155,6 +158,8 @@ pub(super) fn encode_phased(
         row4: u("phase plane row", planes.pw / 4)?,
         plane4: u("phase plane", planes.ph * planes.pw / 4)?,
         epilogue: conv.epilogue.code(),
+        zero: 0,
+        _pad: [0; 3],
     };
     let [rows, column_groups] = crate::ops::subgroup_tile_constants(tile, width);
     let constants = [
@@ -163,6 +168,7 @@ pub(super) fn encode_phased(
         column_groups,
         ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
         ("EPILOGUE", conv.epilogue.code() as f64),
+        ("TOUCH_OUT", crate::ops::choose::touch_outputs_first(gpu.profile()) as u8 as f64),
     ];
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];

@@ -81,7 +81,9 @@ pub struct MatmulParams {
     /// The output's row length: n, or fewer where B's rows were padded (matmul_subgroup reads it;
     /// the other kernels' Params call it _pad0).
     n_out: u32,
-    _pad: u32,
+    /// Always 0: matmul_subgroup ANDs the output lines it touches first with it (see its
+    /// touch_rows); the other kernels' Params call it _pad1.
+    zero: u32,
 }
 
 /// Output rows and columns one workgroup of the tiled kernels covers.
@@ -309,7 +311,7 @@ impl Matmul {
             tiles_m: u("row tiles", m.div_ceil(tile[0]))?,
             tiles_n: u("column tiles", if flat { d.batch * n } else { n }.div_ceil(tile[1]))?,
             n_out: u("output row length", n_out)?,
-            _pad: 0,
+            zero: 0,
         })
     }
 
@@ -356,6 +358,7 @@ impl Matmul {
                 ("OUT_VEC4", n_out.is_multiple_of(4) as u8 as f64),
                 ("EPILOGUE", params.epilogue as f64),
                 ("AXIS", params.axis as f64),
+                ("TOUCH_OUT", super::choose::touch_outputs_first(gpu.profile()) as u8 as f64),
             ]);
             constants.extend(super::subgroup_tile_constants(tile, w as usize));
         }
