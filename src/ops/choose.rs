@@ -241,14 +241,21 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
     profile.subgroup_width.is_some()
 }
 
-/// Whether the GEMM kernels that store a tall tile at the end (matmul_subgroup) load one element of
-/// each output row first: on CPU devices, where the stores of R rows a map apart are more streams
-/// than the host's prefetchers follow, the loads overlap the misses with the multiply-adds (on
-/// lavapipe the 1 x 1 conv 8 x 64 x 56 x 56 > 256, one thread, 76 -> 50 ms: BENCHMARKS.md, "Output
-/// lines touched first"); on GPUs they would be a wasted read of the output.
-pub fn touch_outputs_first(profile: &DeviceProfile) -> bool {
-    profile.cpu
+/// Whether the GEMM kernels that store a tall tile at the end (matmul_subgroup, the phased conv)
+/// load one element of each output row first, for output rows of `row_len` elements: on CPU
+/// devices, where one subgroup's stores to R rows a long row apart are more streams than the
+/// host's prefetchers follow, those loads overlap the lines' misses with the multiply-adds (on
+/// lavapipe, one thread, the 1 x 1 conv 8 x 64 x 56 x 56 > 256: 76 -> 50 ms); where rows are short
+/// the rows of a tile lie close together, the prefetchers keep up, and the loads only cost (the
+/// 7 x 7 maps' 1 x 1 convs 1.09x slower, 14 x 14 0.97x, 28 x 28 0.91x, 56 x 56 0.76-0.83x:
+/// BENCHMARKS.md, "Output lines touched first"). On GPUs they would be a wasted read.
+pub fn touch_outputs_first(profile: &DeviceProfile, row_len: usize) -> bool {
+    profile.cpu && row_len >= TOUCH_MIN_ROW
 }
+
+/// The shortest output row (elements) whose lines [`touch_outputs_first`] touches: 2 KiB, between a
+/// 14 x 14 map's 784 bytes and a 28 x 28 map's 3,136.
+pub const TOUCH_MIN_ROW: usize = 512;
 
 /// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
 /// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for

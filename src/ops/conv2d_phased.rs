@@ -168,7 +168,7 @@ pub(super) fn encode_phased(
         column_groups,
         ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
         ("EPILOGUE", conv.epilogue.code() as f64),
-        ("TOUCH_OUT", crate::ops::choose::touch_outputs_first(gpu.profile()) as u8 as f64),
+        ("TOUCH_OUT", crate::ops::choose::touch_outputs_first(gpu.profile(), oh * ow) as u8 as f64),
     ];
     let grid = gpu.grid_1d(name, (tiles_m as u64) * (tiles_n as u64))?;
     let bindings = [&xp, &wp, affine, residual, output];

@@ -358,7 +358,7 @@ impl Matmul {
                 ("OUT_VEC4", n_out.is_multiple_of(4) as u8 as f64),
                 ("EPILOGUE", params.epilogue as f64),
                 ("AXIS", params.axis as f64),
-                ("TOUCH_OUT", super::choose::touch_outputs_first(gpu.profile()) as u8 as f64),
+                ("TOUCH_OUT", super::choose::touch_outputs_first(gpu.profile(), n_out) as u8 as f64),
             ]);
             constants.extend(super::subgroup_tile_constants(tile, w as usize));
         }
