@@ -44,20 +44,16 @@ fn main() -> Result<()> {
         ..Default::default()
     }))?;
     let bytes = 64 * FIELDS.len() as u64 * 4;
-    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-    let out = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("out"),
-        size: bytes,
-        usage,
-        mapped_at_creation: false,
-    });
-    let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-    let read = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("read"),
-        size: bytes,
-        usage,
-        mapped_at_creation: false,
-    });
+    let buffer = |label, usage| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let out = buffer("out", wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+    let read = buffer("read", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("subgroup probe"),
         source: wgpu::ShaderSource::Wgsl(PROBE.into()),
