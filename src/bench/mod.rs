@@ -247,7 +247,8 @@ pub fn workloads(options: &Options) -> Result<Vec<Workload>> {
         n.dedup();
         n.join(", ")
     };
-    let matches = |w: &Workload| w.label().contains(filter);
+    // `A|B` selects the workloads whose label contains A or B.
+    let matches = |w: &Workload| filter.split('|').any(|part| !part.is_empty() && w.label().contains(part));
     let valid = names(&all);
     let chosen: Vec<Workload> = all.into_iter().filter(matches).collect();
     if chosen.is_empty() {
@@ -382,6 +383,18 @@ mod tests {
         let options = Options { filter: Some("CbamModule".into()), ..options };
         let e = workloads(&options).err().expect("other suite").to_string();
         assert!(e.contains("try --suite all"), "{e}");
+    }
+
+    #[test]
+    fn a_filter_takes_alternatives() {
+        let options = Options { suite: Suite::Blocks, filter: None, batch: 1, repeat: 3, seed: 0 };
+        let count = |filter: &str| {
+            workloads(&Options { filter: Some(filter.into()), ..options.clone() }).map_or(0, |w| w.len())
+        };
+        let (sk, basic) = (count("SelectiveKernel"), count("BasicBlock"));
+        assert!(sk > 0 && basic > 0);
+        assert_eq!(count("SelectiveKernel|BasicBlock"), sk + basic);
+        assert_eq!(count("SelectiveKernel|"), sk, "an empty alternative matches nothing");
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct BenchArgs {
     /// Which suite to run.
     #[arg(long, value_enum, default_value = "all")]
     suite: SuiteArg,
-    /// Only workloads whose "name shape variant" contains this text (e.g. matmul, CbamModule, 1x256).
+    /// Only workloads whose "name shape variant" contains this text (e.g. matmul, CbamModule, 1x256;
+    /// A|B: either).
     #[arg(long)]
     filter: Option<String>,
     /// The batch blocks also run at besides 1 (1 for a quick run).
