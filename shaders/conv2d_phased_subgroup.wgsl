@@ -41,7 +41,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   5 out      [N, C_out, OH, OW]
 // finish, shifted, mad, a_blocks, affine_part, channel_affine and store repeat
 // conv2d_window_subgroup's (step and store_all are its 16-row ones taken to R rows, Rows16 and mad16
-// matmul_subgroup's): WGSL has no includes.
+// matmul_subgroup's, touch_rows matmul_subgroup's over this kernel's output layout): WGSL has no
+// includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64

@@ -333,7 +333,7 @@ fn store16(bi: u32, r0: u32, col0: u32, lane: u32, acc: Rows16) {
 // CPU devices): on lavapipe a subgroup's stores at the end walk R rows a map apart, each a store
 // stream, more than the host CPU's prefetchers follow, and each line missed stalls the stores; a
 // load of the same lines before the multiply-adds overlaps those misses with them (1 x 1 conv,
-// 8 x 64 x 56 x 56 > 256, one thread: 76 -> 50 ms; BENCHMARKS.md, "Output lines touched first").
+// 8 x 64 x 56 x 56 > 256, one thread: 73-77 -> 49-51 ms; BENCHMARKS.md, "Output lines touched first").
 fn touch_rows(bi: u32, row0: u32, col: u32) -> u32 {
     var touch = 0u;
     for (var r = 0u; r < SUBGROUP_ROWS; r++) {
@@ -393,10 +393,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let a_base = bi * params.a_sb / 4u;
     let b_base = bi * params.b_sb / 4u;
     let k4 = k / 4u;
-    // Always 0 (params.zero is 0), but it reads the touched values, which keeps their loads.
-    var guard = 0u;
     if (TOUCH_OUT) {
-        guard = touch_rows(bi, row0, min(col0, params.n_out - 1u)) & params.zero;
+        bi += touch_rows(bi, row0, min(col0, params.n_out - 1u)) & params.zero; // adds 0, keeps the loads
     }
     for (var kq = 0u; kq < k4; kq++) {
         let b = b_block(b_base, col0, kq);
@@ -424,12 +422,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 
-    store16(bi + guard, row0, col0, lane, c0);
+    store16(bi, row0, col0, lane, c0);
     if (SUBGROUP_ROWS >= 32u) {
-        store16(bi + guard, row0 + 16u, col0, lane, c1);
+        store16(bi, row0 + 16u, col0, lane, c1);
     }
     if (SUBGROUP_ROWS >= 64u) {
-        store16(bi + guard, row0 + 32u, col0, lane, c2);
-        store16(bi + guard, row0 + 48u, col0, lane, c3);
+        store16(bi, row0 + 32u, col0, lane, c2);
+        store16(bi, row0 + 48u, col0, lane, c3);
     }
 }

@@ -28,12 +28,15 @@ def kind(row):
     return f"{k}/{stride}" + (" d2" if len(row["shape"].split(" ")) > 2 else "")
 
 
+def keys(rows):
+    return [(w["name"], w["shape"]) for w in rows]
+
+
 def merged(paths):
     """Each conv row of the reports, its share and rates the median over them."""
     runs = [[w for w in json.load(open(p))["workloads"] if w.get("pct_reference") is not None] for p in paths]
-    keys = [(w["name"], w["shape"]) for w in runs[0]]
     for p, run in zip(paths, runs):
-        if [(w["name"], w["shape"]) for w in run] != keys:
+        if keys(run) != keys(runs[0]):
             sys.exit(f"{p}: not the same rows as {paths[0]}")
     rows = []
     for i, w in enumerate(runs[0]):
@@ -47,7 +50,7 @@ def merged(paths):
 def main(paths, against):
     rows = merged(paths)
     old = merged(against) if against else None
-    if old is not None and [(w["name"], w["shape"]) for w in old] != [(w["name"], w["shape"]) for w in rows]:
+    if old is not None and keys(old) != keys(rows):
         sys.exit(f"{against[0]}: not the same rows as {paths[0]}")
     best = max(w["reference_gflops"] for w in rows)
     groups = {}

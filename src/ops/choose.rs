@@ -245,8 +245,8 @@ pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
 /// load one element of each output row first, for output rows of `row_len` elements: on CPU
 /// devices, where one subgroup's stores to R rows a long row apart are more streams than the
 /// host's prefetchers follow, those loads overlap the lines' misses with the multiply-adds (on
-/// lavapipe, one thread, the 1 x 1 conv 8 x 64 x 56 x 56 > 256: 76 -> 50 ms, and 50 -> 47 ms at a
-/// quieter time: how much it gains follows the host's memory system); where rows are short
+/// lavapipe, one thread, the 1 x 1 conv 8 x 64 x 56 x 56 > 256: 73-77 -> 49-51 ms, and 50 -> 47 ms at
+/// a quieter time: how much it gains follows the host's memory system); where rows are short
 /// the rows of a tile lie close together, the prefetchers keep up, and the loads only cost (the
 /// 7 x 7 maps' 1 x 1 convs 1.09x slower, 14 x 14 0.97x, 28 x 28 0.91x, 56 x 56 0.76-0.83x:
 /// BENCHMARKS.md, "Output lines touched first"). On GPUs they would be a wasted read.
