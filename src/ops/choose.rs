@@ -278,17 +278,13 @@ pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: b
     }
 }
 
-/// matmul_subgroup's tiles on CPU devices, most preferred first (rows x columns per workgroup):
-/// those of 64-row subgroups (256 outputs per invocation), then 32-row (128) and 16-row (64) ones,
-/// as on lavapipe each step up ran the large GEMMs about 1.2x faster (512^3: 29-34, 35-40 and
-/// 40-51 GFLOP/s; 128 rows per subgroup fell back to 32-35; BENCHMARKS.md, "Taller subgroup
-/// tiles"). Within each height, where several leave the same padding, the 4-column-group tile
-/// first: among the 16-row tiles 32 x 128 ran the K = 64 GEMMs on 56 x 56 maps at 79-86% of the
-/// 512^3 GEMM against 66-86% for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself
-/// within 2% on all four), and the 8-group one (16 x 256 there) was never the fastest
-/// (BENCHMARKS.md "Tiles by shape"): it comes last, taken where it pads least (16 rows or fewer:
-/// Winograd's transposed GEMMs, [`winograd_transposed`], measured; a linear layer's few rows too,
-/// unmeasured).
+/// matmul_subgroup's tiles on CPU devices (rows x columns per workgroup), in the order
+/// [`matmul_tile`] takes them among equals: those of 64-row subgroups (256 outputs per invocation),
+/// then 32-row (128) and 16-row (64) ones. Within each height, the 4-column-group tile first: among
+/// the 16-row tiles 32 x 128 ran the K = 64 GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM
+/// against 66-86% for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on
+/// all four), and the 8-group one (16 x 256 there) was never the fastest (BENCHMARKS.md "Tiles by
+/// shape"): it comes last.
 pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
     [128, 128],
     [256, 64],
@@ -304,38 +300,45 @@ pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
     [16, 256],
 ];
 
-/// How far (a fraction) a tile's padded output may exceed the least padded tile's and still be
-/// taken for its place in [`CPU_MATMUL_TILES`]: 3136 columns (a 56 x 56 map) fill 25 tiles of
-/// 128 with 2% padding, where 64 fit 49 times exactly, and ran faster.
-pub const MATMUL_TILE_SLACK: f64 = 0.03;
+/// matmul_subgroup's multiply-add rate on CPU devices by rows per subgroup, relative to 64 rows:
+/// on lavapipe the 512^3 GEMM ran about 1.2x faster at each step up (29-34, 35-40 and 40-51
+/// GFLOP/s with 16, 32 and 64 rows; 128 rows fell back to 32-35: BENCHMARKS.md, "Taller subgroup
+/// tiles"): a taller subgroup loads less per multiply-add, and loads bound the loop there.
+fn subgroup_rate(rows_per_subgroup: usize) -> f64 {
+    match rows_per_subgroup {
+        64.. => 1.0,
+        32 => 0.82,
+        _ => 0.69,
+    }
+}
 
 /// matmul_subgroup's output tile [rows, columns] for `batches` products of `m` x `columns` (its
 /// columns as the kernel tiles them: batch x N where the column tiles run across the images, with
-/// `batches` 1, else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the
-/// shader can take at this width ([`subgroup_tiles`]), those whose padded output (rows and columns
-/// rounded up to whole tiles) is within [`MATMUL_TILE_SLACK`] of the least: narrow maps waste less
-/// in 32-column tiles (14 x 14: 196 columns in 7 tiles of 32, not 4 of 64; on lavapipe those rows
-/// ran 10-16% faster), and the taller subgroups go first. Of those, the first that makes at least
-/// one workgroup per device thread ([`DeviceProfile::cpu_threads`]), else the one that makes the
-/// most: tall tiles leave a batch-1 7 x 7 map's 1x1 conv with 512 outputs 2 workgroups, which would
-/// idle most of a many-core CPU (unmeasured: this host has 2 cores). Elsewhere (unmeasured on GPUs)
-/// [`subgroup_tile`].
+/// `batches` 1, else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`]
+/// the shader can take at this width ([`subgroup_tiles`]), the one that finishes first by a model
+/// of the device: the workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its
+/// whole tile (padding is computed too: SIMD lanes past the edge run anyway) at its subgroups'
+/// [`subgroup_rate`]; among equals the least padded, then the list's first. So a 28 x 28 map's
+/// 1 x 1 conv with 128 outputs and K = 512 at batch 1 takes 7 workgroups of 64-row subgroups (128 x
+/// 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32): on lavapipe 3.45 ->
+/// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs)
+/// take 128 x 128 tiles: 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model").
+/// Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
 pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> [usize; 2] {
     let valid = subgroup_tiles(width);
-    let candidates: Vec<[usize; 2]> = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t)).collect();
-    if !profile.cpu || candidates.is_empty() {
+    let candidates = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t));
+    if !profile.cpu {
         return subgroup_tile(width);
     }
-    let padded = |[tr, tc]: [usize; 2]| (m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc) as f64;
-    let least = candidates.iter().map(|&t| padded(t)).fold(f64::INFINITY, f64::min);
-    let close: Vec<[usize; 2]> =
-        candidates.into_iter().filter(|&t| padded(t) <= least * (1.0 + MATMUL_TILE_SLACK)).collect();
-    let workgroups = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * columns.div_ceil(tc) * batches;
-    let enough = close.iter().copied().find(|&t| workgroups(t) >= profile.cpu_threads);
-    // min_by_key keeps the first of equals: the most workgroups, in the list's order.
-    enough
-        .or_else(|| close.iter().copied().min_by_key(|&t| std::cmp::Reverse(workgroups(t))))
-        .expect("the least padded is close")
+    let threads = profile.cpu_threads.max(1);
+    let padded = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc;
+    let cost = |t @ [tr, tc]: [usize; 2]| {
+        let rounds = (m.div_ceil(tr) * columns.div_ceil(tc) * batches).div_ceil(threads);
+        (rounds * tr * tc) as f64 / subgroup_rate(super::subgroup_rows(t))
+    };
+    // Strictly better only, so the first of equals stays.
+    let better = |t: [usize; 2], than: [usize; 2]| (cost(t), padded(t)) < (cost(than), padded(than));
+    candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or_else(|| subgroup_tile(width))
 }
 
 /// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's
