@@ -6,7 +6,8 @@
 //! show. A row is "N,C,HW,Cout,stride,epilogue": an HW x HW map (or "pP": P pixels, stride 1), the
 //! epilogue n (none), a (affine), ar (affine + relu) or arr (affine + residual + relu); a seventh
 //! field "kK" (K odd) makes it a K x K conv with padding K / 2: "k3" (Winograd's transforms and
-//! GEMMs where chosen), "k7" with stride 2 and 3 channels the stem (`8,3,224,64,2,ar,k7`).
+//! GEMMs where chosen), "k7" with stride 2 and 3 channels the stem (`8,3,224,64,2,ar,k7`); an
+//! eighth "dD" gives it dilation D and padding D x (K / 2) (`1,128,14,512,2,ar,k3,d2`).
 //! `cargo run --release --example gemm_rows -- 8,64,56,256,1,arr 1,64,56,128,2,arr`
 //! (`LP_NUM_THREADS=1` on lavapipe: one worker thread, steadier under load).
 //! On a CPU adapter (lavapipe) these times measure the driver on this CPU, not GPU speed.
@@ -49,10 +50,16 @@ fn main() -> Result<()> {
     let gemm = Matmul::new(false, false).encode(&gpu, &[&ga, &gb], &gout)?;
     for spec in &args {
         let v: Vec<&str> = spec.split(',').collect();
+        let usage = "want N,C,HW,Cout,stride,epilogue[,kK with K odd[,dD]] (e.g. 8,64,56,256,1,arr)";
         let taps = match v.get(6).map(|f| f.strip_prefix('k').map(str::parse::<usize>)) {
             None if v.len() == 6 => 1,
-            Some(Some(Ok(k))) if v.len() == 7 && k % 2 == 1 => k,
-            _ => bail!("row {spec}: want N,C,HW,Cout,stride,epilogue[,kK with K odd] (e.g. 8,64,56,256,1,arr)"),
+            Some(Some(Ok(k))) if v.len() <= 8 && k % 2 == 1 => k,
+            _ => bail!("row {spec}: {usage}"),
+        };
+        let dilation = match v.get(7).map(|f| f.strip_prefix('d').map(str::parse::<usize>)) {
+            None => 1,
+            Some(Some(Ok(d))) if d > 0 => d,
+            _ => bail!("row {spec}: {usage}"),
         };
         let p = |i: usize| -> Result<usize> {
             match v[i].parse::<usize>() {
@@ -86,7 +93,10 @@ fn main() -> Result<()> {
         } else {
             inputs.push(Tensor::random(Shape::new(&[n, c, hw, hw])?, &mut rng, -1.0, 1.0));
             inputs.push(Tensor::random(Shape::new(&[co, c, taps, taps])?, &mut rng, -0.1, 0.1));
-            Box::new(Conv2d::new().stride([stride, stride]).epilogue(epilogue).padding([taps / 2, taps / 2]))
+            let pad = dilation * (taps / 2);
+            Box::new(
+                Conv2d::new().stride([stride, stride]).epilogue(epilogue).padding([pad, pad]).dilation([dilation; 2]),
+            )
         };
         if epilogue.affine {
             inputs.push(Tensor::random(Shape::new(&[2, co])?, &mut rng, 0.5, 1.5));

@@ -143,6 +143,18 @@ fn conv2d_should_match_reference() {
     common::check_cases(gpu, ops::conv2d::cases(&mut common::rng()));
 }
 
+/// conv2d's repacked path forced onto convs Auto never gives it, where the adapter has subgroups of
+/// one fixed width (the path's GEMM is matmul_subgroup; elsewhere forcing it is an error).
+#[test]
+fn conv2d_repacked_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    if gpu.profile().subgroup_width.is_none() {
+        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+        return;
+    }
+    common::check_cases(gpu, ops::conv2d::repacked_cases(&mut common::rng()));
+}
+
 #[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();

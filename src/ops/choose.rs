@@ -78,11 +78,16 @@ pub fn subsampled_window_fits(shape: &ConvShape) -> bool {
         && window_fits(&ConvShape { stride: [1, 1], padding: [1, 1], dilation: [1, 1], ..*shape })
 }
 
-/// Whether repack_pixels + matmul_subgroup (conv2d's RepackSubgroup) computes this conv: 1 x 1
-/// without padding (any stride: the repack subsamples), one group, input channels a multiple of 4
-/// (the weight's rows are the GEMM's A, read as whole vec4s).
+/// Whether repack_pixels + matmul_subgroup (conv2d's RepackSubgroup) computes this conv: one group
+/// and K (input channels x taps) a multiple of 4 (the weight's rows are the GEMM's A, read as whole
+/// vec4s); any taps, stride, padding and dilation (the repack gathers them).
 pub fn repack_fits(shape: &ConvShape) -> bool {
-    shape.kernel == [1, 1] && shape.padding == [0, 0] && shape.groups == 1 && shape.cin_per_group.is_multiple_of(4)
+    shape.groups == 1 && shape.k.is_multiple_of(4)
+}
+
+/// Whether this is a 1 x 1 conv without padding (any stride): the repack only subsamples x.
+fn pointwise(shape: &ConvShape) -> bool {
+    shape.kernel == [1, 1] && shape.padding == [0, 0]
 }
 
 /// Whether conv2d's Winograd kernel computes this conv: 3 x 3, padding = dilation = 1 or 2 on both
@@ -175,6 +180,54 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
         && v_bytes.saturating_add(m_bytes) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
 
+/// Most input channels of a stride-2 3 x 3 conv given to im2col ([`im2col`]) on output maps of up to
+/// [`IM2COL_MAX_PIXELS`]: there the stride-2 Winograd scheme's 25 GEMMs have K = C_in, and the
+/// stores of M cost more than the multiply-adds it saves. On lavapipe (`cargo run --release
+/// --example gemm_rows -- ROW,k3`, two alternated runs each, 2026-12-07): 8 x 128 x 14 x 14 > 512
+/// 14.4-14.8 ms against im2col's 11.8-12.1, 8 x 64 x 28 x 28 > 256 17.4-17.8 against 12.1-12.6, 1 x
+/// 64 x 28 x 28 > 256 2.23-2.38 against 1.93-2.11; with 256 channels Winograd won
+/// (1 x 256 x 28 x 28 > 256: 6.70-6.72 against 7.37-7.45), and on 28 x 28 outputs with 128
+/// (1 x 128 x 56 x 56 > 128: 7.79-8.23 against 8.11-8.29).
+pub const IM2COL_MAX_CIN: usize = 128;
+
+/// Most output pixels per image of a conv given to im2col for its input channels
+/// ([`IM2COL_MAX_CIN`]): a 14 x 14 map (measured there and at 7 x 7).
+pub const IM2COL_MAX_PIXELS: usize = 196;
+
+/// Most output pixels over the batch of a conv given to im2col whatever its input channels: one
+/// 7 x 7 map, where the stride-2 Winograd scheme's 16 tiles leave its GEMMs on 16-row subgroups (1
+/// x 512 x 14 x 14 > 512: 9.06-9.28 ms against im2col's 6.50-6.95; at batch 8 Winograd won, 44.3-44.6
+/// against 47.1-48.1).
+pub const IM2COL_MAX_BATCH_PIXELS: usize = 49;
+
+/// Most bytes of the scratch im2col writes on every run (N x 9 C_in x the output pixels rounded up
+/// to a multiple of 4, f32): as [`WINOGRAD_MAX_SCRATCH_BYTES`].
+pub const IM2COL_MAX_SCRATCH_BYTES: usize = 64 << 20;
+
+/// Whether conv2d on this device runs a 3 x 3 / 2 conv (padding 1: [`winograd_s2_fits`]) as im2col
+/// (repack_pixels gathering the 9 taps, then matmul_subgroup: conv2d's RepackSubgroup): CPU devices
+/// with subgroups, K = 9 C_in a multiple of 4 ([`repack_fits`]), at most [`IM2COL_MAX_BATCH_PIXELS`]
+/// output pixels over the batch or at most [`IM2COL_MAX_CIN`] input channels on maps of at most
+/// [`IM2COL_MAX_PIXELS`], and at most [`IM2COL_MAX_SCRATCH_BYTES`] of scratch. Not the stride-1
+/// convs: Winograd F(2x2, 3x3) saves 2.25x the multiply-adds there and won at every shape tried
+/// (1 x 512 x 7 x 7 > 512: 5.5-5.9 ms against 6.7-7.0; 1 x 256 x 7 x 7 > 512 dilation 2: 2.9-3.0
+/// against 3.5-3.8), nor the dilation-2 ones over x's even phase (within 3% either way).
+fn im2col(profile: &DeviceProfile, shape: &ConvShape) -> bool {
+    let [n, oh, ow] = shape.out;
+    let pixels = oh * ow;
+    let scratch = n.saturating_mul(shape.k).saturating_mul(pixels.next_multiple_of(4)).saturating_mul(4);
+    let small =
+        n * pixels <= IM2COL_MAX_BATCH_PIXELS || (shape.cin_per_group <= IM2COL_MAX_CIN && pixels <= IM2COL_MAX_PIXELS);
+    profile.cpu
+        && profile.subgroup_width.is_some()
+        && profile.max_storage_buffers >= 5
+        && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP
+        && winograd_s2_fits(shape)
+        && repack_fits(shape)
+        && small
+        && scratch <= IM2COL_MAX_SCRATCH_BYTES
+}
+
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
 /// (64 per workgroup), so depthwise and narrow grouped convs would compute mostly padding; the
 /// direct kernel holds 4 channels per invocation.
@@ -185,7 +238,8 @@ pub const GEMM_MIN_COUT_PER_GROUP: usize = 8;
 pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
-/// conv2d: Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
+/// conv2d: im2col (RepackSubgroup) for the 3 x 3 / 2 convs [`im2col`] takes (small output maps
+/// with few input channels, or one 7 x 7 output map); Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
 /// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"; also the
 /// stride-2 dilation-2 convs over x's even phase), and the stride-2 Winograd scheme for the
 /// stride-2 dilation-1 ones (WinogradStride2; both BENCHMARKS.md "stride-2 convs on Winograd"); else on
@@ -207,6 +261,9 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
+    if im2col(profile, &shape) {
+        return ConvKernel::RepackSubgroup;
+    }
     if winograd(profile, &shape) {
         return match winograd_s2_fits(&shape) {
             true => ConvKernel::WinogradStride2,
@@ -217,7 +274,7 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let cpu_subgroups =
         profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
     let windowed = cpu_subgroups && shape.k < MAX_K;
-    if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] {
+    if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] && pointwise(&shape) {
         return ConvKernel::RepackSubgroup;
     }
     if windowed && subsampled_window_fits(&shape) {

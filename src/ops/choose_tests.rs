@@ -69,6 +69,11 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 stride 2, 32 input channels", conv(128, 32, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", strided_at(512, 1, [1, 7, 7])),
         ("conv2d 3x3 stride 2 512->510 1x7x7 (16 tiles)", strided_510(512, [1, 7, 7])),
+        ("conv2d 3x3 stride 2 512->512 8x7x7", strided_at(512, 1, [8, 7, 7])),
+        ("conv2d 3x3 stride 2 128->512 8x7x7", strided_at(128, 1, [8, 7, 7])),
+        ("conv2d 3x3 stride 2 256->512 1x14x14", strided_at(256, 1, [1, 14, 14])),
+        ("conv2d 3x3 stride 2 128->512 1x28x28", strided_at(128, 1, [1, 28, 28])),
+        ("conv2d 3x3 stride 2 128->512 300x7x7 (72 MB scratch)", strided_at(128, 1, [300, 7, 7])),
         ("conv2d 3x3 stride 2 dilation 2 128->512 1x7x7", strided_at(128, 2, [1, 7, 7])),
         ("conv2d 3x3 stride 2 dilation 2, 6 input channels", conv(128, 6, 3, [2, 2, 2, 1])),
         ("conv2d 3x3 stride 2 dilation 2 64->512 1x5x5 (9 tiles)", strided_at(64, 2, [1, 5, 5])),
@@ -108,7 +113,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 46] = [
+    let want: [(&str, [&str; 4]); 51] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -120,11 +125,25 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("conv2d 3x3 stride 2", ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2, 32 input channels", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 512->510 1x7x7 (16 tiles)", ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"]),
         (
-            "conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)",
-            ["WinogradStride2", "Gemm", "WinogradStride2", "GemmSubgroup"],
+            "conv2d 3x3 stride 2 512->512 8x7x7",
+            ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"],
         ),
-        ("conv2d 3x3 stride 2 512->510 1x7x7 (16 tiles)", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
+        ("conv2d 3x3 stride 2 128->512 8x7x7", ["RepackSubgroup", "WinogradStride2", "RepackSubgroup", "GemmSubgroup"]),
+        (
+            "conv2d 3x3 stride 2 256->512 1x14x14",
+            ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"],
+        ),
+        (
+            "conv2d 3x3 stride 2 128->512 1x28x28",
+            ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"],
+        ),
+        (
+            "conv2d 3x3 stride 2 128->512 300x7x7 (72 MB scratch)",
+            ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"],
+        ),
         ("conv2d 3x3 stride 2 dilation 2 128->512 1x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2, 6 input channels", ["GemmSubgroup", "Gemm", "GemmSubgroup", "GemmSubgroup"]),
         (

@@ -49,9 +49,12 @@ pub enum ConvKernel {
     /// conv2d_phases, then conv2d_window_subgroup: 3 x 3 / 2 convs with dilation 2 as stride-1 convs
     /// over x's even rows and columns ([`crate::ops::choose::subsampled_window_fits`]).
     WindowSubsampled,
-    /// repack_pixels then matmul_subgroup (matmul_repack.rs): 1 x 1 convs without padding, any
-    /// stride, one group, input channels a multiple of 4 ([`crate::ops::choose::repack_fits`]),
-    /// subgroups of any width the profile accepts.
+    /// repack_pixels then matmul_subgroup (matmul_repack.rs): x's elements under each tap gathered
+    /// into rows of whole vec4s (for a 1 x 1 conv without padding, x subsampled by its stride;
+    /// otherwise im2col), then one GEMM; any taps, stride, padding and dilation, one group, input
+    /// channels x taps a multiple of 4 ([`crate::ops::choose::repack_fits`]), subgroups of any
+    /// width the profile accepts. Auto takes it for strided 1 x 1 convs and 3 x 3 / 2 ones on small
+    /// maps.
     RepackSubgroup,
     /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), or stride 2
     /// with padding = dilation = 2 (over x's even phase), one group
@@ -408,7 +411,13 @@ impl Op for Conv2d {
                 gpu.prepare(&kernel.kernel(), &constants, &params, bindings, grid)?
             }
             ConvKernel::RepackSubgroup => {
-                let conv = super::matmul::repack::Conv1x1 { epilogue: self.epilogue, stride: self.stride };
+                let conv = super::matmul::repack::Repacked {
+                    epilogue: self.epilogue,
+                    kernel: [g.k[1], g.k[2]],
+                    stride: self.stride,
+                    padding: self.padding,
+                    dilation: self.dilation,
+                };
                 let affine = self.epilogue.affine.then_some(affine);
                 let residual = self.epilogue.residual.then_some(residual);
                 return conv.encode(gpu, self.name(), x, weight, affine, residual, output);
@@ -435,7 +444,7 @@ impl Op for Conv2d {
 
 #[path = "conv2d_cases.rs"]
 mod cases;
-pub use cases::cases;
+pub use cases::{cases, repacked_cases};
 
 #[cfg(test)]
 #[path = "conv2d_tests.rs"]

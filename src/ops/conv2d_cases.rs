@@ -350,6 +350,27 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[2, 8, 9, 10],
             &[16, 8, 1, 1],
         ),
+        // im2col (repack_pixels gathering 3 x 3 taps, then matmul_subgroup): Auto for 3 x 3 / 2 convs
+        // with padding 1 on small output maps on CPU devices with subgroups (`choose::conv2d`'s
+        // im2col): 7 x 7 outputs over 2 images, a 5 x 6 output (30 pixels, packed to 32), a 1 x 1 one.
+        (
+            "im2col: 3x3/2 pad 1, 14x14, 12 -> 20, batch 2, affine+residual+relu",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[2, 12, 14, 14],
+            &[20, 12, 3, 3],
+        ),
+        (
+            "im2col: 3x3/2 pad 1, 9x11, 8 -> 9, sigmoid",
+            epi(false, Sigmoid, false).stride([2, 2]).padding([1, 1]),
+            &[1, 8, 9, 11],
+            &[9, 8, 3, 3],
+        ),
+        (
+            "im2col: 3x3/2 pad 1, 1x1 input, 4 -> 8, batch 3",
+            c.stride([2, 2]).padding([1, 1]),
+            &[3, 4, 1, 1],
+            &[8, 4, 3, 3],
+        ),
     ];
     // Every case runs on Auto (whatever choose::conv2d picks for the device: on CPU devices Winograd,
     // the windowed, phased or repacked kernels; the implicit GEMM on GPUs; the direct kernel for
@@ -374,4 +395,40 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.push(folded.with_grid_limit(SMALL_GRID));
     cases.extend(super::winograd::cases(rng));
     cases
+}
+
+/// conv2d's repacked path (repack_pixels as im2col, then matmul_subgroup) forced onto taps,
+/// padding, dilation and strides Auto never gives it (Auto takes it for 1 x 1 convs and 3 x 3 / 2
+/// ones on small maps): for devices with subgroups only, where the forced kernel runs (tests/ops.rs).
+pub fn repacked_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    use Activation::Relu;
+    let c = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new() };
+    let epi = |affine, activation, residual| c.epilogue(Epilogue { affine, activation, residual });
+    let table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
+        ("5x5 stride 2 pad 3, batch 2", c.stride([2, 2]).padding([3, 3]), &[2, 4, 13, 17], &[10, 4, 5, 5]),
+        (
+            "3x3 dilation 2 pad 2, affine+residual+relu",
+            epi(true, Relu, true).dilation([2, 2]).padding([2, 2]),
+            &[1, 8, 9, 10],
+            &[12, 8, 3, 3],
+        ),
+        (
+            "3x3 stride [1, 2] pad [0, 1] dilation [2, 1], batch 2",
+            c.stride([1, 2]).padding([0, 1]).dilation([2, 1]),
+            &[2, 4, 11, 9],
+            &[6, 4, 3, 3],
+        ),
+        (
+            "7x7 stride 2 pad 3, 4 channels, affine+relu",
+            epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
+            &[1, 4, 20, 20],
+            &[16, 4, 7, 7],
+        ),
+        ("1x3 pad [0, 1]", c.padding([0, 1]), &[1, 4, 5, 7], &[8, 4, 1, 3]),
+        ("3x3 stride 2 pad 1, 28x28, 16 -> 70", c.stride([2, 2]).padding([1, 1]), &[1, 16, 28, 28], &[70, 16, 3, 3]),
+    ];
+    table
+        .into_iter()
+        .map(|(label, conv, x, weight)| case(rng, &format!("forced repack: {label}"), conv, x, weight))
+        .collect()
 }

@@ -90,7 +90,7 @@ fn takes(kernel: ConvKernel) -> Option<(Fits, &'static str)> {
             "3 x 3 convs with stride 2, padding 2, dilation 2, one group and input channels a multiple of 4",
         ),
         ConvKernel::RepackSubgroup => {
-            (choose::repack_fits, "1 x 1 convs without padding, one group and input channels a multiple of 4")
+            (choose::repack_fits, "convs with one group and input channels x taps a multiple of 4")
         }
         ConvKernel::Winograd => (
             choose::winograd_fits,

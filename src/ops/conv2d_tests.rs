@@ -147,3 +147,20 @@ fn forced_strided_kernels_reject_convs_they_do_not_take() {
     let err = Conv2d { kernel: ConvKernel::Winograd, ..s2 }.resolved_kernel(&gl, &x_w).unwrap_err();
     assert_mentions(&err.to_string(), &["Winograd", "stride 2 and padding = dilation = 2", "stride [2, 2]"]);
 }
+
+#[test]
+fn im2col_cases_reach_the_repacked_path_and_forcing_it_checks_k() {
+    let lavapipe = DeviceProfile::described("lavapipe", true, Some(8));
+    let s2 = Conv2d::new().stride([2, 2]).padding([1, 1]);
+    // conv2d_cases' im2col rows: Auto takes the repacked path for them on lavapipe.
+    for (x, w) in [([2, 12, 14, 14], [20, 12, 3, 3]), ([1, 8, 9, 11], [9, 8, 3, 3]), ([3, 4, 1, 1], [8, 4, 3, 3])] {
+        let shapes = [shape(&x), shape(&w)];
+        assert_eq!(s2.resolved_kernel(&lavapipe, &shapes).unwrap(), ConvKernel::RepackSubgroup, "{x:?}");
+    }
+    // Forced, it takes any taps where K = channels x taps is whole vec4s (3 x 9 = 27 is not).
+    let forced = Conv2d { kernel: ConvKernel::RepackSubgroup, ..s2.padding([3, 3]) };
+    let five = [shape(&[1, 4, 13, 17]), shape(&[10, 4, 5, 5])];
+    assert_eq!(forced.resolved_kernel(&lavapipe, &five).unwrap(), ConvKernel::RepackSubgroup);
+    let err = forced.resolved_kernel(&lavapipe, &[shape(&[1, 3, 9, 9]), shape(&[8, 3, 3, 3])]).unwrap_err();
+    assert_mentions(&err.to_string(), &["RepackSubgroup", "input channels x taps a multiple of 4", "3 input channels"]);
+}

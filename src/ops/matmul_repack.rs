@@ -1,16 +1,19 @@
-//! A 1 x 1 convolution (no padding, one group, any stride) as repack_pixels + matmul_subgroup:
-//! the first pass copies x, subsampled by the stride, into scratch [N, C, P] whose rows are whole
-//! vec4s (P = OH x OW rounded up to a multiple of 4), the second is the GEMM weight [M, C] x that
-//! B per image with the conv's epilogue, storing only the OH x OW real columns of each row.
+//! A convolution with one group as repack_pixels + matmul_subgroup: the first pass copies x's
+//! elements each output pixel reads at each tap (im2col; for a 1 x 1 conv without padding, x
+//! subsampled by the stride) into scratch [N, C KH KW, P] whose rows are whole vec4s (P = OH x OW
+//! rounded up to a multiple of 4), the second is the GEMM weight [M, C KH KW] x that B per image
+//! with the conv's epilogue, storing only the OH x OW real columns of each row.
 //!
 //! Why: matmul_subgroup needs B's rows in whole aligned vec4s and reaches 80-100% of the 512^3
 //! GEMM on lavapipe for 1 x 1 convs on 14 x 14 to 56 x 56 maps, while the kernels that took the rest
 //! stayed far below: stride-2 downsamples through conv2d_window_subgroup (each lane loads twice the
 //! elements it uses) and stride-1 convs on 7 x 7 maps (49 pixels per row straddle vec4s) through it
 //! too. The copy is C x P elements against the GEMM's M x C x P multiply-adds (M >= 64 in every
-//! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs".
+//! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs". With taps (3 x 3 convs on small
+//! output maps, where Winograd's and the windowed kernel's tiles are mostly padding) the copy is
+//! C KH KW x P elements, still 1 / M of the multiply-adds (BENCHMARKS.md, "im2col").
 //!
-//! Scratch: N x C x P floats in the device's "repack_pixels" slot ([`Gpu::scratch`]), shared by
+//! Scratch: N x C KH KW x P floats in the device's "repack_pixels" slot ([`Gpu::scratch`]), shared by
 //! every repacked GEMM: a plan holds the few sizes the slot grew through, not a buffer per conv
 //! (resnet50 at batch 8: one buffer per conv summed to 19.8 MiB, its largest is 6.1 MiB;
 //! BENCHMARKS.md).
@@ -24,11 +27,13 @@ use crate::{kernel, Error, Result, Shape};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RepackPixelsParams {
-    planes: u32,
+    rows: u32,
     h: u32,
     w: u32,
     pixels: u32,
     stride: [u32; 2],
+    padding: [u32; 2],
+    dilation: [u32; 2],
     _pad: [u32; 2],
 }
 
@@ -36,41 +41,47 @@ pub struct RepackPixelsParams {
 const WORKGROUP: usize = 64;
 
 /// The GEMM kernel the repacked path runs, where the device and K allow it: subgroups of one fixed
-/// width (matmul_subgroup's) and K (input channels) a multiple of 4 (the weight's rows are A's, read
-/// as whole vec4s); else an error naming what is missing.
+/// width (matmul_subgroup's) and K (input channels x taps) a multiple of 4 (the weight's rows are
+/// A's, read as whole vec4s); else an error naming what is missing.
 pub(crate) fn check(op: &str, profile: &DeviceProfile, k: usize) -> Result<Kernel> {
     if profile.subgroup_width.is_none() {
         return Err(Error::invalid(
             op,
-            format!(
-                "the repacked 1 x 1 GEMM needs subgroups of one fixed width from 4 to 64; {} has none",
-                profile.name
-            ),
+            format!("the repacked GEMM needs subgroups of one fixed width from 4 to 64; {} has none", profile.name),
         ));
     }
     if !k.is_multiple_of(4) {
         return Err(Error::invalid(
             op,
             format!(
-                "the repacked 1 x 1 GEMM needs input channels (K) a multiple of 4 (whole vec4 weight rows), got {k}"
+                "the repacked GEMM needs K (input channels x taps) a multiple of 4 (whole vec4 weight rows), got {k}"
             ),
         ));
     }
     Ok(kernel!("matmul_subgroup"))
 }
 
-/// A 1 x 1 conv without padding: its epilogue and its [y, x] stride.
+/// A conv with one group for the repacked path: its epilogue, [KH, KW] taps and [y, x] stride,
+/// padding and dilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Conv1x1 {
+pub(crate) struct Repacked {
     pub epilogue: Epilogue,
+    pub kernel: [usize; 2],
     pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
 }
 
-impl Conv1x1 {
-    /// The two dispatches for x [N, C, H, W] and the weight (M x C elements, row-major: [M, C, 1, 1]
-    /// or [1, M, C]), affine [2, M] and residual shaped like `output` [N, M, OH, OW] (or [N, M, OH x
-    /// OW]) where the epilogue has them. The caller has checked the shapes against each other; `op`
-    /// names it in errors.
+impl Repacked {
+    /// A 1 x 1 conv without padding.
+    pub fn pointwise(epilogue: Epilogue, stride: [usize; 2]) -> Repacked {
+        Repacked { epilogue, kernel: [1, 1], stride, padding: [0, 0], dilation: [1, 1] }
+    }
+
+    /// The two dispatches for x [N, C, H, W] and the weight (M x C KH KW elements, row-major:
+    /// [M, C, KH, KW] or [1, M, C]), affine [2, M] and residual shaped like `output` [N, M, OH, OW]
+    /// (or [N, M, OH x OW]) where the epilogue has them. The caller has checked the shapes against
+    /// each other; `op` names it in errors.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &self,
@@ -83,38 +94,50 @@ impl Conv1x1 {
         output: &GpuTensor,
     ) -> Result<Vec<Dispatch>> {
         let [n, c, h, w] = x.shape().nchw(op, "x")?;
-        let gemm = check(op, gpu.profile(), c)?;
-        let [sy, sx] = self.stride;
-        let (oh, ow) = ((h - 1) / sy + 1, (w - 1) / sx + 1);
+        let ([kh, kw], [sy, sx], [py, px], [dy, dx]) = (self.kernel, self.stride, self.padding, self.dilation);
+        let k = c * kh * kw;
+        let gemm = check(op, gpu.profile(), k)?;
+        // The caller checked that the taps fit the padded input.
+        let (oh, ow) = ((h + 2 * py - dy * (kh - 1) - 1) / sy + 1, (w + 2 * px - dx * (kw - 1) - 1) / sx + 1);
         let pixels = oh * ow;
         let packed = pixels.next_multiple_of(4);
-        let m = weight.shape().numel() / c;
+        let m = weight.shape().numel() / k;
         let u = |what: &str, v: usize| to_u32(op, what, v);
         // The shaders index x, the scratch and the output with u32.
         u("x element count", x.shape().numel())?;
-        u("repacked input's element count", n * c * packed)?;
+        u("repacked input's element count", n * k * packed)?;
         u("output element count", n * m * pixels)?;
         let params = RepackPixelsParams {
-            planes: u("planes (batch x channels)", n * c)?,
+            rows: u("rows (batch x channels x taps)", n * k)?,
             h: u("height", h)?,
             w: u("width", w)?,
             pixels: u("output pixels", pixels)?,
             stride: [u("stride", sy)?, u("stride", sx)?],
+            padding: [u("padding", py)?, u("padding", px)?],
+            dilation: [u("dilation", dy)?, u("dilation", dx)?],
             _pad: [0; 2],
         };
         // The device scratch slot (gpu/scratch.rs): every repacked GEMM of a plan shares one buffer.
-        let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, c, packed])?)?;
-        let grid = gpu.grid_1d(op, (n * c * packed / 4).div_ceil(WORKGROUP) as u64)?;
+        let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, k, packed])?)?;
+        let grid = gpu.grid_1d(op, (n * k * packed / 4).div_ceil(WORKGROUP) as u64)?;
         // Two aligned vec4 loads per quad where its pixels are two pairs, each 2 apart on one row of x.
-        let pairs = sx == 2 && ow.is_multiple_of(2) && w.is_multiple_of(4) && pixels == packed;
-        // The shader divides by OW and QUADS as override constants (a multiply and a shift there).
-        // (Both fit in u32: ow <= w, packed / 4 <= the repacked element count, checked above.)
-        let constants = [("PAIRS", pairs as u8 as f64), ("OW", ow as f64), ("QUADS", (packed / 4) as f64)];
+        let pointwise = self.kernel == [1, 1] && self.padding == [0, 0];
+        let pairs = pointwise && sx == 2 && ow.is_multiple_of(2) && w.is_multiple_of(4) && pixels == packed;
+        // The shader divides by OW, QUADS, KH x KW and KW as override constants (a multiply and a
+        // shift there). (All fit in u32: ow <= w, packed / 4 and the taps <= the repacked element
+        // count, checked above.)
+        let constants = [
+            ("PAIRS", pairs as u8 as f64),
+            ("OW", ow as f64),
+            ("QUADS", (packed / 4) as f64),
+            ("KH", kh as f64),
+            ("KW", kw as f64),
+        ];
         let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
-        // The GEMM: the weight as A [1, M, C], the scratch as B [N, C, P]; its output rows are the
-        // real OH x OW pixels.
+        // The GEMM: the weight as A [1, M, C KH KW], the scratch as B [N, C KH KW, P]; its output
+        // rows are the real OH x OW pixels.
         let matmul = Matmul::conv1x1(self.epilogue);
-        let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k: c };
+        let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k };
         let bindings = [weight, &scratch, affine.unwrap_or(weight), residual.unwrap_or(weight), output];
         let product = matmul.encode_tiled(gpu, &d, &gemm, bindings, pixels)?;
         Ok(vec![repack.into_auxiliary(), product])
