@@ -239,10 +239,11 @@ pub const GEMM_WORKGROUP_BYTES: u32 = 16384;
 pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 
 /// conv2d: im2col (RepackSubgroup) for the 3 x 3 / 2 convs [`im2col`] takes (small output maps
-/// with few input channels, or one 7 x 7 output map); Winograd F(2x2, 3x3) where [`winograd`] says (CPU devices; on lavapipe 1.5-2x the
-/// windowed kernel's effective rate on the stride-1 3 x 3 convs, BENCHMARKS.md "Winograd"; also the
-/// stride-2 dilation-2 convs over x's even phase), and the stride-2 Winograd scheme for the
-/// stride-2 dilation-1 ones (WinogradStride2; both BENCHMARKS.md "stride-2 convs on Winograd"); else on
+/// with few input channels, or one 7 x 7 output map); Winograd F(2x2, 3x3) where [`winograd`]
+/// says (CPU devices; on lavapipe 1.5-2x the windowed kernel's effective rate on the stride-1
+/// 3 x 3 convs, BENCHMARKS.md "Winograd"; also the stride-2 dilation-2 convs over x's even phase),
+/// and the stride-2 Winograd scheme for the stride-2 dilation-1 ones (WinogradStride2; both
+/// BENCHMARKS.md "stride-2 convs on Winograd"); else on
 /// CPU devices with subgroups (any fixed width from 4 to 64; all unmeasured on GPUs,
 /// where the staged tiles are the textbook choice): strided 1 x 1 convs (the downsamples,
 /// [`repack_fits`]) as repack_pixels + matmul_subgroup (on lavapipe their median share of the GEMM
@@ -378,15 +379,16 @@ fn subgroup_rate(rows_per_subgroup: usize) -> f64 {
 /// [`subgroup_rate`]; among equals the least padded, then the list's first. So a 28 x 28 map's
 /// 1 x 1 conv with 128 outputs and K = 512 at batch 1 takes 7 workgroups of 64-row subgroups (128 x
 /// 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32): on lavapipe 3.45 ->
-/// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs)
-/// take 128 x 128 tiles: 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model").
-/// Elsewhere (unmeasured on GPUs) [`subgroup_tile`].
+/// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd
+/// convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs) take 128 x 128 tiles:
+/// 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model"). Elsewhere (unmeasured
+/// on GPUs) [`subgroup_tile`].
 pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> [usize; 2] {
-    let valid = subgroup_tiles(width);
-    let candidates = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t));
     if !profile.cpu {
         return subgroup_tile(width);
     }
+    let valid = subgroup_tiles(width);
+    let candidates = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t));
     let threads = profile.cpu_threads.max(1);
     let padded = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc;
     let cost = |t @ [tr, tc]: [usize; 2]| {

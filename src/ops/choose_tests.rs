@@ -67,8 +67,8 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 stride 2", conv(128, 64, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 dilation 2", conv(128, 64, 3, [2, 2, 2, 1])),
         ("conv2d 3x3 stride 2, 32 input channels", conv(128, 32, 3, [2, 1, 1, 1])),
-        ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", strided_at(512, 1, [1, 7, 7])),
-        ("conv2d 3x3 stride 2 512->510 1x7x7 (16 tiles)", strided_510(512, [1, 7, 7])),
+        ("conv2d 3x3 stride 2 512->512 1x7x7 (one 7x7 map)", strided_at(512, 1, [1, 7, 7])),
+        ("conv2d 3x3 stride 2 512->510 1x7x7 (one 7x7 map)", strided_510(512, [1, 7, 7])),
         ("conv2d 3x3 stride 2 512->512 8x7x7", strided_at(512, 1, [8, 7, 7])),
         ("conv2d 3x3 stride 2 128->512 8x7x7", strided_at(128, 1, [8, 7, 7])),
         ("conv2d 3x3 stride 2 256->512 1x14x14", strided_at(256, 1, [1, 14, 14])),
@@ -125,8 +125,14 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("conv2d 3x3 stride 2", ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2 dilation 2", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 stride 2, 32 input channels", ["WindowSubgroup", "Gemm", "WindowSubgroup", "GemmSubgroup"]),
-        ("conv2d 3x3 stride 2 512->512 1x7x7 (16 tiles)", ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"]),
-        ("conv2d 3x3 stride 2 512->510 1x7x7 (16 tiles)", ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"]),
+        (
+            "conv2d 3x3 stride 2 512->512 1x7x7 (one 7x7 map)",
+            ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"],
+        ),
+        (
+            "conv2d 3x3 stride 2 512->510 1x7x7 (one 7x7 map)",
+            ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"],
+        ),
         (
             "conv2d 3x3 stride 2 512->512 8x7x7",
             ["WinogradStride2", "WinogradStride2", "WinogradStride2", "GemmSubgroup"],
