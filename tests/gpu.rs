@@ -126,7 +126,7 @@ fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_a_fixed_width() {
 /// A 1 x 1 conv's GEMM on a 7 x 7 map (49 columns) takes the repacked path (repack_pixels, then
 /// matmul_subgroup) where choose says so: CPU devices with subgroups (lavapipe), K a multiple of 4;
 /// a forced Repack that the device, K or the layout cannot take is an error saying which; a forced
-/// RepackSubgroup conv with padding is too.
+/// RepackSubgroup conv whose K (input channels x taps) is not whole vec4s is too.
 #[test]
 fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misuse_says_why() {
     use glimpse::ops::conv2d::{Conv2d, ConvKernel};
@@ -143,7 +143,7 @@ fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misu
     if subgroups {
         assert_eq!(kernel(repack, &w, &x).unwrap().name, "matmul_subgroup");
         let e = kernel(repack, &shape(&[1, 64, 63]), &shape(&[2, 63, 49])).unwrap_err().to_string();
-        assert!(e.contains("input channels (K) a multiple of 4") && e.contains("got 63"), "{e}");
+        assert!(e.contains("K (input channels x taps) a multiple of 4") && e.contains("got 63"), "{e}");
     } else {
         let e = kernel(repack, &w, &x).unwrap_err().to_string();
         assert!(e.contains("needs subgroups of one fixed width"), "{e}");
@@ -151,12 +151,13 @@ fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misu
     let e = kernel(Matmul::new(false, true).with_variant(Variant::Repack), &w, &shape(&[2, 49, 64])).unwrap_err();
     assert!(e.to_string().contains("the Repack kernel runs only the 1 x 1 conv form"), "{e}");
 
-    let padded = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new().stride([2, 2]).padding([1, 1]) };
-    let x = gpu.empty(&shape(&[1, 8, 9, 9])).unwrap();
-    let weight = gpu.empty(&shape(&[16, 8, 1, 1])).unwrap();
-    let out = gpu.empty(&padded.output_shape(&[x.shape(), weight.shape()]).unwrap()).unwrap();
-    let e = padded.encode(gpu, &[&x, &weight], &out).unwrap_err().to_string();
-    let why = if subgroups { "takes only 1 x 1 convs without padding" } else { "needs subgroups" };
+    // 3 input channels x 9 taps: K = 27.
+    let forced = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new().stride([2, 2]).padding([1, 1]) };
+    let x = gpu.empty(&shape(&[1, 3, 9, 9])).unwrap();
+    let weight = gpu.empty(&shape(&[16, 3, 3, 3])).unwrap();
+    let out = gpu.empty(&forced.output_shape(&[x.shape(), weight.shape()]).unwrap()).unwrap();
+    let e = forced.encode(gpu, &[&x, &weight], &out).unwrap_err().to_string();
+    let why = if subgroups { "input channels x taps a multiple of 4" } else { "needs subgroups" };
     assert!(e.contains(why), "{e}");
 }
 
