@@ -180,19 +180,18 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
         && v_bytes.saturating_add(m_bytes) <= WINOGRAD_MAX_SCRATCH_BYTES
 }
 
-/// Most input channels of a stride-2 3 x 3 conv given to im2col ([`im2col`]) on output maps of up to
-/// [`IM2COL_MAX_PIXELS`]: there the stride-2 Winograd scheme's 25 GEMMs have K = C_in, and the
-/// stores of M cost more than the multiply-adds it saves. On lavapipe (`cargo run --release
-/// --example gemm_rows -- ROW,k3`, two alternated runs each, 2026-12-07): 8 x 128 x 14 x 14 > 512
-/// 14.4-14.8 ms against im2col's 11.8-12.1, 8 x 64 x 28 x 28 > 256 17.4-17.8 against 12.1-12.6, 1 x
-/// 64 x 28 x 28 > 256 2.23-2.38 against 1.93-2.11; with 256 channels Winograd won
-/// (1 x 256 x 28 x 28 > 256: 6.70-6.72 against 7.37-7.45), and on 28 x 28 outputs with 128
-/// (1 x 128 x 56 x 56 > 128: 7.79-8.23 against 8.11-8.29).
-pub const IM2COL_MAX_CIN: usize = 128;
-
-/// Most output pixels per image of a conv given to im2col for its input channels
-/// ([`IM2COL_MAX_CIN`]): a 14 x 14 map (measured there and at 7 x 7).
-pub const IM2COL_MAX_PIXELS: usize = 196;
+/// The stride-2 3 x 3 convs im2col ([`im2col`]) takes by their input channels and output pixels per
+/// image: (most channels, most pixels) pairs. There the stride-2 Winograd scheme's 25 GEMMs have
+/// K = C_in, and the stores of M cost more than the multiply-adds it saves; below 64 channels the
+/// windowed kernel took them. On lavapipe (`cargo run --release --example gemm_rows -- ROW,k3`, two
+/// alternated runs each, 2026-12-07): 8 x 128 x 14 x 14 > 512 14.4-14.8 ms against im2col's
+/// 11.8-12.1, 8 x 64 x 28 x 28 > 256 17.4-17.8 against 12.1-12.6, 1 x 64 x 28 x 28 > 256 2.23-2.38
+/// against 1.93-2.11, and on 28 x 28 outputs with 32 channels (the windowed kernel's) 8 x 32 x 56 x
+/// 56 > 128 16.33-16.35 against 14.70-14.80 (1 x ...: 2.25-2.27 either way); with 256 channels
+/// Winograd won (1 x 256 x 28 x 28 > 256: 6.70-6.72 against 7.37-7.45), and on 28 x 28 outputs with
+/// 128 it won or tied (8 x 128 x 56 x 56 > 128: 52.8-53.4 against 54.4-54.7; 1 x ...: 7.79-8.30
+/// against 8.10-8.43).
+pub const IM2COL_REACH: [(usize, usize); 2] = [(32, 784), (128, 196)];
 
 /// Most output pixels over the batch of a conv given to im2col whatever its input channels: one
 /// 7 x 7 map, where the stride-2 Winograd scheme's 16 tiles leave its GEMMs on 16-row subgroups (1
@@ -207,8 +206,8 @@ pub const IM2COL_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// Whether conv2d on this device runs a 3 x 3 / 2 conv (padding 1: [`winograd_s2_fits`]) as im2col
 /// (repack_pixels gathering the 9 taps, then matmul_subgroup: conv2d's RepackSubgroup): CPU devices
 /// with subgroups, K = 9 C_in a multiple of 4 ([`repack_fits`]), at most [`IM2COL_MAX_BATCH_PIXELS`]
-/// output pixels over the batch or at most [`IM2COL_MAX_CIN`] input channels on maps of at most
-/// [`IM2COL_MAX_PIXELS`], and at most [`IM2COL_MAX_SCRATCH_BYTES`] of scratch. Not the stride-1
+/// output pixels over the batch or input channels and output map within [`IM2COL_REACH`], and at
+/// most [`IM2COL_MAX_SCRATCH_BYTES`] of scratch. Not the stride-1
 /// convs: Winograd F(2x2, 3x3) saves 2.25x the multiply-adds there and won at every shape tried
 /// (1 x 512 x 7 x 7 > 512: 5.5-5.9 ms against 6.7-7.0; 1 x 256 x 7 x 7 > 512 dilation 2: 2.9-3.0
 /// against 3.5-3.8), nor the dilation-2 ones over x's even phase (within 3% either way).
@@ -216,8 +215,8 @@ fn im2col(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let pixels = oh * ow;
     let scratch = n.saturating_mul(shape.k).saturating_mul(pixels.next_multiple_of(4)).saturating_mul(4);
-    let small =
-        n * pixels <= IM2COL_MAX_BATCH_PIXELS || (shape.cin_per_group <= IM2COL_MAX_CIN && pixels <= IM2COL_MAX_PIXELS);
+    let reached = IM2COL_REACH.iter().any(|&(cin, most)| shape.cin_per_group <= cin && pixels <= most);
+    let small = n * pixels <= IM2COL_MAX_BATCH_PIXELS || reached;
     profile.cpu
         && profile.subgroup_width.is_some()
         && profile.max_storage_buffers >= 5

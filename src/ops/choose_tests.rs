@@ -69,6 +69,10 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d 3x3 stride 2, 32 input channels", conv(128, 32, 3, [2, 1, 1, 1])),
         ("conv2d 3x3 stride 2 512->512 1x7x7 (one 7x7 map)", strided_at(512, 1, [1, 7, 7])),
         ("conv2d 3x3 stride 2 512->510 1x7x7 (one 7x7 map)", strided_510(512, [1, 7, 7])),
+        (
+            "conv2d 3x3 stride 2, 32 input channels, 8x28x28",
+            format!("{:?}", conv2d(p, ConvShape { out: [8, 28, 28], ..shape(128, 32, 3, [2, 1, 1, 1]) })),
+        ),
         ("conv2d 3x3 stride 2 512->512 8x7x7", strided_at(512, 1, [8, 7, 7])),
         ("conv2d 3x3 stride 2 128->512 8x7x7", strided_at(128, 1, [8, 7, 7])),
         ("conv2d 3x3 stride 2 256->512 1x14x14", strided_at(256, 1, [1, 14, 14])),
@@ -113,7 +117,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 51] = [
+    let want: [(&str, [&str; 4]); 52] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -131,6 +135,10 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ),
         (
             "conv2d 3x3 stride 2 512->510 1x7x7 (one 7x7 map)",
+            ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"],
+        ),
+        (
+            "conv2d 3x3 stride 2, 32 input channels, 8x28x28",
             ["RepackSubgroup", "Gemm", "RepackSubgroup", "GemmSubgroup"],
         ),
         (

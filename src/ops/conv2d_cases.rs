@@ -352,7 +352,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ),
         // im2col (repack_pixels gathering 3 x 3 taps, then matmul_subgroup): Auto for 3 x 3 / 2 convs
         // with padding 1 on small output maps on CPU devices with subgroups (`choose::conv2d`'s
-        // im2col): 7 x 7 outputs over 2 images, a 5 x 6 output (30 pixels, packed to 32), a 1 x 1 one.
+        // im2col): 7 x 7 outputs over 2 images, a 5 x 6 output (30 pixels, packed to 32), a 1 x 1
+        // one, and with few channels a 20 x 20 one.
         (
             "im2col: 3x3/2 pad 1, 14x14, 12 -> 20, batch 2, affine+residual+relu",
             epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
@@ -370,6 +371,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             c.stride([2, 2]).padding([1, 1]),
             &[3, 4, 1, 1],
             &[8, 4, 3, 3],
+        ),
+        // 20 x 20 outputs (400 pixels): few channels reach past 14 x 14 maps.
+        (
+            "im2col: 3x3/2 pad 1, 40x40, 8 -> 16, affine",
+            epi(true, Activation::None, false).stride([2, 2]).padding([1, 1]),
+            &[1, 8, 40, 40],
+            &[16, 8, 3, 3],
         ),
     ];
     // Every case runs on Auto (whatever choose::conv2d picks for the device: on CPU devices Winograd,

@@ -153,7 +153,13 @@ fn im2col_cases_reach_the_repacked_path_and_forcing_it_checks_k() {
     let lavapipe = DeviceProfile::described("lavapipe", true, Some(8));
     let s2 = Conv2d::new().stride([2, 2]).padding([1, 1]);
     // conv2d_cases' im2col rows: Auto takes the repacked path for them on lavapipe.
-    for (x, w) in [([2, 12, 14, 14], [20, 12, 3, 3]), ([1, 8, 9, 11], [9, 8, 3, 3]), ([3, 4, 1, 1], [8, 4, 3, 3])] {
+    let rows = [
+        ([2, 12, 14, 14], [20, 12, 3, 3]),
+        ([1, 8, 9, 11], [9, 8, 3, 3]),
+        ([3, 4, 1, 1], [8, 4, 3, 3]),
+        ([1, 8, 40, 40], [16, 8, 3, 3]),
+    ];
+    for (x, w) in rows {
         let shapes = [shape(&x), shape(&w)];
         assert_eq!(s2.resolved_kernel(&lavapipe, &shapes).unwrap(), ConvKernel::RepackSubgroup, "{x:?}");
     }
