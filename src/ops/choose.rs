@@ -85,9 +85,10 @@ pub fn repack_fits(shape: &ConvShape) -> bool {
     shape.groups == 1 && shape.k.is_multiple_of(4)
 }
 
-/// Whether this is a 1 x 1 conv without padding (any stride): the repack only subsamples x.
-fn pointwise(shape: &ConvShape) -> bool {
-    shape.kernel == [1, 1] && shape.padding == [0, 0]
+/// Whether a conv with these taps and padding is 1 x 1 without padding (any stride): the repack
+/// only subsamples x.
+pub fn pointwise(kernel: [usize; 2], padding: [usize; 2]) -> bool {
+    kernel == [1, 1] && padding == [0, 0]
 }
 
 /// Whether conv2d's Winograd kernel computes this conv: 3 x 3, padding = dilation = 1 or 2 on both
@@ -210,7 +211,9 @@ pub const IM2COL_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// most [`IM2COL_MAX_SCRATCH_BYTES`] of scratch. Not the stride-1
 /// convs: Winograd F(2x2, 3x3) saves 2.25x the multiply-adds there and won at every shape tried
 /// (1 x 512 x 7 x 7 > 512: 5.5-5.9 ms against 6.7-7.0; 1 x 256 x 7 x 7 > 512 dilation 2: 2.9-3.0
-/// against 3.5-3.8), nor the dilation-2 ones over x's even phase (within 3% either way).
+/// against 3.5-3.8), nor the dilation-2 ones over x's even phase, which it ran no faster (1 x 128 x
+/// 14 x 14 > 512: 1.86-2.23 ms against 1.91-1.92; 8 x 32 x 56 x 56 > 128: 14.53-14.54 against
+/// 14.46-14.70).
 fn im2col(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let pixels = oh * ow;
@@ -274,7 +277,7 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     let cpu_subgroups =
         profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
     let windowed = cpu_subgroups && shape.k < MAX_K;
-    if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] && pointwise(&shape) {
+    if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] && pointwise(shape.kernel, shape.padding) {
         return ConvKernel::RepackSubgroup;
     }
     if windowed && subsampled_window_fits(&shape) {

@@ -417,6 +417,7 @@ impl Op for Conv2d {
                     stride: self.stride,
                     padding: self.padding,
                     dilation: self.dilation,
+                    out: g.out,
                 };
                 let affine = self.epilogue.affine.then_some(affine);
                 let residual = self.epilogue.residual.then_some(residual);

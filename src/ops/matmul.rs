@@ -432,7 +432,7 @@ impl Op for Matmul {
         if variant == Variant::Repack {
             // b [N, K, HW] viewed as x [N, K, HW, 1]: a stride-1 1 x 1 conv over an HW x 1 map.
             let x = b.reshape(&[d.b_batch, d.k, d.n, 1])?;
-            let conv = repack::Repacked::pointwise(self.epilogue, [1, 1]);
+            let conv = repack::Repacked::pointwise(self.epilogue, [d.n, 1]);
             return conv.encode(gpu, self.name(), &x, a, affine, residual, output);
         }
         // The epilogue reads affine and residual in the same pass (5 storage

@@ -11,7 +11,8 @@
 //! too. The copy is C x P elements against the GEMM's M x C x P multiply-adds (M >= 64 in every
 //! network here). Figures: BENCHMARKS.md, "Repacked 1x1 GEMMs". With taps (3 x 3 convs on small
 //! output maps, where Winograd's and the windowed kernel's tiles are mostly padding) the copy is
-//! C KH KW x P elements, still 1 / M of the multiply-adds (BENCHMARKS.md, "im2col").
+//! C KH KW x P elements, still 1 / M of the multiply-adds (BENCHMARKS.md, "Tiles by a cost model,
+//! and im2col for the 3x3/2 convs on small maps").
 //!
 //! Scratch: N x C KH KW x P floats in the device's "repack_pixels" slot ([`Gpu::scratch`]), shared by
 //! every repacked GEMM: a plan holds the few sizes the slot grew through, not a buffer per conv
@@ -61,8 +62,8 @@ pub(crate) fn check(op: &str, profile: &DeviceProfile, k: usize) -> Result<Kerne
     Ok(kernel!("matmul_subgroup"))
 }
 
-/// A conv with one group for the repacked path: its epilogue, [KH, KW] taps and [y, x] stride,
-/// padding and dilation.
+/// A conv with one group for the repacked path: its epilogue, [KH, KW] taps, [y, x] stride,
+/// padding and dilation, and the [OH, OW] output map its caller's geometry computed from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Repacked {
     pub epilogue: Epilogue,
@@ -70,12 +71,13 @@ pub(crate) struct Repacked {
     pub stride: [usize; 2],
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
+    pub out: [usize; 2],
 }
 
 impl Repacked {
-    /// A 1 x 1 conv without padding.
-    pub fn pointwise(epilogue: Epilogue, stride: [usize; 2]) -> Repacked {
-        Repacked { epilogue, kernel: [1, 1], stride, padding: [0, 0], dilation: [1, 1] }
+    /// A stride-1 1 x 1 conv without padding over an [OH, OW] map.
+    pub fn pointwise(epilogue: Epilogue, out: [usize; 2]) -> Repacked {
+        Repacked { epilogue, kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], out }
     }
 
     /// The two dispatches for x [N, C, H, W] and the weight (M x C KH KW elements, row-major:
@@ -97,8 +99,7 @@ impl Repacked {
         let ([kh, kw], [sy, sx], [py, px], [dy, dx]) = (self.kernel, self.stride, self.padding, self.dilation);
         let k = c * kh * kw;
         let gemm = check(op, gpu.profile(), k)?;
-        // The caller checked that the taps fit the padded input.
-        let (oh, ow) = ((h + 2 * py - dy * (kh - 1) - 1) / sy + 1, (w + 2 * px - dx * (kw - 1) - 1) / sx + 1);
+        let [oh, ow] = self.out;
         let pixels = oh * ow;
         let packed = pixels.next_multiple_of(4);
         let m = weight.shape().numel() / k;
@@ -121,8 +122,11 @@ impl Repacked {
         let scratch = gpu.scratch("repack_pixels", &Shape::new(&[n, k, packed])?)?;
         let grid = gpu.grid_1d(op, (n * k * packed / 4).div_ceil(WORKGROUP) as u64)?;
         // Two aligned vec4 loads per quad where its pixels are two pairs, each 2 apart on one row of x.
-        let pointwise = self.kernel == [1, 1] && self.padding == [0, 0];
-        let pairs = pointwise && sx == 2 && ow.is_multiple_of(2) && w.is_multiple_of(4) && pixels == packed;
+        let pairs = crate::ops::choose::pointwise(self.kernel, self.padding)
+            && sx == 2
+            && ow.is_multiple_of(2)
+            && w.is_multiple_of(4)
+            && pixels == packed;
         // The shader divides by OW, QUADS, KH x KW and KW as override constants (a multiply and a
         // shift there). (All fit in u32: ow <= w, packed / 4 and the taps <= the repacked element
         // count, checked above.)
