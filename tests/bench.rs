@@ -4,7 +4,7 @@
 
 mod common;
 
-use glimpse::bench::{Report, Status, SCHEMA};
+use glimpse::bench::{Report, Row, Status, SCHEMA};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -103,4 +103,41 @@ fn a_tiny_run_writes_json_csv_and_svg_and_compares_with_itself() {
     let plot = std::fs::read_to_string(&svg).expect("the plot should be written");
     assert!(plot.starts_with("<svg") && plot.trim_end().ends_with("</svg>"), "{plot}");
     assert!(plot.contains("cbam_channel_mlp") && plot.contains("roofline"), "{plot}");
+}
+
+#[test]
+fn a_plan_row_says_where_its_time_went_by_op_and_by_kernel() {
+    let _gpu = gpu_or_skip!();
+    let json = scratch("breakdown.json");
+    let args = ["--suite", "blocks", "--filter", "timm.CbamModule", "--repeat", "2", "--batch", "1", "--seed", "5"];
+    let out = glimpse(&[&["--verbose"][..], &args[..], &["--json", json.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let report = Report::read(&json).expect("the JSON should parse back");
+    let rows: Vec<&Row> = report.workloads.iter().filter(|r| r.suite == "blocks").collect();
+    assert_eq!(rows.len(), 6, "three sizes, fused and unfused: {rows:?}");
+    for row in rows {
+        if row.timing != "gpu-timestamps" {
+            // No per-dispatch times without timestamps (OpenGL): no breakdown, and none made up.
+            assert!(row.time_by_op.is_empty() && row.time_by_kernel.is_empty(), "{row:?}");
+            continue;
+        }
+        let (ops, kernels) = (&row.time_by_op, &row.time_by_kernel);
+        // Every dispatch of the run counted once in each view, the same time in both.
+        let dispatches = |n: Vec<usize>| n.into_iter().sum::<usize>();
+        assert_eq!(dispatches(ops.iter().map(|o| o.dispatches).collect()), row.dispatches.unwrap(), "{row:?}");
+        assert_eq!(dispatches(kernels.iter().map(|k| k.dispatches).collect()), row.dispatches.unwrap(), "{row:?}");
+        let ms = |v: Vec<f64>| v.into_iter().sum::<f64>();
+        let total = ms(ops.iter().map(|o| o.ms).collect());
+        assert!((total - ms(kernels.iter().map(|k| k.ms).collect())).abs() <= 1e-9 * total.max(1.0), "{row:?}");
+        assert!((ms(ops.iter().map(|o| o.pct).collect()) - 100.0).abs() < 1e-6, "{row:?}");
+        // Slowest first; the op names carry their shapes; the fused plan's named CBAM kernels are there.
+        assert!(ops.windows(2).all(|w| w[0].ms >= w[1].ms) && kernels.windows(2).all(|w| w[0].ms >= w[1].ms));
+        assert!(ops.iter().all(|o| o.nodes >= 1 && o.nodes <= o.dispatches && o.op.contains(' ')), "{ops:?}");
+        assert!(ops.iter().any(|o| o.op.contains(&format!(" {} ", row.shape))), "an op on the block's input: {ops:?}");
+        if row.variant == "fused" {
+            assert!(kernels.iter().any(|k| k.kernel.starts_with("cbam_channel_mlp")), "{kernels:?}");
+        }
+        assert!(stdout.contains(&format!("-- where the time went: {}", row.label())), "{stdout}");
+    }
 }

@@ -37,8 +37,8 @@ struct ConvCase {
 
 impl ConvCase {
     fn label(&self) -> String {
-        let [n, c, h, w] = self.x;
-        let [co, _, kh, kw] = self.weight;
+        let [n, c, h, _] = self.x;
+        let co = self.weight[0];
         let conv = match self.op {
             ConvOp::Conv(conv) => conv,
             ConvOp::Gemm(_) => {
@@ -48,14 +48,7 @@ impl ConvCase {
                 return format!("{n}x{c}x{map}>{co} 1x1/1");
             }
         };
-        let mut s = format!("{n}x{c}x{h}x{w}>{co} {kh}x{kw}/{}", conv.stride[0]);
-        if conv.groups > 1 {
-            s += &format!(" g{}", conv.groups);
-        }
-        if conv.dilation != [1, 1] {
-            s += &format!(" d{}", conv.dilation[0]);
-        }
-        s
+        conv.label(&self.x, &self.weight)
     }
 
     fn groups(&self) -> usize {

@@ -2,6 +2,7 @@
 //! timed repeats (GPU timestamps summed per run, or wall time around submit +
 //! wait), and the row that describes it.
 
+use super::breakdown::breakdown;
 use super::cold::{compiled_so_far, record_compiles};
 use super::report::{Row, Status};
 use super::{MakeGraph, MakeOp, OpInstance, Options, Scale, Workload};
@@ -51,10 +52,16 @@ fn check_scale(batch: usize, cost_at: impl Fn(Scale) -> Result<Cost>) -> Result<
 
 /// One timed run: (GPU ms summed over dispatches or None, wall ms).
 fn time_once(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<(Option<f64>, f64)> {
+    let (per_dispatch, wall) = time_each(gpu, dispatches)?;
+    Ok((per_dispatch.map(|ns| ns.iter().sum::<f64>() / 1e6), wall))
+}
+
+/// One timed run: (each dispatch's GPU ns or None, wall ms).
+fn time_each(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<(Option<Vec<f64>>, f64)> {
     let start = Instant::now();
     if gpu.has_timestamps() {
         let ns = gpu.submit_timed(dispatches)?;
-        Ok((Some(ns.iter().sum::<f64>() / 1e6), start.elapsed().as_secs_f64() * 1e3))
+        Ok((Some(ns), start.elapsed().as_secs_f64() * 1e3))
     } else {
         gpu.submit(dispatches)?;
         Ok((None, start.elapsed().as_secs_f64() * 1e3))
@@ -66,6 +73,8 @@ fn time_once(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<(Option<f64>, f64)> {
 struct Samples {
     gpu_ms: Vec<f64>,
     wall_ms: Vec<f64>,
+    /// Each run's per-dispatch GPU ns, where kept (plans: [`breakdown`]).
+    per_dispatch: Vec<Vec<f64>>,
 }
 
 impl Samples {
@@ -74,6 +83,12 @@ impl Samples {
             self.gpu_ms.push(g);
         }
         self.wall_ms.push(wall);
+    }
+
+    /// A run with per-dispatch times: its sum is the run's GPU time, as in [`Samples::add`].
+    fn add_each(&mut self, (per_dispatch, wall): (Option<Vec<f64>>, f64)) {
+        self.add((per_dispatch.as_ref().map(|ns| ns.iter().sum::<f64>() / 1e6), wall));
+        self.per_dispatch.extend(per_dispatch);
     }
 
     /// Fills the row's timing fields: GPU time when every run had timestamps.
@@ -447,11 +462,12 @@ fn time_pair(
         for k in 0..live.len() {
             // Alternate the order so that neither variant always runs on a warmer cache.
             let k = if round % 2 == 0 { k } else { live.len() - 1 - k };
-            samples[index[k]].add(time_once(gpu, live[k].dispatches())?);
+            samples[index[k]].add_each(time_each(gpu, live[k].dispatches())?);
         }
     }
-    for &i in &index {
+    for (k, &i) in index.iter().enumerate() {
         samples[i].fill(&mut rows[i]);
+        (rows[i].time_by_op, rows[i].time_by_kernel) = breakdown(live[k], &samples[i].per_dispatch);
         rows[i].status = Status::Ok;
     }
     Ok(())

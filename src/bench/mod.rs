@@ -12,6 +12,7 @@
 //! `blocks::build`, `Plan`), so kernels can change under the harness.
 
 mod blocks;
+mod breakdown;
 mod cold;
 mod convs;
 mod measure;
@@ -22,6 +23,7 @@ mod report;
 mod table;
 
 pub use blocks::random_weights;
+pub use breakdown::{breakdown_table, KernelTime, OpTime};
 pub use measure::summary;
 pub use plot::svg;
 pub use report::{Adapter, Ceilings, Compile, Report, Row, Status, SCHEMA};
@@ -205,6 +207,8 @@ impl Workload {
             speedup_vs_unfused: None,
             reference_gflops: None,
             pct_reference: None,
+            time_by_op: Vec::new(),
+            time_by_kernel: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The benchmark report: one JSON schema (documented in BENCHMARKS.md) shared
 //! with tools/bench_torch.py, the table, the CSV and the comparison of two reports.
 
+use super::breakdown::{KernelTime, OpTime};
 use super::table::status_word;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -125,6 +126,13 @@ pub struct Row {
     /// This row's rate at its fastest run as a percentage of `reference_gflops`.
     #[serde(default)]
     pub pct_reference: Option<f64>,
+    /// Where a plan's time went, by op at its shapes, slowest first (blocks and networks timed
+    /// with timestamps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_by_op: Vec<OpTime>,
+    /// The same by kernel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_by_kernel: Vec<KernelTime>,
 }
 
 /// What one pipeline cost to compile (see `Gpu::pipeline_compiles`).

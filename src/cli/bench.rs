@@ -120,6 +120,9 @@ pub fn bench(a: BenchArgs, out: super::Output) -> Result<()> {
 
     let report = bench::report(&gpu, rows, &command);
     println!("{}", bench::table(&report, other.as_ref()));
+    if out.verbose {
+        print!("{}", bench::breakdown_table(&report));
+    }
     println!("ceilings: {}; {:.0} s in all", report.ceilings.source, start.elapsed().as_secs_f64());
     for p in write_reports(&a, &report, other.as_ref())? {
         println!("wrote {}", p.display());

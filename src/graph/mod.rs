@@ -11,7 +11,7 @@ mod plan;
 mod rewrite;
 
 pub use fuse::{fuse, Event, Fusion, Report, Rule};
-pub use plan::Plan;
+pub use plan::{Plan, Step};
 
 use crate::ops::{Cost, Op};
 use crate::{Error, Result, Shape, Tensor};

@@ -10,12 +10,27 @@ use super::{Graph, Source, Tensors, ValueId};
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::{budget, Error, Result, Shape};
 
+/// A node of a compiled graph as reports name it (where a plan's time went).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The builder's scope, "layer2.0.se" (empty at the top).
+    pub at: String,
+    /// The op at its input shapes ([`crate::ops::Op::describe`]).
+    pub what: String,
+    /// FLOPs per run ([`crate::ops::Op::cost`]).
+    pub flops: u64,
+}
+
 /// A compiled graph, runnable any number of times.
 #[derive(Debug)]
 pub struct Plan {
     inputs: Vec<(String, GpuTensor)>,
     outputs: Vec<(String, GpuTensor)>,
     dispatches: Vec<Dispatch>,
+    /// The node each dispatch computes, an index into `steps`.
+    origins: Vec<usize>,
+    /// The graph's nodes as reports name them, in order.
+    steps: Vec<Step>,
     activation_bytes: u64,
     weight_bytes: u64,
     scratch_bytes: u64,
@@ -54,7 +69,7 @@ impl Plan {
         let home =
             |id: ValueId| buffers[layout.home[id.0].expect("every root is laid out")].as_ref().expect("allocated");
 
-        let mut all = Vec::new();
+        let (mut all, mut origins, mut steps) = (Vec::new(), Vec::new(), Vec::new());
         for node in &graph.nodes {
             let bound = node
                 .inputs
@@ -67,7 +82,15 @@ impl Plan {
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&GpuTensor> = bound.iter().collect();
             let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
-            all.extend(node.op.encode_all(gpu, &refs, &out_refs)?);
+            let encoded = node.op.encode_all(gpu, &refs, &out_refs)?;
+            origins.extend(std::iter::repeat_n(steps.len(), encoded.len()));
+            all.extend(encoded);
+            let shapes: Vec<&Shape> = node.inputs.iter().map(|&id| graph.shape(id)).collect();
+            steps.push(Step {
+                at: node.at.clone(),
+                what: node.op.describe(&shapes),
+                flops: node.op.cost(&shapes).flops,
+            });
         }
 
         let outputs = graph
@@ -77,8 +100,16 @@ impl Plan {
             .collect::<Result<Vec<_>>>()?;
         let own: Vec<GpuTensor> = buffers.into_iter().flatten().collect();
         let elsewhere = bound_elsewhere(&all, &own);
-        let (prepared, dispatches): (Vec<Dispatch>, Vec<Dispatch>) =
-            all.into_iter().partition(|d| d.prepared_bytes().is_some());
+        let (mut prepared, mut dispatches, mut run_origins) = (Vec::new(), Vec::new(), Vec::new());
+        for (d, origin) in all.into_iter().zip(origins) {
+            if d.prepared_bytes().is_some() {
+                prepared.push(d);
+            } else {
+                dispatches.push(d);
+                run_origins.push(origin);
+            }
+        }
+        let origins = run_origins;
         let prepared_bytes: u64 = prepared.iter().filter_map(Dispatch::prepared_bytes).sum();
         let (activation_bytes, weight_bytes) = (layout.activation_bytes, layout.weight_bytes + prepared_bytes);
         let scratch_bytes = elsewhere - prepared_bytes;
@@ -86,7 +117,7 @@ impl Plan {
         if !prepared.is_empty() {
             gpu.submit(&prepared)?;
         }
-        Ok(Plan { inputs, outputs, dispatches, activation_bytes, weight_bytes, scratch_bytes })
+        Ok(Plan { inputs, outputs, dispatches, origins, steps, activation_bytes, weight_bytes, scratch_bytes })
     }
 
     /// Writes `feed` into the input buffers, runs every dispatch, and reads the outputs.
@@ -110,6 +141,16 @@ impl Plan {
     /// The recorded dispatches, in order (what the benchmark times).
     pub fn dispatches(&self) -> &[Dispatch] {
         &self.dispatches
+    }
+
+    /// The graph's nodes as reports name them, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The node (an index into [`Plan::steps`]) each of [`Plan::dispatches`] computes.
+    pub fn origins(&self) -> &[usize] {
+        &self.origins
     }
 
     /// Number of dispatches per run (prepared launches ran once, at compile time, and are not

@@ -441,6 +441,31 @@ impl Op for Conv2d {
         let read: u64 = inputs.iter().map(|s| s.bytes()).sum();
         Cost { flops: out * (2 * cin_g * kh * kw + epilogue_flops), bytes: read + 4 * out }
     }
+
+    /// `conv2d ` and [`Conv2d::label`].
+    fn describe(&self, inputs: &[&Shape]) -> String {
+        format!("conv2d {}", self.label(inputs[0].dims(), inputs[1].dims()))
+    }
+}
+
+impl Conv2d {
+    /// The conv at x and weight shapes `x` and `weight` as reports name it (the convs suite's rows,
+    /// where a network's time went): `NxCxHxW>Cout KHxKW/stride`, with ` g<groups>` and
+    /// ` d<dilation>` where not 1.
+    pub fn label(&self, x: &[usize], weight: &[usize]) -> String {
+        let (co, kh, kw) = match *weight {
+            [co, _, kh, kw] => (co, kh, kw),
+            _ => return format!("{}>{}", super::dims_text(x), super::dims_text(weight)),
+        };
+        let mut s = format!("{}>{co} {kh}x{kw}/{}", super::dims_text(x), self.stride[0]);
+        if self.groups > 1 {
+            s += &format!(" g{}", self.groups);
+        }
+        if self.dilation != [1, 1] {
+            s += &format!(" d{}", self.dilation[0]);
+        }
+        s
+    }
 }
 
 #[path = "conv2d_cases.rs"]

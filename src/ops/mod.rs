@@ -69,6 +69,14 @@ pub trait Op: AsAny + std::fmt::Debug + Send + Sync {
     /// FLOPs and minimum bytes for these input shapes.
     fn cost(&self, inputs: &[&Shape]) -> Cost;
 
+    /// The op at these input shapes in a few words, for reports (where a network's time went):
+    /// its name and the inputs' dims, `matmul 1x64x256 1x256x3136`. Ops whose arguments matter
+    /// as much as the shapes (a conv's kernel and stride) say so.
+    fn describe(&self, inputs: &[&Shape]) -> String {
+        let dims: Vec<String> = inputs.iter().map(|s| dims_text(s.dims())).collect();
+        format!("{} {}", self.name(), dims.join(" "))
+    }
+
     /// Shapes of the values the op writes besides its output: a fused kernel
     /// keeping an intermediate alive that is a requested map. None by default.
     fn side_outputs(&self, _inputs: &[&Shape]) -> Result<Vec<Shape>> {
@@ -84,6 +92,11 @@ pub trait Op: AsAny + std::fmt::Debug + Send + Sync {
     fn encode_all(&self, gpu: &Gpu, inputs: &[&GpuTensor], outputs: &[&GpuTensor]) -> Result<Vec<Dispatch>> {
         self.encode(gpu, inputs, outputs[0])
     }
+}
+
+/// A shape as reports write it: `8x64x56x56`.
+pub fn dims_text(dims: &[usize]) -> String {
+    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
 }
 
 /// Fails unless `inputs` holds exactly the inputs `op` expects.
