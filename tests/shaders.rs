@@ -102,6 +102,7 @@ fn every_shader_validates_and_matches_its_params() {
 /// and why. Each still fits the WebGPU default of 8.
 const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("weighted_sum", "up to 4 branches, the weights and the output"),
+    ("weighted_sum_vec4", "up to 4 branches, the weights and the output"),
     (
         "cbam_spatial_gate",
         "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
@@ -128,6 +129,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),
     ("matmul_subgroup", "a, b, epilogue affine, residual and output"),
     ("sk_sum_pool", "up to 4 branches and the output, so M = 4 is one dispatch"),
+    ("sk_sum_pool_vec4", "up to 4 branches and the output, so M = 4 is one dispatch"),
     (
         "sk_attention",
         "s, fc, its affine, select weights and bias, and the output in one dispatch; \

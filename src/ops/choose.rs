@@ -464,10 +464,18 @@ pub fn global_pool(profile: &DeviceProfile, pixels: usize) -> PoolVariant {
     }
 }
 
-/// cbam_gate_pool and cbam_spatial_gate: four pixels per invocation with 16-byte accesses
-/// (their `_vec4` kernels) where groups of 4 pixels never straddle two images, on any device.
+/// cbam_gate_pool, cbam_spatial_gate, narrow, weighted_sum and sk_sum_pool: four pixels per
+/// invocation or access with 16-byte accesses (their `_vec4` kernels) where groups of 4 pixels never straddle two images or
+/// channel planes, on any device.
 pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
     pixels_per_image.is_multiple_of(4)
+}
+
+/// max_pool2d: the ResNet stem's pool (3 x 3, stride 2, padding 1) over maps whose width is a
+/// multiple of 8 reads each row of 4 outputs' windows as 2 vec4s and one more element
+/// (`max_pool2d_s2_vec4`: 9 loads per 4 outputs instead of 36), on any device.
+pub fn stem_pool_in_vec4s(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], width: usize) -> bool {
+    kernel == [3, 3] && stride == [2, 2] && padding == [1, 1] && width.is_multiple_of(8)
 }
 
 #[cfg(test)]

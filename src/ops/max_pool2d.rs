@@ -151,8 +151,14 @@ impl Op for MaxPool2d {
     fn encode(&self, gpu: &Gpu, inputs: &[&GpuTensor], output: &GpuTensor) -> Result<Vec<Dispatch>> {
         expect_output(self, inputs, output)?;
         let params = self.params(inputs[0].shape())?;
-        let grid = gpu.grid_1d(self.name(), (params.n as u64).div_ceil(WORKGROUP))?;
-        Ok(vec![gpu.prepare(&kernel!("max_pool2d"), &[], &params, &[inputs[0], output], grid)?])
+        let (kernel, per_invocation) =
+            if super::choose::stem_pool_in_vec4s(self.kernel, self.stride, self.padding, params.w as usize) {
+                (kernel!("max_pool2d_s2_vec4"), 4)
+            } else {
+                (kernel!("max_pool2d"), 1)
+            };
+        let grid = gpu.grid_1d(self.name(), (params.n as u64 / per_invocation).div_ceil(WORKGROUP))?;
+        Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], output], grid)?])
     }
 
     /// One comparison per window position (padding included) per output; bytes:
@@ -182,7 +188,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("k2x3 s2x1 p1x0", MaxPool2d::new([2, 3], [1, 0]).with_stride([2, 1])),
         ("k2 s3 (gaps)", MaxPool2d::new([2, 2], [0, 0]).with_stride([3, 3])),
     ];
-    let shapes = [[1, 1, 7, 7], [3, 3, 13, 17], [1, 65, 56, 56], [3, 1, 56, 56]];
+    // Widths a multiple of 8 run "k3 s2 p1" on max_pool2d_s2_vec4 (odd and even heights, one quad
+    // per row at 2 x 8), the others on max_pool2d.
+    let shapes = [[1, 1, 7, 7], [3, 3, 13, 17], [1, 65, 56, 56], [3, 1, 56, 56], [2, 3, 7, 16], [1, 2, 2, 8]];
     for (label, pool) in pools {
         for dims in shapes {
             let x = random_input(rng, &dims, -1.0, 1.0);
@@ -192,6 +200,11 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     // A 1 x 1 input: a k3 p1 window is all padding but the one element.
     let x = random_input(rng, &[3, 3, 1, 1], -1.0, 1.0);
     cases.push(Case::new("1 x 1, k3 s1 p1", MaxPool2d::new([3, 3], [1, 1]).with_stride([1, 1]), vec![x]));
+    // 2 x 68 x 32 quads of the stem's pool (17 workgroups of 256, past SMALL_GRID): the vec4
+    // kernel's grid folds too.
+    let x = random_input(rng, &[1, 2, 136, 256], -1.0, 1.0);
+    let stem = MaxPool2d::new([3, 3], [1, 1]).with_stride([2, 2]);
+    cases.push(Case::new("folded grid, k3 s2 p1", stem, vec![x]).with_grid_limit(SMALL_GRID));
     // 65^2 outputs need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
     let x = random_input(rng, &[1, 1, 64, 64], -1.0, 1.0);
     let folded = MaxPool2d::new([2, 2], [1, 1]).with_stride([1, 1]);

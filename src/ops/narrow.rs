@@ -74,8 +74,11 @@ impl Op for Narrow {
             _pad: [0; 3],
         };
         let [y, z, _] = gpu.grid_1d(op, (shape.numel() / (h * w)) as u64)?;
-        let grid = [params.hw.div_ceil(WORKGROUP), y, z];
-        Ok(vec![gpu.prepare(&kernel!("narrow"), &[], &params, &[inputs[0], output], grid)?])
+        // Four pixels per invocation with 16-byte accesses where quads never straddle two planes.
+        let (kernel, per_invocation) =
+            if super::choose::pixels_in_vec4s(h * w) { (kernel!("narrow_vec4"), 4) } else { (kernel!("narrow"), 1) };
+        let grid = [(params.hw / per_invocation).div_ceil(WORKGROUP), y, z];
+        Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], output], grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
@@ -84,7 +87,8 @@ impl Op for Narrow {
     }
 }
 
-/// Correctness cases: windows at the start, middle and end; C 1, 3, 65; batch 1 and 3.
+/// Correctness cases: windows at the start, middle and end; C 1 to 512; batch 1 to 3; the scalar
+/// kernel and (4 divides H x W) the vec4 one.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
     for (dims, first, count) in [
@@ -93,14 +97,19 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ([3, 65, 13, 17], 0, 32),
         ([1, 65, 56, 56], 33, 32),
         ([3, 65, 13, 17], 64, 1),
+        ([3, 10, 4, 6], 3, 5),
+        ([2, 4, 2, 2], 3, 1),
+        ([1, 512, 7, 8], 256, 256),
     ] {
         let x = random_input(rng, &dims, -1.0, 1.0);
         cases.push(Case::new(format!("channels {first}..{}", first + count), Narrow { first, count }, vec![x]));
     }
     // More output planes than SMALL_GRID: the plane index must fold from y into z.
-    let x = random_input(rng, &[1, SMALL_GRID as usize + 3, 1, 1], -1.0, 1.0);
-    let narrow = Narrow { first: 1, count: SMALL_GRID as usize + 1 };
-    cases.push(Case::new("folded grid", narrow, vec![x]).with_grid_limit(SMALL_GRID));
+    for (label, hw) in [("folded grid", [1, 1]), ("vec4, folded grid", [2, 2])] {
+        let x = random_input(rng, &[1, SMALL_GRID as usize + 3, hw[0], hw[1]], -1.0, 1.0);
+        let narrow = Narrow { first: 1, count: SMALL_GRID as usize + 1 };
+        cases.push(Case::new(label, narrow, vec![x]).with_grid_limit(SMALL_GRID));
+    }
     cases
 }
 

@@ -91,7 +91,13 @@ impl Op for SkSumPool {
         // M is an override constant: one pipeline per branch count, each loop
         // holding only the loads it needs.
         let constants = [("BRANCHES", self.branches as f64)];
-        Ok(vec![gpu.prepare(&kernel!("sk_sum_pool"), &constants, &params, &bindings, grid)?])
+        // Four pixels per access where quads never straddle two planes.
+        let kernel = if super::choose::pixels_in_vec4s(params.hw as usize) {
+            kernel!("sk_sum_pool_vec4")
+        } else {
+            kernel!("sk_sum_pool")
+        };
+        Ok(vec![gpu.prepare(&kernel, &constants, &params, &bindings, grid)?])
     }
 
     /// One add per branch element (the branch sum and the accumulation) and one
@@ -109,12 +115,13 @@ fn random(dims: &[usize], rng: &mut fastrand::Rng, lo: f32, hi: f32) -> Tensor {
     random_input(rng, dims, lo, hi)
 }
 
-/// Correctness cases: 2 to 4 branches over 1 x 1, 7 x 7, 13 x 17 and 56 x 56
-/// planes, batch 1 and 3, C 1, 3, 64 and 65; non-negative (post-ReLU) branches,
-/// a 1e3 offset, and a single spike per plane (in b1 with M = 2, in b3 with M = 4).
+/// Correctness cases: 2 to 4 branches over 1 x 1, 7 x 7, 13 x 17, 2 x 6 and 56 x 56
+/// planes, batch 1 to 3, C 1 to 65; non-negative (post-ReLU) branches, a 1e3 offset, and a
+/// single spike per plane (in b1 with M = 2, in b3 with M = 4, and on the vec4 kernel).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    let shapes = [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 64, 56, 56]];
+    // The scalar kernel, then the vec4 one (4 divides H x W; 2 x 6: a chunk of 3 quads).
+    let shapes = [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 64, 56, 56], [2, 5, 2, 6]];
     for branches in 2..=4 {
         for dims in shapes {
             let inputs = (0..branches).map(|_| random(&dims, rng, -1.0, 1.0)).collect();
@@ -137,10 +144,20 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let small = (0..2).map(|_| random(&[3, 3, 13, 17], rng, -1e-3, 1e-3));
     let inputs = std::iter::once(b0).chain(small).chain([spike]).collect();
     cases.push(Case::new("M 4, one spike in b3", SkSumPool { branches: 4 }, inputs));
-    // One plane per invocation: one more plane than SMALL_GRID workgroups hold folds the grid into y.
-    let dims = [1, SMALL_GRID as usize * WORKGROUP as usize + 1, 1, 1];
-    let inputs = (0..2).map(|_| random(&dims, rng, -1.0, 1.0)).collect();
-    cases.push(Case::new("M 2, folded grid", SkSumPool { branches: 2 }, inputs).with_grid_limit(SMALL_GRID));
+    // The spike again where the vec4 kernel runs (12 x 16: 48 quads, chunks of 16).
+    let mut spike = random(&[3, 3, 12, 16], rng, -1e-3, 1e-3);
+    for plane in spike.data_mut().chunks_mut(12 * 16) {
+        plane[rng.usize(..plane.len())] = 1e3;
+    }
+    let b0 = random(&[3, 3, 12, 16], rng, -1e-3, 1e-3);
+    cases.push(Case::new("M 2, vec4, one spike", SkSumPool { branches: 2 }, vec![b0, spike]));
+    // One plane per invocation: one more plane than SMALL_GRID workgroups hold folds the grid into y
+    // (both kernels).
+    for (label, hw) in [("M 2, folded grid", [1, 1]), ("M 2, vec4, folded grid", [2, 2])] {
+        let dims = [1, SMALL_GRID as usize * WORKGROUP as usize + 1, hw[0], hw[1]];
+        let inputs = (0..2).map(|_| random(&dims, rng, -1.0, 1.0)).collect();
+        cases.push(Case::new(label, SkSumPool { branches: 2 }, inputs).with_grid_limit(SMALL_GRID));
+    }
     cases
 }
 

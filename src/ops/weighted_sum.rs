@@ -103,6 +103,12 @@ impl Op for WeightedSum {
         let bindings = [branch(0), branch(1), branch(2), branch(3), inputs[m], output];
         // x along a plane's pixels; the planes folded into y and z.
         let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
+        // Four pixels per invocation with 16-byte accesses where quads never straddle two planes.
+        if super::choose::pixels_in_vec4s(h * w) {
+            let grid = [(params.hw / 4).div_ceil(WORKGROUP), y, z];
+            let constants = [("BRANCHES", m as f64)];
+            return Ok(vec![gpu.prepare(&kernel!("weighted_sum_vec4"), &constants, &params, &bindings, grid)?]);
+        }
         let grid = [params.hw.div_ceil(WORKGROUP), y, z];
         Ok(vec![gpu.prepare(&kernel!("weighted_sum"), &[], &params, &bindings, grid)?])
     }
@@ -115,8 +121,8 @@ impl Op for WeightedSum {
     }
 }
 
-/// Correctness cases: M = 2, 3, 4 over C in 1, 3, 65, maps 1 x 1 to 56 x 56,
-/// batch 1 and 3, with softmax-like weights in [0, 1) and also signed ones.
+/// Correctness cases: M = 1 to 4 over C in 1, 3, 65, maps 1 x 1 to 56 x 56, batch 1 to 3, with
+/// softmax-like weights in [0, 1) and also signed ones; the scalar and the vec4 kernel.
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let case = |label: String, m: usize, dims: [usize; 4], lo: f32, rng: &mut fastrand::Rng| {
         let [n, c, h, w] = dims;
@@ -136,9 +142,16 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     cases.push(case("M = 1".into(), 1, [3, 3, 7, 7], 0.0, rng));
     cases.push(case("M = 3, signed weights".into(), 3, [3, 65, 13, 17], -2.0, rng));
-    // More planes than SMALL_GRID: the plane index must fold from y into z.
-    let folded = case("M = 2, folded grid".into(), 2, [1, SMALL_GRID as usize + 1, 1, 1], 0.0, rng);
-    cases.push(folded.with_grid_limit(SMALL_GRID));
+    // The vec4 kernel (4 divides H x W) at every M, batch 3, a plane of one quad and quads that
+    // leave a workgroup part empty (5 x 20: 25 quads).
+    for (m, dims) in [(1, [3, 5, 4, 4]), (3, [3, 7, 5, 20]), (4, [2, 3, 2, 2]), (4, [1, 65, 28, 28])] {
+        cases.push(case(format!("M = {m}, vec4"), m, dims, -1.0, rng));
+    }
+    // More planes than SMALL_GRID: the plane index must fold from y into z (both kernels).
+    for (label, hw) in [("M = 2, folded grid", [1, 1]), ("M = 2, vec4, folded grid", [2, 2])] {
+        let folded = case(label.into(), 2, [1, SMALL_GRID as usize + 1, hw[0], hw[1]], 0.0, rng);
+        cases.push(folded.with_grid_limit(SMALL_GRID));
+    }
     cases
 }
 
