@@ -8,9 +8,10 @@
 //   post adds residual[n, c, p] when residual, then max(., 0) when relu.
 // One invocation per pixel (n, p), i = n * HW + p: s costs 2 * k * k MACs once,
 // then the loop over c reads and writes neighbouring addresses across
-// neighbouring invocations (coalesced). cbam_spatial_gate_vec4 is the variant
-// for 4 | HW. The grid is folded into y past 65535 workgroups: linear
-// workgroup = wid.x + wid.y * nwg.x.
+// neighbouring invocations (coalesced). Where 4 divides HW the host runs
+// cbam_spatial_map and cbam_spatial_apply_vec4 instead (the latter says why).
+// The grid is folded into y past 65535 workgroups: linear workgroup =
+// wid.x + wid.y * nwg.x.
 // Bindings, contiguous f32: x [N, C, H, W], ca [N, C], pooled [N, 2, H, W]
 // (channel mean, channel max), weight [1, 2, k, k], affine [2, 1] (scale,
 // shift), residual [N, C, H, W], out [N, C, H, W], map [N, 1, H, W] (s itself,

@@ -107,10 +107,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
         "cbam_spatial_gate",
         "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
     ),
-    (
-        "cbam_spatial_gate_vec4",
-        "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
-    ),
+    ("cbam_spatial_apply_vec4", "x, channel weights, the spatial map, residual and output"),
     ("conv2d", "input, weights, epilogue affine, residual and output"),
     (
         "conv2d_gemm",

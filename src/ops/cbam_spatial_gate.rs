@@ -3,12 +3,13 @@
 //! residual and the ReLU in one pass over x writing the output (the
 //! `CbamSpatialGate` fusion).
 //!
-//! One dispatch: each invocation computes the spatial map s for its pixel once
-//! and loops over the channels (`cbam_spatial_gate`), or for four pixels with
-//! 16-byte accesses when 4 divides H * W (`cbam_spatial_gate_vec4`). Both bind
-//! x, ca, pooled, weight, affine, residual, out and the map: 8 storage buffers,
-//! WebGPU's default limit (over the downlevel 4). With `map` the kernel also
-//! writes s itself, so a requested spatial map costs no second conv.
+//! Where 4 divides H * W, two dispatches: `cbam_spatial_map` writes the map s, then
+//! `cbam_spatial_apply_vec4` gates x plane by plane with 16-byte accesses (on lavapipe 3.5x faster
+//! than one pass over the channels per pixel, which walks C planes at once). Elsewhere one dispatch,
+//! `cbam_spatial_gate`: each invocation computes s for its pixel once and loops over the channels,
+//! binding x, ca, pooled, weight, affine, residual, out and the map: 8 storage buffers, WebGPU's
+//! default limit (over the downlevel 4). With `map` the map pass writes the side output itself
+//! (the one-pass kernel writes it too), so a requested spatial map costs no second conv.
 
 use super::cbam_channel_mlp::coarse_random;
 use super::{
@@ -53,6 +54,8 @@ pub struct CbamSpatialGateParams {
 }
 
 const WORKGROUP: u64 = 256;
+/// cbam_spatial_apply_vec4's workgroup: pixel quads of one plane.
+const APPLY_WORKGROUP: u64 = 64;
 
 impl CbamSpatialGate {
     /// Validates the arguments and shapes; returns x's [N, C, H, W].
@@ -203,10 +206,32 @@ impl Op for CbamSpatialGate {
             flags: self.flags(),
             _pad: [0; 2],
         };
-        // Absent optional inputs: a small input (weight) or x fills the slot, never read. Without
-        // the map, a 4-byte scratch buffer fills its slot (writable bindings must not alias).
+        // Absent optional inputs: a small input (weight) or x fills the slot, never read.
         let affine = if self.affine { inputs[4] } else { inputs[3] };
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
+        let pixels = params.pixels as u64;
+        if super::choose::pixels_in_vec4s(h * w) {
+            // Two passes, plane-major (cbam_spatial_apply_vec4 says why): the map s into the
+            // requested side output or the device's scratch slot, then x gated plane by plane.
+            let slot;
+            let map = match outputs.get(1) {
+                Some(m) => *m,
+                None => {
+                    slot = gpu.scratch("cbam_spatial_map", &Shape::new(&[n, 1, h, w])?)?;
+                    &slot
+                }
+            };
+            let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
+            let bindings = [inputs[2], inputs[3], affine, map];
+            let spatial = gpu.prepare(&kernel!("cbam_spatial_map"), &[], &params, &bindings, grid)?;
+            let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
+            let grid = [((h * w / 4) as u64).div_ceil(APPLY_WORKGROUP) as u32, y, z];
+            let bindings = [inputs[0], inputs[1], map, residual, output];
+            let apply = gpu.prepare(&kernel!("cbam_spatial_apply_vec4"), &[], &params, &bindings, grid)?;
+            return Ok(vec![spatial.into_auxiliary(), apply]);
+        }
+        // One pass: without the map, a 4-byte scratch buffer fills its slot (writable bindings must
+        // not alias).
         let scratch;
         let map = match outputs.get(1) {
             Some(m) => *m,
@@ -216,16 +241,8 @@ impl Op for CbamSpatialGate {
             }
         };
         let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output, map];
-        // Four pixels per invocation with 16-byte accesses when groups of 4
-        // never straddle two images.
-        let pixels = params.pixels as u64;
-        if super::choose::pixels_in_vec4s(h * w) {
-            let grid = gpu.grid_1d(op, (pixels / 4).div_ceil(WORKGROUP))?;
-            Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate_vec4"), &[], &params, &bindings, grid)?])
-        } else {
-            let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
-            Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &bindings, grid)?])
-        }
+        let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
+        Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &bindings, grid)?])
     }
 
     /// Per pixel the conv (4 k^2), affine and sigmoid (about 6); per element two
@@ -275,7 +292,7 @@ fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut 
 /// happened: seed 6709908688870895294, err/tol 1.114 on 4.4e-9).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    // The last four shapes have 4 | H * W and run the vec4 kernel.
+    // The last four shapes have 4 | H * W and run the two-pass kernels.
     let shapes = [
         ([2, 1, 1, 1], 3),
         ([3, 3, 7, 7], 7),
@@ -296,7 +313,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false, map: false };
     cases.push(Case::new("k 7, batch 3, 56 x 56", big, inputs(&big, [3, 65, 56, 56], false, rng)));
-    // Saturating on both kernels: 13 x 17 runs the scalar one, 12 x 16 the vec4 one.
+    // Saturating on both paths: 13 x 17 runs the one-pass kernel, 12 x 16 the two-pass ones.
     for (affine, residual, relu) in [(false, false, false), (true, true, true), (true, false, false)] {
         let op = CbamSpatialGate { kernel: 7, affine, residual, relu, map: false };
         for (h, w) in [(13, 17), (12, 16)] {
@@ -304,10 +321,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(Case::new(label, op, inputs(&op, [3, 65, h, w], true, rng)));
         }
     }
-    // 65^2 pixels (the scalar kernel) need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
+    // 65^2 pixels (the one-pass kernel) need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
     let op = CbamSpatialGate { kernel: 7, affine: true, residual: true, relu: true, map: false };
     let x = inputs(&op, [1, 3, 65, 65], false, rng);
     cases.push(Case::new("folded grid", op, x).with_grid_limit(SMALL_GRID));
+    // The two-pass kernels: 2 x 48 x 48 pixels need 18 map workgroups of 256, and 34 planes fold
+    // the apply pass's plane index from y into z.
+    let x = inputs(&op, [2, 17, 48, 48], false, rng);
+    cases.push(Case::new("vec4, folded grid", op, x).with_grid_limit(SMALL_GRID));
     cases
 }
 
