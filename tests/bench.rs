@@ -90,7 +90,7 @@ fn a_tiny_run_writes_json_csv_and_svg_and_compares_with_itself() {
     assert!(report.ceilings.stream_gbps.is_some() && report.ceilings.gemm_gflops.is_some(), "{:?}", report.ceilings);
     // Its pipeline was compiled first by this row (the calibration rows use others): listed with its cost.
     let compiled: Vec<&str> = row.compiles.iter().map(|c| c.pipeline.as_str()).collect();
-    assert_eq!(compiled, ["cbam_channel_mlp"], "{row:?}");
+    assert_eq!(compiled, ["cbam_channel_mlp_vec4"], "{row:?}");
     assert!(row.compiles[0].first_run_ms.is_some() && row.compile_ms <= row.cold_ms, "{row:?}");
     assert!(stdout.contains("-- pipeline compiles:") && stdout.contains("cold ms"), "{stdout}");
     let csv_text = std::fs::read_to_string(&csv).unwrap();

@@ -136,9 +136,10 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
 
 /// The kernels with workgroup arrays, each checked to write every element it reads before
 /// reading it: glimpse's pipelines do not zero workgroup memory (`Gpu::pipeline` says why).
-const WORKGROUP_MEMORY_WRITTEN_BEFORE_READ: [&str; 8] = [
+const WORKGROUP_MEMORY_WRITTEN_BEFORE_READ: [&str; 9] = [
     "attention_rows",
     "cbam_channel_mlp",
+    "cbam_channel_mlp_vec4",
     "conv2d_gemm",
     "conv2d_gemm_subgroup",
     "global_pool_tree",

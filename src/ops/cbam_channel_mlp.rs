@@ -96,15 +96,14 @@ impl Op for CbamChannelMlp {
         let op = self.name();
         let (n, c, r) = self.dims(&super::gpu_shapes_of(inputs))?;
         let params = CbamChannelMlpParams { n: to_u32(op, "N", n)?, c: c as u32, r: r as u32, _pad: 0 };
-        // One workgroup per image.
+        // One workgroup per image; 16-byte accesses where C and R are whole vec4s.
         let grid = gpu.grid_1d(op, n as u64)?;
-        Ok(vec![gpu.prepare(
-            &kernel!("cbam_channel_mlp"),
-            &[],
-            &params,
-            &[inputs[0], inputs[1], inputs[2], output],
-            grid,
-        )?])
+        let kernel = if super::choose::channel_mlp_in_vec4s(c, r) {
+            kernel!("cbam_channel_mlp_vec4")
+        } else {
+            kernel!("cbam_channel_mlp")
+        };
+        Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], inputs[1], inputs[2], output], grid)?])
     }
 
     /// Per image: fc1 on two vectors (4RC), fc2 on both hidden vectors (4CR),
@@ -128,12 +127,21 @@ pub(crate) fn coarse_random(dims: &[usize], rng: &mut fastrand::Rng, max: f32, s
 }
 
 /// Correctness cases: C in 1, 3, 65 with R = 1 and 4, batch 1 and 3, a channel
-/// count past the 64 invocations, and saturating logits.
+/// count past the 64 invocations, and saturating logits; on the vec4 kernel too (C up to
+/// 2048, R up to 128).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    for (n, c, r) in [(1, 1, 1), (3, 1, 1), (1, 3, 1), (3, 3, 1), (1, 65, 4), (3, 65, 1), (3, 65, 4), (2, 200, 13)] {
-        let rand = |dims: &[usize], rng: &mut fastrand::Rng| random_input(rng, dims, -1.0, 1.0);
-        let inputs = vec![rand(&[n, 2, c], rng), rand(&[r, c], rng), rand(&[c, r], rng)];
+    // The last four run the vec4 kernel (4 divides C and R).
+    let shapes = [(1, 1, 1), (3, 1, 1), (1, 3, 1), (3, 3, 1), (1, 65, 4), (3, 65, 1), (3, 65, 4), (2, 200, 13)];
+    let vec4_shapes = [(1, 4, 4), (3, 8, 4), (2, 256, 16), (1, 2048, 128)];
+    for (n, c, r) in shapes.into_iter().chain(vec4_shapes) {
+        // Weights within 1 / sqrt(fan-in), as trained layers hold them: unscaled, C = 2048 gives
+        // logits in the hundreds, whose f32 sums neither kernel holds to 1e-5 of the sigmoid.
+        let rand = |dims: &[usize], fan_in: usize, rng: &mut fastrand::Rng| {
+            let bound = (fan_in as f32).sqrt().recip();
+            random_input(rng, dims, -bound, bound)
+        };
+        let inputs = vec![random_input(rng, &[n, 2, c], -1.0, 1.0), rand(&[r, c], c, rng), rand(&[c, r], r, rng)];
         cases.push(Case::new(format!("N {n}, C {c}, R {r}"), CbamChannelMlp, inputs));
     }
     // Pooled values in the hundreds: logits of thousands, sigmoids at 0 and 1.
@@ -141,12 +149,20 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         coarse_random(&[65, 4], rng, 1.0, 8.0)
     }];
     cases.push(Case::new("saturating logits", CbamChannelMlp, inputs));
+    let inputs = vec![coarse_random(&[3, 2, 64], rng, 200.0, 1.0), coarse_random(&[4, 64], rng, 1.0, 8.0), {
+        coarse_random(&[64, 4], rng, 1.0, 8.0)
+    }];
+    cases.push(Case::new("saturating logits, vec4", CbamChannelMlp, inputs));
     // One workgroup per image: one more image than SMALL_GRID folds the grid into y.
     let n = SMALL_GRID as usize + 1;
     let inputs = vec![random_input(rng, &[n, 2, 3], -1.0, 1.0), random_input(rng, &[1, 3], -1.0, 1.0), {
         random_input(rng, &[3, 1], -1.0, 1.0)
     }];
     cases.push(Case::new("folded grid", CbamChannelMlp, inputs).with_grid_limit(SMALL_GRID));
+    let inputs = vec![random_input(rng, &[n, 2, 8], -1.0, 1.0), random_input(rng, &[4, 8], -1.0, 1.0), {
+        random_input(rng, &[8, 4], -1.0, 1.0)
+    }];
+    cases.push(Case::new("folded grid, vec4", CbamChannelMlp, inputs).with_grid_limit(SMALL_GRID));
     cases
 }
 

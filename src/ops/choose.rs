@@ -471,6 +471,12 @@ pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
     pixels_per_image.is_multiple_of(4)
 }
 
+/// cbam_channel_mlp: 4 weights and 4 pooled values per access (`cbam_channel_mlp_vec4`) where the
+/// C channels and R hidden units are whole vec4s (every CBAM of a ResNet), on any device.
+pub fn channel_mlp_in_vec4s(channels: usize, hidden: usize) -> bool {
+    channels.is_multiple_of(4) && hidden.is_multiple_of(4)
+}
+
 /// max_pool2d: the ResNet stem's pool (3 x 3, stride 2, padding 1) over maps whose width is a
 /// multiple of 8 reads each row of 4 outputs' windows as 2 vec4s and one more element
 /// (`max_pool2d_s2_vec4`: 9 loads per 4 outputs instead of 36), on any device.

@@ -417,6 +417,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("matmul_subgroup"), size_of::<matmul::MatmulParams>()),
         (kernel!("repack_pixels"), size_of::<matmul::repack::RepackPixelsParams>()),
         (kernel!("cbam_channel_mlp"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
+        (kernel!("cbam_channel_mlp_vec4"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
         (kernel!("cbam_gate_pool"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
         (kernel!("cbam_gate_pool_vec4"), size_of::<cbam_gate_pool::CbamGatePoolParams>()),
         (kernel!("cbam_spatial_gate"), size_of::<cbam_spatial_gate::CbamSpatialGateParams>()),
