@@ -7,9 +7,10 @@
 // ca's index is uniform per workgroup. Why not one pass over the channels per pixel, computing s
 // on the way (cbam_spatial_gate, kept where 4 does not divide H * W): on lavapipe a workgroup's
 // SIMD rows run one after another, and a row walking all C channels touches C lines of x, of the
-// residual and of out, 12.5 KB apart at 56 x 56, before the next row reuses them: 1 x 256 x 56 x 56
-// with the residual took 5.2 ms that way, against about 1.5 for this plane-major order and the map
-// pass (BENCHMARKS.md, "Plane-major passes for the SK and CBAM element-wise ops").
+// residual and of out, 12.5 KB apart at 56 x 56, before the next row reuses them. In resnet50 +
+// CBAM (residual and ReLU) the gate over 1 x 256 x 56 x 56 took 4.8-5.3 ms that way and 2.9-3.7
+// with the map pass and this plane-major order; in the CbamModule block (neither) 4.0-4.4 against
+// 2.9 (BENCHMARKS.md, "Where the networks' time goes, and plane-major element-wise kernels").
 // Params are cbam_spatial_gate's (k and flag bits 0 and 3 unread here).
 // Bindings, contiguous f32: x [N, C, H, W] as vec4s, ca [N, C], map [N, 1, H, W] as vec4s,
 // residual [N, C, H, W] as vec4s (without the residual flag the host binds x there, never read),

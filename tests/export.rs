@@ -14,8 +14,8 @@ fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
     let _ = gpu_or_skip!();
     let gpus = ExportGpus::open().unwrap();
     // A multi-dispatch op (attention_rows splits rows), a variant-choosing one (matmul) and
-    // a view-binding one (narrow) and one binding a scratch buffer for its unused side output
-    // (cbam_spatial_gate).
+    // a view-binding one (narrow) and one binding a device scratch slot for its map when the map
+    // is no side output (cbam_spatial_gate).
     let cases: Vec<_> = all_cases(&mut common::rng())
         .into_iter()
         .filter(|c| ["attention_rows", "narrow", "matmul", "cbam_spatial_gate"].contains(&c.op.name()))
@@ -63,7 +63,7 @@ fn exported_launches_are_the_encoders_and_the_data_matches_the_shapes() {
     if gpus.native.subgroup_size().is_some() {
         check_subgroup_widths(&manifest, gpus.native.subgroup_size());
     }
-    assert!(scratch_bound, "cbam_spatial_gate binds a scratch buffer for its map slot");
+    assert!(scratch_bound, "cbam_spatial_gate binds a scratch slot for its map");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -103,10 +103,7 @@ fn every_shader_validates_and_matches_its_params() {
 const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("weighted_sum", "up to 4 branches, the weights and the output"),
     ("weighted_sum_vec4", "up to 4 branches, the weights and the output"),
-    (
-        "cbam_spatial_gate",
-        "x, channel weights, pooled map, conv weights, affine, residual, output and the spatial map in one pass",
-    ),
+    ("cbam_spatial_apply", "x, channel weights, the spatial map, residual and output"),
     ("cbam_spatial_apply_vec4", "x, channel weights, the spatial map, residual and output"),
     ("conv2d", "input, weights, epilogue affine, residual and output"),
     (

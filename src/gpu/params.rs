@@ -4,9 +4,8 @@
 //!
 //! Every shader declares its parameters with one line, [`PARAMS_UNIFORM`], and has one entry
 //! point, `fn main(` (tests/shaders.rs holds every kernel to both). That is what browsers and
-//! GPU drivers compile: the WebGPU default of 8 storage buffers per stage leaves no room for
-//! one more in `cbam_spatial_gate{,_vec4}` (8 already), and a uniform is the usual, cached
-//! path on GPUs.
+//! GPU drivers compile: a uniform is the usual, cached path on GPUs, and it leaves WebGPU's
+//! default of 8 storage buffers per stage to the kernels' tensors.
 //!
 //! lavapipe "inlines uniforms" (Mesa 22.3: `lvp_find_inlinable_uniforms` in
 //! lvp_inline_uniforms.c, `update_inline_shader_state` in lvp_execute.c). In a shader of over

@@ -1,15 +1,14 @@
 //! cbam_spatial_gate: CBAM's spatial attention (k x k conv on the channel
 //! mean/max, optional BatchNorm, sigmoid) applied with the channel gate, the
-//! residual and the ReLU in one pass over x writing the output (the
+//! residual and the ReLU, x read once and the output written once (the
 //! `CbamSpatialGate` fusion).
 //!
-//! Where 4 divides H * W, two dispatches: `cbam_spatial_map` writes the map s, then
-//! `cbam_spatial_apply_vec4` gates x plane by plane with 16-byte accesses (on lavapipe 3.5x faster
-//! than one pass over the channels per pixel, which walks C planes at once). Elsewhere one dispatch,
-//! `cbam_spatial_gate`: each invocation computes s for its pixel once and loops over the channels,
-//! binding x, ca, pooled, weight, affine, residual, out and the map: 8 storage buffers, WebGPU's
-//! default limit (over the downlevel 4). With `map` the map pass writes the side output itself
-//! (the one-pass kernel writes it too), so a requested spatial map costs no second conv.
+//! Two dispatches: `cbam_spatial_map` writes the map s (into the requested side output, so a
+//! requested spatial map costs no second conv, or a device scratch slot), then
+//! `cbam_spatial_apply_vec4` gates x plane by plane with 16-byte accesses where 4 divides H * W,
+//! `cbam_spatial_apply` element by element elsewhere. On lavapipe 1.1-2.2x faster in the
+//! CbamModule blocks and resnet50 + CBAM than the one pass over the channels per pixel they
+//! replaced, which walked C planes at once (cbam_spatial_apply_vec4 says more).
 
 use super::cbam_channel_mlp::coarse_random;
 use super::{
@@ -40,7 +39,7 @@ pub struct CbamSpatialGate {
     pub map: bool,
 }
 
-/// Mirrors `struct Params` in shaders/cbam_spatial_gate.wgsl.
+/// Mirrors `struct Params` in shaders/cbam_spatial_map.wgsl (and the apply kernels).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct CbamSpatialGateParams {
@@ -54,7 +53,7 @@ pub struct CbamSpatialGateParams {
 }
 
 const WORKGROUP: u64 = 256;
-/// cbam_spatial_apply_vec4's workgroup: pixel quads of one plane.
+/// cbam_spatial_apply_vec4's workgroup: pixel quads of one plane (the other kernels take 256).
 const APPLY_WORKGROUP: u64 = 64;
 
 impl CbamSpatialGate {
@@ -209,40 +208,30 @@ impl Op for CbamSpatialGate {
         // Absent optional inputs: a small input (weight) or x fills the slot, never read.
         let affine = if self.affine { inputs[4] } else { inputs[3] };
         let residual = if self.residual { inputs[inputs.len() - 1] } else { inputs[0] };
-        let pixels = params.pixels as u64;
-        if super::choose::pixels_in_vec4s(h * w) {
-            // Two passes, plane-major (cbam_spatial_apply_vec4 says why): the map s into the
-            // requested side output or the device's scratch slot, then x gated plane by plane.
-            let slot;
-            let map = match outputs.get(1) {
-                Some(m) => *m,
-                None => {
-                    slot = gpu.scratch("cbam_spatial_map", &Shape::new(&[n, 1, h, w])?)?;
-                    &slot
-                }
-            };
-            let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
-            let bindings = [inputs[2], inputs[3], affine, map];
-            let spatial = gpu.prepare(&kernel!("cbam_spatial_map"), &[], &params, &bindings, grid)?;
-            let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
-            let grid = [((h * w / 4) as u64).div_ceil(APPLY_WORKGROUP) as u32, y, z];
-            let bindings = [inputs[0], inputs[1], map, residual, output];
-            let apply = gpu.prepare(&kernel!("cbam_spatial_apply_vec4"), &[], &params, &bindings, grid)?;
-            return Ok(vec![spatial.into_auxiliary(), apply]);
-        }
-        // One pass: without the map, a 4-byte scratch buffer fills its slot (writable bindings must
-        // not alias).
-        let scratch;
+        // Two passes, plane-major (cbam_spatial_apply_vec4 says why): the map s into the requested
+        // side output or the device's scratch slot, then x gated in memory order.
+        let slot;
         let map = match outputs.get(1) {
             Some(m) => *m,
             None => {
-                scratch = gpu.empty(&Shape::new(&[1])?)?;
-                &scratch
+                slot = gpu.scratch("cbam_spatial_map", &Shape::new(&[n, 1, h, w])?)?;
+                &slot
             }
         };
-        let bindings = [inputs[0], inputs[1], inputs[2], inputs[3], affine, residual, output, map];
-        let grid = gpu.grid_1d(op, pixels.div_ceil(WORKGROUP))?;
-        Ok(vec![gpu.prepare(&kernel!("cbam_spatial_gate"), &[], &params, &bindings, grid)?])
+        let grid = gpu.grid_1d(op, (params.pixels as u64).div_ceil(WORKGROUP))?;
+        let spatial =
+            gpu.prepare(&kernel!("cbam_spatial_map"), &[], &params, &[inputs[2], inputs[3], affine, map], grid)?;
+        let bindings = [inputs[0], inputs[1], map, residual, output];
+        let apply = if super::choose::pixels_in_vec4s(h * w) {
+            // Four pixels of one plane per invocation, 16-byte accesses; the planes on y and z.
+            let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
+            let grid = [((h * w / 4) as u64).div_ceil(APPLY_WORKGROUP) as u32, y, z];
+            gpu.prepare(&kernel!("cbam_spatial_apply_vec4"), &[], &params, &bindings, grid)?
+        } else {
+            let grid = gpu.grid_1d(op, ((n * c * h * w) as u64).div_ceil(WORKGROUP))?;
+            gpu.prepare(&kernel!("cbam_spatial_apply"), &[], &params, &bindings, grid)?
+        };
+        Ok(vec![spatial.into_auxiliary(), apply])
     }
 
     /// Per pixel the conv (4 k^2), affine and sigmoid (about 6); per element two
@@ -292,7 +281,7 @@ fn inputs(op: &CbamSpatialGate, [n, c, h, w]: [usize; 4], huge: bool, rng: &mut 
 /// happened: seed 6709908688870895294, err/tol 1.114 on 4.4e-9).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    // The last four shapes have 4 | H * W and run the two-pass kernels.
+    // The last four shapes have 4 | H * W and run cbam_spatial_apply_vec4, the others cbam_spatial_apply.
     let shapes = [
         ([2, 1, 1, 1], 3),
         ([3, 3, 7, 7], 7),
@@ -313,7 +302,7 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     }
     let big = CbamSpatialGate { kernel: 7, affine: false, residual: false, relu: false, map: false };
     cases.push(Case::new("k 7, batch 3, 56 x 56", big, inputs(&big, [3, 65, 56, 56], false, rng)));
-    // Saturating on both paths: 13 x 17 runs the one-pass kernel, 12 x 16 the two-pass ones.
+    // Saturating on both apply kernels: 13 x 17 and 12 x 16.
     for (affine, residual, relu) in [(false, false, false), (true, true, true), (true, false, false)] {
         let op = CbamSpatialGate { kernel: 7, affine, residual, relu, map: false };
         for (h, w) in [(13, 17), (12, 16)] {
@@ -321,12 +310,13 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(Case::new(label, op, inputs(&op, [3, 65, h, w], true, rng)));
         }
     }
-    // 65^2 pixels (the one-pass kernel) need 17 workgroups of 256: past SMALL_GRID the grid folds into y.
+    // 65^2 pixels need 17 map workgroups of 256 (and 3 x 65^2 elements 50 apply workgroups): past
+    // SMALL_GRID the grids fold into y.
     let op = CbamSpatialGate { kernel: 7, affine: true, residual: true, relu: true, map: false };
     let x = inputs(&op, [1, 3, 65, 65], false, rng);
     cases.push(Case::new("folded grid", op, x).with_grid_limit(SMALL_GRID));
-    // The two-pass kernels: 2 x 48 x 48 pixels need 18 map workgroups of 256, and 34 planes fold
-    // the apply pass's plane index from y into z.
+    // 2 x 48 x 48 pixels need 18 map workgroups of 256, and 34 planes fold cbam_spatial_apply_vec4's
+    // plane index from y into z.
     let x = inputs(&op, [2, 17, 48, 48], false, rng);
     cases.push(Case::new("vec4, folded grid", op, x).with_grid_limit(SMALL_GRID));
     cases

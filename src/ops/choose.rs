@@ -464,8 +464,8 @@ pub fn global_pool(profile: &DeviceProfile, pixels: usize) -> PoolVariant {
     }
 }
 
-/// cbam_gate_pool, cbam_spatial_gate, narrow, weighted_sum and sk_sum_pool: four pixels per
-/// invocation or access with 16-byte accesses (their `_vec4` kernels) where groups of 4 pixels never straddle two images or
+/// cbam_gate_pool, cbam_spatial_gate, narrow, weighted_sum, sk_sum_pool and the serial
+/// global_pool: four pixels per invocation or access with 16-byte accesses (their `_vec4` kernels) where groups of 4 pixels never straddle two images or
 /// channel planes, on any device.
 pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
     pixels_per_image.is_multiple_of(4)

@@ -94,6 +94,10 @@ impl Op for GlobalPool {
         let rows = (n * c) as u64;
         let (kernel, grid) = match self.resolve(gpu, h * w) {
             PoolVariant::Tree => (kernel!("global_pool_tree"), gpu.grid_1d(op, rows)?),
+            // The serial walk reads four pixels per access where quads never straddle two maps.
+            _ if super::choose::pixels_in_vec4s(h * w) => {
+                (kernel!("global_pool_vec4"), gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?)
+            }
             _ => (kernel!("global_pool"), gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?),
         };
         Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], output], grid)?])
@@ -107,24 +111,30 @@ impl Op for GlobalPool {
     }
 }
 
-/// Correctness cases: both variants over C in 1, 3, 65, maps 1 x 1 to 56 x 56,
-/// batch 1 and 3, and all-negative maps (the max must not start from 0).
+/// Correctness cases: both variants over C in 1, 3, 65, maps 1 x 1 to 56 x 56 (the serial one's
+/// scalar and vec4 kernels), batch 1 to 3, and all-negative maps (the max must not start from 0).
 pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let mut cases = Vec::new();
-    let shapes = [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1], [1, 1, 56, 56]];
+    // 4 divides H x W in the 56 x 56, 2 x 6 and 12 x 16 maps: the serial variant's vec4 kernel.
+    let shapes =
+        [[1, 1, 1, 1], [3, 3, 7, 7], [1, 65, 13, 17], [3, 65, 56, 56], [3, 3, 1, 1], [1, 1, 56, 56], [2, 5, 2, 6]];
     for variant in [PoolVariant::Serial, PoolVariant::Tree] {
         for dims in shapes {
             let x = random_input(rng, &dims, -1.0, 1.0);
             cases.push(Case::new(format!("{variant:?}"), GlobalPool { variant }, vec![x]));
         }
-        let x = random_input(rng, &[3, 3, 13, 17], -9.0, -1.0);
-        cases.push(Case::new(format!("{variant:?}, all negative"), GlobalPool { variant }, vec![x]));
+        for dims in [[3, 3, 13, 17], [3, 3, 12, 16]] {
+            let x = random_input(rng, &dims, -9.0, -1.0);
+            cases.push(Case::new(format!("{variant:?}, all negative"), GlobalPool { variant }, vec![x]));
+        }
         // One workgroup per row (tree) or per SERIAL_WORKGROUP rows: one more row than
         // SMALL_GRID workgroups cover, so the grid folds into y.
         let per_workgroup = if variant == PoolVariant::Tree { 1 } else { SERIAL_WORKGROUP as usize };
-        let x = random_input(rng, &[1, SMALL_GRID as usize * per_workgroup + 1, 1, 2], -1.0, 1.0);
-        let case = Case::new(format!("{variant:?}, folded grid"), GlobalPool { variant }, vec![x]);
-        cases.push(case.with_grid_limit(SMALL_GRID));
+        for hw in [[1, 2], [2, 2]] {
+            let x = random_input(rng, &[1, SMALL_GRID as usize * per_workgroup + 1, hw[0], hw[1]], -1.0, 1.0);
+            let case = Case::new(format!("{variant:?}, folded grid"), GlobalPool { variant }, vec![x]);
+            cases.push(case.with_grid_limit(SMALL_GRID));
+        }
     }
     cases
 }
