@@ -4,7 +4,8 @@
 //   hidden[r] = relu(fc1[r] . avg[n]) + relu(fc1[r] . max[n]).
 // Why: on CPU adapters (lavapipe) every storage access is a loop over the SIMD lanes, so a vec4
 // per lane costs about what a scalar does; the scalar kernel's 2R C + C R loads per image (a
-// million at C = 2048) took 2.6 ms of one thread in resnet50 + CBAM.
+// million at C = 2048) took 2.4-2.7 ms in resnet50 + CBAM, this one 1.4-2.6 (BENCHMARKS.md, "Where
+// the networks' time goes, and plane-major element-wise kernels").
 // Layout as in cbam_channel_mlp: one workgroup of 64 invocations per image n (folded into y past
 // 65535 images: n = wid.x + wid.y * nwg.x); phase 1 strides the R hidden units over the
 // invocations, phase 2 the C channels. Each dot product keeps 4 partial sums (one per vec4

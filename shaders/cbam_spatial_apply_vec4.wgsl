@@ -8,7 +8,7 @@
 // on the way (cbam_spatial_gate, kept where 4 does not divide H * W): on lavapipe a workgroup's
 // SIMD rows run one after another, and a row walking all C channels touches C lines of x, of the
 // residual and of out, 12.5 KB apart at 56 x 56, before the next row reuses them. In resnet50 +
-// CBAM (residual and ReLU) the gate over 1 x 256 x 56 x 56 took 4.8-5.3 ms that way and 2.9-3.7
+// CBAM (residual and ReLU) the gate over 1 x 256 x 56 x 56 took 4.5-5.3 ms that way and 2.9-3.7
 // with the map pass and this plane-major order; in the CbamModule block (neither) 4.0-4.4 against
 // 2.9 (BENCHMARKS.md, "Where the networks' time goes, and plane-major element-wise kernels").
 // Params are cbam_spatial_gate's (k and flag bits 0 and 3 unread here).

@@ -124,13 +124,12 @@ fn a_plan_row_says_where_its_time_went_by_op_and_by_kernel() {
         }
         let (ops, kernels) = (&row.time_by_op, &row.time_by_kernel);
         // Every dispatch of the run counted once in each view, the same time in both.
-        let dispatches = |n: Vec<usize>| n.into_iter().sum::<usize>();
-        assert_eq!(dispatches(ops.iter().map(|o| o.dispatches).collect()), row.dispatches.unwrap(), "{row:?}");
-        assert_eq!(dispatches(kernels.iter().map(|k| k.dispatches).collect()), row.dispatches.unwrap(), "{row:?}");
-        let ms = |v: Vec<f64>| v.into_iter().sum::<f64>();
-        let total = ms(ops.iter().map(|o| o.ms).collect());
-        assert!((total - ms(kernels.iter().map(|k| k.ms).collect())).abs() <= 1e-9 * total.max(1.0), "{row:?}");
-        assert!((ms(ops.iter().map(|o| o.pct).collect()) - 100.0).abs() < 1e-6, "{row:?}");
+        assert_eq!(ops.iter().map(|o| o.dispatches).sum::<usize>(), row.dispatches.unwrap(), "{row:?}");
+        assert_eq!(kernels.iter().map(|k| k.dispatches).sum::<usize>(), row.dispatches.unwrap(), "{row:?}");
+        let total: f64 = ops.iter().map(|o| o.ms).sum();
+        let kernels_total: f64 = kernels.iter().map(|k| k.ms).sum();
+        assert!((total - kernels_total).abs() <= 1e-9 * total.max(1.0), "{row:?}");
+        assert!((ops.iter().map(|o| o.pct).sum::<f64>() - 100.0).abs() < 1e-6, "{row:?}");
         // Slowest first; the op names carry their shapes; the fused plan's named CBAM kernels are there.
         assert!(ops.windows(2).all(|w| w[0].ms >= w[1].ms) && kernels.windows(2).all(|w| w[0].ms >= w[1].ms));
         assert!(ops.iter().all(|o| o.nodes >= 1 && o.nodes <= o.dispatches && o.op.contains(' ')), "{ops:?}");

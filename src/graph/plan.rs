@@ -13,8 +13,6 @@ use crate::{budget, Error, Result, Shape};
 /// A node of a compiled graph as reports name it (where a plan's time went).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// The builder's scope, "layer2.0.se" (empty at the top).
-    pub at: String,
     /// The op at its input shapes ([`crate::ops::Op::describe`]).
     pub what: String,
     /// FLOPs per run ([`crate::ops::Op::cost`]).
@@ -86,11 +84,7 @@ impl Plan {
             origins.extend(std::iter::repeat_n(steps.len(), encoded.len()));
             all.extend(encoded);
             let shapes: Vec<&Shape> = node.inputs.iter().map(|&id| graph.shape(id)).collect();
-            steps.push(Step {
-                at: node.at.clone(),
-                what: node.op.describe(&shapes),
-                flops: node.op.cost(&shapes).flops,
-            });
+            steps.push(Step { what: node.op.describe(&shapes), flops: node.op.cost(&shapes).flops });
         }
 
         let outputs = graph

@@ -204,9 +204,9 @@ pub const IM2COL_MAX_BATCH_PIXELS: usize = 49;
 /// to a multiple of 4, f32): as [`WINOGRAD_MAX_SCRATCH_BYTES`].
 pub const IM2COL_MAX_SCRATCH_BYTES: usize = 64 << 20;
 
-/// Whether conv2d on this device runs a 3 x 3 / 2 conv (padding 1: [`winograd_s2_fits`]) as im2col
-/// (repack_pixels gathering the 9 taps, then matmul_subgroup: conv2d's RepackSubgroup): CPU devices
-/// with subgroups, K = 9 C_in a multiple of 4 ([`repack_fits`]), at most [`IM2COL_MAX_BATCH_PIXELS`]
+/// Whether conv2d runs a 3 x 3 / 2 conv (padding 1: [`winograd_s2_fits`]) as im2col (repack_pixels
+/// gathering the 9 taps, then matmul_subgroup: conv2d's RepackSubgroup) on a CPU device with
+/// subgroups (the caller checks the device): K = 9 C_in a multiple of 4 ([`repack_fits`]), at most [`IM2COL_MAX_BATCH_PIXELS`]
 /// output pixels over the batch or input channels and output map within [`IM2COL_REACH`], and at
 /// most [`IM2COL_MAX_SCRATCH_BYTES`] of scratch. Not the stride-1
 /// convs: Winograd F(2x2, 3x3) saves 2.25x the multiply-adds there and won at every shape tried
@@ -214,20 +214,13 @@ pub const IM2COL_MAX_SCRATCH_BYTES: usize = 64 << 20;
 /// against 3.5-3.8), nor the dilation-2 ones over x's even phase, which it ran no faster (1 x 128 x
 /// 14 x 14 > 512: 1.86-2.23 ms against 1.91-1.92; 8 x 32 x 56 x 56 > 128: 14.53-14.54 against
 /// 14.46-14.70).
-fn im2col(profile: &DeviceProfile, shape: &ConvShape) -> bool {
+fn im2col(shape: &ConvShape) -> bool {
     let [n, oh, ow] = shape.out;
     let pixels = oh * ow;
     let scratch = n.saturating_mul(shape.k).saturating_mul(pixels.next_multiple_of(4)).saturating_mul(4);
     let reached = IM2COL_REACH.iter().any(|&(cin, most)| shape.cin_per_group <= cin && pixels <= most);
     let small = n * pixels <= IM2COL_MAX_BATCH_PIXELS || reached;
-    profile.cpu
-        && profile.subgroup_width.is_some()
-        && profile.max_storage_buffers >= 5
-        && shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP
-        && winograd_s2_fits(shape)
-        && repack_fits(shape)
-        && small
-        && scratch <= IM2COL_MAX_SCRATCH_BYTES
+    winograd_s2_fits(shape) && repack_fits(shape) && small && scratch <= IM2COL_MAX_SCRATCH_BYTES
 }
 
 /// Fewest output channels per group the implicit GEMM takes: its tiles are 16 rows per subgroup
@@ -264,7 +257,11 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         profile.max_workgroup_storage >= GEMM_WORKGROUP_BYTES && profile.max_storage_buffers >= GEMM_STORAGE_BUFFERS;
     let many_rows = shape.cout_per_group >= GEMM_MIN_COUT_PER_GROUP;
     let gemm = fits && many_rows && shape.k < MAX_K;
-    if im2col(profile, &shape) {
+    // The CPU-device kernels built on matmul_subgroup (im2col, the repacked downsamples, the
+    // windowed kernel): subgroups of one fixed width, 5 storage buffers, enough rows per group.
+    let cpu_subgroups =
+        profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
+    if cpu_subgroups && im2col(&shape) {
         return ConvKernel::RepackSubgroup;
     }
     if winograd(profile, &shape) {
@@ -274,8 +271,6 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
         };
     }
     // These kernels hold 16 rows or more per subgroup (the implicit GEMM 16) and bind 5 buffers.
-    let cpu_subgroups =
-        profile.cpu && profile.subgroup_width.is_some() && many_rows && profile.max_storage_buffers >= 5;
     let windowed = cpu_subgroups && shape.k < MAX_K;
     if cpu_subgroups && repack_fits(&shape) && shape.stride != [1, 1] && pointwise(shape.kernel, shape.padding) {
         return ConvKernel::RepackSubgroup;
@@ -465,8 +460,8 @@ pub fn global_pool(profile: &DeviceProfile, pixels: usize) -> PoolVariant {
 }
 
 /// cbam_gate_pool, cbam_spatial_gate, narrow, weighted_sum, sk_sum_pool and the serial
-/// global_pool: four pixels per invocation or access with 16-byte accesses (their `_vec4` kernels) where groups of 4 pixels never straddle two images or
-/// channel planes, on any device.
+/// global_pool: four pixels per invocation or access with 16-byte accesses (their `_vec4`
+/// kernels) where groups of 4 pixels never straddle two images or channel planes, on any device.
 pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
     pixels_per_image.is_multiple_of(4)
 }

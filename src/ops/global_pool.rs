@@ -94,11 +94,14 @@ impl Op for GlobalPool {
         let rows = (n * c) as u64;
         let (kernel, grid) = match self.resolve(gpu, h * w) {
             PoolVariant::Tree => (kernel!("global_pool_tree"), gpu.grid_1d(op, rows)?),
-            // The serial walk reads four pixels per access where quads never straddle two maps.
-            _ if super::choose::pixels_in_vec4s(h * w) => {
-                (kernel!("global_pool_vec4"), gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?)
+            _ => {
+                // The serial walk reads four pixels per access where quads never straddle two maps.
+                let serial = match super::choose::pixels_in_vec4s(h * w) {
+                    true => kernel!("global_pool_vec4"),
+                    false => kernel!("global_pool"),
+                };
+                (serial, gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?)
             }
-            _ => (kernel!("global_pool"), gpu.grid_1d(op, rows.div_ceil(SERIAL_WORKGROUP))?),
         };
         Ok(vec![gpu.prepare(&kernel, &[], &params, &[inputs[0], output], grid)?])
     }

@@ -134,10 +134,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let offset = (0..4).map(|_| random(&dims, rng, 1e3 - 1.0, 1e3 + 1.0)).collect();
     cases.push(Case::new("M 4, offset 1e3", SkSumPool { branches: 4 }, offset));
     // One pixel per plane of b1 carries 1e3, everything else is small.
-    let mut spike = random(&[3, 3, 13, 17], rng, -1e-3, 1e-3);
-    for plane in spike.data_mut().chunks_mut(13 * 17) {
-        plane[rng.usize(..plane.len())] = 1e3;
-    }
+    let spiked = |dims: [usize; 4], rng: &mut fastrand::Rng| {
+        let mut t = random(&dims, rng, -1e-3, 1e-3);
+        for plane in t.data_mut().chunks_mut(dims[2] * dims[3]) {
+            plane[rng.usize(..plane.len())] = 1e3;
+        }
+        t
+    };
+    let spike = spiked([3, 3, 13, 17], rng);
     let b0 = random(&[3, 3, 13, 17], rng, -1e-3, 1e-3);
     cases.push(Case::new("M 2, one spike", SkSumPool { branches: 2 }, vec![b0.clone(), spike.clone()]));
     // The same spike in the fourth slot, which only M = 4 reads.
@@ -145,12 +149,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     let inputs = std::iter::once(b0).chain(small).chain([spike]).collect();
     cases.push(Case::new("M 4, one spike in b3", SkSumPool { branches: 4 }, inputs));
     // The spike again where the vec4 kernel runs (12 x 16: 48 quads, chunks of 16).
-    let mut spike = random(&[3, 3, 12, 16], rng, -1e-3, 1e-3);
-    for plane in spike.data_mut().chunks_mut(12 * 16) {
-        plane[rng.usize(..plane.len())] = 1e3;
-    }
-    let b0 = random(&[3, 3, 12, 16], rng, -1e-3, 1e-3);
-    cases.push(Case::new("M 2, vec4, one spike", SkSumPool { branches: 2 }, vec![b0, spike]));
+    let inputs = vec![random(&[3, 3, 12, 16], rng, -1e-3, 1e-3), spiked([3, 3, 12, 16], rng)];
+    cases.push(Case::new("M 2, vec4, one spike", SkSumPool { branches: 2 }, inputs));
     // One plane per invocation: one more plane than SMALL_GRID workgroups hold folds the grid into y
     // (both kernels).
     for (label, hw) in [("M 2, folded grid", [1, 1]), ("M 2, vec4, folded grid", [2, 2])] {
