@@ -45,6 +45,14 @@ struct Params {
                   // with dilation 2 as this stride-1 conv over x's even phase)
 }
 
+// The divisors, fixed per conv at pipeline creation (the host sets them from the same sizes as
+// Params'): lavapipe has no vector integer division and divides by a runtime value one lane at a
+// time, by a constant with a multiply and a shift.
+override TILES_X: u32 = 1u;   // params.tiles_x
+override PER_IMAGE: u32 = 1u; // params.tiles_y x params.tiles_x
+override DIL: u32 = 1u;       // params.dil
+override QUADS: u32 = 1u;     // params.t_pad / 4
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
@@ -60,10 +68,10 @@ fn pixel(t: u32, ci: u32, r: i32, c: i32) -> f32 {
     if (t >= params.tiles || ci >= params.c_in) {
         return 0.0;
     }
-    let per_image = params.tiles_y * params.tiles_x;
-    let ty = t % per_image / params.tiles_x;
-    let tx = t % params.tiles_x;
-    let dil = params.dil;
+    let per_image = PER_IMAGE;
+    let ty = t % per_image / TILES_X;
+    let tx = t % TILES_X;
+    let dil = DIL;
     // Signed: the window starts d before the tile's first output (step rows and columns of x per
     // window row and column).
     let step = i32(params.step);
@@ -94,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= params.total) {
         return;
     }
-    let quads = params.t_pad / 4u;
+    let quads = QUADS;
     let t0 = 4u * (i % quads);
     let ci = i / quads;
     // B^T along each window column: column c of rows r = 0..3, then rows' = B^T rows.

@@ -30,6 +30,13 @@ override POINTS: u32 = 4u;
 override EPILOGUE: u32 = 0u;
 // M is the transposed GEMMs' output [POINTS^2, t_pad, c_out] (see the header).
 override TRANSPOSED: bool = false;
+// The divisors, fixed per conv at pipeline creation (as in conv2d_winograd_input: lavapipe divides
+// by a runtime value one lane at a time, by a constant with a multiply and a shift).
+override TILES_X: u32 = 1u;   // params.tiles_x
+override PER_IMAGE: u32 = 1u; // params.tiles_y x params.tiles_x
+override DIL: u32 = 1u;       // params.dil
+override QUADS: u32 = 1u;     // params.t_pad / 4
+override CHANNEL_QUADS: u32 = 1u; // params.c_out / 4 (TRANSPOSED)
 
 struct Params {
     n: u32,
@@ -75,10 +82,9 @@ fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
 // Output tile t's first output: .x its column, .y its row (with dilation 2 a tile's first output
 // can lie past the map too: a 1 x 1 map has 2 x 2 tiles, 3 of them wholly outside).
 fn tile_origin(t: u32) -> vec2<u32> {
-    let per_image = params.tiles_y * params.tiles_x;
-    let ty = t % per_image / params.tiles_x;
-    let tx = t % params.tiles_x;
-    let dil = params.dil;
+    let ty = t % PER_IMAGE / TILES_X;
+    let tx = t % TILES_X;
+    let dil = DIL;
     return vec2((tx / dil) * 2u * dil + tx % dil, (ty / dil) * 2u * dil + ty % dil);
 }
 
@@ -96,9 +102,9 @@ fn store_channels(t: u32, co: u32, y00: vec4<f32>, y01: vec4<f32>, y10: vec4<f32
         scale = vec4(affine[co], affine[co + 1u], affine[co + 2u], affine[co + 3u]);
         shift = vec4(affine[c + co], affine[c + co + 1u], affine[c + co + 2u], affine[c + co + 3u]);
     }
-    let dil = params.dil;
+    let dil = DIL;
     let plane = params.oh * params.ow;
-    let first = ((t / (params.tiles_y * params.tiles_x) * params.c_out + co) * params.oh + o.y) * params.ow + o.x;
+    let first = ((t / PER_IMAGE * params.c_out + co) * params.oh + o.y) * params.ow + o.x;
     let down = o.y + dil < params.oh;
     let right = o.x + dil < params.ow;
     for (var k = 0u; k < 4u; k++) {
@@ -124,12 +130,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= params.total) {
         return;
     }
-    let quads = params.t_pad / 4u;
+    let quads = QUADS;
     var t0 = 4u * (i % quads);
     var co = i / quads;
     var at0 = co * quads + t0 / 4u;
     if (TRANSPOSED) {
-        let channel_quads = params.c_out / 4u;
+        let channel_quads = CHANNEL_QUADS;
         t0 = i / channel_quads;
         co = 4u * (i % channel_quads);
         at0 = i;
@@ -174,8 +180,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         scale = affine[co];
         shift = affine[params.c_out + co];
     }
-    let per_image = params.tiles_y * params.tiles_x;
-    let dil = params.dil;
+    let per_image = PER_IMAGE;
+    let dil = DIL;
     for (var k = 0u; k < 4u; k++) {
         let t = t0 + k;
         if (t >= params.tiles) {

@@ -41,6 +41,12 @@ struct Params {
     step: u32,
 }
 
+// The divisors, fixed per conv at pipeline creation (as in conv2d_winograd_input: lavapipe divides
+// by a runtime value one lane at a time, by a constant with a multiply and a shift).
+override TILES_X: u32 = 1u;   // params.tiles_x
+override PER_IMAGE: u32 = 1u; // params.tiles_y x params.tiles_x
+override QUADS: u32 = 1u;     // params.t_pad / 4
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
@@ -64,9 +70,9 @@ fn pixel(t: u32, ci: u32, r: i32, c: i32) -> f32 {
     if (t >= params.tiles || ci >= params.c_in) {
         return 0.0;
     }
-    let per_image = params.tiles_y * params.tiles_x;
-    let ty = t % per_image / params.tiles_x;
-    let tx = t % params.tiles_x;
+    let per_image = PER_IMAGE;
+    let ty = t % per_image / TILES_X;
+    let tx = t % TILES_X;
     // Signed: the window starts one row and column before 2 x the tile's first output.
     let iy = i32(4u * ty) - 1 + r;
     let ix = i32(4u * tx) - 1 + c;
@@ -90,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= params.total) {
         return;
     }
-    let quads = params.t_pad / 4u;
+    let quads = QUADS;
     let t0 = 4u * (i % quads);
     let ci = i / quads;
     // B^T along each window row first: rows[r] holds (X B)[r][0..5].

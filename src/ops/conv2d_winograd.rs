@@ -164,6 +164,14 @@ pub(super) fn encode(
         step: u("step", step)?,
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
+    // The transforms' divisors as override constants (see the shaders: lavapipe divides by a
+    // runtime value one lane at a time).
+    let divisors = [
+        ("TILES_X", tiles_x as f64),
+        ("PER_IMAGE", (tiles_y * tiles_x) as f64),
+        ("DIL", dil as f64),
+        ("QUADS", (t_pad / 4) as f64),
+    ];
     let [u_dims, v_dims, [points, rows, cols]] = sizes.scratch_dims(c_out);
     // Few tiles: the GEMMs run as M^T = V^T U^T, tiles as rows (choose::winograd_transposed).
     let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad, points);
@@ -182,7 +190,9 @@ pub(super) fn encode(
     dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    dispatches.push(gpu.prepare(&input_kernel, &[], &p, &[x, v_t], grid(total)?)?.into_auxiliary());
+    // The stride-2 scheme's input transform has no dilation to divide by.
+    let input_constants: Vec<_> = divisors.into_iter().filter(|&(name, _)| points == 16 || name != "DIL").collect();
+    dispatches.push(gpu.prepare(&input_kernel, &input_constants, &p, &[x, v_t], grid(total)?)?.into_auxiliary());
     // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad], or transposed [t_pad, k_pad] x
     // [k_pad, c_out] from the same V and U: whole vec4 rows on both sides.
     let products = if transposed {
@@ -193,7 +203,9 @@ pub(super) fn encode(
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles (transposed: 4 channels) per invocation
     p.total = u("invocations", total)?;
-    let constants = [("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
+    let mut constants = vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
+    constants.extend(divisors);
+    constants.push(("CHANNEL_QUADS", (c_out / 4) as f64));
     let bindings = [m_t, affine, residual, output];
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
