@@ -22,7 +22,14 @@
 //
 //   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
 //
-// Bindings: 1 x [n, c_in, h, w]; 2 v [16, k_pad, t_pad] (as vec4s).
+// WIDE (the host sets it for step 1, x as wide as the output and a multiple of 8: ResNet's 56 x 56
+// maps): an invocation's 4 tiles lie on one tile row (tiles_x = w / 2, a multiple of 4) and their
+// windows on x's rows span 8 + 2 d columns from an aligned vec4, so each window row is read as 4
+// aligned vec4s (3 with d = 1; the driver drops the unused components) instead of 16 single
+// pixels: on lavapipe every load, of either width, is a loop over the lanes.
+//
+// Bindings: 1 x [n, c_in, h, w]; 2 v [16, k_pad, t_pad] (as vec4s); 3 x again, as vec4s (x's
+// buffer is padded to whole vec4s).
 // Params (one Rust struct for the three Winograd kernels, WinogradParams):
 
 struct Params {
@@ -52,10 +59,12 @@ override TILES_X: u32 = 1u;   // params.tiles_x
 override PER_IMAGE: u32 = 1u; // params.tiles_y x params.tiles_x
 override DIL: u32 = 1u;       // params.dil
 override QUADS: u32 = 1u;     // params.t_pad / 4
+override WIDE: bool = false;  // see the header: step 1, w == ow, w % 8 == 0, d 1 or 2
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 
 // B^T applied to 4 values per tile (components: 4 tiles side by side).
 fn bt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> mat4x4<f32> {
@@ -95,6 +104,33 @@ fn window_row(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
 // One invocation per (input channel ci < k_pad, 4 tiles t0 .. t0 + 3 < t_pad): its 16 outputs
 // are 16 aligned vec4s of V (t_pad is a multiple of 4), one store each where single tiles took
 // four (on lavapipe every access is a loop over the lanes: 64 scalar stores cost about 4x the 16).
+// window_row for WIDE: the 4 tiles from t0 (one tile row; their first output column 8 m) at
+// window row r, column c of tile j in element j of the result's column c.
+fn window_row_wide(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
+    let ty = t0 % PER_IMAGE / TILES_X;
+    let m = t0 % TILES_X / 4u; // 4 tiles per 8 output columns
+    let iy = i32((ty / DIL) * 2u * DIL + ty % DIL) + (r - 1) * i32(DIL);
+    let w = params.w;
+    let inside = ci < params.c_in && iy >= 0 && iy < i32(params.h);
+    // Row iy of plane (image, ci), clamped inside x where the row is not (its values are dropped).
+    let plane = t0 / PER_IMAGE * params.c_in + min(ci, params.c_in - 1u);
+    let row = (plane * params.h + u32(clamp(iy, 0, i32(params.h) - 1))) * w;
+    // x's columns 8 m - 4 .. 8 m + 11 as vec4s l, a, b, r; l and r are zeros past the map's edges.
+    let q = (row + 8u * m) / 4u;
+    let zero = vec4(0.0);
+    let a = select(zero, x4[q], inside);
+    let b = select(zero, x4[q + 1u], inside);
+    let l = select(zero, x4[max(q, 1u) - 1u], inside && m > 0u);
+    let rr = select(zero, x4[min(q + 2u, arrayLength(&x4) - 1u)], inside && 8u * m + 8u < w);
+    // Tile j's window column c is x's column 8 m + o_j + (c - 1) d, o_j = (j / d) 2 d + j % d.
+    if (DIL == 1u) {
+        return mat4x4(vec4(l.w, a.y, a.w, b.y), vec4(a.x, a.z, b.x, b.z), vec4(a.y, a.w, b.y, b.w),
+                      vec4(a.z, b.x, b.z, rr.x));
+    }
+    return mat4x4(vec4(l.z, l.w, a.z, a.w), vec4(a.x, a.y, b.x, b.y), vec4(a.z, a.w, b.z, b.w),
+                  vec4(b.x, b.y, rr.x, rr.y));
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -106,10 +142,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let t0 = 4u * (i % quads);
     let ci = i / quads;
     // B^T along each window column: column c of rows r = 0..3, then rows' = B^T rows.
-    let w0 = window_row(t0, ci, 0);
-    let w1 = window_row(t0, ci, 1);
-    let w2 = window_row(t0, ci, 2);
-    let w3 = window_row(t0, ci, 3);
+    var w0: mat4x4<f32>;
+    var w1: mat4x4<f32>;
+    var w2: mat4x4<f32>;
+    var w3: mat4x4<f32>;
+    if (WIDE) {
+        w0 = window_row_wide(t0, ci, 0);
+        w1 = window_row_wide(t0, ci, 1);
+        w2 = window_row_wide(t0, ci, 2);
+        w3 = window_row_wide(t0, ci, 3);
+    } else {
+        w0 = window_row(t0, ci, 0);
+        w1 = window_row(t0, ci, 1);
+        w2 = window_row(t0, ci, 2);
+        w3 = window_row(t0, ci, 3);
+    }
     // bt(...)[r'] for column c: (B^T d)[r'][c].
     let c0 = bt(w0[0], w1[0], w2[0], w3[0]);
     let c1 = bt(w0[1], w1[1], w2[1], w3[1]);

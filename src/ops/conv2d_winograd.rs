@@ -190,9 +190,19 @@ pub(super) fn encode(
     dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    // The stride-2 scheme's input transform has no dilation to divide by.
-    let input_constants: Vec<_> = divisors.into_iter().filter(|&(name, _)| points == 16 || name != "DIL").collect();
-    dispatches.push(gpu.prepare(&input_kernel, &input_constants, &p, &[x, v_t], grid(total)?)?.into_auxiliary());
+    let input = if points == 16 {
+        // Window rows as aligned vec4s where each 4 tiles' windows span 8 + 2 d columns from one
+        // (conv2d_winograd_input's WIDE): x as wide as the output, a multiple of 8.
+        let wide = step == 1 && w == ow && w.is_multiple_of(8);
+        let mut constants = divisors.to_vec();
+        constants.push(("WIDE", wide as u8 as f64));
+        gpu.prepare(&input_kernel, &constants, &p, &[x, v_t, x], grid(total)?)?
+    } else {
+        // The stride-2 scheme's input transform has no dilation to divide by.
+        let constants: Vec<_> = divisors.into_iter().filter(|&(name, _)| name != "DIL").collect();
+        gpu.prepare(&input_kernel, &constants, &p, &[x, v_t], grid(total)?)?
+    };
+    dispatches.push(input.into_auxiliary());
     // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad], or transposed [t_pad, k_pad] x
     // [k_pad, c_out] from the same V and U: whole vec4 rows on both sides.
     let products = if transposed {
@@ -243,6 +253,20 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[130, 24, 3, 3],
         ),
         ("56x56, 16 -> 20", c.padding(d1), &[1, 16, 56, 56], &[20, 16, 3, 3]),
+        // Widths a multiple of 8: the input transform reads window rows as vec4s (WIDE), both
+        // dilations, edges on every side, input channels past a multiple of 4, several images.
+        (
+            "wide rows: 9x16, 6 -> 10, batch 2, residual",
+            epi(false, Activation::None, true).padding(d1),
+            &[2, 6, 9, 16],
+            &[10, 6, 3, 3],
+        ),
+        (
+            "wide rows, dilation 2: 7x24, 5 -> 12, batch 2, affine+relu",
+            epi(true, Relu, false).padding(d2).dilation(d2),
+            &[2, 5, 7, 24],
+            &[12, 5, 3, 3],
+        ),
         ("dilation 2, 1x1 map, 3 -> 5", c.padding(d2).dilation(d2), &[1, 3, 1, 1], &[5, 3, 3, 3]),
         (
             "dilation 2, 3x3 map, 4 -> 9, batch 2, affine+relu",
