@@ -17,9 +17,17 @@
 // co + 3), channels fastest, transforming the 4 channels as the components (c_out is a multiple of
 // 4); element (e, i) of an invocation is vec4 e c_out t_pad / 4 + i of M either way.
 //
+// WIDE (the host sets it where the output is a multiple of 8 wide and not TRANSPOSED: ResNet's
+// 56 x 56 outputs): an invocation's 4 tiles lie on one tile row (tiles_x = ow / 2, a
+// multiple of 4) and their outputs fill 8 columns from an aligned vec4 on each of 2 rows, stored
+// (and their residual read) as 4 vec4s instead of 16 single elements (on lavapipe each access is
+// a loop over the lanes).
+//
 // Bindings: 1 m [POINTS^2, c_out, t_pad] (as vec4s; [POINTS^2, t_pad, c_out] where TRANSPOSED);
 // 2 affine [2, c_out] (bound to m when unused);
-// 3 residual [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow].
+// 3 residual [n, c_out, oh, ow] (bound to m when unused); 4 out [n, c_out, oh, ow]; residual and out
+// as vec4s (every tensor buffer is padded to whole vec4s), element i their component i % 4 of
+// vec4 i / 4.
 // Params: conv2d_winograd_input's (one Rust struct, WinogradParams); the stride-2 scheme runs with
 // dilation 1, so both place tile (ty, tx) the same way.
 
@@ -37,6 +45,7 @@ override PER_IMAGE: u32 = 1u; // params.tiles_y x params.tiles_x
 override DIL: u32 = 1u;       // params.dil
 override QUADS: u32 = 1u;     // params.t_pad / 4
 override CHANNEL_QUADS: u32 = 1u; // params.c_out / 4 (TRANSPOSED)
+override WIDE: bool = false;  // see the header: ow % 8 == 0, not TRANSPOSED
 
 struct Params {
     n: u32,
@@ -60,14 +69,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> m4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> affine: array<f32>;
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 // The epilogue of one output.
 fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
     var v = fma(acc, scale, shift);
     if ((EPILOGUE & 2u) != 0u) {
-        v += residual[idx];
+        v += residual[idx / 4u][idx % 4u];
     }
     let act = EPILOGUE >> 2u;
     if (act == 1u) {
@@ -79,8 +88,52 @@ fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
     return v;
 }
 
+// finish for the 4 outputs of vec4 q of out (WIDE).
+fn finish4(acc: vec4<f32>, scale: f32, shift: f32, q: u32) -> vec4<f32> {
+    var v = fma(acc, vec4(scale), vec4(shift));
+    if ((EPILOGUE & 2u) != 0u) {
+        v += residual[q];
+    }
+    let act = EPILOGUE >> 2u;
+    if (act == 1u) {
+        v = max(v, vec4(0.0));
+    } else if (act == 2u) {
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
+    }
+    return v;
+}
+
+// Stores the 4 tiles from t0 (one tile row, first output column 8 m; WIDE) of channel co: output
+// (a, b) of tile j is y_ab[j], at column 8 m + o_j + b d of row oy0 + a d, o_j = (j / d) 2 d + j % d.
+fn store_wide(t0: u32, co: u32, scale: f32, shift: f32, y00: vec4<f32>, y01: vec4<f32>, y10: vec4<f32>,
+              y11: vec4<f32>) {
+    let o = tile_origin(t0);
+    let row = ((t0 / PER_IMAGE * params.c_out + co) * params.oh + o.y) * params.ow + o.x;
+    let q = row / 4u;
+    let below = q + DIL * params.ow / 4u;
+    var top = array(vec4(y00.x, y01.x, y00.y, y01.y), vec4(y00.z, y01.z, y00.w, y01.w));
+    var bottom = array(vec4(y10.x, y11.x, y10.y, y11.y), vec4(y10.z, y11.z, y10.w, y11.w));
+    if (DIL == 2u) {
+        top = array(vec4(y00.x, y00.y, y01.x, y01.y), vec4(y00.z, y00.w, y01.z, y01.w));
+        bottom = array(vec4(y10.x, y10.y, y11.x, y11.y), vec4(y10.z, y10.w, y11.z, y11.w));
+    }
+    if (o.y < params.oh) {
+        out[q] = finish4(top[0], scale, shift, q);
+        out[q + 1u] = finish4(top[1], scale, shift, q + 1u);
+    }
+    if (o.y + DIL < params.oh) {
+        out[below] = finish4(bottom[0], scale, shift, below);
+        out[below + 1u] = finish4(bottom[1], scale, shift, below + 1u);
+    }
+}
+
 // Output tile t's first output: .x its column, .y its row (with dilation 2 a tile's first output
 // can lie past the map too: a 1 x 1 map has 2 x 2 tiles, 3 of them wholly outside).
+// Output element idx alone (a component of vec4 idx / 4).
+fn store1(idx: u32, v: f32) {
+    out[idx / 4u][idx % 4u] = v;
+}
+
 fn tile_origin(t: u32) -> vec2<u32> {
     let ty = t % PER_IMAGE / TILES_X;
     let tx = t % TILES_X;
@@ -109,15 +162,15 @@ fn store_channels(t: u32, co: u32, y00: vec4<f32>, y01: vec4<f32>, y10: vec4<f32
     let right = o.x + dil < params.ow;
     for (var k = 0u; k < 4u; k++) {
         let idx = first + k * plane;
-        out[idx] = finish(y00[k], scale[k], shift[k], idx);
+        store1(idx, finish(y00[k], scale[k], shift[k], idx));
         if (right) {
-            out[idx + dil] = finish(y01[k], scale[k], shift[k], idx + dil);
+            store1(idx + dil, finish(y01[k], scale[k], shift[k], idx + dil));
         }
         if (down) {
             let below = idx + dil * params.ow;
-            out[below] = finish(y10[k], scale[k], shift[k], below);
+            store1(below, finish(y10[k], scale[k], shift[k], below));
             if (right) {
-                out[below + dil] = finish(y11[k], scale[k], shift[k], below + dil);
+                store1(below + dil, finish(y11[k], scale[k], shift[k], below + dil));
             }
         }
     }
@@ -180,6 +233,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         scale = affine[co];
         shift = affine[params.c_out + co];
     }
+    if (WIDE) {
+        store_wide(t0, co, scale, shift, y00, y01, y10, y11);
+        return;
+    }
     let per_image = PER_IMAGE;
     let dil = DIL;
     for (var k = 0u; k < 4u; k++) {
@@ -197,15 +254,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // Outputs past the map's bottom or right edge are not stored (edge tiles).
         let down = oy + dil < params.oh;
         let right = ox + dil < params.ow;
-        out[idx] = finish(y00[k], scale, shift, idx);
+        store1(idx, finish(y00[k], scale, shift, idx));
         if (right) {
-            out[idx + dil] = finish(y01[k], scale, shift, idx + dil);
+            store1(idx + dil, finish(y01[k], scale, shift, idx + dil));
         }
         if (down) {
             let below = idx + dil * params.ow;
-            out[below] = finish(y10[k], scale, shift, below);
+            store1(below, finish(y10[k], scale, shift, below));
             if (right) {
-                out[below + dil] = finish(y11[k], scale, shift, below + dil);
+                store1(below + dil, finish(y11[k], scale, shift, below + dil));
             }
         }
     }

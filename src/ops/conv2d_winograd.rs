@@ -216,6 +216,8 @@ pub(super) fn encode(
     let mut constants = vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
     constants.extend(divisors);
     constants.push(("CHANNEL_QUADS", (c_out / 4) as f64));
+    // Each 4 tiles' outputs as 2 aligned vec4s per row (conv2d_winograd_output's WIDE).
+    constants.push(("WIDE", (!transposed && ow.is_multiple_of(8)) as u8 as f64));
     let bindings = [m_t, affine, residual, output];
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)
