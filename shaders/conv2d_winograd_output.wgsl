@@ -78,14 +78,7 @@ fn finish(acc: f32, scale: f32, shift: f32, idx: u32) -> f32 {
     if ((EPILOGUE & 2u) != 0u) {
         v += residual[idx / 4u][idx % 4u];
     }
-    let act = EPILOGUE >> 2u;
-    if (act == 1u) {
-        v = max(v, 0.0);
-    } else if (act == 2u) {
-        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
-        v = 1.0 / (1.0 + exp(-clamp(v, -88.0, 88.0)));
-    }
-    return v;
+    return activate(vec4(v)).x;
 }
 
 // finish for the 4 outputs of vec4 q of out (WIDE).
@@ -94,11 +87,17 @@ fn finish4(acc: vec4<f32>, scale: f32, shift: f32, q: u32) -> vec4<f32> {
     if ((EPILOGUE & 2u) != 0u) {
         v += residual[q];
     }
+    return activate(v);
+}
+
+// The epilogue's activation.
+fn activate(v: vec4<f32>) -> vec4<f32> {
     let act = EPILOGUE >> 2u;
     if (act == 1u) {
-        v = max(v, vec4(0.0));
+        return max(v, vec4(0.0));
     } else if (act == 2u) {
-        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
+        // exp overflows f32 past 88: clamping keeps the sigmoid finite and exact to f32.
+        return 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
     }
     return v;
 }

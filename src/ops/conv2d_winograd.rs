@@ -213,7 +213,8 @@ pub(super) fn encode(
     dispatches.extend(products.into_iter().map(Dispatch::into_auxiliary));
     let total = c_out * t_pad / 4; // 4 tiles (transposed: 4 channels) per invocation
     p.total = u("invocations", total)?;
-    let mut constants = vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
+    let mut constants =
+        vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
     constants.extend(divisors);
     constants.push(("CHANNEL_QUADS", (c_out / 4) as f64));
     // Each 4 tiles' outputs as 2 aligned vec4s per row (conv2d_winograd_output's WIDE).
