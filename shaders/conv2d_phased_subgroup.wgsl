@@ -5,21 +5,22 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // conv2d_window_subgroup's structure, over x laid out by conv2d_phases as 4 phase planes per channel
 // (even and odd rows x even and odd columns, bordered with zeros), for devices whose subgroups have
 // one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64:
-//   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = 49 C_in, k = (ci, ky, kx) in order,
-// W's rows padded to whole vec4s (by conv2d_phases, with zeros), the same sums in the same order as
-// conv2d, then the fused epilogue.
+//   out[n, co, pixels] = W [C_out x K] x X [K x pixels],  K = 56 C_in, k = (ci, ky, kx) in order with
+// kx = 0 .. 7, W's tap rows of 7 padded to 8 with a zero (by conv2d_phases), the same sums in the same
+// order as conv2d, then the fused epilogue.
 //
 // Why: conv2d_gemm_subgroup ran the stem at 27-28% of the GEMM on lavapipe (BENCHMARKS.md), and the
 // windowed kernel needs C_in a multiple of 4 and 3 x 3 taps. In the phase planes an invocation's 4
 // output pixels (a segment: 4 consecutive pixels of one output row) read, at tap (ky, kx), 4
 // consecutive elements of one row of one plane: the 4 even-kx taps of one (channel, ky) lie in 2
 // aligned vec4s of one plane and the 3 odd-kx ones in 2 of the other, at constant offsets, so 4
-// loads and constant swizzles serve 7 k, and the zero border replaces every padding mask. 4 tap
-// rows (28 k) make 7 steps of 4 k with no padding tap (row length 8 instead cost 1/8 of the
-// multiply-adds); per 4 k a lane issues 2 weight loads (broadcast across lanes) and 16/7 x loads.
-// Only the last group of 4 tap rows checks which of its steps lie inside K: with those checks in
-// every group (lavapipe masks each accumulator update under a branch it cannot prove uniform) the
-// stem ran at 52-55% of the GEMM beside it, without them at 57-61% (BENCHMARKS.md).
+// loads and constant swizzles serve 7 k, and the zero border replaces every padding mask. A tap row
+// padded to 8 taps is 2 steps of 4 k, the loop's body: per 4 k a lane issues 2 weight loads per 16
+// channels (broadcast across lanes) and 2 x loads. The padding tap costs 1/8 of the multiply-adds,
+// and buys a body of 2 steps where 4 unpadded tap rows (28 k) made 7: with 64 channels per subgroup
+// that body's code (7 x 1,024 multiply-adds per lane, unrolled) outgrew the host CPU's instruction
+// cache on lavapipe, and the stem ran at 56-62% of the GEMM beside it against 85-91% now
+// (BENCHMARKS.md, "The stem's loop body").
 //
 // Phase planes (host: conv2d_phased.rs): plane 2 a + b of channel ci holds x[ci, 2 (i - 2) + a,
 // 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
@@ -35,7 +36,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // pixels past the edge are clamped or masked and never stored.
 // Bindings, contiguous row-major f32:
 //   1 xp4      [N, C_in, 4, ph, pw] as vec4s
-//   2 weight4  [C_out, ceil(49 C_in / 4)] as vec4s (the padding 0)
+//   2 weight4  [C_out, 14 C_in] as vec4s: [C_out, C_in, 7, 8], the 8th tap 0
 //   3 affine   [2, C_out]: row 0 scale, row 1 shift, as vec4s (bound to x when unused)
 //   4 residual [N, C_out, OH, OW] (bound to x when unused)
 //   5 out      [N, C_out, OH, OW]
@@ -188,13 +189,13 @@ fn step(acc: Acc, r0: u32, kq: u32, lane: u32, b0: vec4<f32>, b1: vec4<f32>, b2:
     return a;
 }
 
-// Steps of 4 k in a row of W': K = 49 C_in padded to whole vec4s.
+// Steps of 4 k in a row of W': K = 56 C_in (tap rows of 8).
 fn weight_steps() -> u32 {
-    return (49u * params.c_in + 3u) / 4u;
+    return 14u * params.c_in;
 }
 
 // The 7 taps kx = 0 .. 6 of tap row `row` = 7 ci + ky for the segment whose (channel 0, plane 0,
-// row oy, column ox0) is vec4 `base` of xp4; 0 past the last row. With PAD = 3 (BY = BX = 2), x's
+// row oy, column ox0) is vec4 `base` of xp4 (row < 7 C_in). With PAD = 3 (BY = BX = 2), x's
 // row 2 oy - 3 + ky is row oy + (ky + 1 - a) / 2 of the planes of row parity a = (ky + 1) % 2, and
 // the even-kx taps lie in the odd-column plane from element ox0 on, the odd-kx taps in the
 // even-column plane from ox0 + 1 on (the header's B1 = 0, O1 = 1).
@@ -208,15 +209,6 @@ struct Row7 {
     t6: vec4<f32>,
 }
 
-fn tap_row(base: u32, row: u32) -> Row7 {
-    if (row >= 7u * params.c_in) {
-        let z = vec4(0.0);
-        return Row7(z, z, z, z, z, z, z);
-    }
-    return taps(base, row);
-}
-
-// tap_row for a row inside x (row < 7 C_in).
 fn taps(base: u32, row: u32) -> Row7 {
     let ci = row / 7u;
     let ky = row % 7u;
@@ -390,52 +382,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Vec4 index of (image, channel 0, plane 0, row oy, column ox0).
     let base = px.n * params.c_in * 4u * params.plane4 + px.oy * params.row4 + px.ox0 / 4u;
     let rows = params.c_in * 7u;
-    let steps = weight_steps();
     var acc: Acc;
-    // 4 tap rows = 28 k = 7 steps. Groups whose 7 steps all lie inside K run without a branch
-    // (lavapipe masks every accumulator update inside an `if` it cannot prove uniform); the last
-    // group's steps past K are skipped (a uniform branch: no lane runs them) and its taps past the
-    // last row are 0.
-    var g = 0u;
-    for (; g / 4u * 7u + 6u < steps; g += 4u) {
-        let kq = g / 4u * 7u;
-        let u = taps(base, g);
-        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
-        let v = taps(base, g + 1u);
-        acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
-        acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
-        let w = taps(base, g + 2u);
-        acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
-        acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
-        let z = taps(base, g + 3u);
-        acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
-        acc = step(acc, r0, kq + 6u, lane, z.t3, z.t4, z.t5, z.t6);
-    }
-    if (g < rows) {
-        let kq = g / 4u * 7u;
-        let u = tap_row(base, g);
-        let v = tap_row(base, g + 1u);
-        let w = tap_row(base, g + 2u);
-        let z = tap_row(base, g + 3u);
-        acc = step(acc, r0, kq, lane, u.t0, u.t1, u.t2, u.t3);
-        if (kq + 1u < steps) {
-            acc = step(acc, r0, kq + 1u, lane, u.t4, u.t5, u.t6, v.t0);
-        }
-        if (kq + 2u < steps) {
-            acc = step(acc, r0, kq + 2u, lane, v.t1, v.t2, v.t3, v.t4);
-        }
-        if (kq + 3u < steps) {
-            acc = step(acc, r0, kq + 3u, lane, v.t5, v.t6, w.t0, w.t1);
-        }
-        if (kq + 4u < steps) {
-            acc = step(acc, r0, kq + 4u, lane, w.t2, w.t3, w.t4, w.t5);
-        }
-        if (kq + 5u < steps) {
-            acc = step(acc, r0, kq + 5u, lane, w.t6, z.t0, z.t1, z.t2);
-        }
-        if (kq + 6u < steps) {
-            acc = step(acc, r0, kq + 6u, lane, z.t3, z.t4, z.t5, z.t6);
-        }
+    // One tap row (7 k and the zero tap) = 2 steps; no branch inside (lavapipe masks every
+    // accumulator update under a branch it cannot prove uniform).
+    let zero = vec4(0.0);
+    for (var row = 0u; row < rows; row++) {
+        let t = taps(base, row);
+        acc = step(acc, r0, 2u * row, lane, t.t0, t.t1, t.t2, t.t3);
+        acc = step(acc, r0, 2u * row + 1u, lane, t.t4, t.t5, t.t6, zero);
     }
 
     store_all(r0, px, acc, lane);

@@ -129,10 +129,18 @@ pub(super) fn encode_phased(
     // the last output row's, 2 vec4s past the last segment's start.
     let seg_row = ow.div_ceil(4);
     let planes = PhaseLayout { planes: n * c_in, h, w, step: 2, phases: 4, ph: oh + 3, pw: 4 * seg_row + 4, border: 2 };
-    // W's rows [C_in x 7 x 7] padded to whole vec4s.
-    let k = checked_product(&[c_in, 49]);
-    let weights =
-        PhaseLayout { planes: c_out, h: 1, w: k, step: 1, phases: 1, ph: 1, pw: k.next_multiple_of(4), border: 0 };
+    // W's tap rows [C_out x C_in x 7] of 7 taps, each padded to 8 (2 whole vec4s): the shader's loop
+    // body is then one tap row, 2 steps of 4 k.
+    let weights = PhaseLayout {
+        planes: checked_product(&[c_out, c_in, 7]),
+        h: 1,
+        w: 7,
+        step: 1,
+        phases: 1,
+        ph: 1,
+        pw: 8,
+        border: 0,
+    };
     let (x_pass, xp) = gather(conv, gpu, x, &planes, SLOT_X)?;
     let (w_pass, wp) = gather(conv, gpu, weight, &weights, SLOT_WEIGHT)?;
 
