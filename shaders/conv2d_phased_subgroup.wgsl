@@ -30,7 +30,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // channels by TC = 4 W SC pixel slots, R = SUBGROUP_ROWS (16, 32 or 64) channels per subgroup and SC
 // = COLUMN_GROUPS subgroups side by side (unset: R = 16, TC = max(64, 4 W)); the host picks both
 // with choose::matmul_tile (the stem on 8 lanes: 64 x 256, R = 64; on lavapipe the batch-8 stem
-// took 73-76 ms against 85 with R = 16, BENCHMARKS.md "Taller subgroup tiles"). Segments never
+// took 73-76 ms against 85 with R = 16, BENCHMARKS.md "Taller subgroup tiles", measured with the
+// old 7-step loop body, under which 16 and 64 channels later ran alike on one thread). Segments never
 // span two output rows: the last of a row is partial unless OW is a multiple of 4. Subgroup operations need
 // every invocation: none returns before the stores unless the whole workgroup does; channels and
 // pixels past the edge are clamped or masked and never stored.
@@ -198,7 +199,7 @@ fn weight_steps() -> u32 {
 // row oy, column ox0) is vec4 `base` of xp4 (row < 7 C_in). With PAD = 3 (BY = BX = 2), x's
 // row 2 oy - 3 + ky is row oy + (ky + 1 - a) / 2 of the planes of row parity a = (ky + 1) % 2, and
 // the even-kx taps lie in the odd-column plane from element ox0 on, the odd-kx taps in the
-// even-column plane from ox0 + 1 on (the header's B1 = 0, O1 = 1).
+// even-column plane from ox0 + 1 on.
 struct Row7 {
     t0: vec4<f32>,
     t1: vec4<f32>,

@@ -11,7 +11,7 @@
 // x's even rows and columns, becomes a stride-1 3 x 3 conv over the even phase alone
 // (conv2d_window_subgroup). The pass costs one read and one write per element of out, against C_out
 // multiply-adds per tap of the conv it feeds. STEP = 1 with PHASES = 1 pads a plane's rows
-// (a conv weight's rows of K taps to whole vec4s).
+// (the stem's weight as rows of 7 taps, each padded to 8: conv2d_phased_subgroup's 2 steps of 4 k).
 //
 // Bindings, contiguous row-major f32:
 //   1 x   [planes, h, w]

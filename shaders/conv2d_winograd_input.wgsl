@@ -25,7 +25,7 @@
 // WIDE (the host sets it for step 1, x as wide as the output and a multiple of 8: ResNet's 56 x 56
 // maps): an invocation's 4 tiles lie on one tile row (tiles_x = w / 2, a multiple of 4) and their
 // windows on x's rows span 8 + 2 d columns from an aligned vec4, so each window row is read as 4
-// aligned vec4s (3 with d = 1; the driver drops the unused components) instead of 16 single
+// aligned vec4s (the driver drops the components no tap uses) instead of 16 single
 // pixels: on lavapipe every load, of either width, is a loop over the lanes.
 //
 // Bindings: 1 x [n, c_in, h, w]; 2 v [16, k_pad, t_pad] (as vec4s); 3 x again, as vec4s (x's
@@ -40,11 +40,11 @@ struct Params {
     c_out: u32,
     oh: u32,
     ow: u32,
-    dil: u32,
-    tiles_y: u32, // per image
-    tiles_x: u32,
+    dil: u32,     // unread by the transforms: DIL holds it
+    tiles_y: u32, // per image (unread: PER_IMAGE holds tiles_y tiles_x)
+    tiles_x: u32, // unread: TILES_X holds it
     tiles: u32,   // n tiles_y tiles_x
-    t_pad: u32,   // tiles rounded up to a multiple of 4: the GEMMs' N
+    t_pad: u32,   // tiles rounded up to a multiple of 4: the GEMMs' N (unread: QUADS = t_pad / 4)
     k_pad: u32,   // c_in rounded up to a multiple of 4: the GEMMs' K
     epilogue: u32, // bit 0 affine, bit 1 residual, bits 2.. activation (conv2d_winograd_output)
     total: u32,   // invocations this launch needs
@@ -101,9 +101,6 @@ fn window_row(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
     return row;
 }
 
-// One invocation per (input channel ci < k_pad, 4 tiles t0 .. t0 + 3 < t_pad): its 16 outputs
-// are 16 aligned vec4s of V (t_pad is a multiple of 4), one store each where single tiles took
-// four (on lavapipe every access is a loop over the lanes: 64 scalar stores cost about 4x the 16).
 // window_row for WIDE: the 4 tiles from t0 (one tile row; their first output column 8 m) at
 // window row r, column c of tile j in element j of the result's column c.
 fn window_row_wide(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
@@ -131,6 +128,17 @@ fn window_row_wide(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
                   vec4(b.x, b.y, rr.x, rr.y));
 }
 
+// Window row r of the tiles from t0, whichever layout the pipeline has.
+fn window_row_of(t0: u32, ci: u32, r: i32) -> mat4x4<f32> {
+    if (WIDE) {
+        return window_row_wide(t0, ci, r);
+    }
+    return window_row(t0, ci, r);
+}
+
+// One invocation per (input channel ci < k_pad, 4 tiles t0 .. t0 + 3 < t_pad): its 16 outputs
+// are 16 aligned vec4s of V (t_pad is a multiple of 4), one store each where single tiles took
+// four (on lavapipe every access is a loop over the lanes: 64 scalar stores cost about 4x the 16).
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -142,21 +150,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let t0 = 4u * (i % quads);
     let ci = i / quads;
     // B^T along each window column: column c of rows r = 0..3, then rows' = B^T rows.
-    var w0: mat4x4<f32>;
-    var w1: mat4x4<f32>;
-    var w2: mat4x4<f32>;
-    var w3: mat4x4<f32>;
-    if (WIDE) {
-        w0 = window_row_wide(t0, ci, 0);
-        w1 = window_row_wide(t0, ci, 1);
-        w2 = window_row_wide(t0, ci, 2);
-        w3 = window_row_wide(t0, ci, 3);
-    } else {
-        w0 = window_row(t0, ci, 0);
-        w1 = window_row(t0, ci, 1);
-        w2 = window_row(t0, ci, 2);
-        w3 = window_row(t0, ci, 3);
-    }
+    let w0 = window_row_of(t0, ci, 0);
+    let w1 = window_row_of(t0, ci, 1);
+    let w2 = window_row_of(t0, ci, 2);
+    let w3 = window_row_of(t0, ci, 3);
     // bt(...)[r'] for column c: (B^T d)[r'][c].
     let c0 = bt(w0[0], w1[0], w2[0], w3[0]);
     let c1 = bt(w0[1], w1[1], w2[1], w3[1]);

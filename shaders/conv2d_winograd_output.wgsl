@@ -55,7 +55,7 @@ struct Params {
     c_out: u32,
     oh: u32,
     ow: u32,
-    dil: u32,
+    dil: u32,      // unread here, like tiles_y, tiles_x and t_pad: DIL, PER_IMAGE, TILES_X, QUADS
     tiles_y: u32,
     tiles_x: u32,
     tiles: u32,
@@ -110,9 +110,14 @@ fn store_wide(t0: u32, co: u32, scale: f32, shift: f32, y00: vec4<f32>, y01: vec
     let row = ((t0 / PER_IMAGE * params.c_out + co) * params.oh + o.y) * params.ow + o.x;
     let q = row / 4u;
     let below = q + DIL * params.ow / 4u;
-    var top = array(vec4(y00.x, y01.x, y00.y, y01.y), vec4(y00.z, y01.z, y00.w, y01.w));
-    var bottom = array(vec4(y10.x, y11.x, y10.y, y11.y), vec4(y10.z, y11.z, y10.w, y11.w));
-    if (DIL == 2u) {
+    // d = 1: tile j's outputs are columns 2 j and 2 j + 1; d = 2: tiles 0, 1 take columns 0 .. 3
+    // interleaved, tiles 2, 3 columns 4 .. 7.
+    var top: array<vec4<f32>, 2>;
+    var bottom: array<vec4<f32>, 2>;
+    if (DIL == 1u) {
+        top = array(vec4(y00.x, y01.x, y00.y, y01.y), vec4(y00.z, y01.z, y00.w, y01.w));
+        bottom = array(vec4(y10.x, y11.x, y10.y, y11.y), vec4(y10.z, y11.z, y10.w, y11.w));
+    } else {
         top = array(vec4(y00.x, y00.y, y01.x, y01.y), vec4(y00.z, y00.w, y01.z, y01.w));
         bottom = array(vec4(y10.x, y10.y, y11.x, y11.y), vec4(y10.z, y10.w, y11.z, y11.w));
     }
@@ -126,13 +131,13 @@ fn store_wide(t0: u32, co: u32, scale: f32, shift: f32, y00: vec4<f32>, y01: vec
     }
 }
 
-// Output tile t's first output: .x its column, .y its row (with dilation 2 a tile's first output
-// can lie past the map too: a 1 x 1 map has 2 x 2 tiles, 3 of them wholly outside).
 // Output element idx alone (a component of vec4 idx / 4).
 fn store1(idx: u32, v: f32) {
     out[idx / 4u][idx % 4u] = v;
 }
 
+// Output tile t's first output: .x its column, .y its row (with dilation 2 a tile's first output
+// can lie past the map too: a 1 x 1 map has 2 x 2 tiles, 3 of them wholly outside).
 fn tile_origin(t: u32) -> vec2<u32> {
     let ty = t % PER_IMAGE / TILES_X;
     let tx = t % TILES_X;

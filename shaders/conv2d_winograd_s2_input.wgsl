@@ -31,7 +31,7 @@ struct Params {
     oh: u32,
     ow: u32,
     dil: u32,
-    tiles_y: u32,
+    tiles_y: u32, // unread here, like tiles_x and t_pad: PER_IMAGE, TILES_X, QUADS hold them
     tiles_x: u32,
     tiles: u32,
     t_pad: u32,

@@ -249,7 +249,8 @@ pub const GEMM_STORAGE_BUFFERS: u32 = 6;
 /// convs it takes ([`window_fits`]: no workgroup memory, X read straight from x; 2x the staged
 /// implicit GEMM at 1x64x56x56>64 3x3, 42.5 -> 21.4 ms, BENCHMARKS.md "third pass"; the 3 x 3 / 2
 /// convs Winograd does not take stay on it: over 4 phase planes they ran 5-10% slower); the phased
-/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster); else
+/// one for the 7 x 7 / 2 stem ([`phased_fits`]; 21-31% -> 44-79% of the GEMM, 2-3x faster; 85-91%
+/// since its loop body is one tap row, BENCHMARKS.md "The stem's loop body"); else
 /// the implicit GEMM wherever a group has enough output channels (and K is below [`MAX_K`]) and the device's limits
 /// hold its tiles and bindings; the direct kernel otherwise.
 pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {

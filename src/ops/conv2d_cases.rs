@@ -231,9 +231,9 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ),
         // conv2d_phased_subgroup (Auto on CPU devices with subgroups: the 7 x 7 / 2 stem, padding 3,
         // any C_in; `choose::phased_fits`): odd maps, a 1 x 1 input (every tap but the centre in the
-        // border), 70 outputs (a partial 64-row tile), C_in = 1, 3 (a last group of 1 tap row), 4
-        // (4 rows: none) and 5, output rows of whole vec4s (vec4 stores) and not, every epilogue,
-        // and tiles of each subgroup height.
+        // border), 70 outputs (a partial 64-row tile), C_in = 1, 3, 4 and 5 (7 to 35 tap rows),
+        // output rows of whole vec4s (vec4 stores) and not, every epilogue, and tiles of each
+        // subgroup height.
         (
             "phased: 7x7/2 stem, 23x19, batch 3, residual+sigmoid",
             epi(false, Sigmoid, true).stride([2, 2]).padding([3, 3]),

@@ -2,8 +2,7 @@
 //! out so that a stride-2 conv reads it at stride 1, then
 //! - [`ConvKernel::PhasedSubgroup`]: the 7 x 7 / 2 stem (padding 3, any C_in) runs
 //!   shaders/conv2d_phased_subgroup.wgsl over the 4 phase planes (even and odd rows x columns,
-//!   bordered with zeros) of every channel, its weights padded to rows of whole vec4s by the same
-//!   pass;
+//!   bordered with zeros) of every channel, its weights' 7-tap rows padded to 8 by the same pass;
 //! - [`ConvKernel::WindowSubsampled`]: a 3 x 3 / 2 conv with dilation 2 (padding 2), which reads only
 //!   x's even rows and columns, runs as the stride-1, dilation-1, padding-1 conv2d_window_subgroup
 //!   over that even phase alone (the same output size, ceil(H / 2) x ceil(W / 2)).

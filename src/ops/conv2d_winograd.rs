@@ -26,7 +26,9 @@ use crate::ops::matmul::Matmul;
 use crate::ops::{to_u32, Op};
 use crate::{kernel, Result, Shape};
 
-/// Mirrors `struct Params` in the three shaders/conv2d_winograd_*.wgsl.
+/// Mirrors `struct Params` in the shaders/conv2d_winograd_*.wgsl. The transforms read their
+/// divisors (tile columns, tiles per image, dilation, tile quads) from override constants instead
+/// (see `encode`); those fields stay for one struct across the four kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct WinogradParams {
@@ -165,13 +167,11 @@ pub(super) fn encode(
     };
     let grid = |total: usize| gpu.grid_1d(name, total.div_ceil(WORKGROUP) as u64);
     // The transforms' divisors as override constants (see the shaders: lavapipe divides by a
-    // runtime value one lane at a time).
-    let divisors = [
-        ("TILES_X", tiles_x as f64),
-        ("PER_IMAGE", (tiles_y * tiles_x) as f64),
-        ("DIL", dil as f64),
-        ("QUADS", (t_pad / 4) as f64),
-    ];
+    // runtime value one lane at a time); the kernels read these, not Params' copies. The stride-2
+    // scheme's input transform has no dilation to divide by.
+    let divisors =
+        [("TILES_X", tiles_x as f64), ("PER_IMAGE", (tiles_y * tiles_x) as f64), ("QUADS", (t_pad / 4) as f64)];
+    let dilation = ("DIL", dil as f64);
     let [u_dims, v_dims, [points, rows, cols]] = sizes.scratch_dims(c_out);
     // Few tiles: the GEMMs run as M^T = V^T U^T, tiles as rows (choose::winograd_transposed).
     let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad, points);
@@ -195,12 +195,10 @@ pub(super) fn encode(
         // (conv2d_winograd_input's WIDE): x as wide as the output, a multiple of 8.
         let wide = step == 1 && w == ow && w.is_multiple_of(8);
         let mut constants = divisors.to_vec();
-        constants.push(("WIDE", wide as u8 as f64));
+        constants.extend([dilation, ("WIDE", wide as u8 as f64)]);
         gpu.prepare(&input_kernel, &constants, &p, &[x, v_t, x], grid(total)?)?
     } else {
-        // The stride-2 scheme's input transform has no dilation to divide by.
-        let constants: Vec<_> = divisors.into_iter().filter(|&(name, _)| name != "DIL").collect();
-        gpu.prepare(&input_kernel, &constants, &p, &[x, v_t], grid(total)?)?
+        gpu.prepare(&input_kernel, &divisors, &p, &[x, v_t], grid(total)?)?
     };
     dispatches.push(input.into_auxiliary());
     // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad], or transposed [t_pad, k_pad] x
@@ -216,7 +214,7 @@ pub(super) fn encode(
     let mut constants =
         vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
     constants.extend(divisors);
-    constants.push(("CHANNEL_QUADS", (c_out / 4) as f64));
+    constants.extend([dilation, ("CHANNEL_QUADS", (c_out / 4) as f64)]);
     // Each 4 tiles' outputs as 2 aligned vec4s per row (conv2d_winograd_output's WIDE).
     constants.push(("WIDE", (!transposed && ow.is_multiple_of(8)) as u8 as f64));
     let bindings = [m_t, affine, residual, output];
@@ -256,8 +254,9 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[130, 24, 3, 3],
         ),
         ("56x56, 16 -> 20", c.padding(d1), &[1, 16, 56, 56], &[20, 16, 3, 3]),
-        // Widths a multiple of 8: the input transform reads window rows as vec4s (WIDE), both
-        // dilations, edges on every side, input channels past a multiple of 4, several images.
+        // Widths a multiple of 8: both transforms' WIDE paths (window rows and output rows as
+        // vec4s), both dilations, edges on every side, input channels past a multiple of 4, several
+        // images.
         (
             "wide rows: 9x16, 6 -> 10, batch 2, residual",
             epi(false, Activation::None, true).padding(d1),
@@ -336,6 +335,13 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         &[12, 6, 3, 3],
     ));
     table.push(("stride 2 dilation 2, 28x28, 32 -> 70", d2s2, &[1, 32, 28, 28], &[70, 32, 3, 3]));
+    // A 16-wide output (15 rows: a last tile row of one): the output transform's WIDE stores.
+    table.push((
+        "stride 2 dilation 2, 29x32 (15x16 out), 5 -> 12, batch 2, affine+residual+relu",
+        d2s2.epilogue(Epilogue { affine: true, activation: Relu, residual: true }),
+        &[2, 5, 29, 32],
+        &[12, 5, 3, 3],
+    ));
     // The stride-2 scheme (25 points): maps of 1 x 1 and 2 x 2, odd sizes (a last tile with one
     // output row or column), 7 x 7 and 14 x 14 outputs, channels no multiple of 4, every epilogue.
     let s2_table: Vec<(&str, Conv2d, &[usize], &[usize])> = vec![
@@ -377,6 +383,12 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[260, 8, 3, 3],
         ),
         ("56x56, 16 -> 20", s2, &[1, 16, 56, 56], &[20, 16, 3, 3]),
+        (
+            "29x32 (15x16 out: the output transform's WIDE stores), 6 -> 12, batch 2, affine+residual+relu",
+            s2.epilogue(Epilogue { affine: true, activation: Relu, residual: true }),
+            &[2, 6, 29, 32],
+            &[12, 6, 3, 3],
+        ),
     ];
     let mut cases: Vec<_> = table
         .into_iter()
