@@ -28,8 +28,8 @@
 // aligned vec4s (the driver drops the components no tap uses) instead of 16 single
 // pixels: on lavapipe every load, of either width, is a loop over the lanes.
 //
-// Bindings: 1 x [n, c_in, h, w]; 2 v [16, k_pad, t_pad] (as vec4s); 3 x again, as vec4s (x's
-// buffer is padded to whole vec4s).
+// Bindings: 1 x [n, c_in, h, w] as vec4s (x's buffer is padded to whole vec4s; element e is
+// component e % 4 of vec4 e / 4); 2 v [16, k_pad, t_pad] (as vec4s).
 // Params (one Rust struct for the three Winograd kernels, WinogradParams):
 
 struct Params {
@@ -62,9 +62,8 @@ override QUADS: u32 = 1u;     // params.t_pad / 4
 override WIDE: bool = false;  // see the header: step 1, w == ow, w % 8 == 0, d 1 or 2
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 
 // B^T applied to 4 values per tile (components: 4 tiles side by side).
 fn bt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> mat4x4<f32> {
@@ -89,7 +88,8 @@ fn pixel(t: u32, ci: u32, r: i32, c: i32) -> f32 {
     if (iy < 0 || iy >= i32(params.h) || ix < 0 || ix >= i32(params.w)) {
         return 0.0;
     }
-    return x[((t / per_image * params.c_in + ci) * params.h + u32(iy)) * params.w + u32(ix)];
+    let e = ((t / per_image * params.c_in + ci) * params.h + u32(iy)) * params.w + u32(ix);
+    return x4[e / 4u][e % 4u];
 }
 
 // Row r of the windows of tiles t0 .. t0 + 3, column c of each as component k of element c.

@@ -467,6 +467,23 @@ pub fn pixels_in_vec4s(pixels_per_image: usize) -> bool {
     pixels_per_image.is_multiple_of(4)
 }
 
+/// Winograd F(2x2, 3x3)'s input transform: each window row of an invocation's 4 tiles read as
+/// aligned vec4s (conv2d_winograd_input's WIDE) where x is read at step 1 and is as wide as the
+/// output, a multiple of 8 (tiles_x = W / 2, a multiple of 4: the 4 tiles on one tile row, their
+/// windows from an aligned vec4), on any device. On lavapipe 0.64-0.69x the transform's time at
+/// 56 x 56 (BENCHMARKS.md, "Winograd's transforms: constant divisors and whole-vec4 rows").
+pub fn winograd_input_rows_in_vec4s(step: usize, width: usize, out_width: usize) -> bool {
+    step == 1 && width == out_width && width.is_multiple_of(8)
+}
+
+/// Both Winograd schemes' output transform: each 4 tiles' outputs stored as 2 aligned vec4s per
+/// row (conv2d_winograd_output's WIDE) where the output is a multiple of 8 wide and the GEMMs did
+/// not run transposed (M's 4 tiles per vec4), on any device. On lavapipe 0.8x the transform's time
+/// at 56 x 56 (same section).
+pub fn winograd_output_rows_in_vec4s(out_width: usize, transposed: bool) -> bool {
+    !transposed && out_width.is_multiple_of(8)
+}
+
 /// cbam_channel_mlp: 4 weights and 4 pooled values per access (`cbam_channel_mlp_vec4`) where the
 /// C channels and R hidden units are whole vec4s (every CBAM of a ResNet), on any device.
 pub fn channel_mlp_in_vec4s(channels: usize, hidden: usize) -> bool {

@@ -111,13 +111,16 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("global_pool 7x7", format!("{:?}", global_pool(p, 49))),
         ("cbam gates 56x56", format!("vec4 {}", pixels_in_vec4s(3136))),
         ("cbam gates 7x7", format!("vec4 {}", pixels_in_vec4s(49))),
+        ("winograd input rows 56x56", format!("vec4 {}", winograd_input_rows_in_vec4s(1, 56, 56))),
+        ("winograd input rows 28x28", format!("vec4 {}", winograd_input_rows_in_vec4s(1, 28, 28))),
+        ("winograd output rows 56x56", format!("vec4 {}", winograd_output_rows_in_vec4s(56, false))),
     ]
 }
 
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 52] = [
+    let want: [(&str, [&str; 4]); 55] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -194,6 +197,9 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("global_pool 7x7", ["Serial", "Serial", "Serial", "Serial"]),
         ("cbam gates 56x56", ["vec4 true", "vec4 true", "vec4 true", "vec4 true"]),
         ("cbam gates 7x7", ["vec4 false", "vec4 false", "vec4 false", "vec4 false"]),
+        ("winograd input rows 56x56", ["vec4 true", "vec4 true", "vec4 true", "vec4 true"]),
+        ("winograd input rows 28x28", ["vec4 false", "vec4 false", "vec4 false", "vec4 false"]),
+        ("winograd output rows 56x56", ["vec4 true", "vec4 true", "vec4 true", "vec4 true"]),
     ];
     let devices = devices();
     for (i, device) in devices.iter().enumerate() {

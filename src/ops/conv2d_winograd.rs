@@ -190,17 +190,12 @@ pub(super) fn encode(
     dispatches.push(u_t.mark(weight_pass));
     let total = k_pad * t_pad / 4; // 4 tiles per invocation
     p.total = u("invocations", total)?;
-    let input = if points == 16 {
-        // Window rows as aligned vec4s where each 4 tiles' windows span 8 + 2 d columns from one
-        // (conv2d_winograd_input's WIDE): x as wide as the output, a multiple of 8.
-        let wide = step == 1 && w == ow && w.is_multiple_of(8);
-        let mut constants = divisors.to_vec();
-        constants.extend([dilation, ("WIDE", wide as u8 as f64)]);
-        gpu.prepare(&input_kernel, &constants, &p, &[x, v_t, x], grid(total)?)?
-    } else {
-        gpu.prepare(&input_kernel, &divisors, &p, &[x, v_t], grid(total)?)?
-    };
-    dispatches.push(input.into_auxiliary());
+    let mut input_constants = divisors.to_vec();
+    if points == 16 {
+        let wide = crate::ops::choose::winograd_input_rows_in_vec4s(step, w, ow);
+        input_constants.extend([dilation, ("WIDE", wide as u8 as f64)]);
+    }
+    dispatches.push(gpu.prepare(&input_kernel, &input_constants, &p, &[x, v_t], grid(total)?)?.into_auxiliary());
     // The 16 (25) products [c_out, k_pad] x [k_pad, t_pad], or transposed [t_pad, k_pad] x
     // [k_pad, c_out] from the same V and U: whole vec4 rows on both sides.
     let products = if transposed {
@@ -215,8 +210,8 @@ pub(super) fn encode(
         vec![("EPILOGUE", conv.epilogue.code() as f64), per_axis, ("TRANSPOSED", transposed as u8 as f64)];
     constants.extend(divisors);
     constants.extend([dilation, ("CHANNEL_QUADS", (c_out / 4) as f64)]);
-    // Each 4 tiles' outputs as 2 aligned vec4s per row (conv2d_winograd_output's WIDE).
-    constants.push(("WIDE", (!transposed && ow.is_multiple_of(8)) as u8 as f64));
+    let wide = crate::ops::choose::winograd_output_rows_in_vec4s(ow, transposed);
+    constants.push(("WIDE", wide as u8 as f64));
     let bindings = [m_t, affine, residual, output];
     dispatches.push(gpu.prepare(&kernel!("conv2d_winograd_output"), &constants, &p, &bindings, grid(total)?)?);
     Ok(dispatches)

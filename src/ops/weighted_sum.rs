@@ -103,14 +103,15 @@ impl Op for WeightedSum {
         let bindings = [branch(0), branch(1), branch(2), branch(3), inputs[m], output];
         // x along a plane's pixels; the planes folded into y and z.
         let [y, z, _] = gpu.grid_1d(op, (n * c) as u64)?;
-        // Four pixels per invocation with 16-byte accesses where quads never straddle two planes.
-        if super::choose::pixels_in_vec4s(h * w) {
-            let grid = [(params.hw / 4).div_ceil(WORKGROUP), y, z];
-            let constants = [("BRANCHES", m as f64)];
-            return Ok(vec![gpu.prepare(&kernel!("weighted_sum_vec4"), &constants, &params, &bindings, grid)?]);
-        }
-        let grid = [params.hw.div_ceil(WORKGROUP), y, z];
-        Ok(vec![gpu.prepare(&kernel!("weighted_sum"), &[], &params, &bindings, grid)?])
+        // Four pixels per invocation with 16-byte accesses where quads never straddle two planes
+        // (the branch count an override constant there, as in sk_sum_pool).
+        let (kernel, per_invocation, constants) = if super::choose::pixels_in_vec4s(h * w) {
+            (kernel!("weighted_sum_vec4"), 4, vec![("BRANCHES", m as f64)])
+        } else {
+            (kernel!("weighted_sum"), 1, vec![])
+        };
+        let grid = [(params.hw / per_invocation).div_ceil(WORKGROUP), y, z];
+        Ok(vec![gpu.prepare(&kernel, &constants, &params, &bindings, grid)?])
     }
 
     fn cost(&self, inputs: &[&Shape]) -> Cost {
