@@ -11,10 +11,8 @@
 
 use super::conv2d::{ConvKernel, WinogradSizes, MAX_K};
 use super::global_pool::PoolVariant;
-use super::matmul::Variant;
 use super::nonlocal_attention::FlashKernel;
 use super::softmax::SoftmaxKernel;
-use super::{subgroup_tile, subgroup_tiles};
 use crate::gpu::DeviceProfile;
 
 /// What conv2d's choice depends on besides the device.
@@ -292,130 +290,6 @@ pub fn conv2d(profile: &DeviceProfile, shape: ConvShape) -> ConvKernel {
     }
 }
 
-/// Whether matmul_subgroup runs with subgroups of this device: any fixed width from 4 to 64.
-pub fn matmul_subgroups(profile: &DeviceProfile) -> bool {
-    profile.subgroup_width.is_some()
-}
-
-/// Whether the GEMM kernels that store a tall tile at the end (matmul_subgroup, the phased conv)
-/// load one element of each output row first, for output rows of `row_len` elements: on CPU
-/// devices, where one subgroup's stores to R rows a long row apart are more streams than the
-/// host's prefetchers follow, those loads overlap the lines' misses with the multiply-adds (on
-/// lavapipe, one thread, the 1 x 1 conv 8 x 64 x 56 x 56 > 256: 73-77 -> 49-51 ms, and 50 -> 47 ms at
-/// a quieter time: how much it gains follows the host's memory system); where rows are short
-/// the rows of a tile lie close together, the prefetchers keep up, and the loads only cost (the
-/// 7 x 7 maps' 1 x 1 convs 1.09x slower, 14 x 14 0.97x, 28 x 28 0.91x, 56 x 56 0.76-0.83x:
-/// BENCHMARKS.md, "Output lines touched first"). On GPUs they would be a wasted read.
-pub fn touch_outputs_first(profile: &DeviceProfile, row_len: usize) -> bool {
-    profile.cpu && row_len >= TOUCH_MIN_ROW
-}
-
-/// The shortest output row (elements) whose lines [`touch_outputs_first`] touches: 2 KiB, between a
-/// 14 x 14 map's 784 bytes and a 28 x 28 map's 3,136.
-pub const TOUCH_MIN_ROW: usize = 512;
-
-/// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
-/// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
-/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) with K a multiple
-/// of 4 (`k_vec4`) runs on CPU devices with subgroups as `Repack` (B's rows padded to 52 by
-/// repack_pixels, then matmul_subgroup: on lavapipe a median share of the GEMM beside them of 68%
-/// against the windowed conv kernel's 61% in the same alternated runs, BENCHMARKS.md "Repacked 1x1
-/// GEMMs"); other such GEMMs (and all on GPUs, unmeasured) go to
-/// the kernel [`conv2d`] picks for that conv (on lavapipe the windowed one: a median 62% of the
-/// GEMM timed beside it, where the staged implicit GEMM reached 29-40%; BENCHMARKS.md "third
-/// pass"), anything else to the register-tiled kernel.
-pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: bool) -> Variant {
-    match (vec4_fits, matmul_subgroups(profile)) {
-        (true, true) => Variant::Subgroup,
-        (true, false) => Variant::Vec4,
-        (false, true) if conv1x1 && k_vec4 && profile.cpu => Variant::Repack,
-        (false, true) if conv1x1 => Variant::ConvGemm,
-        (false, _) => Variant::Tiled,
-    }
-}
-
-/// matmul_subgroup's tiles on CPU devices (rows x columns per workgroup), in the order
-/// [`matmul_tile`] takes them among equals: those of 64-row subgroups (256 outputs per invocation),
-/// then 32-row (128) and 16-row (64) ones. Within each height, the 4-column-group tile first: among
-/// the 16-row tiles 32 x 128 ran the K = 64 GEMMs on 56 x 56 maps at 79-86% of the 512^3 GEMM
-/// against 66-86% for 64 x 64 (one thread, `LP_NUM_THREADS=1`; the 512^3 GEMM itself within 2% on
-/// all four), and the 8-group one (16 x 256 there) was never the fastest (BENCHMARKS.md "Tiles by
-/// shape"): it comes last.
-pub const CPU_MATMUL_TILES: [[usize; 2]; 12] = [
-    [128, 128],
-    [256, 64],
-    [512, 32],
-    [64, 256],
-    [64, 128],
-    [128, 64],
-    [256, 32],
-    [32, 256],
-    [32, 128],
-    [64, 64],
-    [128, 32],
-    [16, 256],
-];
-
-/// matmul_subgroup's multiply-add rate on CPU devices by rows per subgroup, relative to 64 rows:
-/// on lavapipe the 512^3 GEMM ran about 1.2x faster at each step up (29-34, 35-40 and 40-51
-/// GFLOP/s with 16, 32 and 64 rows; 128 rows fell back to 32-35: BENCHMARKS.md, "Taller subgroup
-/// tiles"): a taller subgroup loads less per multiply-add, and loads bound the loop there.
-fn subgroup_rate(rows_per_subgroup: usize) -> f64 {
-    match rows_per_subgroup {
-        64.. => 1.0,
-        32 => 0.82,
-        _ => 0.69,
-    }
-}
-
-/// matmul_subgroup's output tile [rows, columns] for `batches` products of `m` x `columns` (its
-/// columns as the kernel tiles them: batch x N where the column tiles run across the images, with
-/// `batches` 1, else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`]
-/// the shader can take at this width ([`subgroup_tiles`]), the one that finishes first by a model
-/// of the device: the workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its
-/// whole tile (padding is computed too: SIMD lanes past the edge run anyway) at its subgroups'
-/// [`subgroup_rate`]; among equals the least padded, then the list's first. So a 28 x 28 map's
-/// 1 x 1 conv with 128 outputs and K = 512 at batch 1 takes 7 workgroups of 64-row subgroups (128 x
-/// 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32): on lavapipe 3.45 ->
-/// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd
-/// convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs) take 128 x 128 tiles:
-/// 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model"). Elsewhere (unmeasured
-/// on GPUs) [`subgroup_tile`].
-pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> [usize; 2] {
-    if !profile.cpu {
-        return subgroup_tile(width);
-    }
-    let valid = subgroup_tiles(width);
-    let candidates = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t));
-    let threads = profile.cpu_threads.max(1);
-    let padded = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc;
-    let cost = |t @ [tr, tc]: [usize; 2]| {
-        let rounds = (m.div_ceil(tr) * columns.div_ceil(tc) * batches).div_ceil(threads);
-        (rounds * tr * tc) as f64 / subgroup_rate(super::subgroup_rows(t))
-    };
-    // Strictly better only, so the first of equals stays.
-    let better = |t: [usize; 2], than: [usize; 2]| (cost(t), padded(t)) < (cost(than), padded(than));
-    candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or_else(|| subgroup_tile(width))
-}
-
-/// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's
-/// rows, output channels as its columns (conv2d_winograd_output's TRANSPOSED reads that M). On CPU
-/// devices with subgroups, where that pads the product's output less than [c_out, tiles] does with
-/// the tiles [`matmul_tile`] picks for each (a batch-1 7 x 7 output is 16 tiles: half of a
-/// 32-column tile, all of a 16-row one), and c_out a multiple of 4 (the transposed output transform
-/// reads 4 channels as one vec4). `elements`: the scheme's batch of products (16 or 25), as the GEMM
-/// dispatch passes it to [`matmul_tile`].
-pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize, elements: usize) -> bool {
-    let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
-        return false;
-    };
-    let padded = |m: usize, n: usize| {
-        let [tr, tc] = matmul_tile(profile, width, m, n, elements);
-        m.div_ceil(tr) * tr * n.div_ceil(tc) * tc
-    };
-    profile.cpu && c_out.is_multiple_of(4) && padded(t_pad, c_out) < padded(c_out, t_pad)
-}
-
 /// Whether nonlocal_attention_subgroup runs with subgroups of this device: any fixed width from
 /// 4 to 64 (a block of 16 keys is 8 lanes x 2 keys, or 4 lanes x 4 keys).
 pub fn flash_subgroups(profile: &DeviceProfile) -> bool {
@@ -496,6 +370,10 @@ pub fn channel_mlp_in_vec4s(channels: usize, hidden: usize) -> bool {
 pub fn stem_pool_in_vec4s(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], width: usize) -> bool {
     kernel == [3, 3] && stride == [2, 2] && padding == [1, 1] && width.is_multiple_of(8)
 }
+
+#[path = "choose_matmul.rs"]
+mod matmul_choice;
+pub use matmul_choice::*;
 
 #[cfg(test)]
 #[path = "choose_tests.rs"]
