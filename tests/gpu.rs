@@ -123,12 +123,13 @@ fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_a_fixed_width() {
     assert!(e.to_string().contains("whole vec4s: a's rows hold K = 64, b's N = 63"), "{e}");
 }
 
-/// A 1 x 1 conv's GEMM on a 7 x 7 map (49 columns) takes the repacked path (repack_pixels, then
-/// matmul_subgroup) where choose says so: CPU devices with subgroups (lavapipe), K a multiple of 4;
-/// a forced Repack that the device, K or the layout cannot take is an error saying which; a forced
-/// RepackSubgroup conv whose K (input channels x taps) is not whole vec4s is too.
+/// A 1 x 1 conv's GEMM on a 7 x 7 map (49 columns) takes matmul_rows_subgroup (lanes take the
+/// output rows) where choose says so: CPU devices with subgroups (lavapipe), M and K multiples of 4;
+/// the repacked path (repack_pixels, then a GEMM) where M is not; a forced Rows or Repack that the
+/// device, the shapes or the layout cannot take is an error saying which; a forced RepackSubgroup
+/// conv whose K (input channels x taps) is not whole vec4s is too.
 #[test]
-fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misuse_says_why() {
+fn seven_by_seven_conv_gemms_take_the_rows_kernel_where_chosen_and_forced_misuse_says_why() {
     use glimpse::ops::conv2d::{Conv2d, ConvKernel};
     let gpu = gpu_or_skip!();
     let shape = |d: &[usize]| Shape::new(d).unwrap();
@@ -136,20 +137,38 @@ fn seven_by_seven_conv_gemms_take_the_repacked_path_where_chosen_and_forced_misu
     let conv1x1 = Matmul::conv1x1(glimpse::ops::Epilogue::NONE);
     let kernel = |op: Matmul, a: &Shape, b: &Shape| op.kernel_for(gpu, &[a, b]);
     let subgroups = gpu.subgroup_size().is_some();
+    let rows = conv1x1.with_variant(Variant::Rows);
     if subgroups && gpu.profile().cpu {
-        assert_eq!(kernel(conv1x1, &w, &x).unwrap().name, "matmul_subgroup");
+        assert_eq!(kernel(conv1x1, &w, &x).unwrap().name, "matmul_rows_subgroup");
+        assert_eq!(kernel(conv1x1, &shape(&[1, 62, 64]), &x).unwrap().name, "matmul_subgroup", "M = 62: repacked");
+    }
+    if subgroups {
+        assert_eq!(kernel(rows, &w, &x).unwrap().name, "matmul_rows_subgroup");
+        let e = kernel(rows, &w, &shape(&[2, 64, 56])).unwrap_err().to_string();
+        assert!(e.contains("at most 52 columns") && e.contains("got 56"), "{e}");
+        let e = kernel(rows, &shape(&[1, 62, 64]), &x).unwrap_err().to_string();
+        assert!(e.contains("M and K multiples of 4") && e.contains("M = 62"), "{e}");
+    } else {
+        let e = kernel(rows, &w, &x).unwrap_err().to_string();
+        assert!(e.contains("the Rows kernel needs subgroups of one fixed width"), "{e}");
     }
     let repack = conv1x1.with_variant(Variant::Repack);
     if subgroups {
-        assert_eq!(kernel(repack, &w, &x).unwrap().name, "matmul_subgroup");
+        // Repacked to 52 columns, the GEMM is the rows kernel on CPU devices; with M = 62 (or on a
+        // GPU) matmul_subgroup.
+        let short_rows = if gpu.profile().cpu { "matmul_rows_subgroup" } else { "matmul_subgroup" };
+        assert_eq!(kernel(repack, &w, &x).unwrap().name, short_rows);
+        assert_eq!(kernel(repack, &shape(&[1, 62, 64]), &x).unwrap().name, "matmul_subgroup");
         let e = kernel(repack, &shape(&[1, 64, 63]), &shape(&[2, 63, 49])).unwrap_err().to_string();
         assert!(e.contains("K (input channels x taps) a multiple of 4") && e.contains("got 63"), "{e}");
     } else {
         let e = kernel(repack, &w, &x).unwrap_err().to_string();
         assert!(e.contains("needs subgroups of one fixed width"), "{e}");
     }
-    let e = kernel(Matmul::new(false, true).with_variant(Variant::Repack), &w, &shape(&[2, 49, 64])).unwrap_err();
-    assert!(e.to_string().contains("the Repack kernel runs only the 1 x 1 conv form"), "{e}");
+    for variant in [Variant::Repack, Variant::Rows] {
+        let e = kernel(Matmul::new(false, true).with_variant(variant), &w, &shape(&[2, 49, 64])).unwrap_err();
+        assert!(e.to_string().contains(&format!("the {variant:?} kernel runs only the 1 x 1 conv form")), "{e}");
+    }
 
     // 3 input channels x 9 taps: K = 27.
     let forced = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new().stride([2, 2]).padding([1, 1]) };

@@ -122,6 +122,7 @@ const OVER_DOWNLEVEL: &[(&str, &str)] = &[
     ("matmul_naive", "a, b, epilogue affine, residual and output"),
     ("matmul_vec4", "a, b, epilogue affine, residual and output"),
     ("matmul_subgroup", "a, b, epilogue affine, residual and output"),
+    ("matmul_rows_subgroup", "a, b, epilogue affine, residual and output"),
     ("sk_sum_pool", "up to 4 branches and the output, so M = 4 is one dispatch"),
     ("sk_sum_pool_vec4", "up to 4 branches and the output, so M = 4 is one dispatch"),
     (

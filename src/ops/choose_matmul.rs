@@ -28,24 +28,62 @@ pub fn touch_outputs_first(profile: &DeviceProfile, row_len: usize) -> bool {
 /// 14 x 14 map's 784 bytes and a 28 x 28 map's 3,136.
 pub const TOUCH_MIN_ROW: usize = 512;
 
-/// matmul: where both operands' contiguous rows are whole vec4s (`vec4_fits`), the subgroup
-/// kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else matmul_vec4; for
-/// other rows, a stride-1 1 x 1 conv's GEMM (`conv1x1`: 7 x 7 maps, 49 columns) with K a multiple
-/// of 4 (`k_vec4`) runs on CPU devices with subgroups as `Repack` (B's rows padded to 52 by
-/// repack_pixels, then matmul_subgroup: on lavapipe a median share of the GEMM beside them of 68%
-/// against the windowed conv kernel's 61% in the same alternated runs, BENCHMARKS.md "Repacked 1x1
-/// GEMMs"); other such GEMMs (and all on GPUs, unmeasured) go to
-/// the kernel [`conv2d`] picks for that conv (on lavapipe the windowed one: a median 62% of the
-/// GEMM timed beside it, where the staged implicit GEMM reached 29-40%; BENCHMARKS.md "third
-/// pass"), anything else to the register-tiled kernel.
-pub fn matmul(profile: &DeviceProfile, vec4_fits: bool, conv1x1: bool, k_vec4: bool) -> Variant {
-    match (vec4_fits, matmul_subgroups(profile)) {
+/// What matmul's choice weighs of a product besides the device: its sizes, whether both
+/// operands' contiguous rows are whole vec4s, and whether it is a stride-1 1 x 1 conv's GEMM (a
+/// [1, M, K] weight times b [N, K, HW], nothing transposed, the affine per row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub vec4_fits: bool,
+    pub conv1x1: bool,
+}
+
+/// matmul: a stride-1 1 x 1 conv's GEMM on maps of at most [`ROWS_MAX_COLUMNS`] pixels (7 x 7)
+/// as `Rows` where [`matmul_rows`] says; else, where both operands' contiguous rows are whole
+/// vec4s, the subgroup kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else
+/// matmul_vec4; for other rows, a stride-1 1 x 1 conv's GEMM with K a multiple of 4 runs on CPU
+/// devices with subgroups as `Repack` (B's rows padded to whole vec4s by repack_pixels, then
+/// matmul_subgroup: on lavapipe a median share of the GEMM beside them of 68% against the windowed
+/// conv kernel's 61% in the same alternated runs, BENCHMARKS.md "Repacked 1x1 GEMMs"); other such
+/// GEMMs (and all on GPUs, unmeasured) go to the kernel [`conv2d`](super::conv2d) picks for that
+/// conv (on lavapipe the windowed one: a median 62% of the GEMM timed beside it, where the staged
+/// implicit GEMM reached 29-40%; BENCHMARKS.md "third pass"), anything else to the register-tiled
+/// kernel.
+pub fn matmul(profile: &DeviceProfile, shape: MatmulShape) -> Variant {
+    if shape.conv1x1 && matmul_rows(profile, shape.m, shape.k, shape.n) {
+        return Variant::Rows;
+    }
+    match (shape.vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::Vec4,
-        (false, true) if conv1x1 && k_vec4 && profile.cpu => Variant::Repack,
-        (false, true) if conv1x1 => Variant::ConvGemm,
+        (false, true) if shape.conv1x1 && shape.k.is_multiple_of(4) && profile.cpu => Variant::Repack,
+        (false, true) if shape.conv1x1 => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }
+}
+
+/// Most columns (output pixels per image) of a product matmul_rows_subgroup computes: its lanes
+/// hold 4 rows by 13 column quads.
+pub const ROWS_MAX_COLUMNS: usize = 52;
+
+/// Whether a product of a shared A [m, k] and B [batch, k, columns] (the 1 x 1 conv form, or a
+/// repacked conv's GEMM) runs as matmul_rows_subgroup, whose lanes take 4 output rows by all the
+/// columns: on CPU devices with subgroups, for at most [`ROWS_MAX_COLUMNS`] columns (a 7 x 7 map)
+/// and m and k multiples of 4 (a lane's rows are whole vec4s of the output; A's rows whole vec4s).
+/// There matmul_subgroup's 32-column subgroups pad a 49-pixel row to 64 (and stores it one element
+/// at a time): on lavapipe the rows kernel ran the 7 x 7 maps' 1 x 1 convs at 81-95% of the 512^3
+/// GEMM beside them against 63-67% at batch 1, 95-100% against 82-91% at batch 8 (`cargo run
+/// --release --example gemm_rows -- 1,512,7,2048,1,ar 1,2048,7,512,1,arr 8,512,7,2048,1,ar
+/// 8,2048,7,512,1,arr`, two alternated runs; BENCHMARKS.md, "Short rows: lanes take the output
+/// rows"). Not on GPUs: unmeasured there, and its workgroup must be exactly one subgroup.
+pub fn matmul_rows(profile: &DeviceProfile, m: usize, k: usize, columns: usize) -> bool {
+    profile.cpu
+        && profile.subgroup_width.is_some()
+        && columns <= ROWS_MAX_COLUMNS
+        && m.is_multiple_of(4)
+        && k.is_multiple_of(4)
 }
 
 /// matmul_subgroup's tiles on CPU devices (rows x columns per workgroup), in the order

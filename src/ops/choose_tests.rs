@@ -55,6 +55,11 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         Some(w) => format!("{:?}", matmul_tile(p, w as usize, m, columns, 1)),
         None => "-".to_string(),
     };
+    // matmul for an M x N x K product (vec4_fits from N and K), a 1 x 1 conv's GEMM or not.
+    let product = |m, n, k, conv1x1| {
+        let vec4_fits = n % 4 == 0 && k % 4 == 0;
+        format!("{:?}", matmul(p, MatmulShape { m, n, k, vec4_fits, conv1x1 }))
+    };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", conv3x3_at(512, 1, [1, 7, 7])),
@@ -91,10 +96,13 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d grouped 4 per group", conv(4, 4, 3, [1, 1, 1, 32])),
         ("conv2d grouped 16 per group", conv(16, 16, 3, [1, 1, 1, 8])),
         ("conv2d depthwise", conv(1, 1, 3, [1, 1, 1, 64])),
-        ("matmul whole vec4 rows", format!("{:?}", matmul(p, true, false, true))),
-        ("matmul other rows", format!("{:?}", matmul(p, false, false, true))),
-        ("matmul 1x1 conv, 7x7 map", format!("{:?}", matmul(p, false, true, true))),
-        ("matmul 1x1 conv, 7x7 map, K = 130", format!("{:?}", matmul(p, false, true, false))),
+        ("matmul whole vec4 rows", product(512, 512, 512, false)),
+        ("matmul other rows", product(512, 49, 512, false)),
+        ("matmul 1x1 conv, 7x7 map", product(512, 49, 512, true)),
+        ("matmul 1x1 conv, 7x7 map, K = 130", product(512, 49, 130, true)),
+        ("matmul 1x1 conv, 7x7 map, M = 70", product(70, 49, 512, true)),
+        ("matmul 1x1 conv, 52 pixels", product(512, 52, 512, true)),
+        ("matmul 1x1 conv, 56 pixels", product(512, 56, 512, true)),
         ("matmul tile 512^3", tile(512, 512)),
         ("GEMM output lines touched first, 28x28 map", format!("{}", touch_outputs_first(p, 784))),
         ("GEMM output lines touched first, 14x14 map", format!("{}", touch_outputs_first(p, 196))),
@@ -120,7 +128,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 55] = [
+    let want: [(&str, [&str; 4]); 58] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -179,8 +187,11 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("conv2d depthwise", ["Direct", "Direct", "Direct", "Direct"]),
         ("matmul whole vec4 rows", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul other rows", ["Tiled", "Tiled", "Tiled", "Tiled"]),
-        ("matmul 1x1 conv, 7x7 map", ["Repack", "Tiled", "Repack", "ConvGemm"]),
+        ("matmul 1x1 conv, 7x7 map", ["Rows", "Tiled", "Rows", "ConvGemm"]),
         ("matmul 1x1 conv, 7x7 map, K = 130", ["ConvGemm", "Tiled", "ConvGemm", "ConvGemm"]),
+        ("matmul 1x1 conv, 7x7 map, M = 70", ["Repack", "Tiled", "Repack", "ConvGemm"]),
+        ("matmul 1x1 conv, 52 pixels", ["Rows", "Vec4", "Rows", "Subgroup"]),
+        ("matmul 1x1 conv, 56 pixels", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul tile 512^3", ["[128, 128]", "-", "[128, 128]", "[32, 128]"]),
         ("GEMM output lines touched first, 28x28 map", ["true", "true", "true", "false"]),
         ("GEMM output lines touched first, 14x14 map", ["false", "false", "false", "false"]),

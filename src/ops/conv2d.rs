@@ -54,7 +54,8 @@ pub enum ConvKernel {
     /// otherwise im2col), then one GEMM; any taps, stride, padding and dilation, one group, input
     /// channels x taps a multiple of 4 ([`crate::ops::choose::repack_fits`]), subgroups of any
     /// width the profile accepts. Auto takes it for strided 1 x 1 convs and 3 x 3 / 2 ones on small
-    /// maps.
+    /// maps. Its GEMM is matmul_rows_subgroup on output maps of at most 52 pixels with output
+    /// channels a multiple of 4 ([`crate::ops::choose::matmul_rows`]).
     RepackSubgroup,
     /// Winograd F(2x2, 3x3): 3 x 3 convs with stride 1, padding = dilation (1 or 2), or stride 2
     /// with padding = dilation = 2 (over x's even phase), one group

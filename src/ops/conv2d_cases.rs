@@ -405,7 +405,8 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases
 }
 
-/// conv2d's repacked path (repack_pixels as im2col, then matmul_subgroup) forced onto taps,
+/// conv2d's repacked path (repack_pixels as im2col, then matmul_subgroup or, on small output maps,
+/// matmul_rows_subgroup) forced onto taps,
 /// padding, dilation and strides Auto never gives it (Auto takes it for 1 x 1 convs and 3 x 3 / 2
 /// ones on small maps): for devices with subgroups only, where the forced kernel runs (tests/ops.rs).
 pub fn repacked_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
@@ -434,6 +435,16 @@ pub fn repacked_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ),
         ("1x3 pad [0, 1]", c.padding([0, 1]), &[1, 4, 5, 7], &[8, 4, 1, 3]),
         ("3x3 stride 2 pad 1, 28x28, 16 -> 70", c.stride([2, 2]).padding([1, 1]), &[1, 16, 28, 28], &[70, 16, 3, 3]),
+        // Output maps of at most 52 pixels and output channels a multiple of 4: the GEMM is
+        // matmul_rows_subgroup, B's rows padded to whole vec4s (49 -> 52, 9 -> 12), 35 unpadded.
+        (
+            "3x3 stride 2 pad 1, 13x13 -> 7x7, 8 -> 36, affine+residual+relu, batch 2",
+            epi(true, Relu, true).stride([2, 2]).padding([1, 1]),
+            &[2, 8, 13, 13],
+            &[36, 8, 3, 3],
+        ),
+        ("1x1 stride 2, 14x14 -> 7x7, batch 3", c.stride([2, 2]), &[3, 12, 14, 14], &[20, 12, 1, 1]),
+        ("3x3 stride 2, 5x5 -> 3x3, 4 -> 8", c.stride([2, 2]).padding([1, 1]), &[1, 4, 5, 5], &[8, 4, 3, 3]),
     ];
     table
         .into_iter()

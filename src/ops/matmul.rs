@@ -39,6 +39,10 @@ pub enum Variant {
     /// into scratch) and the Subgroup kernel storing the real rows (matmul_repack.rs): any N, K a
     /// multiple of 4, subgroups as for Subgroup.
     Repack,
+    /// The 1 x 1 conv form on maps of at most 52 pixels (7 x 7) with M and K multiples of 4:
+    /// matmul_rows_subgroup, whose lanes take 4 output rows by all the columns
+    /// (matmul_rows.rs), subgroups as for Subgroup.
+    Rows,
 }
 
 /// Batched matrix multiply. Inputs: `a` [Ba, M, K] (or [Ba, K, M] when
@@ -193,8 +197,14 @@ impl Matmul {
     fn resolved_variant(&self, gpu: &Gpu, d: &Dims) -> Variant {
         match self.variant {
             Variant::Auto => {
-                let k_vec4 = d.k.is_multiple_of(4);
-                super::choose::matmul(gpu.profile(), self.vec4_fits(d), self.is_conv1x1(d), k_vec4)
+                let shape = super::choose::MatmulShape {
+                    m: d.m,
+                    n: d.n,
+                    k: d.k,
+                    vec4_fits: self.vec4_fits(d),
+                    conv1x1: self.is_conv1x1(d),
+                };
+                super::choose::matmul(gpu.profile(), shape)
             }
             v => v,
         }
@@ -215,7 +225,7 @@ impl Matmul {
         let name = self.name();
         let variant = self.resolved_variant(gpu, &d);
         let kernel = match variant {
-            Variant::ConvGemm | Variant::Repack if !self.is_conv1x1(&d) => {
+            Variant::ConvGemm | Variant::Repack | Variant::Rows if !self.is_conv1x1(&d) => {
                 return Err(Error::invalid(
                     name,
                     format!(
@@ -224,7 +234,8 @@ impl Matmul {
                     ),
                 ))
             }
-            Variant::Repack => repack::check(name, gpu.profile(), d.k)?,
+            Variant::Repack => repack::check(name, gpu.profile(), d.m, d.k, d.n.next_multiple_of(4))?,
+            Variant::Rows => rows::check(name, gpu.profile(), &d)?,
             Variant::ConvGemm => self.as_conv().resolved_kernel(gpu.profile(), &self.conv_shapes(&d)?)?.kernel(),
             Variant::Naive => kernel!("matmul_naive"),
             Variant::Tiled | Variant::Auto => kernel!("matmul"),
@@ -429,6 +440,10 @@ impl Op for Matmul {
             let refs: Vec<&GpuTensor> = views.iter().collect();
             return self.as_conv().encode(gpu, &refs, &as_map(output)?);
         }
+        if variant == Variant::Rows {
+            let bindings = [a, b, affine.unwrap_or(a), residual.unwrap_or(a), output];
+            return Ok(vec![rows::encode(self, gpu, &d, bindings, d.n)?]);
+        }
         if variant == Variant::Repack {
             // b [N, K, HW] viewed as x [N, K, HW, 1]: a stride-1 1 x 1 conv over an HW x 1 map.
             let x = b.reshape(&[d.b_batch, d.k, d.n, 1])?;
@@ -451,6 +466,9 @@ impl Op for Matmul {
 
 #[path = "matmul_repack.rs"]
 pub(crate) mod repack;
+
+#[path = "matmul_rows.rs"]
+pub(crate) mod rows;
 
 #[path = "matmul_cases.rs"]
 mod cases;

@@ -1,5 +1,5 @@
-//! matmul's correctness cases: every kernel (Naive, Tiled, Vec4, Subgroup and Repack through Auto,
-//! ConvGemm)
+//! matmul's correctness cases: every kernel (Naive, Tiled, Vec4, Subgroup, Repack and Rows through
+//! Auto, ConvGemm)
 //! over awkward M, N, K, every transpose, broadcast and full batches and each epilogue.
 
 use super::{Axis, Dims, Matmul, Variant};
@@ -147,6 +147,24 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         ("repack, residual+relu, 13 pixels", residual_relu, [24, 13, 16], 2),
         ("repack, affine+residual+relu", full, [33, 49, 20], 3),
         ("repack, affine+residual+sigmoid, 1x2 map", full_sigmoid, [16, 2, 4], 2),
+    ] {
+        let op = Matmul::conv1x1(epilogue);
+        for variant in variants_for(op, 1, m, n, k) {
+            cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
+        }
+    }
+    // matmul_rows_subgroup (Auto on CPU devices with subgroups: the 1 x 1 conv form with at most
+    // 52 columns, M and K multiples of 4): 1 to 52 columns (quads of a lane's 4 rows straddling
+    // two rows wherever N % 4 != 0), M past a workgroup's 4 W rows at 4 to 16 lanes, batches of
+    // 1 to 3, each epilogue.
+    for (label, epilogue, [m, n, k], bb) in [
+        ("rows, no epilogue, 1 column", Epilogue::NONE, [4, 1, 4], 2),
+        ("rows, affine, 5 columns", affine, [36, 5, 20], 3),
+        ("rows, sigmoid, 13 columns", sigmoid, [100, 13, 8], 1),
+        ("rows, residual+relu, 48 columns", residual_relu, [8, 48, 4], 1),
+        ("rows, affine+residual+relu, 7x7 map", full, [132, 49, 68], 2),
+        ("rows, affine+residual+sigmoid, 52 columns", full_sigmoid, [64, 52, 12], 3),
+        ("rows, affine, 33 columns", affine, [260, 33, 16], 2),
     ] {
         let op = Matmul::conv1x1(epilogue);
         for variant in variants_for(op, 1, m, n, k) {

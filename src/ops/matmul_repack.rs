@@ -41,10 +41,12 @@ pub struct RepackPixelsParams {
 /// Invocations per workgroup of repack_pixels (each writes one vec4).
 const WORKGROUP: usize = 64;
 
-/// The GEMM kernel the repacked path runs, where the device and K allow it: subgroups of one fixed
-/// width (matmul_subgroup's) and K (input channels x taps) a multiple of 4 (the weight's rows are
-/// A's, read as whole vec4s); else an error naming what is missing.
-pub(crate) fn check(op: &str, profile: &DeviceProfile, k: usize) -> Result<Kernel> {
+/// The GEMM kernel the repacked path runs for a weight of `m` rows of K = `k`, B's rows `packed`
+/// long, where the device and K allow it: subgroups of one fixed width (matmul_subgroup's) and K
+/// (input channels x taps) a multiple of 4 (the weight's rows are A's, read as whole vec4s);
+/// matmul_rows_subgroup where the rows are short ([`crate::ops::choose::matmul_rows`]); else an
+/// error naming what is missing.
+pub(crate) fn check(op: &str, profile: &DeviceProfile, m: usize, k: usize, packed: usize) -> Result<Kernel> {
     if profile.subgroup_width.is_none() {
         return Err(Error::invalid(
             op,
@@ -58,6 +60,9 @@ pub(crate) fn check(op: &str, profile: &DeviceProfile, k: usize) -> Result<Kerne
                 "the repacked GEMM needs K (input channels x taps) a multiple of 4 (whole vec4 weight rows), got {k}"
             ),
         ));
+    }
+    if crate::ops::choose::matmul_rows(profile, m, k, packed) {
+        return Ok(kernel!("matmul_rows_subgroup"));
     }
     Ok(kernel!("matmul_subgroup"))
 }
@@ -98,11 +103,11 @@ impl Repacked {
         let [n, c, h, w] = x.shape().nchw(op, "x")?;
         let ([kh, kw], [sy, sx], [py, px], [dy, dx]) = (self.kernel, self.stride, self.padding, self.dilation);
         let k = c * kh * kw;
-        let gemm = check(op, gpu.profile(), k)?;
         let [oh, ow] = self.out;
         let pixels = oh * ow;
         let packed = pixels.next_multiple_of(4);
         let m = weight.shape().numel() / k;
+        let gemm = check(op, gpu.profile(), m, k, packed)?;
         let u = |what: &str, v: usize| to_u32(op, what, v);
         // The shaders index x, the scratch and the output with u32.
         u("x element count", x.shape().numel())?;
@@ -140,10 +145,15 @@ impl Repacked {
         let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
         // The GEMM: the weight as A [1, M, C KH KW], the scratch as B [N, C KH KW, P]; its output
         // rows are the real OH x OW pixels.
+        // Where the rows are short (a 7 x 7 output map), matmul_rows_subgroup (see check).
         let matmul = Matmul::conv1x1(self.epilogue);
         let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k };
         let bindings = [weight, &scratch, affine.unwrap_or(weight), residual.unwrap_or(weight), output];
-        let product = matmul.encode_tiled(gpu, &d, &gemm, bindings, pixels)?;
+        let product = if gemm.name == "matmul_rows_subgroup" {
+            super::rows::encode(&matmul, gpu, &d, bindings, pixels)?
+        } else {
+            matmul.encode_tiled(gpu, &d, &gemm, bindings, pixels)?
+        };
         Ok(vec![repack.into_auxiliary(), product])
     }
 }

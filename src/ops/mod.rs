@@ -416,6 +416,7 @@ pub fn kernels() -> Vec<(Kernel, usize)> {
         (kernel!("matmul_naive"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_vec4"), size_of::<matmul::MatmulParams>()),
         (kernel!("matmul_subgroup"), size_of::<matmul::MatmulParams>()),
+        (kernel!("matmul_rows_subgroup"), size_of::<matmul::MatmulParams>()),
         (kernel!("repack_pixels"), size_of::<matmul::repack::RepackPixelsParams>()),
         (kernel!("cbam_channel_mlp"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),
         (kernel!("cbam_channel_mlp_vec4"), size_of::<cbam_channel_mlp::CbamChannelMlpParams>()),

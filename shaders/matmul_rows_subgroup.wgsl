@@ -1,0 +1,240 @@
+enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
+
+// matmul_rows_subgroup: out[b, m, n] = epilogue(sum_k A[m, k] B[b, k, n]) for products whose rows
+// are short (N <= 52 columns: a 7 x 7 map's 1 x 1 conv, or its repacked downsample or im2col), A
+// shared by the batch (a conv's weight [M, K], row-major), on devices whose subgroups have one
+// fixed power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it; CPU devices only).
+// Why: matmul_subgroup's lanes split the columns, 4 each, so a subgroup of 8 lanes covers 32 and a
+// 49-column row fills two subgroups' 64 (77%; a batch's images side by side pad less); there
+// lanes split the rows instead. Lane l of a workgroup (one subgroup) takes 4 rows, 4 (W t + l) ..
+// + 3 of tile t, by all N columns, in 13 mat4x4 accumulators (acc[x]: columns 4 x .. 4 x + 3 by
+// the 4 rows). Per step of 4 k a lane loads its 4 rows' A (4 vec4s) and one eighth of the 4 x NB
+// block of B the whole subgroup shares, which subgroupBroadcast (a register extract on lavapipe)
+// hands to every lane, as matmul_subgroup hands out A. The lane's 4 output rows are 4 N
+// consecutive elements of out, stored as N aligned vec4s (matmul_subgroup stores a 49-column row
+// one element at a time).
+// Every index into the accumulators and the block of B is a constant once N and NB are set (the
+// quads are written out, 13 calls each, not looped): on lavapipe a prototype that looped over them
+// kept the accumulators in indexed memory and ran 10x slower.
+// The workgroup grid is 1-D over batch x row tiles (tiles_m = ceil(m / 4 W)), folded into y past
+// 65535: linear tile = wid.x + wid.y * nwg.x.
+// Bindings (contiguous f32 viewed as vec4s; every tensor buffer is padded to whole vec4s):
+//   a4       = A [m, k], k a multiple of 4 (shared by the batch)
+//   b4       = B [batch, k, NB]: rows of NB elements, NB >= N (columns N .. NB - 1 are padding:
+//              repack_pixels pads rows to whole vec4s), NB <= 52
+//   affine   = [2, m] (row 0 scale, row 1 shift), read when bit 0 of EPILOGUE is set
+//   residual = [batch, m, N], read when bit 1 is set
+//   out      = [batch, m, N]; m a multiple of 4 (a lane's 4 rows are whole vec4s of out)
+// Params is matmul_subgroup's (one Rust struct, MatmulParams, mirrors every matmul kernel's); this
+// kernel reads m, k, batch and tiles_m. finish repeats matmul_subgroup's (scale and shift per
+// element here): WGSL has no includes.
+
+override SUBGROUP_WIDTH: u32 = 8u;
+override N: u32 = 49u;  // out's row length: 1 .. 52
+override NB: u32 = 49u; // B's row length: N .. 52
+// The epilogue (bit 0 affine, bit 1 residual, bits 2.. activation: 0 none, 1 relu, 2 sigmoid),
+// fixed at pipeline creation: lavapipe runs both sides of a branch it cannot prove uniform.
+override EPILOGUE: u32 = 0u;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_sb: u32,
+    a_sm: u32,
+    a_sk: u32,
+    b_sb: u32,
+    b_sk: u32,
+    b_sn: u32,
+    epilogue: u32,
+    axis: u32,
+    tiles_m: u32,  // ceil(m / 4 W)
+    tiles_n: u32,
+    n_out: u32,
+    zero: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> affine: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+
+// The 4 x NB block of B at one step of 4 k as 7 groups of 8 vec4s (its vec4 j is [j / 8][j % 8]).
+alias Block = array<array<vec4<f32>, 8>, 7>;
+// The lane's accumulators: acc[x] holds columns 4 x .. 4 x + 3 (its columns) by the 4 rows.
+alias Acc = array<mat4x4<f32>, 13>;
+
+// Group g of the block whose first vec4 is b4[base]: with 8 or more lanes, lane l loads vec4
+// 8 g + l % 8 and broadcasts from lanes 0 .. 7 hand the 8 out (lanes past 8 repeat loads, never
+// read); with 4 lanes each loads two. Groups past the block are zeros, never read.
+fn group8(base: u32, g: u32, lane: u32) -> array<vec4<f32>, 8> {
+    if (8u * g >= NB) {
+        return array<vec4<f32>, 8>();
+    }
+    let last = base + NB - 1u;
+    if (SUBGROUP_WIDTH >= 8u) {
+        let v = b4[min(base + 8u * g + (lane & 7u), last)];
+        return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                     subgroupBroadcast(v, 3u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u),
+                     subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+    }
+    let v = b4[min(base + 8u * g + (lane & 3u), last)];
+    let u = b4[min(base + 8u * g + 4u + (lane & 3u), last)];
+    return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+                 subgroupBroadcast(v, 3u), subgroupBroadcast(u, 0u), subgroupBroadcast(u, 1u),
+                 subgroupBroadcast(u, 2u), subgroupBroadcast(u, 3u));
+}
+
+// Vec4 j of the block.
+fn block_vec4(b: Block, j: u32) -> vec4<f32> {
+    return b[j / 8u][j % 8u];
+}
+
+// B's 4 elements from element e of the block (a row's quad: rows start at multiples of NB, so a
+// quad may straddle two vec4s; e is a constant, so the choice folds).
+fn block_quad(b: Block, e: u32) -> vec4<f32> {
+    let lo = block_vec4(b, e / 4u);
+    let hi = block_vec4(b, min(e / 4u + 1u, 55u));
+    switch (e % 4u) {
+        case 0u: { return lo; }
+        case 1u: { return vec4(lo.yzw, hi.x); }
+        case 2u: { return vec4(lo.zw, hi.xy); }
+        default: { return vec4(lo.w, hi.xyz); }
+    }
+}
+
+// a b + c as fused multiply-adds (a's column t: the 4 rows at k t; b's column j: column j's 4 k).
+fn mad(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(mad_col(a, b[0], c[0]), mad_col(a, b[1], c[1]), mad_col(a, b[2], c[2]), mad_col(a, b[3], c[3]));
+}
+
+fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
+}
+
+// acc plus the 4 rows (a) times B's columns 4 x .. 4 x + 3 at the block's 4 k; quads past N stay.
+fn quad_mad(acc: mat4x4<f32>, a: mat4x4<f32>, b: Block, x: u32) -> mat4x4<f32> {
+    if (4u * x >= N) {
+        return acc;
+    }
+    let bt = mat4x4(block_quad(b, 4u * x), block_quad(b, NB + 4u * x), block_quad(b, 2u * NB + 4u * x),
+                    block_quad(b, 3u * NB + 4u * x));
+    return mad(a, transpose(bt), acc);
+}
+
+// The epilogue for 4 outputs (component c: one of the lane's rows, with that row's scale, shift
+// and residual).
+fn finish(acc: vec4<f32>, scale: vec4<f32>, shift: vec4<f32>, res: vec4<f32>) -> vec4<f32> {
+    var v = acc;
+    if ((EPILOGUE & 1u) != 0u) {
+        v = fma(v, scale, shift);
+    }
+    if ((EPILOGUE & 2u) != 0u) {
+        v += res;
+    }
+    let act = EPILOGUE >> 2u;
+    if (act == 1u) {
+        v = max(v, vec4(0.0));
+    } else if (act == 2u) {
+        // Clamped so exp cannot overflow; sigmoid(+-88) is already 1 or 0 in f32.
+        v = 1.0 / (1.0 + exp(-clamp(v, vec4(-88.0), vec4(88.0))));
+    }
+    return v;
+}
+
+// Element f of the lane's 4 N outputs (row f / N, column f % N), with its row.
+fn element(acc: Acc, f: u32) -> f32 {
+    let p = f % N;
+    return acc[p / 4u][p % 4u][f / N];
+}
+
+// Vec4 q of the lane's 4 N outputs (its elements 4 q .. 4 q + 3: one row, or the end of one and
+// the start of the next), stored at out4 + q where q < N. `scale` and `shift`: the 4 rows'.
+fn store_vec4(acc: Acc, out4: u32, q: u32, scale: vec4<f32>, shift: vec4<f32>) {
+    if (q >= N) {
+        return;
+    }
+    let f = 4u * q;
+    let rows = vec4(f / N, (f + 1u) / N, (f + 2u) / N, (f + 3u) / N);
+    let v = vec4(element(acc, f), element(acc, f + 1u), element(acc, f + 2u), element(acc, f + 3u));
+    var res = vec4(0.0);
+    if ((EPILOGUE & 2u) != 0u) {
+        res = residual[out4 + q];
+    }
+    let s = vec4(scale[rows.x], scale[rows.y], scale[rows.z], scale[rows.w]);
+    let t = vec4(shift[rows.x], shift[rows.y], shift[rows.z], shift[rows.w]);
+    out[out4 + q] = finish(v, s, t, res);
+}
+
+// Vec4s q .. q + 3 (see store_vec4).
+fn store4(acc: Acc, out4: u32, q: u32, scale: vec4<f32>, shift: vec4<f32>) {
+    store_vec4(acc, out4, q, scale, shift);
+    store_vec4(acc, out4, q + 1u, scale, shift);
+    store_vec4(acc, out4, q + 2u, scale, shift);
+    store_vec4(acc, out4, q + 3u, scale, shift);
+}
+
+@compute @workgroup_size(SUBGROUP_WIDTH)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let tile = wid.x + wid.y * nwg.x;
+    if (tile >= params.tiles_m * params.batch) {
+        return;
+    }
+    let bi = tile / params.tiles_m;
+    let row0 = (tile % params.tiles_m) * 4u * SUBGROUP_WIDTH + 4u * lane;
+    let m = params.m;
+    let k4 = params.k / 4u;
+    // Rows past m read a clamped row of A and are never stored.
+    let ra = vec4(min(row0, m - 1u), min(row0 + 1u, m - 1u), min(row0 + 2u, m - 1u), min(row0 + 3u, m - 1u)) * k4;
+    var acc: Acc;
+    for (var kq = 0u; kq < k4; kq++) {
+        // Column t of a: the lane's 4 rows at k = 4 kq + t.
+        let a = transpose(mat4x4(a4[ra.x + kq], a4[ra.y + kq], a4[ra.z + kq], a4[ra.w + kq]));
+        let base = (bi * params.k + 4u * kq) * NB / 4u;
+        let b = Block(group8(base, 0u, lane), group8(base, 1u, lane), group8(base, 2u, lane),
+                      group8(base, 3u, lane), group8(base, 4u, lane), group8(base, 5u, lane),
+                      group8(base, 6u, lane));
+        acc[0] = quad_mad(acc[0], a, b, 0u);
+        acc[1] = quad_mad(acc[1], a, b, 1u);
+        acc[2] = quad_mad(acc[2], a, b, 2u);
+        acc[3] = quad_mad(acc[3], a, b, 3u);
+        acc[4] = quad_mad(acc[4], a, b, 4u);
+        acc[5] = quad_mad(acc[5], a, b, 5u);
+        acc[6] = quad_mad(acc[6], a, b, 6u);
+        acc[7] = quad_mad(acc[7], a, b, 7u);
+        acc[8] = quad_mad(acc[8], a, b, 8u);
+        acc[9] = quad_mad(acc[9], a, b, 9u);
+        acc[10] = quad_mad(acc[10], a, b, 10u);
+        acc[11] = quad_mad(acc[11], a, b, 11u);
+        acc[12] = quad_mad(acc[12], a, b, 12u);
+    }
+    if (row0 >= m) {
+        return;
+    }
+    var scale = vec4(0.0);
+    var shift = vec4(0.0);
+    if ((EPILOGUE & 1u) != 0u) {
+        scale = affine[row0 / 4u];
+        shift = affine[(m + row0) / 4u];
+    }
+    // The lane's rows are out's elements (bi m + row0) N .. + 4 N - 1: N whole vec4s.
+    let out4 = (bi * m + row0) * N / 4u;
+    let c = acc;
+    store4(c, out4, 0u, scale, shift);
+    store4(c, out4, 4u, scale, shift);
+    store4(c, out4, 8u, scale, shift);
+    store4(c, out4, 12u, scale, shift);
+    store4(c, out4, 16u, scale, shift);
+    store4(c, out4, 20u, scale, shift);
+    store4(c, out4, 24u, scale, shift);
+    store4(c, out4, 28u, scale, shift);
+    store4(c, out4, 32u, scale, shift);
+    store4(c, out4, 36u, scale, shift);
+    store4(c, out4, 40u, scale, shift);
+    store4(c, out4, 44u, scale, shift);
+    store4(c, out4, 48u, scale, shift);
+}
