@@ -1,9 +1,9 @@
 enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel::naga_source blanks it
 
 // matmul_rows_subgroup: out[b, m, n] = epilogue(sum_k A[m, k] B[b, k, n]) for products whose rows
-// are short (N <= 52 columns: a 7 x 7 map's 1 x 1 conv, or its repacked downsample or im2col), A
-// shared by the batch (a conv's weight [M, K], row-major), on devices whose subgroups have one
-// fixed power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it; CPU devices only).
+// are short (N <= 52 columns: a 7 x 7 map's 1 x 1 conv, or its repacked downsample or im2col;
+// Winograd's GEMMs over at most 52 tiles), neither operand transposed, on devices whose subgroups
+// have one fixed power-of-two width SUBGROUP_WIDTH from 4 to 64 (the host sets it; CPU devices).
 // Why: matmul_subgroup's lanes split the columns, 4 each, so a subgroup of 8 lanes covers 32 and a
 // 49-column row fills two subgroups' 64 (77%; a batch's images side by side pad less); there
 // lanes split the rows instead. Lane l of a workgroup (one subgroup) takes 4 rows, 4 (W t + l) ..
@@ -19,14 +19,15 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // The workgroup grid is 1-D over batch x row tiles (tiles_m = ceil(m / 4 W)), folded into y past
 // 65535: linear tile = wid.x + wid.y * nwg.x.
 // Bindings (contiguous f32 viewed as vec4s; every tensor buffer is padded to whole vec4s):
-//   a4       = A [m, k], k a multiple of 4 (shared by the batch)
-//   b4       = B [batch, k, NB]: rows of NB elements, NB >= N (columns N .. NB - 1 are padding:
-//              repack_pixels pads rows to whole vec4s), NB <= 52
+//   a4       = A [batch, m, k] (a_sb = m k), or [m, k] shared by the batch (a_sb = 0: a conv's
+//              weight); k a multiple of 4
+//   b4       = B [batch, k, NB] (b_sb = k NB, or 0: broadcast): rows of NB elements, NB >= N
+//              (columns N .. NB - 1 are padding: repack_pixels pads rows to whole vec4s), NB <= 52
 //   affine   = [2, m] (row 0 scale, row 1 shift), read when bit 0 of EPILOGUE is set
 //   residual = [batch, m, N], read when bit 1 is set
 //   out      = [batch, m, N]; m a multiple of 4 (a lane's 4 rows are whole vec4s of out)
 // Params is matmul_subgroup's (one Rust struct, MatmulParams, mirrors every matmul kernel's); this
-// kernel reads m, k, batch and tiles_m. finish repeats matmul_subgroup's (scale and shift per
+// kernel reads m, k, batch, a_sb, b_sb and tiles_m. finish repeats matmul_subgroup's (scale and shift per
 // element here): WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
@@ -189,12 +190,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let m = params.m;
     let k4 = params.k / 4u;
     // Rows past m read a clamped row of A and are never stored.
-    let ra = vec4(min(row0, m - 1u), min(row0 + 1u, m - 1u), min(row0 + 2u, m - 1u), min(row0 + 3u, m - 1u)) * k4;
+    let ra = bi * params.a_sb / 4u
+        + vec4(min(row0, m - 1u), min(row0 + 1u, m - 1u), min(row0 + 2u, m - 1u), min(row0 + 3u, m - 1u)) * k4;
     var acc: Acc;
     for (var kq = 0u; kq < k4; kq++) {
         // Column t of a: the lane's 4 rows at k = 4 kq + t.
         let a = transpose(mat4x4(a4[ra.x + kq], a4[ra.y + kq], a4[ra.z + kq], a4[ra.w + kq]));
-        let base = (bi * params.k + 4u * kq) * NB / 4u;
+        let base = (bi * params.b_sb + 4u * kq * NB) / 4u;
         let b = Block(group8(base, 0u, lane), group8(base, 1u, lane), group8(base, 2u, lane),
                       group8(base, 3u, lane), group8(base, 4u, lane), group8(base, 5u, lane),
                       group8(base, 6u, lane));

@@ -124,7 +124,8 @@ fn matmul_auto_takes_the_subgroup_kernel_where_subgroups_have_a_fixed_width() {
 }
 
 /// A 1 x 1 conv's GEMM on a 7 x 7 map (49 columns) takes matmul_rows_subgroup (lanes take the
-/// output rows) where choose says so: CPU devices with subgroups (lavapipe), M and K multiples of 4;
+/// output rows; Winograd's batched GEMMs over few tiles too) where choose says so: CPU devices with
+/// subgroups (lavapipe), M and K multiples of 4;
 /// the repacked path (repack_pixels, then a GEMM) where M is not; a forced Rows or Repack that the
 /// device, the shapes or the layout cannot take is an error saying which; a forced RepackSubgroup
 /// conv whose K (input channels x taps) is not whole vec4s is too.
@@ -165,10 +166,11 @@ fn seven_by_seven_conv_gemms_take_the_rows_kernel_where_chosen_and_forced_misuse
         let e = kernel(repack, &w, &x).unwrap_err().to_string();
         assert!(e.contains("needs subgroups of one fixed width"), "{e}");
     }
-    for variant in [Variant::Repack, Variant::Rows] {
-        let e = kernel(Matmul::new(false, true).with_variant(variant), &w, &shape(&[2, 49, 64])).unwrap_err();
-        assert!(e.to_string().contains(&format!("the {variant:?} kernel runs only the 1 x 1 conv form")), "{e}");
-    }
+    let transposed = |variant| kernel(Matmul::new(false, true).with_variant(variant), &w, &shape(&[2, 49, 64]));
+    let e = transposed(Variant::Repack).unwrap_err().to_string();
+    assert!(e.contains("the Repack kernel runs only the 1 x 1 conv form"), "{e}");
+    let e = transposed(Variant::Rows).unwrap_err().to_string();
+    assert!(e.contains("the Rows kernel runs only products with neither operand transposed"), "{e}");
 
     // 3 input channels x 9 taps: K = 27.
     let forced = Conv2d { kernel: ConvKernel::RepackSubgroup, ..Conv2d::new().stride([2, 2]).padding([1, 1]) };

@@ -114,8 +114,11 @@ pub fn winograd_s2_fits(shape: &ConvShape) -> bool {
 /// than conv2d_gemm.)
 pub const WINOGRAD_MIN_TILES: usize = 16;
 
-/// Fewest tiles given to the stride-2 scheme where its GEMMs do not run transposed
-/// ([`winograd_transposed`]; where they do, [`WINOGRAD_MIN_TILES`]): on a batch-1 7 x 7 output (16
+/// Fewest tiles given to the stride-2 scheme where its GEMMs neither run transposed
+/// ([`winograd_transposed`]) nor on matmul_rows_subgroup ([`matmul_rows`], at most 52 tiles; either
+/// way [`WINOGRAD_MIN_TILES`]; with rows 2 x 512 x 14 x 14 > 512's 25 GEMMs took 10.7-10.8 ms
+/// against 10.0-10.1 transposed, 1 x ...: 7.0 against 7.2, and the windowed kernel 20.8-21.1:
+/// `cargo run --release --example winograd -- 2 512 14 512 1 window 2`): on a batch-1 7 x 7 output (16
 /// tiles) its 25 GEMMs in 32-column tiles lost to the windowed kernel even without the weight
 /// transform (`cargo run --release --example winograd -- 1 512 14 512 1 window 2`: 14.7 ms against
 /// 13.0; `-- 1 128 14 512 1 window 2`: 4.1 against 4.0), and on OpenGL / llvmpipe to conv2d_gemm
@@ -165,8 +168,9 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let sizes = WinogradSizes::new(n, shape.cin_per_group, [oh, ow], shape.stride[0], shape.dilation[0]);
     let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
     let (min_cin, min_tiles) = if winograd_s2_fits(shape) {
-        let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.t_pad, sizes.points);
-        (WINOGRAD_S2_MIN_CIN, if transposed { WINOGRAD_MIN_TILES } else { WINOGRAD_S2_MIN_TILES })
+        let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.k_pad, sizes.t_pad, sizes.points);
+        let short_rows = matmul_rows(profile, shape.cout_per_group, sizes.k_pad, sizes.t_pad);
+        (WINOGRAD_S2_MIN_CIN, if transposed || short_rows { WINOGRAD_MIN_TILES } else { WINOGRAD_S2_MIN_TILES })
     } else {
         (WINOGRAD_MIN_CIN, WINOGRAD_MIN_TILES)
     };

@@ -29,14 +29,16 @@ pub fn touch_outputs_first(profile: &DeviceProfile, row_len: usize) -> bool {
 pub const TOUCH_MIN_ROW: usize = 512;
 
 /// What matmul's choice weighs of a product besides the device: its sizes, whether both
-/// operands' contiguous rows are whole vec4s, and whether it is a stride-1 1 x 1 conv's GEMM (a
-/// [1, M, K] weight times b [N, K, HW], nothing transposed, the affine per row).
+/// operands' contiguous rows are whole vec4s, whether neither operand is transposed (with any
+/// affine per row: `untransposed`), and whether it is also a stride-1 1 x 1 conv's GEMM (a
+/// [1, M, K] weight shared by the batch times b [N, K, HW]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulShape {
     pub m: usize,
     pub n: usize,
     pub k: usize,
     pub vec4_fits: bool,
+    pub untransposed: bool,
     pub conv1x1: bool,
 }
 
@@ -52,7 +54,7 @@ pub struct MatmulShape {
 /// implicit GEMM reached 29-40%; BENCHMARKS.md "third pass"), anything else to the register-tiled
 /// kernel.
 pub fn matmul(profile: &DeviceProfile, shape: MatmulShape) -> Variant {
-    if shape.conv1x1 && matmul_rows(profile, shape.m, shape.k, shape.n) {
+    if shape.untransposed && matmul_rows(profile, shape.m, shape.k, shape.n) {
         return Variant::Rows;
     }
     match (shape.vec4_fits, matmul_subgroups(profile)) {
@@ -155,12 +157,19 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
 /// devices with subgroups, where that pads the product's output less than [c_out, tiles] does with
 /// the tiles [`matmul_tile`] picks for each (a batch-1 7 x 7 output is 16 tiles: half of a
 /// 32-column tile, all of a 16-row one), and c_out a multiple of 4 (the transposed output transform
-/// reads 4 channels as one vec4). `elements`: the scheme's batch of products (16 or 25), as the GEMM
-/// dispatch passes it to [`matmul_tile`].
-pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, t_pad: usize, elements: usize) -> bool {
+/// reads 4 channels as one vec4); never where [c_out, tiles] runs as matmul_rows_subgroup
+/// ([`matmul_rows`]: at most 52 tiles), which pads no column (on lavapipe the GEMMs of 1 x 512 x 7
+/// x 7 > 512 took 3.5-3.7 ms against 4.2-4.4 transposed; `cargo run --release --example winograd
+/// -- 1 512 7 512 1`, BENCHMARKS.md "Short rows"). `k_pad`, `t_pad`: the products' K and tiles
+/// (multiples of 4); `elements`: the scheme's batch of products (16 or 25), as the GEMM dispatch
+/// passes it to [`matmul_tile`].
+pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, k_pad: usize, t_pad: usize, elements: usize) -> bool {
     let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
         return false;
     };
+    if matmul_rows(profile, c_out, k_pad, t_pad) {
+        return false;
+    }
     let padded = |m: usize, n: usize| {
         let [tr, tc] = matmul_tile(profile, width, m, n, elements);
         m.div_ceil(tr) * tr * n.div_ceil(tc) * tc

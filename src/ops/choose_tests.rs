@@ -55,10 +55,22 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         Some(w) => format!("{:?}", matmul_tile(p, w as usize, m, columns, 1)),
         None => "-".to_string(),
     };
-    // matmul for an M x N x K product (vec4_fits from N and K), a 1 x 1 conv's GEMM or not.
-    let product = |m, n, k, conv1x1| {
+    // matmul for an M x N x K product (vec4_fits from N and K): a 1 x 1 conv's GEMM (A shared
+    // and nothing transposed), a batched one with nothing transposed, or another.
+    #[derive(Clone, Copy)]
+    enum Form {
+        Conv1x1,
+        Batched,
+        Other,
+    }
+    let product = |m, n, k, form| {
         let vec4_fits = n % 4 == 0 && k % 4 == 0;
-        format!("{:?}", matmul(p, MatmulShape { m, n, k, vec4_fits, conv1x1 }))
+        let (untransposed, conv1x1) = match form {
+            Form::Conv1x1 => (true, true),
+            Form::Batched => (true, false),
+            Form::Other => (false, false),
+        };
+        format!("{:?}", matmul(p, MatmulShape { m, n, k, vec4_fits, untransposed, conv1x1 }))
     };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
@@ -96,22 +108,24 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("conv2d grouped 4 per group", conv(4, 4, 3, [1, 1, 1, 32])),
         ("conv2d grouped 16 per group", conv(16, 16, 3, [1, 1, 1, 8])),
         ("conv2d depthwise", conv(1, 1, 3, [1, 1, 1, 64])),
-        ("matmul whole vec4 rows", product(512, 512, 512, false)),
-        ("matmul other rows", product(512, 49, 512, false)),
-        ("matmul 1x1 conv, 7x7 map", product(512, 49, 512, true)),
-        ("matmul 1x1 conv, 7x7 map, K = 130", product(512, 49, 130, true)),
-        ("matmul 1x1 conv, 7x7 map, M = 70", product(70, 49, 512, true)),
-        ("matmul 1x1 conv, 52 pixels", product(512, 52, 512, true)),
-        ("matmul 1x1 conv, 56 pixels", product(512, 56, 512, true)),
+        ("matmul whole vec4 rows", product(512, 512, 512, Form::Other)),
+        ("matmul other rows", product(512, 49, 512, Form::Other)),
+        ("matmul 1x1 conv, 7x7 map", product(512, 49, 512, Form::Conv1x1)),
+        ("matmul 1x1 conv, 7x7 map, K = 130", product(512, 49, 130, Form::Conv1x1)),
+        ("matmul 1x1 conv, 7x7 map, M = 70", product(70, 49, 512, Form::Conv1x1)),
+        ("matmul 1x1 conv, 52 pixels", product(512, 52, 512, Form::Conv1x1)),
+        ("matmul 1x1 conv, 56 pixels", product(512, 56, 512, Form::Conv1x1)),
+        ("matmul batched, 52 columns (Winograd's GEMMs)", product(256, 52, 256, Form::Batched)),
         ("matmul tile 512^3", tile(512, 512)),
         ("GEMM output lines touched first, 28x28 map", format!("{}", touch_outputs_first(p, 784))),
         ("GEMM output lines touched first, 14x14 map", format!("{}", touch_outputs_first(p, 196))),
         ("matmul tile 1x1 conv 1024 x 14x14", tile(1024, 196)),
         ("matmul tile 1x1 conv 64 x 56x56", tile(64, 3136)),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", tile(2048, 8 * 52)),
-        ("winograd GEMMs transposed, 512 x 16 tiles", format!("{}", winograd_transposed(p, 512, 16, 16))),
-        ("winograd GEMMs transposed, 256 x 64 tiles", format!("{}", winograd_transposed(p, 256, 64, 16))),
-        ("winograd GEMMs transposed, 130 x 16 tiles", format!("{}", winograd_transposed(p, 130, 16, 16))),
+        ("winograd GEMMs transposed, 512 x 16 tiles", format!("{}", winograd_transposed(p, 512, 16, 16, 16))),
+        ("winograd GEMMs transposed, 256 x 72 tiles", format!("{}", winograd_transposed(p, 256, 16, 72, 16))),
+        ("winograd GEMMs transposed, 256 x 64 tiles", format!("{}", winograd_transposed(p, 256, 16, 64, 16))),
+        ("winograd GEMMs transposed, 130 x 16 tiles", format!("{}", winograd_transposed(p, 130, 16, 16, 16))),
         ("nonlocal attention", format!("{:?}", nonlocal_attention(p))),
         ("softmax row of 784", format!("{:?}", softmax(p, 1, 784))),
         ("softmax strided", format!("{:?}", softmax(p, 49, 784))),
@@ -128,7 +142,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 58] = [
+    let want: [(&str, [&str; 4]); 60] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -192,13 +206,15 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("matmul 1x1 conv, 7x7 map, M = 70", ["Repack", "Tiled", "Repack", "ConvGemm"]),
         ("matmul 1x1 conv, 52 pixels", ["Rows", "Vec4", "Rows", "Subgroup"]),
         ("matmul 1x1 conv, 56 pixels", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
+        ("matmul batched, 52 columns (Winograd's GEMMs)", ["Rows", "Vec4", "Rows", "Subgroup"]),
         ("matmul tile 512^3", ["[128, 128]", "-", "[128, 128]", "[32, 128]"]),
         ("GEMM output lines touched first, 28x28 map", ["true", "true", "true", "false"]),
         ("GEMM output lines touched first, 14x14 map", ["false", "false", "false", "false"]),
         ("matmul tile 1x1 conv 1024 x 14x14", ["[512, 32]", "-", "[512, 32]", "[32, 128]"]),
         ("matmul tile 1x1 conv 64 x 56x56", ["[64, 256]", "-", "[64, 256]", "[32, 128]"]),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", ["[512, 32]", "-", "[512, 32]", "[32, 128]"]),
-        ("winograd GEMMs transposed, 512 x 16 tiles", ["true", "false", "true", "false"]),
+        ("winograd GEMMs transposed, 512 x 16 tiles", ["false", "false", "false", "false"]),
+        ("winograd GEMMs transposed, 256 x 72 tiles", ["true", "false", "true", "false"]),
         ("winograd GEMMs transposed, 256 x 64 tiles", ["false", "false", "false", "false"]),
         ("winograd GEMMs transposed, 130 x 16 tiles", ["false", "false", "false", "false"]),
         ("nonlocal attention", ["Subgroup", "Portable", "Subgroup", "Subgroup"]),

@@ -174,7 +174,7 @@ pub(super) fn encode(
     let dilation = ("DIL", dil as f64);
     let [u_dims, v_dims, [points, rows, cols]] = sizes.scratch_dims(c_out);
     // Few tiles: the GEMMs run as M^T = V^T U^T, tiles as rows (choose::winograd_transposed).
-    let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, t_pad, points);
+    let transposed = crate::ops::choose::winograd_transposed(gpu.profile(), c_out, k_pad, t_pad, points);
     let m_dims = if transposed { [points, cols, rows] } else { [points, rows, cols] };
     // U depends on the weights alone: computed once by a plan whose weights are constant.
     let u_t = gpu.derived(SCRATCH_SLOTS[0], &Shape::new(&u_dims)?, &[weight])?;
@@ -284,26 +284,41 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
             &[20, 32, 3, 3],
         ),
     ];
-    // Few tiles and many output channels (a multiple of 4): on CPU devices with subgroups the GEMMs
-    // run transposed (choose::winograd_transposed: these pad less as the rows of 16 x 256 output
-    // tiles), at both dilations, on a 1 x 1 map (1 tile) and with the stride-2 scheme below.
+    // Few tiles (at most 52) and many output channels (a multiple of 4): on CPU devices with
+    // subgroups the GEMMs run on matmul_rows_subgroup (choose::matmul_rows), at both dilations, on a
+    // 1 x 1 map (1 tile) and with the stride-2 scheme below.
     table.push((
-        "7x7, 12 -> 260 (transposed GEMMs), affine+residual+relu",
+        "7x7, 12 -> 260 (GEMMs with short rows), affine+residual+relu",
         epi(true, Relu, true).padding(d1),
         &[1, 12, 7, 7],
         &[260, 12, 3, 3],
     ));
     table.push((
-        "dilation 2, 5x6, 6 -> 264 (transposed GEMMs), sigmoid",
+        "dilation 2, 5x6, 6 -> 264 (GEMMs with short rows), sigmoid",
         epi(false, Sigmoid, false).padding(d2).dilation(d2),
         &[1, 6, 5, 6],
         &[264, 6, 3, 3],
     ));
     table.push((
-        "1x1 map, 3 -> 256 (transposed GEMMs), residual",
+        "1x1 map, 3 -> 256 (GEMMs with short rows), residual",
         epi(false, Activation::None, true).padding(d1),
         &[1, 3, 1, 1],
         &[256, 3, 3, 3],
+    ));
+    // 72 tiles and 256 output channels: on CPU devices with subgroups the GEMMs run transposed
+    // (choose::winograd_transposed: these pad less as the rows of 16-row output tiles), at both
+    // dilations and with the stride-2 scheme below.
+    table.push((
+        "16x18 (72 tiles), 4 -> 256 (transposed GEMMs), affine+residual+relu",
+        epi(true, Relu, true).padding(d1),
+        &[1, 4, 16, 18],
+        &[256, 4, 3, 3],
+    ));
+    table.push((
+        "dilation 2, 16x18, 4 -> 256 (transposed GEMMs), sigmoid",
+        epi(false, Sigmoid, false).padding(d2).dilation(d2),
+        &[1, 4, 16, 18],
+        &[256, 4, 3, 3],
     ));
     // 7 x 7 maps at both dilations: a tile row of 4 tiles whose last reaches past the right edge.
     table.push((
@@ -372,10 +387,16 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         ),
         ("15x6, 4 -> 9", s2, &[1, 4, 15, 6], &[9, 4, 3, 3]),
         (
-            "14x14 (7x7 out), 8 -> 260 (transposed GEMMs), affine+relu",
+            "14x14 (7x7 out), 8 -> 260 (GEMMs with short rows), affine+relu",
             s2.epilogue(Epilogue { affine: true, activation: Relu, residual: false }),
             &[1, 8, 14, 14],
             &[260, 8, 3, 3],
+        ),
+        (
+            "32x36 (16x18 out, 72 tiles), 4 -> 256 (transposed GEMMs), affine+relu",
+            s2.epilogue(Epilogue { affine: true, activation: Relu, residual: false }),
+            &[1, 4, 32, 36],
+            &[256, 4, 3, 3],
         ),
         ("56x56, 16 -> 20", s2, &[1, 16, 56, 56], &[20, 16, 3, 3]),
         (

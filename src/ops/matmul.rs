@@ -202,6 +202,7 @@ impl Matmul {
                     n: d.n,
                     k: d.k,
                     vec4_fits: self.vec4_fits(d),
+                    untransposed: self.is_untransposed(),
                     conv1x1: self.is_conv1x1(d),
                 };
                 super::choose::matmul(gpu.profile(), shape)
@@ -225,7 +226,14 @@ impl Matmul {
         let name = self.name();
         let variant = self.resolved_variant(gpu, &d);
         let kernel = match variant {
-            Variant::ConvGemm | Variant::Repack | Variant::Rows if !self.is_conv1x1(&d) => {
+            Variant::Rows if !self.is_untransposed() => {
+                return Err(Error::invalid(
+                    name,
+                    "the Rows kernel runs only products with neither operand transposed and any affine per row"
+                        .to_string(),
+                ))
+            }
+            Variant::ConvGemm | Variant::Repack if !self.is_conv1x1(&d) => {
                 return Err(Error::invalid(
                     name,
                     format!(
@@ -271,7 +279,13 @@ impl Matmul {
     /// Whether the product is a stride-1 1 x 1 conv's GEMM ([`Matmul::conv1x1`]): a broadcast
     /// weight [1, M, K] times x [N, K, HW], nothing transposed, the affine per output row.
     fn is_conv1x1(&self, d: &Dims) -> bool {
-        !self.trans_a && !self.trans_b && self.epilogue_axis == Axis::Rows && d.a_batch == 1
+        self.is_untransposed() && d.a_batch == 1
+    }
+
+    /// Whether neither operand is transposed and any affine is indexed by row (the layout
+    /// matmul_rows_subgroup takes, A shared by the batch or not).
+    fn is_untransposed(&self) -> bool {
+        !self.trans_a && !self.trans_b && self.epilogue_axis == Axis::Rows
     }
 
     /// The 1 x 1 conv this product is (when `is_conv1x1`).

@@ -171,6 +171,15 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
         }
     }
+    // The same kernel with A batched (Winograd's GEMMs), B batched or broadcast.
+    for (label, [ba, bb, m, n, k]) in
+        [("rows, A and B batched", [3, 3, 36, 49, 20]), ("rows, B broadcast", [3, 1, 12, 13, 8])]
+    {
+        let op = Matmul::new(false, false).epilogue(full, Axis::Rows);
+        for variant in variants_for(op, ba, m, n, k) {
+            cases.push(case(rng, label, op.with_variant(variant), [ba, bb, m, n, k]));
+        }
+    }
     // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of CPU_MATMUL_TILES
     // the shader takes at 4, 8 and 16 lanes (16 lanes: none 32 columns wide), across images and
     // per image (A batched), the last row and column tiles partly past M and N (matmul_tests checks

@@ -1,8 +1,8 @@
-//! matmul_rows_subgroup: the GEMM of a shared weight [M, K] and B [N, K, NB] whose output rows are
-//! short (at most [`ROWS_MAX_COLUMNS`] columns: a 7 x 7 map's 1 x 1 conv, or a repacked conv's GEMM
-//! there), its lanes taking 4 output rows each by all the columns, where matmul_subgroup's lanes
-//! take 4 columns each and pad a 49-column row to 64 (see the shader's header and
-//! [`crate::ops::choose::matmul_rows`] for the figures).
+//! matmul_rows_subgroup: a GEMM A [batch or 1, M, K] x B [batch, K, NB], neither transposed, whose
+//! output rows are short (at most [`ROWS_MAX_COLUMNS`] columns: a 7 x 7 map's 1 x 1 conv, a
+//! repacked conv's GEMM there, Winograd's GEMMs over few tiles), its lanes taking 4 output rows each
+//! by all the columns, where matmul_subgroup's lanes take 4 columns each and pad a 49-column row to
+//! 64 (see the shader's header and [`crate::ops::choose::matmul_rows`] for the figures).
 
 use super::{Dims, Matmul};
 use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
@@ -26,8 +26,8 @@ pub(super) fn check(op: &str, profile: &DeviceProfile, d: &Dims) -> Result<Kerne
     Err(Error::invalid(op, format!("the Rows kernel needs {missing}")))
 }
 
-/// One dispatch of matmul_rows_subgroup for `op`'s product `d` (A shared by the batch, B [batch,
-/// k, d.n]) over `bindings` = [a, b, affine, residual, output], the output's rows `n_out` long
+/// One dispatch of matmul_rows_subgroup for `op`'s product `d` (B [batch, k, d.n], A batched or
+/// shared) over `bindings` = [a, b, affine, residual, output], the output's rows `n_out` long
 /// (d.n, or fewer where repack_pixels padded B's rows to whole vec4s). The caller has checked the
 /// shapes ([`check`]).
 pub(super) fn encode(op: &Matmul, gpu: &Gpu, d: &Dims, bindings: [&GpuTensor; 5], n_out: usize) -> Result<Dispatch> {
