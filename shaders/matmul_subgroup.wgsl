@@ -26,7 +26,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // (R / 8, shared) grow with R, so loads per multiply-add fall from 6 / 256 (R = 16) to 8 / 512 and
 // 12 / 1024; on lavapipe, where loads bound this loop, the 512^3 GEMM ran about 1.2x faster at each
 // step (R = 128 was slower again: BENCHMARKS.md, "Taller subgroup tiles"). Products whose rows pad
-// less in shorter tiles keep them (Winograd's transposed GEMMs over 16 tiles).
+// less in shorter tiles keep them (Winograd's transposed GEMMs over a few tiles).
 // Override constants TRANS_A / TRANS_B pick the layout at pipeline creation.
 // The workgroup grid is 1-D over batch x row tiles x column tiles (row tiles x column tiles of
 // the batch's columns side by side where FLAT, see main), folded into y past 65535: linear tile =

@@ -7,12 +7,14 @@
 //! Four launches, the weight transform
 //! (shaders/conv2d_winograd_weight.wgsl), the input transform into a scratch V
 //! (conv2d_winograd_input), the 16 GEMMs M[e] = U[e] V[e] as one batched [`Matmul`] (the kernel
-//! `choose::matmul` picks for whole vec4 rows: matmul_subgroup, or matmul_vec4 without subgroups),
-//! and the output transform fused with the epilogue (conv2d_winograd_output). The scheme and the
-//! tile layout: the header of conv2d_winograd_input.wgsl. Where the tiles are few (a batch-1 7 x 7
-//! output: 16), the GEMMs run transposed, M[e]^T = V[e]^T U[e]^T, tiles as rows in 16 x 256 output
-//! tiles instead of half-empty 32-column ones ([`crate::ops::choose::winograd_transposed`]; on
-//! lavapipe the batch-1 7 x 7 rows went from 78-82% of the GEMM beside them to 125-149%).
+//! `choose::matmul` picks: matmul_subgroup, matmul_rows_subgroup over at most 52 tiles on CPU
+//! devices, or matmul_vec4 without subgroups), and the output transform fused with the epilogue
+//! (conv2d_winograd_output). The scheme and the tile layout: the header of
+//! conv2d_winograd_input.wgsl. Where the tiles are a few more than the rows kernel takes, the GEMMs
+//! may run transposed, M[e]^T = V[e]^T U[e]^T, tiles as rows in 16-row output tiles instead of
+//! half-empty 32-column ones ([`crate::ops::choose::winograd_transposed`]; on lavapipe that took
+//! the batch-1 7 x 7 rows from 78-82% of the GEMM beside them to 125-149%, and the rows kernel
+//! their GEMMs from 4.2-4.4 to 3.5-3.7 ms: BENCHMARKS.md "Short rows").
 //!
 //! The GEMMs do 16 multiply-adds per 2 x 2 output tile per (input, output channel), the direct
 //! sum 36: 2.25x fewer where the tiles fill the map (even sizes; a 7 x 7 map is 16 tiles for 49
