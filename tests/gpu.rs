@@ -145,8 +145,9 @@ fn seven_by_seven_conv_gemms_take_the_rows_kernel_where_chosen_and_forced_misuse
     }
     if subgroups {
         assert_eq!(kernel(rows, &w, &x).unwrap().name, "matmul_rows_subgroup");
-        let e = kernel(rows, &w, &shape(&[2, 64, 56])).unwrap_err().to_string();
-        assert!(e.contains("at most 52 columns") && e.contains("got 56"), "{e}");
+        let e = kernel(rows, &w, &shape(&[2, 64, 55])).unwrap_err().to_string();
+        assert!(e.contains("at most 52 columns") && e.contains("or a multiple of 4") && e.contains("got 55"), "{e}");
+        assert_eq!(kernel(rows, &w, &shape(&[2, 64, 56])).unwrap().name, "matmul_rows_subgroup", "56: column tiles");
         let e = kernel(rows, &shape(&[1, 62, 64]), &x).unwrap_err().to_string();
         assert!(e.contains("M and K multiples of 4") && e.contains("M = 62"), "{e}");
     } else {

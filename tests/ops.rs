@@ -155,6 +155,18 @@ fn conv2d_repacked_should_match_reference() {
     common::check_cases(gpu, ops::conv2d::repacked_cases(&mut common::rng()));
 }
 
+/// matmul_rows_subgroup forced onto column tiles Auto never gives it, where the adapter has
+/// subgroups of one fixed width (elsewhere forcing it is an error).
+#[test]
+fn matmul_rows_forced_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    if gpu.profile().subgroup_width.is_none() {
+        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+        return;
+    }
+    common::check_cases(gpu, ops::matmul::rows_cases(&mut common::rng()));
+}
+
 #[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();

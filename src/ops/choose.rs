@@ -169,7 +169,7 @@ fn winograd(profile: &DeviceProfile, shape: &ConvShape) -> bool {
     let [u_bytes, v_bytes, m_bytes] = sizes.buffer_bytes(shape.cout_per_group);
     let (min_cin, min_tiles) = if winograd_s2_fits(shape) {
         let transposed = winograd_transposed(profile, shape.cout_per_group, sizes.k_pad, sizes.t_pad, sizes.points);
-        let short_rows = matmul_rows(profile, shape.cout_per_group, sizes.k_pad, sizes.t_pad);
+        let short_rows = matmul_rows(profile, shape.cout_per_group, sizes.k_pad, sizes.t_pad, 1);
         (WINOGRAD_S2_MIN_CIN, if transposed || short_rows { WINOGRAD_MIN_TILES } else { WINOGRAD_S2_MIN_TILES })
     } else {
         (WINOGRAD_MIN_CIN, WINOGRAD_MIN_TILES)

@@ -34,6 +34,8 @@ pub const TOUCH_MIN_ROW: usize = 512;
 /// [1, M, K] weight shared by the batch times b [N, K, HW]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulShape {
+    /// The product's batch (images, or Winograd's points).
+    pub batch: usize,
     pub m: usize,
     pub n: usize,
     pub k: usize,
@@ -54,7 +56,8 @@ pub struct MatmulShape {
 /// implicit GEMM reached 29-40%; BENCHMARKS.md "third pass"), anything else to the register-tiled
 /// kernel.
 pub fn matmul(profile: &DeviceProfile, shape: MatmulShape) -> Variant {
-    if shape.untransposed && matmul_rows(profile, shape.m, shape.k, shape.n) {
+    let side_by_side = if shape.conv1x1 { shape.batch } else { 1 };
+    if shape.untransposed && matmul_rows(profile, shape.m, shape.k, shape.n, side_by_side) {
         return Variant::Rows;
     }
     match (shape.vec4_fits, matmul_subgroups(profile)) {
@@ -66,26 +69,57 @@ pub fn matmul(profile: &DeviceProfile, shape: MatmulShape) -> Variant {
     }
 }
 
-/// Most columns (output pixels per image) of a product matmul_rows_subgroup computes: its lanes
-/// hold 4 rows by 13 column quads.
+/// Most columns (output pixels per image) of a product matmul_rows_subgroup computes in one piece:
+/// its lanes hold 4 rows by 13 column quads. Longer rows (multiples of 4) it takes in column tiles.
 pub const ROWS_MAX_COLUMNS: usize = 52;
 
-/// Whether a product of a shared A [m, k] and B [batch, k, columns] (the 1 x 1 conv form, or a
-/// repacked conv's GEMM) runs as matmul_rows_subgroup, whose lanes take 4 output rows by all the
-/// columns: on CPU devices with subgroups, for at most [`ROWS_MAX_COLUMNS`] columns (a 7 x 7 map)
-/// and m and k multiples of 4 (a lane's rows are whole vec4s of the output; A's rows whole vec4s).
-/// There matmul_subgroup's 32-column subgroups pad a 49-pixel row to 64 (and stores it one element
+/// Most columns, over the images matmul_subgroup would tile side by side, of a product with rows
+/// longer than [`ROWS_MAX_COLUMNS`] that matmul_rows_subgroup takes in column tiles: a batch-1
+/// 14 x 14 map (196). There matmul_subgroup pads 196 columns to 224 or 256; on lavapipe the rows
+/// kernel ran the batch-1 14 x 14 maps' 1 x 1 convs in 0.79-0.95x the time (`cargo run --release
+/// --example gemm_rows -- 1,1024,14,256,1,ar 1,1024,14,512,1,ar 1,256,14,1024,1,arr`) and the
+/// batch-1 28 x 28 Winograd convs' GEMMs (196 tiles) in 0.81-0.93x (`cargo run --release --example
+/// winograd -- 1 64 28 128 1`), but given every product the convs suite's 56 x 56 maps' 1 x 1 convs
+/// took 1.15-1.5x, most 28 x 28 ones 1.05-1.17x, and most batch-8 convs 1.1-1.3x (BENCHMARKS.md,
+/// "Short rows: lanes take the output rows", column tiles).
+pub const ROWS_MAX_TILED_COLUMNS: usize = 196;
+
+/// Whether a product of A [m, k] (shared by the batch or not) and B [batch, k, columns], neither
+/// transposed (the 1 x 1 conv form, a repacked conv's GEMM, Winograd's GEMMs), runs as
+/// matmul_rows_subgroup, whose lanes take 4 output rows by all the columns: on CPU devices with
+/// subgroups, m and k multiples of 4 (a lane's rows are whole vec4s of the output; A's rows whole
+/// vec4s), and either at most [`ROWS_MAX_COLUMNS`] columns (a 7 x 7 map) or, in column tiles, a
+/// multiple of 4 with at most [`ROWS_MAX_TILED_COLUMNS`] over the `side_by_side` images
+/// matmul_subgroup would tile together (the batch where A is shared, else 1).
+/// There matmul_subgroup's 32-column subgroups pad a 49-pixel row to 64 (and store it one element
 /// at a time): on lavapipe the rows kernel ran the 7 x 7 maps' 1 x 1 convs at 81-95% of the 512^3
 /// GEMM beside them against 63-67% at batch 1, 95-100% against 82-91% at batch 8 (`cargo run
 /// --release --example gemm_rows -- 1,512,7,2048,1,ar 1,2048,7,512,1,arr 8,512,7,2048,1,ar
 /// 8,2048,7,512,1,arr`, two alternated runs; BENCHMARKS.md, "Short rows: lanes take the output
 /// rows"). Not on GPUs: unmeasured there, and its workgroup must be exactly one subgroup.
-pub fn matmul_rows(profile: &DeviceProfile, m: usize, k: usize, columns: usize) -> bool {
-    profile.cpu
-        && profile.subgroup_width.is_some()
-        && columns <= ROWS_MAX_COLUMNS
-        && m.is_multiple_of(4)
-        && k.is_multiple_of(4)
+pub fn matmul_rows(profile: &DeviceProfile, m: usize, k: usize, columns: usize, side_by_side: usize) -> bool {
+    let short = columns <= ROWS_MAX_COLUMNS;
+    let tiled = columns.is_multiple_of(4)
+        && columns.saturating_mul(side_by_side) <= ROWS_MAX_TILED_COLUMNS
+        && rows_column_tile(columns) >= ROWS_MIN_TILE_COLUMNS;
+    profile.cpu && profile.subgroup_width.is_some() && (short || tiled) && m.is_multiple_of(4) && k.is_multiple_of(4)
+}
+
+/// Fewest columns per column tile Auto gives matmul_rows_subgroup: narrower tiles load more per
+/// multiply-add, and where the rows split into them evenly matmul_subgroup pads little (a 64-column
+/// product's 2 tiles of 32: Winograd's GEMMs of 1 x 128 x 14 x 14 > 256 at dilation 2 took 1.5-1.7
+/// ms against matmul_subgroup's 1.4-1.5; `cargo run --release --example winograd -- 1 128 14 256 2`).
+pub const ROWS_MIN_TILE_COLUMNS: usize = 48;
+
+/// The columns of one column tile of matmul_rows_subgroup for rows of `columns` (a multiple of 4):
+/// all of them up to [`ROWS_MAX_COLUMNS`], else the fewest tiles of at most that many, as even as
+/// whole quads allow (64 columns: 2 tiles of 32, not 52 and 12; 196: 4 of 52, the last 40).
+pub fn rows_column_tile(columns: usize) -> usize {
+    if columns <= ROWS_MAX_COLUMNS {
+        return columns;
+    }
+    let quads = columns.div_ceil(4);
+    4 * quads.div_ceil(quads.div_ceil(ROWS_MAX_COLUMNS / 4))
 }
 
 /// matmul_subgroup's tiles on CPU devices (rows x columns per workgroup), in the order
@@ -167,7 +201,7 @@ pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, k_pad: usize, 
     let Some(width) = profile.subgroup_width.map(|w| w as usize) else {
         return false;
     };
-    if matmul_rows(profile, c_out, k_pad, t_pad) {
+    if matmul_rows(profile, c_out, k_pad, t_pad, 1) {
         return false;
     }
     let padded = |m: usize, n: usize| {

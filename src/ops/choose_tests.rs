@@ -70,7 +70,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
             Form::Batched => (true, false),
             Form::Other => (false, false),
         };
-        format!("{:?}", matmul(p, MatmulShape { m, n, k, vec4_fits, untransposed, conv1x1 }))
+        format!("{:?}", matmul(p, MatmulShape { batch: 1, m, n, k, vec4_fits, untransposed, conv1x1 }))
     };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),
@@ -116,6 +116,9 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("matmul 1x1 conv, 52 pixels", product(512, 52, 512, Form::Conv1x1)),
         ("matmul 1x1 conv, 56 pixels", product(512, 56, 512, Form::Conv1x1)),
         ("matmul batched, 52 columns (Winograd's GEMMs)", product(256, 52, 256, Form::Batched)),
+        ("matmul 1x1 conv, 14x14 map", product(256, 196, 1024, Form::Conv1x1)),
+        ("matmul 1x1 conv, 8x8 map", product(256, 64, 1024, Form::Conv1x1)),
+        ("matmul 1x1 conv, 28x28 map", product(256, 784, 1024, Form::Conv1x1)),
         ("matmul tile 512^3", tile(512, 512)),
         ("GEMM output lines touched first, 28x28 map", format!("{}", touch_outputs_first(p, 784))),
         ("GEMM output lines touched first, 14x14 map", format!("{}", touch_outputs_first(p, 196))),
@@ -142,7 +145,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 60] = [
+    let want: [(&str, [&str; 4]); 63] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -207,6 +210,9 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("matmul 1x1 conv, 52 pixels", ["Rows", "Vec4", "Rows", "Subgroup"]),
         ("matmul 1x1 conv, 56 pixels", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul batched, 52 columns (Winograd's GEMMs)", ["Rows", "Vec4", "Rows", "Subgroup"]),
+        ("matmul 1x1 conv, 14x14 map", ["Rows", "Vec4", "Rows", "Subgroup"]),
+        ("matmul 1x1 conv, 8x8 map", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
+        ("matmul 1x1 conv, 28x28 map", ["Subgroup", "Vec4", "Subgroup", "Subgroup"]),
         ("matmul tile 512^3", ["[128, 128]", "-", "[128, 128]", "[32, 128]"]),
         ("GEMM output lines touched first, 28x28 map", ["true", "true", "true", "false"]),
         ("GEMM output lines touched first, 14x14 map", ["false", "false", "false", "false"]),

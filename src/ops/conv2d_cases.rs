@@ -444,6 +444,8 @@ pub fn repacked_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[36, 8, 3, 3],
         ),
         ("1x1 stride 2, 14x14 -> 7x7, batch 3", c.stride([2, 2]), &[3, 12, 14, 14], &[20, 12, 1, 1]),
+        // A 14 x 14 output at batch 1: the rows kernel in column tiles (196 = 3 x 52 + 40).
+        ("1x1 stride 2, 28x28 -> 14x14", c.stride([2, 2]), &[1, 8, 28, 28], &[12, 8, 1, 1]),
         ("3x3 stride 2, 5x5 -> 3x3, 4 -> 8", c.stride([2, 2]).padding([1, 1]), &[1, 4, 5, 5], &[8, 4, 3, 3]),
     ];
     table

@@ -307,6 +307,13 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         &[1, 3, 1, 1],
         &[256, 3, 3, 3],
     ));
+    // 196 tiles at batch 1 (a 28 x 28 output): the GEMMs on matmul_rows_subgroup in column tiles.
+    table.push((
+        "28x28 (196 tiles: GEMMs in column tiles), 8 -> 12, affine+relu",
+        epi(true, Relu, false).padding(d1),
+        &[1, 8, 28, 28],
+        &[12, 8, 3, 3],
+    ));
     // 72 tiles and 256 output channels: on CPU devices with subgroups the GEMMs run transposed
     // (choose::winograd_transposed: these pad less as the rows of 16-row output tiles), at both
     // dilations and with the stride-2 scheme below.

@@ -198,6 +198,7 @@ impl Matmul {
         match self.variant {
             Variant::Auto => {
                 let shape = super::choose::MatmulShape {
+                    batch: d.batch,
                     m: d.m,
                     n: d.n,
                     k: d.k,
@@ -242,7 +243,7 @@ impl Matmul {
                     ),
                 ))
             }
-            Variant::Repack => repack::check(name, gpu.profile(), d.m, d.k, d.n.next_multiple_of(4))?,
+            Variant::Repack => repack::check(name, gpu.profile(), [d.b_batch, d.m, d.k, d.n])?,
             Variant::Rows => rows::check(name, gpu.profile(), &d)?,
             Variant::ConvGemm => self.as_conv().resolved_kernel(gpu.profile(), &self.conv_shapes(&d)?)?.kernel(),
             Variant::Naive => kernel!("matmul_naive"),
@@ -486,7 +487,7 @@ pub(crate) mod rows;
 
 #[path = "matmul_cases.rs"]
 mod cases;
-pub use cases::cases;
+pub use cases::{cases, rows_cases};
 
 #[cfg(test)]
 #[path = "matmul_tests.rs"]

@@ -171,10 +171,23 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, label, op.with_variant(variant), [1, bb, m, n, k]));
         }
     }
+    // Rows longer than 52 in column tiles (Auto: at most 196 columns over the images side by side,
+    // tiles of at least 48): a 14 x 14 map (4 tiles of 52, the last 40), 100 columns (52 and 48).
+    for (label, epilogue, [m, n, k]) in [
+        ("rows in column tiles, 14x14 map", full, [36, 196, 20]),
+        ("rows in column tiles, 100 columns, sigmoid", sigmoid, [8, 100, 8]),
+    ] {
+        let op = Matmul::conv1x1(epilogue);
+        for variant in variants_for(op, 1, m, n, k) {
+            cases.push(case(rng, label, op.with_variant(variant), [1, 1, m, n, k]));
+        }
+    }
     // The same kernel with A batched (Winograd's GEMMs), B batched or broadcast.
-    for (label, [ba, bb, m, n, k]) in
-        [("rows, A and B batched", [3, 3, 36, 49, 20]), ("rows, B broadcast", [3, 1, 12, 13, 8])]
-    {
+    for (label, [ba, bb, m, n, k]) in [
+        ("rows, A and B batched", [3, 3, 36, 49, 20]),
+        ("rows, B broadcast", [3, 1, 12, 13, 8]),
+        ("rows in column tiles, A and B batched", [2, 2, 12, 104, 12]),
+    ] {
         let op = Matmul::new(false, false).epilogue(full, Axis::Rows);
         for variant in variants_for(op, ba, m, n, k) {
             cases.push(case(rng, label, op.with_variant(variant), [ba, bb, m, n, k]));
@@ -203,4 +216,18 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// matmul_rows_subgroup forced onto column tiles Auto never gives it (narrower than 48 columns: 2
+/// tiles of 32, 32 and 28, 28 and 28), every epilogue input: for devices with subgroups only, where
+/// the forced kernel runs (tests/ops.rs).
+pub fn rows_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
+    let full = Epilogue { affine: true, residual: true, activation: Activation::Relu };
+    [[2, 36, 64, 20], [1, 8, 60, 8], [3, 12, 56, 4]]
+        .into_iter()
+        .map(|[bb, m, n, k]| {
+            let op = Matmul::conv1x1(full).with_variant(Variant::Rows);
+            case(rng, &format!("forced rows, {n} columns"), op, [1, bb, m, n, k])
+        })
+        .collect()
 }

@@ -41,12 +41,12 @@ pub struct RepackPixelsParams {
 /// Invocations per workgroup of repack_pixels (each writes one vec4).
 const WORKGROUP: usize = 64;
 
-/// The GEMM kernel the repacked path runs for a weight of `m` rows of K = `k`, B's rows `packed`
-/// long, where the device and K allow it: subgroups of one fixed width (matmul_subgroup's) and K
+/// The GEMM kernel the repacked path runs for `n` images, a weight of `m` rows of K = `k` and
+/// `pixels` output pixels per image, where the device and K allow it: subgroups of one fixed width (matmul_subgroup's) and K
 /// (input channels x taps) a multiple of 4 (the weight's rows are A's, read as whole vec4s);
 /// matmul_rows_subgroup where the rows are short ([`crate::ops::choose::matmul_rows`]); else an
 /// error naming what is missing.
-pub(crate) fn check(op: &str, profile: &DeviceProfile, m: usize, k: usize, packed: usize) -> Result<Kernel> {
+pub(crate) fn check(op: &str, profile: &DeviceProfile, [n, m, k, pixels]: [usize; 4]) -> Result<Kernel> {
     if profile.subgroup_width.is_none() {
         return Err(Error::invalid(
             op,
@@ -61,7 +61,7 @@ pub(crate) fn check(op: &str, profile: &DeviceProfile, m: usize, k: usize, packe
             ),
         ));
     }
-    if crate::ops::choose::matmul_rows(profile, m, k, packed) {
+    if crate::ops::choose::matmul_rows(profile, m, k, pixels, n) {
         return Ok(kernel!("matmul_rows_subgroup"));
     }
     Ok(kernel!("matmul_subgroup"))
@@ -107,7 +107,7 @@ impl Repacked {
         let pixels = oh * ow;
         let packed = pixels.next_multiple_of(4);
         let m = weight.shape().numel() / k;
-        let gemm = check(op, gpu.profile(), m, k, packed)?;
+        let gemm = check(op, gpu.profile(), [n, m, k, pixels])?;
         let u = |what: &str, v: usize| to_u32(op, what, v);
         // The shaders index x, the scratch and the output with u32.
         u("x element count", x.shape().numel())?;

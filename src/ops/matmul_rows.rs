@@ -16,8 +16,12 @@ use crate::{kernel, Error, Result};
 pub(super) fn check(op: &str, profile: &DeviceProfile, d: &Dims) -> Result<Kernel> {
     let missing = if profile.subgroup_width.is_none() {
         format!("subgroups of one fixed width from 4 to 64; {} has none", profile.name)
-    } else if d.n > ROWS_MAX_COLUMNS {
-        format!("at most {ROWS_MAX_COLUMNS} columns (its lanes hold 4 rows by 13 column quads), got {}", d.n)
+    } else if d.n > ROWS_MAX_COLUMNS && !d.n.is_multiple_of(4) {
+        format!(
+            "at most {ROWS_MAX_COLUMNS} columns (its lanes hold 4 rows by 13 column quads), or a multiple of 4 \
+             (column tiles of 52), got {}",
+            d.n
+        )
     } else if !d.m.is_multiple_of(4) || !d.k.is_multiple_of(4) {
         format!("M and K multiples of 4 (whole vec4s of the output and of A's rows), got M = {}, K = {}", d.m, d.k)
     } else {
@@ -33,13 +37,25 @@ pub(super) fn check(op: &str, profile: &DeviceProfile, d: &Dims) -> Result<Kerne
 pub(super) fn encode(op: &Matmul, gpu: &Gpu, d: &Dims, bindings: [&GpuTensor; 5], n_out: usize) -> Result<Dispatch> {
     let kernel = check(op.name(), gpu.profile(), d)?;
     let width = gpu.profile().subgroup_width.expect("check found subgroups") as usize;
-    // A workgroup is one subgroup: 4 W rows by all the columns, one column tile.
-    let params = op.params(d, op.epilogue.code(), [4 * width, d.n], false, n_out)?;
-    let grid = gpu.grid_1d(op.name(), (params.tiles_m as usize * d.batch) as u64)?;
+    // A workgroup is one subgroup: 4 W rows by all the columns (one column tile), or by column
+    // tiles of 52 where the rows are longer (SEGMENTED: check let only multiples of 4 through).
+    let segmented = d.n > ROWS_MAX_COLUMNS;
+    if segmented && n_out != d.n {
+        // The column tiles store whole vec4s of rows as long as B's: a padded B has short rows.
+        return Err(Error::invalid(
+            op.name(),
+            format!("the Rows kernel's column tiles need B's rows ({}) as long as the output's ({n_out})", d.n),
+        ));
+    }
+    let tile_columns = crate::ops::choose::rows_column_tile(d.n);
+    let params = op.params(d, op.epilogue.code(), [4 * width, tile_columns], false, n_out)?;
+    let grid = gpu.grid_1d(op.name(), (params.tiles_m as usize * params.tiles_n as usize * d.batch) as u64)?;
     let constants = [
         ("SUBGROUP_WIDTH", width as f64),
         ("N", n_out as f64),
         ("NB", d.n as f64),
+        ("SEGMENTED", segmented as u8 as f64),
+        ("COLUMNS", tile_columns as f64),
         ("EPILOGUE", params.epilogue as f64),
     ];
     gpu.prepare(&kernel, &constants, &params, &bindings, grid)
