@@ -39,9 +39,11 @@ pub enum Variant {
     /// into scratch) and the Subgroup kernel storing the real rows (matmul_repack.rs): any N, K a
     /// multiple of 4, subgroups as for Subgroup.
     Repack,
-    /// The 1 x 1 conv form on maps of at most 52 pixels (7 x 7) with M and K multiples of 4:
-    /// matmul_rows_subgroup, whose lanes take 4 output rows by all the columns
-    /// (matmul_rows.rs), subgroups as for Subgroup.
+    /// matmul_rows_subgroup (matmul_rows.rs), whose lanes take 4 output rows by all the columns
+    /// of a column tile: products with neither operand transposed (A shared or batched), any
+    /// affine per row, M and K multiples of 4, N at most 52 or a multiple of 4 (column tiles);
+    /// subgroups as for Subgroup. Auto takes it on CPU devices for short rows (a 7 x 7 map's 1 x 1
+    /// conv, Winograd's GEMMs over few tiles, a batch-1 14 x 14 map's 1 x 1 conv).
     Rows,
 }
 

@@ -42,10 +42,10 @@ pub struct RepackPixelsParams {
 const WORKGROUP: usize = 64;
 
 /// The GEMM kernel the repacked path runs for `n` images, a weight of `m` rows of K = `k` and
-/// `pixels` output pixels per image, where the device and K allow it: subgroups of one fixed width (matmul_subgroup's) and K
-/// (input channels x taps) a multiple of 4 (the weight's rows are A's, read as whole vec4s);
-/// matmul_rows_subgroup where the rows are short ([`crate::ops::choose::matmul_rows`]); else an
-/// error naming what is missing.
+/// `pixels` output pixels per image, where the device and K allow it: subgroups of one fixed width
+/// (matmul_subgroup's) and K (input channels x taps) a multiple of 4 (the weight's rows are A's,
+/// read as whole vec4s); matmul_rows_subgroup where the rows are short
+/// ([`crate::ops::choose::matmul_rows`]); else an error naming what is missing.
 pub(crate) fn check(op: &str, profile: &DeviceProfile, [n, m, k, pixels]: [usize; 4]) -> Result<Kernel> {
     if profile.subgroup_width.is_none() {
         return Err(Error::invalid(
@@ -145,7 +145,8 @@ impl Repacked {
         let repack = gpu.prepare(&kernel!("repack_pixels"), &constants, &params, &[x, &scratch], grid)?;
         // The GEMM: the weight as A [1, M, C KH KW], the scratch as B [N, C KH KW, P]; its output
         // rows are the real OH x OW pixels.
-        // Where the rows are short (a 7 x 7 output map), matmul_rows_subgroup (see check).
+        // Where the rows are short (7 x 7 output maps, or one 14 x 14 map), matmul_rows_subgroup
+        // (see check).
         let matmul = Matmul::conv1x1(self.epilogue);
         let d = Dims { batch: n, a_batch: 1, b_batch: n, m, n: packed, k };
         let bindings = [weight, &scratch, affine.unwrap_or(weight), residual.unwrap_or(weight), output];
