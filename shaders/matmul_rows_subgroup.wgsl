@@ -8,12 +8,13 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // Why: matmul_subgroup's lanes split the columns, 4 each, so a subgroup of 8 lanes covers 32 and a
 // 49-column row fills two subgroups' 64 (77%; a batch's images side by side pad less); there
 // lanes split the rows instead. Lane l of a workgroup (one subgroup) takes 4 rows, 4 (W t + l) ..
-// + 3 of tile t, by all N columns, in 13 mat4x4 accumulators (acc[x]: columns 4 x .. 4 x + 3 by
-// the 4 rows). Per step of 4 k a lane loads its 4 rows' A (4 vec4s) and one eighth of the 4 x NB
-// block of B the whole subgroup shares, which subgroupBroadcast (a register extract on lavapipe)
-// hands to every lane, as matmul_subgroup hands out A. The lane's 4 output rows are 4 N
-// consecutive elements of out, stored as N aligned vec4s (matmul_subgroup stores a 49-column row
-// one element at a time).
+// + 3 of row tile t, by all N columns (SEGMENTED: a column tile's COLUMNS), in up to 13 mat4x4
+// accumulators (acc[x]: columns 4 x .. 4 x + 3 by the 4 rows). Per step of 4 k a lane loads its 4
+// rows' A (4 vec4s) and one eighth of the block of B (4 k by the columns) the whole subgroup
+// shares, which subgroupBroadcast (a register extract on lavapipe) hands to every lane, as
+// matmul_subgroup hands out A. The lane's 4 output rows are 4 N consecutive elements of out,
+// stored as N aligned vec4s (matmul_subgroup stores a 49-column row one element at a time);
+// SEGMENTED, 4 row segments of COLUMNS / 4 aligned vec4s.
 // Every index into the accumulators and the block of B is a constant once N and NB are set (the
 // quads are written out, 13 calls each, not looped): on lavapipe a prototype that looped over them
 // kept the accumulators in indexed memory and ran 10x slower.
@@ -75,7 +76,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-// The 4 x NB block of B at one step of 4 k as 7 groups of 8 vec4s (its vec4 j is [j / 8][j % 8]).
+// The block of B at one step of 4 k (4 rows of NB, or SEGMENTED of COLUMNS: at most 52 vec4s) as 7
+// groups of 8 vec4s (its vec4 j is [j / 8][j % 8]).
 alias Block = array<array<vec4<f32>, 8>, 7>;
 // The lane's accumulators: acc[x] holds columns 4 x .. 4 x + 3 (its columns) by the 4 rows.
 alias Acc = array<mat4x4<f32>, 13>;
@@ -140,7 +142,8 @@ fn mad_col(a: mat4x4<f32>, b: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
     return fma(a[3], vec4(b.w), fma(a[2], vec4(b.z), fma(a[1], vec4(b.y), fma(a[0], vec4(b.x), c))));
 }
 
-// acc plus the 4 rows (a) times B's columns 4 x .. 4 x + 3 at the block's 4 k; quads past N stay.
+// acc plus the 4 rows (a) times B's columns 4 x .. 4 x + 3 at the block's 4 k; quads past the
+// lane's COLUMNS stay.
 fn quad_mad(acc: mat4x4<f32>, a: mat4x4<f32>, b: Block, x: u32) -> mat4x4<f32> {
     if (4u * x >= COLUMNS) {
         return acc;
