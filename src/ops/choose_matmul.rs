@@ -44,8 +44,8 @@ pub struct MatmulShape {
     pub conv1x1: bool,
 }
 
-/// matmul: a stride-1 1 x 1 conv's GEMM on maps of at most [`ROWS_MAX_COLUMNS`] pixels (7 x 7)
-/// as `Rows` where [`matmul_rows`] says; else, where both operands' contiguous rows are whole
+/// matmul: an untransposed product with short rows (a 7 x 7 map's 1 x 1 conv, Winograd's GEMMs
+/// over few tiles, a batch-1 14 x 14 map's 1 x 1 conv) as `Rows` where [`matmul_rows`] says; else, where both operands' contiguous rows are whole
 /// vec4s, the subgroup kernel on devices with subgroups (1.5-1.8x matmul_vec4 on lavapipe), else
 /// matmul_vec4; for other rows, a stride-1 1 x 1 conv's GEMM with K a multiple of 4 runs on CPU
 /// devices with subgroups as `Repack` (B's rows padded to whole vec4s by repack_pixels, then

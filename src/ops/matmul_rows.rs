@@ -1,8 +1,9 @@
 //! matmul_rows_subgroup: a GEMM A [batch or 1, M, K] x B [batch, K, NB], neither transposed, whose
 //! output rows are short (at most [`ROWS_MAX_COLUMNS`] columns: a 7 x 7 map's 1 x 1 conv, a
-//! repacked conv's GEMM there, Winograd's GEMMs over few tiles), its lanes taking 4 output rows each
-//! by all the columns, where matmul_subgroup's lanes take 4 columns each and pad a 49-column row to
-//! 64 (see the shader's header and [`crate::ops::choose::matmul_rows`] for the figures).
+//! repacked conv's GEMM there, Winograd's GEMMs over few tiles; longer ones in column tiles), its
+//! lanes taking 4 output rows each by all the columns of a tile, where matmul_subgroup's lanes take
+//! 4 columns each and pad a 49-column row to 64 (see the shader's header and
+//! [`crate::ops::choose::matmul_rows`] for the figures).
 
 use super::{Dims, Matmul};
 use crate::gpu::{DeviceProfile, Dispatch, Gpu, GpuTensor, Kernel};
@@ -11,15 +12,15 @@ use crate::ops::Op;
 use crate::{kernel, Error, Result};
 
 /// The kernel, where the device and the shapes allow it: subgroups of one fixed width, B's rows
-/// (d.n) at most [`ROWS_MAX_COLUMNS`] long, M and K multiples of 4; else an error naming what is
-/// missing.
+/// (d.n) at most [`ROWS_MAX_COLUMNS`] long or a multiple of 4 (column tiles), M and K multiples of
+/// 4; else an error naming what is missing.
 pub(super) fn check(op: &str, profile: &DeviceProfile, d: &Dims) -> Result<Kernel> {
     let missing = if profile.subgroup_width.is_none() {
         format!("subgroups of one fixed width from 4 to 64; {} has none", profile.name)
     } else if d.n > ROWS_MAX_COLUMNS && !d.n.is_multiple_of(4) {
         format!(
             "at most {ROWS_MAX_COLUMNS} columns (its lanes hold 4 rows by 13 column quads), or a multiple of 4 \
-             (column tiles of 52), got {}",
+             (column tiles of at most 52), got {}",
             d.n
         )
     } else if !d.m.is_multiple_of(4) || !d.k.is_multiple_of(4) {
@@ -38,7 +39,8 @@ pub(super) fn encode(op: &Matmul, gpu: &Gpu, d: &Dims, bindings: [&GpuTensor; 5]
     let kernel = check(op.name(), gpu.profile(), d)?;
     let width = gpu.profile().subgroup_width.expect("check found subgroups") as usize;
     // A workgroup is one subgroup: 4 W rows by all the columns (one column tile), or by column
-    // tiles of 52 where the rows are longer (SEGMENTED: check let only multiples of 4 through).
+    // tiles of at most 52 where the rows are longer (SEGMENTED: check let only multiples of 4
+    // through; choose::rows_column_tile splits them).
     let segmented = d.n > ROWS_MAX_COLUMNS;
     if segmented && n_out != d.n {
         // The column tiles store whole vec4s of rows as long as B's: a padded B has short rows.
