@@ -31,8 +31,8 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 //   residual = [batch, m, N], read when bit 1 is set
 //   out      = [batch, m, N]; m a multiple of 4 (a lane's 4 rows are whole vec4s of out)
 // Params is matmul_subgroup's (one Rust struct, MatmulParams, mirrors every matmul kernel's); this
-// kernel reads m, k, batch, a_sb, b_sb, tiles_m and tiles_n. finish repeats matmul_subgroup's (scale and shift per
-// element here): WGSL has no includes.
+// kernel reads m, k, batch, a_sb, b_sb, tiles_m and tiles_n. mad and mad_col repeat
+// matmul_subgroup's, finish too (scale and shift per element here): WGSL has no includes.
 
 override SUBGROUP_WIDTH: u32 = 8u;
 override N: u32 = 49u;  // out's row length: 1 .. 52, or (SEGMENTED) any multiple of 4
@@ -43,8 +43,7 @@ override NB: u32 = 49u; // B's row length: N .. 52 (SEGMENTED: N)
 override SEGMENTED: bool = false;
 // Columns a lane's accumulators hold: N, or (SEGMENTED) a column tile's.
 override COLUMNS: u32 = 49u;
-// Vec4s and row length (elements) of the block of B a step shares.
-override BLOCK_VEC4S: u32 = select(NB, COLUMNS, SEGMENTED);
+// Row length (elements) of the block of B a step shares, 4 rows: also the block's vec4s.
 override BLOCK_ROW: u32 = select(NB, COLUMNS, SEGMENTED);
 // The epilogue (bit 0 affine, bit 1 residual, bits 2.. activation: 0 none, 1 relu, 2 sigmoid),
 // fixed at pipeline creation: lavapipe runs both sides of a branch it cannot prove uniform.
@@ -99,7 +98,7 @@ fn block_at(base: u32, j: u32, quads: u32) -> u32 {
 // out (lanes past 8 repeat loads, never read); with 4 lanes each loads two. Groups past the block
 // are zeros, never read.
 fn group8(base: u32, g: u32, lane: u32, quads: u32) -> array<vec4<f32>, 8> {
-    if (8u * g >= BLOCK_VEC4S) {
+    if (8u * g >= BLOCK_ROW) {
         return array<vec4<f32>, 8>();
     }
     if (SUBGROUP_WIDTH >= 8u) {

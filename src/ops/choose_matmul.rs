@@ -30,8 +30,7 @@ pub const TOUCH_MIN_ROW: usize = 512;
 
 /// What matmul's choice weighs of a product besides the device: its sizes, whether both
 /// operands' contiguous rows are whole vec4s, whether neither operand is transposed (with any
-/// affine per row: `untransposed`), and whether it is also a stride-1 1 x 1 conv's GEMM (a
-/// [1, M, K] weight shared by the batch times b [N, K, HW]).
+/// affine per row: `untransposed`), and whether A is shared by the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulShape {
     /// The product's batch (images, or Winograd's points).
@@ -41,7 +40,15 @@ pub struct MatmulShape {
     pub k: usize,
     pub vec4_fits: bool,
     pub untransposed: bool,
-    pub conv1x1: bool,
+    pub shared_a: bool,
+}
+
+impl MatmulShape {
+    /// Whether the product is a stride-1 1 x 1 conv's GEMM: untransposed, a [1, M, K] weight shared
+    /// by the batch times b [N, K, HW].
+    fn conv1x1(&self) -> bool {
+        self.untransposed && self.shared_a
+    }
 }
 
 /// matmul: an untransposed product with short rows (a 7 x 7 map's 1 x 1 conv, Winograd's GEMMs
@@ -56,15 +63,15 @@ pub struct MatmulShape {
 /// implicit GEMM reached 29-40%; BENCHMARKS.md "third pass"), anything else to the register-tiled
 /// kernel.
 pub fn matmul(profile: &DeviceProfile, shape: MatmulShape) -> Variant {
-    let side_by_side = if shape.conv1x1 { shape.batch } else { 1 };
+    let side_by_side = if shape.shared_a { shape.batch } else { 1 };
     if shape.untransposed && matmul_rows(profile, shape.m, shape.k, shape.n, side_by_side) {
         return Variant::Rows;
     }
     match (shape.vec4_fits, matmul_subgroups(profile)) {
         (true, true) => Variant::Subgroup,
         (true, false) => Variant::Vec4,
-        (false, true) if shape.conv1x1 && shape.k.is_multiple_of(4) && profile.cpu => Variant::Repack,
-        (false, true) if shape.conv1x1 => Variant::ConvGemm,
+        (false, true) if shape.conv1x1() && shape.k.is_multiple_of(4) && profile.cpu => Variant::Repack,
+        (false, true) if shape.conv1x1() => Variant::ConvGemm,
         (false, _) => Variant::Tiled,
     }
 }

@@ -65,12 +65,12 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
     }
     let product = |m, n, k, form| {
         let vec4_fits = n % 4 == 0 && k % 4 == 0;
-        let (untransposed, conv1x1) = match form {
+        let (untransposed, shared_a) = match form {
             Form::Conv1x1 => (true, true),
             Form::Batched => (true, false),
             Form::Other => (false, false),
         };
-        format!("{:?}", matmul(p, MatmulShape { batch: 1, m, n, k, vec4_fits, untransposed, conv1x1 }))
+        format!("{:?}", matmul(p, MatmulShape { batch: 1, m, n, k, vec4_fits, untransposed, shared_a }))
     };
     vec![
         ("conv2d 3x3 256->256", conv(256, 256, 3, [1, 1, 1, 1])),

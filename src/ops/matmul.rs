@@ -206,7 +206,7 @@ impl Matmul {
                     k: d.k,
                     vec4_fits: self.vec4_fits(d),
                     untransposed: self.is_untransposed(),
-                    conv1x1: self.is_conv1x1(d),
+                    shared_a: d.a_batch == 1,
                 };
                 super::choose::matmul(gpu.profile(), shape)
             }
