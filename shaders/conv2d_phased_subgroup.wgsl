@@ -26,9 +26,9 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // 2 (j - 2) + b] at (i, j), 0 outside x (2 border rows and columns); each is ph x pw, pw a multiple
 // of 4 reaching 2 vec4s past the last segment's start, ph = OH + 3, so no read leaves its plane.
 //
-// Layout (64 invocations, as matmul_subgroup's): a workgroup covers TR = R (64 / W) / SC output
-// channels by TC = 4 W SC pixel slots, R = SUBGROUP_ROWS (16, 32 or 64) channels per subgroup and SC
-// = COLUMN_GROUPS subgroups side by side (unset: R = 16, TC = max(64, 4 W)); the host picks both
+// Layout (as matmul_subgroup's: G = WORKGROUP_SIZE / W subgroups, 64 invocations or one subgroup):
+// a workgroup covers TR = R G / SC output channels by TC = 4 W SC pixel slots, R = SUBGROUP_ROWS
+// (16, 32 or 64) channels per subgroup and SC = COLUMN_GROUPS subgroups side by side (unset: R = 16, TC = max(64, 4 W)); the host picks both
 // with choose::matmul_tile (the stem on 8 lanes: 64 x 256, R = 64; on lavapipe the batch-8 stem
 // took 73-76 ms against 85 with R = 16, BENCHMARKS.md "Taller subgroup tiles", measured with the
 // old 7-step loop body, under which 16 and 64 channels later ran alike on one thread). Segments never
@@ -49,6 +49,7 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 override SUBGROUP_WIDTH: u32 = 8u;
 override SUBGROUP_ROWS: u32 = 16u;  // R (see Layout): 16, 32 or 64
 override COLUMN_GROUPS: u32 = 0u;   // SC (see Layout); 0: max(64, 4 W) / 4 W
+override WORKGROUP_SIZE: u32 = 64u; // G W (see Layout): 64, or W (one subgroup)
 // OUT_VEC4: a segment's 4 outputs of a channel are one aligned vec4 of out (OW a multiple of 4).
 override OUT_VEC4: bool = false;
 override TOUCH_OUT: bool = false; // load the output lines before the loop (CPU devices: touch_rows)
@@ -361,7 +362,7 @@ fn store_all(r0: u32, px: Pixels, acc: Acc, lane: u32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
     let tile = wid.x + wid.y * nwg.x;
@@ -372,7 +373,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let width = SUBGROUP_WIDTH;
     let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
     let tc = 4u * width * sc;
-    let tr = SUBGROUP_ROWS * (64u / width) / sc;
+    let tr = SUBGROUP_ROWS * (WORKGROUP_SIZE / width) / sc;
     let r0 = (tile / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
     let seg = (tile % params.tiles_n) * (tc / 4u) + (sg % sc) * width + lane;
     var px = pixels(seg);

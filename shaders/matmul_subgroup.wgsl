@@ -12,12 +12,14 @@ enable subgroups; // WGSL and tint require it; wgpu's naga rejects it, so Kernel
 // it to the others. Per step of 4 k a lane issues 2 A loads and 4 B loads for 256
 // multiply-adds with 16 rows per subgroup, against 16 loads for 256 in matmul_vec4 (measured:
 // 1.5-1.8x faster).
-// Layout: a workgroup is 64 invocations = 64 / W subgroups of W lanes and covers a TR x TC
-// output tile of SC column groups side by side (COLUMN_GROUPS, from 1 to 64 / W; the host picks it
-// by the product's shape, see choose::matmul_tile): TC = 4 W SC columns and TR = R * (64 / W) / SC
-// rows, R = SUBGROUP_ROWS (16, 32 or 64) rows per subgroup. Unset (0), SC = max(64, 4 W) / 4 W:
-// with R = 16, 64 x 64 for W <= 16, 32 x 128 for W = 32, 16 x 256 for W = 64; on CPU devices the
-// host picks among every SC and R (ops::subgroup_tiles).
+// Layout: a workgroup is WORKGROUP_SIZE invocations = G = WORKGROUP_SIZE / W subgroups of W lanes
+// (64, or one subgroup: see below) and covers a TR x TC output tile of SC column groups side by
+// side (COLUMN_GROUPS, from 1 to G; the host picks it by the product's shape, see
+// choose::matmul_tile): TC = 4 W SC columns and TR = R * G / SC rows, R = SUBGROUP_ROWS (16, 32 or
+// 64) rows per subgroup. Unset (0), SC = max(64, 4 W) / 4 W: with R = 16, 64 x 64 for W <= 16, 32
+// x 128 for W = 32, 16 x 256 for W = 64; on CPU devices the host picks among every SC and R, and a
+// workgroup of one subgroup (64 x 4 W, R = 64) where a product has so few 64-invocation tiles that
+// the threads would idle (ops::subgroup_tiles).
 // Subgroup s takes rows R (s / SC) .. + R - 1 and columns 4 W (s % SC) ..; its lane l takes
 // columns 4 l .. 4 l + 3 of those, so each invocation holds R x 4 outputs in R / 4 mat4x4
 // accumulators (column = output column). Subgroup ids, not the local index, decide
@@ -63,6 +65,7 @@ override EPILOGUE: u32 = 0u;
 override AXIS: u32 = 0u;
 override COLUMN_GROUPS: u32 = 0u; // SC (see Layout); 0: max(64, 4 W) / 4 W
 override SUBGROUP_ROWS: u32 = 16u; // R (see Layout): 16, 32 or 64
+override WORKGROUP_SIZE: u32 = 64u; // G W (see Layout): 64, or W (one subgroup)
 override TOUCH_OUT: bool = false; // load the output lines before the loop (CPU devices: touch_rows)
 
 struct Params {
@@ -343,7 +346,7 @@ fn touch_rows(bi: u32, row0: u32, col: u32) -> u32 {
     return touch;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
     let tile = wid.x + wid.y * nwg.x;
@@ -367,7 +370,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let width = SUBGROUP_WIDTH;
     let sc = select(max(64u, 4u * width) / (4u * width), COLUMN_GROUPS, COLUMN_GROUPS != 0u);
     let tc = 4u * width * sc;
-    let tr = SUBGROUP_ROWS * (64u / width) / sc;
+    let tr = SUBGROUP_ROWS * (WORKGROUP_SIZE / width) / sc;
     let row0 = (t / params.tiles_n) * tr + (sg / sc) * SUBGROUP_ROWS;
     let col_flat = (t % params.tiles_n) * tc + (sg % sc) * 4u * width + lane * 4u;
     // col0: the lane's first column within image bi; past the batch's columns, n (nothing stored,

@@ -167,6 +167,18 @@ fn matmul_rows_forced_should_match_reference() {
     common::check_cases(gpu, ops::matmul::rows_cases(&mut common::rng()));
 }
 
+/// matmul_subgroup forced onto every tile it can take at the adapter's subgroup width, where the
+/// adapter has subgroups of one fixed width (elsewhere forcing it is an error).
+#[test]
+fn matmul_tiles_forced_should_match_reference() {
+    let gpu = gpu_or_skip!();
+    let Some(width) = gpu.profile().subgroup_width else {
+        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+        return;
+    };
+    common::check_cases(gpu, ops::matmul::tile_cases(&mut common::rng(), width as usize));
+}
+
 #[test]
 fn eltwise_should_match_reference() {
     let gpu = gpu_or_skip!();

@@ -3,7 +3,7 @@
 //! GEMMs run transposed.
 
 use super::super::matmul::Variant;
-use super::super::{subgroup_rows, subgroup_tile, subgroup_tiles};
+use super::super::{subgroup_tile, subgroup_tiles, SubgroupTile};
 use crate::gpu::DeviceProfile;
 
 /// Whether matmul_subgroup runs with subgroups of this device: any fixed width from 4 to 64.
@@ -163,34 +163,49 @@ fn subgroup_rate(rows_per_subgroup: usize) -> f64 {
     }
 }
 
-/// matmul_subgroup's output tile [rows, columns] for `batches` products of `m` x `columns` (its
-/// columns as the kernel tiles them: batch x N where the column tiles run across the images, with
-/// `batches` 1, else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`]
-/// the shader can take at this width ([`subgroup_tiles`]), the one that finishes first by a model
-/// of the device: the workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its
-/// whole tile (padding is computed too: SIMD lanes past the edge run anyway) at its subgroups'
-/// [`subgroup_rate`]; among equals the least padded, then the list's first. So a 28 x 28 map's
+/// matmul_subgroup's multiply-add rate on CPU devices in workgroups of one subgroup, relative to
+/// 64-invocation workgroups of subgroups as tall: the model takes the one-subgroup tile only where
+/// it saves more than a tenth. Its finer grain made the batch-1 products of few tiles faster on
+/// lavapipe (1 x 512 x 28 x 28 > 128: 2.33-2.51 -> 2.10-2.18 ms, 0.82-0.90x; `REPS=7 cargo run
+/// --release --example gemm_rows -- 1,512,28,128,1,ar`), and the 512^3 GEMM ran alike (5.18 against
+/// 4.82-5.23 ms), but given every product it ran batch-8 1 x 1 convs the model found 2-6% cheaper
+/// on it 1.03-1.18x slower (8 x 64 x 56 x 56 > 128 / 2, 8 x 128 x 28 x 28 > 256 / 2; BENCHMARKS.md,
+/// "One-subgroup tiles").
+const ONE_SUBGROUP_RATE: f64 = 0.9;
+
+/// matmul_subgroup's output tile for `batches` products of `m` x `columns` (its columns as the
+/// kernel tiles them: batch x N where the column tiles run across the images, with `batches` 1,
+/// else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the shader can
+/// take at this width ([`subgroup_tiles`]) and the one-subgroup tile
+/// ([`SubgroupTile::one_subgroup`]), the one that finishes first by a model of the device: the
+/// workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its whole tile (padding
+/// is computed too: SIMD lanes past the edge run anyway) at its subgroups' [`subgroup_rate`]
+/// (times [`ONE_SUBGROUP_RATE`] for the one-subgroup tile); among equals the least padded, then the
+/// list's first (the one-subgroup tile last). So a 28 x 28 map's
 /// 1 x 1 conv with 128 outputs and K = 512 at batch 1 takes 7 workgroups of 64-row subgroups (128 x
 /// 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32): on lavapipe 3.45 ->
 /// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd
 /// convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs) take 128 x 128 tiles:
 /// 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model"). Elsewhere (unmeasured
 /// on GPUs) [`subgroup_tile`].
-pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> [usize; 2] {
+pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> SubgroupTile {
+    let default = SubgroupTile::new(subgroup_tile(width));
     if !profile.cpu {
-        return subgroup_tile(width);
+        return default;
     }
     let valid = subgroup_tiles(width);
-    let candidates = CPU_MATMUL_TILES.into_iter().filter(|t| valid.contains(t));
+    let listed = CPU_MATMUL_TILES.into_iter().map(SubgroupTile::new);
+    let candidates = listed.chain([SubgroupTile::one_subgroup(width)]).filter(|t| valid.contains(t));
     let threads = profile.cpu_threads.max(1);
-    let padded = |[tr, tc]: [usize; 2]| m.div_ceil(tr) * tr * columns.div_ceil(tc) * tc;
-    let cost = |t @ [tr, tc]: [usize; 2]| {
-        let rounds = (m.div_ceil(tr) * columns.div_ceil(tc) * batches).div_ceil(threads);
-        (rounds * tr * tc) as f64 / subgroup_rate(subgroup_rows(t))
+    let padded = |t: SubgroupTile| m.div_ceil(t.rows) * t.rows * columns.div_ceil(t.cols) * t.cols;
+    let cost = |t: SubgroupTile| {
+        let rounds = (m.div_ceil(t.rows) * columns.div_ceil(t.cols) * batches).div_ceil(threads);
+        let grain = if t.invocations < 64 { ONE_SUBGROUP_RATE } else { 1.0 };
+        (rounds * t.rows * t.cols) as f64 / (subgroup_rate(t.rows_per_subgroup()) * grain)
     };
     // Strictly better only, so the first of equals stays.
-    let better = |t: [usize; 2], than: [usize; 2]| (cost(t), padded(t)) < (cost(than), padded(than));
-    candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or_else(|| subgroup_tile(width))
+    let better = |t, than| (cost(t), padded(t)) < (cost(than), padded(than));
+    candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or(default)
 }
 
 /// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's
@@ -212,7 +227,7 @@ pub fn winograd_transposed(profile: &DeviceProfile, c_out: usize, k_pad: usize, 
         return false;
     }
     let padded = |m: usize, n: usize| {
-        let [tr, tc] = matmul_tile(profile, width, m, n, elements);
+        let [tr, tc] = matmul_tile(profile, width, m, n, elements).shape();
         m.div_ceil(tr) * tr * n.div_ceil(tc) * tc
     };
     profile.cpu && c_out.is_multiple_of(4) && padded(t_pad, c_out) < padded(c_out, t_pad)

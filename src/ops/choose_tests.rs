@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::gpu::DeviceProfile;
+use crate::ops::SubgroupTile;
 
 /// lavapipe (Vulkan on the CPU, AVX2: 8 lanes), GL on llvmpipe (no subgroups), SwiftShader
 /// (Chromium's CPU WebGPU: 4 lanes) and a discrete GPU with 32-lane subgroups (NVIDIA).
@@ -124,6 +125,7 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
         ("GEMM output lines touched first, 14x14 map", format!("{}", touch_outputs_first(p, 196))),
         ("matmul tile 1x1 conv 1024 x 14x14", tile(1024, 196)),
         ("matmul tile 1x1 conv 64 x 56x56", tile(64, 3136)),
+        ("matmul tile 1x1 conv 128 x 28x28", tile(128, 784)),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", tile(2048, 8 * 52)),
         ("winograd GEMMs transposed, 512 x 16 tiles", format!("{}", winograd_transposed(p, 512, 16, 16, 16))),
         ("winograd GEMMs transposed, 256 x 72 tiles", format!("{}", winograd_transposed(p, 256, 16, 72, 16))),
@@ -144,8 +146,11 @@ fn table(p: &DeviceProfile) -> Vec<(&'static str, String)> {
 
 #[test]
 fn every_op_gets_the_listed_kernel_on_each_device() {
+    // matmul_subgroup's one-subgroup tiles (choose::matmul_tile) at 8 and 4 lanes.
+    const ONE_8: &str = "[64, 32] of 8 invocations";
+    const ONE_4: &str = "[64, 16] of 4 invocations";
     //                                lavapipe        gl         swiftshader     discrete-32
-    let want: [(&str, [&str; 4]); 63] = [
+    let want: [(&str, [&str; 4]); 64] = [
         ("conv2d 3x3 256->256", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 1x7x7 (16 tiles)", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
         ("conv2d 3x3 512->512 8x7x7", ["Winograd", "Winograd", "Winograd", "GemmSubgroup"]),
@@ -217,10 +222,11 @@ fn every_op_gets_the_listed_kernel_on_each_device() {
         ("GEMM output lines touched first, 28x28 map", ["true", "true", "true", "false"]),
         ("GEMM output lines touched first, 14x14 map", ["false", "false", "false", "false"]),
         ("matmul tile 1x1 conv 1024 x 14x14", ["[512, 32]", "-", "[512, 32]", "[32, 128]"]),
-        ("matmul tile 1x1 conv 64 x 56x56", ["[64, 256]", "-", "[64, 256]", "[32, 128]"]),
+        ("matmul tile 1x1 conv 64 x 56x56", [ONE_8, "-", ONE_4, "[32, 128]"]),
+        ("matmul tile 1x1 conv 128 x 28x28", [ONE_8, "-", ONE_4, "[32, 128]"]),
         ("matmul tile 1x1 conv 2048 x 8x7x7 repacked", ["[512, 32]", "-", "[512, 32]", "[32, 128]"]),
         ("winograd GEMMs transposed, 512 x 16 tiles", ["false", "false", "false", "false"]),
-        ("winograd GEMMs transposed, 256 x 72 tiles", ["true", "false", "true", "false"]),
+        ("winograd GEMMs transposed, 256 x 72 tiles", ["true", "false", "false", "false"]),
         ("winograd GEMMs transposed, 256 x 64 tiles", ["false", "false", "false", "false"]),
         ("winograd GEMMs transposed, 130 x 16 tiles", ["false", "false", "false", "false"]),
         ("nonlocal attention", ["Subgroup", "Portable", "Subgroup", "Subgroup"]),
@@ -269,17 +275,20 @@ fn huge_k_goes_to_the_direct_kernel() {
 #[test]
 fn matmul_tiles_follow_the_cost_model() {
     let mut p = DeviceProfile::described("lavapipe", true, Some(8));
-    // A batch-1 28 x 28 map's 1x1 conv with 128 outputs: 7 workgroups of 64-row subgroups (128 x
-    // 128, 4 rounds on 2 threads, 14% padding) cost less than 25 of 16-row ones that pad nothing
-    // (128 x 32: 13 rounds at 0.69 of the rate).
-    assert_eq!(matmul_tile(&p, 8, 128, 784, 1), [128, 128]);
+    let one_subgroup = SubgroupTile::one_subgroup(8);
+    // A batch-1 28 x 28 map's 1x1 conv with 128 outputs: 50 workgroups of one 64-row subgroup (64 x
+    // 32, 25 rounds on 2 threads at 0.9 of the rate) cost less than 7 of eight (128 x 128, 4 rounds,
+    // 14% padding), which cost less than 25 of eight 16-row ones that pad nothing (128 x 32: 13
+    // rounds at 0.69 of the rate).
+    assert_eq!(matmul_tile(&p, 8, 128, 784, 1), one_subgroup);
     // A batch-1 7 x 7 map's 1x1 conv with 512 outputs (52 columns, repacked): 2 workgroups of
-    // 64-row subgroups are one round on 2 threads ...
-    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), [256, 64]);
-    // ... while 16 threads finish 8 workgroups of 16-row subgroups in one round, sooner than the 2
-    // workgroups of 64-row ones.
+    // 64-row subgroups are one round on 2 threads, as the 16 of one subgroup are 8 ...
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), SubgroupTile::new([256, 64]));
+    // ... while 16 threads finish those 16 in one round, sooner than the 2 workgroups of 64-row
+    // subgroups or 8 of 16-row ones.
     p.cpu_threads = 16;
-    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), [64, 64]);
-    // Batches count: 16 Winograd elements of the same product fill 16 threads with the tall tile.
-    assert_eq!(matmul_tile(&p, 8, 512, 52, 16), [256, 64]);
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 1), one_subgroup);
+    // Batches count: 16 Winograd elements of the same product fill 16 threads with the tall tile,
+    // and the one-subgroup tile would save nothing.
+    assert_eq!(matmul_tile(&p, 8, 512, 52, 16), SubgroupTile::new([256, 64]));
 }

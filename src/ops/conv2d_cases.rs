@@ -274,6 +274,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[2, 3, 32, 32],
             &[30, 3, 7, 7],
         ),
+        // One-subgroup tiles (choose::matmul_tile on 8 lanes and 2 threads: 6 workgroups of 64 x 32
+        // for 70 outputs over 96 pixel slots, a partial row tile and a partial column tile).
+        (
+            "phased: 7x7/2 stem, 16x18, 70 outputs (one-subgroup tiles), affine+relu",
+            epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
+            &[1, 3, 16, 18],
+            &[70, 3, 7, 7],
+        ),
         // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
         // kernel over x's even rows and columns; Auto takes it on CPU devices below Winograd's 16
         // tiles or 8 input channels): odd maps (a last even row and column), 7 x 7 (a 4 x 4 even

@@ -147,8 +147,9 @@ pub(super) fn encode_phased(
     let segs = oh * seg_row;
     let cols = n * segs;
     // The tile as matmul_subgroup's for a C_out x (4 x segments) product: its subgroups' height and
-    // column groups (the kernel's SUBGROUP_ROWS and COLUMN_GROUPS).
-    let tile @ [tile_rows, tile_cols] = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols, 1);
+    // column groups and workgroup size (the kernel's SUBGROUP_ROWS, COLUMN_GROUPS, WORKGROUP_SIZE).
+    let tile = crate::ops::choose::matmul_tile(gpu.profile(), width, c_out, 4 * cols, 1);
+    let [tile_rows, tile_cols] = tile.shape();
     let (tiles_m, tiles_n) = (c_out.div_ceil(tile_rows), (4 * cols).div_ceil(tile_cols));
     u("output channel tiles", checked_product(&[tiles_m, tile_rows]))?;
     u("pixel segment tiles", checked_product(&[tiles_n, tile_cols]))?;
@@ -168,11 +169,12 @@ pub(super) fn encode_phased(
         zero: 0,
         _pad: [0; 3],
     };
-    let [rows, column_groups] = crate::ops::subgroup_tile_constants(tile, width);
+    let [rows, column_groups, workgroup] = tile.constants(width);
     let constants = [
         ("SUBGROUP_WIDTH", width as f64),
         rows,
         column_groups,
+        workgroup,
         ("OUT_VEC4", ow.is_multiple_of(4) as u8 as f64),
         ("EPILOGUE", conv.epilogue.code() as f64),
         ("TOUCH_OUT", crate::ops::choose::touch_outputs_first(gpu.profile(), oh * ow) as u8 as f64),

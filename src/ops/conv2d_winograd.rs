@@ -314,7 +314,7 @@ pub(super) fn cases(rng: &mut fastrand::Rng) -> Vec<crate::ops::Case> {
         &[1, 8, 28, 28],
         &[12, 8, 3, 3],
     ));
-    // 72 tiles and 256 output channels: on CPU devices with subgroups the GEMMs run transposed
+    // 72 tiles and 256 output channels: on 8-lane CPU devices (lavapipe) the GEMMs run transposed
     // (choose::winograd_transposed: these pad less as the rows of 16-row output tiles), at both
     // dilations and with the stride-2 scheme below.
     table.push((

@@ -3,7 +3,7 @@
 //! linear layers run on it (see [`Matmul::conv1x1`] and [`Matmul::linear`]).
 
 use super::conv2d::Conv2d;
-use super::{expect_inputs, expect_output, shapes_of, to_u32, Cost, Epilogue, Op};
+use super::{expect_inputs, expect_output, shapes_of, to_u32, Cost, Epilogue, Op, SubgroupTile};
 use crate::gpu::{Dispatch, Gpu, GpuTensor, Kernel};
 use crate::{ensure, kernel, Error, Result, Shape, Tensor};
 
@@ -64,32 +64,9 @@ pub struct Matmul {
     pub epilogue_axis: Axis,
     /// Which kernel runs.
     pub variant: Variant,
-}
-
-/// Mirrors `struct Params` in shaders/matmul*.wgsl (one struct for all three kernels).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    batch: u32,
-    a_sb: u32,
-    a_sm: u32,
-    a_sk: u32,
-    b_sb: u32,
-    b_sk: u32,
-    b_sn: u32,
-    epilogue: u32,
-    axis: u32,
-    tiles_m: u32,
-    tiles_n: u32,
-    /// The output's row length: n, or fewer where B's rows were padded (matmul_subgroup reads it;
-    /// the other kernels' Params call it _pad0).
-    n_out: u32,
-    /// Always 0: matmul_subgroup ANDs the output lines it touches first with it (see its
-    /// touch_rows); the other kernels' Params call it _pad1.
-    zero: u32,
+    /// matmul_subgroup's tile where forced (the tests run every tile the device's subgroups can
+    /// take); None: the one [`crate::ops::choose::matmul_tile`] picks.
+    pub tile: Option<SubgroupTile>,
 }
 
 /// Output rows and columns one workgroup of the tiled kernels covers.
@@ -111,7 +88,8 @@ struct Dims {
 impl Matmul {
     /// A plain product with the given transposes: no epilogue, automatic kernel.
     pub fn new(trans_a: bool, trans_b: bool) -> Matmul {
-        Matmul { trans_a, trans_b, epilogue: Epilogue::NONE, epilogue_axis: Axis::Rows, variant: Variant::Auto }
+        let (epilogue, epilogue_axis, variant) = (Epilogue::NONE, Axis::Rows, Variant::Auto);
+        Matmul { trans_a, trans_b, epilogue, epilogue_axis, variant, tile: None }
     }
 
     /// A 1x1 convolution (stride 1, no groups): `a` = the weight [Cout, Cin]
@@ -139,6 +117,12 @@ impl Matmul {
     /// The same product forced onto `variant`.
     pub fn with_variant(self, variant: Variant) -> Matmul {
         Matmul { variant, ..self }
+    }
+
+    /// The same product on matmul_subgroup (the Subgroup variant) forced onto `tile`, one of
+    /// [`crate::ops::subgroup_tiles`] for the device's subgroup width (else encoding it errs).
+    pub fn with_tile(self, tile: SubgroupTile) -> Matmul {
+        Matmul { variant: Variant::Subgroup, tile: Some(tile), ..self }
     }
 
     /// Validates the inputs' shapes (count, ranks, inner and batch sizes,
@@ -315,34 +299,6 @@ impl Matmul {
         !self.trans_b && d.a_batch == 1 && d.n.is_multiple_of(4)
     }
 
-    /// `tile` = [rows, columns] of output one workgroup covers; `flat`: column tiles over all
-    /// batch x N columns (matmul_subgroup's FLAT), else per image; `n_out`: the output's rows' length.
-    fn params(&self, d: &Dims, epilogue: u32, tile: [usize; 2], flat: bool, n_out: usize) -> Result<MatmulParams> {
-        let u = |what: &str, v: usize| to_u32(self.name(), what, v);
-        let (m, n, k) = (d.m, d.n, d.k);
-        // Element strides of A (b, m, k) and B (b, k, n); a batch of 1 broadcasts.
-        let (a_sm, a_sk) = if self.trans_a { (1, m) } else { (k, 1) };
-        let (b_sk, b_sn) = if self.trans_b { (1, k) } else { (n, 1) };
-        Ok(MatmulParams {
-            m: u("M", m)?,
-            n: u("N", n)?,
-            k: u("K", k)?,
-            batch: u("batch", d.batch)?,
-            a_sb: u("a batch stride", if d.a_batch == 1 { 0 } else { m * k })?,
-            a_sm: u("a row stride", a_sm)?,
-            a_sk: u("a k stride", a_sk)?,
-            b_sb: u("b batch stride", if d.b_batch == 1 { 0 } else { k * n })?,
-            b_sk: u("b k stride", b_sk)?,
-            b_sn: u("b column stride", b_sn)?,
-            epilogue,
-            axis: (self.epilogue_axis == Axis::Cols) as u32,
-            tiles_m: u("row tiles", m.div_ceil(tile[0]))?,
-            tiles_n: u("column tiles", if flat { d.batch * n } else { n }.div_ceil(tile[1]))?,
-            n_out: u("output row length", n_out)?,
-            zero: 0,
-        })
-    }
-
     /// One dispatch of a tiled kernel (`kernel`: matmul, matmul_vec4 or matmul_subgroup; or
     /// matmul_naive) over `bindings` = [a, b, affine, residual, output], the output's rows `n_out`
     /// long (d.n, or fewer where matmul_repack padded B's rows: matmul_subgroup only).
@@ -359,13 +315,18 @@ impl Matmul {
         let width = gpu.profile().subgroup_width;
         let flat = kernel.name == "matmul_subgroup" && self.flat_columns(d);
         let columns = if flat { d.batch * d.n } else { d.n };
-        let tile = match (kernel.name, width) {
-            ("matmul_subgroup", Some(w)) => {
+        let tile = match (kernel.name, width, self.tile) {
+            ("matmul_subgroup", Some(w), Some(t)) if !super::subgroup_tiles(w as usize).contains(&t) => {
+                let why = format!("the tile {t:?} is none of matmul_subgroup's for subgroups of {w} lanes");
+                return Err(Error::invalid(self.name(), why));
+            }
+            ("matmul_subgroup", Some(_), Some(t)) => t,
+            ("matmul_subgroup", Some(w), None) => {
                 super::choose::matmul_tile(gpu.profile(), w as usize, d.m, columns, if flat { 1 } else { d.batch })
             }
-            _ => [TILE, TILE],
+            _ => SubgroupTile::new([TILE, TILE]),
         };
-        let params = self.params(d, self.epilogue.code(), tile, flat, n_out)?;
+        let params = self.params(d, self.epilogue.code(), tile.shape(), flat, n_out)?;
         let numel = (d.batch * d.m * d.n) as u64;
         let grid = if kernel.name == "matmul_naive" {
             gpu.grid_1d(self.name(), numel.div_ceil(WORKGROUP))?
@@ -388,7 +349,7 @@ impl Matmul {
                 ("AXIS", params.axis as f64),
                 ("TOUCH_OUT", super::choose::touch_outputs_first(gpu.profile(), n_out) as u8 as f64),
             ]);
-            constants.extend(super::subgroup_tile_constants(tile, w as usize));
+            constants.extend(tile.constants(w as usize));
         }
         gpu.prepare(kernel, &constants, &params, &bindings, grid)
     }
@@ -484,12 +445,16 @@ impl Op for Matmul {
 #[path = "matmul_repack.rs"]
 pub(crate) mod repack;
 
+#[path = "matmul_params.rs"]
+mod params;
+pub use params::MatmulParams;
+
 #[path = "matmul_rows.rs"]
 pub(crate) mod rows;
 
 #[path = "matmul_cases.rs"]
 mod cases;
-pub use cases::{cases, rows_cases};
+pub use cases::{cases, rows_cases, tile_cases};
 
 #[cfg(test)]
 #[path = "matmul_tests.rs"]

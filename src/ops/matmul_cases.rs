@@ -3,27 +3,7 @@
 //! over awkward M, N, K, every transpose, broadcast and full batches and each epilogue.
 
 use super::{Axis, Dims, Matmul, Variant};
-use crate::ops::{random_input, Activation, Case, Epilogue};
-
-/// Shapes [a batch, b batch, M, N, K] whose output tile on 8-lane CPU devices (choose::matmul_tile)
-/// (2 threads, as choose_tests describes it) is the one named (its cost model's cheapest, the least
-/// padded of equals), the last row and column tiles partly past M and N: the 64-, 32- and
-/// 16-row-subgroup tiles, each height's where M is too short for the taller ones.
-pub(super) const TILE_CASES: &[(&str, [usize; 5])] = &[
-    ("tile 128x128", [1, 1, 120, 252, 12]),
-    ("tile 256x64, per image", [2, 2, 250, 60, 36]),
-    ("tile 512x32, columns across 2 images", [1, 2, 500, 76, 20]),
-    ("tile 512x32, per image", [2, 2, 500, 28, 12]),
-    ("tile 64x256", [1, 1, 60, 500, 8]),
-    ("tile 64x128, per image", [2, 2, 60, 120, 8]),
-    ("tile 128x64, per image", [2, 2, 120, 60, 20]),
-    ("tile 256x32, per image", [2, 2, 250, 28, 12]),
-    ("tile 32x256", [1, 1, 20, 500, 8]),
-    ("tile 32x128", [1, 1, 30, 120, 8]),
-    ("tile 64x64", [1, 1, 40, 60, 36]),
-    ("tile 128x32", [1, 1, 100, 28, 20]),
-    ("tile 16x256", [1, 1, 12, 500, 8]),
-];
+use crate::ops::{random_input, subgroup_tiles, Activation, Case, Epilogue};
 
 /// A case of `op` on fresh inputs: `a` with batch `ba` and `b` with batch `bb` (M x N x K),
 /// stored transposed as `op` says, plus the epilogue's inputs.
@@ -193,15 +173,6 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             cases.push(case(rng, label, op.with_variant(variant), [ba, bb, m, n, k]));
         }
     }
-    // matmul_subgroup's tiles by shape (choose::matmul_tile, CPU devices): each of CPU_MATMUL_TILES
-    // the shader takes at 4, 8 and 16 lanes (16 lanes: none 32 columns wide), across images and
-    // per image (A batched), the last row and column tiles partly past M and N (matmul_tests checks
-    // that these shapes reach every tile).
-    for &(label, [ba, bb, m, n, k]) in TILE_CASES {
-        let op = Matmul::conv1x1(full);
-        let op = if ba == 1 { op } else { Matmul::new(false, false).epilogue(full, Axis::Rows) };
-        cases.push(case(rng, label, op, [ba, bb, m, n, k]));
-    }
     // Winograd's transposed GEMMs (both operands transposed, batched): 16 x 256 tiles, the last
     // partly past N, K = 20.
     let op = Matmul::new(true, true).epilogue(full, Axis::Rows);
@@ -228,6 +199,36 @@ pub fn rows_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
         .map(|[bb, m, n, k]| {
             let op = Matmul::conv1x1(full).with_variant(Variant::Rows);
             case(rng, &format!("forced rows, {n} columns"), op, [1, bb, m, n, k])
+        })
+        .collect()
+}
+
+/// matmul_subgroup forced onto each of its tiles for subgroups of `width` lanes
+/// ([`subgroup_tiles`]: every subgroup height and column-group count, and the one-subgroup tile),
+/// whichever choose::matmul_tile would pick: the last row and column tiles partly past M and N,
+/// alternately across images (A shared, 2 images of B: the column tiles run over both) and per
+/// image (A and B batched), every epilogue input. For devices with subgroups of that width only,
+/// where the forced kernel runs (tests/ops.rs).
+pub fn tile_cases(rng: &mut fastrand::Rng, width: usize) -> Vec<Case> {
+    let full = Epilogue { affine: true, residual: true, activation: Activation::Relu };
+    subgroup_tiles(width)
+        .into_iter()
+        .enumerate()
+        .map(|(i, tile)| {
+            let (m, n, k) = (tile.rows + tile.rows / 2 - 4, tile.cols + tile.cols / 2 + 4, [12, 20, 36][i % 3]);
+            let label = format!("forced tile {tile:?}, {m}x{n}x{k}");
+            match i % 2 {
+                0 => case(
+                    rng,
+                    &format!("{label}, across images"),
+                    Matmul::conv1x1(full).with_tile(tile),
+                    [1, 2, m, n, k],
+                ),
+                _ => {
+                    let op = Matmul::new(false, false).epilogue(full, Axis::Rows).with_tile(tile);
+                    case(rng, &format!("{label}, per image"), op, [2, 2, m, n, k])
+                }
+            }
         })
         .collect()
 }

@@ -28,7 +28,10 @@ pub mod render_overlay;
 pub mod sk_attention;
 pub mod sk_sum_pool;
 pub mod softmax;
+mod tiles;
 pub mod weighted_sum;
+
+pub use tiles::*;
 
 /// Work an op must do: FLOPs (a multiply-add counts 2) and the fewest bytes it
 /// must move (each input read once, the output written once).
@@ -293,90 +296,6 @@ pub fn all_cases(rng: &mut fastrand::Rng) -> Vec<Case> {
     cases.extend(attention_rows::cases(rng));
     cases.extend(render_overlay::cases(rng));
     cases
-}
-
-/// Output rows x columns one 64-invocation workgroup of the register-tiled subgroup GEMMs
-/// (conv2d_gemm*, conv2d_window_subgroup, conv2d_phased_subgroup; matmul_subgroup on GPUs, while
-/// on CPU devices it picks among [`subgroup_tiles`] by shape) covers with subgroups of `width`
-/// lanes: each subgroup holds 16 rows by 4 columns per lane, and a workgroup is at least 64 columns
-/// wide (64 x 64 up to 16 lanes, 32 x 128 at 32, 16 x 256 at 64). Mirrors `tr` and `tc` in those
-/// shaders.
-pub fn subgroup_tile(width: usize) -> [usize; 2] {
-    let cols = (4 * width).max(64);
-    let col_groups = cols / (4 * width);
-    [16 * (64 / width) / col_groups, cols]
-}
-
-/// Rows per subgroup matmul_subgroup and conv2d_phased_subgroup can hold (their SUBGROUP_ROWS):
-/// each lane holds that many rows by 4 columns. The other subgroup GEMMs hold 16.
-pub const SUBGROUP_ROWS: [usize; 3] = [16, 32, 64];
-
-/// Every tile matmul_subgroup can cover with subgroups of `width` lanes: `col_groups` subgroups
-/// side by side (1 to 64 / width, its COLUMN_GROUPS), each 4 x width columns wide, and R rows per
-/// subgroup ([`SUBGROUP_ROWS`]) stacked below: [R x (64 / width) / col_groups, 4 x width x
-/// col_groups], widest last for each R (8 lanes: 128 x 32, 64 x 64, 32 x 128, 16 x 256, then
-/// 256 x 32 .. 32 x 256 and 512 x 32 .. 64 x 256). [`subgroup_tile`] is one of them.
-pub fn subgroup_tiles(width: usize) -> Vec<[usize; 2]> {
-    SUBGROUP_ROWS
-        .into_iter()
-        .flat_map(|rows| {
-            (0..)
-                .map(|i| 1usize << i)
-                .take_while(|&col_groups| col_groups <= 64 / width)
-                .map(move |col_groups| [rows * (64 / width) / col_groups, 4 * width * col_groups])
-        })
-        .collect()
-}
-
-/// The rows per subgroup (SUBGROUP_ROWS) of one of [`subgroup_tiles`]: its 64 invocations hold 4
-/// columns by that many rows each.
-pub fn subgroup_rows([rows, cols]: [usize; 2]) -> usize {
-    rows * cols / (64 * 4)
-}
-
-/// The override constants that give matmul_subgroup and conv2d_phased_subgroup one of
-/// [`subgroup_tiles`] for subgroups of `width` lanes: its rows per subgroup and column groups.
-pub fn subgroup_tile_constants(tile @ [_, cols]: [usize; 2], width: usize) -> [(&'static str, f64); 2] {
-    [("SUBGROUP_ROWS", subgroup_rows(tile) as f64), ("COLUMN_GROUPS", (cols / (4 * width)) as f64)]
-}
-
-/// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
-/// conv2d_window_subgroup, replayed on the CPU for subgroups of `width` lanes (the index arithmetic
-/// of their `main` and `a_blocks`; only 4, 8 and 16 lanes run on this repository's devices): every
-/// 4-column quad of the [`subgroup_tile`] is held by exactly one invocation (16 rows each), and the
-/// rows each subgroup's broadcasts hand out are the 8 rows of each octet it needs.
-#[cfg(test)]
-pub(crate) fn check_subgroup_layout(width: usize) {
-    check_tile_layout(width, subgroup_tile(width));
-}
-
-/// [`check_subgroup_layout`] for any tile of [`subgroup_tiles`] (matmul_subgroup's COLUMN_GROUPS
-/// and SUBGROUP_ROWS).
-#[cfg(test)]
-pub(crate) fn check_tile_layout(width: usize, tile @ [tr, tc]: [usize; 2]) {
-    let sc = tc / (4 * width);
-    let rows = subgroup_rows(tile);
-    assert!(SUBGROUP_ROWS.contains(&rows), "width {width}, tile {tile:?}");
-    assert_eq!(tr, rows * (64 / width) / sc, "width {width}");
-    let mut held = vec![0u8; tr * (tc / 4)];
-    for sg in 0..64 / width {
-        for lane in 0..width {
-            let (r0, quad) = ((sg / sc) * rows, (sg % sc) * width + lane);
-            for r in r0..r0 + rows {
-                held[r * (tc / 4) + quad] += 1;
-            }
-        }
-        for r0 in ((sg / sc) * rows..(sg / sc + 1) * rows).step_by(8) {
-            let mut got: Vec<usize> = if width >= 8 {
-                (0..8).map(|lane: usize| r0 + (lane & 7)).collect()
-            } else {
-                (0..4).flat_map(|lane: usize| [r0 + (lane & 3), r0 + 4 + (lane & 3)]).collect()
-            };
-            got.sort();
-            assert_eq!(got, (r0..r0 + 8).collect::<Vec<_>>(), "width {width}, subgroup {sg}");
-        }
-    }
-    assert!(held.iter().all(|&n| n == 1), "width {width}: each output held once");
 }
 
 /// Every shader with the size of the Rust `Params` struct it is given, so a
