@@ -166,8 +166,8 @@ fn subgroup_rate(rows_per_subgroup: usize) -> f64 {
 /// matmul_subgroup's multiply-add rate on CPU devices in workgroups of one subgroup, relative to
 /// 64-invocation workgroups of subgroups as tall: the model takes the one-subgroup tile only where
 /// it saves more than a tenth. Its finer grain made the batch-1 products of few tiles faster on
-/// lavapipe (1 x 512 x 28 x 28 > 128: 2.33-2.51 -> 2.10-2.18 ms, 0.82-0.90x; `REPS=7 cargo run
-/// --release --example gemm_rows -- 1,512,28,128,1,ar`), and the 512^3 GEMM ran alike (5.18 against
+/// lavapipe (1 x 512 x 28 x 28 > 128: 2.72-2.73 -> 2.13-2.14 ms; `REPS=5 cargo run --release
+/// --example gemm_rows -- 1,512,28,128,1,ar`), and the 512^3 GEMM ran alike (5.18 against
 /// 4.82-5.23 ms), but given every product it ran batch-8 1 x 1 convs the model found 2-6% cheaper
 /// on it 1.03-1.18x slower (8 x 64 x 56 x 56 > 128 / 2, 8 x 128 x 28 x 28 > 256 / 2; BENCHMARKS.md,
 /// "One-subgroup tiles").
@@ -176,26 +176,28 @@ const ONE_SUBGROUP_RATE: f64 = 0.9;
 /// matmul_subgroup's output tile for `batches` products of `m` x `columns` (its columns as the
 /// kernel tiles them: batch x N where the column tiles run across the images, with `batches` 1,
 /// else N) with subgroups of `width` lanes. On CPU devices, of [`CPU_MATMUL_TILES`] the shader can
-/// take at this width ([`subgroup_tiles`]) and the one-subgroup tile
-/// ([`SubgroupTile::one_subgroup`]), the one that finishes first by a model of the device: the
-/// workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its whole tile (padding
-/// is computed too: SIMD lanes past the edge run anyway) at its subgroups' [`subgroup_rate`]
-/// (times [`ONE_SUBGROUP_RATE`] for the one-subgroup tile); among equals the least padded, then the
-/// list's first (the one-subgroup tile last). So a 28 x 28 map's
-/// 1 x 1 conv with 128 outputs and K = 512 at batch 1 takes 7 workgroups of 64-row subgroups (128 x
-/// 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32): on lavapipe 3.45 ->
-/// 3.00-3.08 ms (`gemm_rows -- 1,512,28,128,1,ar`; 2.75-2.92 in the convs suite); and the Winograd
-/// convs' GEMMs over 196 or 1568 tiles (batch 1 and 8 at 28 x 28 outputs) take 128 x 128 tiles:
-/// 0.84-0.92x the time at batch 8 (BENCHMARKS.md, "Tiles by a cost model"). Elsewhere (unmeasured
-/// on GPUs) [`subgroup_tile`].
+/// take at this width ([`subgroup_tiles`]), the one that finishes first by a model of the device:
+/// the workgroups run [`DeviceProfile::cpu_threads`] at a time, each costing its whole tile
+/// (padding is computed too: SIMD lanes past the edge run anyway) at its subgroups'
+/// [`subgroup_rate`]; among equals the least padded, then the list's first. So a 28 x 28 map's 1 x
+/// 1 conv with 128 outputs and K = 512 at batch 1 would take 7 workgroups of 64-row subgroups (128
+/// x 128, 14% padding) rather than 25 of 16-row ones that pad nothing (128 x 32: on lavapipe 3.45
+/// -> 3.00-3.08 ms, `gemm_rows -- 1,512,28,128,1,ar`); and the Winograd convs' GEMMs over 196 or
+/// 1568 tiles (batch 1 and 8 at 28 x 28 outputs) take 128 x 128 tiles: 0.84-0.92x the time at
+/// batch 8 (BENCHMARKS.md, "Tiles by a cost model"). Where that tile has 64-row subgroups, the
+/// one-subgroup tile ([`SubgroupTile::one_subgroup`], 64 x 4 `width`) replaces it if the same model
+/// finds it strictly cheaper at [`ONE_SUBGROUP_RATE`] of the rate: 7 workgroups on 2 threads leave
+/// one idle for a round, 50 of one subgroup do not (that conv 2.72 -> 2.13 ms). Not below 64-row
+/// subgroups: there the tile is short for M, and a one-subgroup pipeline of the scalar-store layout
+/// took 2.3 s to compile (the demo's first run, 4.6-5.0 -> 6.3-6.7 s). Elsewhere (unmeasured on
+/// GPUs) [`subgroup_tile`].
 pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usize, batches: usize) -> SubgroupTile {
     let default = SubgroupTile::new(subgroup_tile(width));
     if !profile.cpu {
         return default;
     }
     let valid = subgroup_tiles(width);
-    let listed = CPU_MATMUL_TILES.into_iter().map(SubgroupTile::new);
-    let candidates = listed.chain([SubgroupTile::one_subgroup(width)]).filter(|t| valid.contains(t));
+    let candidates = CPU_MATMUL_TILES.into_iter().map(SubgroupTile::new).filter(|t| valid.contains(t));
     let threads = profile.cpu_threads.max(1);
     let padded = |t: SubgroupTile| m.div_ceil(t.rows) * t.rows * columns.div_ceil(t.cols) * t.cols;
     let cost = |t: SubgroupTile| {
@@ -205,7 +207,12 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
     };
     // Strictly better only, so the first of equals stays.
     let better = |t, than| (cost(t), padded(t)) < (cost(than), padded(than));
-    candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or(default)
+    let best = candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or(default);
+    let one = SubgroupTile::one_subgroup(width);
+    match best.rows_per_subgroup() == one.rows_per_subgroup() && better(one, best) {
+        true => one,
+        false => best,
+    }
 }
 
 /// Whether a Winograd conv's GEMMs run transposed, M[e]^T = V[e]^T U[e]^T: tiles as the product's

@@ -274,13 +274,14 @@ pub fn cases(rng: &mut fastrand::Rng) -> Vec<Case> {
             &[2, 3, 32, 32],
             &[30, 3, 7, 7],
         ),
-        // One-subgroup tiles (choose::matmul_tile on 8 lanes and 2 threads: 6 workgroups of 64 x 32
-        // for 70 outputs over 96 pixel slots, a partial row tile and a partial column tile).
+        // One-subgroup tiles (choose::matmul_tile on 8 lanes and 2 threads: 50 workgroups of 64 x 32
+        // for 120 outputs over 784 pixel slots, where 7 of 128 x 128 would leave a thread idle; a
+        // partial row tile and a partial column tile).
         (
-            "phased: 7x7/2 stem, 16x18, 70 outputs (one-subgroup tiles), affine+relu",
+            "phased: 7x7/2 stem, 56x55, 120 outputs (one-subgroup tiles), affine+relu",
             epi(true, Relu, false).stride([2, 2]).padding([3, 3]),
-            &[1, 3, 16, 18],
-            &[70, 3, 7, 7],
+            &[1, 3, 56, 55],
+            &[120, 3, 7, 7],
         ),
         // The subsampled window (3 x 3 / 2, dilation 2, C_in a multiple of 4: the stride-1 windowed
         // kernel over x's even rows and columns; Auto takes it on CPU devices below Winograd's 16
