@@ -209,9 +209,10 @@ pub fn matmul_tile(profile: &DeviceProfile, width: usize, m: usize, columns: usi
     let better = |t, than| (cost(t), padded(t)) < (cost(than), padded(than));
     let best = candidates.reduce(|best, t| if better(t, best) { t } else { best }).unwrap_or(default);
     let one = SubgroupTile::one_subgroup(width);
-    match best.rows_per_subgroup() == one.rows_per_subgroup() && better(one, best) {
-        true => one,
-        false => best,
+    if best.rows_per_subgroup() == one.rows_per_subgroup() && better(one, best) {
+        one
+    } else {
+        best
     }
 }
 

@@ -86,9 +86,9 @@ impl fmt::Debug for SubgroupTile {
 /// width columns wide, and R rows per subgroup ([`SUBGROUP_ROWS`]) stacked below: [R x (64 /
 /// width) / col_groups, 4 x width x col_groups], widest last for each R (8 lanes: 128 x 32, 64 x
 /// 64, 32 x 128, 16 x 256, then 256 x 32 .. 32 x 256 and 512 x 32 .. 64 x 256); then the
-/// one-subgroup tile. [`subgroup_tile`] is one of them.
+/// one-subgroup tile (at 64 lanes one of those already). [`subgroup_tile`] is one of them.
 pub fn subgroup_tiles(width: usize) -> Vec<SubgroupTile> {
-    SUBGROUP_ROWS
+    let mut tiles: Vec<SubgroupTile> = SUBGROUP_ROWS
         .into_iter()
         .flat_map(|rows| {
             (0..)
@@ -96,8 +96,12 @@ pub fn subgroup_tiles(width: usize) -> Vec<SubgroupTile> {
                 .take_while(|&col_groups| col_groups <= 64 / width)
                 .map(move |col_groups| SubgroupTile::new([rows * (64 / width) / col_groups, 4 * width * col_groups]))
         })
-        .chain([SubgroupTile::one_subgroup(width)])
-        .collect()
+        .collect();
+    let one = SubgroupTile::one_subgroup(width);
+    if !tiles.contains(&one) {
+        tiles.push(one);
+    }
+    tiles
 }
 
 /// The subgroup tile layout shared by matmul_subgroup, conv2d_gemm_subgroup and
