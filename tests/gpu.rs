@@ -189,17 +189,14 @@ fn seven_by_seven_conv_gemms_take_the_rows_kernel_where_chosen_and_forced_misuse
 fn a_forced_matmul_tile_outside_the_subgroup_width_says_why() {
     use glimpse::ops::{subgroup_tiles, SubgroupTile};
     let gpu = gpu_or_skip!();
-    let Some(width) = gpu.subgroup_size() else {
-        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
-        return;
-    };
+    let Some(width) = common::subgroup_width(gpu) else { return };
     let shape = |d: &[usize]| Shape::new(d).unwrap();
     let (a, b) = (gpu.empty(&shape(&[1, 64, 16])).unwrap(), gpu.empty(&shape(&[1, 16, 64])).unwrap());
     let out = gpu.empty(&shape(&[1, 64, 64])).unwrap();
     let odd = SubgroupTile { rows: 48, cols: 64, invocations: 64 };
     let e = Matmul::new(false, false).with_tile(odd).encode(gpu, &[&a, &b], &out).unwrap_err().to_string();
     assert!(e.contains("[48, 64] is none of matmul_subgroup's") && e.contains(&format!("{width} lanes")), "{e}");
-    let one = subgroup_tiles(width as usize).pop().unwrap();
+    let one = subgroup_tiles(width).pop().unwrap();
     assert!(Matmul::new(false, false).with_tile(one).encode(gpu, &[&a, &b], &out).is_ok());
 }
 

@@ -148,8 +148,7 @@ fn conv2d_should_match_reference() {
 #[test]
 fn conv2d_repacked_should_match_reference() {
     let gpu = gpu_or_skip!();
-    if gpu.profile().subgroup_width.is_none() {
-        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+    if common::subgroup_width(gpu).is_none() {
         return;
     }
     common::check_cases(gpu, ops::conv2d::repacked_cases(&mut common::rng()));
@@ -160,8 +159,7 @@ fn conv2d_repacked_should_match_reference() {
 #[test]
 fn matmul_rows_forced_should_match_reference() {
     let gpu = gpu_or_skip!();
-    if gpu.profile().subgroup_width.is_none() {
-        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+    if common::subgroup_width(gpu).is_none() {
         return;
     }
     common::check_cases(gpu, ops::matmul::rows_cases(&mut common::rng()));
@@ -172,11 +170,8 @@ fn matmul_rows_forced_should_match_reference() {
 #[test]
 fn matmul_tiles_forced_should_match_reference() {
     let gpu = gpu_or_skip!();
-    let Some(width) = gpu.profile().subgroup_width else {
-        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
-        return;
-    };
-    common::check_cases(gpu, ops::matmul::tile_cases(&mut common::rng(), width as usize));
+    let Some(width) = common::subgroup_width(gpu) else { return };
+    common::check_cases(gpu, ops::matmul::tile_cases(&mut common::rng(), width));
 }
 
 #[test]

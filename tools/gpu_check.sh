@@ -9,9 +9,8 @@
 #
 # Steps, each under `timeout` so the whole run ends inside the 8-minute budget (480 s) however a
 # step behaves; a step that fails or times out is recorded and the later steps still run:
-#   1. setup     the binaries: unpacked from .gpu_check/bin.tar.xz (tools/gpu_bundle.sh), or,
-#                without a bundle, `cargo build --release` and the test binaries (a machine with
-#                Rust); the Vulkan loader from .gpu_check/debs where the image has none, NVIDIA's
+#   1. setup     the binaries: unpacked from .gpu_check/bin.tar.xz (tools/gpu_bundle.sh, also on a
+#                machine with Rust: the one way they are built); the Vulkan loader from .gpu_check/debs where the image has none, NVIDIA's
 #                ICD named where the loader would not find it, and the folder the tests were built
 #                in linked to this checkout (they read tests/fixtures through it)
 #   2. info      `glimpse info`: the adapters and the chosen one (must not be a CPU adapter: set
@@ -70,26 +69,14 @@ run() {
     return "$rc"
 }
 
-# The binaries into $BIN: the bundle's, or built here where there is none.
+# The binaries into $BIN, from the bundle (tools/gpu_bundle.sh builds them: one way, here or on a
+# machine with Rust).
 setup_binaries() {
     rm -rf "$BIN"
     mkdir -p "$BIN"
-    if [ -f "$BUNDLE/bin.tar.xz" ]; then
-        cat "$BUNDLE/manifest"
-        tar -C "$BIN" --strip-components=1 -xJf "$BUNDLE/bin.tar.xz" || return 1
-    else
-        echo "no $BUNDLE/bin.tar.xz (tools/gpu_bundle.sh): building here"
-        cargo build --release --locked --bin glimpse || return 1
-        cp target/release/glimpse "$BIN/" || return 1
-        cargo test --release --locked --no-run --message-format=json --test ops --test gpu --test blocks \
-            --test networks --test models --test fusion --test golden |
-            "$PYTHON" -c '
-import json, shutil, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        shutil.copy(m["executable"], sys.argv[1] + "/test-" + m["target"]["name"])' "$BIN" || return 1
-    fi
+    [ -f "$BUNDLE/bin.tar.xz" ] || { echo "no $BUNDLE/bin.tar.xz: run tools/gpu_bundle.sh first"; return 1; }
+    cat "$BUNDLE/manifest"
+    tar -C "$BIN" --strip-components=1 -xJf "$BUNDLE/bin.tar.xz" || return 1
     ls -l "$BIN"
 }
 
@@ -117,7 +104,7 @@ setup_fixtures() {
     fi
 }
 
-export BUNDLE BIN OUT PYTHON
+export BUNDLE BIN OUT
 export -f setup_binaries setup_loader setup_fixtures
 run setup setup.log 90 bash -c 'setup_binaries && setup_loader && setup_fixtures'
 # A loader that finds no NVIDIA ICD is told where the driver's mount keeps it.
@@ -146,7 +133,7 @@ done
 
 {
     echo "glimpse GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    sed 's/^/bundle: /' "$BUNDLE/manifest" 2> /dev/null || echo "bundle: none (built on this machine)"
+    sed 's/^/bundle: /' "$BUNDLE/manifest" 2> /dev/null || echo "bundle: none (setup.log)"
     grep -m1 "^chosen:" "$OUT/setup.log" 2> /dev/null || echo "chosen adapter: unknown (see setup.log)"
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     echo

@@ -39,6 +39,16 @@ macro_rules! gpu_or_skip {
     };
 }
 
+/// The device's subgroup width where it has subgroups of one fixed width (the forced subgroup
+/// kernels run only there), else None after printing that the test is skipped.
+pub fn subgroup_width(gpu: &Gpu) -> Option<usize> {
+    let width = gpu.profile().subgroup_width.map(|w| w as usize);
+    if width.is_none() {
+        eprintln!("skipped: {} has no subgroups of one fixed width", gpu.profile().name);
+    }
+    width
+}
+
 /// A fresh random generator; its seed is printed so a failure can be replayed
 /// with GLIMPSE_SEED=<seed>.
 pub fn rng() -> fastrand::Rng {
