@@ -2,7 +2,7 @@
 
 /// Everything that can go wrong in glimpse. Anything a user can cause (a bad
 /// shape, argument or file) names the op, the tensor and the shapes.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// No adapter matched (or none exists on this machine).
     #[error("no GPU adapter found: {0}")]

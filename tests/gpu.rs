@@ -56,6 +56,67 @@ fn a_broken_shader_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_pipeline_the_device_refuses_is_an_error_where_it_is_waited_for() {
+    let gpu = gpu_or_skip!();
+    // Valid WGSL whose workgroup no device allows: refused only when the pipeline is created.
+    let huge = Kernel {
+        name: "huge_workgroup",
+        source: "struct Params { x: u32, y: u32, z: u32, w: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1024, 1024) fn main() { out[0] = f32(params.x); }",
+    };
+    let out = gpu.empty(&glimpse::Shape::new(&[4]).unwrap()).unwrap();
+    let params = [1u32, 0, 0, 0];
+    // Alone, prepare compiles and says so.
+    let err = gpu.prepare(&huge, &[], &params, &[&out], [1, 1, 1]).unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("huge_workgroup"), "{err}");
+    let err = gpu.compile(&huge).unwrap_err();
+    assert!(err.to_string().contains("huge_workgroup"), "{err}");
+    // Compiling in parallel (a fresh kernel: the error above is cached), prepare returns before
+    // the compile thread fails, and the launch carries the error to whoever waits for it.
+    let huge2 = Kernel { name: "huge_workgroup_2", ..huge };
+    let launch = gpu.compiling_in_parallel(|| gpu.prepare(&huge2, &[], &params, &[&out], [1, 1, 1])).unwrap();
+    let err = launch.pipeline().unwrap_err();
+    assert!(err.to_string().contains("huge_workgroup_2"), "{err}");
+    let err = gpu.submit(std::slice::from_ref(&launch)).unwrap_err();
+    assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("huge_workgroup_2"), "{err}");
+    // The device stays usable.
+    let x = gpu.upload(&Tensor::from_vec(&[4], vec![-1.0; 4]).unwrap()).unwrap();
+    gpu.submit(&Eltwise::Relu.encode(gpu, &[&x], &out).unwrap()).unwrap();
+    assert_eq!(gpu.read(&out).unwrap().data(), &[0.0; 4]);
+}
+
+#[test]
+fn compiles_started_in_parallel_have_finished_when_the_call_returns() {
+    let gpu = gpu_or_skip!();
+    let add = Kernel {
+        name: "add_override",
+        source: "struct Params { x: u32, y: u32, z: u32, w: u32 }
+override ADD: f32 = 0.0;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1) fn main() { out[params.x] = ADD; }",
+    };
+    let out = gpu.empty(&glimpse::Shape::new(&[4]).unwrap()).unwrap();
+    let before = gpu.pipeline_compiles().len();
+    let launches = gpu
+        .compiling_in_parallel(|| {
+            (0..4u32)
+                .map(|i| gpu.prepare(&add, &[("ADD", f64::from(i) + 1.0)], &[i, 0, 0, 0], &[&out], [1, 1, 1]))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    let compiles = gpu.pipeline_compiles();
+    let ours: Vec<_> = compiles[before..].iter().filter(|c| c.kernel == "add_override").collect();
+    assert_eq!(ours.len(), 4);
+    // Each compile records its time just before it finishes.
+    assert!(ours.iter().all(|c| c.create_ms > 0.0), "{ours:?}");
+    gpu.submit(&launches).unwrap();
+    assert_eq!(gpu.read(&out).unwrap().data(), &[1.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
 fn binding_the_wrong_buffers_is_an_error_not_a_panic() {
     let gpu = gpu_or_skip!();
     let x = gpu.upload(&Tensor::from_vec(&[4], vec![1.0; 4]).unwrap()).unwrap();

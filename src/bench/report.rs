@@ -389,7 +389,12 @@ mod tests {
         b.compiles = vec![compile("middle", 40.0, None)];
         let text = compile_table(&report("glimpse", vec![a, b]));
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("-- pipeline compiles: 3 pipelines, 948 ms (of which 902 ms"), "{text}");
+        assert!(
+            lines[0].starts_with(
+                "-- pipeline compiles: 3 pipelines, 948 ms summed over the threads compiling at once (of which 902 ms"
+            ),
+            "{text}"
+        );
         assert!(lines[2].contains("slow[X=1]") && lines[2].ends_with("a 1x8 fused"), "{text}");
         assert!(lines[3].contains("middle") && lines[4].contains("fast"), "{text}");
         assert_eq!(compile_table(&report("glimpse", vec![])), "");

@@ -107,7 +107,8 @@ pub(super) fn compile_table(report: &Report) -> String {
     let first_runs: f64 = all.iter().filter_map(|(c, _)| c.first_run_ms).fold(0.0, |a, b| a + b);
     all.sort_by(|a, b| b.0.total_ms().total_cmp(&a.0.total_ms()));
     let mut s = format!(
-        "-- pipeline compiles: {} pipelines, {} ms (of which {} ms in first dispatches, where lazy drivers compile); \
+        "-- pipeline compiles: {} pipelines, {} ms summed over the threads compiling at once (of which {} ms in first \
+         dispatches, where lazy drivers compile); \
          the {} slowest:\n{:>9} {:>9} {:>9}  {:<48} first used by\n",
         all.len(),
         format_ms(Some(total)),

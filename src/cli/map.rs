@@ -262,7 +262,7 @@ fn compile_summary(compiles: &[glimpse::gpu::PipelineCompile]) -> Option<String>
     let named: Vec<String> =
         slowest.iter().take(5).map(|c| format!("{} {:.2} s", c.label(), c.total_ms() / 1e3)).collect();
     Some(format!(
-        "GPU kernels: {} pipelines, {create:.3} s creating them, {first:.3} s in their first dispatches (compiling on lazy drivers); slowest: {}",
+        "GPU kernels: {} pipelines, {create:.3} s creating them (summed over the threads compiling at once), {first:.3} s in their first dispatches (compiling on lazy drivers); slowest: {}",
         compiles.len(),
         named.join(", ")
     ))

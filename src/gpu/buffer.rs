@@ -219,10 +219,11 @@ impl Gpu {
             })
             .collect();
         let total = reads.iter().map(|(_, s)| s.next_multiple_of(8)).sum::<u64>();
+        let pipelines = super::pipelines::ready(dispatches)?;
         let staging = self.scoped(context, || {
             let mut encoder =
                 self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("glimpse") });
-            self.record(&mut encoder, dispatches, timing);
+            self.record(&mut encoder, dispatches, &pipelines, timing);
             let staging = (total > 0).then(|| {
                 let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("readback"),

@@ -3,6 +3,7 @@
 use super::adapters::AdapterSummary;
 use super::compile::CompileEntry;
 use super::params::ParamsBinding;
+use super::pipelines::{CompileSlots, KernelLayout, PendingPipeline};
 use super::profile::{fixed_subgroup_width, DeviceProfile, SUBGROUP_WIDTHS};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -76,8 +77,12 @@ pub struct Gpu {
     pub(super) queue: wgpu::Queue,
     pub(super) limits: wgpu::Limits,
     pub(super) features: wgpu::Features,
-    /// Shared with the views [`Gpu::with_grid_limit`] makes.
-    pub(super) pipelines: Arc<Mutex<HashMap<String, (wgpu::ComputePipeline, CompileEntry)>>>,
+    /// Shared with the views [`Gpu::with_grid_limit`] makes (and the compile threads').
+    pub(super) pipelines: Arc<Mutex<HashMap<String, Arc<PendingPipeline>>>>,
+    /// Each kernel's source as compiled here and its layouts; shared with the views too.
+    pub(super) layouts: Arc<Mutex<HashMap<String, Arc<KernelLayout>>>>,
+    /// How many pipelines may compile at once; shared with the views too.
+    pub(super) compile_slots: Arc<CompileSlots>,
     /// Every pipeline created, with what it cost (see [`Gpu::pipeline_compiles`]); shared
     /// with the views too, so a pipeline is logged once whichever view compiled it.
     pub(super) compiles: Arc<Mutex<Vec<CompileEntry>>>,
@@ -177,6 +182,8 @@ impl Gpu {
             limits: limits.clone(),
             features,
             pipelines: Arc::default(),
+            layouts: Arc::default(),
+            compile_slots: Arc::default(),
             compiles: Arc::default(),
             scratch: Arc::default(),
             runs: Arc::default(),
@@ -231,14 +238,23 @@ impl Gpu {
         if limit == 0 {
             return Err(Error::invalid("grid limit", "must be at least 1 workgroup per dimension"));
         }
-        let mut limits = self.limits.clone();
-        limits.max_compute_workgroups_per_dimension = limit.min(limits.max_compute_workgroups_per_dimension);
-        Ok(Gpu {
+        let mut view = self.view();
+        view.limits.max_compute_workgroups_per_dimension = limit.min(self.limits.max_compute_workgroups_per_dimension);
+        Ok(view)
+    }
+
+    /// Another handle on this device sharing everything: the device, queue, caches, scratch, run
+    /// lock and error tracking (what [`Gpu::with_grid_limit`] starts from, and what a compile
+    /// thread holds).
+    pub(super) fn view(&self) -> Gpu {
+        Gpu {
             device: self.device.clone(),
             queue: self.queue.clone(),
-            limits,
+            limits: self.limits.clone(),
             features: self.features,
             pipelines: self.pipelines.clone(),
+            layouts: self.layouts.clone(),
+            compile_slots: self.compile_slots.clone(),
             compiles: self.compiles.clone(),
             scratch: self.scratch.clone(),
             runs: self.runs.clone(),
@@ -250,7 +266,7 @@ impl Gpu {
             params: self.params,
             lost: self.lost.clone(),
             uncaptured: self.uncaptured.clone(),
-        })
+        }
     }
 
     /// Key limits and features, as (name, value) rows for `glimpse info`.

@@ -1,9 +1,10 @@
-//! Kernels, the pipeline cache, dispatch recording, submission and GPU timing.
+//! Kernels, dispatch recording, submission and GPU timing.
 
-use super::compile::{CompileEntry, PipelineCompile};
+use super::compile::CompileEntry;
+use super::pipelines::PendingPipeline;
 use super::{Gpu, GpuTensor};
 use crate::{Error, Result};
-use std::time::Instant;
+use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// A WGSL compute shader: `shaders/<name>.wgsl`, entry point `main`.
@@ -63,12 +64,11 @@ macro_rules! kernel {
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     label: &'static str,
-    pipeline: wgpu::ComputePipeline,
+    /// Compiled in the background ([`super::pipelines`]): wait before recording.
+    pipeline: Arc<PendingPipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     recipe: Recipe,
-    /// The pipeline's entry in the device's compile log (its first run is timed).
-    pub(super) compile: CompileEntry,
     /// A launch a kernel runs besides the one that writes the op's output (a layout pass, a
     /// transform, Winograd's GEMMs): part of that kernel's cost, not a separate op (see
     /// [`Dispatch::auxiliary`]).
@@ -135,66 +135,23 @@ impl Dispatch {
     pub fn prepared_bytes(&self) -> Option<u64> {
         self.prepared
     }
+
+    /// Its pipeline, once compiled (blocks while a worker thread compiles it): the driver's
+    /// compile error, if it failed.
+    pub fn pipeline(&self) -> Result<&wgpu::ComputePipeline> {
+        self.pipeline.wait()
+    }
+
+    /// The pipeline's entry in the device's compile log (its first run is timed).
+    pub(super) fn compile_entry(&self) -> &CompileEntry {
+        &self.pipeline.log
+    }
 }
 
 /// Most timestamp queries one query set may hold (wgpu's limit).
 const MAX_QUERIES: usize = 4096;
 
 impl Gpu {
-    /// Compiles `kernel` now (pipelines are otherwise compiled on first use):
-    /// shows a shader is accepted by this device and its limits.
-    pub fn compile(&self, kernel: &Kernel) -> Result<()> {
-        self.pipeline(kernel, &[]).map(|_| ())
-    }
-
-    /// Compiles (once) the pipeline for `kernel` with override `constants`.
-    fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<(wgpu::ComputePipeline, CompileEntry)> {
-        // The source's address joins the name: two Kernel values sharing a name
-        // must not share a pipeline.
-        let key = format!("{}@{:p}{constants:?}", kernel.name, kernel.source.as_ptr());
-        let mut cache = self.pipelines.lock().expect("pipeline cache should not be poisoned");
-        if let Some(p) = cache.get(&key) {
-            return Ok(p.clone());
-        }
-        if kernel.needs_subgroups() && !self.features.contains(wgpu::Features::SUBGROUP) {
-            return Err(Error::Gpu {
-                context: format!("compiling kernel {}", kernel.name),
-                msg: format!("it needs subgroup operations, which {} does not offer", self.adapter().name),
-            });
-        }
-        let start = Instant::now();
-        let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(self.params.apply(kernel.naga_source())),
-            });
-            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                // No zero-filling of workgroup memory: every kernel writes each element of its
-                // workgroup arrays before reading it (tests/shaders.rs lists the kernels checked).
-                // On OpenGL, wgpu zero-fills with one array constructor per variable (4096 zeros
-                // for cbam_channel_mlp and sk_attention), which llvmpipe took 500 and 900 s to
-                // compile on a first run.
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        })?;
-        let entry = self.log_compile(PipelineCompile {
-            kernel: kernel.name,
-            constants: constants.iter().map(|&(name, value)| (name.to_string(), value)).collect(),
-            create_ms: start.elapsed().as_secs_f64() * 1e3,
-            first_run_ms: None,
-        });
-        cache.insert(key, (pipeline.clone(), entry.clone()));
-        Ok((pipeline, entry))
-    }
-
     /// Workgroup counts for `groups` workgroups along one logical axis. Past the
     /// per-dimension limit (65535 by default) the grid folds into y; shaders
     /// recover the linear index as `wid.x + wid.y * nwg.x` and guard the tail.
@@ -228,7 +185,8 @@ impl Gpu {
                 format!("grid {workgroups:?} exceeds this device's {max} workgroups per dimension"),
             ));
         }
-        let (pipeline, compile) = self.pipeline(kernel, constants)?;
+        let pipeline = self.pipeline(kernel, constants)?;
+        let layout = self.kernel_layout(kernel)?;
         let bind_group = self.scoped(&format!("binding kernel {}", kernel.name), || {
             // Uniform blocks are sized in 16-byte steps on some backends.
             let mut bytes = bytemuck::bytes_of(params).to_vec();
@@ -244,7 +202,7 @@ impl Gpu {
             }
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.name),
-                layout: &pipeline.get_bind_group_layout(0),
+                layout: &layout.bind_group,
                 entries: &entries,
             })
         })?;
@@ -254,16 +212,7 @@ impl Gpu {
             params: bytemuck::bytes_of(params).to_vec(),
             bindings: bindings.iter().map(|&t| t.clone()).collect(),
         };
-        Ok(Dispatch {
-            label: kernel.name,
-            pipeline,
-            bind_group,
-            workgroups,
-            recipe,
-            compile,
-            auxiliary: false,
-            prepared: None,
-        })
+        Ok(Dispatch { label: kernel.name, pipeline, bind_group, workgroups, recipe, auxiliary: false, prepared: None })
     }
 
     /// Records `dispatches` in order into one command buffer, submits it and
@@ -306,15 +255,17 @@ impl Gpu {
         Ok(ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period).collect())
     }
 
-    /// Records `dispatches` into `encoder`, one compute pass each so that each
-    /// can carry its own timestamps; resolves the timestamps after the last.
+    /// Records `dispatches` into `encoder` with their `pipelines` ([`super::pipelines::ready`]),
+    /// one compute pass each so that each can carry its own timestamps; resolves the timestamps
+    /// after the last.
     pub(super) fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         dispatches: &[Dispatch],
+        pipelines: &[&wgpu::ComputePipeline],
         timing: Option<(&wgpu::QuerySet, &wgpu::Buffer)>,
     ) {
-        for (i, d) in dispatches.iter().enumerate() {
+        for (i, (d, pipeline)) in dispatches.iter().zip(pipelines).enumerate() {
             let timestamp_writes = timing.map(|(queries, _)| wgpu::ComputePassTimestampWrites {
                 query_set: queries,
                 beginning_of_pass_write_index: Some(2 * i as u32),
@@ -322,7 +273,7 @@ impl Gpu {
             });
             let mut pass =
                 encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.label), timestamp_writes });
-            pass.set_pipeline(&d.pipeline);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
             let [x, y, z] = d.workgroups;
             pass.dispatch_workgroups(x, y, z);

@@ -10,6 +10,7 @@ mod compile;
 mod context;
 mod dispatch;
 mod params;
+mod pipelines;
 mod profile;
 mod scratch;
 pub use scratch::{slot_bytes_after, Derived};

@@ -67,24 +67,32 @@ impl Plan {
         let home =
             |id: ValueId| buffers[layout.home[id.0].expect("every root is laid out")].as_ref().expect("allocated");
 
-        let (mut all, mut origins, mut steps) = (Vec::new(), Vec::new(), Vec::new());
-        for node in &graph.nodes {
-            let bound = node
-                .inputs
-                .iter()
-                .map(|&id| home(graph.root(id)).reuse_as(graph.shape(id)))
-                .collect::<Result<Vec<_>>>()?;
-            let outputs = std::iter::once(node.output)
-                .chain(node.side.iter().copied())
-                .map(|id| home(id).reuse_as(graph.shape(id)))
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&GpuTensor> = bound.iter().collect();
-            let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
-            let encoded = node.op.encode_all(gpu, &refs, &out_refs)?;
-            origins.extend(std::iter::repeat_n(steps.len(), encoded.len()));
-            all.extend(encoded);
-            let shapes: Vec<&Shape> = node.inputs.iter().map(|&id| graph.shape(id)).collect();
-            steps.push(Step { what: node.op.describe(&shapes), flops: node.op.cost(&shapes).flops });
+        // The ops' pipelines compile on worker threads while the ops encode (gpu/pipelines.rs);
+        // every one has finished when the call returns, and a driver's compile error is raised here.
+        let (all, origins, steps) = gpu.compiling_in_parallel(|| -> Result<_> {
+            let (mut all, mut origins, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+            for node in &graph.nodes {
+                let bound = node
+                    .inputs
+                    .iter()
+                    .map(|&id| home(graph.root(id)).reuse_as(graph.shape(id)))
+                    .collect::<Result<Vec<_>>>()?;
+                let outputs = std::iter::once(node.output)
+                    .chain(node.side.iter().copied())
+                    .map(|id| home(id).reuse_as(graph.shape(id)))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&GpuTensor> = bound.iter().collect();
+                let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
+                let encoded = node.op.encode_all(gpu, &refs, &out_refs)?;
+                origins.extend(std::iter::repeat_n(steps.len(), encoded.len()));
+                all.extend(encoded);
+                let shapes: Vec<&Shape> = node.inputs.iter().map(|&id| graph.shape(id)).collect();
+                steps.push(Step { what: node.op.describe(&shapes), flops: node.op.cost(&shapes).flops });
+            }
+            Ok((all, origins, steps))
+        })?;
+        for d in &all {
+            d.pipeline()?;
         }
 
         let outputs = graph
