@@ -77,7 +77,7 @@ fn a_pipeline_the_device_refuses_is_an_error_where_it_is_waited_for() {
     // the compile thread fails, and the launch carries the error to whoever waits for it.
     let huge2 = Kernel { name: "huge_workgroup_2", ..huge };
     let launch = gpu.compiling_in_parallel(|| gpu.prepare(&huge2, &[], &params, &[&out], [1, 1, 1])).unwrap();
-    let err = launch.pipeline().unwrap_err();
+    let err = launch.ready().unwrap_err();
     assert!(err.to_string().contains("huge_workgroup_2"), "{err}");
     let err = gpu.submit(std::slice::from_ref(&launch)).unwrap_err();
     assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("huge_workgroup_2"), "{err}");

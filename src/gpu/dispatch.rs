@@ -136,9 +136,14 @@ impl Dispatch {
         self.prepared
     }
 
-    /// Its pipeline, once compiled (blocks while a worker thread compiles it): the driver's
-    /// compile error, if it failed.
-    pub fn pipeline(&self) -> Result<&wgpu::ComputePipeline> {
+    /// Waits until its pipeline is compiled (inside [`Gpu::compiling_in_parallel`] a worker thread
+    /// compiles it after `prepare` returned): the driver's compile error, if it failed.
+    pub fn ready(&self) -> Result<()> {
+        self.pipeline().map(|_| ())
+    }
+
+    /// Its pipeline, once compiled (see [`Dispatch::ready`]).
+    pub(super) fn pipeline(&self) -> Result<&wgpu::ComputePipeline> {
         self.pipeline.wait()
     }
 

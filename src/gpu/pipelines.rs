@@ -136,7 +136,7 @@ impl Gpu {
     /// returns once all of them have finished, whatever `encode` returned (or if it panicked): no
     /// compile outlives the call, so none is still inside the driver when the process exits.
     /// Inside, `prepare` does not wait for its pipeline and a driver's compile error comes from
-    /// [`Dispatch::pipeline`] (or the first run); [`crate::graph::Plan::compile`] encodes its ops
+    /// [`Dispatch::ready`] (or the first run); [`crate::graph::Plan::compile`] encodes its ops
     /// this way and checks every launch's pipeline before it returns.
     pub fn compiling_in_parallel<T>(&self, encode: impl FnOnce() -> T) -> T {
         struct Leave<'a>(&'a CompileSlots);

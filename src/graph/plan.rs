@@ -92,7 +92,7 @@ impl Plan {
             Ok((all, origins, steps))
         })?;
         for d in &all {
-            d.pipeline()?;
+            d.ready()?;
         }
 
         let outputs = graph
