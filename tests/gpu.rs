@@ -55,16 +55,26 @@ fn a_broken_shader_is_an_error_not_a_panic() {
     assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("broken"), "{err}");
 }
 
+/// The declarations of a test kernel with glimpse's binding 0 (`params`, four u32s, in the one line
+/// lavapipe's storage form rewrites) and one output, `out`; its entry point follows.
+macro_rules! params_and_out {
+    ($main:literal) => {
+        concat!(
+            "struct Params { x: u32, y: u32, z: u32, w: u32 }\n",
+            "@group(0) @binding(0) var<uniform> params: Params;\n",
+            "@group(0) @binding(1) var<storage, read_write> out: array<f32>;\n",
+            $main
+        )
+    };
+}
+
 #[test]
 fn a_pipeline_the_device_refuses_is_an_error_where_it_is_waited_for() {
     let gpu = gpu_or_skip!();
     // Valid WGSL whose workgroup no device allows: refused only when the pipeline is created.
     let huge = Kernel {
         name: "huge_workgroup",
-        source: "struct Params { x: u32, y: u32, z: u32, w: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(1024, 1024) fn main() { out[0] = f32(params.x); }",
+        source: params_and_out!("@compute @workgroup_size(1024, 1024) fn main() { out[0] = f32(params.x); }"),
     };
     let out = gpu.empty(&glimpse::Shape::new(&[4]).unwrap()).unwrap();
     let params = [1u32, 0, 0, 0];
@@ -92,11 +102,9 @@ fn compiles_started_in_parallel_have_finished_when_the_call_returns() {
     let gpu = gpu_or_skip!();
     let add = Kernel {
         name: "add_override",
-        source: "struct Params { x: u32, y: u32, z: u32, w: u32 }
-override ADD: f32 = 0.0;
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(1) fn main() { out[params.x] = ADD; }",
+        source: params_and_out!(
+            "override ADD: f32 = 0.0;\n@compute @workgroup_size(1) fn main() { out[params.x] = ADD; }"
+        ),
     };
     let out = gpu.empty(&glimpse::Shape::new(&[4]).unwrap()).unwrap();
     let before = gpu.pipeline_compiles().len();
