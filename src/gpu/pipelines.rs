@@ -198,17 +198,25 @@ impl Gpu {
         constants: Vec<(String, f64)>,
         pending: Arc<PendingPipeline>,
     ) {
-        let (gpu, job_pending) = (self.view(), pending.clone());
+        /// Counts the compile finished however its thread ends (a panic too), so that
+        /// [`CompileSlots::wait_idle`] never waits for a thread that is gone.
+        struct InFlight(Arc<CompileSlots>);
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                self.0.finished();
+            }
+        }
         self.compile_slots.started();
+        let (gpu, job_pending, in_flight) = (self.view(), pending.clone(), InFlight(self.compile_slots.clone()));
         let spawned = std::thread::Builder::new().name(format!("compile {name}")).spawn(move || {
+            let _in_flight = in_flight;
             gpu.compile_now(name, &layout, &constants, &job_pending);
-            gpu.compile_slots.finished();
         });
         if let Err(e) = spawned {
-            // Set here, as the job would have: nothing ever waits for a compile that cannot start.
+            // Set here, as the job would have: nothing ever waits for a compile that cannot start
+            // (the closure, and with it the InFlight count, was dropped with the error).
             let msg = format!("could not start a thread to compile it: {e}");
             let _ = pending.done.set(Err(Error::Gpu { context: format!("compiling kernel {name}"), msg }));
-            self.compile_slots.finished();
         }
     }
 
