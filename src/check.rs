@@ -5,7 +5,7 @@ pub mod export;
 
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
 use crate::ops::{gpu_shapes_of, Case};
-use crate::{Result, Tensor};
+use crate::{Result, Shape, Tensor};
 
 /// How close a GPU result must be to the f64-accumulated CPU reference.
 /// An element passes when `|got - want| <= rel * (|want| + rms(want))`: relative
@@ -78,12 +78,17 @@ pub struct CaseReport {
 /// first, so an element the kernel forgets to write fails) and compares.
 pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseReport> {
     let inputs: Vec<&Tensor> = case.inputs.iter().collect();
-    let want = case.op.reference(&inputs)?;
+    let input_shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
+    let out_shape = case.op.output_shape(&input_shapes)?;
     let uploaded = inputs.iter().map(|t| gpu.upload(t)).collect::<Result<Vec<_>>>()?;
     let bound: Vec<_> = uploaded.iter().collect();
-    let output = gpu.empty(want.shape())?;
+    let output = gpu.empty(&out_shape)?;
     gpu.fill(&output, f32::NAN)?;
-    let dispatches = encode_case(gpu, case, &bound, &output)?;
+    // The case's pipelines compile on worker threads while the CPU reference runs.
+    let (dispatches, want) =
+        gpu.compiling_in_parallel(|| (encode_case(gpu, case, &bound, &output), case.op.reference(&inputs)));
+    // (A reference of another shape than the rule's fails the comparison: `compare` checks shapes.)
+    let (dispatches, want) = (dispatches?, want?);
     gpu.submit(&dispatches)?;
     let got = gpu.read(&output)?;
     let shapes: Vec<String> = gpu_shapes_of(&bound).iter().map(|s| s.to_string()).collect();
