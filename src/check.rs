@@ -4,8 +4,8 @@
 pub mod export;
 
 use crate::gpu::{Dispatch, Gpu, GpuTensor};
-use crate::ops::{gpu_shapes_of, Case};
-use crate::{Result, Shape, Tensor};
+use crate::ops::{gpu_shapes_of, shapes_of, Case};
+use crate::{Result, Tensor};
 
 /// How close a GPU result must be to the f64-accumulated CPU reference.
 /// An element passes when `|got - want| <= rel * (|want| + rms(want))`: relative
@@ -78,8 +78,7 @@ pub struct CaseReport {
 /// first, so an element the kernel forgets to write fails) and compares.
 pub fn run_case(gpu: &Gpu, case: &Case) -> Result<CaseReport> {
     let inputs: Vec<&Tensor> = case.inputs.iter().collect();
-    let input_shapes: Vec<&Shape> = inputs.iter().map(|t| t.shape()).collect();
-    let out_shape = case.op.output_shape(&input_shapes)?;
+    let out_shape = case.op.output_shape(&shapes_of(&inputs))?;
     let uploaded = inputs.iter().map(|t| gpu.upload(t)).collect::<Result<Vec<_>>>()?;
     let bound: Vec<_> = uploaded.iter().collect();
     let output = gpu.empty(&out_shape)?;

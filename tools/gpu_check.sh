@@ -10,9 +10,10 @@
 # Steps, each under `timeout` so the whole run ends inside the 8-minute budget (480 s) however a
 # step behaves; a step that fails or times out is recorded and the later steps still run:
 #   1. setup     the binaries: unpacked from .gpu_check/bin.tar.xz (tools/gpu_bundle.sh, also on a
-#                machine with Rust: the one way they are built); the Vulkan loader from .gpu_check/debs where the image has none, NVIDIA's
-#                ICD named where the loader would not find it, and the folder the tests were built
-#                in linked to this checkout (they read tests/fixtures through it)
+#                machine with Rust: the one way they are built); the Vulkan loader from
+#                .gpu_check/debs where the image has none, NVIDIA's ICD named where the loader
+#                would not find it, and the folder the tests were built in linked to this
+#                checkout (they read tests/fixtures through it)
 #   2. info      `glimpse info`: the adapters and the chosen one (must not be a CPU adapter: set
 #                WGPU_ADAPTER_NAME to pick the NVIDIA one where several are found)
 #   3. torch     `tools/bench_torch.py --device cuda --suite all --batch 8` -> torch_cuda.json

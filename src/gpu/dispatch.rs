@@ -190,8 +190,7 @@ impl Gpu {
                 format!("grid {workgroups:?} exceeds this device's {max} workgroups per dimension"),
             ));
         }
-        let pipeline = self.pipeline(kernel, constants)?;
-        let layout = self.kernel_layout(kernel)?;
+        let (pipeline, layout) = self.pipeline(kernel, constants)?;
         let bind_group = self.scoped(&format!("binding kernel {}", kernel.name), || {
             // Uniform blocks are sized in 16-byte steps on some backends.
             let mut bytes = bytemuck::bytes_of(params).to_vec();

@@ -6,7 +6,8 @@
 //! compile, and a network asks for dozens (timm.skresnet18: 73, 5.3 s on lavapipe, eight of them
 //! matmul_rows_subgroup at about 0.5 s each), which one thread created one after another while the
 //! plan was encoded. On the 2-core host its first plan and run took 2.8 s instead of 4.1-4.6
-//! (`glimpse bench --suite networks --batch 1 --filter skresnet18 -v`, the cold column;
+//! (`glimpse bench --suite networks --batch 1 --filter skresnet18 -v`, the cold column), four
+//! such pipelines 0.9 s instead of 1.5 (`cargo run --release --example compile_probe`;
 //! BENCHMARKS.md, "Pipelines compiled in parallel"). Why only inside that call: it waits for every
 //! compile it started, so none outlives it (a compile thread still inside the driver when the
 //! process exits could crash it), and a lone `prepare` keeps reporting a compile error itself.
@@ -128,7 +129,7 @@ impl Gpu {
     /// Compiles `kernel` now (pipelines are otherwise compiled on first use): shows a shader is
     /// accepted by this device and its limits.
     pub fn compile(&self, kernel: &Kernel) -> Result<()> {
-        self.pipeline(kernel, &[])?.wait().map(|_| ())
+        self.pipeline(kernel, &[])?.0.wait().map(|_| ())
     }
 
     /// Runs `encode` with every pipeline its [`Gpu::prepare`] calls need compiled on worker threads
@@ -153,12 +154,18 @@ impl Gpu {
 
     /// The pipeline for `kernel` with override `constants`, from the cache or compiled now: on this
     /// thread (its error returned here), or inside [`Gpu::compiling_in_parallel`] on a worker
-    /// thread, returned at once (the driver's error then comes from [`PendingPipeline::wait`]).
-    pub(super) fn pipeline(&self, kernel: &Kernel, constants: &[(&str, f64)]) -> Result<Arc<PendingPipeline>> {
-        let layout = self.kernel_layout(kernel)?;
+    /// thread, returned at once (the driver's error then comes from [`PendingPipeline::wait`]);
+    /// with the kernel's layouts, which its bind groups take.
+    pub(super) fn pipeline(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+    ) -> Result<(Arc<PendingPipeline>, Arc<KernelLayout>)> {
         // The source's address joins the name: two Kernel values sharing a name
         // must not share a pipeline.
-        let key = format!("{}@{:p}{constants:?}", kernel.name, kernel.source.as_ptr());
+        let kernel_key = format!("{}@{:p}", kernel.name, kernel.source.as_ptr());
+        let layout = self.kernel_layout(kernel, &kernel_key)?;
+        let key = format!("{kernel_key}{constants:?}");
         let in_parallel = IN_PARALLEL.with(|depth| depth.get() > 0);
         let mut cache = self.pipelines.lock().expect("pipeline cache should not be poisoned");
         let pending = match cache.get(&key) {
@@ -177,7 +184,7 @@ impl Gpu {
                 drop(cache);
                 let owned: Vec<(String, f64)> = constants.iter().map(|&(n, v)| (n.to_string(), v)).collect();
                 if in_parallel {
-                    self.compile_in_background(kernel.name, layout, owned, pending.clone());
+                    self.compile_in_background(kernel.name, layout.clone(), owned, pending.clone());
                 } else {
                     self.compile_now(kernel.name, &layout, &owned, &pending);
                 }
@@ -187,7 +194,7 @@ impl Gpu {
         if !in_parallel {
             pending.wait()?;
         }
-        Ok(pending)
+        Ok((pending, layout))
     }
 
     /// Starts [`Gpu::compile_now`] on a worker thread, counted in flight until it is done.
@@ -267,11 +274,10 @@ impl Gpu {
         });
     }
 
-    /// `kernel`'s source as this device compiles it and its layouts (read once per kernel).
-    pub(super) fn kernel_layout(&self, kernel: &Kernel) -> Result<Arc<KernelLayout>> {
-        let key = format!("{}@{:p}", kernel.name, kernel.source.as_ptr());
+    /// `kernel`'s source as this device compiles it and its layouts, read once per kernel (`key`).
+    fn kernel_layout(&self, kernel: &Kernel, key: &str) -> Result<Arc<KernelLayout>> {
         let mut cache = self.layouts.lock().expect("layout cache should not be poisoned");
-        if let Some(layout) = cache.get(&key) {
+        if let Some(layout) = cache.get(key) {
             return Ok(layout.clone());
         }
         let context = format!("compiling kernel {}", kernel.name);
@@ -295,7 +301,7 @@ impl Gpu {
             });
             Arc::new(KernelLayout { source: source.clone(), bind_group, pipeline })
         })?;
-        cache.insert(key, layout.clone());
+        cache.insert(key.to_string(), layout.clone());
         Ok(layout)
     }
 }
